@@ -1,0 +1,528 @@
+"""Sans-I/O conversation mirror: server events in, typed changes out.
+
+:class:`Conversation` folds the server events of one Realtime connection (either dialect;
+beta names are translated by :func:`~rt_notebook.protocol.events.to_ga`) into the state a
+user cares about: the items in server order, their text accumulated from deltas, and the
+responses with status and usage. :meth:`Conversation.apply` returns a list of small frozen
+:class:`Change` records so that views can update exactly what changed.
+
+It never raises on a surprising event: the service has quirks (``previous_item_id: null``
+on ``conversation.item.done``, errors that overtake earlier acknowledgements,
+``rate_limits.updated`` after ``response.done``) and a mirror that stopped on them would
+lose the conversation. Unknown event types produce no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import Event, to_ga
+
+__all__ = [
+    "Change",
+    "Conversation",
+    "ErrorReceived",
+    "Item",
+    "ItemAdded",
+    "ItemDeleted",
+    "ItemDelta",
+    "ItemDone",
+    "ItemUpdated",
+    "Response",
+    "ResponseCreated",
+    "ResponseDone",
+    "SessionChanged",
+]
+
+
+# Items and responses ------------------------------------------------------------------
+
+
+@dataclass(eq=False, slots=True)
+class Item:
+    """One conversation item as the mirror knows it."""
+
+    id: str
+    type: str  # "message", "function_call" or "function_call_output"
+    role: str | None = None  # messages only: "user", "assistant" or "system"
+    status: str | None = None  # "in_progress", "completed" or "incomplete"
+    response_id: str | None = None  # the response that produced it, if any
+    call_id: str | None = None  # function_call and function_call_output
+    name: str | None = None  # function_call
+    output: str | None = None  # function_call_output
+    # Streamed text (message text or audio transcript) and function arguments are kept
+    # as chunk lists: appending is O(1) on the delta hot path, joining happens on read.
+    text_chunks: list[str] = field(default_factory=list)
+    arguments_chunks: list[str] = field(default_factory=list)
+    audio_bytes: int = 0  # base64 characters of audio received (audio is not kept)
+    in_conversation: bool = False  # False for out-of-band response output
+
+    @property
+    def text(self) -> str:
+        """The message text or audio transcript accumulated so far."""
+        if len(self.text_chunks) > 1:
+            self.text_chunks[:] = ["".join(self.text_chunks)]
+        return self.text_chunks[0] if self.text_chunks else ""
+
+    @property
+    def arguments(self) -> str:
+        """The function-call arguments (a JSON string) accumulated so far."""
+        if len(self.arguments_chunks) > 1:
+            self.arguments_chunks[:] = ["".join(self.arguments_chunks)]
+        return self.arguments_chunks[0] if self.arguments_chunks else ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The item as plain data (the JSON transcript format)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "role": self.role,
+            "status": self.status,
+            "text": self.text,
+            "call_id": self.call_id,
+            "name": self.name,
+            "arguments": self.arguments if self.type == "function_call" else None,
+            "output": self.output,
+        }
+
+    def _absorb(self, wire: Event) -> None:
+        """Take what a full item snapshot from the server says (added/done/retrieved)."""
+        self.type = wire.get("type", self.type)
+        self.role = wire.get("role", self.role)
+        self.status = wire.get("status", self.status)
+        self.call_id = wire.get("call_id", self.call_id)
+        self.name = wire.get("name", self.name)
+        if "output" in wire:
+            self.output = wire["output"]
+        arguments = wire.get("arguments")
+        if arguments:  # "" while streaming: keep what the deltas built
+            self.arguments_chunks[:] = [arguments]
+        text = _content_text(wire.get("content"))
+        if text:
+            self.text_chunks[:] = [text]
+
+
+def _content_text(content: object) -> str:
+    """The text (or transcript) of an item's content parts, joined."""
+    if not isinstance(content, list):
+        return ""
+    pieces = []
+    for part in content:
+        if isinstance(part, dict):
+            piece = part.get("text") or part.get("transcript")
+            if piece:
+                pieces.append(piece)
+    return "".join(pieces)
+
+
+@dataclass(eq=False, slots=True)
+class Response:
+    """One response as the mirror knows it."""
+
+    id: str
+    status: str = "in_progress"  # then "completed", "cancelled", "failed" or "incomplete"
+    status_details: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
+    conversation_id: str | None = None  # None for out-of-band responses
+    output_modalities: list[str] | None = None
+    output_item_ids: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        """Whether ``response.done`` has arrived."""
+        return self.status != "in_progress"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The response as plain data (the JSON transcript format)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "status_details": self.status_details,
+            "usage": self.usage,
+            "metadata": self.metadata,
+            "output_item_ids": list(self.output_item_ids),
+        }
+
+
+# Changes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChanged:
+    """``session.created`` or ``session.updated``: the session configuration changed."""
+
+    session: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemAdded:
+    """A new item is known (in the conversation at ``index``, or out of band: ``None``)."""
+
+    item_id: str
+    index: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDelta:
+    """Text, transcript or arguments of an item grew by ``delta``."""
+
+    item_id: str
+    response_id: str | None
+    field: str  # "text" or "arguments"
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemUpdated:
+    """An item's status or content changed without a delta (a ``.done`` with final text)."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDone:
+    """The server says an item is complete (``conversation.item.done`` / output_item.done)."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDeleted:
+    """An item left the conversation."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCreated:
+    """A response started."""
+
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDone:
+    """A response ended; ``status`` says how."""
+
+    response_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReceived:
+    """The server sent an ``error`` event; ``client_event_id`` names the event it answers."""
+
+    error: dict[str, Any]
+    client_event_id: str | None
+
+
+Change = (
+    SessionChanged
+    | ItemAdded
+    | ItemDelta
+    | ItemUpdated
+    | ItemDone
+    | ItemDeleted
+    | ResponseCreated
+    | ResponseDone
+    | ErrorReceived
+)
+
+
+# The mirror ---------------------------------------------------------------------------
+
+_TEXT_DELTAS = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
+
+
+class Conversation:
+    """The client-side mirror of one Realtime conversation.
+
+    Feed it every server event with :meth:`apply`; read :attr:`items`, :meth:`item`,
+    :attr:`responses` and :attr:`active_response_id`. Not thread-safe: one owner (the
+    Session's I/O thread) applies events; others read snapshots through the Session.
+    """
+
+    def __init__(self) -> None:
+        # Every item seen, by id, including out-of-band response output.
+        self._items: dict[str, Item] = {}
+        # Ids of the items in the default conversation, in server order.
+        self._order: list[str] = []
+        # Every response seen, by id, in creation order (dicts keep insertion order).
+        self.responses: dict[str, Response] = {}
+        # The in-conversation response now running, if any (at most one at a time).
+        self.active_response_id: str | None = None
+        # The last session configuration the server reported.
+        self.session: dict[str, Any] = {}
+        # The last ``rate_limits.updated`` payload.
+        self.rate_limits: list[dict[str, Any]] = []
+        # Server errors in arrival order.
+        self.errors: list[dict[str, Any]] = []
+        self._handlers: dict[str, Callable[[Event], list[Change]]] = {
+            "session.created": self._on_session,
+            "session.updated": self._on_session,
+            "conversation.item.added": self._on_item_added,
+            "conversation.item.done": self._on_item_done,
+            "conversation.item.retrieved": self._on_item_done,
+            "conversation.item.deleted": self._on_item_deleted,
+            "conversation.item.truncated": self._on_item_truncated,
+            "conversation.item.input_audio_transcription.completed": self._on_transcription,
+            "response.created": self._on_response_created,
+            "response.done": self._on_response_done,
+            "response.output_item.added": self._on_output_item,
+            "response.output_item.done": self._on_output_item_done,
+            "response.output_text.delta": self._on_text_delta,
+            "response.output_audio_transcript.delta": self._on_text_delta,
+            "response.output_text.done": self._on_text_done,
+            "response.output_audio_transcript.done": self._on_text_done,
+            "response.output_audio.delta": self._on_audio_delta,
+            "response.function_call_arguments.delta": self._on_arguments_delta,
+            "response.function_call_arguments.done": self._on_arguments_done,
+            "rate_limits.updated": self._on_rate_limits,
+            "error": self._on_error,
+        }
+
+    # Public methods for reading -------------------------------------------------------
+
+    @property
+    def items(self) -> list[Item]:
+        """The items of the default conversation, in server order."""
+        return [self._items[item_id] for item_id in self._order]
+
+    def item(self, item_id: str) -> Item | None:
+        """Any known item by id (conversation or out-of-band), or ``None``."""
+        return self._items.get(item_id)
+
+    def index_of(self, item_id: str) -> int | None:
+        """The position of an item in the conversation, or ``None`` if not in it."""
+        try:
+            return self._order.index(item_id)
+        except ValueError:
+            return None
+
+    def response_items(self, response_id: str) -> Iterator[Item]:
+        """The output items of a response, in output order."""
+        response = self.responses.get(response_id)
+        if response is None:
+            return
+        for item_id in response.output_item_ids:
+            item = self._items.get(item_id)
+            if item is not None:
+                yield item
+
+    def response_text(self, response_id: str) -> str:
+        """The text (or transcript) of a response's message items, joined by blank lines."""
+        texts = [
+            item.text for item in self.response_items(response_id) if item.type == "message"
+        ]
+        return "\n\n".join(text for text in texts if text)
+
+    # Public methods for applying events -----------------------------------------------
+
+    def apply(self, event: Event) -> list[Change]:
+        """Fold one server event (either dialect) into the mirror; return what changed."""
+        handler = self._handlers.get(event.get("type", ""))
+        if handler is None:
+            event = to_ga(event)
+            handler = self._handlers.get(event.get("type", ""))
+            if handler is None:
+                return []
+        # Items and responses carry dialect-specific names too (beta "text" parts).
+        elif "item" in event or "response" in event:
+            event = to_ga(event)
+        return handler(event)
+
+    # Handlers ------------------------------------------------------------------------
+
+    def _on_session(self, event: Event) -> list[Change]:
+        self.session = event.get("session") or {}
+        return [SessionChanged(self.session)]
+
+    def _ensure_item(self, wire: Event) -> tuple[Item, bool]:
+        item_id = wire["id"]
+        item = self._items.get(item_id)
+        if item is not None:
+            return item, False
+        item = Item(id=item_id, type=wire.get("type", "message"))
+        self._items[item_id] = item
+        return item, True
+
+    def _on_item_added(self, event: Event) -> list[Change]:
+        wire = event.get("item") or {}
+        if "id" not in wire:
+            return []
+        item, _ = self._ensure_item(wire)
+        item._absorb(wire)
+        if item.in_conversation:
+            self._order.remove(item.id)  # re-placed below: the server moved it
+        item.in_conversation = True
+        index = self._place(item.id, event.get("previous_item_id"))
+        return [ItemAdded(item.id, index)]
+
+    def _place(self, item_id: str, previous_item_id: str | None) -> int:
+        if previous_item_id is None:
+            index = 0  # first item, or inserted at "root"
+        elif previous_item_id in self._order:
+            index = self._order.index(previous_item_id) + 1
+        else:
+            index = len(self._order)  # unknown anchor: keep it rather than drop it
+        self._order.insert(index, item_id)
+        return index
+
+    def _on_item_done(self, event: Event) -> list[Change]:
+        # previous_item_id is deliberately ignored here: the service often sends null on
+        # .done for items whose .added had an anchor (PROTOCOL.md).
+        wire = event.get("item") or {}
+        if "id" not in wire:
+            return []
+        item, created = self._ensure_item(wire)
+        item._absorb(wire)
+        changes: list[Change] = []
+        if not item.in_conversation and event["type"] != "conversation.item.retrieved":
+            item.in_conversation = True
+            changes.append(ItemAdded(item.id, self._place(item.id, event.get("previous_item_id"))))
+        elif created:
+            changes.append(ItemAdded(item.id, None))
+        changes.append(ItemDone(item.id))
+        return changes
+
+    def _on_item_deleted(self, event: Event) -> list[Change]:
+        item_id = event.get("item_id", "")
+        if item_id in self._order:
+            self._order.remove(item_id)
+        item = self._items.get(item_id)
+        if item is None:
+            return []
+        item.in_conversation = False
+        return [ItemDeleted(item_id)]
+
+    def _on_item_truncated(self, event: Event) -> list[Change]:
+        item = self._items.get(event.get("item_id", ""))
+        if item is None:
+            return []
+        # The server drops the transcript of audio the user never heard.
+        item.text_chunks.clear()
+        item.status = "incomplete"
+        return [ItemUpdated(item.id)]
+
+    def _on_transcription(self, event: Event) -> list[Change]:
+        item = self._items.get(event.get("item_id", ""))
+        if item is None:
+            return []
+        item.text_chunks[:] = [event.get("transcript", "")]
+        return [ItemUpdated(item.id)]
+
+    def _on_response_created(self, event: Event) -> list[Change]:
+        wire = event.get("response") or {}
+        response = self._response(wire.get("id", ""))
+        response.status = wire.get("status") or "in_progress"
+        response.metadata = wire.get("metadata")
+        response.conversation_id = wire.get("conversation_id")
+        response.output_modalities = wire.get("output_modalities")
+        if response.conversation_id is not None and not response.done:
+            self.active_response_id = response.id
+        return [ResponseCreated(response.id)]
+
+    def _response(self, response_id: str) -> Response:
+        response = self.responses.get(response_id)
+        if response is None:
+            response = self.responses[response_id] = Response(id=response_id)
+        return response
+
+    def _on_response_done(self, event: Event) -> list[Change]:
+        wire = event.get("response") or {}
+        response = self._response(wire.get("id", ""))
+        response.status = wire.get("status") or "completed"
+        response.status_details = wire.get("status_details")
+        response.usage = wire.get("usage")
+        if wire.get("metadata") is not None:
+            response.metadata = wire["metadata"]
+        changes: list[Change] = []
+        # The full output is authoritative: it fills in anything a lost delta left out.
+        for wire_item in wire.get("output") or []:
+            if not isinstance(wire_item, dict) or "id" not in wire_item:
+                continue
+            item, created = self._ensure_item(wire_item)
+            item._absorb(wire_item)
+            item.response_id = response.id
+            if item.id not in response.output_item_ids:
+                response.output_item_ids.append(item.id)
+            changes.append(ItemAdded(item.id, None) if created else ItemUpdated(item.id))
+        if self.active_response_id == response.id:
+            self.active_response_id = None
+        changes.append(ResponseDone(response.id, response.status))
+        return changes
+
+    def _on_output_item(self, event: Event) -> list[Change]:
+        wire = event.get("item") or {}
+        if "id" not in wire:
+            return []
+        item, created = self._ensure_item(wire)
+        item._absorb(wire)
+        response_id = event.get("response_id")
+        item.response_id = response_id
+        if response_id is not None:
+            output = self._response(response_id).output_item_ids
+            if item.id not in output:
+                output.append(item.id)
+        return [ItemAdded(item.id, None)] if created else []
+
+    def _on_output_item_done(self, event: Event) -> list[Change]:
+        wire = event.get("item") or {}
+        if "id" not in wire:
+            return []
+        changes = self._on_output_item(event)
+        return [*changes, ItemDone(wire["id"])]
+
+    def _on_text_delta(self, event: Event) -> list[Change]:
+        item = self._items.get(event.get("item_id", ""))
+        if item is None:
+            return []
+        delta = event.get("delta", "")
+        item.text_chunks.append(delta)
+        return [ItemDelta(item.id, event.get("response_id"), "text", delta)]
+
+    def _on_text_done(self, event: Event) -> list[Change]:
+        item = self._items.get(event.get("item_id", ""))
+        if item is None:
+            return []
+        final = event.get("text")
+        if final is None:
+            final = event.get("transcript", "")
+        item.text_chunks[:] = [final]
+        return [ItemUpdated(item.id)]
+
+    def _on_audio_delta(self, event: Event) -> list[Change]:
+        item = self._items.get(event.get("item_id", ""))
+        if item is not None:
+            item.audio_bytes += len(event.get("delta", ""))
+        return []
+
+    def _on_arguments_delta(self, event: Event) -> list[Change]:
+        item = self._items.get(event.get("item_id", ""))
+        if item is None:
+            return []
+        delta = event.get("delta", "")
+        item.arguments_chunks.append(delta)
+        return [ItemDelta(item.id, event.get("response_id"), "arguments", delta)]
+
+    def _on_arguments_done(self, event: Event) -> list[Change]:
+        item = self._items.get(event.get("item_id", ""))
+        if item is None:
+            return []
+        item.arguments_chunks[:] = [event.get("arguments", "")]
+        if event.get("name"):
+            item.name = event["name"]
+        return [ItemUpdated(item.id)]
+
+    def _on_rate_limits(self, event: Event) -> list[Change]:
+        self.rate_limits = event.get("rate_limits") or []
+        return []
+
+    def _on_error(self, event: Event) -> list[Change]:
+        error = event.get("error") or {}
+        self.errors.append(error)
+        return [ErrorReceived(error, error.get("event_id"))]
+

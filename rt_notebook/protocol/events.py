@@ -1,0 +1,108 @@
+"""Sans-I/O event vocabulary of the two Realtime dialects (GA and beta).
+
+The GA dialect is canonical inside rt_notebook: server events of the beta dialect are
+renamed to their GA names on arrival (:func:`to_ga`), and the embedded server renames its
+GA events to beta names when it speaks beta (:func:`to_beta`). Only the names and the few
+shape differences that matter to a conversation mirror are translated here; everything
+else passes through untouched.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import string
+from typing import Any
+
+__all__ = [
+    "BETA_TO_GA_EVENT",
+    "GA_TO_BETA_EVENT",
+    "Dialect",
+    "Event",
+    "new_id",
+    "to_beta",
+    "to_ga",
+]
+
+Event = dict[str, Any]
+"""One decoded JSON event, client or server, as it travels on the wire."""
+
+
+class Dialect(enum.Enum):
+    """Which shape of the Realtime protocol a connection speaks."""
+
+    GA = "ga"
+    BETA = "beta"
+
+
+# Server event names that differ between the dialects (beta name -> GA name).
+BETA_TO_GA_EVENT: dict[str, str] = {
+    "conversation.item.created": "conversation.item.added",
+    "response.text.delta": "response.output_text.delta",
+    "response.text.done": "response.output_text.done",
+    "response.audio.delta": "response.output_audio.delta",
+    "response.audio.done": "response.output_audio.done",
+    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
+    "response.audio_transcript.done": "response.output_audio_transcript.done",
+}
+GA_TO_BETA_EVENT: dict[str, str] = {ga: beta for beta, ga in BETA_TO_GA_EVENT.items()}
+
+# Content-part types of assistant messages (beta name -> GA name).
+_BETA_TO_GA_CONTENT = {"text": "output_text", "audio": "output_audio"}
+_GA_TO_BETA_CONTENT = {ga: beta for beta, ga in _BETA_TO_GA_CONTENT.items()}
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(prefix: str, length: int = 21) -> str:
+    """Return a fresh id shaped like the service's (``event_…``, ``item_…``, ``call_…``)."""
+    return prefix + "_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+def to_ga(event: Event) -> Event:
+    """Return ``event`` with beta names replaced by GA names (the same dict if none differ).
+
+    Renames the event type, assistant content-part types and ``modalities`` on
+    responses. Cheap for deltas: a single dict lookup when nothing needs renaming.
+    """
+    ga_type = BETA_TO_GA_EVENT.get(event.get("type", ""))
+    if ga_type is not None:
+        event = {**event, "type": ga_type}
+    item = event.get("item")
+    if isinstance(item, dict) and item.get("role") == "assistant":
+        event = {**event, "item": _rename_content(item, _BETA_TO_GA_CONTENT)}
+    response = event.get("response")
+    if isinstance(response, dict) and "modalities" in response:
+        response = dict(response)
+        response["output_modalities"] = response.pop("modalities")
+        event = {**event, "response": response}
+    return event
+
+
+def to_beta(event: Event) -> Event:
+    """Return a GA server ``event`` renamed to the beta dialect (inverse of :func:`to_ga`)."""
+    beta_type = GA_TO_BETA_EVENT.get(event.get("type", ""))
+    if beta_type is not None:
+        event = {**event, "type": beta_type}
+    item = event.get("item")
+    if isinstance(item, dict) and item.get("role") == "assistant":
+        event = {**event, "item": _rename_content(item, _GA_TO_BETA_CONTENT)}
+    response = event.get("response")
+    if isinstance(response, dict) and "output_modalities" in response:
+        response = dict(response)
+        response["modalities"] = response.pop("output_modalities")
+        event = {**event, "response": response}
+    return event
+
+
+def _rename_content(item: Event, names: dict[str, str]) -> Event:
+    content = item.get("content")
+    if not isinstance(content, list):
+        return item
+    renamed = [
+        {**part, "type": names[part["type"]]}
+        if isinstance(part, dict) and part.get("type") in names
+        else part
+        for part in content
+    ]
+    return {**item, "content": renamed}

@@ -1,0 +1,1 @@
+"""Rendering: pacing and safety rules (pure) plus the cell view (IPython display handles)."""
