@@ -1,3 +1,59 @@
-"""rt_notebook: OpenAI Realtime conversations in Jupyter."""
+"""rt_notebook: OpenAI Realtime conversations in Jupyter.
+
+``%load_ext rt_notebook`` adds the ``%%realtime`` / ``%realtime`` magics;
+:func:`connect` returns the kernel's :class:`Session` for use from plain Python.
+Importing the package is cheap: the heavy parts load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError, ServerError
+
+if TYPE_CHECKING:
+    from .session import ResponseHandle, ResponseResult, Session, connect
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError",
+    "RealtimeConnectionError",
+    "RealtimeError",
+    "ResponseHandle",
+    "ResponseResult",
+    "ServerError",
+    "Session",
+    "__version__",
+    "connect",
+    "load_ipython_extension",
+]
+
+_LAZY = {
+    "Session": "session",
+    "ResponseHandle": "session",
+    "ResponseResult": "session",
+    "connect": "session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rt_notebook' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext rt_notebook``: register the magics and a short error display."""
+    from .magics import RealtimeMagics
+
+    ipython.register_magics(RealtimeMagics)
+
+    def show_briefly(shell: Any, etype: type, value: BaseException, tb: Any, **_: Any) -> None:
+        # A server refusal is not a bug in the user's code: one line, no traceback.
+        shell.showtraceback((etype, value, tb), tb_offset=None, exception_only=True)
+
+    ipython.set_custom_exc((RealtimeError,), show_briefly)

@@ -314,9 +314,7 @@ class Conversation:
 
     def response_text(self, response_id: str) -> str:
         """The text (or transcript) of a response's message items, joined by blank lines."""
-        texts = [
-            item.text for item in self.response_items(response_id) if item.type == "message"
-        ]
+        texts = [item.text for item in self.response_items(response_id) if item.type == "message"]
         return "\n\n".join(text for text in texts if text)
 
     # Public methods for applying events -----------------------------------------------
@@ -525,4 +523,3 @@ class Conversation:
         error = event.get("error") or {}
         self.errors.append(error)
         return [ErrorReceived(error, error.get("event_id"))]
-

@@ -1,0 +1,29 @@
+"""Command line: ``python -m rt_notebook transcript FILE.jsonl [--format markdown|json]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import transcript
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m rt_notebook")
+    commands = parser.add_subparsers(dest="command", required=True)
+    rebuild = commands.add_parser(
+        "transcript", help="rebuild a conversation from a %%realtime record file"
+    )
+    rebuild.add_argument("file", help="a JSON-lines recording")
+    rebuild.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    args = parser.parse_args(argv)
+    try:
+        sys.stdout.write(transcript.main(args.file, args.format))
+    except (OSError, ValueError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""Front end: the ``%%realtime`` cell magic and the ``%realtime`` line magic.
+
+Thin by design: parse the arguments, call the Session, attach a view. Defaults are
+traitlets (``%config RealtimeMagics.model = "gpt-realtime"``), so they can also live in an
+IPython profile.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import Markdown, display
+from traitlets import Bool, Float, List, Unicode
+
+from .errors import ConfigurationError
+from .render.cell import CellView
+from .render.markdown import safe_markdown
+from .session import ResponseHandle, ResponseResult, Session, connect, get_session
+
+__all__ = ["RealtimeMagics", "interpolate"]
+
+# {name}, {name.attr}, {name[0]}: the fields that are looked up in the user namespace.
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]{}]*\])*)\}")
+_formatter = string.Formatter()
+
+
+def interpolate(text: str, namespace: dict[str, Any]) -> str:
+    """Replace ``{name}`` fields whose root name is defined in ``namespace``; leave the rest.
+
+    Braces that are not such a field (JSON, code) are kept as they are.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        field = match.group(1)
+        try:
+            value, _ = _formatter.get_field(field, (), namespace)
+        except (KeyError, AttributeError, IndexError, TypeError, ValueError):
+            return match.group(0)
+        return str(value)
+
+    return _FIELD.sub(replace, text)
+
+
+@magics_class
+class RealtimeMagics(Magics):
+    """``%%realtime`` sends the cell to the model; ``%realtime`` manages the Session."""
+
+    model = Unicode("gpt-realtime", help="Model (or Azure deployment) for new Sessions.").tag(
+        config=True
+    )
+    voice = Unicode("", help="Voice for audio output; empty: the server's default.").tag(
+        config=True
+    )
+    instructions = Unicode("", help="Session instructions; empty: the server's default.").tag(
+        config=True
+    )
+    modalities = List(Unicode(), ["text"], help="Output modalities: text and/or audio.").tag(
+        config=True
+    )
+    dialect = Unicode("ga", help="Protocol dialect: 'ga' or 'beta'.").tag(config=True)
+    url = Unicode(
+        "", help="websocket_base_url of a Realtime server; empty: OpenAI or the offline server."
+    ).tag(config=True)
+    timeout = Float(300.0, help="Seconds a blocking %%realtime cell waits for response.done.").tag(
+        config=True
+    )
+    interpolate = Bool(True, help="Expand {name} from the user namespace in cells.").tag(
+        config=True
+    )
+
+    # Session helpers -------------------------------------------------------------------
+
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        return self.shell.user_ns if self.shell is not None else {}
+
+    def _session(self, name: str) -> Session:
+        existing = get_session(name)
+        if existing is not None and existing.connected:
+            return existing
+        if existing is not None:
+            return existing.connect()
+        return connect(name, **self._session_options())
+
+    def _session_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "model": self.model,
+            "dialect": self.dialect,
+            "modalities": list(self.modalities),
+        }
+        if self.voice:
+            options["voice"] = self.voice
+        if self.instructions:
+            options["instructions"] = self.instructions
+        if self.url:
+            options["websocket_base_url"] = self.url
+        return options
+
+    # %%realtime -------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("--instructions", help="Instructions for this response only.")
+    @argument("--modalities", help="Output modalities for this response: text, audio.")
+    @argument("--voice", help="Voice for this response's audio.")
+    @argument(
+        "--role",
+        default="user",
+        choices=["user", "system", "assistant"],
+        help="Role of the item the cell becomes (default: user).",
+    )
+    @argument("--after", metavar="ITEM_ID", help="Insert after this item id ('root': first).")
+    @argument("--no-response", action="store_true", help="Only add the item.")
+    @argument(
+        "--function-output",
+        metavar="CALL_ID",
+        help="The cell is the output of this function call.",
+    )
+    @argument("--out", metavar="VAR", help="Bind the finished ResponseResult to VAR.")
+    @argument(
+        "--format",
+        default="markdown",
+        choices=["markdown", "text"],
+        help="Render the answer as Markdown (default) or plain text.",
+    )
+    @argument("--session", default="default", help="Name of the Session to use.")
+    @argument(
+        "--oob",
+        action="store_true",
+        help="Out of band: conversation 'none'; the cell and the answer stay out of "
+        "the conversation.",
+    )
+    @argument("--background", action="store_true", help="Return at once; keep streaming.")
+    @argument("--timeout", type=float, help="Seconds to wait for response.done.")
+    @argument("--max-output-tokens", help="Token limit for this response (or 'inf').")
+    @argument("--no-interpolate", action="store_true", help="Do not expand {name} fields.")
+    @cell_magic
+    def realtime(self, line: str, cell: str) -> ResponseResult | None:
+        """Send the cell as a conversation item and stream the model's answer below it.
+
+        Blocks until the response is done (so saved notebooks hold the whole answer);
+        Ctrl-C or a kernel interrupt cancels the response and keeps the Session usable.
+        """
+        args = parse_argstring(self.realtime, line)
+        text = cell.strip("\n")
+        if self.interpolate and not args.no_interpolate:
+            text = interpolate(text, self._user_ns)
+        if not text and not args.oob:
+            raise ConfigurationError("the cell is empty: write the message below %%realtime")
+        session = self._session(args.session)
+        handle = self._post(session, args, text)
+        if handle is None:
+            return None
+        view = CellView(session, handle, plain=args.format == "text")
+        if args.background:
+            view.run_in_background()
+            if args.out:
+                self._user_ns[args.out] = handle
+            return None
+        try:
+            result = view.run(timeout=args.timeout or self.timeout)
+        except KeyboardInterrupt:
+            handle.cancel()
+            result = view.finish()
+        except TimeoutError:
+            handle.cancel()
+            view.finish()
+            raise
+        if args.out:
+            self._user_ns[args.out] = result
+        return None
+
+    def _post(self, session: Session, args: Any, text: str) -> ResponseHandle | None:
+        """Add the cell's item and request the response; ``None`` with --no-response."""
+        overrides: dict[str, Any] = {}
+        if args.instructions:
+            overrides["instructions"] = args.instructions
+        if args.modalities:
+            overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m]
+        if args.voice:
+            overrides["voice"] = args.voice
+        if args.max_output_tokens:
+            limit = args.max_output_tokens
+            overrides["max_output_tokens"] = limit if limit == "inf" else int(limit)
+        if args.oob:
+            # The cell is the response's only input; nothing enters the conversation.
+            overrides["conversation"] = "none"
+            overrides["input"] = [
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": text}],
+                }
+            ]
+            return session.create_response(**overrides)
+        if args.function_output:
+            session.add_function_output(args.function_output, text, after=args.after)
+        else:
+            session.add_message(text, role=args.role, after=args.after)
+        if args.no_response:
+            return None
+        return session.create_response(**overrides)
+
+    # %realtime --------------------------------------------------------------------------
+
+    @line_magic("realtime")  # type: ignore[arg-type]  # IPython types the name oddly
+    def realtime_line(self, line: str) -> Any:
+        """Manage the Session: ``%realtime connect|status|history|events|reset|close|record``.
+
+        - ``connect [--session NAME]``: connect (or reconnect) with the configured defaults.
+        - ``status``: where the Session is connected, and what is running.
+        - ``history``: the conversation's items as a table.
+        - ``events [N]``: the last N server events (deltas left out).
+        - ``reset``: close the Session and start a fresh conversation.
+        - ``close``: close the Session.
+        - ``record FILE`` / ``record --stop``: write every event to FILE as JSON lines.
+        """
+        words = line.split()
+        command, rest = (words[0], words[1:]) if words else ("status", [])
+        name = "default"
+        if "--session" in rest:
+            index = rest.index("--session")
+            name = rest[index + 1]
+            del rest[index : index + 2]
+        if command == "connect":
+            return self._status(connect(name, **self._session_options()))
+        if command == "status":
+            return self._status(get_session(name))
+        action = getattr(self, f"_command_{command}", None)
+        if action is None:
+            raise ConfigurationError(
+                f"unknown %realtime command {command!r}: "
+                "connect, status, history, events, reset, close or record"
+            )
+        session = get_session(name)
+        if session is None:
+            raise ConfigurationError(f"no Session {name!r} yet: run %realtime connect first")
+        return action(session, rest)
+
+    def _command_history(self, session: Session, rest: list[str]) -> None:
+        display(Markdown(history_table(session)))
+
+    def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
+        count = int(rest[0]) if rest else 20
+        return session.events[-count:]
+
+    def _command_reset(self, session: Session, rest: list[str]) -> None:
+        session.close()
+        connect(session.name, **self._session_options())
+
+    def _command_close(self, session: Session, rest: list[str]) -> None:
+        session.close()
+
+    def _command_record(self, session: Session, rest: list[str]) -> None:
+        if rest == ["--stop"]:
+            session.stop_recording()
+        elif len(rest) == 1:
+            session.record(rest[0])
+        else:
+            raise ConfigurationError("usage: %realtime record FILE | %realtime record --stop")
+
+    def _status(self, session: Session | None) -> Markdown:
+        if session is None:
+            return Markdown("No Session yet: `%realtime connect` or run a `%%realtime` cell.")
+        state = "connected" if session.connected else "closed"
+        active = session.active_response_id or "none"
+        return Markdown(
+            f"Session `{session.name}`: {state} to {safe_markdown(session.endpoint.describe())}; "
+            f"{len(session.items)} items; active response: {active}; "
+            f"pending requests: {session.pending_responses}."
+        )
+
+
+def history_table(session: Session) -> str:
+    """The conversation as a Markdown table (one row per item)."""
+    rows = ["| # | id | type | role | status | text |", "|---|---|---|---|---|---|"]
+    for index, item in enumerate(session.items):
+        if item.type == "function_call":
+            text = f"{item.name}({item.arguments})"
+        elif item.type == "function_call_output":
+            text = f"→ {item.output}"
+        else:
+            text = item.text
+        text = " ".join(text.split())
+        if len(text) > 80:
+            text = text[:79] + "…"
+        text = safe_markdown(text).replace("|", "\\|")
+        rows.append(
+            f"| {index} | `{item.id}` | {item.type} | {item.role or ''} | "
+            f"{item.status or ''} | {text} |"
+        )
+    return "\n".join(rows)

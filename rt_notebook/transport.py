@@ -1,0 +1,158 @@
+"""Transport: which Realtime endpoint to use, and opening it with the ``openai`` SDK.
+
+The only module that touches credentials. An :class:`Endpoint` is resolved once from
+arguments and the environment (explicit URL, Azure, the real service, or, with no key and
+no URL, the embedded offline server started in this process) and opened with the official
+SDK: ``client.realtime.connect`` (GA) or ``client.beta.realtime.connect`` (beta).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError, register_secret
+from .protocol.events import Dialect
+
+if TYPE_CHECKING:
+    from .server import EmbeddedServer
+
+__all__ = ["DEFAULT_MODEL", "Endpoint", "open_connection", "resolve_endpoint"]
+
+DEFAULT_MODEL = "gpt-realtime"
+
+# The process-wide embedded server (at most one), started on first offline use.
+_embedded: list[EmbeddedServer] = []
+_embedded_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a Session connects. Its repr never shows the key."""
+
+    model: str
+    dialect: Dialect
+    api_key: str = field(repr=False)
+    base_url: str | None = None
+    websocket_base_url: str | None = None
+    azure_endpoint: str | None = None
+    api_version: str | None = None
+    offline: bool = False  # the embedded offline server, not a real model
+
+    def describe(self) -> str:
+        """One line for users: what they are talking to."""
+        if self.offline:
+            return (
+                f"the embedded offline server at {self.websocket_base_url} "
+                "(deterministic echo responder, not a real model)"
+            )
+        if self.azure_endpoint:
+            return f"Azure OpenAI at {self.azure_endpoint} (deployment {self.model})"
+        where = self.websocket_base_url or self.base_url or "api.openai.com"
+        return f"{where} (model {self.model}, {self.dialect.value} dialect)"
+
+
+def embedded_server() -> EmbeddedServer:
+    """The process-wide embedded offline server, started on first use."""
+    from .server import EmbeddedServer
+
+    with _embedded_lock:
+        if not _embedded:
+            server = EmbeddedServer()
+            server.start()
+            _embedded.append(server)
+        return _embedded[0]
+
+
+def resolve_endpoint(
+    *,
+    model: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    websocket_base_url: str | None = None,
+    dialect: str | Dialect = Dialect.GA,
+    azure_endpoint: str | None = None,
+    api_version: str | None = None,
+    offline: bool | None = None,
+) -> Endpoint:
+    """Decide where to connect from the arguments, then the environment.
+
+    Order: ``offline=True`` → embedded server; an Azure endpoint (argument or
+    ``AZURE_OPENAI_ENDPOINT`` with ``AZURE_OPENAI_API_KEY``) → Azure; an explicit URL →
+    that server; ``OPENAI_API_KEY`` (or ``api_key``) → the real service; otherwise the
+    embedded offline server.
+    """
+    try:
+        dialect = Dialect(dialect)
+    except ValueError:
+        raise ConfigurationError(f"dialect must be 'ga' or 'beta', not {dialect!r}") from None
+    model = model or DEFAULT_MODEL
+    azure_endpoint = azure_endpoint or (
+        os.environ.get("AZURE_OPENAI_ENDPOINT") if offline is None and not base_url else None
+    )
+    if offline:
+        return _offline(model, dialect)
+    if azure_endpoint:
+        key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "Azure needs an API key: pass api_key= or set AZURE_OPENAI_API_KEY"
+            )
+        register_secret(key)
+        return Endpoint(
+            model=model,
+            dialect=dialect,
+            api_key=key,
+            azure_endpoint=azure_endpoint,
+            api_version=api_version or os.environ.get("OPENAI_API_VERSION") or "2025-08-28",
+        )
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if base_url or websocket_base_url:
+        register_secret(key)
+        return Endpoint(
+            model=model,
+            dialect=dialect,
+            api_key=key or "unused",  # many compatible servers need no key
+            base_url=base_url,
+            websocket_base_url=websocket_base_url,
+        )
+    if key:
+        register_secret(key)
+        return Endpoint(model=model, dialect=dialect, api_key=key)
+    return _offline(model, dialect)
+
+
+def _offline(model: str, dialect: Dialect) -> Endpoint:
+    server = embedded_server()
+    return Endpoint(
+        model=model,
+        dialect=dialect,
+        api_key=server.token,
+        base_url=server.base_url,
+        websocket_base_url=server.websocket_base_url,
+        offline=True,
+    )
+
+
+def open_connection(endpoint: Endpoint) -> Any:
+    """The SDK's async connection manager for ``endpoint`` (enter it on the I/O loop)."""
+    from openai import AsyncAzureOpenAI, AsyncOpenAI
+
+    client: AsyncOpenAI
+    if endpoint.azure_endpoint:
+        client = AsyncAzureOpenAI(
+            api_key=endpoint.api_key,
+            azure_endpoint=endpoint.azure_endpoint,
+            api_version=endpoint.api_version,
+            azure_deployment=endpoint.model,
+        )
+    else:
+        client = AsyncOpenAI(
+            api_key=endpoint.api_key,
+            base_url=endpoint.base_url,
+            websocket_base_url=endpoint.websocket_base_url,
+        )
+    realtime = client.beta.realtime if endpoint.dialect is Dialect.BETA else client.realtime
+    return realtime.connect(model=endpoint.model)
