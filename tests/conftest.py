@@ -1,0 +1,52 @@
+"""Shared fixtures: the embedded offline server on 127.0.0.1, Sessions connected to it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_real_credentials():
+    """Tests never talk to the real service unless marked live."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AZURE_OPENAI")}
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def offline_server():
+    """One embedded server (pace 0: fast) for the whole run."""
+    from rt_notebook.server import EmbeddedServer
+
+    with EmbeddedServer(pace=0.0) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def paced_server():
+    """An embedded server that streams slowly enough to cancel mid-answer."""
+    from rt_notebook.server import EmbeddedServer
+
+    with EmbeddedServer(pace=0.02) as server:
+        yield server
+
+
+def make_session(server, **options):
+    from rt_notebook.session import Session
+
+    session = Session(
+        base_url=server.base_url,
+        websocket_base_url=server.websocket_base_url,
+        api_key=server.token,
+        **options,
+    )
+    return session.connect()
+
+
+@pytest.fixture
+def session(offline_server):
+    session = make_session(offline_server)
+    yield session
+    session.close()

@@ -1,0 +1,77 @@
+"""A real IPython kernel for tests: execute code, collect every IOPub message."""
+
+from __future__ import annotations
+
+import os
+import queue
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class Execution:
+    """What one execute request produced on IOPub and the shell channel."""
+
+    reply: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def of_type(self, *types: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["msg_type"] in types]
+
+    @property
+    def status(self) -> str:
+        return self.reply["content"]["status"]
+
+    def final_markdown(self) -> str:
+        """The text/markdown of the last display or display update."""
+        for message in reversed(self.of_type("display_data", "update_display_data")):
+            data = message["content"]["data"]
+            if "text/markdown" in data:
+                return data["text/markdown"]
+        raise AssertionError("no markdown output")
+
+    def stream_text(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream"))
+
+    def error_text(self) -> str:
+        errors = self.of_type("error")
+        return "\n".join(f"{m['content']['ename']}: {m['content']['evalue']}" for m in errors)
+
+
+class Kernel:
+    """An IPython kernel in a subprocess, with no OpenAI credentials in its environment."""
+
+    def __init__(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_"))}
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(env=env)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def execute(self, code: str, timeout: float = 60, on_message=None) -> Execution:
+        msg_id = self.client.execute(code)
+        execution = Execution(reply={})
+        while True:
+            try:
+                message = self.client.get_iopub_msg(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"kernel silent for {timeout} s running {code!r}") from None
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            execution.messages.append(message)
+            if on_message is not None:
+                on_message(message)
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                break
+        execution.reply = self.client.get_shell_msg(timeout=timeout)
+        return execution
+
+    def interrupt(self) -> None:
+        self.manager.interrupt_kernel()
+
+    def shutdown(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)

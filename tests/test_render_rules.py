@@ -1,0 +1,87 @@
+"""Pure rendering rules: update pacing, Markdown safety, {name} interpolation, transcripts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rt_notebook.magics import interpolate
+from rt_notebook.render.markdown import safe_markdown
+from rt_notebook.render.pacing import Pacer
+from rt_notebook.transcript import load_recording, to_json, to_markdown
+
+
+def test_pacer_publishes_first_at_once_then_bounded():
+    pacer = Pacer()
+    assert pacer.due(100.0, 10)
+    pacer.published(100.0)
+    assert not pacer.due(100.01, 20)
+    assert pacer.due(100.06, 20)
+
+
+def test_pacer_stretches_interval_for_long_texts():
+    pacer = Pacer()
+    assert pacer.interval(100) == 0.05
+    assert pacer.interval(75_000) == 0.5
+    assert pacer.interval(10_000_000) == 1.0
+
+
+def test_simulated_stream_updates_are_bounded():
+    """10,000 deltas arriving over 2 s publish at most ~20 per second."""
+    pacer, published, text_length = Pacer(), 0, 0
+    for step in range(10_000):
+        now = step * 0.0002
+        text_length += 5
+        if pacer.due(now, text_length):
+            pacer.published(now)
+            published += 1
+    assert 1 < published <= 2 / 0.05 + 1
+
+
+def test_safe_markdown_leaves_ordinary_text_alone():
+    text = "# Title\n\n**bold** and `code` with a [link](https://example.org)."
+    assert safe_markdown(text) == text
+
+
+def test_safe_markdown_escapes_raw_html_outside_code():
+    text = 'hi <img src=x onerror="window.__rt_xss=1"> <script>alert(1)</script>'
+    safe = safe_markdown(text)
+    assert "<img" not in safe
+    assert "<script" not in safe
+    assert "&lt;img" in safe
+
+
+def test_safe_markdown_keeps_fenced_code():
+    text = "see:\n\n```html\n<b>bold</b>\n```\n"
+    assert "<b>bold</b>" in safe_markdown(text + "<i>")
+
+
+def test_safe_markdown_defuses_script_links_and_entities():
+    safe = safe_markdown("[x](JavaScript:alert(1)) [y](java&#115;cript:1)")
+    assert "javascript:" not in safe.lower()
+    assert "&#115;" not in safe.replace("&amp;#115;", "")
+
+
+def test_interpolate_expands_known_names_only():
+    namespace = {"city": "Paris", "data": {"k": [1, 2]}, "n": 3}
+    assert interpolate("Weather in {city}?", namespace) == "Weather in Paris?"
+    assert interpolate("{data[k]} and {n}", namespace) == "[1, 2] and 3"
+    assert interpolate("{unknown} stays", namespace) == "{unknown} stays"
+    assert interpolate('json {"a": 1}', namespace) == 'json {"a": 1}'
+
+
+def test_transcript_from_recording():
+    fixture = Path(__file__).parent / "fixtures" / "text_turn_ga.jsonl"
+    conversation = load_recording(fixture.read_text().splitlines())
+    data = to_json(conversation)
+    assert [item["text"] for item in data["items"]] == ["Name a colour.", "Teal blue."]
+    assert data["responses"] == [
+        {
+            "id": "resp_R1",
+            "status": "completed",
+            "usage": {"total_tokens": 9, "input_tokens": 6, "output_tokens": 3},
+        }
+    ]
+    markdown = to_markdown(conversation)
+    assert "**assistant:**\n\nTeal blue." in markdown
+    assert json.loads(json.dumps(data)) == data  # plain data all the way down
