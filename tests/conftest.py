@@ -33,20 +33,28 @@ def paced_server():
         yield server
 
 
-def make_session(server, **options):
+@pytest.fixture
+def make_session():
+    """Connect Sessions to an embedded server; closes them after the test."""
     from rt_notebook.session import Session
 
-    session = Session(
-        base_url=server.base_url,
-        websocket_base_url=server.websocket_base_url,
-        api_key=server.token,
-        **options,
-    )
-    return session.connect()
+    sessions = []
+
+    def make(server, **options):
+        session = Session(
+            base_url=server.base_url,
+            websocket_base_url=server.websocket_base_url,
+            api_key=server.token,
+            **options,
+        )
+        sessions.append(session)
+        return session.connect()
+
+    yield make
+    for session in sessions:
+        session.close()
 
 
 @pytest.fixture
-def session(offline_server):
-    session = make_session(offline_server)
-    yield session
-    session.close()
+def session(offline_server, make_session):
+    return make_session(offline_server)

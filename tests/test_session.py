@@ -11,8 +11,6 @@ import pytest
 from rt_notebook import RealtimeConnectionError, ServerError
 from rt_notebook.transcript import load_recording
 
-from .conftest import make_session
-
 
 def test_text_turn_streams_into_the_mirror(session):
     handle = session.ask("Hello **world**")
@@ -28,7 +26,7 @@ def test_text_turn_streams_into_the_mirror(session):
     assert result.time_to_first_delta is not None
 
 
-def test_beta_dialect_turn(offline_server):
+def test_beta_dialect_turn(offline_server, make_session):
     session = make_session(offline_server, dialect="beta")
     try:
         result = session.ask("beta hello").wait(30)
@@ -77,7 +75,7 @@ def test_server_error_fails_the_request_that_caused_it(session):
     assert session.ask("still works").wait(30).status == "completed"
 
 
-def test_cancel_mid_stream(paced_server):
+def test_cancel_mid_stream(paced_server, make_session):
     session = make_session(paced_server)
     try:
         handle = session.ask(" ".join(f"w{n}" for n in range(300)))
@@ -92,7 +90,7 @@ def test_cancel_mid_stream(paced_server):
         session.close()
 
 
-def test_cancel_of_a_queued_request_never_sends_it(paced_server):
+def test_cancel_of_a_queued_request_never_sends_it(paced_server, make_session):
     session = make_session(paced_server)
     try:
         running = session.ask(" ".join(["long"] * 100))
@@ -106,7 +104,7 @@ def test_cancel_of_a_queued_request_never_sends_it(paced_server):
         session.close()
 
 
-def test_out_of_band_response_runs_beside_the_conversation(paced_server):
+def test_out_of_band_response_runs_beside_the_conversation(paced_server, make_session):
     session = make_session(paced_server)
     try:
         main = session.ask(" ".join(["main"] * 60))
