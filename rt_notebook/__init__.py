@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError, ServerError
 
 if TYPE_CHECKING:
+    from .chat import ChatPanel
     from .session import ResponseHandle, ResponseResult, Session, connect
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChatPanel",
     "ConfigurationError",
     "RealtimeConnectionError",
     "RealtimeError",
@@ -30,6 +32,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ChatPanel": "chat",
     "Session": "session",
     "ResponseHandle": "session",
     "ResponseResult": "session",

@@ -217,6 +217,7 @@ class RealtimeMagics(Magics):
         - ``reset``: close the Session and start a fresh conversation.
         - ``close``: close the Session.
         - ``record FILE`` / ``record --stop``: write every event to FILE as JSON lines.
+        - ``chat [--side]``: a chat panel on the Session (``--side``: JupyterLab's side area).
         """
         words = line.split()
         command, rest = (words[0], words[1:]) if words else ("status", [])
@@ -229,11 +230,13 @@ class RealtimeMagics(Magics):
             return self._status(connect(name, **self._session_options()))
         if command == "status":
             return self._status(get_session(name))
+        if command == "chat":  # connects if needed, like %%realtime
+            return self._command_chat(self._session(name), rest)
         action = getattr(self, f"_command_{command}", None)
         if action is None:
             raise ConfigurationError(
                 f"unknown %realtime command {command!r}: "
-                "connect, status, history, events, reset, close or record"
+                "connect, status, history, events, reset, close, record or chat"
             )
         session = get_session(name)
         if session is None:
@@ -261,6 +264,14 @@ class RealtimeMagics(Magics):
             session.record(rest[0])
         else:
             raise ConfigurationError("usage: %realtime record FILE | %realtime record --stop")
+
+    def _command_chat(self, session: Session, rest: list[str]) -> None:
+        from .chat import ChatPanel
+
+        unknown = [word for word in rest if word != "--side"]
+        if unknown:
+            raise ConfigurationError(f"usage: %realtime chat [--side], not {' '.join(unknown)!r}")
+        ChatPanel(session).show(sidecar="--side" in rest)
 
     def _status(self, session: Session | None) -> Markdown:
         if session is None:

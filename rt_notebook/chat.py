@@ -1,0 +1,589 @@
+"""Front end: the ChatPanel, an ipywidgets chat view onto a shared Session.
+
+The panel is one more view of a :class:`~rt_notebook.session.Session`: items that
+``%%realtime`` cells create appear in it as they stream, and what it sends is part of the
+conversation the next cell sees. Several panels on one Session render the same snapshots,
+so they agree.
+
+Threads (DESIGN.md):
+
+* The Session's subscriber runs on the I/O thread: it records what changed and wakes the
+  writer, nothing else.
+* One writer thread per panel does every widget write after construction: it creates and
+  orders bubbles, updates only the bubbles whose HTML changed, paces streaming bubbles
+  with a :class:`~rt_notebook.render.pacing.Pacer` and always writes the exact final text.
+* Enter, Send and Stop arrive on whichever kernel thread delivers comm messages (the main
+  shell, or a JupyterLab subshell while a cell runs). Sending waits for the server, so it
+  is handed to one sender thread per panel and the comm thread returns at once.
+
+Bubbles are ``ipywidgets.HTML`` fed HTML that :mod:`rt_notebook.widgets.bubbles` builds
+from model text with raw HTML disabled; see that module for why this is safe.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import enum
+import html
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from .errors import RealtimeConnectionError, RealtimeError, ServerError
+from .protocol.conversation import (
+    ErrorReceived,
+    ItemAdded,
+    ItemDeleted,
+    ItemDelta,
+    ItemDone,
+    ItemUpdated,
+    ResponseCreated,
+    ResponseDone,
+)
+from .render.pacing import Pacer
+from .session import Session, connect, get_session
+from .widgets.bubbles import error_html, is_streaming, item_html
+from .widgets.composer import Composer
+from .widgets.export import transcript_cells, transcript_data, transcript_markdown
+
+if TYPE_CHECKING:
+    from .protocol.conversation import Change
+    from .session import ItemSnapshot, ResponseHandle
+
+__all__ = ["ChatPanel", "PanelState"]
+
+log = logging.getLogger("rt_notebook")
+
+# How often an idle writer looks at things no event announces (a closed connection, a
+# Session replaced by ``%realtime reset``).
+IDLE_POLL = 1.0
+
+
+class PanelState(enum.Enum):
+    """What the status line says."""
+
+    CONNECTING = "connecting"
+    READY = "ready"
+    RESPONDING = "responding"
+    ERROR = "error"
+    DISCONNECTED = "disconnected"
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What changed since the writer last looked (filled under the panel's lock)."""
+
+    items: set[str] = field(default_factory=set)  # items whose bubble may need rewriting
+    responses: set[str] = field(default_factory=set)  # responses that started or ended
+    layout: bool = True  # items were added, removed or moved, or an error arrived
+    errors: list[str] = field(default_factory=list)  # new error messages, oldest first
+
+
+@dataclass(slots=True)
+class _Bubble:
+    """One item's widget and what it shows (writer thread only)."""
+
+    widget: Any  # ipywidgets.HTML
+    pacer: Pacer
+    html: str = ""
+    waiting: bool = False  # its item changed and the new HTML is not shown yet
+
+
+class ChatPanel:
+    """A chat view of a Session: bubbles, a text box (Enter sends), Send, Stop, status.
+
+    ``ChatPanel()`` uses the kernel's default Session (connecting in the background if
+    needed); ``ChatPanel(session)`` a given one. Show it with :meth:`show` or as the last
+    expression of a cell; :meth:`close` stops its threads.
+    """
+
+    def __init__(
+        self,
+        session: Session | None = None,
+        *,
+        name: str | None = None,
+        title: str = "Realtime chat",
+        placeholder: str = "Message (Enter sends, Shift+Enter adds a line)",
+    ) -> None:
+        self.name = name or (session.name if session is not None else "default")
+        self.title = title
+        # Guards everything below that the I/O, comm, sender and writer threads share.
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pending = _Pending()
+        self.session: Session | None = None
+        self._unsubscribe: Callable[[], None] = lambda: None
+        # Follow the registry (``%realtime reset`` replaces the named Session) unless the
+        # caller handed us a Session of their own.
+        self._follow = session is None or get_session(session.name) is session
+        self._sending = 0  # messages handed to the sender and not yet answered
+        self._stop_generation = 0  # bumped by Stop: sends queued before it give up
+        self._connecting = False
+        self._error: str | None = None  # shown in the status line until the next response
+        self._error_log: list[str] = []  # every error shown, for the exports
+        self._closed = False
+        self._clock: Callable[[], float] = time.monotonic  # tests freeze it to check pacing
+        self._sender = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="rt_notebook-chat-send"
+        )
+        # Writer-thread state below: touched only by the writer (or here, before it starts).
+        self._bubbles: dict[str, _Bubble] = {}
+        self._error_bubbles: list[tuple[str | None, Any]] = []  # (anchor item id, widget)
+        self._shown_status: tuple[PanelState, str] | None = None
+        self._last_connected: bool | None = None
+        self._build_widgets(placeholder)
+        self._start_session(session)
+        self._flush()  # the history is visible as soon as the panel is
+        self._writer = threading.Thread(target=self._run, name="rt_notebook-chat", daemon=True)
+        self._writer.start()
+
+    def __repr__(self) -> str:
+        state, _ = self._state()
+        return f"<rt_notebook.ChatPanel {self.name!r} {state.value}>"
+
+    # Public methods for showing ------------------------------------------------------------
+
+    def show(self, sidecar: bool = False, *, anchor: str = "split-right") -> None:
+        """Display the panel: inline below the cell, or in JupyterLab's side area.
+
+        ``sidecar=True`` opens it with the ``sidecar`` package (``anchor`` is where:
+        ``split-right``, ``split-bottom``, ``tab-after``, ``right`` …).
+        """
+        if not sidecar:
+            display(self.widget)
+            return
+        from sidecar import Sidecar
+
+        side = Sidecar(title=self.title, anchor=anchor)
+        side.add_class("rt-chat-side")
+        # A context manager on the caller's (cell) thread: the one place it is safe.
+        with side:
+            display(self.widget)
+        self._sidecar = side
+
+    def _ipython_display_(self) -> None:
+        self.show()
+
+    def close(self) -> None:
+        """Stop listening, stop the threads and close the widgets."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            unsubscribe = self._unsubscribe
+        unsubscribe()
+        self._wake.set()
+        self._writer.join(5)
+        self._sender.shutdown(wait=False, cancel_futures=True)
+        for bubble in self._bubbles.values():
+            bubble.widget.close()
+        for _, widget in self._error_bubbles:
+            widget.close()
+        for widget in self._own_widgets:
+            widget.close()
+        sidecar = getattr(self, "_sidecar", None)
+        if sidecar is not None:
+            sidecar.close()
+
+    # Public methods for the conversation ----------------------------------------------
+
+    def send(self, text: str) -> concurrent.futures.Future[ResponseHandle | None]:
+        """Add ``text`` as a user message and request a response, off the caller's thread.
+
+        Returns a future of the response's handle (``None`` if Stop came first).
+        """
+        if not text.strip():
+            raise ValueError("nothing to send: the message is empty")
+        with self._lock:
+            if self._closed:
+                raise RealtimeError("this chat panel is closed")
+            self._sending += 1
+            self._error = None
+            generation = self._stop_generation
+        self._wake.set()
+        return self._sender.submit(self._send_now, text, generation)
+
+    def stop(self) -> None:
+        """Cancel the running response and any queued ones (``Session.cancel()``)."""
+        with self._lock:
+            self._stop_generation += 1
+            session = self.session
+        if session is not None and session.connected:
+            session.cancel()
+
+    @property
+    def state(self) -> PanelState:
+        """What the status line shows."""
+        return self._state()[0]
+
+    @property
+    def items(self) -> list[ItemSnapshot]:
+        """The conversation's items (the Session's, in server order)."""
+        session = self.session
+        return session.items if session is not None else []
+
+    # Public methods for exporting ------------------------------------------------------
+
+    def to_markdown(self) -> str:
+        """The transcript as Markdown (model text made safe)."""
+        return transcript_markdown(self.items, self._errors())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The transcript as plain data: session, items, responses, errors."""
+        session = self.session
+        items = self.items
+        responses = []
+        if session is not None:
+            seen = dict.fromkeys(item.response_id for item in items if item.response_id)
+            responses = [info for rid in seen if (info := session.response_info(rid))]
+        return transcript_data(
+            items,
+            self._errors(),
+            responses,
+            session=self.name,
+            model=session.model if session is not None else None,
+            offline=session.endpoint.offline if session is not None else None,
+        )
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The transcript as JSON text (see :meth:`to_dict`)."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def to_cells(self) -> list[Any]:
+        """The transcript as nbformat v4 cells: ``%%realtime`` cells with the answers as
+        their outputs."""
+        return transcript_cells(self.items, self.name)
+
+    def to_notebook(self) -> Any:
+        """The transcript as an nbformat v4 notebook of :meth:`to_cells`."""
+        import nbformat.v4
+
+        setup = nbformat.v4.new_code_cell("%load_ext rt_notebook")
+        return nbformat.v4.new_notebook(cells=[setup, *self.to_cells()])
+
+    def write_transcript(
+        self, path: str | Path | None = None, format: str | None = None
+    ) -> Path | None:
+        """Write the transcript where reloads cannot lose it.
+
+        With no ``path``: as ordinary output of the current cell (``format`` ``markdown``,
+        the default, or ``json``). With a ``path``: to that file, in the format its suffix
+        names (``.md``, ``.json``, ``.ipynb``) unless ``format`` says otherwise.
+        """
+        if path is None:
+            self._display_transcript(format or "markdown")
+            return None
+        path = Path(path)
+        chosen = format or {".json": "json", ".ipynb": "ipynb"}.get(path.suffix, "markdown")
+        if chosen == "json":
+            path.write_text(self.to_json() + "\n", encoding="utf-8")
+        elif chosen == "ipynb":
+            import nbformat
+
+            nbformat.write(self.to_notebook(), str(path))
+        elif chosen == "markdown":
+            path.write_text(self.to_markdown(), encoding="utf-8")
+        else:
+            raise ValueError(f"format must be 'markdown', 'json' or 'ipynb', not {format!r}")
+        return path
+
+    def _display_transcript(self, format: str) -> None:
+        if format == "json":
+            data = self.to_dict()
+            display({"application/json": data, "text/plain": self.to_json()}, raw=True)
+        elif format == "markdown":
+            text = self.to_markdown()
+            display({"text/markdown": text, "text/plain": text}, raw=True)
+        else:
+            raise ValueError(f"format must be 'markdown' or 'json', not {format!r}")
+
+    def _errors(self) -> list[str]:
+        with self._lock:
+            return list(self._error_log)
+
+    # Widgets (built on the caller's thread) ----------------------------------------------
+
+    def _build_widgets(self, placeholder: str) -> None:
+        header = widgets.HTML(
+            f'<span class="rt-chat-title">{html.escape(self.title)}</span>'
+            f" · session <code>{html.escape(self.name)}</code>"
+        )
+        self._status = widgets.HTML("", _dom_classes=("rt-chat-status-line",))
+        self._transcript = widgets.VBox([], _dom_classes=("rt-chat-transcript",))
+        scroll = widgets.Box([self._transcript], _dom_classes=("rt-chat-scroll",))
+        self.composer = Composer(placeholder=placeholder)
+        self.composer.on_submit(self._on_submit)
+        self.composer.on_stop(self.stop)
+        self.widget = widgets.VBox(
+            [header, self._status, scroll, self.composer], _dom_classes=("rt-chat",)
+        )
+        self._own_widgets = [
+            header,
+            self._status,
+            self._transcript,
+            scroll,
+            self.composer,
+            self.widget,
+        ]
+
+    def _on_submit(self, text: str) -> None:
+        # On the comm thread: hand over and return.
+        if text.strip() and not self._closed:
+            self.send(text)
+
+    # Session attachment --------------------------------------------------------------
+
+    def _start_session(self, session: Session | None) -> None:
+        if session is None:
+            session = get_session(self.name)
+        if session is not None:
+            self._attach(session)
+            if session.connected:
+                return
+        self._connecting = True
+        self._sender.submit(self._connect, session)
+
+    def _connect(self, session: Session | None) -> None:
+        """Sender thread: connect (creating the named Session if there is none)."""
+        try:
+            if session is None:
+                self._attach(connect(self.name))
+            else:
+                session.connect()
+        except RealtimeError as exc:
+            self._report_error(f"could not connect: {exc}")
+        finally:
+            with self._lock:
+                self._connecting = False
+                self._pending.layout = True
+            self._wake.set()
+
+    def _attach(self, session: Session) -> None:
+        with self._lock:
+            if self.session is session or self._closed:
+                return
+            self._unsubscribe()
+            self.session = session
+            self._unsubscribe = session.subscribe(self._on_changes)
+            self._pending.layout = True
+        self._wake.set()
+
+    # I/O thread: the subscriber ----------------------------------------------------------
+
+    def _on_changes(self, session: Session, changes: Sequence[Change]) -> None:
+        """Record what changed and wake the writer; runs on the I/O thread, so no more."""
+        with self._lock:
+            if session is not self.session:
+                return
+            pending = self._pending
+            for change in changes:
+                if isinstance(change, ItemDelta | ItemUpdated | ItemDone):
+                    pending.items.add(change.item_id)
+                elif isinstance(change, ItemAdded | ItemDeleted):
+                    pending.items.add(change.item_id)
+                    pending.layout = True
+                elif isinstance(change, ResponseCreated):
+                    pending.responses.add(change.response_id)
+                    self._error = None
+                elif isinstance(change, ResponseDone):
+                    pending.responses.add(change.response_id)
+                elif isinstance(change, ErrorReceived):
+                    self._note_error(str(ServerError(change.error)))
+        self._wake.set()
+
+    def _note_error(self, message: str) -> None:
+        """Queue an error bubble and show it in the status line (hold the lock)."""
+        self._error = message
+        self._error_log.append(message)
+        self._pending.errors.append(message)
+        self._pending.layout = True
+
+    def _report_error(self, message: str) -> None:
+        with self._lock:
+            self._note_error(message)
+        self._wake.set()
+
+    # Sender thread -----------------------------------------------------------------------
+
+    def _send_now(self, text: str, generation: int) -> ResponseHandle | None:
+        try:
+            session = self.session
+            if session is None:
+                raise RealtimeConnectionError("not connected (the connection attempt failed)")
+            session.add_message(text)
+            if self._stop_generation != generation:
+                return None  # Stop was pressed while the message was on its way
+            return session.create_response()
+        except ServerError:
+            raise  # the server's error event already reached the panel
+        except (RealtimeError, TimeoutError) as exc:
+            self._report_error(str(exc))
+            raise
+        finally:
+            with self._lock:
+                self._sending -= 1
+            self._wake.set()
+
+    # Writer thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay: float | None = None
+        while True:
+            self._wake.wait(IDLE_POLL if delay is None else min(delay, IDLE_POLL))
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                delay = self._flush()
+            except Exception:  # a failed write must not end the panel's updates
+                log.exception("chat panel update failed")
+                delay = None
+
+    def _flush(self) -> float | None:
+        """Bring the widgets up to date; return seconds until a paced update is due."""
+        self._follow_registry()
+        with self._lock:
+            pending, self._pending = self._pending, _Pending(layout=False)
+            session = self.session
+        if session is not None and session.connected != self._last_connected:
+            self._last_connected = session.connected
+            pending.layout = True  # a (re)connect starts a fresh conversation
+        delay = None
+        if session is not None:
+            if pending.layout or pending.errors:
+                self._relayout(session, pending.errors)
+            self._mark_waiting(session, pending)
+            delay = self._publish_waiting(session, self._clock())
+        self._update_status()
+        return delay
+
+    def _follow_registry(self) -> None:
+        session = self.session
+        if self._follow and session is not None:
+            current = get_session(session.name)
+            if current is not None and current is not session:
+                self._attach(current)
+
+    def _relayout(self, session: Session, new_errors: Sequence[str]) -> None:
+        items = session.items
+        ids = [item.id for item in items]
+        for item in items:
+            if item.id not in self._bubbles:
+                self._bubbles[item.id] = self._new_bubble(session, item)
+        for gone in set(self._bubbles) - set(ids):
+            self._bubbles.pop(gone).widget.close()
+        anchor = ids[-1] if ids else None
+        for message in new_errors:
+            widget = widgets.HTML(error_html(message), _dom_classes=("rt-chat-item",))
+            self._error_bubbles.append((anchor, widget))
+        children = [w for a, w in self._error_bubbles if a is None or a not in self._bubbles]
+        for item_id in ids:
+            children.append(self._bubbles[item_id].widget)
+            children += [w for a, w in self._error_bubbles if a == item_id]
+        if tuple(children) != tuple(self._transcript.children):
+            self._transcript.children = tuple(children)
+
+    def _new_bubble(self, session: Session, item: ItemSnapshot) -> _Bubble:
+        status = _response_status(session, item.response_id)
+        markup = item_html(item, status)
+        bubble = _Bubble(widgets.HTML(markup, _dom_classes=("rt-chat-item",)), Pacer(), markup)
+        if item.text:  # an empty new bubble leaves the first delta free to show at once
+            bubble.pacer.published(self._clock())
+        return bubble
+
+    def _mark_waiting(self, session: Session, pending: _Pending) -> None:
+        for item_id in pending.items:
+            bubble = self._bubbles.get(item_id)
+            if bubble is not None:
+                bubble.waiting = True
+        for response_id in pending.responses:
+            for item in session.response_items(response_id):
+                bubble = self._bubbles.get(item.id)
+                if bubble is not None:
+                    bubble.waiting = True
+
+    def _publish_waiting(self, session: Session, now: float) -> float | None:
+        """Write the bubbles whose HTML changed; streaming ones no faster than the pacer."""
+        delay: float | None = None
+        for item_id, bubble in self._bubbles.items():
+            if not bubble.waiting:
+                continue
+            item = session.item(item_id)
+            if item is None:
+                bubble.waiting = False
+                continue
+            status = _response_status(session, item.response_id)
+            markup = item_html(item, status)
+            if markup == bubble.html:
+                bubble.waiting = False
+                continue
+            # The final state always goes out at once; growth waits for the pacer.
+            if is_streaming(item, status) and not bubble.pacer.due(now, len(markup)):
+                wait = bubble.pacer.wait_time(now, len(markup))
+                delay = wait if delay is None else min(delay, wait)
+                continue
+            bubble.widget.value = markup
+            bubble.html = markup
+            bubble.pacer.published(now)
+            bubble.waiting = False
+        return delay
+
+    # Status --------------------------------------------------------------------------
+
+    def _state(self) -> tuple[PanelState, str]:
+        with self._lock:
+            session, closed, error = self.session, self._closed, self._error
+            busy, connecting = self._sending > 0, self._connecting
+        if closed:
+            return PanelState.CLOSED, ""
+        if session is None or (connecting and not session.connected):
+            if error is not None and not connecting:
+                return PanelState.ERROR, error
+            return PanelState.CONNECTING, ""
+        if not session.connected:
+            return PanelState.DISCONNECTED, "run %realtime connect, or send to reconnect"
+        if busy or session.active_response_id is not None or session.pending_responses:
+            return PanelState.RESPONDING, ""
+        if error is not None:
+            return PanelState.ERROR, error
+        return PanelState.READY, ""
+
+    def _update_status(self) -> None:
+        state, detail = self._state()
+        if (state, detail) == self._shown_status:
+            return
+        self._shown_status = (state, detail)
+        session = self.session
+        where = ""
+        if session is not None:
+            where = (
+                "offline server (echo responder, not a real model)"
+                if session.endpoint.offline
+                else f"model {session.model}"
+            )
+        parts = [state.value + ("…" if state in _ONGOING else "")]
+        parts += [text for text in (detail, where) if text]
+        line = html.escape(" · ".join(parts))
+        self._status.value = (
+            f'<div class="rt-chat-status" data-state="{state.value}">● {line}</div>'
+        )
+        self.composer.responding = state is PanelState.RESPONDING
+
+
+_ONGOING = frozenset({PanelState.CONNECTING, PanelState.RESPONDING})
+
+
+def _response_status(session: Session, response_id: str | None) -> str | None:
+    if response_id is None:
+        return None
+    info = session.response_info(response_id)
+    return None if info is None else str(info.get("status"))

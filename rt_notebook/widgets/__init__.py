@@ -1,0 +1,1 @@
+"""Widget building blocks of the chat panel: bubble HTML, exports and the composer."""

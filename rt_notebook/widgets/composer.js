@@ -1,0 +1,69 @@
+// The chat panel's input row: a textarea (Enter sends, Shift+Enter adds a line), Send, Stop.
+// Sends custom messages {event: "submit", text} and {event: "stop"}; Python does the rest.
+
+function button(label, className) {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.textContent = label;
+  element.className = `jupyter-button widget-button rt-chat-button ${className}`;
+  return element;
+}
+
+function render({ model, el }) {
+  const row = document.createElement("div");
+  row.className = "rt-chat-composer";
+  const box = document.createElement("textarea");
+  box.className = "rt-chat-input";
+  box.rows = 2;
+  box.setAttribute("aria-label", "Message");
+  const send = button("Send", "rt-chat-send mod-primary");
+  const stop = button("Stop", "rt-chat-stop mod-warning");
+  row.append(box, send, stop);
+  el.appendChild(row);
+
+  function submit() {
+    const text = box.value;
+    if (!text.trim() || model.get("disabled")) {
+      return;
+    }
+    model.send({ event: "submit", text });
+    box.value = "";
+    model.set("value", "");
+    model.save_changes();
+  }
+
+  function onKeydown(event) {
+    // Keep JupyterLab's notebook shortcuts (Shift+Enter runs a cell) out of the textarea.
+    event.stopPropagation();
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  }
+
+  function onInput() {
+    model.set("value", box.value);
+    model.save_changes();
+  }
+
+  function sync() {
+    if (box.value !== model.get("value")) {
+      box.value = model.get("value");
+    }
+    box.placeholder = model.get("placeholder");
+    box.disabled = model.get("disabled");
+    send.disabled = model.get("disabled");
+    stop.disabled = !model.get("responding");
+  }
+
+  box.addEventListener("keydown", onKeydown);
+  box.addEventListener("keypress", (event) => event.stopPropagation());
+  box.addEventListener("input", onInput);
+  send.addEventListener("click", submit);
+  stop.addEventListener("click", () => model.send({ event: "stop" }));
+  model.on("change", sync);
+  sync();
+  return () => model.off("change", sync);
+}
+
+export default { render };

@@ -1,0 +1,143 @@
+"""Pure transcript export: item snapshots in, Markdown, plain data or notebook cells out.
+
+Widget state does not survive a reload in every frontend, so the chat panel can write
+what it shows as ordinary Markdown, JSON, or ``%%realtime`` cells whose outputs hold the
+answers (re-running them replays the conversation in a new Session). Model text passes
+through :func:`~rt_notebook.render.markdown.safe_markdown` wherever it becomes Markdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..render.markdown import safe_markdown
+from .bubbles import ROLE_LABELS, pretty_json
+
+if TYPE_CHECKING:
+    from ..session import ItemSnapshot
+
+__all__ = ["item_markdown", "transcript_cells", "transcript_data", "transcript_markdown"]
+
+METADATA_KEY = "rt_notebook"
+
+
+def _fenced(text: str, language: str = "") -> str:
+    # A fence longer than any backtick run inside keeps the block closed.
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return longest
+
+
+def item_markdown(item: ItemSnapshot) -> str:
+    """One item as Markdown: a bold speaker line, then its text, call or output."""
+    if item.type == "function_call":
+        arguments = pretty_json(item.arguments or "")
+        return f"**Function call** `{item.name}`\n\n{_fenced(arguments, 'json')}"
+    if item.type == "function_call_output":
+        return (
+            f"**Function output** (`{item.call_id}`)\n\n{_fenced(pretty_json(item.output or ''))}"
+        )
+    label = ROLE_LABELS.get(item.role or "", item.role or "message")
+    return f"**{label}:**\n\n{safe_markdown(item.text)}"
+
+
+def transcript_markdown(items: Sequence[ItemSnapshot], errors: Sequence[str] = ()) -> str:
+    """The conversation as Markdown, one section per item, errors at the end."""
+    sections = [item_markdown(item) for item in items]
+    sections += [f"**Error:** {safe_markdown(message)}" for message in errors]
+    if not sections:
+        return "*(empty conversation)*\n"
+    return "\n\n---\n\n".join(sections) + "\n"
+
+
+def transcript_data(
+    items: Sequence[ItemSnapshot],
+    errors: Sequence[str] = (),
+    responses: Sequence[dict[str, Any]] = (),
+    **header: Any,
+) -> dict[str, Any]:
+    """The conversation as JSON-ready data: ``header`` fields, items, responses, errors."""
+    return {
+        **header,
+        "items": [{**item.as_dict(), "response_id": item.response_id} for item in items],
+        "responses": list(responses),
+        "errors": list(errors),
+    }
+
+
+# Notebook cells ---------------------------------------------------------------------
+
+
+def _turns(items: Sequence[ItemSnapshot]) -> Iterator[tuple[ItemSnapshot, list[ItemSnapshot]]]:
+    """Split the conversation into (input item, the output items that follow it)."""
+    current: ItemSnapshot | None = None
+    outputs: list[ItemSnapshot] = []
+    for item in items:
+        is_input = item.type == "function_call_output" or (
+            item.type == "message" and item.response_id is None
+        )
+        if is_input:
+            if current is not None:
+                yield current, outputs
+            current, outputs = item, []
+        elif current is None:
+            yield item, []  # model output with no input before it: a cell of its own
+        else:
+            outputs.append(item)
+    if current is not None:
+        yield current, outputs
+
+
+def _magic_line(item: ItemSnapshot, answered: bool) -> str:
+    options = []
+    text = item.output if item.type == "function_call_output" else item.text
+    if item.type == "function_call_output":
+        options.append(f"--function-output {item.call_id}")
+    elif item.role and item.role != "user":
+        options.append(f"--role {item.role}")
+    if not answered:
+        options.append("--no-response")
+    if "{" in (text or ""):
+        options.append("--no-interpolate")  # the text is not a template
+    return " ".join(["%%realtime", *options])
+
+
+def _answer_output(outputs: Sequence[ItemSnapshot], session: str) -> Any:
+    import nbformat.v4
+
+    markdown = "\n\n".join(
+        safe_markdown(item.text) if item.type == "message" else item_markdown(item)
+        for item in outputs
+    )
+    response_id = next((item.response_id for item in outputs if item.response_id), None)
+    return nbformat.v4.new_output(
+        "display_data",
+        data={"text/markdown": markdown, "text/plain": markdown},
+        metadata={METADATA_KEY: {"response_id": response_id, "session": session}},
+    )
+
+
+def transcript_cells(items: Sequence[ItemSnapshot], session: str = "default") -> list[Any]:
+    """The conversation as nbformat v4 cells: one ``%%realtime`` code cell per input item,
+    the model's output items as that cell's Markdown output."""
+    import nbformat.v4
+
+    cells = []
+    for item, outputs in _turns(items):
+        if item.response_id is not None:  # model output without an input cell
+            cells.append(nbformat.v4.new_markdown_cell(item_markdown(item)))
+            continue
+        text = item.output if item.type == "function_call_output" else item.text
+        cell = nbformat.v4.new_code_cell(f"{_magic_line(item, bool(outputs))}\n{text or ''}")
+        if outputs:
+            cell.outputs = [_answer_output(outputs, session)]
+        cells.append(cell)
+    return cells

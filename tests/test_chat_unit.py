@@ -1,0 +1,474 @@
+"""The chat panel without a browser: bubble HTML, exports, and the widget logic driven by a
+Session fed events by hand (deterministic pacing) or talking to the embedded server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import ipywidgets as widgets
+import nbformat
+import pytest
+
+from rt_notebook.chat import ChatPanel, PanelState
+from rt_notebook.errors import ConfigurationError
+from rt_notebook.session import ItemSnapshot, Session
+from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html
+from rt_notebook.widgets.export import transcript_cells, transcript_markdown
+
+XSS = '<img src=x onerror="window.__rt_xss=1"> <script>window.__rt_xss=2</script>'
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def snapshot(item_id="item_1", type="message", role="assistant", **fields):
+    values = {
+        "status": "completed",
+        "text": "",
+        "call_id": None,
+        "name": None,
+        "arguments": None,
+        "output": None,
+        "response_id": "resp_1" if role == "assistant" else None,
+    }
+    values.update(fields)
+    return ItemSnapshot(id=item_id, type=type, role=role, **values)
+
+
+# Bubble HTML ------------------------------------------------------------------------
+
+
+def test_raw_html_in_model_text_is_escaped_not_rendered():
+    rendered = markdown_html(f"Look: {XSS} **bold**")
+    assert "<img" not in rendered
+    assert "<script" not in rendered
+    assert "&lt;img" in rendered
+    assert "&lt;script&gt;" in rendered
+    assert "<strong>bold</strong>" in rendered
+
+
+def test_script_links_and_remote_images_are_neutralised():
+    rendered = markdown_html(
+        "[a](javascript:alert(1)) [b](JaVaScRiPt:alert(2)) [c](data:text/html,x) "
+        "![pixel](https://example.com/leak.png) [ok](https://example.com/)"
+    )
+    assert 'href="javascript:' not in rendered.lower()
+    assert 'href="data:' not in rendered
+    assert "<img" not in rendered  # images are off: nothing is fetched when shown
+    assert '<a href="https://example.com/" target="_blank" rel="noopener' in rendered
+
+
+def test_code_keeps_its_characters():
+    rendered = markdown_html("Use `a<b && c` or\n\n```\nif a < b: pass\n```")
+    assert "<code>a&lt;b &amp;&amp; c</code>" in rendered  # shows as a<b && c
+    assert "if a &lt; b: pass" in rendered
+
+
+def test_bubbles_for_each_kind_of_item():
+    user = item_html(snapshot(role="user", text="hi *there*"))
+    assert 'data-role="user"' in user
+    assert "<em>there</em>" in user
+    streaming = item_html(snapshot(status="in_progress", text="Hal"), "in_progress")
+    assert 'data-status="in_progress"' in streaming
+    assert "streaming…" in streaming
+    cancelled = item_html(snapshot(status="incomplete", text="Half"), "cancelled")
+    assert 'data-response-status="cancelled"' in cancelled
+    assert "rt-chat-flag" in cancelled
+    call = item_html(
+        snapshot(type="function_call", role=None, name="<b>f</b>", arguments='{"x": 1}')
+    )
+    assert "&lt;b&gt;f&lt;/b&gt;" in call
+    assert "{\n  &quot;x&quot;: 1\n}" in call
+    output = item_html(
+        snapshot(type="function_call_output", role=None, call_id="call_1", output=XSS)
+    )
+    assert "<img" not in output
+    assert "<script" not in output
+    error = error_html(f"bad: {XSS}")
+    assert "<img" not in error
+    assert 'data-type="error"' in error
+
+
+def test_attribute_values_are_escaped():
+    rendered = item_html(snapshot(item_id='x" onmouseover="alert(1)', text="t"))
+    assert 'onmouseover="alert' not in rendered
+    assert "&quot; onmouseover=&quot;" in rendered
+
+
+# Exports ------------------------------------------------------------------------------
+
+
+def test_transcript_markdown_and_cells_keep_turns_together():
+    items = [
+        snapshot("s", role="system", text="Be brief."),
+        snapshot("u1", role="user", text="weather {city}?"),
+        snapshot("c1", type="function_call", role=None, name="weather", arguments="{}"),
+        snapshot("o1", type="function_call_output", role=None, call_id="call_1", output="sun"),
+        snapshot("a1", text="Sunny <b>today</b>.", response_id="resp_2"),
+        snapshot("u2", role="user", text="thanks"),
+    ]
+    markdown = transcript_markdown(items, ["rate_limited: slow down"])
+    assert "**System:**\n\nBe brief." in markdown
+    assert "**Function call** `weather`" in markdown
+    assert "Sunny &lt;b>today&lt;/b>." in markdown
+    assert markdown.rstrip().endswith("**Error:** rate_limited: slow down")
+    cells = transcript_cells(items)
+    sources = [cell.source.splitlines()[0] for cell in cells]
+    assert sources == [
+        "%%realtime --role system --no-response",
+        "%%realtime --no-interpolate",
+        "%%realtime --function-output call_1",
+        "%%realtime --no-response",
+    ]
+    assert "**Function call** `weather`" in cells[1].outputs[0]["data"]["text/markdown"]
+    assert cells[2].outputs[0]["metadata"]["rt_notebook"]["response_id"] == "resp_2"
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    nbformat.validate(notebook)
+
+
+# The panel, fed events by hand --------------------------------------------------------
+
+
+def fed_session():
+    """A Session that is never opened: the test feeds it server events directly."""
+    session = Session(websocket_base_url="ws://127.0.0.1:9/v1", api_key="unit-test-key")
+    session.connected = True
+    return session
+
+
+def feed(session, *events):
+    for event in events:
+        session._on_raw(json.dumps(event).encode())
+
+
+def user_turn(item_id, text, previous=None):
+    item = {
+        "id": item_id,
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [{"type": "input_text", "text": text}],
+    }
+    return [
+        {"type": "conversation.item.added", "previous_item_id": previous, "item": item},
+        {"type": "conversation.item.done", "previous_item_id": previous, "item": item},
+    ]
+
+
+def response_start(response_id, item_id, previous):
+    item = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress"}
+    return [
+        {
+            "type": "response.created",
+            "response": {"id": response_id, "status": "in_progress", "conversation_id": "c"},
+        },
+        {"type": "response.output_item.added", "response_id": response_id, "item": item},
+        {"type": "conversation.item.added", "previous_item_id": previous, "item": item},
+    ]
+
+
+def delta(response_id, item_id, text):
+    return {
+        "type": "response.output_text.delta",
+        "response_id": response_id,
+        "item_id": item_id,
+        "delta": text,
+    }
+
+
+def response_end(response_id, item_id, text, status="completed"):
+    item = {
+        "id": item_id,
+        "type": "message",
+        "role": "assistant",
+        "status": "completed" if status == "completed" else "incomplete",
+        "content": [{"type": "output_text", "text": text}],
+    }
+    return [
+        {
+            "type": "response.output_text.done",
+            "response_id": response_id,
+            "item_id": item_id,
+            "text": text,
+        },
+        {"type": "response.output_item.done", "response_id": response_id, "item": item},
+        {
+            "type": "response.done",
+            "response": {"id": response_id, "status": status, "output": [item]},
+        },
+    ]
+
+
+class FrozenClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def fed_panel():
+    session = fed_session()
+    panel = ChatPanel(session)
+    panel._clock = FrozenClock()
+    yield session, panel
+    panel.close()
+
+
+def bubble_widget(panel, item_id):
+    wait_until(lambda: item_id in panel._bubbles, what=f"a bubble for {item_id}")
+    return panel._bubbles[item_id].widget
+
+
+def record_values(widget):
+    values = []
+    widget.observe(lambda change: values.append(change["new"]), names="value")
+    return values
+
+
+def test_streaming_bubble_is_paced_and_ends_with_the_exact_text(fed_panel):
+    session, panel = fed_panel
+    feed(session, *user_turn("u1", "Count"), *response_start("r1", "a1", "u1"))
+    user_values = record_values(bubble_widget(panel, "u1"))
+    values = record_values(bubble_widget(panel, "a1"))
+    feed(session, delta("r1", "a1", "one"))
+    wait_until(lambda: values, what="the first delta, shown at once")
+    feed(session, *(delta("r1", "a1", f" w{n}") for n in range(50)))  # the clock stands
+    panel._clock.now += 0.06  # one interval later: one more update may go out
+    feed(session, delta("r1", "a1", " last"))
+    wait_until(lambda: len(values) >= 2 and "last" in values[-1], what="a paced update")
+    final = "one " + " ".join(f"w{n}" for n in range(50)) + " last."
+    feed(session, *response_end("r1", "a1", final))
+    wait_until(lambda: final in values[-1] and 'data-status="completed"' in values[-1])
+    assert len(values) == 3  # first delta, one paced update, the final text
+    assert "streaming…" in values[0]
+    assert user_values == []  # only the streaming bubble is rewritten
+
+
+def test_every_widget_write_comes_from_the_writer_thread(fed_panel, monkeypatch):
+    session, panel = fed_panel
+    threads = []
+    original = widgets.Widget.send_state
+
+    def recording_send_state(self, key=None):
+        threads.append(threading.current_thread().name)
+        return original(self, key)
+
+    monkeypatch.setattr(widgets.Widget, "send_state", recording_send_state)
+    feed(session, *user_turn("u1", "Hi"), *response_start("r1", "a1", "u1"))
+    feed(session, delta("r1", "a1", "Hello"), *response_end("r1", "a1", "Hello."))
+    wait_until(lambda: "Hello." in bubble_widget(panel, "a1").value)
+    wait_until(lambda: panel.state is PanelState.READY)
+    assert threads
+    assert set(threads) == {"rt_notebook-chat"}
+
+
+def test_bubbles_follow_server_order_and_deletions(fed_panel):
+    session, panel = fed_panel
+    feed(session, *user_turn("u2", "second"), *user_turn("u1", "first", previous=None))
+    wait_until(lambda: len(panel._transcript.children) == 2)
+    first, second = (child.value for child in panel._transcript.children)
+    assert "first" in first
+    assert "second" in second
+    feed(session, {"type": "conversation.item.deleted", "item_id": "u1"})
+    wait_until(lambda: len(panel._transcript.children) == 1)
+    assert "u1" not in panel._bubbles
+
+
+def test_server_error_gets_a_bubble_and_the_status_line(fed_panel):
+    session, panel = fed_panel
+    feed(session, *user_turn("u1", "hi"))
+    error = {"type": "invalid_request_error", "code": "bad_thing", "message": XSS}
+    feed(session, {"type": "error", "error": error})
+    wait_until(lambda: panel.state is PanelState.ERROR)
+    wait_until(lambda: len(panel._transcript.children) == 2)
+    bubble = panel._transcript.children[-1].value
+    assert "bad_thing" in bubble
+    assert "<img" not in bubble
+    assert 'data-state="error"' in panel._status.value
+    assert "<img" not in panel._status.value
+    assert panel._errors() == [f"bad_thing: {XSS}"]
+    feed(session, *response_start("r1", "a1", "u1"))
+    wait_until(lambda: panel.state is PanelState.RESPONDING, what="the error to clear")
+
+
+def test_cancelled_response_is_marked(fed_panel):
+    session, panel = fed_panel
+    feed(session, *user_turn("u1", "long"), *response_start("r1", "a1", "u1"))
+    feed(session, delta("r1", "a1", "Half"), *response_end("r1", "a1", "Half", "cancelled"))
+    widget = bubble_widget(panel, "a1")
+    wait_until(lambda: 'data-response-status="cancelled"' in widget.value)
+    assert 'data-status="incomplete"' in widget.value
+
+
+def test_composer_messages_reach_the_panel(fed_panel, monkeypatch):
+    session, panel = fed_panel
+    sent, stopped = [], []
+    monkeypatch.setattr(panel, "send", sent.append)
+    monkeypatch.setattr(session, "cancel", lambda: stopped.append(True))
+    panel.composer._handle_message(panel.composer, {"event": "submit", "text": "a\nb"}, [])
+    panel.composer._handle_message(panel.composer, {"event": "submit", "text": "  "}, [])
+    panel.composer._handle_message(panel.composer, {"event": "stop"}, [])
+    panel.composer._handle_message(panel.composer, {"event": "unknown"}, [])
+    assert sent == ["a\nb"]
+    assert stopped == [True]
+
+
+# The panel on a real Session (embedded server) ------------------------------------------
+
+
+def assistant_texts(panel):
+    return [b.value for b in panel._transcript.children if 'data-role="assistant"' in b.value]
+
+
+def test_send_streams_the_answer_and_exports_the_transcript(session, tmp_path):
+    panel = ChatPanel(session)
+    try:
+        caller = threading.current_thread().name
+        threads = []
+        original = session.add_message
+
+        def spy(*args, **kwargs):
+            threads.append(threading.current_thread().name)
+            return original(*args, **kwargs)
+
+        session.add_message = spy
+        handle = panel.send("Hello **panel**\nsecond line").result(30)
+        assert threads
+        assert threads[0] != caller  # the comm thread is never held up
+        assert handle.wait(30).status == "completed"
+        final = session.items[-1].text
+        assert "Hello **panel**" in final
+        wait_until(lambda: panel.state is PanelState.READY)
+        wait_until(lambda: len(assistant_texts(panel)) == 1)
+        wait_until(lambda: 'data-status="completed"' in assistant_texts(panel)[0])
+        assert "<strong>panel</strong>" in assistant_texts(panel)[0]
+
+        assert "**Assistant:**" in panel.to_markdown()
+        data = json.loads(panel.to_json())
+        assert [item["role"] for item in data["items"]] == ["user", "assistant"]
+        assert data["responses"][0]["status"] == "completed"
+        markdown_path = panel.write_transcript(tmp_path / "chat.md")
+        assert markdown_path.read_text() == panel.to_markdown()
+        json_path = panel.write_transcript(tmp_path / "chat.json")
+        assert json.loads(json_path.read_text())["items"][1]["text"] == final
+        notebook_path = panel.write_transcript(tmp_path / "chat.ipynb")
+        notebook = nbformat.read(notebook_path, as_version=4)
+        nbformat.validate(notebook)
+        assert notebook.cells[1].source.startswith("%%realtime\nHello **panel**")
+    finally:
+        panel.close()
+
+
+def test_panel_and_cells_share_one_conversation(session):
+    first, second = ChatPanel(session), ChatPanel(session)
+    try:
+        session.ask("from a cell").wait(30)  # what %%realtime does
+        first.send("from the panel").result(30).wait(30)
+        texts = [item.text for item in session.items]
+        assert texts[0] == "from a cell"
+        assert texts[2] == "from the panel"  # the next cell sees it
+        for panel in (first, second):
+            wait_until(lambda p=panel: len(p._transcript.children) == 4)
+            wait_until(lambda p=panel: all("streaming" not in b for b in assistant_texts(p)))
+        assert [b.value for b in first._transcript.children] == [
+            b.value for b in second._transcript.children
+        ]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_stop_cancels_the_running_response(paced_server, make_session):
+    session = make_session(paced_server)
+    panel = ChatPanel(session)
+    try:
+        handle = panel.send(" ".join(f"w{n}" for n in range(300))).result(30)
+        wait_until(lambda: handle.text, what="the answer to start")
+        wait_until(lambda: panel.state is PanelState.RESPONDING)
+        panel.composer._handle_message(panel.composer, {"event": "stop"}, [])
+        assert handle.wait(30).status == "cancelled"
+        wait_until(lambda: any("cancelled" in b for b in assistant_texts(panel)))
+        wait_until(lambda: panel.state is PanelState.READY)
+        assert not panel.composer.responding
+    finally:
+        panel.close()
+
+
+def test_stop_before_the_message_lands_requests_no_response(session, monkeypatch):
+    panel = ChatPanel(session)
+    try:
+        original = session.add_message
+
+        def slow_add(*args, **kwargs):
+            panel.stop()  # the user presses Stop while the message is on its way
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(session, "add_message", slow_add)
+        assert panel.send("never answered").result(30) is None
+        assert [item.role for item in session.items] == ["user"]
+    finally:
+        panel.close()
+
+
+def test_panel_without_a_session_connects_in_the_background(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    panel = ChatPanel(name="chat-unit-background")
+    try:
+        wait_until(lambda: panel.state is PanelState.READY, timeout=30)
+        assert "offline server" in panel._status.value
+        assert panel.session is not None
+        assert panel.session.endpoint.offline
+    finally:
+        panel.close()
+        if panel.session is not None:
+            panel.session.close()
+
+
+def test_panel_follows_a_session_replaced_in_the_registry(monkeypatch):
+    from rt_notebook.session import connect
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    old = connect("chat-unit-follow", offline=True)
+    panel = ChatPanel(old)
+    try:
+        new = connect("chat-unit-follow", offline=True)  # what %realtime reset does
+        wait_until(lambda: panel.session is new, timeout=5)
+        new.ask("after reset").wait(30)
+        wait_until(lambda: len(panel._transcript.children) == 2)
+    finally:
+        panel.close()
+        for session in (old, panel.session):
+            if session is not None:
+                session.close()
+
+
+def test_closed_panel_refuses_to_send(session):
+    panel = ChatPanel(session)
+    panel.close()
+    assert panel.state is PanelState.CLOSED
+    with pytest.raises(Exception, match="closed"):
+        panel.send("late")
+    other = ChatPanel(session)
+    try:
+        with pytest.raises(ValueError, match="empty"):
+            other.send("   ")
+    finally:
+        other.close()
+
+
+def test_chat_magic_rejects_unknown_options(session):
+    from rt_notebook.magics import RealtimeMagics
+
+    magics = RealtimeMagics(shell=None)
+    with pytest.raises(ConfigurationError, match="usage"):
+        magics._command_chat(session, ["--bogus"])
