@@ -6,7 +6,6 @@ import contextlib
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 
@@ -20,28 +19,16 @@ def free_port() -> int:
 def server_process(token: str = "bench-token-0123456789") -> Iterator[tuple[str, str]]:
     """Yield (websocket_base_url, token) of a pace-0 embedded server in a subprocess."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rt_notebook.server",
-            "--port",
-            str(port),
-            "--token",
-            token,
-            "--pace",
-            "0",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    command = [sys.executable, "-m", "rt_notebook.server", "--port", str(port)]
+    command += ["--token", token, "--pace", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        assert process.stdout is not None
+        for line in process.stdout:  # the server prints its URLs once it listens
+            if "base_url:" in line:
                 break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.05)
+        else:
+            raise RuntimeError("the server did not start")
         yield f"ws://127.0.0.1:{port}/v1", token
     finally:
         process.terminate()

@@ -51,7 +51,11 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
 
-    def execute(self, code: str, timeout: float = 60, on_message=None) -> Execution:
+    def execute(
+        self, code: str, timeout: float = 60, on_message=None, any_parent: bool = False
+    ) -> Execution:
+        """Run ``code``; collect its IOPub messages until idle (``any_parent``: all of them,
+        including those a background thread sent with another parent header)."""
         msg_id = self.client.execute(code)
         execution = Execution(reply={})
         while True:
@@ -59,7 +63,8 @@ class Kernel:
                 message = self.client.get_iopub_msg(timeout=timeout)
             except queue.Empty:
                 raise AssertionError(f"kernel silent for {timeout} s running {code!r}") from None
-            if message["parent_header"].get("msg_id") != msg_id:
+            ours = message["parent_header"].get("msg_id") == msg_id
+            if not ours and not any_parent:
                 continue
             execution.messages.append(message)
             if on_message is not None:
