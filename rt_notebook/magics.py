@@ -7,6 +7,9 @@ IPython profile.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import re
 import string
 from typing import Any
@@ -17,9 +20,17 @@ from IPython.display import Markdown, display
 from traitlets import Bool, Float, List, Unicode
 
 from .errors import ConfigurationError
+from .render.approval import ToolRoundView, manual_calls_markdown
 from .render.cell import CellView
 from .render.markdown import safe_markdown
-from .session import ResponseHandle, ResponseResult, Session, connect, get_session
+from .session import (
+    ItemSnapshot,
+    ResponseHandle,
+    ResponseResult,
+    Session,
+    connect,
+    get_session,
+)
 
 __all__ = ["RealtimeMagics", "interpolate"]
 
@@ -71,6 +82,12 @@ class RealtimeMagics(Magics):
     interpolate = Bool(True, help="Expand {name} from the user namespace in cells.").tag(
         config=True
     )
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        # (session name, cell key) -> ids of the items that cell's last run added, in order:
+        # re-running the cell replaces them where they stand.
+        self._cell_items: dict[tuple[str, str], list[str]] = {}
 
     # Session helpers -------------------------------------------------------------------
 
@@ -136,6 +153,31 @@ class RealtimeMagics(Magics):
     @argument("--background", action="store_true", help="Return at once; keep streaming.")
     @argument("--timeout", type=float, help="Seconds to wait for response.done.")
     @argument("--max-output-tokens", help="Token limit for this response (or 'inf').")
+    @argument(
+        "--tools",
+        metavar="NAMES",
+        help="Registered tools this response may call, comma-separated ('none': no tools).",
+    )
+    @argument(
+        "--tool-choice",
+        metavar="CHOICE",
+        help="auto, none, required, or a tool name to force that tool.",
+    )
+    @argument(
+        "--metadata",
+        metavar="PAIRS",
+        help="Response metadata: key=value,key2=value2 or a JSON object.",
+    )
+    @argument(
+        "--input",
+        metavar="ITEM_IDS",
+        help="With --oob: conversation items (comma-separated ids) to give as context.",
+    )
+    @argument(
+        "--append",
+        action="store_true",
+        help="Add new items even if this cell ran before (default: replace its old ones).",
+    )
     @argument("--no-interpolate", action="store_true", help="Do not expand {name} fields.")
     @cell_magic
     def realtime(self, line: str, cell: str) -> ResponseResult | None:
@@ -151,58 +193,120 @@ class RealtimeMagics(Magics):
         if not text and not args.oob:
             raise ConfigurationError("the cell is empty: write the message below %%realtime")
         session = self._session(args.session)
-        handle = self._post(session, args, text)
+        key = None if args.oob or args.append else (session.name, self._cell_key(line, cell))
+        if key is not None:
+            args.after = self._clear_cell(session, key, args.after)
+        item_id, handle = self._post(session, args, text)
+        added = [] if item_id is None else [item_id]
+        if key is not None:
+            self._cell_items[key] = added
         if handle is None:
             return None
-        view = CellView(session, handle, plain=args.format == "text")
         if args.background:
-            view.run_in_background()
+            # Only the first response streams into the cell: new outputs must not be
+            # displayed from a background thread. Tool rounds still run (session.tools).
+            handle.add_done_callback(lambda done: added.extend(_item_ids(done)))
+            CellView(session, handle, plain=args.format == "text").run_in_background()
             if args.out:
                 self._user_ns[args.out] = handle
             return None
-        try:
-            result = view.run(timeout=args.timeout or self.timeout)
-        except KeyboardInterrupt:
-            handle.cancel()
-            result = view.finish()
-        except TimeoutError:
-            handle.cancel()
-            view.finish()
-            raise
+        result = self._show(session, handle, args, added)
+        if key is not None and args.after is not None and len(added) > 1:
+            # The answer was appended at the end: bring it back next to the cell's item.
+            self._cell_items[key] = gather_after(session, added)
         if args.out:
             self._user_ns[args.out] = result
         return None
 
-    def _post(self, session: Session, args: Any, text: str) -> ResponseHandle | None:
-        """Add the cell's item and request the response; ``None`` with --no-response."""
-        overrides: dict[str, Any] = {}
-        if args.instructions:
-            overrides["instructions"] = args.instructions
-        if args.modalities:
-            overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m]
-        if args.voice:
-            overrides["voice"] = args.voice
-        if args.max_output_tokens:
-            limit = args.max_output_tokens
-            overrides["max_output_tokens"] = limit if limit == "inf" else int(limit)
+    def _show(
+        self, session: Session, handle: ResponseHandle, args: Any, added: list[str]
+    ) -> ResponseResult:
+        """Stream the response, then each tool round and the follow-up it requests;
+        return the last result. ``added`` collects the ids of the items they add."""
+        plain = args.format == "text"
+        while True:
+            view = CellView(session, handle, plain=plain)
+            try:
+                result = view.run(timeout=args.timeout or self.timeout)
+            except KeyboardInterrupt:
+                handle.cancel()
+                result = view.finish()
+            except TimeoutError:
+                handle.cancel()
+                view.finish()
+                raise
+            added += [item.id for item in result.items if not result.out_of_band]
+            calls = result.function_calls
+            if not calls or result.out_of_band or result.status != "completed":
+                return result
+            tool_round = session.tools.round_for(str(result.id))
+            if tool_round is None:  # not registered (or auto_run off): the user answers
+                display(Markdown(manual_calls_markdown(calls)))
+                return result
+            try:
+                ToolRoundView(tool_round, plain=plain).run()
+            except KeyboardInterrupt:
+                return result
+            added += [c.output_item_id for c in tool_round.calls if c.output_item_id]
+            if tool_round.follow_up is None:
+                return result
+            handle = tool_round.follow_up
+
+    def _cell_key(self, line: str, cell: str) -> str:
+        """The running cell's id (Jupyter sends it as ``cellId``), else a hash of its text."""
+        shell: Any = self.shell
+        with contextlib.suppress(Exception):  # plain IPython has no kernel
+            cell_id = shell.kernel.get_parent()["metadata"].get("cellId")
+            if cell_id:
+                return f"id:{cell_id}"
+        return "text:" + hashlib.sha256(f"{line}\n{cell}".encode()).hexdigest()
+
+    def _clear_cell(self, session: Session, key: tuple[str, str], after: str | None) -> str | None:
+        """Delete the items this cell added last time; return where its new item goes
+        (``after`` if given, else where the old ones stood)."""
+        old = self._cell_items.pop(key, [])
+        order = [item.id for item in session.items]
+        present = [item_id for item_id in old if item_id in order]
+        if not present:
+            return after
+        first = order.index(present[0])
+        anchor = order[first - 1] if first > 0 else "root"
+        for item_id in present:
+            session.delete_item(item_id)
+        if after is not None:
+            return after
+        # Appending is simpler (and the same) when the old items were the last ones.
+        return None if order[first:] == present else anchor
+
+    def _post(
+        self, session: Session, args: Any, text: str
+    ) -> tuple[str | None, ResponseHandle | None]:
+        """Add the cell's item and request the response; return the item's id (``None``
+        out of band) and the response (``None`` with --no-response)."""
+        overrides = response_overrides(args)
         if args.oob:
-            # The cell is the response's only input; nothing enters the conversation.
+            # The cell (after any --input items) is the response's input; nothing enters
+            # the conversation.
             overrides["conversation"] = "none"
+            references = [i.strip() for i in (args.input or "").split(",") if i.strip()]
             overrides["input"] = [
+                *({"type": "item_reference", "id": item_id} for item_id in references),
                 {
                     "type": "message",
                     "role": "user",
                     "content": [{"type": "input_text", "text": text}],
-                }
+                },
             ]
-            return session.create_response(**overrides)
+            return None, session.create_response(**overrides)
+        if args.input:
+            raise ConfigurationError("--input gives an out-of-band response context: add --oob")
         if args.function_output:
-            session.add_function_output(args.function_output, text, after=args.after)
+            item_id = session.add_function_output(args.function_output, text, after=args.after)
         else:
-            session.add_message(text, role=args.role, after=args.after)
+            item_id = session.add_message(text, role=args.role, after=args.after)
         if args.no_response:
-            return None
-        return session.create_response(**overrides)
+            return item_id, None
+        return item_id, session.create_response(**overrides)
 
     # %realtime --------------------------------------------------------------------------
 
@@ -217,6 +321,8 @@ class RealtimeMagics(Magics):
         - ``reset``: close the Session and start a fresh conversation.
         - ``close``: close the Session.
         - ``record FILE`` / ``record --stop``: write every event to FILE as JSON lines.
+        - ``tools [--notebook]``: the registered function tools (``--notebook``: first
+          enable the built-in notebook tools, see :mod:`rt_notebook.notebook_tools`).
         - ``chat [--side]``: a chat panel on the Session (``--side``: JupyterLab's side area).
         """
         words = line.split()
@@ -230,6 +336,8 @@ class RealtimeMagics(Magics):
             return self._status(connect(name, **self._session_options()))
         if command == "status":
             return self._status(get_session(name))
+        if command == "tools":  # connects if needed: tools are sent with session.update
+            return self._command_tools(self._session(name), rest)
         if command == "chat":  # connects if needed, like %%realtime
             return self._command_chat(self._session(name), rest)
         action = getattr(self, f"_command_{command}", None)
@@ -245,6 +353,15 @@ class RealtimeMagics(Magics):
 
     def _command_history(self, session: Session, rest: list[str]) -> None:
         display(Markdown(history_table(session)))
+
+    def _command_tools(self, session: Session, rest: list[str]) -> Markdown:
+        if rest == ["--notebook"]:
+            from .notebook_tools import enable
+
+            enable(session, shell=self.shell)
+        elif rest:
+            raise ConfigurationError("usage: %realtime tools [--notebook]")
+        return Markdown(tools_table(session))
 
     def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
         count = int(rest[0]) if rest else 20
@@ -285,12 +402,136 @@ class RealtimeMagics(Magics):
         )
 
 
+def response_overrides(args: Any) -> dict[str, Any]:
+    """The ``Session.create_response`` keywords that a cell's options ask for."""
+    overrides: dict[str, Any] = {}
+    if args.instructions:
+        overrides["instructions"] = args.instructions
+    if args.modalities:
+        overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m]
+    if args.voice:
+        overrides["voice"] = args.voice
+    if args.max_output_tokens:
+        limit = args.max_output_tokens
+        overrides["max_output_tokens"] = limit if limit == "inf" else int(limit)
+    if args.tools:
+        names = [n.strip() for n in args.tools.split(",") if n.strip()]
+        overrides["tools"] = [] if names == ["none"] else names
+    if args.tool_choice:
+        choice = args.tool_choice
+        builtin = ("auto", "none", "required")
+        overrides["tool_choice"] = (
+            choice if choice in builtin else {"type": "function", "name": choice}
+        )
+    if args.metadata:
+        overrides["metadata"] = parse_metadata(args.metadata)
+    return overrides
+
+
+def parse_metadata(text: str) -> dict[str, str]:
+    """``key=value,key2=value2`` or a JSON object, as string pairs."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            pairs = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"--metadata is not valid JSON: {exc}") from None
+        if not isinstance(pairs, dict):
+            raise ConfigurationError("--metadata must be a JSON object")
+        return {str(key): str(value) for key, value in pairs.items()}
+    metadata = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigurationError(f"--metadata wants key=value pairs, not {pair!r}")
+        metadata[key.strip()] = value.strip()
+    return metadata
+
+
+def _item_ids(handle: ResponseHandle) -> list[str]:
+    """Ids of a finished in-conversation response's items (none if it failed)."""
+    if handle.error is not None or handle.out_of_band:
+        return []
+    return [item.id for item in handle.wait(0).items]
+
+
+def gather_after(session: Session, ids: list[str]) -> list[str]:
+    """Move the items ``ids[1:]`` right after ``ids[0]``, in order; return the new ids.
+
+    A response's output is appended at the end of the conversation, so when a re-run cell
+    put its message back in the middle, its answer (and any tool calls and outputs) must
+    be moved next to it: each is deleted and created again after its predecessor.
+    """
+    order = [item.id for item in session.items]
+    if ids[0] not in order:
+        return ids
+    start = order.index(ids[0])
+    if order[start : start + len(ids)] == ids:
+        return ids
+    moved = [session.item(item_id) for item_id in ids[1:]]
+    for snapshot in moved:
+        if snapshot is not None:
+            session.delete_item(snapshot.id)
+    new_ids = [ids[0]]
+    for snapshot in moved:
+        if snapshot is not None:
+            new_ids.append(session.add_item(_as_new_item(session, snapshot), after=new_ids[-1]))
+    return new_ids
+
+
+def _as_new_item(session: Session, item: ItemSnapshot) -> dict[str, Any]:
+    """A ``conversation.item.create`` body that recreates ``item`` (text only)."""
+    if item.type == "function_call":
+        return {
+            "type": "function_call",
+            "call_id": item.call_id,
+            "name": item.name,
+            "arguments": item.arguments or "",
+        }
+    if item.type == "function_call_output":
+        return {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
+    if item.role == "assistant":
+        part = "text" if session.dialect.value == "beta" else "output_text"
+    else:
+        part = "input_text"
+    return {
+        "type": "message",
+        "role": item.role,
+        "content": [{"type": part, "text": item.text}],
+    }
+
+
+def tools_table(session: Session) -> str:
+    """The Session's function tools as a Markdown table."""
+    if not session.tools:
+        return "No function tools: register one with `@session.tool` or `@rt_notebook.tool`."
+    rows = ["| tool | parameters | approval | timeout | description |", "|---|---|---|---|---|"]
+    for name, tool in session.tools.items():
+        required = set(tool.parameters.get("required", []))
+        parameters = ", ".join(
+            name if name in required else f"{name}?" for name in tool.parameters["properties"]
+        )
+        description = safe_markdown(tool.description).replace("|", "\\|")
+        approval = "yes" if tool.approval else "no"
+        rows.append(
+            f"| `{name}` | {parameters} | {approval} | {tool.timeout:g} s | {description} |"
+        )
+    return "\n".join(rows)
+
+
+# `%realtime?` shows the line magic's help: make it list the cell magic's options as well.
+RealtimeMagics.realtime_line.__doc__ = (
+    f"{RealtimeMagics.realtime_line.__doc__}\n\n%%realtime cell magic:\n"
+    f"{RealtimeMagics.realtime.__doc__}"
+)
+
+
 def history_table(session: Session) -> str:
     """The conversation as a Markdown table (one row per item)."""
     rows = ["| # | id | type | role | status | text |", "|---|---|---|---|---|---|"]
     for index, item in enumerate(session.items):
         if item.type == "function_call":
-            text = f"{item.name}({item.arguments})"
+            text = f"{item.name}({item.arguments}) {item.call_id}"
         elif item.type == "function_call_output":
             text = f"→ {item.output}"
         else:

@@ -32,8 +32,10 @@ class Execution:
                 return data["text/markdown"]
         raise AssertionError("no markdown output")
 
-    def stream_text(self) -> str:
-        return "".join(m["content"]["text"] for m in self.of_type("stream"))
+    def stream_text(self, name: str = "stdout") -> str:
+        """What the code printed to ``name`` (stdout or stderr)."""
+        streams = self.of_type("stream")
+        return "".join(m["content"]["text"] for m in streams if m["content"]["name"] == name)
 
     def error_text(self) -> str:
         errors = self.of_type("error")

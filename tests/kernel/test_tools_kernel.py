@@ -1,0 +1,373 @@
+"""Function tools and conversation control through %%realtime in a real IPython kernel.
+
+One kernel for the module, talking to embedded offline servers started inside it. Outputs
+are checked as a saved notebook would hold them: display updates applied by display id.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import textwrap
+
+import pytest
+
+from .harness import Execution, Kernel
+
+pytestmark = pytest.mark.kernel
+
+SETUP = '''
+%load_ext rt_notebook
+import json, threading
+import rt_notebook
+from rt_notebook.server import EmbeddedServer
+from rt_notebook.render.approval import ApprovalButtons
+
+server = EmbeddedServer(pace=0.0).start()
+session = rt_notebook.connect(
+    base_url=server.base_url, websocket_base_url=server.websocket_base_url, api_key=server.token
+)
+# Slow streaming, for a response that is still running when another one starts.
+paced_server = EmbeddedServer(pace=0.02).start()
+paced = rt_notebook.connect(
+    "paced",
+    base_url=paced_server.base_url,
+    websocket_base_url=paced_server.websocket_base_url,
+    api_key=paced_server.token,
+)
+
+@session.tool
+def get_weather(city: str) -> str:
+    """Get the current weather for a city."""
+    return f"It is foggy and 12 degrees in {city}."
+
+@session.tool
+def get_stock_price(symbol: str) -> float:
+    """Get the latest price of a stock."""
+    raise RuntimeError(f"the market for {symbol} is closed")
+
+@session.tool(approval=True)
+def delete_file(path: str) -> str:
+    """Delete a file from the project."""
+    return f"deleted {path}"
+
+def outputs_of(call_name):
+    """The function_call_output items answering calls to ``call_name``, newest last."""
+    calls = {i.call_id for i in session.items if i.type == "function_call" and i.name == call_name}
+    return [i.output for i in session.items if i.type == "function_call_output" and i.call_id in calls]
+'''
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    kernel = Kernel()
+    setup = kernel.execute(SETUP)
+    assert setup.status == "ok", setup.error_text()
+    yield kernel
+    kernel.shutdown()
+
+
+def saved_outputs(run: Execution) -> list[str]:
+    """The cell's outputs as nbclient would save them (markdown, else plain text)."""
+    outputs: list[dict] = []
+    by_display_id: dict[str, int] = {}
+    for message in run.of_type("display_data", "update_display_data", "stream"):
+        content = message["content"]
+        if message["msg_type"] == "stream":
+            outputs.append({"text/plain": content["text"]})
+            continue
+        display_id = content.get("transient", {}).get("display_id")
+        if message["msg_type"] == "update_display_data":
+            outputs[by_display_id[display_id]] = content["data"]
+            continue
+        if display_id is not None:
+            by_display_id[display_id] = len(outputs)
+        outputs.append(content["data"])
+    return [data.get("text/markdown") or data.get("text/plain", "") for data in outputs]
+
+
+def value(kernel: Kernel, expression: str):
+    """Evaluate ``expression`` in the kernel and return it (through JSON)."""
+    run = kernel.execute(f"print(json.dumps({expression}))")
+    assert run.status == "ok", run.error_text()
+    return json.loads(run.stream_text())
+
+
+def execute_in_cell(kernel: Kernel, code: str, cell_id: str) -> Execution:
+    """Execute ``code`` as the notebook cell ``cell_id`` (JupyterLab sends ``cellId``)."""
+    client = kernel.client
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
+    message = client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+    client.shell_channel.send(message)
+    return collect(kernel, message["header"]["msg_id"])
+
+
+def collect(kernel: Kernel, msg_id: str, on_message=None, timeout: float = 60) -> Execution:
+    execution = Execution(reply={})
+    while True:
+        try:
+            message = kernel.client.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"kernel silent for {timeout} s") from None
+        if message["parent_header"].get("msg_id") != msg_id:
+            continue
+        execution.messages.append(message)
+        if on_message is not None:
+            on_message(message)
+        if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+            break
+    while True:
+        reply = kernel.client.get_shell_msg(timeout=timeout)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            execution.reply = reply
+            return execution
+
+
+# A full tool round -----------------------------------------------------------------------
+
+
+def test_a_tool_round_shows_the_call_the_result_and_the_answer(kernel):
+    run = kernel.execute("%%realtime\nWhat is the weather in London?")
+    assert run.status == "ok", run.error_text()
+    outputs = saved_outputs(run)
+    assert len(outputs) == 3, outputs
+    call, result, answer = outputs
+    assert "`get_weather`" in call
+    assert '"city":"London"' in call.replace(" ", "")
+    assert "It is foggy and 12 degrees in London." in result
+    assert "returned" in result
+    assert "It is foggy and 12 degrees in London." in answer
+    assert "completed" in answer  # the follow-up's footer
+    # The model got the result, and the conversation holds the whole round in order.
+    assert value(kernel, "outputs_of('get_weather')")[-1] == (
+        "It is foggy and 12 degrees in London."
+    )
+    kinds = value(kernel, "[(i.type, i.role) for i in session.items[-4:]]")
+    assert kinds == [
+        ["message", "user"],
+        ["function_call", None],
+        ["function_call_output", None],
+        ["message", "assistant"],
+    ]
+
+
+def test_a_failing_tool_sends_an_error_and_shows_it(kernel):
+    run = kernel.execute('%%realtime\ncall get_stock_price {"symbol": "ACME"}')
+    assert run.status == "ok", run.error_text()
+    result = saved_outputs(run)[1]
+    assert "failed" in result
+    assert "RuntimeError: the market for ACME is closed" in result
+    sent = json.loads(value(kernel, "outputs_of('get_stock_price')")[-1])
+    assert "the market for ACME is closed" in sent["error"]
+    # The follow-up answer was generated from that error output.
+    assert "the market for ACME is closed" in saved_outputs(run)[-1]
+
+
+def test_invalid_arguments_go_back_to_the_model(kernel):
+    run = kernel.execute('%%realtime\ncall get_weather {"town": "Paris"}')
+    assert run.status == "ok", run.error_text()
+    result = saved_outputs(run)[1]
+    assert "invalid arguments" in result
+    assert "city: Field required" in result
+    sent = json.loads(value(kernel, "outputs_of('get_weather')")[-1])
+    assert "city: Field required" in sent["error"]
+    assert "town: Extra inputs are not permitted" in sent["error"]
+
+
+# Approval --------------------------------------------------------------------------------
+
+
+def test_approval_by_a_click_sent_as_a_comm_message_while_the_cell_blocks(kernel):
+    """The front end's click reaches the blocked cell's buttons through the kernel."""
+    client = kernel.client
+    msg_id = client.execute('%%realtime\ncall delete_file {"path": "notes.txt"}')
+    clicked = []
+
+    def click_approve(message):
+        content = message["content"]
+        state = content.get("data", {}).get("state", {})
+        if message["msg_type"] == "comm_open" and state.get("description") == "Approve":
+            click = client.session.msg(
+                "comm_msg",
+                {
+                    "comm_id": content["comm_id"],
+                    "data": {"method": "custom", "content": {"event": "click"}},
+                },
+            )
+            client.shell_channel.send(click)
+            clicked.append(content["comm_id"])
+
+    run = collect(kernel, msg_id, on_message=click_approve)
+    assert run.status == "ok", run.error_text()
+    assert clicked
+    outputs = saved_outputs(run)
+    assert any("deleted notes.txt" in output for output in outputs)
+    assert value(kernel, "outputs_of('delete_file')")[-1] == "deleted notes.txt"
+
+
+def test_deny_tells_the_model_the_user_declined(kernel):
+    # A kernel thread clicks Deny as soon as the buttons exist (a widget callback that
+    # arrives on another thread while the cell blocks).
+    kernel.execute(
+        textwrap.dedent(
+            """
+            def click_deny():
+                while not ApprovalButtons.live:
+                    threading.Event().wait(0.01)
+                next(iter(ApprovalButtons.live)).deny_button.click()
+            threading.Thread(target=click_deny, daemon=True).start()
+            """
+        )
+    )
+    run = kernel.execute('%%realtime\ncall delete_file {"path": "thesis.tex"}')
+    assert run.status == "ok", run.error_text()
+    assert any("the user declined to run delete_file" in o for o in saved_outputs(run))
+    sent = json.loads(value(kernel, "outputs_of('delete_file')")[-1])
+    assert sent == {"error": "the user declined to run delete_file"}
+
+
+# Answering a call by hand --------------------------------------------------------------
+
+
+def test_function_output_answers_an_unregistered_call(kernel):
+    declared = kernel.execute(
+        textwrap.dedent(
+            """
+            session.update_session(tools=[{
+                "type": "function", "name": "lookup_order", "description": "Find an order.",
+                "parameters": {"type": "object", "properties": {"id": {"type": "integer"}}},
+            }])
+            """
+        )
+    )
+    assert declared.status == "ok", declared.error_text()
+    asked = kernel.execute('%%realtime\ncall lookup_order {"id": 7}')
+    assert asked.status == "ok", asked.error_text()
+    call_id = value(kernel, "session.items[-1].call_id")
+    assert f"--function-output {call_id}" in saved_outputs(asked)[-1]
+    answered = kernel.execute(f"%%realtime --function-output {call_id}\nOrder 7 shipped on Monday.")
+    assert answered.status == "ok", answered.error_text()
+    assert "Order 7 shipped on Monday." in saved_outputs(answered)[-1]
+    assert value(kernel, "[i.output for i in session.items if i.call_id == %r]" % call_id) == [
+        None,
+        "Order 7 shipped on Monday.",
+    ]
+
+
+# Conversation control --------------------------------------------------------------------
+
+
+def test_rerunning_a_cell_replaces_its_items_where_they_stand(kernel):
+    first = execute_in_cell(kernel, "%%realtime\nFirst question about apples", "cell-a")
+    assert first.status == "ok", first.error_text()
+    old_ids = value(kernel, "[i.id for i in session.items[-2:]]")
+    second = execute_in_cell(kernel, "%%realtime\nSecond question about pears", "cell-b")
+    assert second.status == "ok", second.error_text()
+    again = execute_in_cell(kernel, "%%realtime\nFirst question about plums", "cell-a")
+    assert again.status == "ok", again.error_text()
+    assert "First question about plums" in saved_outputs(again)[-1]
+
+    texts = value(kernel, "[(i.role, i.text) for i in session.items][-4:]")
+    assert [role for role, _ in texts] == ["user", "assistant", "user", "assistant"]
+    assert "plums" in texts[0][1]
+    assert "plums" in texts[1][1]  # the answer was moved back next to its question
+    assert "pears" in texts[2][1]
+    assert "pears" in texts[3][1]
+    assert not any("apples" in text for _, text in value(kernel, "[(i.role, i.text) for i in session.items]"))
+    # The server agrees: every mirrored item is retrievable, the replaced ones are gone.
+    check = kernel.execute(
+        textwrap.dedent(
+            f"""
+            from rt_notebook.errors import ServerError
+            for item in session.items:
+                assert session.retrieve_item(item.id).id == item.id
+            gone = []
+            for item_id in {old_ids!r}:
+                try:
+                    session.retrieve_item(item_id)
+                except ServerError as error:
+                    gone.append(error.code)
+            print(json.dumps(gone))
+            """
+        )
+    )
+    assert check.status == "ok", check.error_text()
+    assert len(json.loads(check.stream_text())) == 2
+
+
+def test_without_a_cell_id_the_cell_text_identifies_the_cell(kernel):
+    before = value(kernel, "len(session.items)")
+    kernel.execute("%%realtime\nSame text twice")
+    kernel.execute("%%realtime\nSame text twice")
+    assert value(kernel, "len(session.items)") == before + 2
+    kernel.execute("%%realtime --append\nSame text twice")
+    assert value(kernel, "len(session.items)") == before + 4
+
+
+def test_insert_at_root_and_after_an_item(kernel):
+    run = kernel.execute("%%realtime --after root --no-response --append\nThe very first note")
+    assert run.status == "ok", run.error_text()
+    assert value(kernel, "session.items[0].text") == "The very first note"
+    anchor = value(kernel, "session.items[1].id")
+    run = kernel.execute(
+        f"%%realtime --after {anchor} --no-response --append\nA note after the second item"
+    )
+    assert run.status == "ok", run.error_text()
+    assert value(kernel, "[i.id for i in session.items].index(%r)" % anchor) == 1
+    assert value(kernel, "session.items[2].text") == "A note after the second item"
+
+
+def test_an_out_of_band_response_runs_while_another_is_running(kernel):
+    long_text = " ".join(f"word{n}" for n in range(300))
+    started = kernel.execute(
+        f"%%realtime --session paced --background --out running\n{long_text}"
+    )
+    assert started.status == "ok", started.error_text()
+    items_before = value(kernel, "len(paced.items)")
+    aside = kernel.execute(
+        "%%realtime --session paced --oob --metadata purpose=aside --out aside\nA quick aside"
+    )
+    assert aside.status == "ok", aside.error_text()
+    assert "A quick aside" in saved_outputs(aside)[-1]
+    assert "out of band" in saved_outputs(aside)[-1]
+    state = value(
+        kernel,
+        "[running.done(), aside.out_of_band, aside.metadata, aside.status]",
+    )
+    assert state == [False, True, {"purpose": "aside"}, "completed"]
+    # The aside never entered the conversation; the long answer finishes normally.
+    assert value(kernel, "running.wait(60).status") == "completed"
+    assert value(kernel, "len(paced.items)") == items_before + 1
+    assert not any("A quick aside" in t for t in value(kernel, "[i.text for i in paced.items]"))
+
+
+# Listing tools and the notebook tools ------------------------------------------------------
+
+
+def test_realtime_tools_lists_and_enables_notebook_tools(kernel):
+    listed = kernel.execute("%realtime tools")
+    assert "`get_weather`" in listed.stream_text() + json.dumps(
+        [m["content"] for m in listed.of_type("execute_result")]
+    )
+    enabled = kernel.execute("%realtime tools --notebook")
+    assert enabled.status == "ok", enabled.error_text()
+    table = enabled.of_type("execute_result")[0]["content"]["data"]["text/markdown"]
+    for name in ("read_variable", "describe_dataframe", "read_cell", "read_last_error"):
+        assert f"`{name}`" in table
+    assert "read_variable" in value(kernel, "[t['name'] for t in session.session_config['tools']]")
+
+    kernel.execute("secret_plan = {'step': 1, 'goal': 'tea'}")
+    run = kernel.execute('%%realtime\ncall read_variable {"name": "secret_plan"}')
+    assert "{'step': 1, 'goal': 'tea'}" in saved_outputs(run)[1]
+
+    failed = kernel.execute("1 / 0")
+    assert failed.status == "error"
+    run = kernel.execute("%%realtime\ncall read_last_error {}")
+    assert "ZeroDivisionError: division by zero" in saved_outputs(run)[1]
