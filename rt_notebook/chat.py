@@ -163,8 +163,9 @@ class ChatPanel:
             return
         from sidecar import Sidecar
 
+        # On the caller's thread before the panel is shown; the writer never touches it.
+        self.widget.add_class("rt-chat-side")
         side = Sidecar(title=self.title, anchor=anchor)
-        side.add_class("rt-chat-side")
         # A context manager on the caller's (cell) thread: the one place it is safe.
         with side:
             display(self.widget)

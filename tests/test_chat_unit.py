@@ -15,7 +15,7 @@ from rt_notebook.chat import ChatPanel, PanelState
 from rt_notebook.errors import ConfigurationError
 from rt_notebook.session import ItemSnapshot, Session
 from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html
-from rt_notebook.widgets.export import transcript_cells, transcript_markdown
+from rt_notebook.widgets.export import hard_breaks, transcript_cells, transcript_markdown
 
 XSS = '<img src=x onerror="window.__rt_xss=1"> <script>window.__rt_xss=2</script>'
 
@@ -70,6 +70,12 @@ def test_code_keeps_its_characters():
     rendered = markdown_html("Use `a<b && c` or\n\n```\nif a < b: pass\n```")
     assert "<code>a&lt;b &amp;&amp; c</code>" in rendered  # shows as a<b && c
     assert "if a &lt; b: pass" in rendered
+
+
+def test_lines_typed_with_shift_enter_stay_lines():
+    assert "first<br />\nsecond" in markdown_html("first\nsecond")
+    exported = hard_breaks("first\nsecond\n\n```\ncode\nblock\n```")
+    assert exported == "first  \nsecond\n\n```\ncode\nblock\n```"
 
 
 def test_bubbles_for_each_kind_of_item():

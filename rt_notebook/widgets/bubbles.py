@@ -42,7 +42,9 @@ _NOTABLE = frozenset({"cancelled", "failed", "incomplete"})
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    parser = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    # breaks: a line typed with Shift+Enter is a line in the bubble, as in other chat UIs.
+    parser = MarkdownIt("commonmark", {"html": False, "breaks": True})
+    parser.enable(["table", "strikethrough"])
     parser.disable("image")
     parser.core.ruler.push("rt_code_spans", _restore_code_spans)
     parser.add_render_rule("link_open", _render_link_open)

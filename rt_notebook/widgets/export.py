@@ -9,7 +9,10 @@ through :func:`~rt_notebook.render.markdown.safe_markdown` wherever it becomes M
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from markdown_it import MarkdownIt
 
 from ..render.markdown import safe_markdown
 from .bubbles import ROLE_LABELS, pretty_json
@@ -17,7 +20,13 @@ from .bubbles import ROLE_LABELS, pretty_json
 if TYPE_CHECKING:
     from ..session import ItemSnapshot
 
-__all__ = ["item_markdown", "transcript_cells", "transcript_data", "transcript_markdown"]
+__all__ = [
+    "hard_breaks",
+    "item_markdown",
+    "transcript_cells",
+    "transcript_data",
+    "transcript_markdown",
+]
 
 METADATA_KEY = "rt_notebook"
 
@@ -46,7 +55,36 @@ def item_markdown(item: ItemSnapshot) -> str:
             f"**Function output** (`{item.call_id}`)\n\n{_fenced(pretty_json(item.output or ''))}"
         )
     label = ROLE_LABELS.get(item.role or "", item.role or "message")
-    return f"**{label}:**\n\n{safe_markdown(item.text)}"
+    return f"**{label}:**\n\n{hard_breaks(safe_markdown(item.text))}"
+
+
+def hard_breaks(markdown: str) -> str:
+    """End each line that a next line follows with a hard break, outside code blocks.
+
+    Chat bubbles show a line typed with Shift+Enter as a line; Markdown would join it to
+    the next one. Breaks at the end of a paragraph are ignored by Markdown, so only the
+    lines inside paragraphs change.
+    """
+    lines = markdown.split("\n")
+    code = [False] * len(lines)
+    for token in _parser().parse(markdown):
+        if token.type in ("fence", "code_block") and token.map is not None:
+            for index in range(token.map[0], min(token.map[1], len(lines))):
+                code[index] = True
+    for index, line in enumerate(lines[:-1]):
+        if (
+            line.strip()
+            and lines[index + 1].strip()
+            and not code[index]
+            and not line.endswith("  ")
+        ):
+            lines[index] = line + "  "
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    return MarkdownIt("commonmark")
 
 
 def transcript_markdown(items: Sequence[ItemSnapshot], errors: Sequence[str] = ()) -> str:
