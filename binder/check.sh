@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Check the Binder configuration without Docker or mybinder.org. Slow (it installs two fresh
+# environments from the package index); not part of `make test`. Run from anywhere:
+#
+#     bash binder/check.sh            # work files under /tmp/binder-check (BINDER_CHECK_DIR)
+#
+# 1. repo2docker, installed in a throwaway venv, reads binder/ and renders its Dockerfile
+#    (--no-build: no Docker needed). We check the build pack it chose and the steps that
+#    matter: Python 3.11, one environment for JupyterLab and the kernel, and binder/
+#    requirements.txt installed from the repository's root after the repository is copied in.
+# 2. A fresh venv is built only from binder/ (pip install -r binder/requirements.txt from the
+#    root of a copy of the repository, as repo2docker does), and every notebook in notebooks/
+#    runs in it top to bottom with nbclient, with no OpenAI or Azure credentials (so against
+#    the embedded offline server), failing on an error, a background traceback or a missing
+#    expected output (the "rt_notebook_test" cell metadata that tests/test_notebooks.py uses).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+WORK="${BINDER_CHECK_DIR:-/tmp/binder-check}"
+PYTHON="${PYTHON:-python3}"
+
+step() { printf '\n== %s\n' "$*"; }
+# pip, without the warnings some machines' pip configuration prints for every package.
+pip_install() {
+  local pip="$1"
+  shift
+  "$pip" install --quiet "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2)
+}
+
+REPO="$WORK/repo"
+rm -rf "$WORK"
+mkdir -p "$REPO"
+
+step "Copy the working tree as a clone would have it (no .venv, nothing git ignores)"
+cd "$ROOT"
+git ls-files -z --cached --others --exclude-standard |
+  while IFS= read -r -d '' file; do
+    if [ -f "$file" ]; then cp --parents -- "$file" "$REPO/"; fi
+  done
+test -f "$REPO/binder/requirements.txt"
+test ! -e "$REPO/.venv"
+
+step "1. repo2docker: detect the build pack and render the Dockerfile (no Docker)"
+"$PYTHON" -m venv "$WORK/r2d"
+pip_install "$WORK/r2d/bin/pip" jupyter-repo2docker
+"$WORK/r2d/bin/repo2docker" --version
+(cd "$REPO" && "$WORK/r2d/bin/repo2docker" --no-build --no-run --debug .) >"$WORK/dockerfile.txt" 2>&1
+expect_in_dockerfile() {
+  if ! grep -qF -- "$1" "$WORK/dockerfile.txt"; then
+    echo "FAIL: the rendered Dockerfile has no: $1 (see $WORK/dockerfile.txt)" >&2
+    exit 1
+  fi
+  echo "ok: $1"
+}
+expect_in_dockerfile "Building conda environment for python=3.11"
+expect_in_dockerfile 'ENV KERNEL_PYTHON_PREFIX=${NB_PYTHON_PREFIX}'
+expect_in_dockerfile 'COPY --chown=0:0 src/ ${REPO_DIR}/'
+expect_in_dockerfile 'WORKDIR ${REPO_DIR}'
+expect_in_dockerfile 'pip install --no-cache-dir -r "binder/requirements.txt"'
+# The install must come after the repository is copied in: "." is the repository.
+copy_line=$(grep -nF 'COPY --chown=0:0 src/ ${REPO_DIR}/' "$WORK/dockerfile.txt" | cut -d: -f1)
+pip_line=$(grep -nF 'pip install --no-cache-dir -r "binder/requirements.txt"' "$WORK/dockerfile.txt" | cut -d: -f1)
+if [ "$pip_line" -le "$copy_line" ]; then
+  echo "FAIL: binder/requirements.txt is installed before the repository is copied" >&2
+  exit 1
+fi
+echo "ok: requirements installed after the repository is copied"
+
+step "2. A fresh venv from binder/requirements.txt only"
+"$PYTHON" -m venv "$WORK/venv"
+pip_install "$WORK/venv/bin/pip" --upgrade pip
+(cd "$REPO" && pip_install "$WORK/venv/bin/pip" -r binder/requirements.txt)
+cd "$WORK"  # import the installed package, not a source tree
+"$WORK/venv/bin/python" -c "import rt_notebook, ipywidgets, jupyterlab; \
+print('rt_notebook', rt_notebook.__version__, 'from', rt_notebook.__file__); \
+print('ipywidgets', ipywidgets.__version__, 'jupyterlab', jupyterlab.__version__)"
+"$WORK/venv/bin/jupyter" labextension list 2>&1 | grep -i "widgets" || {
+  echo "FAIL: the Jupyter widgets extension is not installed in JupyterLab" >&2
+  exit 1
+}
+
+step "Execute every notebook in that venv, offline"
+mkdir -p "$WORK/run"
+env -u OPENAI_API_KEY -u AZURE_OPENAI_ENDPOINT -u AZURE_OPENAI_API_KEY \
+  PATH="$WORK/venv/bin:$PATH" \
+  "$WORK/venv/bin/python" - "$REPO/notebooks" "$WORK/run" <<'PY'
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+notebooks, workdir = Path(sys.argv[1]), Path(sys.argv[2])
+
+
+def output_text(cell):
+    pieces = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            pieces.append(output.text)
+        elif output.output_type in ("display_data", "execute_result"):
+            pieces += [output.data.get(m, "") for m in ("text/markdown", "text/plain")]
+        elif output.output_type == "error":
+            pieces.append(f"{output.ename}: {output.evalue}")
+    return "\n".join(pieces)
+
+
+failures = 0
+paths = sorted(notebooks.glob("*.ipynb"))
+assert paths, f"no notebooks in {notebooks}"
+for path in paths:
+    notebook = nbformat.read(path, as_version=4)
+    run_dir = workdir / path.stem
+    run_dir.mkdir()
+    try:
+        NotebookClient(
+            notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(run_dir)}}
+        ).execute()
+    except Exception as exc:  # CellExecutionError and kernel failures
+        failures += 1
+        print(f"FAIL {path.name}: {type(exc).__name__}: {str(exc)[-2000:]}")
+        continue
+    problems = []
+    checked = 0
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        text = output_text(cell)
+        if "Traceback (most recent call last)" in text:
+            problems.append(f"cell {index}: traceback in output")
+        expect = cell.metadata.get("rt_notebook_test", {}).get("expect", [])
+        for expected in [expect] if isinstance(expect, str) else expect:
+            checked += 1
+            if expected not in text:
+                problems.append(f"cell {index}: {expected!r} missing")
+    nbformat.write(notebook, run_dir / path.name)  # executed copy, for a look
+    if problems:
+        failures += 1
+        print(f"FAIL {path.name}: " + "; ".join(problems))
+    else:
+        print(f"ok {path.name}: {len(notebook.cells)} cells, {checked} expected outputs found")
+sys.exit(1 if failures else 0)
+PY
+
+step "Binder check passed"

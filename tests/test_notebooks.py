@@ -1,0 +1,178 @@
+"""The tutorial notebooks, executed top to bottom in a real kernel against the embedded server.
+
+Each notebook in ``notebooks/`` runs with nbclient in a fresh ``python3`` kernel whose
+environment holds no OpenAI or Azure credentials, so rt_notebook starts its embedded offline
+server (the deterministic echo responder). A run fails on any cell error (nbclient raises) and
+on any expected output that is missing, and on a traceback printed by a background thread.
+
+Expected outputs live in the notebook itself, in a code cell's metadata::
+
+    "metadata": {"rt_notebook_test": {"expect": ["Echo: Hello", "completed"]}}
+
+(a string or a list of strings). Each string must occur in the text of that cell's outputs
+after the run: stream text, ``text/plain`` and ``text/markdown`` of displays, display updates
+and results, and error names and values. They describe offline runs only: the same notebooks
+run unchanged against the real service, where the answers differ.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+MARK = "rt_notebook_test"
+CELL_TIMEOUT = 60  # seconds per cell; the offline server answers in well under one
+# Every tutorial must check at least this many outputs, so a silently broken cell shows.
+MIN_EXPECTATIONS = 3
+
+
+def expectations(cell: Any) -> list[str]:
+    """The substrings a cell's outputs must contain (from its ``rt_notebook_test`` metadata)."""
+    expect = cell.get("metadata", {}).get(MARK, {}).get("expect", [])
+    return [expect] if isinstance(expect, str) else list(expect)
+
+
+def output_text(cell: Any) -> str:
+    """Everything a reader sees in a code cell's outputs, as one string."""
+    pieces: list[str] = []
+    for output in cell.get("outputs", []):
+        kind = output.get("output_type")
+        if kind == "stream":
+            pieces.append(output.get("text", ""))
+        elif kind in ("display_data", "execute_result", "update_display_data"):
+            data = output.get("data", {})
+            for mime in ("text/markdown", "text/plain"):
+                value = data.get(mime, "")
+                pieces.append(value if isinstance(value, str) else "".join(value))
+        elif kind == "error":
+            pieces.append(f"{output.get('ename')}: {output.get('evalue')}")
+    return "\n".join(pieces)
+
+
+def missing_expectations(notebook: Any) -> list[str]:
+    """One line per expected substring that no output of its cell contains."""
+    missing = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        text = output_text(cell)
+        for expected in expectations(cell):
+            if expected not in text:
+                source = cell.source.splitlines()[0] if cell.source else ""
+                missing.append(
+                    f"cell {index} ({source!r}): expected {expected!r} in outputs {text[:400]!r}"
+                )
+    return missing
+
+
+def kernel_env() -> dict[str, str]:
+    """This process's environment without credentials: the kernel must run offline."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI"))}
+
+
+def execute(path: Path, workdir: Path) -> Any:
+    """Run the notebook at ``path`` in a fresh kernel started in ``workdir``; return it."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    client.execute(env=kernel_env())
+    return notebook
+
+
+def _ids(path: Path) -> str:
+    return path.stem
+
+
+# Static checks: no kernel -------------------------------------------------------------
+
+
+def test_the_tutorials_are_there():
+    names = {path.name for path in NOTEBOOKS}
+    assert {
+        "quickstart.ipynb",
+        "function_calling.ipynb",
+        "conversation_control.ipynb",
+        "configuration.ipynb",
+    } <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_notebook_is_saved_clean(path):
+    """Saved without outputs (the repo stays small) and with no credentials in it."""
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {index} of {path.name} has saved outputs"
+            assert cell.execution_count is None, f"cell {index} of {path.name} was executed"
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"sk-[A-Za-z0-9_-]{16,}", text), "an API key is written in the notebook"
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_notebook_checks_its_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    count = sum(len(expectations(cell)) for cell in notebook.cells)
+    assert count >= MIN_EXPECTATIONS, f"{path.name} checks only {count} outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_readme_links_the_notebook(path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"notebooks/{path.name}" in readme
+
+
+def test_missing_expectation_is_reported():
+    """The checker itself: a missing substring is reported, a present one is not."""
+    cell = nbformat.v4.new_code_cell("print('hello')")
+    cell.metadata[MARK] = {"expect": ["hello", "goodbye"]}
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
+    markdown = nbformat.v4.new_code_cell("%%realtime\nhi")
+    markdown.metadata[MARK] = {"expect": "Echo: hi"}
+    markdown.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={"text/markdown": "Echo: hi\n\n*footer*", "text/plain": "x"}
+        )
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[cell, markdown])
+    missing = missing_expectations(notebook)
+    assert len(missing) == 1
+    assert "'goodbye'" in missing[0]
+
+
+# Executed in a real kernel ------------------------------------------------------------
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_notebook_runs_offline(path, tmp_path):
+    notebook = execute(path, tmp_path)
+    assert not missing_expectations(notebook), "\n".join(missing_expectations(notebook))
+    # Errors in background threads do not fail a cell; their tracebacks still show.
+    tracebacks = [
+        f"cell {index}: {output_text(cell)[-600:]}"
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and "Traceback (most recent call last)" in output_text(cell)
+    ]
+    assert not tracebacks, "\n".join(tracebacks)
+    offline = [
+        cell
+        for cell in notebook.cells
+        if cell.cell_type == "code" and "offline server" in output_text(cell)
+    ]
+    assert offline, "no answer says it came from the offline server"
