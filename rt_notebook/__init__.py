@@ -14,6 +14,7 @@ from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError, 
 if TYPE_CHECKING:
     from .chat import ChatPanel
     from .session import ResponseHandle, ResponseResult, Session, connect
+    from .tools import Tool, tool
 
 __version__ = "0.1.0"
 
@@ -26,9 +27,11 @@ __all__ = [
     "ResponseResult",
     "ServerError",
     "Session",
+    "Tool",
     "__version__",
     "connect",
     "load_ipython_extension",
+    "tool",
 ]
 
 _LAZY = {
@@ -37,6 +40,8 @@ _LAZY = {
     "ResponseHandle": "session",
     "ResponseResult": "session",
     "connect": "session",
+    "Tool": "tools",
+    "tool": "tools",
 }
 
 

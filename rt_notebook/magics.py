@@ -211,9 +211,9 @@ class RealtimeMagics(Magics):
                 self._user_ns[args.out] = handle
             return None
         result = self._show(session, handle, args, added)
-        if key is not None and args.after is not None and len(added) > 1:
-            # The answer was appended at the end: bring it back next to the cell's item.
-            self._cell_items[key] = gather_after(session, added)
+        if item_id is not None and handle.out_of_band:
+            # Answered in place (see _post): its answer joins the conversation after it.
+            added += insert_answer(session, item_id, result)
         if args.out:
             self._user_ns[args.out] = result
         return None
@@ -306,6 +306,16 @@ class RealtimeMagics(Magics):
             item_id = session.add_message(text, role=args.role, after=args.after)
         if args.no_response:
             return item_id, None
+        order = [item.id for item in session.items]
+        if order and order[-1] != item_id:
+            # Placed in the middle (re-run or --after): an in-conversation answer would see
+            # everything after this cell and land at the end. Answer from the items up to
+            # this one, out of band; the magic then inserts the answer after the item.
+            overrides["conversation"] = "none"
+            overrides["input"] = [
+                {"type": "item_reference", "id": earlier}
+                for earlier in order[: order.index(item_id) + 1]
+            ]
         return item_id, session.create_response(**overrides)
 
     # %realtime --------------------------------------------------------------------------
@@ -455,41 +465,19 @@ def _item_ids(handle: ResponseHandle) -> list[str]:
     return [item.id for item in handle.wait(0).items]
 
 
-def gather_after(session: Session, ids: list[str]) -> list[str]:
-    """Move the items ``ids[1:]`` right after ``ids[0]``, in order; return the new ids.
-
-    A response's output is appended at the end of the conversation, so when a re-run cell
-    put its message back in the middle, its answer (and any tool calls and outputs) must
-    be moved next to it: each is deleted and created again after its predecessor.
-    """
-    order = [item.id for item in session.items]
-    if ids[0] not in order:
-        return ids
-    start = order.index(ids[0])
-    if order[start : start + len(ids)] == ids:
-        return ids
-    moved = [session.item(item_id) for item_id in ids[1:]]
-    for snapshot in moved:
-        if snapshot is not None:
-            session.delete_item(snapshot.id)
-    new_ids = [ids[0]]
-    for snapshot in moved:
-        if snapshot is not None:
-            new_ids.append(session.add_item(_as_new_item(session, snapshot), after=new_ids[-1]))
-    return new_ids
+def insert_answer(session: Session, after: str, result: ResponseResult) -> list[str]:
+    """Add the text of an out-of-band answer to the conversation after item ``after``;
+    return the new items' ids. (Function calls of such answers are not run.)"""
+    added = []
+    for item in result.items:
+        if item.type == "message" and item.text:
+            after = session.add_item(_as_new_item(session, item), after=after)
+            added.append(after)
+    return added
 
 
 def _as_new_item(session: Session, item: ItemSnapshot) -> dict[str, Any]:
-    """A ``conversation.item.create`` body that recreates ``item`` (text only)."""
-    if item.type == "function_call":
-        return {
-            "type": "function_call",
-            "call_id": item.call_id,
-            "name": item.name,
-            "arguments": item.arguments or "",
-        }
-    if item.type == "function_call_output":
-        return {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
+    """A ``conversation.item.create`` body for a copy of a message (its text only)."""
     if item.role == "assistant":
         part = "text" if session.dialect.value == "beta" else "output_text"
     else:
@@ -520,10 +508,11 @@ def tools_table(session: Session) -> str:
 
 
 # `%realtime?` shows the line magic's help: make it list the cell magic's options as well.
-RealtimeMagics.realtime_line.__doc__ = (
+_line_help = (
     f"{RealtimeMagics.realtime_line.__doc__}\n\n%%realtime cell magic:\n"
     f"{RealtimeMagics.realtime.__doc__}"
 )
+RealtimeMagics.realtime_line.__doc__ = _line_help  # type: ignore[assignment]
 
 
 def history_table(session: Session) -> str:

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ._ioloop import IOThread
 from .errors import RealtimeConnectionError, RealtimeError, ServerError, scrub
@@ -52,6 +52,9 @@ from .protocol.conversation import (
 )
 from .protocol.events import Dialect, Event, new_id
 from .transport import Endpoint, open_connection, resolve_endpoint
+
+if TYPE_CHECKING:
+    from .tools import Tool, Toolbox
 
 __all__ = ["ItemSnapshot", "ResponseHandle", "ResponseResult", "Session", "connect"]
 
@@ -231,6 +234,8 @@ class Session:
         voice: str | None = None,
     ) -> None:
         self.name = name
+        # The keywords connect() created this Session with (compared on reconnect).
+        self.options: dict[str, Any] = {}
         self.endpoint: Endpoint = resolve_endpoint(
             model=model,
             api_key=api_key,
@@ -265,6 +270,10 @@ class Session:
         self._recorder: IO[bytes] | None = None
         self._close_reason: str | None = None
         self.connected = False
+        from .tools import Toolbox  # pydantic-heavy: loaded with the first Session
+
+        # Registered function tools and the runner that answers the model's calls to them.
+        self.tools: Toolbox = Toolbox(self)
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "closed"
@@ -328,6 +337,40 @@ class Session:
         self._expect(event, lambda change: isinstance(change, SessionChanged), timeout)
         with self._lock:
             return copy.deepcopy(self._conversation.session)
+
+    # Public methods for function tools ---------------------------------------------
+
+    def tool(
+        self,
+        function: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        approval: bool = False,
+        timeout: float = 30.0,
+    ) -> Any:
+        """Decorator: offer a function to the model in this Session (see :mod:`.tools`).
+
+        ``@session.tool`` or ``@session.tool(approval=True, timeout=10)``.
+        """
+        return self.tools.tool(
+            function, name=name, description=description, approval=approval, timeout=timeout
+        )
+
+    def register_tool(
+        self,
+        function: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        approval: bool = False,
+        timeout: float = 30.0,
+    ) -> Tool:
+        """Offer ``function`` to the model; a connected Session sends ``session.update``."""
+        return self.tools.register(
+            function, name=name, description=description, approval=approval, timeout=timeout
+        )
 
     # Public methods for conversation items -------------------------------------------
 
@@ -424,7 +467,7 @@ class Session:
         instructions: str | None = None,
         modalities: Sequence[str] | None = None,
         voice: str | None = None,
-        tools: list[dict[str, Any]] | None = None,
+        tools: Sequence[dict[str, Any] | str | Tool] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         max_output_tokens: int | str | None = None,
         metadata: dict[str, str] | None = None,
@@ -436,13 +479,15 @@ class Session:
         ``conversation="none"`` asks for an out-of-band response: it does not enter the
         conversation, may run while another response is active, and may take ``input``
         items (or ``{"type": "item_reference", "id": ...}`` references) as its context.
+        ``tools`` entries may be definitions, registered tool names or Tool objects.
         """
         out_of_band = conversation == "none"
+        tool_schemas = None if tools is None else self.tools.schemas(tools)
         params = self._response_payload(
             instructions=instructions,
             modalities=modalities,
             voice=voice,
-            tools=tools,
+            tools=tool_schemas,
             tool_choice=tool_choice,
             max_output_tokens=max_output_tokens,
             conversation=conversation,
@@ -450,6 +495,20 @@ class Session:
         )
         handle = ResponseHandle(self, params, out_of_band)
         params["metadata"] = {**(metadata or {}), REQUEST_TAG: handle.request_id}
+        if not out_of_band:
+            # A tool round's follow-up asks for the same as this response did.
+            self.tools._track(
+                handle,
+                {
+                    "instructions": instructions,
+                    "modalities": modalities,
+                    "voice": voice,
+                    "tools": tool_schemas,
+                    "tool_choice": tool_choice,
+                    "max_output_tokens": max_output_tokens,
+                    "metadata": metadata,
+                },
+            )
         self._io.call(self._submit_response, handle).result()
         return handle
 
@@ -586,6 +645,14 @@ class Session:
 
     def _conversation_reset(self) -> None:
         with self._lock:
+            if self._conversation.items:
+                # A new connection is a new conversation on the server: say so.
+                log.warning(
+                    "rt_notebook: Session %r reconnected; the server starts a new, empty "
+                    "conversation (%d earlier items are gone).",
+                    self.name,
+                    len(self._conversation.items),
+                )
             self._conversation = Conversation()
             self._events.clear()
 
@@ -926,9 +993,11 @@ class Session:
                 payload["voice"] = config["voice"]
             else:
                 payload["audio"] = {"output": {"voice": config["voice"]}}
-        for key in ("tools", "tool_choice"):
-            if config.get(key) is not None:
-                payload[key] = config[key]
+        if config.get("tools") is not None or len(self.tools.registry):
+            # Hand-written definitions plus every registered tool, always as a whole list.
+            payload["tools"] = self.tools.session_schemas(self._config.get("tools"))
+        if config.get("tool_choice") is not None:
+            payload["tool_choice"] = config["tool_choice"]
         return payload if len(payload) > (0 if beta else 1) else {}
 
     def _response_payload(
@@ -1000,11 +1069,12 @@ def connect(name: str = "default", *, timeout: float = 30.0, **options: Any) -> 
     """
     with _sessions_lock:
         session = _sessions.get(name)
-        if session is not None and options:
+        if session is not None and options and options != session.options:
             session.close()
             session = None
         if session is None:
             session = _sessions[name] = Session(name=name, **options)
+            session.options = options
     session.connect(timeout)
     if session.endpoint.offline:
         _announce_offline(session)

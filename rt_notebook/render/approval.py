@@ -1,0 +1,239 @@
+"""Cell view of a tool round: each call's outcome, and Approve / Deny buttons.
+
+A ``%%realtime`` cell blocks while the Session's :class:`~rt_notebook.tools.Toolbox` runs
+a round on its worker thread; :class:`ToolRoundView` shows the round through a display
+handle from the cell's own thread. Approval buttons are ipywidgets whose callbacks run on
+another thread: a callback only resolves the call's decision (a thread-safe future) and
+never waits for the cell's thread.
+
+Which thread? ipykernel 7 delivers a widget's messages to the shell that last published
+on its comm: for buttons displayed by a cell that is the main shell, where they would wait
+behind the blocked cell until the approval timed out. So the buttons' comms are routed to
+a kernel subshell that rt_notebook creates (once per kernel), whose own thread handles
+clicks from any front end while the cell blocks. That uses ipykernel 7 internals; where
+they are missing (other kernels) the buttons still work once the cell is not blocked.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import contextvars
+import logging
+import re
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from IPython.display import DisplayHandle, display
+
+from ..tools import CallState
+from .markdown import safe_markdown
+
+if TYPE_CHECKING:
+    from ..session import ItemSnapshot
+    from ..tools import ToolCall, ToolRound
+
+__all__ = ["ApprovalButtons", "ToolRoundView", "manual_calls_markdown", "render_round"]
+
+log = logging.getLogger("rt_notebook")
+
+# Longest output shown in a cell; the model always gets the whole output.
+SHOWN_OUTPUT = 2000
+
+
+def _fenced(text: str, language: str = "") -> str:
+    """A fenced code block that ``text`` cannot close early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
+def _shown(output: str) -> str:
+    if len(output) <= SHOWN_OUTPUT:
+        return output
+    return output[:SHOWN_OUTPUT] + f"\n… ({len(output) - SHOWN_OUTPUT} more characters)"
+
+
+def render_call(call: ToolCall) -> str:
+    """Markdown for one call's state and result."""
+    head = f"**Tool** `{call.name}`"
+    state = call.state
+    if state is CallState.DONE and call.output is not None:
+        return f"{head} returned:\n\n{_fenced(_shown(call.output))}"
+    if state in (CallState.FAILED, CallState.DENIED):
+        return f"{head} **{state.value}**: {safe_markdown(call.error or '')}"
+    if state is CallState.MANUAL:
+        return manual_calls_markdown([call])
+    return f"{head}: *{state.value}…*"
+
+
+def render_round(round: ToolRound) -> str:
+    """Markdown for every call of a round (and why no follow-up came, if none will)."""
+    parts = [render_call(call) for call in round.calls]
+    if round.error is not None:
+        parts.append(f"**Error:** {safe_markdown(str(round.error))}")
+    return "\n\n".join(parts)
+
+
+def manual_calls_markdown(calls: list[ToolCall] | list[ItemSnapshot]) -> str:
+    """A hint for calls to tools that are not registered: the user answers them."""
+    lines = []
+    for call in calls:
+        lines.append(
+            f"**Function call** `{call.name}` is not a registered tool: answer it with "
+            f"`%%realtime --function-output {call.call_id}`"
+        )
+    return "\n\n".join(lines)
+
+
+class ApprovalButtons:
+    """Approve / Deny buttons for one call; a click decides it (from any thread)."""
+
+    # Live button rows, newest last: tests (and other front ends) find them here.
+    live: ClassVar[weakref.WeakSet[ApprovalButtons]] = weakref.WeakSet()
+
+    def __init__(self, call: ToolCall) -> None:
+        import ipywidgets as widgets
+
+        self.call = call
+        self.approve_button = widgets.Button(description="Approve", button_style="success")
+        self.deny_button = widgets.Button(description="Deny", button_style="danger")
+        self.label = widgets.Label(f"Run {call.name}({_one_line(call.arguments)})?")
+        self.widget = widgets.HBox([self.label, self.approve_button, self.deny_button])
+        self.approve_button.on_click(lambda _: self._decide(True))
+        self.deny_button.on_click(lambda _: self._decide(False))
+        self._lock = threading.Lock()
+        ApprovalButtons.live.add(self)
+
+    def show(self) -> None:
+        """Display the buttons in the current cell, with clicks handled off the main shell."""
+        # Routed before they are shown, so that no click can reach the blocked main shell.
+        route_to_subshell([self.approve_button, self.deny_button])
+        display(self.widget)  # type: ignore[no-untyped-call]
+
+    def _decide(self, allowed: bool) -> None:
+        # Runs on whichever thread delivered the click: resolve the future, nothing more.
+        if allowed:
+            self.call.approve()
+        else:
+            self.call.deny()
+        self.close("approved" if allowed else "denied")
+
+    def close(self, outcome: str | None = None) -> None:
+        """Disable the buttons and say what was decided."""
+        with self._lock:
+            if self.approve_button.disabled:
+                return
+            self.approve_button.disabled = True
+            self.deny_button.disabled = True
+            self.label.value = f"{self.call.name}: {outcome or self.call.state.value}"
+        ApprovalButtons.live.discard(self)
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ToolRoundView:
+    """Shows one tool round in the current cell until every output is posted."""
+
+    def __init__(self, round: ToolRound, *, plain: bool = False) -> None:
+        self.round = round
+        self.plain = plain
+        self._context = contextvars.copy_context()
+        self._buttons: dict[str, ApprovalButtons] = {}
+        self._published: str | None = None
+        # IPython's display() is untyped; with display_id=True it returns a handle.
+        self._display: DisplayHandle = display(  # type: ignore[no-untyped-call]
+            self._bundle(), raw=True, display_id=True
+        )
+
+    def run(self) -> ToolRound:
+        """Refresh on every change until the round is done (the cell's thread blocks here).
+
+        Every step of a round is bounded (tool timeouts, the approval timeout, the
+        acknowledgement of each output), so this returns. ``KeyboardInterrupt`` cancels the
+        round: pending approvals are denied and no follow-up is requested.
+        """
+        version = -1
+        try:
+            while not self.round.done():
+                version = self.round.wait_for_change(version, 0.25)
+                self.refresh()
+        except KeyboardInterrupt:
+            self.round.cancel()
+            self.round.wait(5)
+            raise
+        finally:
+            for buttons in self._buttons.values():
+                buttons.close()
+            self.refresh()
+        return self.round
+
+    def refresh(self) -> None:
+        """Publish the round's state; show buttons for calls that wait for approval."""
+        for call in self.round.calls:
+            if call.state is CallState.AWAITING_APPROVAL and call.call_id not in self._buttons:
+                buttons = self._buttons[call.call_id] = ApprovalButtons(call)
+                self._context.run(buttons.show)
+            elif call.state is not CallState.AWAITING_APPROVAL and call.call_id in self._buttons:
+                self._buttons[call.call_id].close()
+        text = render_round(self.round)
+        if text != self._published:
+            self._context.run(self._display.update, self._bundle(), raw=True)
+            self._published = text
+
+    def _bundle(self) -> dict[str, Any]:
+        text = render_round(self.round) or "*running tools…*"
+        if self.plain:
+            return {"text/plain": text}
+        return {"text/markdown": text, "text/plain": text}
+
+
+# Routing widget messages to a subshell ---------------------------------------------------
+
+_subshell_lock = threading.Lock()
+_subshell_id: list[str] = []  # the subshell rt_notebook created, once per kernel
+
+
+def route_to_subshell(widgets: list[Any]) -> bool:
+    """Have the kernel deliver these widgets' messages on rt_notebook's own subshell.
+
+    Returns whether it could (ipykernel 7 with subshells); otherwise nothing changes.
+    """
+    try:
+        subshell_id = _own_subshell()
+    except Exception as exc:  # not ipykernel 7, or its internals moved: degrade
+        log.debug("rt_notebook: no kernel subshell for widget messages: %s", exc)
+        return False
+    for widget in widgets:
+        comm = getattr(widget, "comm", None)
+        if comm is None or not hasattr(comm, "_reply_subshell_for"):
+            return False
+        comm._reply_subshell_for = lambda _data, _default: subshell_id
+    return True
+
+
+def _own_subshell() -> str:
+    with _subshell_lock:
+        if _subshell_id:
+            return _subshell_id[0]
+        from IPython import get_ipython
+
+        shell: Any = get_ipython()
+        manager = shell.kernel.shell_channel_thread.manager
+        created: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+        def create() -> None:
+            # Subshells are created on the shell-channel thread.
+            try:
+                created.set_result(manager._create_subshell())
+            except BaseException as exc:
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    created.set_exception(exc)
+
+        manager._shell_channel_io_loop.add_callback(create)
+        _subshell_id.append(created.result(10))
+        return _subshell_id[0]

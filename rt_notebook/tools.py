@@ -1,0 +1,815 @@
+"""Function tools: Python callables the model may call, their schemas, and the runner.
+
+Three layers, each usable without the next:
+
+* :func:`function_tool` turns a callable into a :class:`Tool`: a Realtime function-tool
+  schema built by pydantic from the signature's type hints, a description from the
+  docstring (parameter docs too, Google/NumPy/Sphinx style, when ``griffe`` is installed),
+  and argument validation against that schema. Pure: no I/O, no threads.
+* :class:`ToolRegistry` holds tools by name. :data:`default_registry` (filled by
+  ``@rt_notebook.tool``) is shared by every Session; each Session adds its own on top.
+* :class:`Toolbox` (``session.tools``) is the runner of one Session. It watches for
+  finished responses that call functions and runs each round on a worker thread (never
+  the I/O thread): validate the arguments, ask for approval where the tool wants it, run
+  the tool with a timeout, post a ``function_call_output`` for every call (errors as
+  ``{"error": ...}``) and request the follow-up response. Only registered tools run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import inspect
+import json
+import logging
+import re
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import pydantic
+import pydantic_core
+
+from .errors import ConfigurationError, RealtimeError
+from .protocol.conversation import ResponseDone
+
+if TYPE_CHECKING:
+    from .protocol.conversation import Change
+    from .session import ResponseHandle, Session
+
+__all__ = [
+    "CallState",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolRegistry",
+    "ToolRound",
+    "Toolbox",
+    "default_registry",
+    "function_tool",
+    "tool",
+]
+
+log = logging.getLogger("rt_notebook")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_TIMEOUT = 30.0
+# Metadata key marking a follow-up response: how many tool rounds led to it.
+ROUND_TAG = "rt_notebook_tool_round"
+# Names the Realtime API accepts for functions.
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+# Schemas ------------------------------------------------------------------------------
+
+
+class ToolArgumentsError(ValueError):
+    """The model's arguments are not valid JSON or do not match the tool's schema."""
+
+
+@dataclass(frozen=True, eq=False)
+class Tool:
+    """A Python callable the model may call. Calling the Tool calls the function."""
+
+    name: str
+    description: str
+    function: Callable[..., Any] = field(repr=False)
+    parameters: dict[str, Any] = field(repr=False)  # JSON schema of the arguments object
+    approval: bool = False  # ask the user before every run
+    timeout: float = DEFAULT_TIMEOUT  # seconds a run may take before it counts as failed
+    _arguments: type[pydantic.BaseModel] = field(repr=False, default=pydantic.BaseModel)
+    # Parameters passed by position (positional-only ones); the rest go by keyword.
+    _positional: tuple[str, ...] = field(repr=False, default=())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The Realtime function-tool definition (``session.tools`` / ``response.tools``)."""
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+        }
+
+    def validate(self, arguments: str | Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """Parse and validate the model's arguments; return ``(args, kwargs)`` for the call.
+
+        Raises :class:`ToolArgumentsError` with a message meant for the model.
+        """
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments or "{}")
+            except json.JSONDecodeError as exc:
+                raise ToolArgumentsError(f"arguments are not valid JSON: {exc}") from None
+        if not isinstance(arguments, Mapping):
+            raise ToolArgumentsError("arguments must be a JSON object")
+        try:
+            model = self._arguments.model_validate(arguments)
+        except pydantic.ValidationError as exc:
+            raise ToolArgumentsError(_describe_validation_error(exc)) from None
+        # Defaults are filled in by validation, so every parameter has a value here.
+        values = {
+            info.alias or name: getattr(model, name)
+            for name, info in type(model).model_fields.items()
+        }
+        args = [values.pop(name) for name in self._positional]
+        return args, values
+
+    def run(self, arguments: str | Mapping[str, Any]) -> Any:
+        """Validate ``arguments`` and call the function (awaiting it if it is async)."""
+        args, kwargs = self.validate(arguments)
+        result = self.function(*args, **kwargs)
+        if inspect.isawaitable(result):
+            # Worker threads have no running loop, so a fresh one is fine here.
+            result = asyncio.run(_await(result))
+        return result
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _describe_validation_error(exc: pydantic.ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"]) or "arguments"
+        problems.append(f"{where}: {error['msg']}")
+    return "invalid arguments: " + "; ".join(problems)
+
+
+def function_tool(
+    function: Callable[..., Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    approval: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Tool:
+    """Build a :class:`Tool` from a callable's signature and docstring.
+
+    Type hints become the JSON schema (through pydantic, so ``Annotated[..., Field(...)]``,
+    ``Literal``, enums, dataclasses and models work); parameters without a hint accept any
+    JSON value. ``*args`` / ``**kwargs`` are refused: the model can only send named
+    arguments.
+    """
+    if isinstance(function, Tool):
+        function = function.function
+    name = name or str(getattr(function, "__name__", ""))
+    if not _NAME.match(name):
+        raise ConfigurationError(
+            f"tool name {name!r} must be 1-64 letters, digits, '_' or '-' (pass name=...)"
+        )
+    summary, parameter_docs = _docstring(function)
+    fields: dict[str, Any] = {}
+    positional: list[str] = []
+    signature = _signature(function, name)
+    for index, parameter in enumerate(signature.parameters.values()):
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise ConfigurationError(
+                f"tool {name}: *{parameter.name} cannot be filled by the model; "
+                "use named parameters"
+            )
+        if parameter.kind is parameter.POSITIONAL_ONLY:
+            positional.append(parameter.name)
+        annotation = Any if parameter.annotation is parameter.empty else parameter.annotation
+        default = ... if parameter.default is parameter.empty else parameter.default
+        # Field names are neutral (p0, p1, ...) and the parameter name is the alias, so
+        # parameters called "json", "schema" or "model_x" cannot clash with BaseModel.
+        fields[f"p{index}"] = (
+            annotation,
+            pydantic.Field(
+                default,
+                alias=parameter.name,
+                description=parameter_docs.get(parameter.name),
+            ),
+        )
+    try:
+        model = pydantic.create_model(
+            f"{name}_arguments",
+            __config__=pydantic.ConfigDict(extra="forbid"),
+            **fields,
+        )
+        parameters = model.model_json_schema()
+    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError) as exc:
+        raise ConfigurationError(f"tool {name}: {exc}") from None
+    parameters.pop("title", None)
+    return Tool(
+        name=name,
+        description=description if description is not None else summary,
+        function=function,
+        parameters=parameters,
+        approval=approval,
+        timeout=timeout,
+        _arguments=model,
+        _positional=tuple(positional),
+    )
+
+
+def _signature(function: Callable[..., Any], name: str) -> inspect.Signature:
+    """The signature with string annotations resolved (``from __future__ import annotations``)."""
+    try:
+        return inspect.signature(function, eval_str=True)
+    except (NameError, SyntaxError):
+        # An annotation naming something undefined: the model may send any value there.
+        signature = inspect.signature(function)
+        return signature.replace(
+            parameters=[
+                p.replace(annotation=Any) if isinstance(p.annotation, str) else p
+                for p in signature.parameters.values()
+            ]
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read the signature of {name}: {exc}") from None
+
+
+def _docstring(function: Callable[..., Any]) -> tuple[str, dict[str, str]]:
+    """The docstring's first paragraph and, if ``griffe`` is installed, parameter docs."""
+    doc = inspect.getdoc(function) or ""
+    summary = doc.split("\n\n", 1)[0].strip()
+    summary = " ".join(summary.split())
+    if not doc:
+        return summary, {}
+    try:
+        from griffe import Docstring, DocstringSectionKind
+    except ImportError:  # griffe is optional: descriptions then come from the summary only
+        return summary, {}
+    griffe_log = logging.getLogger("griffe")
+    level = griffe_log.level
+    # griffe warns about parameters documented without a type; that is normal here.
+    griffe_log.setLevel(logging.ERROR)
+    try:
+        sections = Docstring(doc, lineno=1).parse("auto")
+    except Exception:  # a docstring griffe cannot parse still has a summary
+        return summary, {}
+    finally:
+        griffe_log.setLevel(level)
+    parameters: dict[str, str] = {}
+    for section in sections:
+        if section.kind is DocstringSectionKind.parameters:
+            for parameter in section.value:
+                if parameter.description:
+                    parameters[parameter.name] = " ".join(parameter.description.split())
+    return summary, parameters
+
+
+def encode_output(result: Any) -> str:
+    """A tool's result as ``function_call_output.output``: strings as they are, the rest
+    as JSON (pydantic's encoder: models, dataclasses, dates, sets; ``str()`` otherwise)."""
+    if isinstance(result, str):
+        return result
+    return pydantic_core.to_json(result, fallback=str).decode()
+
+
+def error_output(message: str) -> str:
+    """The output that tells the model a call failed."""
+    return json.dumps({"error": message})
+
+
+# Registries ---------------------------------------------------------------------------
+
+
+class ToolRegistry(Mapping[str, Tool]):
+    """Tools by name; looks names up in ``parent`` too (its own tools win). Thread-safe."""
+
+    def __init__(self, parent: ToolRegistry | None = None) -> None:
+        self.parent = parent
+        self._tools: dict[str, Tool] = {}
+        self._lock = threading.Lock()
+        # Listeners are held weakly when they are bound methods, so that the Toolboxes of
+        # closed Sessions do not pile up on the kernel-wide registry.
+        self._listeners: list[Callable[[], Callable[[], None] | None]] = []
+
+    def __getitem__(self, name: str) -> Tool:
+        with self._lock:
+            found = self._tools.get(name)
+        if found is not None:
+            return found
+        if self.parent is not None:
+            return self.parent[name]
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            own = list(self._tools)
+        inherited = [n for n in self.parent if n not in own] if self.parent is not None else []
+        return iter(inherited + own)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"<ToolRegistry {list(self)}>"
+
+    def add(self, tool: Tool) -> Tool:
+        """Register ``tool`` (replacing one of the same name) and notify listeners."""
+        with self._lock:
+            self._tools[tool.name] = tool
+        self._notify()
+        return tool
+
+    def remove(self, name: str) -> None:
+        """Unregister a tool of this registry (not of its parent)."""
+        with self._lock:
+            del self._tools[name]
+        self._notify()
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """Every tool's Realtime definition."""
+        return [self[name].schema for name in self]
+
+    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after every change (here or in the parent); return an undo."""
+        ref: Callable[[], Callable[[], None] | None]
+        ref = weakref.WeakMethod(listener) if inspect.ismethod(listener) else lambda: listener
+        with self._lock:
+            self._listeners.append(ref)
+        undo_parent = self.parent.on_change(listener) if self.parent is not None else None
+
+        def undo() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._listeners.remove(ref)
+            if undo_parent is not None:
+                undo_parent()
+
+        return undo
+
+    def _notify(self) -> None:
+        with self._lock:
+            self._listeners = [ref for ref in self._listeners if ref() is not None]
+            listeners = [ref() for ref in self._listeners]
+        for listener in listeners:
+            if listener is not None:
+                listener()
+
+
+default_registry = ToolRegistry()
+"""Tools every Session offers: filled by ``@rt_notebook.tool``."""
+
+
+@overload
+def tool(function: F, /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    approval: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    approval: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Decorator: offer a function to the model in every Session of this kernel.
+
+    ``@rt_notebook.tool`` or ``@rt_notebook.tool(approval=True, timeout=10)``. The
+    decorated name stays callable. Connected Sessions send the new tool list at once.
+    """
+    return _decorator(
+        default_registry,
+        function,
+        name=name,
+        description=description,
+        approval=approval,
+        timeout=timeout,
+    )
+
+
+def _decorator(
+    registry: ToolRegistry, function: Callable[..., Any] | None, **options: Any
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    def register(function: Callable[..., Any]) -> Tool:
+        return registry.add(function_tool(function, **options))
+
+    return register if function is None else register(function)
+
+
+# Tool rounds --------------------------------------------------------------------------
+
+
+class CallState(enum.Enum):
+    """Where one function call stands."""
+
+    QUEUED = "queued"
+    AWAITING_APPROVAL = "awaiting approval"
+    RUNNING = "running"
+    DONE = "done"  # ran; the result went to the model
+    FAILED = "failed"  # unknown tool, bad arguments, exception or timeout: an error went
+    DENIED = "denied"  # the user declined; an error saying so went to the model
+    MANUAL = "manual"  # not a registered tool: answer it with --function-output
+
+
+FINISHED = frozenset({CallState.DONE, CallState.FAILED, CallState.DENIED, CallState.MANUAL})
+
+
+class ToolCall:
+    """One function call of a round: what the model asked, and what came of it."""
+
+    def __init__(self, round: ToolRound, item_id: str, call_id: str, name: str, arguments: str):
+        self.round = round
+        self.item_id = item_id
+        self.call_id = call_id
+        self.name = name
+        self.arguments = arguments  # JSON text, as the model sent it
+        self.state = CallState.QUEUED
+        self.result: Any = None  # what the function returned
+        self.output: str | None = None  # what the model was sent
+        self.error: str | None = None  # why it failed, for people
+        self.output_item_id: str | None = None  # the function_call_output item
+        self._decision: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+    def __repr__(self) -> str:
+        return f"<ToolCall {self.name} {self.call_id} {self.state.value}>"
+
+    def approve(self) -> None:
+        """Let a tool that needs approval run. Safe from any thread (widget callbacks)."""
+        self._decide(True)
+
+    def deny(self) -> None:
+        """Decline to run it: the model is told the user declined."""
+        self._decide(False)
+
+    def _decide(self, allowed: bool) -> None:
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            self._decision.set_result(allowed)
+
+    def _set(self, state: CallState, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self, key, value)
+        self.state = state
+        self.round._changed()
+
+
+class ToolRound:
+    """The calls of one finished response, run together, and the follow-up they lead to."""
+
+    def __init__(self, response_id: str, depth: int) -> None:
+        self.response_id = response_id
+        self.depth = depth  # 1 for calls of a user's response, 2 for its follow-up's, ...
+        self.calls: tuple[ToolCall, ...] = ()
+        self.follow_up: ResponseHandle | None = None  # the response that uses the outputs
+        self.error: BaseException | None = None  # posting failed (connection lost)
+        self.cancelled = False
+        self._condition = threading.Condition()
+        self._version = 0
+        self._done = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"<ToolRound {self.response_id} {list(self.calls)}>"
+
+    def done(self) -> bool:
+        """Whether every output is posted and the follow-up (if any) requested."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`done`; return whether it is."""
+        return self._done.wait(timeout)
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Block until the round changed after version ``seen``; return the new version."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._version != seen, timeout)
+            return self._version
+
+    def cancel(self) -> None:
+        """Deny pending approvals and request no follow-up (running tools still finish)."""
+        self.cancelled = True
+        for call in self.calls:
+            call.deny()
+
+    def _changed(self) -> None:
+        with self._condition:
+            self._version += 1
+            self._condition.notify_all()
+
+    def _finish(self) -> None:
+        self._done.set()
+        self._changed()
+
+
+@dataclass
+class _Request:
+    """What a tracked response asked for: the follow-up inherits it."""
+
+    handle: ResponseHandle
+    overrides: dict[str, Any]
+
+
+class Toolbox(Mapping[str, Tool]):
+    """The tools of one Session (its own and the kernel-wide ones) and their runner.
+
+    ``session.tools``. A mapping of name → :class:`Tool`. Rounds start by themselves
+    when a response calls functions (set :attr:`auto_run` to ``False`` to answer calls
+    yourself); at most :attr:`max_rounds` rounds follow one another.
+    """
+
+    def __init__(self, session: Session, parent: ToolRegistry = default_registry) -> None:
+        self.session = session
+        self.registry = ToolRegistry(parent)
+        self.auto_run = True
+        self.max_rounds = 8
+        self.approval_timeout = 600.0  # seconds an approval may wait before it is denied
+        self._lock = threading.Lock()
+        # Our responses by request id, until they finish: the follow-up copies them.
+        self._requests: dict[str, _Request] = {}
+        # Recent rounds by response id (a future: the view may ask before it exists).
+        self._rounds: OrderedDict[str, concurrent.futures.Future[ToolRound | None]] = OrderedDict()
+        self.registry.on_change(self._sync)
+        session.subscribe(self._on_changes)
+
+    # Public methods for registering ---------------------------------------------------
+
+    def __getitem__(self, name: str) -> Tool:
+        return self.registry[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.registry)
+
+    def __len__(self) -> int:
+        return len(self.registry)
+
+    def __repr__(self) -> str:
+        return f"<Toolbox of {self.session.name!r}: {list(self)}>"
+
+    def register(
+        self,
+        function: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        approval: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Tool:
+        """Offer ``function`` to the model in this Session; a connected Session sends the
+        new tool list with ``session.update`` before this returns."""
+        built = function_tool(
+            function, name=name, description=description, approval=approval, timeout=timeout
+        )
+        return self.registry.add(built)
+
+    def tool(
+        self,
+        function: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        approval: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Tool | Callable[[Callable[..., Any]], Tool]:
+        """Decorator form of :meth:`register`."""
+        return _decorator(
+            self.registry,
+            function,
+            name=name,
+            description=description,
+            approval=approval,
+            timeout=timeout,
+        )
+
+    def unregister(self, name: str) -> None:
+        """Stop offering a tool registered on this Session."""
+        self.registry.remove(name)
+
+    def schemas(
+        self, names: Iterable[str | Tool | Mapping[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Realtime definitions of the named tools (all registered ones by default).
+
+        Entries may be names, :class:`Tool` objects or ready definitions (kept as they are).
+        """
+        if names is None:
+            return self.registry.schemas()
+        schemas = []
+        for entry in names:
+            if isinstance(entry, Tool):
+                schemas.append(entry.schema)
+            elif isinstance(entry, Mapping):
+                schemas.append(dict(entry))
+            elif entry in self.registry:
+                schemas.append(self.registry[entry].schema)
+            else:
+                known = ", ".join(self.registry) or "none"
+                raise ConfigurationError(
+                    f"no tool named {entry!r} is registered (registered: {known}); "
+                    "register it with @session.tool or @rt_notebook.tool"
+                )
+        return schemas
+
+    def session_schemas(self, extra: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+        """The ``session.tools`` list: hand-written definitions, then registered tools."""
+        registered = self.registry.schemas()
+        names = {schema["name"] for schema in registered}
+        kept = [dict(t) for t in extra or () if t.get("name") not in names]
+        return kept + registered
+
+    # Public methods for rounds ----------------------------------------------------------
+
+    def round_for(self, response_id: str, timeout: float = 10.0) -> ToolRound | None:
+        """The round that answers ``response_id``'s function calls, or ``None`` when the
+        runner leaves them alone (auto_run off, only unregistered tools, out of band)."""
+        future = self._round_future(response_id)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return None
+
+    @property
+    def rounds(self) -> list[ToolRound]:
+        """Recent rounds, oldest first."""
+        with self._lock:
+            futures = list(self._rounds.values())
+        return [f.result() for f in futures if f.done() and f.result() is not None]  # type: ignore[misc]
+
+    @property
+    def pending_approvals(self) -> list[ToolCall]:
+        """Calls waiting for :meth:`ToolCall.approve` or :meth:`ToolCall.deny`."""
+        return [
+            call
+            for round in self.rounds
+            for call in round.calls
+            if call.state is CallState.AWAITING_APPROVAL
+        ]
+
+    # Internals: called by the Session -------------------------------------------------
+
+    def _track(self, handle: ResponseHandle, overrides: dict[str, Any]) -> None:
+        """Remember what an in-conversation response asked for (called before it is sent)."""
+        with self._lock:
+            self._requests[handle.request_id] = _Request(handle, overrides)
+
+    def _sync(self) -> None:
+        """Send the new tool list to a connected Session (registration just changed it)."""
+        session = self.session
+        if not session.connected or session._io.in_thread():
+            return  # sent with the next session.update (connect sends one)
+        session.update_session(tools=session._config.get("tools") or [])
+
+    # Internals: the runner ----------------------------------------------------------
+
+    def _round_future(self, response_id: str) -> concurrent.futures.Future[ToolRound | None]:
+        with self._lock:
+            future = self._rounds.get(response_id)
+            if future is None:
+                future = self._rounds[response_id] = concurrent.futures.Future()
+                while len(self._rounds) > 64:
+                    _, old = self._rounds.popitem(last=False)
+                    if not old.done():
+                        old.set_result(None)
+            return future
+
+    def _on_changes(self, session: Session, changes: Sequence[Change]) -> None:
+        # On the I/O thread: decide quickly, run elsewhere.
+        for change in changes:
+            if isinstance(change, ResponseDone):
+                self._on_response_done(change.response_id, change.status)
+
+    def _on_response_done(self, response_id: str, status: str) -> None:
+        request = self._pop_request(response_id)
+        calls = [
+            item
+            for item in self.session.response_items(response_id)
+            if item.type == "function_call"
+        ]
+        if not calls:
+            return
+        future = self._round_future(response_id)
+        in_conversation = all(self.session.item_index(c.id) is not None for c in calls)
+        if not self.auto_run or status != "completed" or not in_conversation:
+            future.set_result(None)
+            return
+        overrides = dict(request.overrides) if request is not None else {}
+        metadata = overrides.get("metadata") or {}
+        depth = int(metadata.get(ROUND_TAG, "0")) + 1
+        round = ToolRound(response_id, depth)
+        declared = self._declared(overrides.get("tools"))
+        round.calls = tuple(
+            ToolCall(round, c.id, c.call_id or "", c.name or "", c.arguments or "") for c in calls
+        )
+        for call in round.calls:
+            if call.name not in self.registry and call.name in declared:
+                call.state = CallState.MANUAL
+        if all(call.state is CallState.MANUAL for call in round.calls):
+            future.set_result(None)
+            return
+        future.set_result(round)
+        worker = threading.Thread(
+            target=self._run_round,
+            args=(round, overrides),
+            name=f"rt_notebook-tools-{response_id}",
+            daemon=True,
+        )
+        worker.start()
+
+    def _pop_request(self, response_id: str) -> _Request | None:
+        with self._lock:
+            for request_id, request in self._requests.items():
+                if request.handle.response_id == response_id:
+                    del self._requests[request_id]
+                    return request
+            # Forget requests that ended without a response (rejected, cancelled early).
+            for request_id in [r for r, q in self._requests.items() if q.handle.done()]:
+                del self._requests[request_id]
+        return None
+
+    def _declared(self, response_tools: Any) -> set[str]:
+        """Names of hand-written tool definitions: calls to them are the user's to answer."""
+        definitions = list(self.session.session_config.get("tools") or [])
+        if isinstance(response_tools, list):
+            definitions += response_tools
+        return {str(d.get("name")) for d in definitions if isinstance(d, Mapping)}
+
+    def _run_round(self, round: ToolRound, overrides: dict[str, Any]) -> None:
+        try:
+            for call in round.calls:
+                if call.state is CallState.MANUAL:
+                    continue
+                output = self._execute(call)
+                call.output_item_id = self.session.add_function_output(call.call_id, output)
+                call._set(call.state, output=output)
+            if round.cancelled or any(c.state is CallState.MANUAL for c in round.calls):
+                return
+            if round.depth >= self.max_rounds:
+                log.warning(
+                    "rt_notebook: stopped after %d tool rounds without an answer", round.depth
+                )
+                return
+            follow_up = {k: v for k, v in overrides.items() if v is not None}
+            follow_up.pop("tool_choice", None)  # a forced choice would loop forever
+            metadata = overrides.get("metadata") or {}
+            follow_up["metadata"] = {**metadata, ROUND_TAG: str(round.depth)}
+            round.follow_up = self.session.create_response(**follow_up)
+        except RealtimeError as exc:
+            round.error = exc
+            log.warning("rt_notebook: tool round for %s failed: %s", round.response_id, exc)
+        finally:
+            round._finish()
+
+    def _execute(self, call: ToolCall) -> str:
+        """Run one call; return the output for the model (an error object on failure)."""
+        tool = self.registry.get(call.name)
+        if tool is None:
+            known = ", ".join(self.registry) or "none"
+            return self._failed(call, f"unknown tool {call.name!r} (available: {known})")
+        try:
+            args, kwargs = tool.validate(call.arguments)
+        except ToolArgumentsError as exc:
+            return self._failed(call, f"{call.name}: {exc}")
+        if tool.approval and not self._approved(call):
+            message = f"the user declined to run {call.name}"
+            call._set(CallState.DENIED, error=message)
+            return error_output(message)
+        call._set(CallState.RUNNING)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def target() -> None:
+            try:
+                result = tool.function(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = asyncio.run(_await(result))
+                future.set_result(result)
+            except BaseException as exc:  # reported to the model and the user
+                future.set_exception(exc)
+
+        # One daemon thread per call: a tool that never returns cannot block exit.
+        threading.Thread(target=target, name=f"rt_notebook-tool-{call.name}", daemon=True).start()
+        try:
+            result = future.result(tool.timeout)
+        except concurrent.futures.TimeoutError:
+            return self._failed(call, f"{call.name} did not finish within {tool.timeout:g} s")
+        except Exception as exc:
+            return self._failed(call, f"{call.name} raised {type(exc).__name__}: {exc}")
+        try:
+            output = encode_output(result)
+        except Exception as exc:
+            return self._failed(call, f"{call.name} returned something not JSON-able: {exc}")
+        call._set(CallState.DONE, result=result)
+        return output
+
+    def _approved(self, call: ToolCall) -> bool:
+        if self.session._io.in_thread():  # never: rounds run on workers
+            return False
+        call._set(CallState.AWAITING_APPROVAL)
+        try:
+            return call._decision.result(self.approval_timeout)
+        except concurrent.futures.TimeoutError:
+            return False
+
+    @staticmethod
+    def _failed(call: ToolCall, message: str) -> str:
+        call._set(CallState.FAILED, error=message)
+        return error_output(message)
