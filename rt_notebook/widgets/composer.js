@@ -28,8 +28,6 @@ function render({ model, el }) {
     }
     model.send({ event: "submit", text });
     box.value = "";
-    model.set("value", "");
-    model.save_changes();
   }
 
   function onKeydown(event) {
@@ -41,15 +39,12 @@ function render({ model, el }) {
     }
   }
 
-  function onInput() {
-    model.set("value", box.value);
-    model.save_changes();
+  // The draft stays in the browser (no message per keystroke); Python can set one.
+  function setDraft() {
+    box.value = model.get("value");
   }
 
   function sync() {
-    if (box.value !== model.get("value")) {
-      box.value = model.get("value");
-    }
     box.placeholder = model.get("placeholder");
     box.disabled = model.get("disabled");
     send.disabled = model.get("disabled");
@@ -58,12 +53,16 @@ function render({ model, el }) {
 
   box.addEventListener("keydown", onKeydown);
   box.addEventListener("keypress", (event) => event.stopPropagation());
-  box.addEventListener("input", onInput);
   send.addEventListener("click", submit);
   stop.addEventListener("click", () => model.send({ event: "stop" }));
   model.on("change", sync);
+  model.on("change:value", setDraft);
+  setDraft();
   sync();
-  return () => model.off("change", sync);
+  return () => {
+    model.off("change", sync);
+    model.off("change:value", setDraft);
+  };
 }
 
 export default { render };

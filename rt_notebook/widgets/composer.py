@@ -29,7 +29,9 @@ class Composer(anywidget.AnyWidget):
     # The whole panel's stylesheet rides on this widget: anywidget injects it once.
     _css = _HERE / "chat.css"
 
-    value = traitlets.Unicode("", help="The draft in the text box.").tag(sync=True)
+    value = traitlets.Unicode("", help="A draft to put in the text box (typing stays local).").tag(
+        sync=True
+    )
     placeholder = traitlets.Unicode("").tag(sync=True)
     responding = traitlets.Bool(False, help="Whether Stop is enabled.").tag(sync=True)
     disabled = traitlets.Bool(False).tag(sync=True)
@@ -39,6 +41,7 @@ class Composer(anywidget.AnyWidget):
         self._submit_handlers: list[Callable[[str], None]] = []
         self._stop_handlers: list[Callable[[], None]] = []
         self.on_msg(self._handle_message)
+        _keep_frontend_subshell(self.comm)
 
     def on_submit(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(text)`` when the user presses Enter or Send."""
@@ -57,3 +60,16 @@ class Composer(anywidget.AnyWidget):
         elif event == "stop":
             for stop in self._stop_handlers:
                 stop()
+
+
+def _keep_frontend_subshell(comm: Any) -> None:
+    """Let Enter and Stop reach the kernel while a cell is running.
+
+    JupyterLab 4.6 sends widget messages on a kernel subshell, but ipykernel 7 routes a
+    comm's incoming messages to the subshell that last published on it, here the main
+    shell that created the widget, which is busy while a cell runs: Stop could then not
+    stop that cell's response. The composer's handlers are quick and thread-safe, so keep
+    the subshell the frontend chose. Kernels without that routing hook are left alone.
+    """
+    if comm is not None and callable(getattr(comm, "_reply_subshell_for", None)):
+        comm._reply_subshell_for = lambda data, default: default

@@ -25,8 +25,9 @@ CELLS = [
     "%realtime chat --side",
     "%%realtime\nThis cell and the side panel share one conversation",
     "rt_notebook.ChatPanel(s).write_transcript()",
+    "%%realtime\n" + " ".join(f"busy{n}" for n in range(300)),
 ]
-SETUP, INLINE_PANEL, CELL_EXCHANGE, SIDE_PANEL, SIDE_EXCHANGE, TRANSCRIPT = range(len(CELLS))
+SETUP, INLINE_PANEL, CELL_EXCHANGE, SIDE_PANEL, SIDE_EXCHANGE, TRANSCRIPT, BUSY = range(len(CELLS))
 
 # The panel rendered in the notebook (the side panel lives outside .jp-Notebook).
 INLINE = ".jp-Notebook .rt-chat"
@@ -225,3 +226,22 @@ def test_transcript_is_written_as_plain_output(page, artifacts):
     assert page.evaluate("() => window.__rt_xss") is None
     output.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "chat-07-transcript.png"))
+
+
+def test_enter_and_stop_work_while_a_cell_is_running(page, artifacts):
+    # JupyterLab 4.6 delivers widget messages on a kernel subshell while a cell is busy:
+    # the panel's message enters the conversation, and Stop stops the cell's response.
+    run_cell(page, BUSY, wait=False)
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(BUSY)
+    prompt = cell.locator(".jp-InputPrompt")
+    answer = bubble(page, "assistant", "Echo: busy0")
+    expect(answer).to_have_attribute("data-status", "in_progress")
+    send(page, "sent while the cell runs")
+    expect(bubble(page, "user", "sent while the cell runs")).to_have_count(1)
+    assert prompt.inner_text().strip() == "[*]:"
+    page.locator(f"{INLINE} .rt-chat-stop").click()
+    expect(answer).to_have_attribute("data-response-status", "cancelled")
+    expect(prompt).to_have_text(re.compile(r"\[\d+\]"))
+    expect(cell.locator(".jp-OutputArea")).to_contain_text("cancelled")
+    expect_status(page, INLINE, "ready")
+    page.screenshot(path=str(artifacts / "chat-08-stop-a-running-cell.png"))
