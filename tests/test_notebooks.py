@@ -154,6 +154,16 @@ def test_missing_expectation_is_reported():
     assert "'goodbye'" in missing[0]
 
 
+def test_the_kernel_gets_no_credentials(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-notebooks")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "not-for-notebooks")
+    monkeypatch.setenv("RT_NOTEBOOK_EXAMPLE", "kept")
+    env = kernel_env()
+    assert "OPENAI_API_KEY" not in env
+    assert "AZURE_OPENAI_API_KEY" not in env
+    assert env["RT_NOTEBOOK_EXAMPLE"] == "kept"
+
+
 # Executed in a real kernel ------------------------------------------------------------
 
 
