@@ -1,0 +1,47 @@
+"""Embedded offline Realtime-protocol server: public API of the server package.
+
+A Realtime server on loopback, built on :mod:`websockets`, that speaks both dialects of
+OpenAI's Realtime API with deterministic responders instead of a model, so tutorials,
+tests and CI run with no API key and no network.
+
+Layers, each module saying which one it is in its first docstring line:
+
+- sans-I/O core: :mod:`.state` (connection state machine), :mod:`.validation`,
+  :mod:`.admission`, :mod:`.shapes`, :mod:`.errors`;
+- responders (sans-I/O, pluggable): :mod:`.responders`, :mod:`.toolcall`, :mod:`.tone`;
+- I/O: :mod:`.driver` (websockets, pacing), :mod:`.embedded` (background thread),
+  :mod:`.cli` (``rt-notebook-server`` / ``python -m rt_notebook.server``).
+"""
+
+from rt_notebook.server.driver import DriverConfig, start_server
+from rt_notebook.server.embedded import EmbeddedServer
+from rt_notebook.server.responders import (
+    EchoResponder,
+    PlannedCall,
+    PlannedMessage,
+    PlannedOutput,
+    Responder,
+    ResponseRequest,
+    ScriptedResponder,
+    ScriptError,
+    load_script,
+    make_responder,
+)
+from rt_notebook.server.state import ConnectionState
+
+__all__ = [
+    "ConnectionState",
+    "DriverConfig",
+    "EchoResponder",
+    "EmbeddedServer",
+    "PlannedCall",
+    "PlannedMessage",
+    "PlannedOutput",
+    "Responder",
+    "ResponseRequest",
+    "ScriptError",
+    "ScriptedResponder",
+    "load_script",
+    "make_responder",
+    "start_server",
+]

@@ -1,0 +1,78 @@
+"""Sans-I/O admission of a Realtime connection: token, model and dialect checks.
+
+Like the service, the embedded server accepts every WebSocket upgrade on its endpoint and
+only then judges the request: a bad or missing bearer token gets an ``error`` event and
+close code 3000, a missing ``?model=`` close code 4000 (``shared/PROTOCOL.md``,
+"Connection"). The close reason is ``error.type.code``.
+
+Dialect: a server started without a dialect speaks beta to clients that send
+``OpenAI-Beta: realtime=v1`` and GA to the others; a GA server refuses that header as the
+GA service does (``beta_api_shape_disabled``, close 4000); a beta server always speaks beta.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import secrets
+from collections.abc import Mapping
+from urllib.parse import parse_qs, urlsplit
+
+from rt_notebook.protocol.events import Dialect
+from rt_notebook.server import errors
+from rt_notebook.server.errors import ErrorInfo
+
+__all__ = ["ENDPOINT", "Admitted", "Rejected", "admit", "new_token"]
+
+ENDPOINT = "/v1/realtime"
+CLOSE_AUTH = 3000
+CLOSE_REQUEST = 4000
+
+
+@dataclasses.dataclass(frozen=True)
+class Admitted:
+    """The connection may proceed in ``dialect`` with ``model``."""
+
+    dialect: Dialect
+    model: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejected:
+    """Send ``error`` as an event, then close with ``close_code`` and ``error.close_reason``."""
+
+    error: ErrorInfo
+    close_code: int
+
+
+def new_token() -> str:
+    """A fresh random bearer token for one server start."""
+    return "rtnb-" + secrets.token_urlsafe(24)
+
+
+def is_endpoint(path: str) -> bool:
+    """Whether a request path (query included) addresses the Realtime endpoint."""
+    return urlsplit(path).path.rstrip("/") == ENDPOINT
+
+
+def admit(
+    path: str, headers: Mapping[str, str], *, token: str, dialect: Dialect | None
+) -> Admitted | Rejected:
+    """Judge an upgraded request; ``headers`` must look names up case-insensitively."""
+    authorization = headers.get("Authorization", "")
+    scheme, _, presented = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        return Rejected(errors.invalid_api_key(missing=True), CLOSE_AUTH)
+    if not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        return Rejected(errors.invalid_api_key(missing=False), CLOSE_AUTH)
+
+    models = parse_qs(urlsplit(path).query).get("model", [])
+    if not models or not models[0].strip():
+        return Rejected(errors.missing_model(), CLOSE_REQUEST)
+
+    wants_beta = "realtime=v1" in headers.get("OpenAI-Beta", "").replace(" ", "")
+    if dialect is Dialect.GA and wants_beta:
+        return Rejected(errors.beta_shape_disabled(), CLOSE_REQUEST)
+    if dialect is None:
+        dialect = Dialect.BETA if wants_beta else Dialect.GA
+    return Admitted(dialect=dialect, model=models[0].strip())

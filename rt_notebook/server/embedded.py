@@ -1,0 +1,191 @@
+"""Background-thread runner of the embedded server: its own thread, its own asyncio loop.
+
+:class:`EmbeddedServer` is what notebooks, tutorials and tests use. It starts the
+:mod:`~rt_notebook.server.driver` on a daemon thread with a fresh event loop, so it works
+from a Jupyter cell (whose loop is already running) and from plain scripts alike::
+
+    with EmbeddedServer() as server:
+        client = AsyncOpenAI(api_key=server.token, base_url=server.base_url)
+        ...
+
+The token is generated per start unless given, and never appears in ``repr()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from types import TracebackType
+
+from rt_notebook.protocol.events import Dialect
+from rt_notebook.server.admission import ENDPOINT, new_token
+from rt_notebook.server.driver import DriverConfig, start_server
+from rt_notebook.server.responders import Responder, make_responder
+
+__all__ = ["EmbeddedServer", "parse_dialect"]
+
+_START_TIMEOUT_S = 30.0
+
+
+def parse_dialect(dialect: Dialect | str | None) -> Dialect | None:
+    """``None`` or ``"auto"`` gives ``None`` (GA unless the client asks for beta)."""
+    if dialect is None or isinstance(dialect, Dialect):
+        return dialect
+    if dialect == "auto":
+        return None
+    try:
+        return Dialect(dialect)
+    except ValueError:
+        raise ValueError(f"dialect must be 'ga', 'beta', 'auto' or None, not {dialect!r}") from None
+
+
+class EmbeddedServer:
+    """An offline Realtime-protocol server on loopback, run in a background thread.
+
+    ``port=0`` picks a free port (read :attr:`port` or :attr:`url` after :meth:`start`).
+    ``responder`` is ``"echo"``, ``"scripted"`` (with ``script=`` a JSON script path) or a
+    :class:`~rt_notebook.server.responders.Responder`. ``dialect`` is ``None`` (GA, or beta
+    for clients that send ``OpenAI-Beta: realtime=v1``), ``"ga"`` or ``"beta"``. ``pace`` is
+    the pause between streamed deltas in seconds (0 streams as fast as possible).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        responder: str | Responder = "echo",
+        dialect: Dialect | str | None = None,
+        pace: float = 0.02,
+        script: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if pace < 0:
+            raise ValueError(f"pace must be >= 0 seconds, not {pace}")
+        self.host = host
+        self.token = token or new_token()
+        self.responder = make_responder(responder, script)
+        self.dialect = parse_dialect(dialect)
+        self.pace = pace
+        self._requested_port = port
+        # Set while running: the actual port, the server's loop and its stop signal.
+        self._port: int | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+
+    # Lifecycle
+
+    def start(self) -> EmbeddedServer:
+        """Start serving; return ``self`` once the port is bound. Raises if already running."""
+        if self._thread is not None:
+            raise RuntimeError("EmbeddedServer is already running")
+        self._ready.clear()
+        self._startup_error = None
+        self._thread = threading.Thread(target=self._run, name="rt-notebook-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(_START_TIMEOUT_S):
+            raise RuntimeError("EmbeddedServer did not start in time")
+        error = self._take_startup_error()
+        if error is not None:
+            self._thread.join()
+            self._thread = None
+            raise error
+        return self
+
+    def _take_startup_error(self) -> BaseException | None:
+        # A method, not an attribute read: the thread sets it after start() reset it.
+        error, self._startup_error = self._startup_error, None
+        return error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close every connection (code 1001) and stop the thread. Safe to call twice."""
+        thread, loop, stop_requested = self._thread, self._loop, self._stop_requested
+        if thread is None:
+            return
+        if loop is not None and stop_requested is not None:
+            loop.call_soon_threadsafe(stop_requested.set)
+        thread.join(timeout)
+        if thread.is_alive():
+            raise RuntimeError("EmbeddedServer did not stop in time")
+        self._thread = self._loop = self._stop_requested = None
+        self._port = None
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # Addresses
+
+    @property
+    def running(self) -> bool:
+        return self._port is not None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("EmbeddedServer is not running; call start() or use `with`")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``ws://127.0.0.1:PORT/v1/realtime`` (add ``?model=...`` to connect by hand)."""
+        return f"ws://{self._netloc}{ENDPOINT}"
+
+    @property
+    def websocket_base_url(self) -> str:
+        """``ws://127.0.0.1:PORT/v1``: ``AsyncOpenAI(websocket_base_url=...)``."""
+        return f"ws://{self._netloc}/v1"
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``: ``AsyncOpenAI(base_url=..., api_key=server.token)``."""
+        return f"http://{self._netloc}/v1"
+
+    @property
+    def _netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        where = self.url if self.running else "not running"
+        dialect = self.dialect.value if self.dialect is not None else "auto"
+        return (
+            f"EmbeddedServer({where}, responder={self.responder.name!r}, "
+            f"dialect={dialect!r}, pace={self.pace})"
+        )
+
+    # The server thread
+
+    def _run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        config = DriverConfig(
+            token=self.token, responder=self.responder, dialect=self.dialect, pace=self.pace
+        )
+        try:
+            server = await start_server(config, self.host, self._requested_port)
+        except BaseException as exc:  # reported to start()'s caller, not lost in the thread
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        self._port = int(next(iter(server.sockets)).getsockname()[1])
+        self._ready.set()
+        try:
+            await self._stop_requested.wait()
+        finally:
+            server.close()
+            await server.wait_closed()

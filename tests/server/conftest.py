@@ -1,0 +1,26 @@
+"""Fixtures for the embedded server's tests: servers on 127.0.0.1 and strict event checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from rt_notebook.server import EmbeddedServer
+
+
+@pytest.fixture(scope="module")
+def fast_server() -> Iterator[EmbeddedServer]:
+    """A GA-by-default echo server that streams without pauses (pace 0), one per module."""
+    with EmbeddedServer(pace=0) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def paced_server() -> Iterator[EmbeddedServer]:
+    """An echo server pausing 50 ms between deltas, so a cancel can land mid-stream.
+
+    Tests only count events; the pace just leaves room for the client's next frame.
+    """
+    with EmbeddedServer(pace=0.05) as server:
+        yield server
