@@ -228,6 +228,7 @@ def fed_panel():
     panel._clock = FrozenClock()
     yield session, panel
     panel.close()
+    session.connected = False  # nothing may try to send on it later
 
 
 def bubble_widget(panel, item_id):

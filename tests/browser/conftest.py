@@ -157,8 +157,10 @@ def lab(chromium_path, tmp_path_factory) -> Iterator[Lab]:
             process.wait(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path):
+    """Chromium for one module: Playwright's sync API keeps an asyncio loop running on
+    this thread while it is open, which would break ``asyncio.run`` in later tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
