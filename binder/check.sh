@@ -66,6 +66,23 @@ if [ "$pip_line" -le "$copy_line" ]; then
 fi
 echo "ok: requirements installed after the repository is copied"
 
+# repo2docker copies the repository in as root (COPY --chown=0:0) and then runs pip as the
+# unprivileged notebook user, so "." must build without writing into the source tree.
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && [ -x /usr/bin/python3 ]; then
+  step "1b. Build '.' as an unprivileged user from a read-only copy, as the image build does"
+  cp -r "$REPO" "$WORK/readonly"
+  chmod -R a-w "$WORK/readonly"
+  mkdir -p "$WORK/nobody-home"
+  /usr/bin/python3 -m venv "$WORK/nobody-venv"
+  chown -R nobody "$WORK/nobody-venv" "$WORK/nobody-home"
+  chmod a+rx "$WORK"
+  (cd "$WORK/readonly" && runuser -u nobody -- env HOME="$WORK/nobody-home" \
+    "$WORK/nobody-venv/bin/pip" install --no-cache-dir --quiet --no-deps . \
+    2> >(grep -v "^WARNING: Location 'file:" >&2))
+  "$WORK/nobody-venv/bin/python" -c "import importlib.metadata as m; print('ok: built', m.version('rt-notebook'), 'as nobody')"
+  chmod -R u+w "$WORK/readonly"
+fi
+
 step "2. A fresh venv from binder/requirements.txt only"
 "$PYTHON" -m venv "$WORK/venv"
 pip_install "$WORK/venv/bin/pip" --upgrade pip
@@ -74,10 +91,16 @@ cd "$WORK"  # import the installed package, not a source tree
 "$WORK/venv/bin/python" -c "import rt_notebook, ipywidgets, jupyterlab; \
 print('rt_notebook', rt_notebook.__version__, 'from', rt_notebook.__file__); \
 print('ipywidgets', ipywidgets.__version__, 'jupyterlab', jupyterlab.__version__)"
-"$WORK/venv/bin/jupyter" labextension list 2>&1 | grep -i "widgets" || {
-  echo "FAIL: the Jupyter widgets extension is not installed in JupyterLab" >&2
-  exit 1
-}
+# The front-end halves of the widgets (ipywidgets, the chat composer, the side panel) must be
+# installed in the JupyterLab that Binder runs, which is this same environment.
+"$WORK/venv/bin/jupyter" labextension list >"$WORK/labextensions.txt" 2>&1
+for extension in @jupyter-widgets/jupyterlab-manager anywidget @jupyter-widgets/jupyterlab-sidecar; do
+  if ! grep -qF "$extension v" "$WORK/labextensions.txt"; then
+    echo "FAIL: JupyterLab extension $extension is missing (see $WORK/labextensions.txt)" >&2
+    exit 1
+  fi
+  echo "ok: JupyterLab extension $extension"
+done
 
 step "Execute every notebook in that venv, offline"
 mkdir -p "$WORK/run"
