@@ -136,6 +136,23 @@ def test_readme_links_the_notebook(path):
     assert f"notebooks/{path.name}" in readme
 
 
+def test_readme_opens_the_quickstart_on_binder():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    badge = re.search(r"\[!\[Binder\]\(https://mybinder.org/badge_logo.svg\)\]\(([^)]+)\)", readme)
+    assert badge, "no Binder badge in the README"
+    assert re.fullmatch(
+        r"https://mybinder.org/v2/gh/[^/]+/[^/]+/HEAD\?urlpath=lab/tree/notebooks/quickstart.ipynb",
+        badge.group(1),
+    )
+
+
+def test_binder_installs_this_package():
+    """repo2docker runs pip from the repository root: "." is rt_notebook itself."""
+    lines = (ROOT / "binder" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    assert "." in [line.strip() for line in lines]
+    assert (ROOT / "binder" / "runtime.txt").read_text(encoding="utf-8").strip() == "python-3.11"
+
+
 def test_missing_expectation_is_reported():
     """The checker itself: a missing substring is reported, a present one is not."""
     cell = nbformat.v4.new_code_cell("print('hello')")
