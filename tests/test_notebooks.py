@@ -2,8 +2,8 @@
 
 Each notebook in ``notebooks/`` runs with nbclient in a fresh ``python3`` kernel whose
 environment holds no OpenAI or Azure credentials, so rt_notebook starts its embedded offline
-server (the deterministic echo responder). A run fails on any cell error (nbclient raises) and
-on any expected output that is missing, and on a traceback printed by a background thread.
+server (the deterministic echo responder). A run fails on any cell error (nbclient raises), on
+a traceback printed by a background thread, and on any expected output that is missing.
 
 Expected outputs live in the notebook itself, in a code cell's metadata::
 
@@ -13,10 +13,15 @@ Expected outputs live in the notebook itself, in a code cell's metadata::
 after the run: stream text, ``text/plain`` and ``text/markdown`` of displays, display updates
 and results, and error names and values. They describe offline runs only: the same notebooks
 run unchanged against the real service, where the answers differ.
+
+A second run of each notebook stands in for the real service: ``OPENAI_API_KEY`` is set and
+``OPENAI_BASE_URL`` points the openai SDK at a local server whose answers repeat nothing, so
+the cells guarded by a key run, and a cell that relied on echoes would fail.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -79,7 +84,7 @@ def kernel_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI"))}
 
 
-def execute(path: Path, workdir: Path) -> Any:
+def execute(path: Path, workdir: Path, env: dict[str, str] | None = None) -> Any:
     """Run the notebook at ``path`` in a fresh kernel started in ``workdir``; return it."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -88,8 +93,17 @@ def execute(path: Path, workdir: Path) -> Any:
         kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
     )
-    client.execute(env=kernel_env())
+    client.execute(env=kernel_env() if env is None else env)
     return notebook
+
+
+def tracebacks(notebook: Any) -> list[str]:
+    """Tracebacks in outputs: errors in background threads do not fail a cell, but show."""
+    return [
+        f"cell {index}: {output_text(cell)[-600:]}"
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and "Traceback (most recent call last)" in output_text(cell)
+    ]
 
 
 def _ids(path: Path) -> str:
@@ -190,16 +204,49 @@ def test_the_kernel_gets_no_credentials(monkeypatch):
 def test_notebook_runs_offline(path, tmp_path):
     notebook = execute(path, tmp_path)
     assert not missing_expectations(notebook), "\n".join(missing_expectations(notebook))
-    # Errors in background threads do not fail a cell; their tracebacks still show.
-    tracebacks = [
-        f"cell {index}: {output_text(cell)[-600:]}"
-        for index, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code" and "Traceback (most recent call last)" in output_text(cell)
-    ]
-    assert not tracebacks, "\n".join(tracebacks)
+    assert not tracebacks(notebook), "\n".join(tracebacks(notebook))
     offline = [
         cell
         for cell in notebook.cells
         if cell.cell_type == "code" and "offline server" in output_text(cell)
     ]
     assert offline, "no answer says it came from the offline server"
+
+
+# A stand-in for the real service: what a key changes -------------------------------------
+
+# Answers unlike the echo, as a model's would be; function calls still follow the offline rule.
+MODEL_LIKE_SCRIPT = {
+    "rules": [{"match": "returned:", "reply": "The tool result is in: thank you."}],
+    "fallback": "A model-like answer that repeats nothing.",
+}
+
+
+@pytest.fixture(scope="module")
+def model_like_server(tmp_path_factory):
+    from rt_notebook.server import EmbeddedServer
+
+    script = tmp_path_factory.mktemp("script") / "script.json"
+    script.write_text(json.dumps(MODEL_LIKE_SCRIPT), encoding="utf-8")
+    with EmbeddedServer(responder="scripted", script=script, pace=0.0) as server:
+        yield server
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_notebook_runs_unchanged_with_a_key(path, tmp_path, model_like_server):
+    """With OPENAI_API_KEY set, the cells that need a key run, and nothing relies on echoes.
+
+    The openai SDK sends the kernel's "real service" traffic to OPENAI_BASE_URL: here a local
+    server whose answers repeat nothing. The expected outputs describe offline runs, so they
+    are not checked; errors and tracebacks are.
+    """
+    env = kernel_env()
+    env["OPENAI_API_KEY"] = model_like_server.token
+    env["OPENAI_BASE_URL"] = model_like_server.base_url
+    notebook = execute(path, tmp_path, env)
+    assert not tracebacks(notebook), "\n".join(tracebacks(notebook))
+    outputs = [output_text(cell) for cell in notebook.cells if cell.cell_type == "code"]
+    assert any(MODEL_LIKE_SCRIPT["fallback"] in text for text in outputs)
+    assert not any("skipping the real service" in text for text in outputs)
