@@ -131,6 +131,8 @@ class ChatPanel:
         self._error: str | None = None  # shown in the status line until the next response
         self._error_log: list[str] = []  # every error shown, for the exports
         self._closed = False
+        self._stopping = threading.Event()  # set by close(): ends the writer's waits
+        self._sidecar: Any = None  # the Sidecar the panel was shown in, if any
         self._clock: Callable[[], float] = time.monotonic  # tests freeze it to check pacing
         self._sender = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="rt_notebook-chat-send"
@@ -182,6 +184,7 @@ class ChatPanel:
             self._closed = True
             unsubscribe = self._unsubscribe
         unsubscribe()
+        self._stopping.set()
         self._wake.set()
         self._writer.join(5)
         self._sender.shutdown(wait=False, cancel_futures=True)
@@ -191,9 +194,8 @@ class ChatPanel:
             widget.close()
         for widget in self._own_widgets:
             widget.close()
-        sidecar = getattr(self, "_sidecar", None)
-        if sidecar is not None:
-            sidecar.close()
+        if self._sidecar is not None:
+            self._sidecar.close()
 
     # Public methods for the conversation ----------------------------------------------
 
@@ -421,7 +423,9 @@ class ChatPanel:
             if session is None:
                 raise RealtimeConnectionError("not connected (the connection attempt failed)")
             session.add_message(text)
-            if self._stop_generation != generation:
+            with self._lock:
+                stopped = self._stop_generation != generation
+            if stopped:
                 return None  # Stop was pressed while the message was on its way
             return session.create_response()
         except ServerError:
@@ -439,7 +443,12 @@ class ChatPanel:
     def _run(self) -> None:
         delay: float | None = None
         while True:
-            self._wake.wait(IDLE_POLL if delay is None else min(delay, IDLE_POLL))
+            if delay is None:
+                self._wake.wait(IDLE_POLL)
+            else:
+                # A paced update is pending: let events pile up until it is due instead
+                # of waking for each delta (everything that arrives meanwhile goes out then).
+                self._stopping.wait(min(delay, IDLE_POLL))
             self._wake.clear()
             if self._closed:
                 return
@@ -523,19 +532,18 @@ class ChatPanel:
                 bubble.waiting = False
                 continue
             status = _response_status(session, item.response_id)
-            markup = item_html(item, status)
-            if markup == bubble.html:
-                bubble.waiting = False
-                continue
-            # The final state always goes out at once; growth waits for the pacer.
-            if is_streaming(item, status) and not bubble.pacer.due(now, len(markup)):
-                wait = bubble.pacer.wait_time(now, len(markup))
+            # The final state always goes out at once; growth waits for the pacer (checked
+            # before rendering: Markdown costs time proportional to the text).
+            if is_streaming(item, status) and not bubble.pacer.due(now, len(bubble.html)):
+                wait = bubble.pacer.wait_time(now, len(bubble.html))
                 delay = wait if delay is None else min(delay, wait)
                 continue
-            bubble.widget.value = markup
-            bubble.html = markup
-            bubble.pacer.published(now)
             bubble.waiting = False
+            markup = item_html(item, status)
+            if markup != bubble.html:
+                bubble.widget.value = markup
+                bubble.html = markup
+                bubble.pacer.published(now)
         return delay
 
     # Status --------------------------------------------------------------------------

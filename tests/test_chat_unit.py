@@ -479,3 +479,43 @@ def test_chat_magic_rejects_unknown_options(session):
     magics = RealtimeMagics(shell=None)
     with pytest.raises(ConfigurationError, match="usage"):
         magics._command_chat(session, ["--bogus"])
+
+
+def test_function_calls_and_outputs_get_their_own_bubbles(session):
+    weather = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+    session.update_session(tools=[weather])
+    panel = ChatPanel(session)
+    try:
+        result = panel.send("What is the weather in Paris?").result(30).wait(30)
+        (call,) = result.function_calls
+        session.add_function_output(call.call_id, '{"temp_c": 21}')
+        session.create_response().wait(30)
+        kinds = ["function-call", "function-output"]
+        wait_until(
+            lambda: all(any(f"rt-chat-{k}" in b.value for b in bubbles(panel)) for k in kinds)
+        )
+        call_bubble = next(b.value for b in bubbles(panel) if "rt-chat-function-call" in b.value)
+        assert "<code>get_weather</code>" in call_bubble
+        assert "&quot;city&quot;" in call_bubble
+        output_bubble = next(
+            b.value for b in bubbles(panel) if "rt-chat-function-output" in b.value
+        )
+        assert "&quot;temp_c&quot;: 21" in output_bubble
+        wait_until(lambda: any('data-status="completed"' in t for t in assistant_texts(panel)))
+        cells = panel.to_cells()
+        assert cells[-1].source.startswith(f"%%realtime --function-output {call.call_id}")
+    finally:
+        panel.close()
+
+
+def bubbles(panel):
+    return list(panel._transcript.children)
