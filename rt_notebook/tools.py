@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import pydantic
 import pydantic_core
 
-from .errors import ConfigurationError, RealtimeError
+from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from .protocol.conversation import ResponseDone
 
 if TYPE_CHECKING:
@@ -346,9 +346,17 @@ class ToolRegistry(Mapping[str, Tool]):
         with self._lock:
             self._listeners = [ref for ref in self._listeners if ref() is not None]
             listeners = [ref() for ref in self._listeners]
+        # Every listener hears of the change even if one fails; the first failure (a
+        # server that rejects the new tool list) then reaches whoever registered.
+        errors = []
         for listener in listeners:
             if listener is not None:
-                listener()
+                try:
+                    listener()
+                except Exception as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 default_registry = ToolRegistry()
@@ -657,7 +665,10 @@ class Toolbox(Mapping[str, Tool]):
         session = self.session
         if not session.connected or session._io.in_thread():
             return  # sent with the next session.update (connect sends one)
-        session.update_session(tools=session._config.get("tools") or [])
+        try:
+            session.update_session(tools=session._config.get("tools") or [])
+        except RealtimeConnectionError as exc:  # closed meanwhile: connect sends the list
+            log.debug("rt_notebook: tool list not sent to %r: %s", session.name, exc)
 
     # Internals: the runner ----------------------------------------------------------
 

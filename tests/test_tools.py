@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import re
 import threading
 from typing import Annotated, Literal
 
@@ -368,3 +369,71 @@ def test_auto_run_off_leaves_calls_alone(session):
     assert result.function_calls
     assert session.tools.round_for(result.id) is None
     assert [item.type for item in session.items][-1] == "function_call"
+
+
+# Notebook tools ---------------------------------------------------------------------------
+
+
+class FakeShell:
+    """The parts of an IPython shell the notebook tools read."""
+
+    def __init__(self, **variables):
+        self.user_ns = {"In": ["", "x = 1", "x + 1"], "Out": {2: 2}, "_hidden": 0, **variables}
+        self.user_ns_hidden = {"In": None, "Out": None}
+
+
+def notebook_tools(**variables):
+    from rt_notebook.notebook_tools import make_tools
+
+    return {t.name: t for t in make_tools(FakeShell(**variables))}
+
+
+def test_read_variable_truncates_big_values():
+    from rt_notebook.notebook_tools import LIMIT
+
+    tools = notebook_tools(small=[1, 2], big="x" * (3 * LIMIT))
+    assert tools["read_variable"].run({"name": "small"}) == "small: builtins.list = [1, 2]"
+    big = tools["read_variable"].run({"name": "big"})
+    assert len(big) < 1.1 * LIMIT
+    assert "xxx...xxx" in big
+    with pytest.raises(KeyError, match=r"no variable 'nope'; defined: big, small"):
+        tools["read_variable"].run({"name": "nope"})
+    with pytest.raises(KeyError):
+        tools["read_variable"].run({"name": "_hidden"})
+
+
+def test_read_cell_and_read_last_error(monkeypatch):
+    tools = notebook_tools()
+    assert tools["read_cell"].run({"number": 2}) == {
+        "number": 2,
+        "source": "x + 1",
+        "result": "2",
+    }
+    assert tools["read_cell"].run({"number": 1})["result"] is None
+    with pytest.raises(IndexError, match="cells 1 to 2 have run"):
+        tools["read_cell"].run({"number": 3})
+    try:
+        {}["missing"]
+    except KeyError as error:
+        monkeypatch.setattr("sys.last_value", error, raising=False)
+        monkeypatch.setattr("sys.last_exc", error, raising=False)
+    report = tools["read_last_error"].run({})
+    assert "Traceback (most recent call last)" in report
+    assert "KeyError: 'missing'" in report
+
+
+def test_describe_dataframe_refuses_other_values():
+    tools = notebook_tools(numbers=[1, 2, 3])
+    with pytest.raises(TypeError, match="numbers is a list, not a DataFrame"):
+        tools["describe_dataframe"].run({"name": "numbers"})
+
+
+def test_describe_dataframe_samples_rows():
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"city": [f"c{i}" for i in range(100)], "temp": range(100)})
+    report = notebook_tools(frame=frame)["describe_dataframe"].run({"name": "frame", "rows": 3})
+    assert "frame: DataFrame with 100 rows and 2 columns" in report
+    assert re.search(r"temp\s+int64", report)
+    assert len(re.findall(r"\n\d+ +c\d+ +\d+", report)) == 3
+    assert "3 sampled rows:" in report
+    assert "numeric summary:" in report
