@@ -127,9 +127,12 @@ class Tool:
     def run(self, arguments: str | Mapping[str, Any]) -> Any:
         """Validate ``arguments`` and call the function (awaiting it if it is async)."""
         args, kwargs = self.validate(arguments)
+        return self._call(args, kwargs)
+
+    def _call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         result = self.function(*args, **kwargs)
         if inspect.isawaitable(result):
-            # Worker threads have no running loop, so a fresh one is fine here.
+            # Tools run on worker threads, which have no running loop: a fresh one is fine.
             result = asyncio.run(_await(result))
         return result
 
@@ -641,7 +644,8 @@ class Toolbox(Mapping[str, Tool]):
         """Recent rounds, oldest first."""
         with self._lock:
             futures = list(self._rounds.values())
-        return [f.result() for f in futures if f.done() and f.result() is not None]  # type: ignore[misc]
+        rounds = [future.result() for future in futures if future.done()]
+        return [found for found in rounds if found is not None]
 
     @property
     def pending_approvals(self) -> list[ToolCall]:
@@ -789,10 +793,7 @@ class Toolbox(Mapping[str, Tool]):
 
         def target() -> None:
             try:
-                result = tool.function(*args, **kwargs)
-                if inspect.isawaitable(result):
-                    result = asyncio.run(_await(result))
-                future.set_result(result)
+                future.set_result(tool._call(args, kwargs))
             except BaseException as exc:  # reported to the model and the user
                 future.set_exception(exc)
 
