@@ -6,8 +6,11 @@ tests and CI run with no API key and no network.
 
 Layers, each module saying which one it is in its first docstring line:
 
-- sans-I/O core: :mod:`.state` (connection state machine), :mod:`.validation`,
-  :mod:`.admission`, :mod:`.shapes`, :mod:`.errors`;
+- sans-I/O core: :mod:`.state` (connection state machine), :mod:`.streaming` (a
+  response's events tick by tick), :mod:`.plan` (a response's outputs and tokens),
+  :mod:`.items` (conversation placement), :mod:`.validation` (client events against the
+  SDK's types), :mod:`.admission` (token, model, dialect), :mod:`.shapes` (wire shapes per
+  dialect), :mod:`.errors` (error catalogue);
 - responders (sans-I/O, pluggable): :mod:`.responders`, :mod:`.toolcall`, :mod:`.tone`;
 - I/O: :mod:`.driver` (websockets, pacing), :mod:`.embedded` (background thread),
   :mod:`.cli` (``rt-notebook-server`` / ``python -m rt_notebook.server``).

@@ -22,7 +22,7 @@ from rt_notebook.protocol.events import Dialect
 from rt_notebook.server import errors
 from rt_notebook.server.errors import ErrorInfo
 
-__all__ = ["ENDPOINT", "Admitted", "Rejected", "admit", "new_token"]
+__all__ = ["ENDPOINT", "Admitted", "Rejected", "admit", "is_endpoint", "new_token"]
 
 ENDPOINT = "/v1/realtime"
 CLOSE_AUTH = 3000

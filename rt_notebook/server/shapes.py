@@ -19,6 +19,7 @@ from rt_notebook.protocol.events import GA_TO_BETA_EVENT, Dialect, Event, new_id
 
 __all__ = [
     "ResponseSettings",
+    "Wire",
     "default_session",
     "merge_session",
     "normalize_item",
@@ -27,6 +28,7 @@ __all__ = [
     "render_item",
     "render_response",
     "response_settings",
+    "usage",
     "wire_type",
 ]
 
@@ -409,3 +411,37 @@ def render_item(item: Event, dialect: Dialect) -> Event:
             for part in content
         ]
     return rendered
+
+
+# Events
+
+# Real text deltas carry an ``obfuscation`` pad so that frame sizes do not reveal the text;
+# a fixed pad keeps ours deterministic.
+_PAD = "rtnbOfflinePad16"
+
+
+class Wire:
+    """Builds server events in one dialect: names, fresh ``event_id``\\ s, item shapes."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def event(self, ga_type: str, **fields: Any) -> Event:
+        """A server event named by its GA type; it must exist in the dialect."""
+        wire = wire_type(ga_type, self.dialect)
+        assert wire is not None, ga_type
+        return {"type": wire, "event_id": new_id("event"), **fields}
+
+    def optional_event(self, ga_type: str, **fields: Any) -> list[Event]:
+        """``[event]``, or ``[]`` when the dialect has no such event (beta item.done)."""
+        if wire_type(ga_type, self.dialect) is None:
+            return []
+        return [self.event(ga_type, **fields)]
+
+    def item(self, item: Event) -> Event:
+        return render_item(item, self.dialect)
+
+    @staticmethod
+    def pad(delta: str) -> str:
+        """The ``obfuscation`` of a text-like delta: pads it to 16 characters."""
+        return _PAD[: max(0, len(_PAD) - len(delta))]

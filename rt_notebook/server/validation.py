@@ -15,13 +15,13 @@ limits on ``metadata``.
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 from collections.abc import Mapping
 from typing import Any
 
 import pydantic
-from openai.types.beta import realtime as beta_types
 from openai.types.realtime import (
     RealtimeClientEvent,
     RealtimeConversationItemAssistantMessage,
@@ -53,13 +53,18 @@ def _models_by_type(union: object, *, leave_out: frozenset[str]) -> dict[str, Mo
     return models
 
 
-_CLIENT_EVENT_MODELS: dict[Dialect, dict[str, ModelType]] = {
-    Dialect.GA: _models_by_type(RealtimeClientEvent, leave_out=frozenset()),
+@functools.cache
+def _client_event_models(dialect: Dialect) -> dict[str, ModelType]:
+    """Client event type -> SDK model. Beta types load on first use: they are slow to import."""
+    if dialect is Dialect.GA:
+        return _models_by_type(RealtimeClientEvent, leave_out=frozenset())
+    from openai.types.beta import realtime as beta_types
+
     # A realtime connection cannot turn into a transcription session.
-    Dialect.BETA: _models_by_type(
+    return _models_by_type(
         beta_types.RealtimeClientEvent, leave_out=frozenset({"transcription_session.update"})
-    ),
-}
+    )
+
 
 _GA_ITEM_MODELS: dict[str, ModelType] = {
     "function_call": RealtimeConversationItemFunctionCall,
@@ -104,7 +109,7 @@ METADATA_MAX_VALUE = 512
 
 def supported_event_types(dialect: Dialect) -> list[str]:
     """Client event types the server handles in ``dialect``, in the SDK's order."""
-    return list(_CLIENT_EVENT_MODELS[dialect])
+    return list(_client_event_models(dialect))
 
 
 def validate_client_event(event: Mapping[str, Any], dialect: Dialect) -> ErrorInfo | None:
@@ -116,7 +121,7 @@ def validate_client_event(event: Mapping[str, Any], dialect: Dialect) -> ErrorIn
     event_type = event.get("type")
     if event_type is None:
         return errors.missing_parameter("type")
-    models = _CLIENT_EVENT_MODELS[dialect]
+    models = _client_event_models(dialect)
     if not isinstance(event_type, str):
         return errors.invalid_type("type", "a string", _describe(event_type))
     model = models.get(event_type)
@@ -206,6 +211,8 @@ def _parse_item(
 def _item_model(item: Mapping[str, Any], dialect: Dialect) -> ModelType:
     item_type = item["type"]
     if dialect is Dialect.BETA:
+        from openai.types.beta import realtime as beta_types
+
         if item_type == "item_reference":
             return beta_types.ConversationItemWithReference
         return beta_types.ConversationItem

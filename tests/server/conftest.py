@@ -17,7 +17,7 @@ def fast_server() -> Iterator[EmbeddedServer]:
 
 
 @pytest.fixture(scope="module")
-def paced_server() -> Iterator[EmbeddedServer]:
+def slow_server() -> Iterator[EmbeddedServer]:
     """An echo server pausing 50 ms between deltas, so a cancel can land mid-stream.
 
     Tests only count events; the pace just leaves room for the client's next frame.

@@ -142,9 +142,9 @@ def test_text_turn(fast_server: EmbeddedServer, dialect: Dialect) -> None:
 
 
 @pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
-def test_function_call_round(paced_server: EmbeddedServer, dialect: Dialect) -> None:
+def test_function_call_round(slow_server: EmbeddedServer, dialect: Dialect) -> None:
     async def scenario() -> tuple[list[Event], list[Event]]:
-        async with sdk_client(paced_server, dialect) as client:
+        async with sdk_client(slow_server, dialect) as client:
             await text_mode(client, tools=[WEATHER_TOOL])
             await client.send(
                 {
@@ -204,9 +204,9 @@ def test_audio_output_streams_beeps_and_transcript(fast_server: EmbeddedServer) 
 # Cancellation and out-of-band responses
 
 
-def test_cancel_before_any_output(paced_server: EmbeddedServer) -> None:
+def test_cancel_before_any_output(slow_server: EmbeddedServer) -> None:
     async def scenario() -> list[Event]:
-        async with sdk_client(paced_server) as client:
+        async with sdk_client(slow_server) as client:
             await client.send({"type": "conversation.item.create", "item": user_text("hello")})
             await client.send({"type": "response.create"})
             await client.send({"type": "response.cancel"})
@@ -221,11 +221,11 @@ def test_cancel_before_any_output(paced_server: EmbeddedServer) -> None:
     assert done["usage"]["total_tokens"] == 0
 
 
-def test_cancel_during_output(paced_server: EmbeddedServer) -> None:
+def test_cancel_during_output(slow_server: EmbeddedServer) -> None:
     words = " ".join(f"word{n}" for n in range(40))
 
     async def scenario() -> list[Event]:
-        async with sdk_client(paced_server) as client:
+        async with sdk_client(slow_server) as client:
             await text_mode(client)
             await client.send({"type": "conversation.item.create", "item": user_text(words)})
             await client.send({"type": "response.create"})
@@ -252,9 +252,9 @@ def test_cancel_during_output(paced_server: EmbeddedServer) -> None:
     assert f"Echo: {words}".startswith(streamed)
 
 
-def test_out_of_band_response_during_an_active_one(paced_server: EmbeddedServer) -> None:
+def test_out_of_band_response_during_an_active_one(slow_server: EmbeddedServer) -> None:
     async def scenario() -> list[Event]:
-        async with sdk_client(paced_server) as client:
+        async with sdk_client(slow_server) as client:
             await text_mode(client)
             await client.send({"type": "conversation.item.create", "item": user_text("main")})
             await client.send({"type": "response.create"})
@@ -290,10 +290,10 @@ def test_out_of_band_response_during_an_active_one(paced_server: EmbeddedServer)
 # Error cases over the wire
 
 
-def test_state_and_validation_errors(paced_server: EmbeddedServer) -> None:
+def test_state_and_validation_errors(slow_server: EmbeddedServer) -> None:
     async def scenario() -> list[Event]:
         errors: list[Event] = []
-        async with sdk_client(paced_server) as client:
+        async with sdk_client(slow_server) as client:
 
             async def expect_error(event: Event) -> None:
                 await client.send(event)

@@ -22,8 +22,8 @@ from rt_notebook.server import (
     load_script,
     make_responder,
 )
+from rt_notebook.server.plan import split_text
 from rt_notebook.server.responders import echo_reply, parse_script
-from rt_notebook.server.state import split_text
 from rt_notebook.server.tone import BEEP_MS, SAMPLE_RATE, beep
 from rt_notebook.server.toolcall import choose_call, fill_arguments, tool_requested
 

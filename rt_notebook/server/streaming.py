@@ -1,0 +1,252 @@
+"""Sans-I/O streaming of a response: its planned outputs become wire events, tick by tick.
+
+:class:`ResponseStreamer` owns the event sequence of one response, in the order of the
+captures (``shared/PROTOCOL.md``, "A text response, GA, in wire order"):
+
+- tick 1 after ``response.created``: nothing (the response "thinks");
+- next tick: ``response.output_item.added``, ``conversation.item.added`` (conversation
+  responses only) and, for messages, ``response.content_part.added``;
+- one tick per delta: a text delta, a transcript delta with its beep, or a piece of
+  function arguments;
+- next tick: the content's ``.done`` events (``output_text.done`` / ``output_audio.done``
+  then ``output_audio_transcript.done`` / ``function_call_arguments.done``, then
+  ``content_part.done``);
+- next tick: ``conversation.item.done`` and ``response.output_item.done``, then the next
+  output opens in the same tick, or ``response.done`` closes the response.
+
+Closing the content one tick before the item matters: a client that answers
+``function_call_arguments.done`` with a ``function_call_output`` does so while the response
+is still active, as in the captured tool round.
+
+The streamer marks a finished response ``DONE``; what follows ``response.done`` on the
+connection (deferred items, rate limits) is :mod:`rt_notebook.server.state`'s business.
+"""
+
+from __future__ import annotations
+
+from rt_notebook.protocol.events import Event
+from rt_notebook.server import shapes
+from rt_notebook.server.items import ItemStore
+from rt_notebook.server.plan import ActiveResponse, OutputKind, OutputStream, ResponsePhase
+from rt_notebook.server.tone import beep
+
+__all__ = ["ResponseStreamer", "response_usage"]
+
+_STATUS_DETAILS: dict[str, Event | None] = {
+    "completed": None,
+    "cancelled": {"type": "cancelled", "reason": "client_cancelled"},
+    "incomplete": {"type": "incomplete", "reason": "max_output_tokens"},
+}
+
+
+class ResponseStreamer:
+    """Emits the events of active responses for one connection."""
+
+    def __init__(self, wire: shapes.Wire, items: ItemStore, conversation_id: str) -> None:
+        self.wire = wire
+        self.items = items  # the connection's conversation (written by in-conversation output)
+        self.conversation_id = conversation_id
+        # Transcript deltas of spoken items, by item id, for conversation.item.truncate.
+        self.spoken: dict[str, list[str]] = {}
+
+    # Public methods for the connection state
+
+    def tick(self, response: ActiveResponse) -> list[Event]:
+        """The events of ``response``'s next tick (see the module docstring)."""
+        if response.phase is ResponsePhase.THINKING:
+            response.phase = ResponsePhase.STREAMING
+            if not response.streams:
+                return self.finish(response, "incomplete" if response.budget_hit else "completed")
+            return self._open(response)
+        stream = response.streams[response.cursor]
+        if stream.sent < len(stream.deltas):
+            return self._delta(response, stream)
+        if not stream.content_closed:
+            return self._close_content(response, stream)
+        out = self._close_item(response, stream, "incomplete" if stream.cut else "completed")
+        response.cursor += 1
+        response.open = False
+        if response.cursor < len(response.streams):
+            out.extend(self._open(response))
+        else:
+            out.extend(self.finish(response, "incomplete" if response.budget_hit else "completed"))
+        return out
+
+    def cancel(self, response: ActiveResponse) -> list[Event]:
+        """End ``response`` now: close an open item as incomplete, drop the rest."""
+        if not response.open:
+            response.streams = response.streams[: response.cursor]
+            return self.finish(response, "cancelled")
+        stream = response.streams[response.cursor]
+        out = [] if stream.content_closed else self._close_content(response, stream)
+        out.extend(self._close_item(response, stream, "incomplete"))
+        response.cursor += 1
+        response.open = False
+        response.streams = response.streams[: response.cursor]
+        out.extend(self.finish(response, "cancelled"))
+        return out
+
+    def finish(self, response: ActiveResponse, status: str) -> list[Event]:
+        """``response.done`` with ``status``; marks the response ``DONE``."""
+        details = response.failure if status == "failed" else _STATUS_DETAILS[status]
+        response.phase = ResponsePhase.DONE
+        return [self.wire.event("response.done", response=self.render(response, status, details))]
+
+    def render(self, response: ActiveResponse, status: str, details: Event | None = None) -> Event:
+        """The ``response`` object: no output nor usage while in progress."""
+        final = response.phase is ResponsePhase.DONE
+        output = [stream.item for stream in response.finished_streams] if final else []
+        return shapes.render_response(
+            response_id=response.id,
+            status=status,
+            status_details=details,
+            output=output,
+            conversation_id=self.conversation_id if response.in_conversation else None,
+            settings=response.settings,
+            usage=response_usage(response) if final else None,
+            dialect=self.wire.dialect,
+        )
+
+    # The steps of a stream
+
+    def _open(self, response: ActiveResponse) -> list[Event]:
+        stream = response.streams[response.cursor]
+        response.open = True
+        item = stream.item
+        out = [
+            self.wire.event(
+                "response.output_item.added",
+                response_id=response.id,
+                output_index=response.cursor,
+                item=self.wire.item(item),
+            )
+        ]
+        if response.in_conversation:
+            previous = self.items.insert(item)
+            out.append(
+                self.wire.event(
+                    "conversation.item.added", previous_item_id=previous, item=self.wire.item(item)
+                )
+            )
+        if stream.kind is OutputKind.AUDIO:
+            part: Event = {"type": "audio", "transcript": ""}
+        elif stream.kind is OutputKind.TEXT:
+            part = {"type": "text", "text": ""}
+        else:
+            return out  # function calls have no content parts
+        out.append(
+            self.wire.event("response.content_part.added", **_where(response, stream), part=part)
+        )
+        return out
+
+    def _delta(self, response: ActiveResponse, stream: OutputStream) -> list[Event]:
+        delta = stream.deltas[stream.sent]
+        stream.sent += 1
+        pad = self.wire.pad(delta)
+        if stream.kind is OutputKind.TEXT:
+            where = _where(response, stream)
+            return [
+                self.wire.event("response.output_text.delta", **where, delta=delta, obfuscation=pad)
+            ]
+        if stream.kind is OutputKind.AUDIO:
+            where = _where(response, stream)
+            return [
+                self.wire.event(
+                    "response.output_audio_transcript.delta", **where, delta=delta, obfuscation=pad
+                ),
+                self.wire.event(
+                    "response.output_audio.delta", **where, delta=beep(stream.sent - 1)
+                ),
+            ]
+        return [
+            self.wire.event(
+                "response.function_call_arguments.delta",
+                response_id=response.id,
+                item_id=stream.item["id"],
+                output_index=response.cursor,
+                call_id=stream.item["call_id"],
+                delta=delta,
+                obfuscation=pad,
+            )
+        ]
+
+    def _close_content(self, response: ActiveResponse, stream: OutputStream) -> list[Event]:
+        stream.content_closed = True
+        item = stream.item
+        text = stream.text
+        if stream.kind is OutputKind.FUNCTION_CALL:
+            item["arguments"] = text
+            return [
+                self.wire.event(
+                    "response.function_call_arguments.done",
+                    response_id=response.id,
+                    item_id=item["id"],
+                    output_index=response.cursor,
+                    call_id=item["call_id"],
+                    name=stream.name,
+                    arguments=text,
+                )
+            ]
+        where = _where(response, stream)
+        if stream.kind is OutputKind.AUDIO:
+            item["content"] = [{"type": "output_audio", "transcript": text}]
+            self.spoken[item["id"]] = stream.deltas[: stream.sent]
+            part: Event = {"type": "audio", "transcript": text}
+            out = [
+                self.wire.event("response.output_audio.done", **where),
+                self.wire.event("response.output_audio_transcript.done", **where, transcript=text),
+            ]
+        else:
+            item["content"] = [{"type": "output_text", "text": text}]
+            part = {"type": "text", "text": text}
+            out = [self.wire.event("response.output_text.done", **where, text=text)]
+        out.append(self.wire.event("response.content_part.done", **where, part=part))
+        return out
+
+    def _close_item(
+        self, response: ActiveResponse, stream: OutputStream, status: str
+    ) -> list[Event]:
+        item = stream.item
+        item["status"] = status
+        out: list[Event] = []
+        if response.in_conversation:
+            # Captures: conversation.item.done of a text message repeats its
+            # previous_item_id; of an audio message or a function call it is null.
+            previous = (
+                self.items.previous_id(item["id"]) if stream.kind is OutputKind.TEXT else None
+            )
+            out += self.wire.optional_event(
+                "conversation.item.done", previous_item_id=previous, item=self.wire.item(item)
+            )
+        out.append(
+            self.wire.event(
+                "response.output_item.done",
+                response_id=response.id,
+                output_index=response.cursor,
+                item=self.wire.item(item),
+            )
+        )
+        return out
+
+
+def _where(response: ActiveResponse, stream: OutputStream) -> Event:
+    return {
+        "response_id": response.id,
+        "item_id": stream.item["id"],
+        "output_index": response.cursor,
+        "content_index": 0,
+    }
+
+
+def response_usage(response: ActiveResponse) -> Event:
+    """The ``usage`` of a finished response (see :mod:`rt_notebook.server.plan` for units)."""
+    streams = response.finished_streams
+    spoken = sum(stream.sent for stream in streams if stream.kind is OutputKind.AUDIO)
+    written = sum(stream.sent for stream in streams if stream.kind is not OutputKind.AUDIO)
+    started = bool(streams)  # a response cancelled before any output read nothing
+    return shapes.usage(
+        input_text=response.input_text_tokens if started else 0,
+        input_audio=response.input_audio_tokens if started else 0,
+        output_text=written + spoken,  # a transcript counts as text, as on the service
+        output_audio=spoken,  # one audio token per beep
+    )
