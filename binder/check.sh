@@ -4,9 +4,9 @@
 #
 #     bash binder/check.sh            # work files under /tmp/binder-check (BINDER_CHECK_DIR)
 #
-# 1. repo2docker, installed in a throwaway venv, reads binder/ and renders its Dockerfile
-#    (--no-build: no Docker needed). We check the build pack it chose and the steps that
-#    matter: Python 3.11, one environment for JupyterLab and the kernel, and binder/
+# 1. repo2docker, installed in a throwaway venv, detects the build pack and renders the
+#    Dockerfile (--no-build: no Docker needed). We check the build pack it chose and the steps
+#    that matter: Python 3.11, one environment for JupyterLab and the kernel, and binder/
 #    requirements.txt installed from the repository's root after the repository is copied in.
 # 2. A fresh venv is built only from binder/ (pip install -r binder/requirements.txt from the
 #    root of a copy of the repository, as repo2docker does), and every notebook in notebooks/
@@ -44,6 +44,24 @@ step "1. repo2docker: detect the build pack and render the Dockerfile (no Docker
 "$PYTHON" -m venv "$WORK/r2d"
 pip_install "$WORK/r2d/bin/pip" jupyter-repo2docker
 "$WORK/r2d/bin/repo2docker" --version
+# Which build pack repo2docker picks, asked the way it asks: the first whose detect() is true.
+(cd "$REPO" && "$WORK/r2d/bin/python" - <<'PY'
+from repo2docker.app import Repo2Docker
+
+app = Repo2Docker()
+for buildpack_class in app.buildpacks:
+    buildpack = buildpack_class(app.base_image)
+    if buildpack.detect():
+        name = buildpack_class.__name__
+        version = buildpack.python_version
+        print(f"build pack: {name}, Python {version}")
+        assert name == "PythonBuildPack", f"expected the Python build pack, not {name}"
+        assert version == "3.11", f"expected Python 3.11 (binder/runtime.txt), not {version}"
+        break
+else:
+    raise SystemExit("FAIL: no repo2docker build pack detects this repository")
+PY
+)
 (cd "$REPO" && "$WORK/r2d/bin/repo2docker" --no-build --no-run --debug .) >"$WORK/dockerfile.txt" 2>&1
 expect_in_dockerfile() {
   if ! grep -qF -- "$1" "$WORK/dockerfile.txt"; then
