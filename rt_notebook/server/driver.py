@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Iterable
 from http import HTTPStatus
 
@@ -92,6 +93,7 @@ async def _serve_connection(connection: ServerConnection, config: DriverConfig) 
         model=verdict.model,
         dialect=verdict.dialect,
         responder=config.responder,
+        now=time.time(),
         on_responder_error=lambda exc: logger.error("responder failed", exc_info=exc),
     )
     await _Link(connection, state, config.pace).run()

@@ -5,10 +5,19 @@
 from a Jupyter cell (whose loop is already running) and from plain scripts alike::
 
     with EmbeddedServer() as server:
-        client = AsyncOpenAI(api_key=server.token, base_url=server.base_url)
-        ...
+        client = AsyncOpenAI(
+            api_key=server.token,
+            base_url=server.base_url,
+            websocket_base_url=server.websocket_base_url,  # beta clients need it
+        )
+        async with client.realtime.connect(model="gpt-realtime") as connection:  # GA
+            ...
+        async with client.beta.realtime.connect(model="gpt-4o-realtime-preview") as beta:
+            ...
 
-The token is generated per start unless given, and never appears in ``repr()``.
+(The SDK's beta client turns ``http://`` base URLs into ``wss://``; ``websocket_base_url``
+keeps it on ``ws://``.) The token is random per instance unless given, and never appears
+in ``repr()``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ import base64
 import binascii
 import collections
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -63,7 +62,7 @@ class ConnectionState:
         model: str,
         dialect: Dialect,
         responder: Responder,
-        now: float | None = None,
+        now: float,
         on_responder_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.dialect = dialect
@@ -74,7 +73,7 @@ class ConnectionState:
             dialect,
             model=model,
             responder_name=responder.name,
-            now=time.time() if now is None else now,
+            now=now,  # Unix time of the connection, for the session's expires_at
         )
         self.conversation_id = new_id("conv")
         # The default conversation's items, canonical GA shape.

@@ -775,3 +775,45 @@ def test_validation_errors_name_the_parameter(event: Event, code: str, param: st
     (error,) = driven.send(event)
     assert (error["error"]["code"], error["error"]["param"]) == (code, param)
     assert driven.state.items == []
+
+
+# One event stream, two states: the client's mirror agrees with the server
+
+
+@pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
+def test_the_client_mirror_rebuilds_the_server_conversation(dialect: Dialect) -> None:
+    from rt_notebook.protocol.conversation import Conversation
+
+    driven = Driven(dialect)
+    tools = [WEATHER_TOOL]
+    if dialect is Dialect.GA:
+        driven.session_update(output_modalities=["text"], tools=tools)
+    else:
+        driven.session_update(modalities=["text"], tools=tools)
+    driven.send({"type": "conversation.item.create", "item": user_text("Weather in Oslo?")})
+    driven.send({"type": "response.create"})
+    call = one(driven.until("response.function_call_arguments.done"), "response.output_item.added")
+    output = {
+        "type": "function_call_output",
+        "call_id": call["item"]["call_id"],
+        "output": "Sunny.",
+    }
+    driven.send({"type": "conversation.item.create", "item": output})
+    driven.run()
+    driven.send({"type": "response.create"})
+    driven.run()
+
+    mirror = Conversation()
+    for event in driven.log:
+        mirror.apply(event)
+    server_items = driven.state.items
+    assert [item.id for item in mirror.items] == [item["id"] for item in server_items]
+    assert [item.type for item in mirror.items] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+    assert mirror.items[-1].text == "get_weather returned: Sunny."
+    assert mirror.items[1].arguments == server_items[1]["arguments"]
+    assert mirror.active_response_id is None
