@@ -21,6 +21,9 @@ What is compared, per segment:
   ``output_audio.done`` before ``output_audio_transcript.done``, are compared;
 - ``rate_limits.updated`` is left out of the server's side: the recorder dropped it from
   every capture (the server sends it, see PROTOCOL.md);
+- the shape of each event: the set of field paths (``response.output[].content[].type``…)
+  of the first event of every folded entry equals the recorded one's, so no field is
+  missing or invented, in either dialect;
 - fields that do not depend on a model's wording: errors (code, message, param, client
   event id), the name and parsed arguments of function calls (the offline tool rule makes
   the same call as the model did), and the content of client-created items.
@@ -83,6 +86,31 @@ def folded(events: list[Event]) -> list[str]:
     return fold_deltas([AUDIO_STREAM if t in _AUDIO_DELTAS else t for t in types(events)])
 
 
+def leaders(events: list[Event]) -> list[Event]:
+    """The first event of every entry of :func:`folded`."""
+    out: list[Event] = []
+    previous = None
+    for event in events:
+        kind = AUDIO_STREAM if event["type"] in _AUDIO_DELTAS else event["type"]
+        if not (kind.endswith(".delta") and kind == previous):
+            out.append(event)
+        previous = kind
+    return out
+
+
+def field_paths(value: object, prefix: str = "") -> set[str]:
+    """Every key path in ``value`` (``item.content[].type``), values ignored."""
+    paths: set[str] = set()
+    if isinstance(value, dict):
+        for key, child in value.items():
+            path = f"{prefix}.{key}" if prefix else key
+            paths |= {path} | field_paths(child, path)
+    elif isinstance(value, list):
+        for child in value:
+            paths |= field_paths(child, f"{prefix}[]")
+    return paths
+
+
 def stable_fields(event: Event) -> Any:
     """The parts of an event that a model's wording and the ids do not change."""
     kind = event["type"]
@@ -132,6 +160,8 @@ def test_server_answers_like_the_recorded_service(capture: Path) -> None:
     results = asyncio.run(asyncio.wait_for(replay(capture), 60))
     for index, (got, recorded) in enumerate(results):
         assert folded(got) == folded(recorded), f"segment {index}"
+        for ours, theirs in zip(leaders(got), leaders(recorded), strict=True):
+            assert field_paths(ours) == field_paths(theirs), (index, ours["type"])
         ours = [stable_fields(e) for e in got if stable_fields(e) is not None]
         theirs = [stable_fields(e) for e in recorded if stable_fields(e) is not None]
         assert ours == theirs, f"segment {index}"
