@@ -641,7 +641,20 @@ class Session:
         self.connected = True
         payload = self._session_payload(self._config)
         if payload:
-            self._send({"type": "session.update", "session": payload})
+            # connect() returns once the server has taken the configuration, so a later
+            # update_session() cannot mistake this update's acknowledgement for its own.
+            event: Event = {
+                "type": "session.update",
+                "event_id": new_id("event"),
+                "session": payload,
+            }
+            waiter = _Waiter(
+                event["event_id"],
+                lambda change: isinstance(change, SessionChanged),
+                concurrent.futures.Future(),
+            )
+            self._send_with_waiter(event, waiter)
+            await asyncio.wrap_future(waiter.future)
 
     def _conversation_reset(self) -> None:
         with self._lock:

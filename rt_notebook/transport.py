@@ -55,12 +55,21 @@ class Endpoint:
 
 
 def embedded_server() -> EmbeddedServer:
-    """The process-wide embedded offline server, started on first use."""
+    """The process-wide embedded offline server, started on first use.
+
+    ``RT_NOTEBOOK_SERVER_PACE`` (seconds between streamed words) slows or speeds it up.
+    """
     from .server import EmbeddedServer
 
     with _embedded_lock:
         if not _embedded:
-            server = EmbeddedServer()
+            pace = os.environ.get("RT_NOTEBOOK_SERVER_PACE")
+            try:
+                server = EmbeddedServer(pace=float(pace)) if pace else EmbeddedServer()
+            except ValueError:
+                raise ConfigurationError(
+                    f"RT_NOTEBOOK_SERVER_PACE must be a number of seconds, not {pace!r}"
+                ) from None
             server.start()
             _embedded.append(server)
         return _embedded[0]
@@ -81,14 +90,16 @@ def resolve_endpoint(
 
     Order: ``offline=True`` → embedded server; an Azure endpoint (argument or
     ``AZURE_OPENAI_ENDPOINT`` with ``AZURE_OPENAI_API_KEY``) → Azure; an explicit URL →
-    that server; ``OPENAI_API_KEY`` (or ``api_key``) → the real service; otherwise the
-    embedded offline server.
+    that server (``OPENAI_BASE_URL`` counts); ``OPENAI_API_KEY`` (or ``api_key``) → the real
+    service; otherwise the embedded offline server.
     """
     try:
         dialect = Dialect(dialect)
     except ValueError:
         raise ConfigurationError(f"dialect must be 'ga' or 'beta', not {dialect!r}") from None
     model = model or DEFAULT_MODEL
+    # The SDK reads OPENAI_BASE_URL itself; reading it here too keeps describe() truthful.
+    base_url = base_url or (os.environ.get("OPENAI_BASE_URL") if not offline else None)
     azure_endpoint = azure_endpoint or (
         os.environ.get("AZURE_OPENAI_ENDPOINT") if offline is None and not base_url else None
     )

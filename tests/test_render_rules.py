@@ -85,3 +85,20 @@ def test_transcript_from_recording():
     markdown = to_markdown(conversation)
     assert "**assistant:**\n\nTeal blue." in markdown
     assert json.loads(json.dumps(data)) == data  # plain data all the way down
+
+
+def test_safe_markdown_keeps_inline_code_readable():
+    safe = safe_markdown("use `List<int>` and `a && b`, not <b>bold</b>")
+    assert "<code>List&lt;int&gt;</code>" in safe
+    assert "<code>a &amp;&amp; b</code>" in safe
+    assert "&lt;b>bold&lt;/b>" in safe
+
+
+def test_safe_markdown_escaped_backtick_is_not_code():
+    safe = safe_markdown("\\`<img src=x onerror=1>`")
+    assert "<img" not in safe
+
+
+def test_safe_markdown_trusts_only_top_level_fences():
+    nested = safe_markdown("- item\n\n  ```\n  <img src=x onerror=1>\n  ```\n")
+    assert "<img" not in nested

@@ -98,13 +98,16 @@ class CellView:
         return self.finish()
 
     def run_in_background(self) -> threading.Thread:
-        """Stream from a daemon thread; the cell returns at once."""
-        context = self._context
+        """Stream from a daemon thread; the cell returns at once.
+
+        Every display write enters the cell's captured context itself (``_publish``), so
+        the thread runs in its own context.
+        """
 
         def target() -> None:
             # finish() has already shown any error in the cell.
             with contextlib.suppress(RealtimeError):
-                context.run(self.run)
+                self.run()
 
         thread = threading.Thread(target=target, name="rt_notebook-cell", daemon=True)
         thread.start()
