@@ -9,7 +9,10 @@ moves frames. For each connection two coroutines share one state:
 - the *pump* applies queued events (:meth:`~ConnectionState.process`) and, while responses
   are active, advances them one tick every ``pace`` seconds
   (:meth:`~ConnectionState.advance`). Input that arrives between ticks is applied at once,
-  so a ``response.cancel`` lands mid-stream.
+  so a ``response.cancel`` lands mid-stream. With ``pace`` 0 ticks run back to back and
+  the pump yields to the event loop every :data:`UNPACED_BURST` ticks, so input still gets
+  in within a few deltas. A client that reads slowly slows the pump down (websockets'
+  write flow control), it does not make the server buffer without bound.
 
 websockets does the rest: the opening handshake, ping/pong keepalive (its defaults),
 permessage-deflate when the client offers it, and closing handshakes.

@@ -70,10 +70,10 @@ def updated_session(events: list[RealtimeSessionEvent]) -> Any:
 
 def assistant_texts(events: list[RealtimeSessionEvent]) -> list[str]:
     history = [event for event in events if event.type == "history_updated"][-1].history
-    texts = []
+    texts: list[str] = []
     for item in history:
         if item.type == "message" and item.role == "assistant":
-            texts.extend(part.text for part in item.content if getattr(part, "text", None))
+            texts.extend(text for part in item.content if (text := getattr(part, "text", None)))
     return texts
 
 

@@ -162,9 +162,9 @@ def test_server_answers_like_the_recorded_service(capture: Path) -> None:
         assert folded(got) == folded(recorded), f"segment {index}"
         for ours, theirs in zip(leaders(got), leaders(recorded), strict=True):
             assert field_paths(ours) == field_paths(theirs), (index, ours["type"])
-        ours = [stable_fields(e) for e in got if stable_fields(e) is not None]
-        theirs = [stable_fields(e) for e in recorded if stable_fields(e) is not None]
-        assert ours == theirs, f"segment {index}"
+        served = [stable_fields(e) for e in got if stable_fields(e) is not None]
+        captured = [stable_fields(e) for e in recorded if stable_fields(e) is not None]
+        assert served == captured, f"segment {index}"
 
 
 def test_audio_deltas_really_interleave_in_order() -> None:

@@ -17,6 +17,7 @@ import websockets
 from openai import AsyncOpenAI
 from server_helpers import WEATHER_TOOL, assert_valid, fold_deltas, types, user_text
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rt_notebook.protocol.events import Dialect, Event
@@ -70,6 +71,7 @@ async def sdk_client(
         base_url=server.base_url,
         websocket_base_url=server.websocket_base_url,  # the beta client forces wss:// otherwise
     ) as openai_client:
+        manager: Any
         if dialect is Dialect.GA:
             manager = openai_client.realtime.connect(model="gpt-realtime")
         else:
@@ -346,7 +348,7 @@ async def raw_connect(
     )
 
 
-async def raw_next(connection: ClientConnection, dialect: Dialect = Dialect.GA) -> Event:
+async def raw_next(connection: Connection, dialect: Dialect = Dialect.GA) -> Event:
     event: Event = json.loads(await asyncio.wait_for(connection.recv(), RECV_TIMEOUT_S))
     assert_valid(event, dialect)
     return event

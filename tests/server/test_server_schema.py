@@ -17,7 +17,7 @@ import pytest
 from server_helpers import WEATHER_TOOL, Driven, assert_all_valid, types, user_text
 
 from rt_notebook.protocol.events import Dialect, Event
-from rt_notebook.server import PlannedMessage, ResponseRequest, ScriptedResponder
+from rt_notebook.server import PlannedMessage, Responder, ResponseRequest, ScriptedResponder
 from rt_notebook.server.admission import Rejected, admit
 from rt_notebook.server.errors import error_event
 from rt_notebook.server.responders import parse_script
@@ -211,7 +211,7 @@ SCENARIOS: dict[str, Callable[[Driven], None]] = {
     "failing_responder": failing_responder,
     "scripted_turns": scripted_turns,
 }
-RESPONDERS = {
+RESPONDERS: dict[str, Callable[[], Responder]] = {
     "failing_responder": _Broken,
     "scripted_turns": lambda: ScriptedResponder(parse_script({"turns": ["one", "two"]})),
 }
