@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -89,7 +90,7 @@ async def _serve_until_signalled(config: DriverConfig, host: str, port: int) -> 
     bound_port = next(iter(server.sockets)).getsockname()[1]
     netloc = f"[{host}]:{bound_port}" if ":" in host else f"{host}:{bound_port}"
     dialect = config.dialect.value if config.dialect is not None else "auto"
-    sys.stdout.write(
+    _say(
         f"rt_notebook offline Realtime server (responder: {config.responder.name}, "
         f"dialect: {dialect})\n"
         f"  url:       ws://{netloc}{ENDPOINT}?model=gpt-realtime\n"
@@ -99,11 +100,19 @@ async def _serve_until_signalled(config: DriverConfig, host: str, port: int) -> 
         ".realtime.connect(model='gpt-realtime')\n"
         "Press Ctrl-C to stop.\n"
     )
-    sys.stdout.flush()
     try:
         await stop.wait()
     finally:
         server.close()
         await server.wait_closed()
-        sys.stdout.write("rt_notebook offline Realtime server stopped.\n")
+        _say("rt_notebook offline Realtime server stopped.\n")
+
+
+def _say(text: str) -> None:
+    """Write to stdout now; a reader that went away (``| head``) is not an error."""
+    try:
+        sys.stdout.write(text)
         sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at nothing so the interpreter's final flush stays quiet too.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
