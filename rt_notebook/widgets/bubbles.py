@@ -4,9 +4,11 @@ The chat panel shows each item in an ``ipywidgets.HTML`` widget, and that widget
 ``innerHTML`` without sanitizing anything. So every byte of its HTML is produced here, with
 these rules:
 
-* Model text first passes through :func:`~rt_notebook.render.markdown.safe_markdown`, then
-  markdown-it-py renders it with raw HTML *disabled*: tags in the text come out as escaped
-  text, never as elements (a second, independent layer: either alone stops ``<img onerror>``).
+* Model text is rendered by markdown-it-py with raw HTML *disabled*: tags in the text come
+  out as escaped text, never as elements, and code keeps its characters. Here the same
+  parser reads the Markdown and writes the HTML, so (unlike text/markdown cell output,
+  which :func:`~rt_notebook.render.markdown.safe_markdown` prepares for another parser)
+  nothing depends on two parsers agreeing.
 * Links keep only targets markdown-it's ``validateLink`` accepts (no ``javascript:``,
   ``vbscript:``, ``file:``, ``data:``) and open in a new tab without an opener.
 * Images are disabled: a remote image would be fetched as soon as it is shown, which is a
@@ -20,12 +22,10 @@ from __future__ import annotations
 import html
 import json
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-
-from ..render.markdown import safe_markdown
 
 if TYPE_CHECKING:
     from markdown_it.renderer import RendererHTML
@@ -46,22 +46,8 @@ def _parser() -> MarkdownIt:
     parser = MarkdownIt("commonmark", {"html": False, "breaks": True})
     parser.enable(["table", "strikethrough"])
     parser.disable("image")
-    parser.core.ruler.push("rt_code_spans", _restore_code_spans)
     parser.add_render_rule("link_open", _render_link_open)
     return parser
-
-
-def _restore_code_spans(state: Any) -> None:
-    """Undo safe_markdown's ``&``/``<`` escapes inside inline code.
-
-    safe_markdown leaves code *blocks* alone but not inline code, where entities are not
-    decoded, so `` `a<b` `` would read ``a&lt;b``. markdown-it escapes code span content
-    itself, so restoring the original characters here is safe.
-    """
-    for token in state.tokens:
-        for child in token.children or ():
-            if child.type == "code_inline":
-                child.content = child.content.replace("&lt;", "<").replace("&amp;", "&")
 
 
 def _render_link_open(
@@ -79,7 +65,7 @@ def _render_link_open(
 
 def markdown_html(text: str) -> str:
     """Model text (Markdown) as safe HTML."""
-    return str(_parser().render(safe_markdown(text)))
+    return str(_parser().render(text))
 
 
 def pretty_json(text: str) -> str:
