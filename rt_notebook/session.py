@@ -25,6 +25,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import dataclasses
 import json
 import logging
 import threading
@@ -41,6 +42,7 @@ from .protocol.conversation import (
     Change,
     Conversation,
     ErrorReceived,
+    Item,
     ItemAdded,
     ItemDeleted,
     ItemDelta,
@@ -87,18 +89,10 @@ class ItemSnapshot:
     response_id: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        """The item as plain data."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "role": self.role,
-            "status": self.status,
-            "text": self.text,
-            "call_id": self.call_id,
-            "name": self.name,
-            "arguments": self.arguments,
-            "output": self.output,
-        }
+        """The item as plain data (the transcript's item format, as ``Item.as_dict``)."""
+        data = dataclasses.asdict(self)
+        del data["response_id"]
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -978,19 +972,8 @@ class Session:
             self.connect()
 
     @staticmethod
-    def _snapshot(item: Any) -> ItemSnapshot:
-        return ItemSnapshot(
-            id=item.id,
-            type=item.type,
-            role=item.role,
-            status=item.status,
-            text=item.text,
-            call_id=item.call_id,
-            name=item.name,
-            arguments=item.arguments if item.type == "function_call" else None,
-            output=item.output,
-            response_id=item.response_id,
-        )
+    def _snapshot(item: Item) -> ItemSnapshot:
+        return ItemSnapshot(**item.as_dict(), response_id=item.response_id)
 
     def _session_payload(self, config: dict[str, Any]) -> dict[str, Any]:
         """A ``session.update`` body in this connection's dialect (``None`` values omitted)."""

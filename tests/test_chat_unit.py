@@ -301,7 +301,8 @@ def test_server_error_gets_a_bubble_and_the_status_line(fed_panel):
     bubble = panel._transcript.children[-1].value
     assert "bad_thing" in bubble
     assert "<img" not in bubble
-    assert 'data-state="error"' in panel._status.value
+    # The status line is written by the panel's writer thread, after the state changes.
+    wait_until(lambda: 'data-state="error"' in panel._status.value, what="the error status")
     assert "<img" not in panel._status.value
     assert panel._errors() == [f"bad_thing: {XSS}"]
     feed(session, *response_start("r1", "a1", "u1"))
@@ -432,7 +433,7 @@ def test_panel_without_a_session_connects_in_the_background(monkeypatch):
     panel = ChatPanel(name="chat-unit-background")
     try:
         wait_until(lambda: panel.state is PanelState.READY, timeout=30)
-        assert "offline server" in panel._status.value
+        wait_until(lambda: "offline server" in panel._status.value, what="the status line")
         assert panel.session is not None
         assert panel.session.endpoint.offline
     finally:
