@@ -8,7 +8,9 @@ its own loop, started on first use; other threads hand it work through thread-sa
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -28,6 +30,8 @@ class IOThread:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="rt_notebook-io", daemon=True)
         self._thread.start()
+        # Stop connections cleanly at exit, instead of asyncio warning about pending tasks.
+        atexit.register(self.shutdown)
 
     @classmethod
     def get(cls) -> IOThread:
@@ -40,6 +44,22 @@ class IOThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Cancel every task on the loop, then stop the loop and its thread."""
+        if not self._thread.is_alive():
+            return
+
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            self.submit(cancel_all()).result(timeout)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
 
     def in_thread(self) -> bool:
         """Whether the caller is running on the I/O thread."""
