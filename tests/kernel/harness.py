@@ -16,6 +16,7 @@ class Execution:
 
     reply: dict[str, Any]
     messages: list[dict[str, Any]] = field(default_factory=list)
+    msg_id: str = ""  # the execute request's id: the parent of what this code displayed
 
     def of_type(self, *types: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["msg_type"] in types]
@@ -59,7 +60,7 @@ class Kernel:
         """Run ``code``; collect its IOPub messages until idle (``any_parent``: all of them,
         including those a background thread sent with another parent header)."""
         msg_id = self.client.execute(code)
-        execution = Execution(reply={})
+        execution = Execution(reply={}, msg_id=msg_id)
         while True:
             try:
                 message = self.client.get_iopub_msg(timeout=timeout)

@@ -78,8 +78,19 @@ def test_audio_modality_streams_the_transcript(kernel):
 def test_background_returns_at_once_and_finishes_later(kernel):
     run = kernel.execute("%%realtime --background --out pending\nin the background")
     assert run.status == "ok", run.error_text()
-    result = printed(kernel, "r = pending.wait(30); print(r.status, 'in the background' in r.text)")
-    assert result == "completed True"
+    later = kernel.execute(
+        "r = pending.wait(30); import time; time.sleep(0.5)\n"
+        "print(r.status, 'in the background' in r.text)",
+        any_parent=True,
+    )
+    assert later.stream_text().strip().endswith("completed True")
+    # The background thread kept updating the first cell's output, under that cell's parent.
+    displayed = run.of_type("update_display_data") + later.of_type("update_display_data")
+    updates = [m for m in displayed if m["parent_header"]["msg_id"] == run.msg_id]
+    assert updates, "the background cell's output was never updated"
+    final = updates[-1]["content"]
+    assert "in the background" in final["data"]["text/markdown"]
+    assert final["metadata"]["rt_notebook"]["status"] == "completed"
 
 
 def test_record_then_transcript_cli(kernel, tmp_path):
