@@ -13,7 +13,8 @@ from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError, 
 
 if TYPE_CHECKING:
     from .chat import ChatPanel
-    from .session import ResponseHandle, ResponseResult, Session, connect
+    from .responses import ResponseHandle, ResponseResult
+    from .session import Session, connect
     from .tools import Tool, tool
 
 __version__ = "0.1.0"
@@ -37,8 +38,8 @@ __all__ = [
 _LAZY = {
     "ChatPanel": "chat",
     "Session": "session",
-    "ResponseHandle": "session",
-    "ResponseResult": "session",
+    "ResponseHandle": "responses",
+    "ResponseResult": "responses",
     "connect": "session",
     "Tool": "tools",
     "tool": "tools",

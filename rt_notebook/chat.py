@@ -56,7 +56,7 @@ from .widgets.export import transcript_cells, transcript_data, transcript_markdo
 
 if TYPE_CHECKING:
     from .protocol.conversation import Change
-    from .session import ItemSnapshot, ResponseHandle
+    from .responses import ItemSnapshot, ResponseHandle
 
 __all__ = ["ChatPanel", "PanelState"]
 

@@ -23,14 +23,8 @@ from .errors import ConfigurationError
 from .render.approval import ToolRoundView, manual_calls_markdown
 from .render.cell import CellView
 from .render.markdown import safe_markdown
-from .session import (
-    ItemSnapshot,
-    ResponseHandle,
-    ResponseResult,
-    Session,
-    connect,
-    get_session,
-)
+from .responses import ItemSnapshot, ResponseHandle, ResponseResult
+from .session import Session, connect, get_session
 
 __all__ = ["RealtimeMagics", "interpolate"]
 

@@ -25,19 +25,19 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
-import dataclasses
 import json
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ._ioloop import IOThread
 from .errors import RealtimeConnectionError, RealtimeError, ServerError, scrub
+from .protocol import payloads
 from .protocol.conversation import (
     Change,
     Conversation,
@@ -53,12 +53,13 @@ from .protocol.conversation import (
     SessionChanged,
 )
 from .protocol.events import Dialect, Event, new_id
+from .responses import ItemSnapshot, ResponseHandle, ResponseResult
 from .transport import Endpoint, open_connection, resolve_endpoint
 
 if TYPE_CHECKING:
     from .tools import Tool, Toolbox
 
-__all__ = ["ItemSnapshot", "ResponseHandle", "ResponseResult", "Session", "connect"]
+__all__ = ["Session", "connect", "get_session"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -68,128 +69,6 @@ REQUEST_TAG = "rt_notebook_request"
 EVENT_LOG_SIZE = 1000
 
 Subscriber = Callable[["Session", Sequence[Change]], None]
-
-
-# Snapshots handed to other threads ----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ItemSnapshot:
-    """An immutable copy of one conversation item."""
-
-    id: str
-    type: str
-    role: str | None
-    status: str | None
-    text: str
-    call_id: str | None
-    name: str | None
-    arguments: str | None
-    output: str | None
-    response_id: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The item as plain data (the transcript's item format, as ``Item.as_dict``)."""
-        data = dataclasses.asdict(self)
-        del data["response_id"]
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseResult:
-    """A finished response: what ``%%realtime --out VAR`` binds."""
-
-    id: str | None
-    status: str  # "completed", "cancelled", "failed" or "incomplete"
-    status_details: dict[str, Any] | None
-    usage: dict[str, Any] | None
-    text: str
-    items: tuple[ItemSnapshot, ...]
-    metadata: dict[str, str] | None
-    model: str
-    out_of_band: bool
-    time_to_first_delta: float | None  # seconds from request to first delta
-    elapsed: float  # seconds from request to response.done
-
-    @property
-    def function_calls(self) -> list[ItemSnapshot]:
-        """The function-call items of this response."""
-        return [item for item in self.items if item.type == "function_call"]
-
-    def _repr_markdown_(self) -> str:
-        from .render.markdown import safe_markdown
-
-        return safe_markdown(self.text) or f"*({self.status}, no text)*"
-
-
-class ResponseHandle:
-    """A requested response: wait for it, watch it grow, or cancel it. Thread-safe."""
-
-    def __init__(self, session: Session, params: dict[str, Any], out_of_band: bool) -> None:
-        self.session = session
-        self.request_id = new_id("req", 12)
-        self.params = params  # the ``response`` object of response.create
-        self.out_of_band = out_of_band
-        self.event_id = new_id("event")  # the client event id of our response.create
-        self.response_id: str | None = None  # known once response.created arrives
-        self.requested_at = time.monotonic()
-        self.first_delta_at: float | None = None
-        self.cancel_requested = False
-        self._future: concurrent.futures.Future[ResponseResult] = concurrent.futures.Future()
-
-    def __repr__(self) -> str:
-        state = self._future.result().status if self.done() else "pending"
-        return f"<ResponseHandle {self.response_id or self.request_id} {state}>"
-
-    def done(self) -> bool:
-        """Whether the response has finished (or failed)."""
-        return self._future.done()
-
-    def wait(self, timeout: float | None = None) -> ResponseResult:
-        """Block until ``response.done``; raise :class:`ServerError` if it was rejected.
-
-        Raises :class:`TimeoutError` after ``timeout`` seconds (the response goes on).
-        """
-        try:
-            return self._future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            raise TimeoutError(
-                f"no response.done within {timeout} s (the response is still running)"
-            ) from None
-
-    def add_done_callback(self, callback: Callable[[ResponseHandle], None]) -> None:
-        """Call ``callback(self)`` when the response finishes (on the I/O thread)."""
-        self._future.add_done_callback(lambda _: callback(self))
-
-    def __await__(self) -> Generator[Any, None, ResponseResult]:
-        return asyncio.wrap_future(self._future).__await__()
-
-    def cancel(self) -> None:
-        """Cancel the response: unsent requests are dropped, running ones get
-        ``response.cancel``. The handle then finishes with status ``cancelled``."""
-        self.session._io.call(self.session._cancel, self)
-
-    @property
-    def text(self) -> str:
-        """The response's text so far (transcript for audio)."""
-        if self.response_id is None:
-            return ""
-        return self.session.response_text(self.response_id)
-
-    @property
-    def status(self) -> str:
-        """``queued``, ``in_progress`` or the final status."""
-        if self.done():
-            try:
-                return self._future.result().status
-            except RealtimeError:
-                return "failed"
-        return "in_progress" if self.response_id else "queued"
-
-    @property
-    def error(self) -> BaseException | None:
-        """The error that failed this request, if any."""
-        return self._future.exception() if self.done() else None
 
 
 @dataclass(slots=True)
@@ -380,17 +259,7 @@ class Session:
 
         ``after`` places it after that item id (``"root"``: at the beginning).
         """
-        if role not in ("user", "assistant", "system"):
-            raise ValueError(f"role must be 'user', 'assistant' or 'system', not {role!r}")
-        if role == "assistant":
-            part_type = "text" if self.dialect is Dialect.BETA else "output_text"
-        else:
-            part_type = "input_text"
-        item = {
-            "type": "message",
-            "role": role,
-            "content": [{"type": part_type, "text": text}],
-        }
+        item = payloads.message_item(text, role, self.dialect)
         return self.add_item(item, after=after, timeout=timeout)
 
     def add_function_output(
@@ -477,15 +346,16 @@ class Session:
         """
         out_of_band = conversation == "none"
         tool_schemas = None if tools is None else self.tools.schemas(tools)
-        params = self._response_payload(
+        params = payloads.response_settings(
+            self.dialect,
             instructions=instructions,
-            modalities=modalities,
+            wanted_modalities=modalities,
             voice=voice,
             tools=tool_schemas,
             tool_choice=tool_choice,
             max_output_tokens=max_output_tokens,
             conversation=conversation,
-            input=input,
+            input_items=input,
         )
         handle = ResponseHandle(self, params, out_of_band)
         params["metadata"] = {**(metadata or {}), REQUEST_TAG: handle.request_id}
@@ -976,72 +846,19 @@ class Session:
         return ItemSnapshot(**item.as_dict(), response_id=item.response_id)
 
     def _session_payload(self, config: dict[str, Any]) -> dict[str, Any]:
-        """A ``session.update`` body in this connection's dialect (``None`` values omitted)."""
-        beta = self.dialect is Dialect.BETA
-        payload: dict[str, Any] = {} if beta else {"type": "realtime"}
-        if config.get("instructions") is not None:
-            payload["instructions"] = config["instructions"]
-        if config.get("modalities") is not None:
-            key = "modalities" if beta else "output_modalities"
-            payload[key] = _modalities(config["modalities"], beta)
-        if config.get("voice") is not None:
-            if beta:
-                payload["voice"] = config["voice"]
-            else:
-                payload["audio"] = {"output": {"voice": config["voice"]}}
+        """A ``session.update`` body for ``config`` in this connection's dialect."""
+        tools = None
         if config.get("tools") is not None or len(self.tools.registry):
             # Hand-written definitions plus every registered tool, always as a whole list.
-            payload["tools"] = self.tools.session_schemas(self._config.get("tools"))
-        if config.get("tool_choice") is not None:
-            payload["tool_choice"] = config["tool_choice"]
-        return payload if len(payload) > (0 if beta else 1) else {}
-
-    def _response_payload(
-        self,
-        *,
-        instructions: str | None,
-        modalities: Sequence[str] | None,
-        voice: str | None,
-        tools: list[dict[str, Any]] | None,
-        tool_choice: str | dict[str, Any] | None,
-        max_output_tokens: int | str | None,
-        conversation: str | None,
-        input: list[dict[str, Any]] | None,
-    ) -> dict[str, Any]:
-        beta = self.dialect is Dialect.BETA
-        payload: dict[str, Any] = {}
-        if instructions is not None:
-            payload["instructions"] = instructions
-        if modalities is not None:
-            payload["modalities" if beta else "output_modalities"] = _modalities(modalities, beta)
-        if voice is not None:
-            if beta:
-                payload["voice"] = voice
-            else:
-                payload["audio"] = {"output": {"voice": voice}}
-        if tools is not None:
-            payload["tools"] = tools
-        if tool_choice is not None:
-            payload["tool_choice"] = tool_choice
-        if max_output_tokens is not None:
-            key = "max_response_output_tokens" if beta else "max_output_tokens"
-            payload[key] = max_output_tokens
-        if conversation is not None:
-            payload["conversation"] = conversation
-        if input is not None:
-            payload["input"] = input
-        return payload
-
-
-def _modalities(modalities: Iterable[str], beta: bool) -> list[str]:
-    """User-facing modalities to the dialect's: GA takes one of text/audio, beta a set."""
-    wanted = set(modalities)
-    unknown = wanted - {"text", "audio"}
-    if unknown:
-        raise ValueError(f"modalities must be 'text' and/or 'audio', not {sorted(unknown)}")
-    if "audio" in wanted:
-        return ["audio", "text"] if beta else ["audio"]
-    return ["text"]
+            tools = self.tools.session_schemas(self._config.get("tools"))
+        return payloads.session_settings(
+            self.dialect,
+            instructions=config.get("instructions"),
+            wanted_modalities=config.get("modalities"),
+            voice=config.get("voice"),
+            tools=tools,
+            tool_choice=config.get("tool_choice"),
+        )
 
 
 def _elapsed(start: float, end: float | None) -> float | None:

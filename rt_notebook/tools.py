@@ -40,7 +40,8 @@ from .protocol.conversation import ResponseDone
 
 if TYPE_CHECKING:
     from .protocol.conversation import Change
-    from .session import ResponseHandle, Session
+    from .responses import ResponseHandle
+    from .session import Session
 
 __all__ = [
     "CallState",

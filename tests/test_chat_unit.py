@@ -13,7 +13,8 @@ import pytest
 
 from rt_notebook.chat import ChatPanel, PanelState
 from rt_notebook.errors import ConfigurationError
-from rt_notebook.session import ItemSnapshot, Session
+from rt_notebook.responses import ItemSnapshot
+from rt_notebook.session import Session
 from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html
 from rt_notebook.widgets.export import hard_breaks, transcript_cells, transcript_markdown
 

@@ -31,7 +31,7 @@ from ..tools import CallState
 from .markdown import safe_markdown
 
 if TYPE_CHECKING:
-    from ..session import ItemSnapshot
+    from ..responses import ItemSnapshot
     from ..tools import ToolCall, ToolRound
 
 __all__ = ["ApprovalButtons", "ToolRoundView", "manual_calls_markdown", "render_round"]

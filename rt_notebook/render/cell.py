@@ -29,7 +29,8 @@ from .pacing import Pacer
 
 if TYPE_CHECKING:
     from ..protocol.conversation import Change
-    from ..session import ItemSnapshot, ResponseHandle, ResponseResult, Session
+    from ..responses import ItemSnapshot, ResponseHandle, ResponseResult
+    from ..session import Session
 
 __all__ = ["CellView", "render_items"]
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from markdown_it.renderer import RendererHTML
     from markdown_it.utils import EnvType, OptionsDict
 
-    from ..session import ItemSnapshot
+    from ..responses import ItemSnapshot
 
 __all__ = ["error_html", "is_streaming", "item_html", "markdown_html", "pretty_json"]
 

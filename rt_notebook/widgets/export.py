@@ -18,7 +18,7 @@ from ..render.markdown import safe_markdown
 from .bubbles import ROLE_LABELS, pretty_json
 
 if TYPE_CHECKING:
-    from ..session import ItemSnapshot
+    from ..responses import ItemSnapshot
 
 __all__ = [
     "hard_breaks",

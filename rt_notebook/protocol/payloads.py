@@ -1,0 +1,109 @@
+"""Sans-I/O client event bodies in each dialect: messages, session and response settings.
+
+rt_notebook speaks in one vocabulary (``modalities=["text"]``, ``voice=...``,
+``max_output_tokens=...``); these functions write it the way each dialect wants it: GA
+nests the voice under ``audio.output`` and says ``output_modalities``, beta keeps
+``voice`` and ``modalities`` at the top and calls the limit ``max_response_output_tokens``.
+Values left as ``None`` are omitted, so the server keeps its own defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .events import Dialect
+
+__all__ = ["message_item", "modalities", "response_settings", "session_settings"]
+
+
+def modalities(wanted: Iterable[str], dialect: Dialect) -> list[str]:
+    """User-facing modalities to the dialect's: GA takes one of text/audio, beta a set."""
+    chosen = set(wanted)
+    unknown = chosen - {"text", "audio"}
+    if unknown:
+        raise ValueError(f"modalities must be 'text' and/or 'audio', not {sorted(unknown)}")
+    if "audio" in chosen:
+        return ["audio", "text"] if dialect is Dialect.BETA else ["audio"]
+    return ["text"]
+
+
+def message_item(text: str, role: str, dialect: Dialect) -> dict[str, Any]:
+    """A ``message`` item holding ``text`` (assistant text is ``output_text`` in GA)."""
+    if role not in ("user", "assistant", "system"):
+        raise ValueError(f"role must be 'user', 'assistant' or 'system', not {role!r}")
+    if role == "assistant":
+        part_type = "text" if dialect is Dialect.BETA else "output_text"
+    else:
+        part_type = "input_text"
+    return {"type": "message", "role": role, "content": [{"type": part_type, "text": text}]}
+
+
+def _voice_and_modalities(
+    payload: dict[str, Any],
+    dialect: Dialect,
+    wanted: Sequence[str] | None,
+    voice: str | None,
+) -> None:
+    beta = dialect is Dialect.BETA
+    if wanted is not None:
+        payload["modalities" if beta else "output_modalities"] = modalities(wanted, dialect)
+    if voice is not None:
+        if beta:
+            payload["voice"] = voice
+        else:
+            payload["audio"] = {"output": {"voice": voice}}
+
+
+def session_settings(
+    dialect: Dialect,
+    *,
+    instructions: str | None = None,
+    wanted_modalities: Sequence[str] | None = None,
+    voice: str | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``session`` of a ``session.update``; empty when there is nothing to change."""
+    payload: dict[str, Any] = {}
+    if instructions is not None:
+        payload["instructions"] = instructions
+    _voice_and_modalities(payload, dialect, wanted_modalities, voice)
+    if tools is not None:
+        payload["tools"] = tools
+    if tool_choice is not None:
+        payload["tool_choice"] = tool_choice
+    if payload and dialect is Dialect.GA:
+        payload = {"type": "realtime", **payload}
+    return payload
+
+
+def response_settings(
+    dialect: Dialect,
+    *,
+    instructions: str | None = None,
+    wanted_modalities: Sequence[str] | None = None,
+    voice: str | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | dict[str, Any] | None = None,
+    max_output_tokens: int | str | None = None,
+    conversation: str | None = None,
+    input_items: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The ``response`` of a ``response.create`` (per-response overrides)."""
+    payload: dict[str, Any] = {}
+    if instructions is not None:
+        payload["instructions"] = instructions
+    _voice_and_modalities(payload, dialect, wanted_modalities, voice)
+    if tools is not None:
+        payload["tools"] = tools
+    if tool_choice is not None:
+        payload["tool_choice"] = tool_choice
+    if max_output_tokens is not None:
+        beta = dialect is Dialect.BETA
+        payload["max_response_output_tokens" if beta else "max_output_tokens"] = max_output_tokens
+    if conversation is not None:
+        payload["conversation"] = conversation
+    if input_items is not None:
+        payload["input"] = input_items
+    return payload
