@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## JupyterLab on the quickstart notebook (embedded offline server unless OPENAI_API_KEY is set).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 ## Lint, type-check and run the whole test suite.
 test: $(STAMP) lint
