@@ -117,6 +117,7 @@ def resolve_endpoint(
             dialect=dialect,
             api_key=key,
             azure_endpoint=azure_endpoint,
+            websocket_base_url=websocket_base_url,  # e.g. a test server without TLS
             api_version=api_version or os.environ.get("OPENAI_API_VERSION") or "2025-08-28",
         )
     key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -158,6 +159,7 @@ def open_connection(endpoint: Endpoint) -> Any:
             azure_endpoint=endpoint.azure_endpoint,
             api_version=endpoint.api_version,
             azure_deployment=endpoint.model,
+            websocket_base_url=endpoint.websocket_base_url,
         )
     else:
         client = AsyncOpenAI(

@@ -5,6 +5,10 @@ only then judges the request: a bad or missing bearer token gets an ``error`` ev
 close code 3000, a missing ``?model=`` close code 4000 (``shared/PROTOCOL.md``,
 "Connection"). The close reason is ``error.type.code``.
 
+Azure's shape is accepted too, so Azure clients can be tested offline: the path
+``/openai/realtime``, the model as ``?deployment=`` and the key in an ``api-key`` header
+(what ``AsyncAzureOpenAI`` sends).
+
 Dialect: a server started without a dialect speaks beta to clients that send
 ``OpenAI-Beta: realtime=v1`` and GA to the others; a GA server refuses that header as the
 GA service does (``beta_api_shape_disabled``, close 4000); a beta server always speaks beta.
@@ -25,6 +29,7 @@ from rt_notebook.server.errors import ErrorInfo
 __all__ = ["ENDPOINT", "Admitted", "Rejected", "admit", "is_endpoint", "new_token"]
 
 ENDPOINT = "/v1/realtime"
+AZURE_ENDPOINT = "/openai/realtime"
 CLOSE_AUTH = 3000
 CLOSE_REQUEST = 4000
 
@@ -52,21 +57,21 @@ def new_token() -> str:
 
 def is_endpoint(path: str) -> bool:
     """Whether a request path (query included) addresses the Realtime endpoint."""
-    return urlsplit(path).path.rstrip("/") == ENDPOINT
+    return urlsplit(path).path.rstrip("/") in (ENDPOINT, AZURE_ENDPOINT)
 
 
 def admit(
     path: str, headers: Mapping[str, str], *, token: str, dialect: Dialect | None
 ) -> Admitted | Rejected:
     """Judge an upgraded request; ``headers`` must look names up case-insensitively."""
-    authorization = headers.get("Authorization", "")
-    scheme, _, presented = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+    presented = _presented_key(headers)
+    if not presented:
         return Rejected(errors.invalid_api_key(missing=True), CLOSE_AUTH)
-    if not hmac.compare_digest(presented.strip().encode(), token.encode()):
+    if not hmac.compare_digest(presented.encode(), token.encode()):
         return Rejected(errors.invalid_api_key(missing=False), CLOSE_AUTH)
 
-    models = parse_qs(urlsplit(path).query).get("model", [])
+    query = parse_qs(urlsplit(path).query)
+    models = query.get("model") or query.get("deployment") or []
     if not models or not models[0].strip():
         return Rejected(errors.missing_model(), CLOSE_REQUEST)
 
@@ -76,3 +81,11 @@ def admit(
     if dialect is None:
         dialect = Dialect.BETA if wants_beta else Dialect.GA
     return Admitted(dialect=dialect, model=models[0].strip())
+
+
+def _presented_key(headers: Mapping[str, str]) -> str:
+    """The key a client sent: ``Authorization: Bearer …`` or Azure's ``api-key`` header."""
+    scheme, _, bearer = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and bearer.strip():
+        return bearer.strip()
+    return headers.get("api-key", "").strip()
