@@ -1,0 +1,59 @@
+"""The chat panel and a %%realtime cell in Notebook 7 (the classic-looking UI on JupyterLab's
+components), served by the same Jupyter server as the JupyterLab tests."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+NOTEBOOK = "notebook7.ipynb"
+CELLS = [
+    "%load_ext rt_notebook\nimport rt_notebook\ns = rt_notebook.connect(offline=True)",
+    "%realtime chat",
+    "%%realtime\nHello from Notebook 7",
+]
+
+
+def test_chat_panel_and_cells_in_notebook7(lab, browser, artifacts):
+    from playwright.sync_api import expect
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, str(lab.root / NOTEBOOK))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(f"{lab.url}/notebooks/{NOTEBOOK}?token={lab.token}")
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        cells.nth(len(CELLS) - 1).wait_for()
+        # Run each cell once the kernel is idle and that cell is the active one, as a
+        # person would: click it, then Shift+Enter.
+        idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+        for index in range(len(CELLS)):
+            expect(idle).to_have_count(1)
+            cells.nth(index).locator(".jp-InputArea-editor").click()
+            expect(cells.nth(index)).to_have_class(re.compile(r"\bjp-mod-active\b"))
+            page.keyboard.press("Shift+Enter")
+            # "[*]" while it runs, "[n]" once it has finished.
+            prompt = cells.nth(index).locator(".jp-InputPrompt")
+            expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)
+
+        panel = page.locator(".jp-Notebook .rt-chat")
+        expect(panel.locator(".rt-chat-status")).to_have_attribute("data-state", "ready")
+        # The cell's exchange appears in the panel, and the panel can send.
+        assistant = panel.locator('.rt-chat-bubble[data-role="assistant"]')
+        expect(assistant.filter(has_text="Hello from Notebook 7")).to_have_count(1)
+        box = panel.locator(".rt-chat-input")
+        box.fill("And from the panel")
+        box.press("Enter")
+        expect(assistant.filter(has_text="And from the panel")).to_have_count(1)
+        answer = cells.nth(2).locator(".jp-RenderedMarkdown").last
+        expect(answer).to_contain_text("Echo: Hello from Notebook 7")
+        page.screenshot(path=str(artifacts / "notebook7-chat.png"))
+    finally:
+        context.close()
