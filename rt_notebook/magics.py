@@ -7,8 +7,6 @@ IPython profile.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import re
 import string
@@ -19,11 +17,14 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import Markdown, display
 from traitlets import Bool, Float, List, Unicode
 
+from .anchors import CellAnchors, insert_answer, item_ids
 from .errors import ConfigurationError
+from .protocol import payloads
 from .render.approval import ToolRoundView, manual_calls_markdown
 from .render.cell import CellView
 from .render.markdown import safe_markdown
-from .responses import ItemSnapshot, ResponseHandle, ResponseResult
+from .render.tables import history_table, tools_table
+from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
 
 __all__ = ["RealtimeMagics", "interpolate"]
@@ -81,7 +82,7 @@ class RealtimeMagics(Magics):
         super().__init__(shell, **kwargs)
         # (session name, cell key) -> ids of the items that cell's last run added, in order:
         # re-running the cell replaces them where they stand.
-        self._cell_items: dict[tuple[str, str], list[str]] = {}
+        self._anchors = CellAnchors()  # what each cell added, so a re-run replaces it
 
     # Session helpers -------------------------------------------------------------------
 
@@ -187,19 +188,20 @@ class RealtimeMagics(Magics):
         if not text and not args.oob:
             raise ConfigurationError("the cell is empty: write the message below %%realtime")
         session = self._session(args.session)
-        key = None if args.oob or args.append else (session.name, self._cell_key(line, cell))
-        if key is not None:
-            args.after = self._clear_cell(session, key, args.after)
+        key = None
+        if not (args.oob or args.append):
+            key = (session.name, CellAnchors.cell_key(self.shell, line, cell))
+            args.after = self._anchors.clear(session, key, args.after)
         item_id, handle = self._post(session, args, text)
         added = [] if item_id is None else [item_id]
         if key is not None:
-            self._cell_items[key] = added
+            self._anchors.remember(key, added)
         if handle is None:
             return None
         if args.background:
             # Only the first response streams into the cell: new outputs must not be
             # displayed from a background thread. Tool rounds still run (session.tools).
-            handle.add_done_callback(lambda done: added.extend(_item_ids(done)))
+            handle.add_done_callback(lambda done: added.extend(item_ids(done)))
             CellView(session, handle, plain=args.format == "text").run_in_background()
             if args.out:
                 self._user_ns[args.out] = handle
@@ -246,32 +248,6 @@ class RealtimeMagics(Magics):
                 return result
             handle = tool_round.follow_up
 
-    def _cell_key(self, line: str, cell: str) -> str:
-        """The running cell's id (Jupyter sends it as ``cellId``), else a hash of its text."""
-        shell: Any = self.shell
-        with contextlib.suppress(Exception):  # plain IPython has no kernel
-            cell_id = shell.kernel.get_parent()["metadata"].get("cellId")
-            if cell_id:
-                return f"id:{cell_id}"
-        return "text:" + hashlib.sha256(f"{line}\n{cell}".encode()).hexdigest()
-
-    def _clear_cell(self, session: Session, key: tuple[str, str], after: str | None) -> str | None:
-        """Delete the items this cell added last time; return where its new item goes
-        (``after`` if given, else where the old ones stood)."""
-        old = self._cell_items.pop(key, [])
-        order = [item.id for item in session.items]
-        present = [item_id for item_id in old if item_id in order]
-        if not present:
-            return after
-        first = order.index(present[0])
-        anchor = order[first - 1] if first > 0 else "root"
-        for item_id in present:
-            session.delete_item(item_id)
-        if after is not None:
-            return after
-        # Appending is simpler (and the same) when the old items were the last ones.
-        return None if order[first:] == present else anchor
-
     def _post(
         self, session: Session, args: Any, text: str
     ) -> tuple[str | None, ResponseHandle | None]:
@@ -285,11 +261,7 @@ class RealtimeMagics(Magics):
             references = [i.strip() for i in (args.input or "").split(",") if i.strip()]
             overrides["input"] = [
                 *({"type": "item_reference", "id": item_id} for item_id in references),
-                {
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": text}],
-                },
+                payloads.message_item(text, "user", session.dialect),
             ]
             return None, session.create_response(**overrides)
         if args.input:
@@ -452,79 +424,9 @@ def parse_metadata(text: str) -> dict[str, str]:
     return metadata
 
 
-def _item_ids(handle: ResponseHandle) -> list[str]:
-    """Ids of a finished in-conversation response's items (none if it failed)."""
-    if handle.error is not None or handle.out_of_band:
-        return []
-    return [item.id for item in handle.wait(0).items]
-
-
-def insert_answer(session: Session, after: str, result: ResponseResult) -> list[str]:
-    """Add the text of an out-of-band answer to the conversation after item ``after``;
-    return the new items' ids. (Function calls of such answers are not run.)"""
-    added = []
-    for item in result.items:
-        if item.type == "message" and item.text:
-            after = session.add_item(_as_new_item(session, item), after=after)
-            added.append(after)
-    return added
-
-
-def _as_new_item(session: Session, item: ItemSnapshot) -> dict[str, Any]:
-    """A ``conversation.item.create`` body for a copy of a message (its text only)."""
-    if item.role == "assistant":
-        part = "text" if session.dialect.value == "beta" else "output_text"
-    else:
-        part = "input_text"
-    return {
-        "type": "message",
-        "role": item.role,
-        "content": [{"type": part, "text": item.text}],
-    }
-
-
-def tools_table(session: Session) -> str:
-    """The Session's function tools as a Markdown table."""
-    if not session.tools:
-        return "No function tools: register one with `@session.tool` or `@rt_notebook.tool`."
-    rows = ["| tool | parameters | approval | timeout | description |", "|---|---|---|---|---|"]
-    for name, tool in session.tools.items():
-        required = set(tool.parameters.get("required", []))
-        parameters = ", ".join(
-            name if name in required else f"{name}?" for name in tool.parameters["properties"]
-        )
-        description = safe_markdown(tool.description).replace("|", "\\|")
-        approval = "yes" if tool.approval else "no"
-        rows.append(
-            f"| `{name}` | {parameters} | {approval} | {tool.timeout:g} s | {description} |"
-        )
-    return "\n".join(rows)
-
-
 # `%realtime?` shows the line magic's help: make it list the cell magic's options as well.
 _line_help = (
     f"{RealtimeMagics.realtime_line.__doc__}\n\n%%realtime cell magic:\n"
     f"{RealtimeMagics.realtime.__doc__}"
 )
 RealtimeMagics.realtime_line.__doc__ = _line_help  # type: ignore[assignment]
-
-
-def history_table(session: Session) -> str:
-    """The conversation as a Markdown table (one row per item)."""
-    rows = ["| # | id | type | role | status | text |", "|---|---|---|---|---|---|"]
-    for index, item in enumerate(session.items):
-        if item.type == "function_call":
-            text = f"{item.name}({item.arguments}) {item.call_id}"
-        elif item.type == "function_call_output":
-            text = f"→ {item.output}"
-        else:
-            text = item.text
-        text = " ".join(text.split())
-        if len(text) > 80:
-            text = text[:79] + "…"
-        text = safe_markdown(text).replace("|", "\\|")
-        rows.append(
-            f"| {index} | `{item.id}` | {item.type} | {item.role or ''} | "
-            f"{item.status or ''} | {text} |"
-        )
-    return "\n".join(rows)

@@ -8,7 +8,8 @@ import types
 import pytest
 
 from rt_notebook.errors import ConfigurationError, ServerError
-from rt_notebook.magics import history_table, parse_metadata, response_overrides
+from rt_notebook.magics import parse_metadata, response_overrides
+from rt_notebook.render.tables import history_table
 
 
 def server_order(session):

@@ -1,0 +1,55 @@
+"""Markdown tables of a Session's state: the conversation's items and the function tools.
+
+Every cell of model or user text passes through
+:func:`~rt_notebook.render.markdown.safe_markdown`, with ``|`` escaped so a cell stays a cell.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .markdown import safe_markdown
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+__all__ = ["history_table", "tools_table"]
+
+
+def history_table(session: Session) -> str:
+    """The conversation as a Markdown table (one row per item)."""
+    rows = ["| # | id | type | role | status | text |", "|---|---|---|---|---|---|"]
+    for index, item in enumerate(session.items):
+        if item.type == "function_call":
+            text = f"{item.name}({item.arguments}) {item.call_id}"
+        elif item.type == "function_call_output":
+            text = f"→ {item.output}"
+        else:
+            text = item.text
+        text = " ".join(text.split())
+        if len(text) > 80:
+            text = text[:79] + "…"
+        text = safe_markdown(text).replace("|", "\\|")
+        rows.append(
+            f"| {index} | `{item.id}` | {item.type} | {item.role or ''} | "
+            f"{item.status or ''} | {text} |"
+        )
+    return "\n".join(rows)
+
+
+def tools_table(session: Session) -> str:
+    """The Session's function tools as a Markdown table."""
+    if not session.tools:
+        return "No function tools: register one with `@session.tool` or `@rt_notebook.tool`."
+    rows = ["| tool | parameters | approval | timeout | description |", "|---|---|---|---|---|"]
+    for name, tool in session.tools.items():
+        required = set(tool.parameters.get("required", []))
+        parameters = ", ".join(
+            name if name in required else f"{name}?" for name in tool.parameters["properties"]
+        )
+        description = safe_markdown(tool.description).replace("|", "\\|")
+        approval = "yes" if tool.approval else "no"
+        rows.append(
+            f"| `{name}` | {parameters} | {approval} | {tool.timeout:g} s | {description} |"
+        )
+    return "\n".join(rows)
