@@ -1,0 +1,59 @@
+"""The public surface: every name in each module's ``__all__`` exists, and the lazy
+top-level names resolve (importing ``rt_notebook`` alone stays cheap)."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import rt_notebook
+
+MODULES = [
+    "rt_notebook",
+    "rt_notebook.anchors",
+    "rt_notebook.chat",
+    "rt_notebook.errors",
+    "rt_notebook.magics",
+    "rt_notebook.notebook_tools",
+    "rt_notebook.protocol.conversation",
+    "rt_notebook.protocol.events",
+    "rt_notebook.protocol.payloads",
+    "rt_notebook.render.cell",
+    "rt_notebook.render.markdown",
+    "rt_notebook.render.pacing",
+    "rt_notebook.render.tables",
+    "rt_notebook.responses",
+    "rt_notebook.server",
+    "rt_notebook.session",
+    "rt_notebook.tools",
+    "rt_notebook.transcript",
+    "rt_notebook.transport",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_names_exist(name):
+    module = importlib.import_module(name)
+    assert module.__all__, f"{name} declares no public names"
+    missing = [member for member in module.__all__ if not hasattr(module, member)]
+    assert missing == []
+
+
+def test_top_level_lazy_names_resolve():
+    assert rt_notebook.Session.__name__ == "Session"
+    assert callable(rt_notebook.connect)
+    assert rt_notebook.ChatPanel.__module__ == "rt_notebook.chat"
+    with pytest.raises(AttributeError):
+        rt_notebook.not_a_member  # noqa: B018
+
+
+def test_importing_the_package_loads_no_front_end_or_network_code():
+    code = (
+        "import sys, rt_notebook; heavy = ['IPython', 'ipywidgets', 'openai', 'websockets'];"
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
