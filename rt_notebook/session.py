@@ -580,6 +580,12 @@ class Session:
     def _on_closed(self, reason: str) -> None:
         self.connected = False
         self._close_reason = scrub(reason)
+        # The writer waits on the outbox forever: stop it with the connection, or it is
+        # left pending for the garbage collector to find ("Task was destroyed…").
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
         error = RealtimeConnectionError(self._close_reason)
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(error)

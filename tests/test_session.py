@@ -170,3 +170,27 @@ def test_insert_at_root_and_after(session):
     assert [i.text for i in session.items] == ["zeroth", "first", "middle", "last"]
     session.delete_item(last)
     assert [i.text for i in session.items] == ["zeroth", "first", "middle"]
+
+
+def test_server_going_away_fails_pending_requests_and_leaves_no_task(make_session):
+    from rt_notebook._ioloop import IOThread
+    from rt_notebook.server import EmbeddedServer
+
+    server = EmbeddedServer(pace=0.05).start()
+    session = make_session(server)
+    handle = session.ask(" ".join(["long"] * 200))
+    server.stop()  # the connection drops mid-answer
+    with pytest.raises(RealtimeConnectionError):
+        handle.wait(30)
+    assert not session.connected
+    io = IOThread.get()
+
+    def tasks_of_this_session():
+        return [
+            task.get_coro().__qualname__
+            for task in asyncio.all_tasks(io.loop)
+            if getattr(task.get_coro(), "cr_frame", None) is not None
+            and task.get_coro().cr_frame.f_locals.get("self") is session
+        ]
+
+    assert io.call(tasks_of_this_session).result() == []
