@@ -39,20 +39,33 @@ def message_item(text: str, role: str, dialect: Dialect) -> dict[str, Any]:
     return {"type": "message", "role": role, "content": [{"type": part_type, "text": text}]}
 
 
-def _voice_and_modalities(
-    payload: dict[str, Any],
+def _shared_settings(
     dialect: Dialect,
-    wanted: Sequence[str] | None,
+    instructions: str | None,
+    wanted_modalities: Sequence[str] | None,
     voice: str | None,
-) -> None:
+    tools: list[dict[str, Any]] | None,
+    tool_choice: str | dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The settings a session and a single response both take, in ``dialect``'s names."""
     beta = dialect is Dialect.BETA
-    if wanted is not None:
-        payload["modalities" if beta else "output_modalities"] = modalities(wanted, dialect)
+    payload: dict[str, Any] = {}
+    if instructions is not None:
+        payload["instructions"] = instructions
+    if wanted_modalities is not None:
+        payload["modalities" if beta else "output_modalities"] = modalities(
+            wanted_modalities, dialect
+        )
     if voice is not None:
         if beta:
             payload["voice"] = voice
         else:
             payload["audio"] = {"output": {"voice": voice}}
+    if tools is not None:
+        payload["tools"] = tools
+    if tool_choice is not None:
+        payload["tool_choice"] = tool_choice
+    return payload
 
 
 def session_settings(
@@ -65,14 +78,7 @@ def session_settings(
     tool_choice: str | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``session`` of a ``session.update``; empty when there is nothing to change."""
-    payload: dict[str, Any] = {}
-    if instructions is not None:
-        payload["instructions"] = instructions
-    _voice_and_modalities(payload, dialect, wanted_modalities, voice)
-    if tools is not None:
-        payload["tools"] = tools
-    if tool_choice is not None:
-        payload["tool_choice"] = tool_choice
+    payload = _shared_settings(dialect, instructions, wanted_modalities, voice, tools, tool_choice)
     if payload and dialect is Dialect.GA:
         payload = {"type": "realtime", **payload}
     return payload
@@ -91,14 +97,7 @@ def response_settings(
     input_items: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``response`` of a ``response.create`` (per-response overrides)."""
-    payload: dict[str, Any] = {}
-    if instructions is not None:
-        payload["instructions"] = instructions
-    _voice_and_modalities(payload, dialect, wanted_modalities, voice)
-    if tools is not None:
-        payload["tools"] = tools
-    if tool_choice is not None:
-        payload["tool_choice"] = tool_choice
+    payload = _shared_settings(dialect, instructions, wanted_modalities, voice, tools, tool_choice)
     if max_output_tokens is not None:
         beta = dialect is Dialect.BETA
         payload["max_response_output_tokens" if beta else "max_output_tokens"] = max_output_tokens
