@@ -41,6 +41,7 @@ def message_item(text: str, role: str, dialect: Dialect) -> dict[str, Any]:
 
 def _shared_settings(
     dialect: Dialect,
+    *,
     instructions: str | None,
     wanted_modalities: Sequence[str] | None,
     voice: str | None,
@@ -78,7 +79,14 @@ def session_settings(
     tool_choice: str | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``session`` of a ``session.update``; empty when there is nothing to change."""
-    payload = _shared_settings(dialect, instructions, wanted_modalities, voice, tools, tool_choice)
+    payload = _shared_settings(
+        dialect,
+        instructions=instructions,
+        wanted_modalities=wanted_modalities,
+        voice=voice,
+        tools=tools,
+        tool_choice=tool_choice,
+    )
     if payload and dialect is Dialect.GA:
         payload = {"type": "realtime", **payload}
     return payload
@@ -97,7 +105,14 @@ def response_settings(
     input_items: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``response`` of a ``response.create`` (per-response overrides)."""
-    payload = _shared_settings(dialect, instructions, wanted_modalities, voice, tools, tool_choice)
+    payload = _shared_settings(
+        dialect,
+        instructions=instructions,
+        wanted_modalities=wanted_modalities,
+        voice=voice,
+        tools=tools,
+        tool_choice=tool_choice,
+    )
     if max_output_tokens is not None:
         beta = dialect is Dialect.BETA
         payload["max_response_output_tokens" if beta else "max_output_tokens"] = max_output_tokens
