@@ -1,416 +1,47 @@
-"""Function tools: Python callables the model may call, their schemas, and the runner.
+"""The tool runner: a Session's function-call rounds, on worker threads.
 
-Three layers, each usable without the next:
-
-* :func:`function_tool` turns a callable into a :class:`Tool`: a Realtime function-tool
-  schema built by pydantic from the signature's type hints, a description from the
-  docstring (parameter docs too, Google/NumPy/Sphinx style, when ``griffe`` is installed),
-  and argument validation against that schema. Pure: no I/O, no threads.
-* :class:`ToolRegistry` holds tools by name. :data:`default_registry` (filled by
-  ``@rt_notebook.tool``) is shared by every Session; each Session adds its own on top.
-* :class:`Toolbox` (``session.tools``) is the runner of one Session. It watches for
-  finished responses that call functions and runs each round on a worker thread (never
-  the I/O thread): validate the arguments, ask for approval where the tool wants it, run
-  the tool with a timeout, post a ``function_call_output`` for every call (errors as
-  ``{"error": ...}``) and request the follow-up response. Only registered tools run.
+:class:`Toolbox` (``session.tools``) watches for finished responses that call functions
+and runs each round on a worker thread (never the I/O thread): validate the arguments, ask
+for approval where the tool wants it, run the tool with a timeout, post a
+``function_call_output`` for every call (errors as ``{"error": ...}``) and request the
+follow-up response. Only registered tools run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import enum
-import inspect
-import json
 import logging
-import re
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import pydantic
-import pydantic_core
-
-from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
-from .protocol.conversation import ResponseDone
+from ..errors import ConfigurationError, RealtimeConnectionError, RealtimeError
+from ..protocol.conversation import ResponseDone
+from .registry import ToolRegistry, _decorator, default_registry
+from .schema import (
+    DEFAULT_TIMEOUT,
+    Tool,
+    ToolArgumentsError,
+    encode_output,
+    error_output,
+    function_tool,
+)
 
 if TYPE_CHECKING:
-    from .protocol.conversation import Change
-    from .responses import ResponseHandle
-    from .session import Session
+    from ..protocol.conversation import Change
+    from ..responses import ResponseHandle
+    from ..session import Session
 
-__all__ = [
-    "CallState",
-    "Tool",
-    "ToolArgumentsError",
-    "ToolCall",
-    "ToolRegistry",
-    "ToolRound",
-    "Toolbox",
-    "default_registry",
-    "function_tool",
-    "tool",
-]
+__all__ = ["ROUND_TAG", "CallState", "ToolCall", "ToolRound", "Toolbox"]
 
 log = logging.getLogger("rt_notebook")
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_TIMEOUT = 30.0
 # Metadata key marking a follow-up response: how many tool rounds led to it.
 ROUND_TAG = "rt_notebook_tool_round"
-# Names the Realtime API accepts for functions.
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-# Schemas ------------------------------------------------------------------------------
-
-
-class ToolArgumentsError(ValueError):
-    """The model's arguments are not valid JSON or do not match the tool's schema."""
-
-
-@dataclass(frozen=True, eq=False)
-class Tool:
-    """A Python callable the model may call. Calling the Tool calls the function."""
-
-    name: str
-    description: str
-    function: Callable[..., Any] = field(repr=False)
-    parameters: dict[str, Any] = field(repr=False)  # JSON schema of the arguments object
-    approval: bool = False  # ask the user before every run
-    timeout: float = DEFAULT_TIMEOUT  # seconds a run may take before it counts as failed
-    _arguments: type[pydantic.BaseModel] = field(repr=False, default=pydantic.BaseModel)
-    # Parameters passed by position (positional-only ones); the rest go by keyword.
-    _positional: tuple[str, ...] = field(repr=False, default=())
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.function(*args, **kwargs)
-
-    @property
-    def schema(self) -> dict[str, Any]:
-        """The Realtime function-tool definition (``session.tools`` / ``response.tools``)."""
-        return {
-            "type": "function",
-            "name": self.name,
-            "description": self.description,
-            "parameters": self.parameters,
-        }
-
-    def validate(self, arguments: str | Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-        """Parse and validate the model's arguments; return ``(args, kwargs)`` for the call.
-
-        Raises :class:`ToolArgumentsError` with a message meant for the model.
-        """
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments or "{}")
-            except json.JSONDecodeError as exc:
-                raise ToolArgumentsError(f"arguments are not valid JSON: {exc}") from None
-        if not isinstance(arguments, Mapping):
-            raise ToolArgumentsError("arguments must be a JSON object")
-        try:
-            model = self._arguments.model_validate(arguments)
-        except pydantic.ValidationError as exc:
-            raise ToolArgumentsError(_describe_validation_error(exc)) from None
-        # Defaults are filled in by validation, so every parameter has a value here.
-        values = {
-            info.alias or name: getattr(model, name)
-            for name, info in type(model).model_fields.items()
-        }
-        args = [values.pop(name) for name in self._positional]
-        return args, values
-
-    def run(self, arguments: str | Mapping[str, Any]) -> Any:
-        """Validate ``arguments`` and call the function (awaiting it if it is async)."""
-        args, kwargs = self.validate(arguments)
-        return self._call(args, kwargs)
-
-    def _call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        result = self.function(*args, **kwargs)
-        if inspect.isawaitable(result):
-            # Tools run on worker threads, which have no running loop: a fresh one is fine.
-            result = asyncio.run(_await(result))
-        return result
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
-
-
-def _describe_validation_error(exc: pydantic.ValidationError) -> str:
-    problems = []
-    for error in exc.errors(include_url=False, include_context=False):
-        where = ".".join(str(part) for part in error["loc"]) or "arguments"
-        problems.append(f"{where}: {error['msg']}")
-    return "invalid arguments: " + "; ".join(problems)
-
-
-def function_tool(
-    function: Callable[..., Any],
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    approval: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Tool:
-    """Build a :class:`Tool` from a callable's signature and docstring.
-
-    Type hints become the JSON schema (through pydantic, so ``Annotated[..., Field(...)]``,
-    ``Literal``, enums, dataclasses and models work); parameters without a hint accept any
-    JSON value. ``*args`` / ``**kwargs`` are refused: the model can only send named
-    arguments.
-    """
-    if isinstance(function, Tool):
-        function = function.function
-    name = name or str(getattr(function, "__name__", ""))
-    if not _NAME.match(name):
-        raise ConfigurationError(
-            f"tool name {name!r} must be 1-64 letters, digits, '_' or '-' (pass name=...)"
-        )
-    summary, parameter_docs = _docstring(function)
-    fields: dict[str, Any] = {}
-    positional: list[str] = []
-    signature = _signature(function, name)
-    for index, parameter in enumerate(signature.parameters.values()):
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            raise ConfigurationError(
-                f"tool {name}: *{parameter.name} cannot be filled by the model; "
-                "use named parameters"
-            )
-        if parameter.kind is parameter.POSITIONAL_ONLY:
-            positional.append(parameter.name)
-        annotation = Any if parameter.annotation is parameter.empty else parameter.annotation
-        default = ... if parameter.default is parameter.empty else parameter.default
-        # Field names are neutral (p0, p1, ...) and the parameter name is the alias, so
-        # parameters called "json", "schema" or "model_x" cannot clash with BaseModel.
-        fields[f"p{index}"] = (
-            annotation,
-            pydantic.Field(
-                default,
-                alias=parameter.name,
-                description=parameter_docs.get(parameter.name),
-            ),
-        )
-    try:
-        model = pydantic.create_model(
-            f"{name}_arguments",
-            __config__=pydantic.ConfigDict(extra="forbid"),
-            **fields,
-        )
-        parameters = model.model_json_schema()
-    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError) as exc:
-        raise ConfigurationError(f"tool {name}: {exc}") from None
-    parameters.pop("title", None)
-    return Tool(
-        name=name,
-        description=description if description is not None else summary,
-        function=function,
-        parameters=parameters,
-        approval=approval,
-        timeout=timeout,
-        _arguments=model,
-        _positional=tuple(positional),
-    )
-
-
-def _signature(function: Callable[..., Any], name: str) -> inspect.Signature:
-    """The signature with string annotations resolved (``from __future__ import annotations``)."""
-    try:
-        return inspect.signature(function, eval_str=True)
-    except (NameError, SyntaxError):
-        # An annotation naming something undefined: the model may send any value there.
-        signature = inspect.signature(function)
-        return signature.replace(
-            parameters=[
-                p.replace(annotation=Any) if isinstance(p.annotation, str) else p
-                for p in signature.parameters.values()
-            ]
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"cannot read the signature of {name}: {exc}") from None
-
-
-def _docstring(function: Callable[..., Any]) -> tuple[str, dict[str, str]]:
-    """The docstring's first paragraph and, if ``griffe`` is installed, parameter docs."""
-    doc = inspect.getdoc(function) or ""
-    summary = doc.split("\n\n", 1)[0].strip()
-    summary = " ".join(summary.split())
-    if not doc:
-        return summary, {}
-    try:
-        from griffe import Docstring, DocstringSectionKind
-    except ImportError:  # griffe is optional: descriptions then come from the summary only
-        return summary, {}
-    griffe_log = logging.getLogger("griffe")
-    level = griffe_log.level
-    # griffe warns about parameters documented without a type; that is normal here.
-    griffe_log.setLevel(logging.ERROR)
-    try:
-        sections = Docstring(doc, lineno=1).parse("auto")
-    except Exception:  # a docstring griffe cannot parse still has a summary
-        return summary, {}
-    finally:
-        griffe_log.setLevel(level)
-    parameters: dict[str, str] = {}
-    for section in sections:
-        if section.kind is DocstringSectionKind.parameters:
-            for parameter in section.value:
-                if parameter.description:
-                    parameters[parameter.name] = " ".join(parameter.description.split())
-    return summary, parameters
-
-
-def encode_output(result: Any) -> str:
-    """A tool's result as ``function_call_output.output``: strings as they are, the rest
-    as JSON (pydantic's encoder: models, dataclasses, dates, sets; ``str()`` otherwise)."""
-    if isinstance(result, str):
-        return result
-    return pydantic_core.to_json(result, fallback=str).decode()
-
-
-def error_output(message: str) -> str:
-    """The output that tells the model a call failed."""
-    return json.dumps({"error": message})
-
-
-# Registries ---------------------------------------------------------------------------
-
-
-class ToolRegistry(Mapping[str, Tool]):
-    """Tools by name; looks names up in ``parent`` too (its own tools win). Thread-safe."""
-
-    def __init__(self, parent: ToolRegistry | None = None) -> None:
-        self.parent = parent
-        self._tools: dict[str, Tool] = {}
-        self._lock = threading.Lock()
-        # Listeners are held weakly when they are bound methods, so that the Toolboxes of
-        # closed Sessions do not pile up on the kernel-wide registry.
-        self._listeners: list[Callable[[], Callable[[], None] | None]] = []
-
-    def __getitem__(self, name: str) -> Tool:
-        with self._lock:
-            found = self._tools.get(name)
-        if found is not None:
-            return found
-        if self.parent is not None:
-            return self.parent[name]
-        raise KeyError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            own = list(self._tools)
-        inherited = [n for n in self.parent if n not in own] if self.parent is not None else []
-        return iter(inherited + own)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def __repr__(self) -> str:
-        return f"<ToolRegistry {list(self)}>"
-
-    def add(self, tool: Tool) -> Tool:
-        """Register ``tool`` (replacing one of the same name) and notify listeners."""
-        with self._lock:
-            self._tools[tool.name] = tool
-        self._notify()
-        return tool
-
-    def remove(self, name: str) -> None:
-        """Unregister a tool of this registry (not of its parent)."""
-        with self._lock:
-            del self._tools[name]
-        self._notify()
-
-    def schemas(self) -> list[dict[str, Any]]:
-        """Every tool's Realtime definition."""
-        return [self[name].schema for name in self]
-
-    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener()`` after every change (here or in the parent); return an undo."""
-        ref: Callable[[], Callable[[], None] | None]
-        ref = weakref.WeakMethod(listener) if inspect.ismethod(listener) else lambda: listener
-        with self._lock:
-            self._listeners.append(ref)
-        undo_parent = self.parent.on_change(listener) if self.parent is not None else None
-
-        def undo() -> None:
-            with self._lock, contextlib.suppress(ValueError):
-                self._listeners.remove(ref)
-            if undo_parent is not None:
-                undo_parent()
-
-        return undo
-
-    def _notify(self) -> None:
-        with self._lock:
-            self._listeners = [ref for ref in self._listeners if ref() is not None]
-            listeners = [ref() for ref in self._listeners]
-        # Every listener hears of the change even if one fails; the first failure (a
-        # server that rejects the new tool list) then reaches whoever registered.
-        errors = []
-        for listener in listeners:
-            if listener is not None:
-                try:
-                    listener()
-                except Exception as exc:
-                    errors.append(exc)
-        if errors:
-            raise errors[0]
-
-
-default_registry = ToolRegistry()
-"""Tools every Session offers: filled by ``@rt_notebook.tool``."""
-
-
-@overload
-def tool(function: F, /) -> Tool: ...
-@overload
-def tool(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    approval: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Callable[[Callable[..., Any]], Tool]: ...
-def tool(
-    function: Callable[..., Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    approval: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    """Decorator: offer a function to the model in every Session of this kernel.
-
-    ``@rt_notebook.tool`` or ``@rt_notebook.tool(approval=True, timeout=10)``. The
-    decorated name stays callable. Connected Sessions send the new tool list at once.
-    """
-    return _decorator(
-        default_registry,
-        function,
-        name=name,
-        description=description,
-        approval=approval,
-        timeout=timeout,
-    )
-
-
-def _decorator(
-    registry: ToolRegistry, function: Callable[..., Any] | None, **options: Any
-) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    def register(function: Callable[..., Any]) -> Tool:
-        return registry.add(function_tool(function, **options))
-
-    return register if function is None else register(function)
-
-
-# Tool rounds --------------------------------------------------------------------------
 
 
 class CallState(enum.Enum):
