@@ -29,6 +29,9 @@ MODULES = [
     "rt_notebook.server",
     "rt_notebook.session",
     "rt_notebook.tools",
+    "rt_notebook.tools.registry",
+    "rt_notebook.tools.runner",
+    "rt_notebook.tools.schema",
     "rt_notebook.transcript",
     "rt_notebook.transport",
 ]
