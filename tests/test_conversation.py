@@ -209,3 +209,16 @@ def test_conformance_error_overtaking_acknowledgements():
     conversation = replay(CONFORMANCE / "ga_message_history_seeding_with_error_invalid_value.jsonl")
     assert conversation.errors[0]["param"] == "item.content[0].type"
     assert [i.role for i in conversation.items] == ["user", "user", "assistant"]
+
+
+def test_renaming_copies_only_what_changes():
+    from rt_notebook.protocol.events import to_ga
+
+    ga_item = {
+        "type": "conversation.item.added",
+        "item": {"id": "i", "role": "assistant", "content": [{"type": "output_text"}]},
+    }
+    assert to_ga(ga_item) is ga_item  # already GA: no copy on the receive path
+    beta_item = {**ga_item, "item": {**ga_item["item"], "content": [{"type": "text"}]}}
+    assert to_ga(beta_item)["item"]["content"] == [{"type": "output_text"}]
+    assert beta_item["item"]["content"] == [{"type": "text"}]  # the input is left alone

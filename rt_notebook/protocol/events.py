@@ -67,39 +67,44 @@ def to_ga(event: Event) -> Event:
     Renames the event type, assistant content-part types and ``modalities`` on
     responses. Cheap for deltas: a single dict lookup when nothing needs renaming.
     """
-    ga_type = BETA_TO_GA_EVENT.get(event.get("type", ""))
-    if ga_type is not None:
-        event = {**event, "type": ga_type}
-    item = event.get("item")
-    if isinstance(item, dict) and item.get("role") == "assistant":
-        event = {**event, "item": _rename_content(item, _BETA_TO_GA_CONTENT)}
-    response = event.get("response")
-    if isinstance(response, dict) and "modalities" in response:
-        response = dict(response)
-        response["output_modalities"] = response.pop("modalities")
-        event = {**event, "response": response}
-    return event
+    return _rename(event, BETA_TO_GA_EVENT, _BETA_TO_GA_CONTENT, "modalities", "output_modalities")
 
 
 def to_beta(event: Event) -> Event:
     """Return a GA server ``event`` renamed to the beta dialect (inverse of :func:`to_ga`)."""
-    beta_type = GA_TO_BETA_EVENT.get(event.get("type", ""))
-    if beta_type is not None:
-        event = {**event, "type": beta_type}
+    return _rename(event, GA_TO_BETA_EVENT, _GA_TO_BETA_CONTENT, "output_modalities", "modalities")
+
+
+def _rename(
+    event: Event,
+    types: dict[str, str],
+    content_types: dict[str, str],
+    modalities_from: str,
+    modalities_to: str,
+) -> Event:
+    """``event`` in the other dialect's names; copies only what changes."""
+    renamed_type = types.get(event.get("type", ""))
+    if renamed_type is not None:
+        event = {**event, "type": renamed_type}
     item = event.get("item")
     if isinstance(item, dict) and item.get("role") == "assistant":
-        event = {**event, "item": _rename_content(item, _GA_TO_BETA_CONTENT)}
+        renamed_item = _rename_content(item, content_types)
+        if renamed_item is not item:
+            event = {**event, "item": renamed_item}
     response = event.get("response")
-    if isinstance(response, dict) and "output_modalities" in response:
+    if isinstance(response, dict) and modalities_from in response:
         response = dict(response)
-        response["modalities"] = response.pop("output_modalities")
+        response[modalities_to] = response.pop(modalities_from)
         event = {**event, "response": response}
     return event
 
 
 def _rename_content(item: Event, names: dict[str, str]) -> Event:
+    """``item`` with its content-part types renamed (the same dict if none is)."""
     content = item.get("content")
-    if not isinstance(content, list):
+    if not isinstance(content, list) or not any(
+        isinstance(part, dict) and part.get("type") in names for part in content
+    ):
         return item
     renamed = [
         {**part, "type": names[part["type"]]}
