@@ -1,161 +1,198 @@
-"""How fast the embedded server streams events to an ``openai`` SDK client.
+"""Goal 4: the embedded server streams at least 0.8x as fast as a bare websockets sender.
 
-Two senders, one client loop, same run:
+Three processes: the embedded server (``rt-notebook-server --pace 0``) in one, a bare
+``websockets`` sender in another (it replays the very frames the embedded server sent, one
+``send()`` each, once the client sends any frame), and the client here. The client is a
+raw socket that speaks just enough WebSocket to ask and then only scans bytes for
+``response.done``: far cheaper per frame than either sender, so the senders are measured.
 
-- **embedded server**: ``EmbeddedServer(pace=0)`` (its own thread and loop, as in a notebook)
-  echoes a long user message word by word: one ``response.output_text.delta`` per word;
-- **bare websockets baseline**: a minimal ``websockets`` server (also on its own thread)
-  that sends the very same frames, pre-encoded, as fast as it can.
-
-The client is ``AsyncOpenAI(...).realtime.connect()`` reading with ``recv_bytes()`` and
-looking at each frame's type, until ``response.done``. The rate is frames received per
-second from the first streamed frame to ``response.done``; the best of a few rounds is
-reported, then the ratio server / baseline (how much the protocol work costs).
-
-Run: ``.venv/bin/python benchmarks/server_throughput.py`` (about 10-20 s on 2 cores).
+Each repetition asks the embedded server for a long echo (one ``response.output_text.delta``
+per word) and the bare sender for the same frames; repetitions alternate. Printed: frames
+per second from the first frame after the request to ``response.done`` (min and median),
+each sender's CPU microseconds per frame (from ``/proc``), the ratio of medians and the goal.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import json
+import os
+import socket
 import statistics
-import threading
+import struct
+import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from pathlib import Path
 
-from openai import AsyncOpenAI
-from websockets.asyncio.server import ServerConnection, serve
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rt_notebook.server import EmbeddedServer
+from _server import bare_sender_process, cpu_seconds, server_process
 
-WORDS = 20_000
-ROUNDS = 5
-MODEL = "gpt-realtime"
-
-Sender = Callable[[], Awaitable[None]]
+WORDS = 10_000
+REPETITIONS = 5
+GOAL = 0.8
+DONE = b'{"type":"response.done"'
 
 
-async def receive_stream(
-    base_url: str, token: str, trigger: Callable[[object], Awaitable[None]]
-) -> tuple[int, float, list[bytes]]:
-    """Connect with the SDK, run ``trigger(connection)``, read frames until ``response.done``.
+class RawClient:
+    """A blocking WebSocket client that sends masked text frames and scans received bytes."""
 
-    Returns (frames after the trigger, seconds from the first of them to response.done,
-    the frames themselves).
-    """
-    async with (
-        AsyncOpenAI(api_key=token, base_url=base_url) as client,
-        client.realtime.connect(model=MODEL) as connection,
-    ):
-        await connection.recv_bytes()  # session.created
-        await trigger(connection)
-        frames: list[bytes] = []
+    def __init__(self, websocket_base_url: str, token: str) -> None:
+        host, port = websocket_base_url.removeprefix("ws://").split("/")[0].split(":")
+        self.sock = socket.create_connection((host, int(port)))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                "GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\n"
+                f"Host: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Authorization: Bearer {token}\r\n\r\n"
+            ).encode()
+        )
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(65536)
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send(self, event: dict[str, object]) -> None:
+        payload = json.dumps(event).encode()
+        size = len(payload)
+        if size < 126:
+            header = struct.pack("!BB", 0x81, 0x80 | size)
+        elif size < 1 << 16:
+            header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+        else:
+            header = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
+        # A zero masking key leaves the payload as it is; the frame is still a valid masked one.
+        self.sock.sendall(header + b"\0\0\0\0" + payload)
+
+    def wait_for(self, marker: bytes) -> float:
+        """Read until ``marker`` shows up; return when the first new bytes arrived."""
         first = 0.0
-        while True:
-            frame = await connection.recv_bytes()
-            if not frames:
+        while marker not in self.buffer:
+            chunk = self.sock.recv(1 << 20)
+            if not first:
                 first = time.perf_counter()
-            frames.append(frame)
-            if json.loads(frame)["type"] == "response.done":
-                return len(frames), time.perf_counter() - first, frames
+            assert chunk, "connection closed"
+            self.buffer = self.buffer[-64:] + chunk
+        self.buffer = b""
+        return first or time.perf_counter()
+
+    def close(self) -> None:
+        self.sock.close()
 
 
-async def ask_for_long_echo(connection: object) -> None:
-    send = connection.send  # type: ignore[attr-defined]
-    words = " ".join(f"w{n}" for n in range(WORDS))
-    await send(
+def ask_long_echo(url: str, token: str) -> RawClient:
+    """Connect, switch to text, add the long message; the next send is the request."""
+    client = RawClient(url, token)
+    client.wait_for(b"session.created")
+    client.send(
         {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}
     )
-    await connection.recv_bytes()  # type: ignore[attr-defined]  # session.updated
-    await send(
-        {
-            "type": "conversation.item.create",
-            "item": {
+    client.wait_for(b"session.updated")
+    text = " ".join(f"w{n}" for n in range(WORDS))
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    client.send({"type": "conversation.item.create", "item": item})
+    client.wait_for(b'"type":"conversation.item.done"')
+    return client
+
+
+def record_frames(url: str, token: str) -> list[str]:
+    """The frames the embedded server sends for one long echo, from response.created on."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    async def run() -> list[str]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with connect(f"{url}/realtime?model=gpt-realtime", additional_headers=headers) as ws:
+            await ws.recv()
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "session.update",
+                        "session": {"type": "realtime", "output_modalities": ["text"]},
+                    }
+                )
+            )
+            text = " ".join(f"w{n}" for n in range(WORDS))
+            item = {
                 "type": "message",
                 "role": "user",
-                "content": [{"type": "input_text", "text": words}],
-            },
-        }
-    )
-    await send({"type": "response.create"})
+                "content": [{"type": "input_text", "text": text}],
+            }
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+            await ws.send(json.dumps({"type": "response.create"}))
+            frames: list[str] = []
+            while True:
+                frame = str(await ws.recv())
+                if frame.startswith('{"type":"response.created"') or frames:
+                    frames.append(frame)
+                if frame.startswith(DONE.decode()):
+                    return frames
+
+    return asyncio.run(run())
 
 
-async def nothing(connection: object) -> None:
-    return None
+def measure_embedded(url: str, token: str, pid: int) -> tuple[float, float]:
+    """(seconds from the first frame to response.done, server CPU seconds for the answer)."""
+    client = ask_long_echo(url, token)
+    cpu = cpu_seconds(pid)
+    client.send({"type": "response.create"})
+    first = client.wait_for(DONE)
+    elapsed = time.perf_counter() - first
+    cpu = cpu_seconds(pid) - cpu
+    client.close()
+    return elapsed, cpu
 
 
-class BareSender:
-    """A websockets server on its own thread that sends fixed frames to each client."""
-
-    def __init__(self, frames: list[str]) -> None:
-        self.frames = frames
-        self.port = 0
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-
-    async def _handler(self, connection: ServerConnection) -> None:
-        await connection.send('{"type":"session.created","event_id":"event_0"}')
-        for frame in self.frames:
-            await connection.send(frame)
-        await connection.wait_closed()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with serve(self._handler, "127.0.0.1", 0, compression=None) as server:
-            self.port = next(iter(server.sockets)).getsockname()[1]
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> BareSender:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        assert self._loop is not None
-        assert self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+def measure_bare(url: str, pid: int) -> tuple[float, float]:
+    client = RawClient(url, "unused")
+    client.wait_for(b"session.created")
+    cpu = cpu_seconds(pid)
+    client.send({"type": "go"})
+    first = client.wait_for(DONE)
+    elapsed = time.perf_counter() - first
+    cpu = cpu_seconds(pid) - cpu
+    client.close()
+    return elapsed, cpu
 
 
-async def measure() -> None:
-    server_rates: list[float] = []
-    frames: list[bytes] = []
-    with EmbeddedServer(pace=0) as server:
-        for _ in range(ROUNDS):
-            count, seconds, frames = await receive_stream(
-                server.base_url, server.token, ask_for_long_echo
-            )
-            server_rates.append(count / seconds)
-    # The same frames the server sent, minus the acknowledgements that came before the stream.
-    replay = [frame.decode() for frame in frames]
-    baseline_rates: list[float] = []
-    with BareSender(replay) as bare:
-        for _ in range(ROUNDS):
-            count, seconds, _ = await receive_stream(
-                f"http://127.0.0.1:{bare.port}/v1", "unused", nothing
-            )
-            baseline_rates.append(count / seconds)
-
-    print(f"frames per response: {len(frames)} ({WORDS} text deltas and the events around them)")
-    report("embedded server", server_rates)
-    report("bare websockets", baseline_rates)
-    best = max(server_rates) / max(baseline_rates)
-    typical = statistics.median(server_rates) / statistics.median(baseline_rates)
-    print(f"ratio server/baseline: {best:.2f} (best rounds), {typical:.2f} (medians)")
-
-
-def report(name: str, rates: list[float]) -> None:
-    rounds = ", ".join(f"{rate:,.0f}" for rate in rates)
+def main() -> None:
+    with server_process() as (url, token, pid):
+        frames = record_frames(url, token)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "frames.jsonl"
+            path.write_text("\n".join(frames) + "\n", encoding="utf-8")
+            with bare_sender_process(path) as (bare_url, bare_pid):
+                measure_embedded(url, token, pid)  # warm-up, both
+                measure_bare(bare_url, bare_pid)
+                ours: list[tuple[float, float]] = []
+                bare: list[tuple[float, float]] = []
+                for _ in range(REPETITIONS):  # interleaved
+                    ours.append(measure_embedded(url, token, pid))
+                    bare.append(measure_bare(bare_url, bare_pid))
+    count = len(frames)
     print(
-        f"{name + ':':18} best {max(rates):8,.0f} events/s, "
-        f"median {statistics.median(rates):8,.0f}  (rounds: {rounds})"
+        f"server throughput: {count} frames per answer ({WORDS} text deltas), "
+        f"3 processes, {REPETITIONS} interleaved repetitions"
     )
+    rates = {}
+    for name, runs in (("bare websockets sender", bare), ("embedded server", ours)):
+        per_second = [count / seconds for seconds, _ in runs]
+        cpu = statistics.median(cpu for _, cpu in runs) / count
+        rates[name] = statistics.median(per_second)
+        print(
+            f"  {name:24s} median {statistics.median(per_second):9,.0f} frames/s"
+            f"  min {min(per_second):9,.0f}  max {max(per_second):9,.0f}"
+            f"  server CPU {cpu * 1e6:5.1f} us/frame"
+        )
+    ratio = rates["embedded server"] / rates["bare websockets sender"]
+    verdict = "met" if ratio >= GOAL else "NOT met"
+    print(f"  ratio embedded/bare (medians): {ratio:.2f}   goal >= {GOAL}: {verdict}")
 
 
 if __name__ == "__main__":
-    asyncio.run(measure())
+    main()

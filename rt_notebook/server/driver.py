@@ -31,7 +31,6 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterable
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -43,6 +42,7 @@ from rt_notebook.server.admission import ENDPOINT, Rejected, admit, is_endpoint
 from rt_notebook.server.connections import ConnectionRegistry
 from rt_notebook.server.errors import error_event
 from rt_notebook.server.responders import Responder
+from rt_notebook.server.shapes import EncodedEvent
 from rt_notebook.server.state import ConnectionState
 
 __all__ = ["DriverConfig", "start_server"]
@@ -52,7 +52,7 @@ logger = logging.getLogger("rt_notebook.server")
 # input_audio_buffer.append may carry 15 MiB of base64 audio.
 MAX_FRAME_BYTES = 20 * 1024 * 1024
 SERVER_HEADER = "rt-notebook-offline-realtime"
-UNPACED_BURST = 8  # with pace 0, ticks between two yields to the event loop
+UNPACED_BURST = 16  # with pace 0, ticks written at once between two yields to the event loop
 # A scheduled drop lets the frames already written reach the client first, for so long.
 DROP_FLUSH_LIMIT_S = 2.0
 # The deltas a scheduled drop counts: text, transcripts, function arguments (both dialects).
@@ -197,42 +197,78 @@ class _Link:
     async def _pump(self) -> None:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
-        unyielded = 0  # back-to-back ticks since the pump last let the receiver run
         while True:
             self.wake.clear()
-            await self.send(self.state.process())
+            out = self.state.process()
             if not self.state.streaming:
+                await self.send(out)
                 if not self.state.pending:
                     await self.wake.wait()
                 continue
+            if not self.pace:
+                # Unpaced: a burst of ticks goes out in one write, then the receiver gets in
+                # (a cancel lands within a burst; a loop turn costs as much as a delta).
+                for _ in range(UNPACED_BURST):
+                    out += self.state.advance()
+                    if self.state.pending or not self.state.streaming:
+                        break
+                await self.send(out)
+                await asyncio.sleep(0)
+                continue
             if loop.time() >= next_tick:
-                await self.send(self.state.advance())
+                out += self.state.advance()
                 next_tick = loop.time() + self.pace
+            await self.send(out)
             if self.state.pending:
                 continue
             wait = next_tick - loop.time()
-            if wait <= 0:
-                # Unpaced streaming still lets the receiver in (a cancel lands within a few
-                # deltas), but not after every tick: a loop turn costs as much as a delta.
-                unyielded += 1
-                if unyielded >= UNPACED_BURST:
-                    unyielded = 0
-                    await asyncio.sleep(0)
-            else:
+            if wait > 0:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait)
 
-    async def send(self, events: Iterable[Event]) -> None:
-        for event in events:
-            await self.connection.send(_encode(event))
-            if self.drop_countdown is not None or event["type"] == "response.created":
-                self._count_towards_drop(event["type"])
-                if self.drop_countdown == 0:
-                    await self._drop()
+    async def send(self, events: list[Event]) -> None:
+        """Send ``events`` in one write (a scheduled drop may cut them short)."""
+        if not events:
+            return
+        if self.drop_countdown is None and not any(
+            event["type"] == "response.created" for event in events
+        ):
+            await self._write(events)
+            return
+        cut = self._drop_point(events)
+        if cut is None:
+            await self._write(events)
+            return
+        await self._write(events[:cut])
+        await self._drop()
+
+    async def _write(self, events: list[Event]) -> None:
+        connection = self.connection
+        if len(events) == 1 or not _BATCHED_WRITES:
+            for event in events:
+                await connection.send(_encode(event))
+            return
+        # websockets frames each message (and compresses it if the client asked for
+        # permessage-deflate); the frames of the batch then leave in one transport write
+        # instead of one system call each. send_context() checks the state, then drains.
+        async with connection.send_context():
+            protocol = connection.protocol
+            for event in events:
+                protocol.send_text(_encode(event).encode())
+            connection.transport.write(b"".join(protocol.data_to_send()))
+
+    def _drop_point(self, events: list[Event]) -> int | None:
+        """How many of ``events`` go out before a scheduled drop, if it falls among them."""
+        for index, event in enumerate(events):
+            self._count_towards_drop(event["type"])
+            if self.drop_countdown == 0:
+                return index + 1
+        return None
 
     def _count_towards_drop(self, event_type: str) -> None:
         if self.drop_countdown is None:
-            self.drop_countdown = self.connections.claim_drop()
+            if event_type == "response.created":
+                self.drop_countdown = self.connections.claim_drop()
         elif event_type in COUNTED_DELTAS:
             self.drop_countdown -= 1
 
@@ -248,4 +284,13 @@ class _Link:
 
 
 def _encode(event: Event) -> str:
+    if type(event) is EncodedEvent:
+        return event.text  # built from a template (streamed deltas)
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+# Batched writes use websockets' documented-in-source send_context(), protocol and transport;
+# without them (another websockets version) each frame is sent on its own.
+_BATCHED_WRITES = all(
+    hasattr(ServerConnection, name) for name in ("send_context", "send_data", "drain")
+)

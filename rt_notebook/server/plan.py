@@ -21,7 +21,7 @@ from typing import Any
 
 from rt_notebook.protocol.events import Event, new_id
 from rt_notebook.server.responders import PlannedCall, PlannedMessage, PlannedOutput
-from rt_notebook.server.shapes import ResponseSettings
+from rt_notebook.server.shapes import DeltaTemplate, ResponseSettings
 
 __all__ = [
     "ActiveResponse",
@@ -77,6 +77,8 @@ class OutputStream:
     cut: bool = False  # the budget cut this stream short
     content_closed: bool = False  # the content's .done events are out; the item's are next
     name: str = ""  # function name (FUNCTION_CALL only)
+    # Delta templates, made when the stream opens: text, transcript (+ audio), or arguments.
+    templates: tuple[DeltaTemplate, ...] = ()
 
     @property
     def text(self) -> str:

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rt_notebook.protocol.events import GA_TO_BETA_EVENT, Dialect, Event, new_id
 
+# The C string encoder json.dumps uses (ensure_ascii=False): quotes and escapes one string.
+encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
 __all__ = [
+    "DeltaTemplate",
+    "EncodedEvent",
     "ResponseSettings",
     "Wire",
     "default_session",
@@ -430,6 +437,60 @@ def render_item(item: Event, dialect: Dialect) -> Event:
 # Real text deltas carry an ``obfuscation`` pad so that frame sizes do not reveal the text;
 # a fixed pad keeps ours deterministic.
 _PAD = "rtnbOfflinePad16"
+_PADS = tuple(_PAD[: len(_PAD) - size] for size in range(len(_PAD) + 1))  # by delta length
+
+
+class EncodedEvent(dict[str, Any]):
+    """A server event that carries its own JSON ``text``, built from a template.
+
+    It is an ordinary event dict (tests and the driver read its fields) whose wire text was
+    assembled from pre-encoded pieces instead of by :func:`json.dumps`. Never modify one:
+    the text would no longer match.
+    """
+
+    __slots__ = ("text",)
+    text: str
+
+
+class DeltaTemplate:
+    """Pre-encoded pieces of the delta events of one output stream.
+
+    Only the ``event_id``, the delta and its pad change from one delta to the next, so the
+    rest of the frame is encoded once, when the stream opens. ``padded`` deltas carry an
+    ``obfuscation`` pad (text, transcripts, function arguments; not audio bytes).
+    """
+
+    __slots__ = ("_fields", "_head", "_middle", "_padded", "_type", "_wire")
+
+    def __init__(self, wire: Wire, ga_type: str, fields: Mapping[str, Any], *, padded: bool):
+        event_type = wire_type(ga_type, wire.dialect)
+        assert event_type is not None, ga_type
+        self._wire = wire
+        self._type = event_type
+        self._fields = dict(fields)
+        self._padded = padded
+        self._head = '{"type":' + encode_string(event_type) + ',"event_id":"'
+        encoded_fields = "".join(
+            "," + encode_string(name) + ":" + _encode(value) for name, value in fields.items()
+        )
+        self._middle = '"' + encoded_fields + ',"delta":'
+
+    def __call__(self, delta: str) -> EncodedEvent:
+        event_id = self._wire.next_event_id()
+        event = EncodedEvent(type=self._type, event_id=event_id, **self._fields, delta=delta)
+        text = self._head + event_id + self._middle + encode_string(delta)
+        if self._padded:
+            pad = _PADS[min(len(delta), len(_PAD))]
+            event["obfuscation"] = pad
+            text += ',"obfuscation":"' + pad + '"}'
+        else:
+            text += "}"
+        event.text = text
+        return event
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class Wire:
@@ -437,12 +498,19 @@ class Wire:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        # Event ids: a random stem per connection and a counter, as unique as random ids
+        # and far cheaper (one is minted for every frame); 21 characters, like the service's.
+        self._id_stem = new_id("event", 13)
+        self._id_count = itertools.count()
+
+    def next_event_id(self) -> str:
+        return f"{self._id_stem}{next(self._id_count):08x}"
 
     def event(self, ga_type: str, **fields: Any) -> Event:
         """A server event named by its GA type; it must exist in the dialect."""
         wire = wire_type(ga_type, self.dialect)
         assert wire is not None, ga_type
-        return {"type": wire, "event_id": new_id("event"), **fields}
+        return {"type": wire, "event_id": self.next_event_id(), **fields}
 
     def optional_event(self, ga_type: str, **fields: Any) -> list[Event]:
         """``[event]``, or ``[]`` when the dialect has no such event (beta item.done)."""
@@ -450,10 +518,16 @@ class Wire:
             return []
         return [self.event(ga_type, **fields)]
 
+    def delta_template(
+        self, ga_type: str, fields: Mapping[str, Any], *, padded: bool = True
+    ) -> DeltaTemplate:
+        """The template of ``ga_type`` deltas with these fields between the id and the delta."""
+        return DeltaTemplate(self, ga_type, fields, padded=padded)
+
     def item(self, item: Event) -> Event:
         return render_item(item, self.dialect)
 
     @staticmethod
     def pad(delta: str) -> str:
         """The ``obfuscation`` of a text-like delta: pads it to 16 characters."""
-        return _PAD[: max(0, len(_PAD) - len(delta))]
+        return _PADS[min(len(delta), len(_PAD))]

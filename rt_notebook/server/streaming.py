@@ -112,6 +112,7 @@ class ResponseStreamer:
     def _open(self, response: ActiveResponse) -> list[Event]:
         stream = response.streams[response.cursor]
         response.open = True
+        self._templates(response, stream)
         item = stream.item
         out = [
             self.wire.event(
@@ -140,35 +141,35 @@ class ResponseStreamer:
         return out
 
     def _delta(self, response: ActiveResponse, stream: OutputStream) -> list[Event]:
+        # The hot path: one call per streamed word, built from the stream's templates.
         delta = stream.deltas[stream.sent]
         stream.sent += 1
-        pad = self.wire.pad(delta)
-        if stream.kind is OutputKind.TEXT:
-            where = _where(response, stream)
-            return [
-                self.wire.event("response.output_text.delta", **where, delta=delta, obfuscation=pad)
-            ]
+        templates = stream.templates
         if stream.kind is OutputKind.AUDIO:
-            where = _where(response, stream)
-            return [
-                self.wire.event(
-                    "response.output_audio_transcript.delta", **where, delta=delta, obfuscation=pad
-                ),
-                self.wire.event(
-                    "response.output_audio.delta", **where, delta=beep(stream.sent - 1)
-                ),
-            ]
-        return [
-            self.wire.event(
-                "response.function_call_arguments.delta",
-                response_id=response.id,
-                item_id=stream.item["id"],
-                output_index=response.cursor,
-                call_id=stream.item["call_id"],
-                delta=delta,
-                obfuscation=pad,
+            return [templates[0](delta), templates[1](beep(stream.sent - 1))]
+        return [templates[0](delta)]
+
+    def _templates(self, response: ActiveResponse, stream: OutputStream) -> None:
+        """Encode once what every delta event of ``stream`` repeats."""
+        if stream.kind is OutputKind.FUNCTION_CALL:
+            fields = {
+                "response_id": response.id,
+                "item_id": stream.item["id"],
+                "output_index": response.cursor,
+                "call_id": stream.item["call_id"],
+            }
+            stream.templates = (
+                self.wire.delta_template("response.function_call_arguments.delta", fields),
             )
-        ]
+            return
+        where = _where(response, stream)
+        if stream.kind is OutputKind.TEXT:
+            stream.templates = (self.wire.delta_template("response.output_text.delta", where),)
+            return
+        stream.templates = (
+            self.wire.delta_template("response.output_audio_transcript.delta", where),
+            self.wire.delta_template("response.output_audio.delta", where, padded=False),
+        )
 
     def _close_content(self, response: ActiveResponse, stream: OutputStream) -> list[Event]:
         stream.content_closed = True

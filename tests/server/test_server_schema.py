@@ -11,16 +11,20 @@ The end-to-end tests apply the same check to everything they receive over the wi
 from __future__ import annotations
 
 import base64
+import json
+import re
 from collections.abc import Callable
 
 import pytest
-from server_helpers import WEATHER_TOOL, Driven, assert_all_valid, types, user_text
+from server_helpers import WEATHER_TOOL, Driven, assert_all_valid, assert_valid, types, user_text
 
 from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server import PlannedMessage, Responder, ResponseRequest, ScriptedResponder
 from rt_notebook.server.admission import Rejected, admit
+from rt_notebook.server.driver import _encode as driver_encode
 from rt_notebook.server.errors import error_event
 from rt_notebook.server.responders import parse_script
+from rt_notebook.server.shapes import EncodedEvent
 from rt_notebook.server.tone import BEEP_MS
 
 AUDIO_200MS = base64.b64encode(bytes(48 * 200)).decode()
@@ -289,3 +293,50 @@ def test_admission_errors_validate_too(
     assert isinstance(verdict, Rejected)
     for wire_dialect in Dialect:
         assert_all_valid([error_event(verdict.error)], wire_dialect)
+
+
+# What the driver writes: deltas are built from pre-encoded templates, the rest by json.dumps.
+
+
+def wire_text(event: Event) -> str:
+    return driver_encode(event)
+
+
+@pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_the_wire_text_is_exactly_the_event(name: str, dialect: Dialect) -> None:
+    events = run_scenario(name, dialect)
+    for event in events:
+        text = wire_text(event)
+        assert text == json.dumps(dict(event), ensure_ascii=False, separators=(",", ":"))
+        assert_valid(json.loads(text), dialect)
+
+
+HOSTILE = 'say "quoted" \\ back\\slash\ttab\nnew line \u2028 \x01\x1f ünïcödé 😀 </script> {"a": 1}'
+
+
+@pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
+@pytest.mark.parametrize("audio", [False, True])
+def test_templated_deltas_encode_any_text(dialect: Dialect, audio: bool) -> None:
+    driven = Driven(dialect)
+    if not audio:
+        driven.text_mode()
+    driven.send({"type": "conversation.item.create", "item": user_text(HOSTILE)})
+    driven.send({"type": "response.create"})
+    events = driven.run()
+    templated = [event for event in events if isinstance(event, EncodedEvent)]
+    assert len(templated) > 10
+    for event in templated:
+        assert json.loads(event.text) == event
+        assert event.text == json.dumps(dict(event), ensure_ascii=False, separators=(",", ":"))
+        assert_valid(json.loads(event.text), dialect)
+    streamed = "".join(e["delta"] for e in templated if not e["type"].endswith("audio.delta"))
+    assert streamed == f"Echo:\n\n{HOSTILE}"
+
+
+def test_event_ids_are_unique_and_shaped_like_the_service() -> None:
+    events = run_scenario("text_turn", Dialect.GA) + run_scenario("audio_turn", Dialect.GA)
+    ids = [event["event_id"] for event in events]
+    assert len(set(ids)) == len(ids)
+    for event_id in ids:
+        assert re.fullmatch(r"event_[A-Za-z0-9]{21}", event_id), event_id
