@@ -14,12 +14,8 @@ each sender's CPU microseconds per frame (from ``/proc``), the ratio of medians 
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import socket
 import statistics
-import struct
 import sys
 import tempfile
 import time
@@ -27,61 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import bare_sender_process, cpu_seconds, server_process
+from _server import RawClient, bare_sender_process, cpu_seconds, server_process
 
 WORDS = 10_000
 REPETITIONS = 5
 GOAL = 0.8
 DONE = b'{"type":"response.done"'
-
-
-class RawClient:
-    """A blocking WebSocket client that sends masked text frames and scans received bytes."""
-
-    def __init__(self, websocket_base_url: str, token: str) -> None:
-        host, port = websocket_base_url.removeprefix("ws://").split("/")[0].split(":")
-        self.sock = socket.create_connection((host, int(port)))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            (
-                "GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\n"
-                f"Host: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"Authorization: Bearer {token}\r\n\r\n"
-            ).encode()
-        )
-        self.buffer = b""
-        while b"\r\n\r\n" not in self.buffer:
-            self.buffer += self.sock.recv(65536)
-        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def send(self, event: dict[str, object]) -> None:
-        payload = json.dumps(event).encode()
-        size = len(payload)
-        if size < 126:
-            header = struct.pack("!BB", 0x81, 0x80 | size)
-        elif size < 1 << 16:
-            header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
-        else:
-            header = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
-        # A zero masking key leaves the payload as it is; the frame is still a valid masked one.
-        self.sock.sendall(header + b"\0\0\0\0" + payload)
-
-    def wait_for(self, marker: bytes) -> float:
-        """Read until ``marker`` shows up; return when the first new bytes arrived."""
-        first = 0.0
-        while marker not in self.buffer:
-            chunk = self.sock.recv(1 << 20)
-            if not first:
-                first = time.perf_counter()
-            assert chunk, "connection closed"
-            self.buffer = self.buffer[-64:] + chunk
-        self.buffer = b""
-        return first or time.perf_counter()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def ask_long_echo(url: str, token: str) -> RawClient:

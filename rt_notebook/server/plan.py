@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rt_notebook.protocol.events import Event, new_id
@@ -29,6 +29,7 @@ __all__ = [
     "OutputStream",
     "ResponsePhase",
     "count_input_tokens",
+    "item_size",
     "plan_streams",
     "split_text",
     "split_tokens",
@@ -160,20 +161,30 @@ def _stream_for(output: PlannedOutput, *, audio: bool) -> OutputStream:
     raise TypeError(f"responder returned {output!r}; expected PlannedMessage or PlannedCall")
 
 
+def item_size(item: Mapping[str, Any]) -> tuple[int, int]:
+    """(words of text, characters of base64 input audio) of one item: what it costs to read."""
+    words = 0
+    audio_chars = 0
+    for key in ("arguments", "output", "name"):
+        if isinstance(item.get(key), str):
+            words += len(_WORDS.findall(item[key]))
+    for part in item.get("content") or ():
+        for key in ("text", "transcript"):
+            if isinstance(part.get(key), str):
+                words += len(_WORDS.findall(part[key]))
+        if part.get("type") == "input_audio" and isinstance(part.get("audio"), str):
+            audio_chars += len(part["audio"])
+    return words, audio_chars
+
+
 def count_input_tokens(
-    instructions: str, context: Sequence[Mapping[str, Any]], bytes_per_ms: int
+    instructions: str, context_size: tuple[int, int], bytes_per_ms: int
 ) -> tuple[int, int]:
-    """(text tokens, audio tokens) a response reads: words of text, 100 ms of audio each."""
-    words = len(_WORDS.findall(instructions))
-    audio_ms = 0.0
-    for item in context:
-        for key in ("arguments", "output", "name"):
-            if isinstance(item.get(key), str):
-                words += len(_WORDS.findall(item[key]))
-        for part in item.get("content") or ():
-            for key in ("text", "transcript"):
-                if isinstance(part.get(key), str):
-                    words += len(_WORDS.findall(part[key]))
-            if part.get("type") == "input_audio" and isinstance(part.get("audio"), str):
-                audio_ms += len(part["audio"]) * 3 / 4 / bytes_per_ms
-    return words, math.ceil(audio_ms / AUDIO_MS_PER_INPUT_TOKEN)
+    """(text tokens, audio tokens) a response reads: words of text, 100 ms of audio each.
+
+    ``context_size`` is the sum of :func:`item_size` over the items the response sees (the
+    conversation keeps it up to date, so a turn does not re-read the whole conversation).
+    """
+    words, audio_chars = context_size
+    audio_ms = audio_chars * 3 / 4 / bytes_per_ms
+    return len(_WORDS.findall(instructions)) + words, math.ceil(audio_ms / AUDIO_MS_PER_INPUT_TOKEN)

@@ -95,8 +95,11 @@ PlannedOutput: TypeAlias = PlannedMessage | PlannedCall
 class ResponseRequest:
     """Everything a responder may look at to answer one ``response.create``."""
 
-    context: tuple[Event, ...]
-    """Items the response sees, oldest first, in GA shape (the conversation, or ``input``)."""
+    context: Sequence[Event]
+    """Items the response sees, oldest first, in GA shape (the conversation, or ``input``).
+
+    Items are copies made as they are read: read from the end, as the built-in responders
+    do, so that a turn does not cost more as the conversation grows."""
     instructions: str
     tools: tuple[Event, ...]
     """Function tools in effect (``{"type": "function", "name", "parameters", ...}``)."""
@@ -174,11 +177,15 @@ def tool_results(context: Sequence[Event]) -> str | None:
         outputs.append(item)
     if not outputs:
         return None
-    names = {
-        item.get("call_id"): item.get("name")
-        for item in context
-        if item.get("type") == "function_call"
-    }
+    # The calls answered, found by reading back from the results only as far as needed.
+    wanted = {item.get("call_id") for item in outputs}
+    names: dict[object, object] = {}
+    for index in range(len(context) - len(outputs) - 1, -1, -1):
+        if not wanted - names.keys():
+            break
+        item = context[index]
+        if item.get("type") == "function_call" and item.get("call_id") not in names:
+            names[item.get("call_id")] = item.get("name")
     lines = []
     for item in reversed(outputs):
         name = names.get(item.get("call_id")) or item.get("call_id")

@@ -27,17 +27,18 @@ import base64
 import binascii
 import collections
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from rt_notebook.protocol.events import Dialect, Event, new_id
 from rt_notebook.server import errors, shapes
 from rt_notebook.server.errors import ErrorInfo, error_event
-from rt_notebook.server.items import ItemStore
+from rt_notebook.server.items import ContextView, ItemStore
 from rt_notebook.server.plan import (
     ActiveResponse,
     ResponsePhase,
     count_input_tokens,
+    item_size,
     plan_streams,
 )
 from rt_notebook.server.responders import PlannedOutput, Responder, ResponseRequest
@@ -84,7 +85,7 @@ class ConnectionState:
         )
         self.conversation_id = new_id("conv")
         # The default conversation's items, canonical GA shape.
-        self.conversation = ItemStore()
+        self.conversation = ItemStore(measure=item_size)
         self.streamer = ResponseStreamer(self.wire, self.conversation, self.conversation_id)
         # Valid client events waiting for process().
         self._queue: collections.deque[Event] = collections.deque()
@@ -242,6 +243,7 @@ class ConnectionState:
         kept = spoken[: end_ms // BEEP_MS]
         self.streamer.spoken[item_id] = kept
         part["transcript"] = "".join(kept)
+        self.conversation.refresh(item_id)
         truncated = self.wire.event(
             "conversation.item.truncated", item_id=item_id, content_index=index, audio_end_ms=end_ms
         )
@@ -342,10 +344,10 @@ class ConnectionState:
             ),
         ]
 
-    def _context(self, params: Mapping[str, Any]) -> tuple[list[Event], ErrorInfo | None]:
+    def _context(self, params: Mapping[str, Any]) -> tuple[Sequence[Event], ErrorInfo | None]:
         """The items a response sees: its ``input`` (references resolved) or the conversation."""
         if params.get("input") is None:
-            return [dict(item) for item in self.conversation], None
+            return self.conversation.view(), None
         context = []
         for index, entry in enumerate(params["input"]):
             if entry.get("type") != "item_reference":
@@ -364,10 +366,10 @@ class ConnectionState:
         return next((r for r in self._responses if r.in_conversation), None)
 
     def _new_response(
-        self, settings: shapes.ResponseSettings, context: list[Event]
+        self, settings: shapes.ResponseSettings, context: Sequence[Event]
     ) -> ActiveResponse:
         request = ResponseRequest(
-            context=tuple(context),
+            context=context,
             instructions=settings.instructions,
             tools=tuple(
                 tool for tool in settings.tools if tool.get("type", "function") == "function"
@@ -392,7 +394,12 @@ class ConnectionState:
             planned, audio=settings.audio, budget=settings.token_budget
         )
         bytes_per_ms = shapes.input_bytes_per_ms(self.session, self.dialect)
-        text_tokens, audio_tokens = count_input_tokens(settings.instructions, context, bytes_per_ms)
+        if isinstance(context, ContextView):
+            size = self.conversation.size  # kept up to date item by item
+        else:
+            sizes = [item_size(item) for item in context]
+            size = (sum(words for words, _ in sizes), sum(chars for _, chars in sizes))
+        text_tokens, audio_tokens = count_input_tokens(settings.instructions, size, bytes_per_ms)
         return ActiveResponse(
             id=new_id("resp"),
             settings=settings,

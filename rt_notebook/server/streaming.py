@@ -177,6 +177,7 @@ class ResponseStreamer:
         text = stream.text
         if stream.kind is OutputKind.FUNCTION_CALL:
             item["arguments"] = text
+            self._refresh(response, item)
             return [
                 self.wire.event(
                     "response.function_call_arguments.done",
@@ -201,8 +202,13 @@ class ResponseStreamer:
             item["content"] = [{"type": "output_text", "text": text}]
             part = {"type": "text", "text": text}
             out = [self.wire.event("response.output_text.done", **where, text=text)]
+        self._refresh(response, item)
         out.append(self.wire.event("response.content_part.done", **where, part=part))
         return out
+
+    def _refresh(self, response: ActiveResponse, item: Event) -> None:
+        if response.in_conversation:
+            self.items.refresh(item["id"])  # its content just changed: measure it again
 
     def _close_item(
         self, response: ActiveResponse, stream: OutputStream, status: str
