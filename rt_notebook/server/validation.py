@@ -15,31 +15,72 @@ limits on ``metadata``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import typing
 from collections.abc import Mapping
-from typing import Any
-
-import pydantic
-from openai.types.realtime import (
-    RealtimeClientEvent,
-    RealtimeConversationItemAssistantMessage,
-    RealtimeConversationItemFunctionCall,
-    RealtimeConversationItemFunctionCallOutput,
-    RealtimeConversationItemSystemMessage,
-    RealtimeConversationItemUserMessage,
-    RealtimeSessionCreateRequest,
-)
-from openai.types.realtime.response_item_reference import ResponseItemReference
+from typing import TYPE_CHECKING, Any
 
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.server import errors
 from rt_notebook.server.errors import ErrorInfo
 
-__all__ = ["supported_event_types", "validate_client_event"]
+if TYPE_CHECKING:
+    import pydantic
 
-ModelType = type[pydantic.BaseModel]
+__all__ = ["preload_models", "supported_event_types", "validate_client_event"]
+
+# The SDK's models (and pydantic) load on the first event validated, not on import: they
+# take most of a second to import, and starting the server should be instant.
+ModelType = type["pydantic.BaseModel"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _GAModels:
+    """The GA models this module uses, loaded once by :func:`_ga`."""
+
+    client_event: object
+    session: ModelType
+    item_reference: ModelType
+    items: dict[str, ModelType]  # function_call, function_call_output
+    messages: dict[str, ModelType]  # by role
+    required: dict[str, tuple[str, ...]]  # required fields by item type (non-messages)
+
+
+@functools.cache
+def _ga() -> _GAModels:
+    from openai.types.realtime import (
+        RealtimeClientEvent,
+        RealtimeConversationItemAssistantMessage,
+        RealtimeConversationItemFunctionCall,
+        RealtimeConversationItemFunctionCallOutput,
+        RealtimeConversationItemSystemMessage,
+        RealtimeConversationItemUserMessage,
+        RealtimeSessionCreateRequest,
+    )
+    from openai.types.realtime.response_item_reference import ResponseItemReference
+
+    items: dict[str, ModelType] = {
+        "function_call": RealtimeConversationItemFunctionCall,
+        "function_call_output": RealtimeConversationItemFunctionCallOutput,
+    }
+    return _GAModels(
+        client_event=RealtimeClientEvent,
+        session=RealtimeSessionCreateRequest,
+        item_reference=ResponseItemReference,
+        items=items,
+        messages={
+            "system": RealtimeConversationItemSystemMessage,
+            "user": RealtimeConversationItemUserMessage,
+            "assistant": RealtimeConversationItemAssistantMessage,
+        },
+        # Beta item fields are all optional in the SDK; the service requires what GA does.
+        required={
+            **{name: _required_fields(model) for name, model in items.items()},
+            "item_reference": _required_fields(ResponseItemReference),
+        },
+    )
 
 
 def _models_by_type(union: object, *, leave_out: frozenset[str]) -> dict[str, ModelType]:
@@ -57,7 +98,7 @@ def _models_by_type(union: object, *, leave_out: frozenset[str]) -> dict[str, Mo
 def _client_event_models(dialect: Dialect) -> dict[str, ModelType]:
     """Client event type -> SDK model. Beta types load on first use: they are slow to import."""
     if dialect is Dialect.GA:
-        return _models_by_type(RealtimeClientEvent, leave_out=frozenset())
+        return _models_by_type(_ga().client_event, leave_out=frozenset())
     from openai.types.beta import realtime as beta_types
 
     # A realtime connection cannot turn into a transcription session.
@@ -66,15 +107,6 @@ def _client_event_models(dialect: Dialect) -> dict[str, ModelType]:
     )
 
 
-_GA_ITEM_MODELS: dict[str, ModelType] = {
-    "function_call": RealtimeConversationItemFunctionCall,
-    "function_call_output": RealtimeConversationItemFunctionCallOutput,
-}
-_GA_MESSAGE_MODELS: dict[str, ModelType] = {
-    "system": RealtimeConversationItemSystemMessage,
-    "user": RealtimeConversationItemUserMessage,
-    "assistant": RealtimeConversationItemAssistantMessage,
-}
 _ITEM_TYPES = ("message", "function_call", "function_call_output")
 
 # Content types a client may send in a message of each role. The service is narrower than
@@ -105,6 +137,11 @@ MAX_OUTPUT_TOKENS = 4096
 METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY = 64
 METADATA_MAX_VALUE = 512
+
+
+def preload_models(dialect: Dialect = Dialect.GA) -> None:
+    """Import the SDK models now (say, from a background thread) rather than on first use."""
+    _client_event_models(dialect)
 
 
 def supported_event_types(dialect: Dialect) -> list[str]:
@@ -178,7 +215,7 @@ def _validate_nested_parts(
                 return errors.missing_parameter("session.type")
             if session["type"] != "realtime":
                 return errors.invalid_value("session.type", session["type"], ["realtime"])
-            parsed, error = _parse(RealtimeSessionCreateRequest, session, prefix="session")
+            parsed, error = _parse(_ga().session, session, prefix="session")
             if error is not None:
                 return error
             data["session"] = parsed
@@ -202,7 +239,7 @@ def _parse_item(
             return None, error
     else:
         # Beta item fields are all optional in the SDK; the service requires what GA requires.
-        for name in _GA_REQUIRED_FIELDS.get(item_type, ()):
+        for name in _ga().required.get(item_type, ()):
             if name not in item:
                 return None, errors.missing_parameter(f"{path}.{name}")
     return _parse(_item_model(item, dialect), item, prefix=path)
@@ -217,21 +254,14 @@ def _item_model(item: Mapping[str, Any], dialect: Dialect) -> ModelType:
             return beta_types.ConversationItemWithReference
         return beta_types.ConversationItem
     if item_type == "item_reference":
-        return ResponseItemReference
+        return _ga().item_reference
     if item_type == "message":
-        return _GA_MESSAGE_MODELS[item["role"]]
-    return _GA_ITEM_MODELS[item_type]
+        return _ga().messages[item["role"]]
+    return _ga().items[item_type]
 
 
 def _required_fields(model: ModelType) -> tuple[str, ...]:
     return tuple(name for name, field in model.model_fields.items() if field.is_required())
-
-
-_GA_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "function_call": _required_fields(RealtimeConversationItemFunctionCall),
-    "function_call_output": _required_fields(RealtimeConversationItemFunctionCallOutput),
-    "item_reference": _required_fields(ResponseItemReference),
-}
 
 
 def _check_message(item: Mapping[str, Any], dialect: Dialect, path: str) -> ErrorInfo | None:
@@ -270,6 +300,8 @@ def _check_limits(data: Mapping[str, Any], dialect: Dialect) -> ErrorInfo | None
         section, name = "response", max_tokens_field or "max_response_output_tokens"
     else:
         return None
+    import pydantic
+
     body = data.get(section)
     if isinstance(body, pydantic.BaseModel):
         body = body.model_dump(exclude_unset=True)
@@ -306,6 +338,8 @@ def _check_metadata(metadata: Mapping[str, Any], param: str) -> ErrorInfo | None
 def _parse(
     model: ModelType, data: object, *, prefix: str
 ) -> tuple[pydantic.BaseModel | None, ErrorInfo | None]:
+    import pydantic
+
     try:
         return model.model_validate(data), None
     except pydantic.ValidationError as exc:
@@ -366,6 +400,8 @@ def _param_path(loc: tuple[Any, ...], data: object, prefix: str, *, missing: boo
 
 def _first_unknown_field(value: object, path: str) -> str | None:
     """Path of the first key that the parsed SDK models did not declare, if any."""
+    import pydantic
+
     if isinstance(value, pydantic.BaseModel):
         extra = value.__pydantic_extra__
         if extra:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,21 @@ def test_sans_io_modules_import_no_io() -> None:
         for word in forbidden:
             assert f"import {word}" not in source, (name, word)
             assert f"from {word}" not in source, (name, word)
+
+
+def test_starting_the_server_does_not_import_the_sdk_models() -> None:
+    """The SDK's models take most of a second to import; they load on the first event."""
+    code = (
+        "import sys\n"
+        "from rt_notebook.server import EmbeddedServer\n"
+        "server = EmbeddedServer().start()\n"
+        "print('openai' in sys.modules, 'pydantic' in sys.modules)\n"
+        "from rt_notebook.server.validation import preload_models\n"
+        "preload_models()\n"
+        "print('openai.types.realtime' in sys.modules)\n"
+        "server.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["False", "False", "True"]
