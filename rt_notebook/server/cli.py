@@ -19,7 +19,12 @@ from rt_notebook.server.admission import ENDPOINT, new_token
 from rt_notebook.server.driver import DriverConfig, start_server
 from rt_notebook.server.embedded import parse_dialect
 from rt_notebook.server.errors import describe_duration
-from rt_notebook.server.responders import RESPONDER_NAMES, ScriptError, make_responder
+from rt_notebook.server.responders import (
+    RESPONDER_NAMES,
+    ScriptError,
+    echo_words_for,
+    make_responder,
+)
 
 __all__ = ["main"]
 
@@ -79,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_session_seconds is not None and not args.max_session_seconds > 0:
         parser.error("--max-session-seconds must be > 0")
     try:
-        responder = make_responder(args.responder, args.script)
+        responder = make_responder(
+            args.responder, args.script, echo_max_words=echo_words_for(args.pace)
+        )
     except (ValueError, ScriptError) as exc:
         parser.error(str(exc))
     config = DriverConfig(

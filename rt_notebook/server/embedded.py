@@ -37,7 +37,7 @@ from rt_notebook.protocol.events import Dialect
 from rt_notebook.server.admission import ENDPOINT, new_token
 from rt_notebook.server.connections import ConnectionRegistry
 from rt_notebook.server.driver import DriverConfig, start_server
-from rt_notebook.server.responders import Responder, make_responder
+from rt_notebook.server.responders import Responder, echo_words_for, make_responder
 
 __all__ = ["EmbeddedServer", "parse_dialect"]
 
@@ -87,7 +87,8 @@ class EmbeddedServer:
             raise ValueError(f"max_session_seconds must be > 0, not {max_session_seconds}")
         self.host = host
         self.token = token or new_token()
-        self.responder = make_responder(responder, script)
+        # An echo streams for two minutes at most at this pace (no limit at pace 0).
+        self.responder = make_responder(responder, script, echo_max_words=echo_words_for(pace))
         self.dialect = parse_dialect(dialect)
         self.pace = pace
         self.max_session_seconds = max_session_seconds

@@ -18,7 +18,10 @@ connections at once. No responder pretends to be a model.
        a quote, a code fence, a table) is answered ``Echo:``, a blank line, then the text
        verbatim, so the user's Markdown renders unchanged. Audio without a transcript is
        answered ``Echo: (audio, 1.20 s)``; no user message at all ``Echo: (nothing to echo
-       yet)``.
+       yet)``. With ``max_words`` (the embedded server sets it from its pace, so that an
+       echo streams for at most :data:`ECHO_SECONDS`), a longer message is echoed up to that
+       many words, then a note on its own line: ``[offline echo truncated after 6,000
+       words: 200,000 characters received]`` (a code fence left open is closed first).
 
 ``scripted`` (:class:`ScriptedResponder`)
     Answers from a JSON script (:func:`load_script`)::
@@ -64,6 +67,7 @@ from rt_notebook.server.tone import BYTES_PER_MS
 from rt_notebook.server.toolcall import PlannedCall, choose_call
 
 __all__ = [
+    "ECHO_SECONDS",
     "EchoResponder",
     "PlannedCall",
     "PlannedMessage",
@@ -74,6 +78,7 @@ __all__ = [
     "ScriptError",
     "ScriptedResponder",
     "echo_reply",
+    "echo_words_for",
     "load_script",
     "make_responder",
 ]
@@ -128,10 +133,27 @@ class Responder(Protocol):
 # The echo responder
 
 
+ECHO_SECONDS = 120.0
+"""How long, at most, the embedded server's echo of one message streams at its pace."""
+
+
+def echo_words_for(pace: float) -> int | None:
+    """The ``max_words`` of an echo that streams for at most :data:`ECHO_SECONDS`."""
+    return None if pace <= 0 else max(100, int(ECHO_SECONDS / pace))
+
+
 class EchoResponder:
-    """Echoes the last user message, calls tools on request, reports tool results."""
+    """Echoes the last user message, calls tools on request, reports tool results.
+
+    ``max_words`` caps how much of a message is echoed (``None``: all of it).
+    """
 
     name = "echo"
+
+    def __init__(self, max_words: int | None = None) -> None:
+        if max_words is not None and max_words < 1:
+            raise ValueError(f"max_words must be >= 1 or None, not {max_words}")
+        self.max_words = max_words
 
     def respond(self, request: ResponseRequest) -> Sequence[PlannedOutput]:
         results = tool_results(request.context)
@@ -142,22 +164,50 @@ class EchoResponder:
             call = choose_call(text, request.tools, request.tool_choice)
             if call is not None:
                 return [call]
-        return [PlannedMessage(echo_reply(text))]
+        return [PlannedMessage(echo_reply(text, max_words=self.max_words))]
 
     def __repr__(self) -> str:
-        return "EchoResponder()"
+        return f"EchoResponder(max_words={self.max_words})" if self.max_words else "EchoResponder()"
 
 
 _MARKDOWN_BLOCK = re.compile(r"(#{1,6}\s|[-*+]\s|>|\d+[.)]\s|```|~~~|\||\s{4}|\t|---|===)")
 
 
-def echo_reply(text: str | None) -> str:
+_ECHO_WORD = re.compile(r"\s*\S+")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
+
+
+def echo_reply(text: str | None, *, max_words: int | None = None) -> str:
     """The echo responder's answer to user text ``text`` (see the module docstring)."""
     if text is None or not text.strip():
         return "Echo: (nothing to echo yet)"
+    if max_words is not None:
+        text = _truncated(text, max_words)
     if "\n" not in text.strip() and not _MARKDOWN_BLOCK.match(text):
         return f"Echo: {text.strip()}"
     return f"Echo:\n\n{text}"
+
+
+def _truncated(text: str, max_words: int) -> str:
+    """``text`` cut after ``max_words`` words, with a note saying so (unchanged if shorter)."""
+    words = _ECHO_WORD.finditer(text)
+    end = 0
+    for count, word in enumerate(words, 1):
+        end = word.end()
+        if count == max_words:
+            break
+    else:
+        return text
+    if not text[end:].strip():
+        return text
+    kept = text[:end]
+    fences = _FENCE.findall(kept)
+    if len(fences) % 2:  # the cut falls inside a code block: close it
+        kept += "\n" + fences[-1]
+    return (
+        f"{kept}\n\n[offline echo truncated after {max_words:,} words: "
+        f"{len(text):,} characters received]"
+    )
 
 
 def last_user_text(context: Sequence[Event]) -> str | None:
@@ -353,11 +403,15 @@ def _user_message_count(context: Sequence[Event]) -> int:
 
 
 def make_responder(
-    spec: str | Responder = "echo", script: str | os.PathLike[str] | None = None
+    spec: str | Responder = "echo",
+    script: str | os.PathLike[str] | None = None,
+    *,
+    echo_max_words: int | None = None,
 ) -> Responder:
     """A responder from a name (``"echo"``, ``"scripted"``) or an instance.
 
     Giving ``script`` implies ``"scripted"`` (the default ``"echo"`` is overridden).
+    ``echo_max_words`` is the ``max_words`` of an echo responder made by name.
     """
     if not isinstance(spec, str):
         if not isinstance(spec, Responder):
@@ -368,5 +422,5 @@ def make_responder(
             raise ValueError("responder 'scripted' needs script=PATH (a JSON script file)")
         return ScriptedResponder.from_file(script)
     if spec == "echo":
-        return EchoResponder()
+        return EchoResponder(max_words=echo_max_words)
     raise ValueError(f"unknown responder {spec!r}; choose one of {', '.join(RESPONDER_NAMES)}")

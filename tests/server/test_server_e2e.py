@@ -28,7 +28,7 @@ from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rt_notebook.protocol.events import Dialect, Event
-from rt_notebook.server import EmbeddedServer
+from rt_notebook.server import EchoResponder, EmbeddedServer
 
 # Text turns and function calls, both dialects
 
@@ -464,3 +464,26 @@ def test_constructor_rejects_bad_arguments() -> None:
 def test_a_busy_port_is_reported_by_start(fast_server: EmbeddedServer) -> None:
     with pytest.raises(OSError):  # noqa: PT011 - the errno text differs by platform
         EmbeddedServer(port=fast_server.port).start()
+
+
+def test_a_200_kb_message_gets_a_capped_echo_through_the_sdk() -> None:
+    text = " ".join(f"word{n}" for n in range(33_000))  # about 200 KB
+    assert len(text) > 200_000
+
+    async def scenario(server: EmbeddedServer) -> list[Event]:
+        async with sdk_client(server) as client:
+            await text_mode(client)
+            await client.send({"type": "conversation.item.create", "item": user_text(text)})
+            await client.send({"type": "response.create"})
+            return await client.until("response.done")  # every event validated on the way
+
+    with EmbeddedServer(pace=0, responder=EchoResponder(max_words=300)) as server:
+        events = run(scenario(server))
+    answer = final_text(events)
+    assert answer.startswith("Echo:\n\nword0 word1 ")
+    assert answer.endswith(
+        f"word299\n\n[offline echo truncated after 300 words: {len(text):,} characters received]"
+    )
+    deltas = [e for e in events if e["type"] == "response.output_text.delta"]
+    assert "".join(e["delta"] for e in deltas) == answer
+    assert len(deltas) < 320

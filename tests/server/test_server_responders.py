@@ -14,6 +14,7 @@ from server_helpers import WEATHER_TOOL, user_text
 from rt_notebook.protocol.events import Event
 from rt_notebook.server import (
     EchoResponder,
+    EmbeddedServer,
     PlannedCall,
     PlannedMessage,
     ResponseRequest,
@@ -260,3 +261,37 @@ def test_beeps_are_short_audible_pcm16() -> None:
     assert samples[0] == 0  # faded in: no click
     assert beep(0) == beep(5)  # five pitches, repeating
     assert beep(0) != beep(1)
+
+
+# A very long message: the echo stops after max_words with a note
+
+
+def test_a_long_echo_is_cut_after_max_words_with_a_note() -> None:
+    text = " ".join(f"w{n}" for n in range(1000))
+    reply = echo_reply(text, max_words=10)
+    assert reply == (
+        "Echo:\n\nw0 w1 w2 w3 w4 w5 w6 w7 w8 w9\n\n"
+        f"[offline echo truncated after 10 words: {len(text):,} characters received]"
+    )
+    assert echo_reply("just three words", max_words=3) == "Echo: just three words"
+    assert echo_reply("just three words  \n", max_words=3) == "Echo: just three words"
+
+
+def test_a_cut_inside_a_code_fence_closes_it() -> None:
+    text = "Look:\n\n```python\n" + "\n".join(f"x{n} = {n}" for n in range(100)) + "\n```\n"
+    reply = echo_reply(text, max_words=8)
+    body, note = reply.rsplit("\n\n", 1)
+    assert body.endswith("\n```")
+    assert body.count("```") == 2
+    assert note.startswith("[offline echo truncated after 8 words")
+
+
+@pytest.mark.parametrize(("pace", "words"), [(0.02, 6000), (0.05, 2400), (0.0, None)])
+def test_the_embedded_servers_echo_streams_two_minutes_at_most(
+    pace: float, words: int | None
+) -> None:
+    responder = EmbeddedServer(pace=pace).responder
+    assert isinstance(responder, EchoResponder)
+    assert responder.max_words == words
+    with pytest.raises(ValueError, match="max_words"):
+        EchoResponder(max_words=0)
