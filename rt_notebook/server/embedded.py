@@ -67,6 +67,8 @@ class EmbeddedServer:
     ``max_session_seconds`` ends each connection that long after it opened, as the service
     does after 60 minutes: an ``error`` with code ``session_expired``, then close 1001
     (``None``: no limit is enforced; ``session.created`` announces 60 minutes either way).
+    ``compression`` accepts permessage-deflate when a client offers it (off: on loopback it
+    only costs CPU at both ends).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class EmbeddedServer:
         pace: float = 0.02,
         script: str | os.PathLike[str] | None = None,
         max_session_seconds: float | None = None,
+        compression: bool = False,
     ) -> None:
         if pace < 0:
             raise ValueError(f"pace must be >= 0 seconds, not {pace}")
@@ -92,6 +95,7 @@ class EmbeddedServer:
         self.dialect = parse_dialect(dialect)
         self.pace = pace
         self.max_session_seconds = max_session_seconds
+        self.compression = compression
         self._connections = ConnectionRegistry()
         self._requested_port = port
         # Set while running: the actual port, the server's loop and its stop signal.
@@ -238,6 +242,7 @@ class EmbeddedServer:
             dialect=self.dialect,
             pace=self.pace,
             max_session_seconds=self.max_session_seconds,
+            compression=self.compression,
             connections=self._connections,
         )
         try:

@@ -378,13 +378,20 @@ def test_other_paths_are_not_found(fast_server: EmbeddedServer) -> None:
 # Transport behaviour
 
 
-def test_permessage_deflate_is_accepted_when_offered(fast_server: EmbeddedServer) -> None:
-    async def scenario() -> str:
-        async with await raw_connect(fast_server) as connection:  # websockets offers deflate
+@pytest.mark.parametrize("compression", [False, True])
+def test_permessage_deflate_only_when_configured(compression: bool) -> None:
+    async def scenario(server: EmbeddedServer) -> tuple[str, str]:
+        async with await raw_connect(server) as connection:  # websockets offers deflate
             assert connection.response is not None
-            return connection.response.headers.get("Sec-WebSocket-Extensions", "")
+            extensions = connection.response.headers.get("Sec-WebSocket-Extensions", "")
+            await connection.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            assert (await raw_next(connection))["type"] == "session.created"
+            return extensions, (await raw_next(connection))["type"]
 
-    assert "permessage-deflate" in run(scenario())
+    with EmbeddedServer(pace=0, compression=compression) as server:
+        extensions, answer = run(scenario(server))
+    assert ("permessage-deflate" in extensions) is compression
+    assert answer == "input_audio_buffer.cleared"  # either way the connection works
 
 
 def test_concurrent_connections_keep_their_own_conversations(fast_server: EmbeddedServer) -> None:
