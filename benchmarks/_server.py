@@ -81,7 +81,7 @@ def server_process(token: str = TOKEN) -> Iterator[tuple[str, str, int]]:
     port = free_port()
     command = [sys.executable, "-m", "rt_notebook.server", "--port", str(port)]
     command += ["--token", token, "--pace", "0"]
-    with _process(command, "websocket_base_url:") as process:
+    with _process(command, "base_url:") as process:
         yield f"ws://127.0.0.1:{port}/v1", token, process.pid
 
 
