@@ -176,7 +176,9 @@ class EmbeddedServer:
         """Abort the connection of the next response that starts once it sent this many deltas.
 
         Deltas are text, transcript and function-argument deltas; with 0 the connection
-        drops right after ``response.created``. One response is dropped per call.
+        drops right after ``response.created``. The frames written before are flushed
+        first, so the client receives exactly that many deltas. One drop per call; if that
+        response ends with fewer deltas, the count goes on into the connection's next one.
         """
         self._connections.schedule_drop(after_deltas)
 
