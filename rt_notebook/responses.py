@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import RealtimeError
-from .protocol.events import new_id
 
 if TYPE_CHECKING:
+    from .protocol.turns import Turn
     from .session import Session
 
-__all__ = ["ItemSnapshot", "ResponseHandle", "ResponseResult"]
+__all__ = ["ItemSnapshot", "ResponseHandle", "ResponseResult", "SessionStatus"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +75,39 @@ class ResponseResult:
 
 
 class ResponseHandle:
-    """A requested response: wait for it, watch it grow, or cancel it. Thread-safe."""
+    """A requested response (one turn): wait for it, watch it grow, or cancel it.
 
-    def __init__(self, session: Session, params: dict[str, Any], out_of_band: bool) -> None:
+    Thread-safe. ``request_id`` is the tag the response carries in its metadata;
+    ``item_ids`` the ids of the items the turn adds before it.
+    """
+
+    def __init__(self, session: Session, turn: Turn) -> None:
         self.session = session
-        self.request_id = new_id("req", 12)
-        self.params = params  # the ``response`` object of response.create
-        self.out_of_band = out_of_band
-        self.event_id = new_id("event")  # the client event id of our response.create
-        self.response_id: str | None = None  # known once response.created arrives
-        self.requested_at = time.monotonic()
-        self.first_delta_at: float | None = None
-        self.cancel_requested = False
+        self._turn = turn
+        self.request_id = turn.tag
+        self.params = turn.params  # the ``response`` object of response.create
+        self.out_of_band = turn.out_of_band
+        self.item_ids: list[str] = [str(request.key) for request in turn.items]
         self._future: concurrent.futures.Future[ResponseResult] = concurrent.futures.Future()
+        for request in turn.items:
+            request.owner = concurrent.futures.Future()
+
+    def wait_items(self, timeout: float | None = None) -> list[str]:
+        """Block until the server has the items this turn adds; return their ids.
+
+        Raises the turn's error if they were refused or the turn failed before sending.
+        """
+        for request in self._turn.items:
+            try:
+                request.owner.result(timeout)
+            except concurrent.futures.TimeoutError:
+                raise TimeoutError(f"the turn's items were not added within {timeout} s") from None
+        return list(self.item_ids)
+
+    @property
+    def response_id(self) -> str | None:
+        """The server's id of the response, once ``response.created`` named it."""
+        return self._turn.response_id
 
     def __repr__(self) -> str:
         state = self._future.result().status if self.done() else "pending"
@@ -119,7 +139,7 @@ class ResponseHandle:
     def cancel(self) -> None:
         """Cancel the response: unsent requests are dropped, running ones get
         ``response.cancel``. The handle then finishes with status ``cancelled``."""
-        self.session._io.call(self.session._cancel, self)
+        self.session._cancel_turn(self._turn)
 
     @property
     def text(self) -> str:
@@ -142,3 +162,25 @@ class ResponseHandle:
     def error(self) -> BaseException | None:
         """The error that failed this request, if any."""
         return self._future.exception() if self.done() else None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """What the connection is doing, for status lines (``%realtime status``, the panel)."""
+
+    state: str  # "connecting", "ready", "reconnecting" or "closed"
+    attempt: int  # reconnect attempt under way (0 when none)
+    restored: int  # items re-created by the last restore
+    renewed_at: float | None  # time.time() of the last renewal
+    reason: str | None  # why the connection is (or was last) down
+
+    def describe(self) -> str:
+        """One line: ``ready; restored 12 items; renewed at 14:05``."""
+        parts = [self.state + (f" (attempt {self.attempt})" if self.attempt else "")]
+        if self.restored:
+            parts.append(f"restored {self.restored} items")
+        if self.renewed_at is not None:
+            parts.append("renewed at " + time.strftime("%H:%M", time.localtime(self.renewed_at)))
+        if self.reason and self.state != "ready":
+            parts.append(self.reason)
+        return "; ".join(parts)

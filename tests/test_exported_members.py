@@ -13,6 +13,10 @@ import rt_notebook
 
 MODULES = [
     "rt_notebook",
+    "rt_notebook._driver",
+    "rt_notebook._items",
+    "rt_notebook._reading",
+    "rt_notebook._registry",
     "rt_notebook.anchors",
     "rt_notebook.chat",
     "rt_notebook.errors",

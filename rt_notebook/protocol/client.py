@@ -36,6 +36,7 @@ from .conversation import (
     ErrorReceived,
     ItemAdded,
     ItemDeleted,
+    ItemDelta,
     ItemDone,
     ItemUpdated,
     ResponseCreated,
@@ -92,6 +93,7 @@ class ClientCore:
         self._renew_at: float | None = None
         self._last_rx = 0.0
         self._had_session = False  # a session.created arrived since open()
+        self._awaiting_delta: dict[str, Turn] = {}  # response id -> turn, until a delta
         self._renewing = False
 
     # Lifecycle ----------------------------------------------------------------------
@@ -327,13 +329,15 @@ class ClientCore:
 
     # Requests from the user ------------------------------------------------------------
 
-    def submit(self, turn: Turn, now: float) -> None:
-        """Queue a turn (out-of-band turns run at once, beside the active one)."""
+    def submit(self, turn: Turn, now: float, first: bool = False) -> None:
+        """Queue a turn (``first``: at the head); out-of-band turns run at once, beside
+        the active one."""
         if self.state is State.CLOSED:
             self._fail_turn(
                 turn, RealtimeConnectionError(f"not connected ({self.reason or 'closed'})")
             )
             return
+        turn.created_at = now
         if turn.params is not None:
             turn.params.setdefault("metadata", {})[REQUEST_TAG] = turn.tag
             self._by_tag[turn.tag] = turn
@@ -342,17 +346,26 @@ class ClientCore:
             if self.state is State.READY:
                 self._send_response_create(turn, now)
             return
-        self._queue.append(turn)
+        if first:
+            self._queue.appendleft(turn)
+        else:
+            self._queue.append(turn)
         self._pump(now)
 
-    def add_item(self, request: Request, now: float) -> None:
-        """Add one item: at once when idle, else as a turn of its own (it waits its turn)."""
+    def add_item(self, request: Request, now: float, first: bool = False) -> None:
+        """Add one item: at once when idle, else as a turn of its own (it waits its turn;
+        ``first``: at the head of the queue)."""
         if self.state is State.CLOSED:
             self._fail(
                 request, RealtimeConnectionError(f"not connected ({self.reason or 'closed'})")
             )
         elif self._current is not None or self._queue or self.state is not State.READY:
-            self._queue.append(Turn([request], None))
+            turn = Turn([request], None)
+            turn.created_at = now
+            if first:
+                self._queue.appendleft(turn)
+            else:
+                self._queue.append(turn)
             self._pump(now)
         else:
             self._send_request(request)
@@ -434,11 +447,18 @@ class ClientCore:
         if event["type"] == "session.created":
             self._on_session_created(event, now)
             return event, changes
+        if self._awaiting_delta:
+            self._note_first_delta(changes, now)
         for change in changes:
             handler = _HANDLERS.get(type(change))
             if handler is not None:
                 handler(self, change, now)
         return event, changes
+
+    def _note_first_delta(self, changes: list[Change], now: float) -> None:
+        for change in changes:
+            if type(change) is ItemDelta and change.response_id in self._awaiting_delta:
+                self._awaiting_delta.pop(change.response_id).first_delta_at = now
 
     def _on_session_created(self, event: Event, now: float) -> None:
         self._had_session = True
@@ -546,6 +566,7 @@ class ClientCore:
             return  # started by the server (VAD) or another client: shown, never matched
         turn.state = TurnState.ACTIVE
         turn.response_id = change.response_id
+        self._awaiting_delta[change.response_id] = turn
         if turn.cancel_requested and turn.cancel_sent_at is None:
             self._send({"type": "response.cancel", "response_id": change.response_id})
             turn.cancel_sent_at = now
@@ -684,6 +705,8 @@ class ClientCore:
         turn.status = status
         self._by_tag.pop(turn.tag, None)
         self._oob.pop(turn.tag, None)
+        if turn.response_id is not None:
+            self._awaiting_delta.pop(turn.response_id, None)
         self.finished.append(turn)
 
     def _fail_turn(self, turn: Turn, error: RealtimeError) -> None:

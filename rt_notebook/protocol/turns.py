@@ -76,6 +76,8 @@ class Turn:
     cancel_requested: bool = False
     cancel_sent_at: float | None = None
     sent_at: float | None = None
+    created_at: float = 0.0  # when it was submitted (the core's clock)
+    first_delta_at: float | None = None
     restarts: int = 0
     tool_ran: bool = False
     status: str | None = None  # final: "completed", "cancelled", … or None when failed
