@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from rt_notebook.server.admission import ENDPOINT, new_token
 from rt_notebook.server.driver import DriverConfig, start_server
 from rt_notebook.server.embedded import parse_dialect
+from rt_notebook.server.errors import describe_duration
 from rt_notebook.server.responders import RESPONDER_NAMES, ScriptError, make_responder
 
 __all__ = ["main"]
@@ -56,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between streamed deltas (default: %(default)s)",
     )
     parser.add_argument("--script", help="JSON script for --responder scripted")
+    parser.add_argument(
+        "--max-session-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "end each session after this long, as the real service does after 60 minutes "
+            "(error session_expired, then close 1001); default: no limit"
+        ),
+    )
     return parser
 
 
@@ -65,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.pace < 0:
         parser.error("--pace must be >= 0")
+    if args.max_session_seconds is not None and not args.max_session_seconds > 0:
+        parser.error("--max-session-seconds must be > 0")
     try:
         responder = make_responder(args.responder, args.script)
     except (ValueError, ScriptError) as exc:
@@ -74,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         responder=responder,
         dialect=parse_dialect(args.dialect),
         pace=args.pace,
+        max_session_seconds=args.max_session_seconds,
     )
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C where signal handlers are unavailable
         asyncio.run(_serve_until_signalled(config, args.host, args.port))
@@ -89,23 +103,42 @@ async def _serve_until_signalled(config: DriverConfig, host: str, port: int) -> 
             loop.add_signal_handler(signum, stop.set)
     bound_port = next(iter(server.sockets)).getsockname()[1]
     netloc = f"[{host}]:{bound_port}" if ":" in host else f"{host}:{bound_port}"
-    dialect = config.dialect.value if config.dialect is not None else "auto"
-    _say(
-        f"rt_notebook offline Realtime server (responder: {config.responder.name}, "
-        f"dialect: {dialect})\n"
-        f"  url:       ws://{netloc}{ENDPOINT}?model=gpt-realtime\n"
-        f"  base_url:  http://{netloc}/v1\n"
-        f"  token:     {config.token}\n"
-        f"  example:   AsyncOpenAI(base_url='http://{netloc}/v1', api_key=TOKEN)"
-        ".realtime.connect(model='gpt-realtime')\n"
-        "Press Ctrl-C to stop.\n"
-    )
+    _say(how_to_connect(config, netloc))
     try:
         await stop.wait()
     finally:
         server.close()
         await server.wait_closed()
         _say("rt_notebook offline Realtime server stopped.\n")
+
+
+def how_to_connect(config: DriverConfig, netloc: str) -> str:
+    """What the CLI prints once it listens: addresses, token and lines to paste."""
+    dialect = config.dialect.value if config.dialect is not None else "auto"
+    ws_base, http_base, token = f"ws://{netloc}/v1", f"http://{netloc}/v1", config.token
+    limit = (
+        f", sessions end after {describe_duration(config.max_session_seconds)}"
+        if config.max_session_seconds is not None
+        else ""
+    )
+    return (
+        f"rt_notebook offline Realtime server (responder: {config.responder.name}, "
+        f"dialect: {dialect}{limit})\n"
+        f"  websocket_base_url: {ws_base}\n"
+        f"  base_url:           {http_base}\n"
+        f"  token:              {token}\n"
+        f"  endpoint:           ws://{netloc}{ENDPOINT}?model=gpt-realtime "
+        "(the full WebSocket URL, not a base URL)\n"
+        "In a notebook, either of:\n"
+        f"  import rt_notebook; rt_notebook.connect(websocket_base_url={ws_base!r}, "
+        f"api_key={token!r})\n"
+        f"  %env OPENAI_API_KEY={token}\n"
+        f"  %config RealtimeMagics.url = {ws_base!r}\n"
+        "With the openai SDK:\n"
+        f"  AsyncOpenAI(base_url={http_base!r}, websocket_base_url={ws_base!r}, "
+        f"api_key={token!r}).realtime.connect(model='gpt-realtime')\n"
+        "Press Ctrl-C to stop.\n"
+    )
 
 
 def _say(text: str) -> None:

@@ -18,6 +18,12 @@ from a Jupyter cell (whose loop is already running) and from plain scripts alike
 (The SDK's beta client turns ``http://`` base URLs into ``wss://``; ``websocket_base_url``
 keeps it on ``ws://``.) The token is random per instance unless given, and never appears
 in ``repr()``.
+
+For tests of reconnection: ``max_session_seconds`` ends every session as the service does
+after 60 minutes; :meth:`EmbeddedServer.drop_connections` and
+:meth:`EmbeddedServer.schedule_drop` break connections like a network failure;
+:attr:`EmbeddedServer.connections_opened` and :attr:`EmbeddedServer.open_connections`
+count websockets.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from types import TracebackType
 
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.server.admission import ENDPOINT, new_token
+from rt_notebook.server.connections import ConnectionRegistry
 from rt_notebook.server.driver import DriverConfig, start_server
 from rt_notebook.server.responders import Responder, make_responder
 
@@ -57,6 +64,9 @@ class EmbeddedServer:
     :class:`~rt_notebook.server.responders.Responder`. ``dialect`` is ``None`` (GA, or beta
     for clients that send ``OpenAI-Beta: realtime=v1``), ``"ga"`` or ``"beta"``. ``pace`` is
     the pause between streamed deltas in seconds (0 streams as fast as possible).
+    ``max_session_seconds`` ends each connection that long after it opened, as the service
+    does after 60 minutes: an ``error`` with code ``session_expired``, then close 1001
+    (``None``: no limit is enforced; ``session.created`` announces 60 minutes either way).
     """
 
     def __init__(
@@ -69,14 +79,19 @@ class EmbeddedServer:
         dialect: Dialect | str | None = None,
         pace: float = 0.02,
         script: str | os.PathLike[str] | None = None,
+        max_session_seconds: float | None = None,
     ) -> None:
         if pace < 0:
             raise ValueError(f"pace must be >= 0 seconds, not {pace}")
+        if max_session_seconds is not None and not max_session_seconds > 0:
+            raise ValueError(f"max_session_seconds must be > 0, not {max_session_seconds}")
         self.host = host
         self.token = token or new_token()
         self.responder = make_responder(responder, script)
         self.dialect = parse_dialect(dialect)
         self.pace = pace
+        self.max_session_seconds = max_session_seconds
+        self._connections = ConnectionRegistry()
         self._requested_port = port
         # Set while running: the actual port, the server's loop and its stop signal.
         self._port: int | None = None
@@ -134,6 +149,42 @@ class EmbeddedServer:
     ) -> None:
         self.stop()
 
+    # Faults and counts for tests of reconnection (any thread)
+
+    def drop_connections(self) -> int:
+        """Abort every open connection now, like a network drop (no close frame).
+
+        Returns how many were open. They count as closed when this returns.
+        """
+        loop = self._loop
+        if loop is None:
+            return 0
+        if threading.current_thread() is self._thread:
+            return self._connections.abort_all()
+
+        async def abort_all() -> int:
+            return self._connections.abort_all()
+
+        return asyncio.run_coroutine_threadsafe(abort_all(), loop).result(_START_TIMEOUT_S)
+
+    def schedule_drop(self, after_deltas: int) -> None:
+        """Abort the connection of the next response that starts once it sent this many deltas.
+
+        Deltas are text, transcript and function-argument deltas; with 0 the connection
+        drops right after ``response.created``. One response is dropped per call.
+        """
+        self._connections.schedule_drop(after_deltas)
+
+    @property
+    def connections_opened(self) -> int:
+        """WebSocket connections accepted since this server was created."""
+        return self._connections.opened
+
+    @property
+    def open_connections(self) -> int:
+        """WebSocket connections open now."""
+        return self._connections.open
+
     # Addresses
 
     @property
@@ -181,7 +232,12 @@ class EmbeddedServer:
 
     async def _serve(self) -> None:
         config = DriverConfig(
-            token=self.token, responder=self.responder, dialect=self.dialect, pace=self.pace
+            token=self.token,
+            responder=self.responder,
+            dialect=self.dialect,
+            pace=self.pace,
+            max_session_seconds=self.max_session_seconds,
+            connections=self._connections,
         )
         try:
             server = await start_server(config, self.host, self._requested_port)

@@ -19,6 +19,7 @@ __all__ = [
     "binary_frame",
     "cancel_not_active",
     "commit_empty",
+    "describe_duration",
     "duplicate_item_id",
     "error_event",
     "invalid_api_key",
@@ -31,6 +32,7 @@ __all__ = [
     "missing_parameter",
     "out_of_range",
     "quote_choices",
+    "session_expired",
     "too_long",
     "truncate_invalid",
     "unknown_parameter",
@@ -110,6 +112,25 @@ def beta_shape_disabled() -> ErrorInfo:
             "'OpenAI-Beta: realtime=v1' header to use the GA interface."
         ),
     )
+
+
+# The end of a session: after its maximum duration, then close 1001 with the message.
+
+
+def session_expired(seconds: float) -> ErrorInfo:
+    """The service's last words after a session's maximum duration (then close 1001)."""
+    return ErrorInfo(
+        code="session_expired",
+        message=f"Your session hit the maximum duration of {describe_duration(seconds)}.",
+    )
+
+
+def describe_duration(seconds: float) -> str:
+    """``60 minutes``, ``1 minute``, ``90 seconds``, ``0.5 seconds``: as the service words it."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    return f"{seconds:g} second{'' if seconds == 1 else 's'}"
 
 
 # Event-level errors: the connection goes on.

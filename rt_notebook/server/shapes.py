@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -76,13 +77,24 @@ def wire_type(ga_type: str, dialect: Dialect) -> str | None:
 # Sessions
 
 
-def default_session(dialect: Dialect, *, model: str, responder_name: str, now: float) -> Event:
-    """The session of ``session.created``, with the service's defaults."""
+def default_session(
+    dialect: Dialect,
+    *,
+    model: str,
+    responder_name: str,
+    now: float,
+    lifetime: float = SESSION_LIFETIME_S,
+) -> Event:
+    """The session of ``session.created``, with the service's defaults.
+
+    ``expires_at`` is ``now + lifetime`` in whole seconds, rounded down (a client renewing
+    before it is never late).
+    """
     common_tail = {
         "tracing": None,
         "truncation": "auto",
         "prompt": None,
-        "expires_at": int(now) + SESSION_LIFETIME_S,
+        "expires_at": math.floor(now + lifetime),
     }
     instructions = offline_instructions(responder_name)
     if dialect is Dialect.GA:

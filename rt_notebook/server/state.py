@@ -47,6 +47,7 @@ from rt_notebook.server.validation import validate_client_event
 
 __all__ = ["ConnectionState"]
 
+CLOSE_GOING_AWAY = 1001
 MAX_APPEND_CHARS = 15 * 1024 * 1024
 MIN_COMMIT_MS = 100
 RATE_LIMIT_REQUESTS = 10_000
@@ -63,9 +64,14 @@ class ConnectionState:
         dialect: Dialect,
         responder: Responder,
         now: float,
+        max_session_seconds: float | None = None,
         on_responder_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.dialect = dialect
+        # How long the session may last (the service: 60 minutes); the driver keeps time.
+        self.lifetime = (
+            shapes.SESSION_LIFETIME_S if max_session_seconds is None else max_session_seconds
+        )
         self.responder = responder
         self.wire = shapes.Wire(dialect)
         # Session in the dialect's own wire shape (what session.updated echoes).
@@ -74,6 +80,7 @@ class ConnectionState:
             model=model,
             responder_name=responder.name,
             now=now,  # Unix time of the connection, for the session's expires_at
+            lifetime=self.lifetime,
         )
         self.conversation_id = new_id("conv")
         # The default conversation's items, canonical GA shape.
@@ -138,6 +145,15 @@ class ConnectionState:
             out.extend(self.streamer.tick(response))
             out.extend(self._after_done(response))
         return out
+
+    def expire(self) -> tuple[list[Event], int, str]:
+        """The end of the session at its maximum duration: (events, close code, reason).
+
+        As on the service: an ``error`` with code ``session_expired``, then close 1001 with
+        the error's message as the reason.
+        """
+        problem = errors.session_expired(self.lifetime)
+        return [error_event(problem)], CLOSE_GOING_AWAY, problem.message
 
     @property
     def pending(self) -> bool:

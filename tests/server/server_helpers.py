@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+import os
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import pydantic
+from openai import AsyncOpenAI
 from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
 from openai.types.realtime import RealtimeServerEvent as GAServerEvent
 
 from rt_notebook.protocol.events import Dialect, Event
-from rt_notebook.server import ConnectionState, EchoResponder, Responder
+from rt_notebook.server import ConnectionState, EchoResponder, EmbeddedServer, Responder
 
 _ADAPTERS: dict[Dialect, pydantic.TypeAdapter[Any]] = {
     Dialect.GA: pydantic.TypeAdapter(GAServerEvent),
@@ -172,3 +176,82 @@ class Driven:
             self.session_update(output_modalities=["text"])
         else:
             self.session_update(modalities=["text"])
+
+
+# The real openai SDK against an embedded server
+
+T = TypeVar("T")
+RECV_TIMEOUT_S = 20
+# One scalable time unit for waits in tests (raise it on a slow machine).
+TIME_UNIT_S = float(os.environ.get("RT_NOTEBOOK_TEST_TIME_UNIT", "1"))
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(coroutine, 60)
+
+    return asyncio.run(bounded())
+
+
+class Client:
+    """An ``openai`` SDK realtime connection plus raw, strictly validated receiving."""
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self.received: list[Event] = []
+
+    async def send(self, event: Event) -> None:
+        await self.connection.send(event)
+
+    async def next(self) -> Event:
+        raw = await asyncio.wait_for(self.connection.recv_bytes(), RECV_TIMEOUT_S)
+        event: Event = json.loads(raw)
+        assert_valid(event, self.dialect)
+        self.received.append(event)
+        return event
+
+    async def until(self, event_type: str, *, count: int = 1) -> list[Event]:
+        """Receive until ``count`` events of ``event_type``; return what was received."""
+        out: list[Event] = []
+        seen = 0
+        while seen < count:
+            out.append(await self.next())
+            seen += out[-1]["type"] == event_type
+        return out
+
+
+@asynccontextmanager
+async def sdk_client(
+    server: EmbeddedServer, dialect: Dialect = Dialect.GA
+) -> AsyncIterator[Client]:
+    async with AsyncOpenAI(
+        api_key=server.token,
+        base_url=server.base_url,
+        websocket_base_url=server.websocket_base_url,  # the beta client forces wss:// otherwise
+    ) as openai_client:
+        manager: Any
+        if dialect is Dialect.GA:
+            manager = openai_client.realtime.connect(model="gpt-realtime")
+        else:
+            manager = openai_client.beta.realtime.connect(model="gpt-4o-realtime-preview")
+        async with manager as connection:
+            client = Client(connection, dialect)
+            assert (await client.next())["type"] == "session.created"
+            yield client
+
+
+async def text_mode(client: Client, **extra: Any) -> None:
+    if client.dialect is Dialect.GA:
+        session = {"type": "realtime", "output_modalities": ["text"], **extra}
+    else:
+        session = {"modalities": ["text"], **extra}
+    await client.send({"type": "session.update", "session": session})
+    await client.until("session.updated")
+
+
+def final_text(events: list[Event]) -> str:
+    (done,) = [
+        e for e in events if e["type"] in ("response.output_text.done", "response.text.done")
+    ]
+    return str(done["text"])

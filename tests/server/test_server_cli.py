@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,10 +27,10 @@ def script_file(tmp_path: Path) -> Path:
     return path
 
 
-def start_cli(*arguments: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """Start the CLI; return the process and the printed ``url``/``token``/``base_url``."""
+def start_cli(*arguments: str, port: int = 0) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start the CLI; return the process and what it printed (``label: value`` lines)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "rt_notebook.server", "--port", "0", *arguments],
+        [sys.executable, "-m", "rt_notebook.server", "--port", str(port), *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -36,11 +38,16 @@ def start_cli(*arguments: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     assert process.stdout is not None
     printed: dict[str, str] = {}
     for line in process.stdout:
-        match = re.match(r"\s+(url|base_url|token):\s+(\S+)", line)
+        printed["text"] = printed.get("text", "") + line
+        match = re.match(r"\s+(endpoint|websocket_base_url|base_url|token):\s+(\S+)", line)
         if match:
             printed[match.group(1)] = match.group(2)
         if line.startswith("Press Ctrl-C"):
             break
+    else:
+        process.wait(30)
+        assert process.stderr is not None
+        raise AssertionError(f"the server did not start: {process.stderr.read()}")
     return process, printed
 
 
@@ -92,8 +99,9 @@ def test_cli_serves_prints_how_to_connect_and_stops_cleanly(
     processes.append(process)
     assert printed["token"] == "cli-token"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", printed["base_url"])
-    assert printed["url"].startswith("ws://127.0.0.1:")
-    answer = asyncio.run(asyncio.wait_for(one_turn(printed["url"], printed["token"]), 30))
+    assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/v1", printed["websocket_base_url"])
+    assert printed["endpoint"] == printed["websocket_base_url"] + "/realtime?model=gpt-realtime"
+    answer = asyncio.run(asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), 30))
     assert answer == "Scripted hello from the CLI."
     process.send_signal(stop_signal)
     out, err = process.communicate(timeout=30)
@@ -126,3 +134,118 @@ def test_cli_rejects_bad_options(
         main(arguments)
     assert info.value.code == 2
     assert complaint in capsys.readouterr().err
+
+
+PASTE_IN_IPYTHON = r"""
+import sys
+from IPython.core.interactiveshell import InteractiveShell
+
+printed = sys.stdin.read().splitlines()
+connect_line = next(line.strip() for line in printed if "rt_notebook.connect(" in line)
+magic_lines = [line.strip() for line in printed if line.strip().startswith(("%env", "%config"))]
+shell = InteractiveShell.instance()
+for cell in ["%load_ext rt_notebook", *magic_lines, "%%realtime --session pasted --out r\nfirst"]:
+    assert shell.run_cell(cell).success, cell
+print("magics:", shell.user_ns["r"].text)
+assert shell.run_cell(connect_line).success
+assert shell.run_cell("answer = rt_notebook.connect().ask('second').wait(30).text").success
+print("connect:", shell.user_ns["answer"])
+"""
+
+
+def test_the_printed_lines_work_pasted_into_ipython(processes: list[subprocess.Popen[str]]) -> None:
+    process, printed = start_cli("--pace", "0")
+    processes.append(process)
+    pasted = subprocess.run(
+        [sys.executable, "-c", PASTE_IN_IPYTHON],
+        input=printed["text"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    assert "magics: Echo: first\n" in pasted.stdout
+    assert "connect: Echo: second\n" in pasted.stdout
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def hold_open(url: str, token: str) -> websockets.ClientConnection:
+    connection = await websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {token}"}
+    )
+    assert json.loads(await connection.recv())["type"] == "session.created"
+    return connection
+
+
+@pytest.mark.parametrize("how", ["kill", "terminate"])
+def test_a_fixed_port_server_can_be_restarted_at_once(
+    how: str, processes: list[subprocess.Popen[str]]
+) -> None:
+    """Killed or stopped with clients connected, it starts again on the same port at once."""
+    port = free_port()
+    options = ("--token", "fixed-token", "--pace", "0")
+
+    async def scenario() -> str:
+        first, printed = start_cli(*options, port=port)
+        processes.append(first)
+        url = printed["endpoint"]
+        held = await hold_open(url, "fixed-token")
+        await one_turn(url, "fixed-token")  # the socket has carried traffic both ways
+        getattr(first, how)()
+        await asyncio.to_thread(first.wait, 30)  # the loop stays free to answer its close
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await asyncio.wait_for(held.recv(), 30)  # the client saw the server go
+        second, printed_again = start_cli(*options, port=port)
+        processes.append(second)
+        assert printed_again["endpoint"] == url
+        answer = await one_turn(url, "fixed-token")
+        await held.close()
+        second.send_signal(signal.SIGINT)
+        second.communicate(timeout=30)
+        assert second.returncode == 0
+        return answer
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 90)) == "Echo: hi"
+
+
+def test_cli_checks_max_session_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--max-session-seconds", "0"])
+    assert info.value.code == 2
+    assert "--max-session-seconds must be > 0" in capsys.readouterr().err
+
+
+def test_cli_max_session_seconds_ends_sessions(processes: list[subprocess.Popen[str]]) -> None:
+    process, printed = start_cli("--token", "t0k", "--max-session-seconds", "0.5")
+    processes.append(process)
+    assert "sessions end after 0.5 seconds" in printed["text"]
+
+    async def scenario() -> tuple[dict[str, object], websockets.ConnectionClosed]:
+        connection = await hold_open(printed["endpoint"], "t0k")
+        error = json.loads(await asyncio.wait_for(connection.recv(), 30))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(connection.recv(), 30)
+        return error, closed.value
+
+    error, closed = asyncio.run(scenario())
+    reason = "Your session hit the maximum duration of 0.5 seconds."
+    assert error["type"] == "error"
+    assert error["error"] == {
+        "type": "invalid_request_error",
+        "code": "session_expired",
+        "message": reason,
+        "param": None,
+        "event_id": None,
+    }
+    assert closed.rcvd is not None
+    assert (closed.rcvd.code, closed.rcvd.reason) == (1001, reason)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)

@@ -8,95 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
 
 import pytest
 import websockets
-from openai import AsyncOpenAI
-from server_helpers import WEATHER_TOOL, assert_valid, fold_deltas, types, user_text
+from server_helpers import (
+    RECV_TIMEOUT_S,
+    WEATHER_TOOL,
+    assert_valid,
+    final_text,
+    fold_deltas,
+    run,
+    sdk_client,
+    text_mode,
+    types,
+    user_text,
+)
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server import EmbeddedServer
-
-T = TypeVar("T")
-RECV_TIMEOUT_S = 20
-
-
-def run(coroutine: Awaitable[T]) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coroutine, 60)
-
-    return asyncio.run(bounded())
-
-
-class Client:
-    """An ``openai`` SDK realtime connection plus raw, strictly validated receiving."""
-
-    def __init__(self, connection: Any, dialect: Dialect) -> None:
-        self.connection = connection
-        self.dialect = dialect
-        self.received: list[Event] = []
-
-    async def send(self, event: Event) -> None:
-        await self.connection.send(event)
-
-    async def next(self) -> Event:
-        raw = await asyncio.wait_for(self.connection.recv_bytes(), RECV_TIMEOUT_S)
-        event: Event = json.loads(raw)
-        assert_valid(event, self.dialect)
-        self.received.append(event)
-        return event
-
-    async def until(self, event_type: str, *, count: int = 1) -> list[Event]:
-        """Receive until ``count`` events of ``event_type``; return what was received."""
-        out: list[Event] = []
-        seen = 0
-        while seen < count:
-            out.append(await self.next())
-            seen += out[-1]["type"] == event_type
-        return out
-
-
-@asynccontextmanager
-async def sdk_client(
-    server: EmbeddedServer, dialect: Dialect = Dialect.GA
-) -> AsyncIterator[Client]:
-    async with AsyncOpenAI(
-        api_key=server.token,
-        base_url=server.base_url,
-        websocket_base_url=server.websocket_base_url,  # the beta client forces wss:// otherwise
-    ) as openai_client:
-        manager: Any
-        if dialect is Dialect.GA:
-            manager = openai_client.realtime.connect(model="gpt-realtime")
-        else:
-            manager = openai_client.beta.realtime.connect(model="gpt-4o-realtime-preview")
-        async with manager as connection:
-            client = Client(connection, dialect)
-            assert (await client.next())["type"] == "session.created"
-            yield client
-
-
-async def text_mode(client: Client, **extra: Any) -> None:
-    if client.dialect is Dialect.GA:
-        session = {"type": "realtime", "output_modalities": ["text"], **extra}
-    else:
-        session = {"modalities": ["text"], **extra}
-    await client.send({"type": "session.update", "session": session})
-    await client.until("session.updated")
-
-
-def final_text(events: list[Event]) -> str:
-    (done,) = [
-        e for e in events if e["type"] in ("response.output_text.done", "response.text.done")
-    ]
-    return str(done["text"])
-
 
 # Text turns and function calls, both dialects
 
