@@ -237,10 +237,15 @@ class Driver:
         self._schedule()
 
     async def _write(self, connection: Any, outbox: asyncio.Queue[Event]) -> None:
+        # Our events are plain JSON already: send_raw skips the SDK's per-event transform.
+        send_raw = getattr(connection, "send_raw", None)
         while True:
             event = await outbox.get()
             try:
-                await connection.send(event)
+                if send_raw is not None:
+                    await send_raw(json.dumps(event))
+                else:
+                    await connection.send(event)
             except Exception as exc:  # the reader sees the close and reconnects
                 log.debug("rt_notebook: send failed: %s", scrub(str(exc)))
 

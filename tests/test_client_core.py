@@ -749,6 +749,13 @@ def test_backoff_grows_and_gives_up_with_a_clear_error():
     assert "gave up reconnecting after 3 attempts" in str(turn.error)
 
 
+def test_a_lifetime_shorter_than_the_margin_renews_half_way():
+    core = ClientCore(Dialect.GA, TIMING)
+    core.open(0)
+    feed(core, {"type": "session.created", "session": {"expires_at": 1030}}, now=1000)
+    assert core.next_deadline() == 1015.0
+
+
 def test_renewal_waits_for_the_active_response():
     core = ready(expires_at=1000.0)
     assert core.next_deadline() == 900.0

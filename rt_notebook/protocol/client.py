@@ -464,8 +464,14 @@ class ClientCore:
         self._had_session = True
         expires_at = event["session"].get("expires_at")
         candidates = []
-        if isinstance(expires_at, int | float) and not isinstance(expires_at, bool):
-            candidates.append(float(expires_at) - self.timing.renew_margin)
+        if (
+            self.timing.renew_before_expiry
+            and isinstance(expires_at, int | float)
+            and not isinstance(expires_at, bool)
+        ):
+            # A lifetime shorter than the margin renews half-way, never at once (a loop).
+            lifetime = float(expires_at) - now
+            candidates.append(now + max(lifetime - self.timing.renew_margin, lifetime / 2))
         if self.timing.max_age is not None:
             candidates.append(now + self.timing.max_age)
         self._renew_at = min(candidates) if candidates else None

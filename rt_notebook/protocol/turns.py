@@ -46,6 +46,7 @@ class Timing:
     max_attempts: int = 8  # reconnect attempts before the Session gives up
     renew_margin: float = 120.0  # renew this long before the server's expires_at
     max_age: float | None = None  # renew after this long even without expires_at
+    renew_before_expiry: bool = True  # False: only max_age renews (the server's end drops)
 
 
 @dataclass(eq=False)
