@@ -62,7 +62,8 @@ class Driver:
         self.handles: dict[str, Any] = {}  # turn tag -> ResponseHandle, until finished
         self._socket: Any = None  # the SDK's AsyncRealtimeConnection
         self._outbox: asyncio.Queue[Event] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # opening, reading, writing
+        self._closers: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._ready: list[concurrent.futures.Future[None]] = []
         self._recorder: IO[bytes] | None = None
@@ -138,7 +139,10 @@ class Driver:
             if task is not current:
                 task.cancel()
         if connection is not None:
-            self._spawn(_close_quietly(connection))
+            # Not in _tasks: a later drop must not cancel this close half-way.
+            closer = asyncio.get_running_loop().create_task(_close_quietly(connection))
+            self._closers.add(closer)
+            closer.add_done_callback(self._closers.discard)
 
     # Receiving -----------------------------------------------------------------------
 

@@ -249,12 +249,17 @@ class ClientCore:
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do (``None``: nothing timed)."""
-        times = [t for t in (self._retry_at, self._renew_at) if t is not None]
+        times = [] if self._retry_at is None else [self._retry_at]
         turn = self._current
+        if self._renew_at is not None and self._can_renew():
+            times.append(self._renew_at)
         if turn is not None and turn.state in (TurnState.REQUESTED, TurnState.ACTIVE):
             times.append(max(self._last_rx, turn.sent_at or 0.0) + self.timing.idle_timeout)
             if turn.cancel_sent_at is not None:
                 times.append(turn.cancel_sent_at + self.timing.cancel_timeout)
+        elif self._blocked_by_foreign_response():
+            # A response not ours blocks the queue: it too must show signs of life.
+            times.append(self._last_rx + self.timing.idle_timeout)
         for oob in self._oob.values():
             if oob.sent_at is not None:
                 times.append(max(self._last_rx, oob.sent_at) + self.timing.idle_timeout)
@@ -281,6 +286,14 @@ class ClientCore:
                 self._give_up(
                     turn, now, f"the server sent nothing for {self.timing.idle_timeout:g} s"
                 )
+        elif (
+            self._blocked_by_foreign_response() and now >= self._last_rx + self.timing.idle_timeout
+        ):
+            stuck = str(self.conversation.active_response_id)
+            self._abandon_response(stuck)
+            self.protocol_errors.append(f"gave up on {stuck}: no event for it; reconnecting")
+            self.commands.append("close")
+            self._begin_reconnect(now, "a response that never finished", immediately=True)
         for oob in list(self._oob.values()):
             if (
                 oob.cancel_sent_at is not None
@@ -304,14 +317,25 @@ class ClientCore:
                         f"{self.timing.idle_timeout:g} s"
                     ),
                 )
-        if (
-            self._renew_at is not None
-            and now >= self._renew_at
-            and self.state is State.READY
+        if self._renew_at is not None and now >= self._renew_at and self._can_renew():
+            self.renew(now)
+
+    def _can_renew(self) -> bool:
+        """Renewals happen between responses only."""
+        return (
+            self.state is State.READY
             and self._current is None
             and not self._oob
-        ):
-            self.renew(now)
+            and self.conversation.active_response_id is None
+        )
+
+    def _blocked_by_foreign_response(self) -> bool:
+        return (
+            self.state is State.READY
+            and self._current is None
+            and bool(self._queue)
+            and self.conversation.active_response_id is not None
+        )
 
     def _give_up(self, turn: Turn, now: float, why: str) -> None:
         """A response that never finishes: fail it, then recycle the connection so the

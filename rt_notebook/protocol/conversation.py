@@ -426,6 +426,9 @@ class Conversation:
 
     def _on_response_created(self, event: Event) -> list[Change]:
         wire = event.get("response") or {}
+        known = self.responses.get(wire.get("id", ""))
+        if known is not None and known.done:
+            return []  # a late duplicate must not bring a finished response back to life
         response = self._response(wire.get("id", ""))
         response.status = wire.get("status") or "in_progress"
         response.metadata = wire.get("metadata")
