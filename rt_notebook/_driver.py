@@ -59,6 +59,7 @@ class Driver:
         self.lock = threading.RLock()
         self.events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
         self.subscribers: list[Subscriber] = []
+        self.listeners: list[Callable[[Event], None]] = []  # raw events (session.connection)
         self.handles: dict[str, Any] = {}  # turn tag -> ResponseHandle, until finished
         self._socket: Any = None  # the SDK's AsyncRealtimeConnection
         self._outbox: asyncio.Queue[Event] | None = None
@@ -176,12 +177,16 @@ class Driver:
             )
             if event is not None and not event["type"].endswith(".delta"):
                 self.events.append(event)
+            subscribers = self.subscribers  # as of this change (see ResponseHandle._watch)
+            if self.listeners and event is not None:
+                for listener in self.listeners:
+                    listener(event)
         if event is None or core.finished or core.outbox or core.commands or self._ready:
             self.flush()
         elif not event["type"].endswith(".delta"):
             self._schedule()
         if changes:
-            for subscriber in self.subscribers:
+            for subscriber in subscribers:
                 try:
                     subscriber(self.session, changes)
                 except Exception:  # a broken view must not break the connection

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import queue
 import time
-from collections.abc import Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,60 @@ class ResponseHandle:
             raise TimeoutError(
                 f"no response.done within {timeout} s (the response is still running)"
             ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        """The response's text deltas as they stream (the text so far comes first).
+
+        ``for delta in handle: print(delta, end="")``; ends when the response does.
+        """
+        deltas: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        unsubscribe = self._watch(deltas.put)
+        try:
+            while (delta := deltas.get()) is not None:
+                yield delta
+        finally:
+            unsubscribe()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        """``async for delta in handle``: the deltas, without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        deltas: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def put(delta: str | None) -> None:
+            loop.call_soon_threadsafe(deltas.put_nowait, delta)
+
+        unsubscribe = self._watch(put)
+        try:
+            while (delta := await deltas.get()) is not None:
+                yield delta
+        finally:
+            unsubscribe()
+
+    def _watch(self, put: Callable[[str | None], None]) -> Callable[[], None]:
+        """Feed ``put`` the text so far, each text delta, then ``None`` at the end."""
+        from .protocol.conversation import ItemDelta
+
+        turn = self._turn
+
+        def on_changes(session: Any, changes: Any) -> None:
+            for change in changes:
+                if (
+                    type(change) is ItemDelta
+                    and change.field == "text"
+                    and change.response_id is not None
+                    and change.response_id == turn.response_id
+                ):
+                    put(change.delta)
+
+        # Subscribing and reading the text so far under the mirror's lock: no delta is
+        # both in the text so far and delivered again.
+        with self.session._driver.lock:
+            unsubscribe = self.session.subscribe(on_changes)
+            so_far = self.text
+        if so_far:
+            put(so_far)
+        self._future.add_done_callback(lambda _: put(None))
+        return unsubscribe
 
     def add_done_callback(self, callback: Callable[[ResponseHandle], None]) -> None:
         """Call ``callback(self)`` when the response finishes (on the I/O thread)."""

@@ -27,12 +27,13 @@ from ._items import ItemWriter, item_request
 from ._reading import ConversationReader
 from .errors import RealtimeConnectionError, RealtimeError
 from .protocol import payloads
-from .protocol.events import Dialect
+from .protocol.events import Dialect, Event
 from .protocol.turns import Request, State, Timing, Turn
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
 
 if TYPE_CHECKING:
+    from .bridge import SessionConnection
     from .tools import Tool, Toolbox
 
 __all__ = ["Session", "SessionStatus", "Timing", "connect", "get_session"]
@@ -292,6 +293,26 @@ class Session(ConversationReader, ItemWriter):
                 driver.subscribers = [s for s in driver.subscribers if s is not callback]
 
         return unsubscribe
+
+    def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the I/O thread with every server event as received
+        (must be quick). Returns a function that stops it."""
+        driver = self._driver
+        with driver.lock:
+            driver.listeners = [*driver.listeners, callback]
+
+        def stop() -> None:
+            with driver.lock:
+                driver.listeners = [c for c in driver.listeners if c is not callback]
+
+        return stop
+
+    def connection(self) -> SessionConnection:
+        """``async with session.connection() as connection:``: the ``openai`` SDK's
+        realtime connection surface on this Session (see :mod:`rt_notebook.bridge`)."""
+        from .bridge import SessionConnection
+
+        return SessionConnection(self)
 
     def record(self, path: str | Path) -> None:
         """Write every event, sent and received, to ``path`` as JSON lines from now on."""

@@ -18,6 +18,7 @@ MODULES = [
     "rt_notebook._reading",
     "rt_notebook._registry",
     "rt_notebook.anchors",
+    "rt_notebook.bridge",
     "rt_notebook.chat",
     "rt_notebook.errors",
     "rt_notebook.magics",
