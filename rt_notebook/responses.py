@@ -230,8 +230,9 @@ class SessionStatus:
     reason: str | None  # why the connection is (or was last) down
 
     def describe(self) -> str:
-        """One line: ``ready; restored 12 items; renewed at 14:05``."""
-        parts = [self.state + (f" (attempt {self.attempt})" if self.attempt else "")]
+        """One line: ``connected; restored 12 items; renewed at 14:05``."""
+        word = "connected" if self.state == "ready" else self.state
+        parts = [word + (f" (attempt {self.attempt})" if self.attempt else "")]
         if self.restored:
             parts.append(f"restored {self.restored} items")
         if self.renewed_at is not None:

@@ -9,6 +9,9 @@ from .harness import Kernel
 
 pytestmark = pytest.mark.kernel
 
+# Outcomes are read from IOPub (errors, streams), not from the shell reply: the harness can
+# read a stale kernel_info_reply there when the kernel starts slowly.
+
 SETUP = """
 %load_ext rt_notebook
 import rt_notebook
@@ -47,18 +50,18 @@ async with session.connection() as connection:
 def kernel():
     kernel = Kernel()
     setup = kernel.execute(SETUP)
-    assert setup.status == "ok", setup.error_text()
+    assert not setup.of_type("error"), setup.error_text()
     yield kernel
     kernel.shutdown()
 
 
 def test_the_seed_example_streams_on_the_kernels_session(kernel):
     run = kernel.execute(SEED)
-    assert run.status == "ok", run.error_text()
+    assert not run.of_type("error"), run.error_text()
     assert run.stream_text() == "Echo: Say hello!\n"
     # The cell's turn is part of the conversation the magics see.
     run = kernel.execute("%%realtime\nand now a cell")
-    assert run.status == "ok", run.error_text()
+    assert not run.of_type("error"), run.error_text()
     texts = kernel.execute("print([i.text for i in session.items])").stream_text()
     assert "'Say hello!', 'Echo: Say hello!', 'and now a cell'" in texts
 
@@ -67,9 +70,9 @@ def test_status_reports_the_restore_after_a_drop(kernel):
     run = kernel.execute(
         "server.drop_connections()\nprint(session.ask('after the drop').wait(30).text)\n"
     )
-    assert run.status == "ok", run.error_text()
+    assert not run.of_type("error"), run.error_text()
     assert "Echo: after the drop" in run.stream_text()
     (result,) = kernel.execute("%realtime status").of_type("execute_result")
     status = result["content"]["data"]["text/markdown"]
-    assert "ready" in status
+    assert "connected" in status
     assert "restored 4 items" in status
