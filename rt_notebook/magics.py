@@ -266,6 +266,10 @@ class RealtimeMagics(Magics):
             return None, session.create_response(**overrides)
         if args.input:
             raise ConfigurationError("--input gives an out-of-band response context: add --oob")
+        if args.after is None and not args.function_output and not args.no_response:
+            # One turn (message + response): its answer cannot go to another question.
+            handle = session.ask(text, role=args.role, **overrides)
+            return handle.item_ids[0], handle
         if args.function_output:
             item_id = session.add_function_output(args.function_output, text, after=args.after)
         else:
@@ -369,7 +373,7 @@ class RealtimeMagics(Magics):
     def _status(self, session: Session | None) -> Markdown:
         if session is None:
             return Markdown("No Session yet: `%realtime connect` or run a `%%realtime` cell.")
-        state = "connected" if session.connected else "closed"
+        state = session.status.describe()
         active = session.active_response_id or "none"
         return Markdown(
             f"Session `{session.name}`: {state} to {safe_markdown(session.endpoint.describe())}; "

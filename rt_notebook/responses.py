@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import queue
 import time
-from collections.abc import Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import RealtimeError
-from .protocol.events import new_id
 
 if TYPE_CHECKING:
+    from .protocol.turns import Turn
     from .session import Session
 
-__all__ = ["ItemSnapshot", "ResponseHandle", "ResponseResult"]
+__all__ = ["ItemSnapshot", "ResponseHandle", "ResponseResult", "SessionStatus"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +76,39 @@ class ResponseResult:
 
 
 class ResponseHandle:
-    """A requested response: wait for it, watch it grow, or cancel it. Thread-safe."""
+    """A requested response (one turn): wait for it, watch it grow, or cancel it.
 
-    def __init__(self, session: Session, params: dict[str, Any], out_of_band: bool) -> None:
+    Thread-safe. ``request_id`` is the tag the response carries in its metadata;
+    ``item_ids`` the ids of the items the turn adds before it.
+    """
+
+    def __init__(self, session: Session, turn: Turn) -> None:
         self.session = session
-        self.request_id = new_id("req", 12)
-        self.params = params  # the ``response`` object of response.create
-        self.out_of_band = out_of_band
-        self.event_id = new_id("event")  # the client event id of our response.create
-        self.response_id: str | None = None  # known once response.created arrives
-        self.requested_at = time.monotonic()
-        self.first_delta_at: float | None = None
-        self.cancel_requested = False
+        self._turn = turn
+        self.request_id = turn.tag
+        self.params = turn.params  # the ``response`` object of response.create
+        self.out_of_band = turn.out_of_band
+        self.item_ids: list[str] = [str(request.key) for request in turn.items]
         self._future: concurrent.futures.Future[ResponseResult] = concurrent.futures.Future()
+        for request in turn.items:
+            request.owner = concurrent.futures.Future()
+
+    def wait_items(self, timeout: float | None = None) -> list[str]:
+        """Block until the server has the items this turn adds; return their ids.
+
+        Raises the turn's error if they were refused or the turn failed before sending.
+        """
+        for request in self._turn.items:
+            try:
+                request.owner.result(timeout)
+            except concurrent.futures.TimeoutError:
+                raise TimeoutError(f"the turn's items were not added within {timeout} s") from None
+        return list(self.item_ids)
+
+    @property
+    def response_id(self) -> str | None:
+        """The server's id of the response, once ``response.created`` named it."""
+        return self._turn.response_id
 
     def __repr__(self) -> str:
         state = self._future.result().status if self.done() else "pending"
@@ -109,6 +130,60 @@ class ResponseHandle:
                 f"no response.done within {timeout} s (the response is still running)"
             ) from None
 
+    def __iter__(self) -> Iterator[str]:
+        """The response's text deltas as they stream (the text so far comes first).
+
+        ``for delta in handle: print(delta, end="")``; ends when the response does.
+        """
+        deltas: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        unsubscribe = self._watch(deltas.put)
+        try:
+            while (delta := deltas.get()) is not None:
+                yield delta
+        finally:
+            unsubscribe()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        """``async for delta in handle``: the deltas, without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        deltas: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def put(delta: str | None) -> None:
+            loop.call_soon_threadsafe(deltas.put_nowait, delta)
+
+        unsubscribe = self._watch(put)
+        try:
+            while (delta := await deltas.get()) is not None:
+                yield delta
+        finally:
+            unsubscribe()
+
+    def _watch(self, put: Callable[[str | None], None]) -> Callable[[], None]:
+        """Feed ``put`` the text so far, each text delta, then ``None`` at the end."""
+        from .protocol.conversation import ItemDelta
+
+        turn = self._turn
+
+        def on_changes(session: Any, changes: Any) -> None:
+            for change in changes:
+                if (
+                    type(change) is ItemDelta
+                    and change.field == "text"
+                    and change.response_id is not None
+                    and change.response_id == turn.response_id
+                ):
+                    put(change.delta)
+
+        # Subscribing and reading the text so far under the mirror's lock: no delta is
+        # both in the text so far and delivered again.
+        with self.session._driver.lock:
+            unsubscribe = self.session.subscribe(on_changes)
+            so_far = self.text
+        if so_far:
+            put(so_far)
+        self._future.add_done_callback(lambda _: put(None))
+        return unsubscribe
+
     def add_done_callback(self, callback: Callable[[ResponseHandle], None]) -> None:
         """Call ``callback(self)`` when the response finishes (on the I/O thread)."""
         self._future.add_done_callback(lambda _: callback(self))
@@ -119,7 +194,7 @@ class ResponseHandle:
     def cancel(self) -> None:
         """Cancel the response: unsent requests are dropped, running ones get
         ``response.cancel``. The handle then finishes with status ``cancelled``."""
-        self.session._io.call(self.session._cancel, self)
+        self.session._cancel_turn(self._turn)
 
     @property
     def text(self) -> str:
@@ -142,3 +217,26 @@ class ResponseHandle:
     def error(self) -> BaseException | None:
         """The error that failed this request, if any."""
         return self._future.exception() if self.done() else None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """What the connection is doing, for status lines (``%realtime status``, the panel)."""
+
+    state: str  # "connecting", "ready", "reconnecting" or "closed"
+    attempt: int  # reconnect attempt under way (0 when none)
+    restored: int  # items re-created by the last restore
+    renewed_at: float | None  # time.time() of the last renewal
+    reason: str | None  # why the connection is (or was last) down
+
+    def describe(self) -> str:
+        """One line: ``connected; restored 12 items; renewed at 14:05``."""
+        word = "connected" if self.state == "ready" else self.state
+        parts = [word + (f" (attempt {self.attempt})" if self.attempt else "")]
+        if self.restored:
+            parts.append(f"restored {self.restored} items")
+        if self.renewed_at is not None:
+            parts.append("renewed at " + time.strftime("%H:%M", time.localtime(self.renewed_at)))
+        if self.reason and self.state != "ready":
+            parts.append(self.reason)
+        return "; ".join(parts)

@@ -1,94 +1,50 @@
-"""I/O layer: the Session, one Realtime connection shared by cells, panels and code.
+"""I/O layer: the Session, one Realtime conversation shared by cells, panels and code.
 
-A :class:`Session` owns one connection made with the ``openai`` SDK, runs it on the
-process-wide I/O thread (:mod:`rt_notebook._ioloop`), folds every server event into a
-sans-I/O :class:`~rt_notebook.protocol.conversation.Conversation` mirror and fans the
-resulting changes out to subscribers (cell views, chat panels).
+A :class:`Session` is a thin, thread-safe front of a sans-I/O
+:class:`~rt_notebook.protocol.client.ClientCore` that a driver (:mod:`rt_notebook._driver`)
+runs on the process-wide I/O thread with the ``openai`` SDK as transport. Every public
+method may be called from any thread: it hands its request to the I/O thread and, where it
+returns something, waits for the acknowledgement the core matched to it.
 
-Rules it keeps:
-
-* Every public method is thread-safe: state changes only on the I/O thread; other threads
-  hand work over with thread-safe calls and read snapshots under ``_lock``.
-* In-conversation responses are queued: a ``response.create`` is sent only when no
-  response is active, so our own traffic never triggers
-  ``conversation_already_has_active_response``. Out-of-band responses
-  (``conversation="none"``) are sent at once.
-* A server ``error`` that names one of our client events (``error.event_id``) fails the
-  request that sent it with :class:`~rt_notebook.errors.ServerError`; other errors stay in
-  the event log and reach subscribers.
-* Deltas take the fast path: raw bytes, ``json.loads``, dispatch on ``type``.
+What the core guarantees, the Session inherits: turns (the items they add plus their
+response) run in order, so each answer belongs to its own question; server errors fail the
+request that caused them; a dropped or expiring connection is reopened with backoff and the
+conversation restored on it (same item ids), before anything else is sent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import contextlib
-import copy
-import json
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
+from ._driver import Driver, Subscriber
 from ._ioloop import IOThread
-from .errors import RealtimeConnectionError, RealtimeError, ServerError, scrub
+from ._items import ItemWriter, item_request
+from ._reading import ConversationReader
+from .errors import RealtimeConnectionError, RealtimeError
 from .protocol import payloads
-from .protocol.conversation import (
-    Change,
-    Conversation,
-    ErrorReceived,
-    Item,
-    ItemAdded,
-    ItemDeleted,
-    ItemDelta,
-    ItemDone,
-    ItemUpdated,
-    ResponseCreated,
-    ResponseDone,
-    SessionChanged,
-)
-from .protocol.events import Dialect, Event, new_id
-from .responses import ItemSnapshot, ResponseHandle, ResponseResult
-from .transport import Endpoint, open_connection, resolve_endpoint
+from .protocol.events import Dialect, Event
+from .protocol.turns import Request, State, Timing, Turn
+from .responses import ResponseHandle, SessionStatus
+from .transport import Endpoint, Transport, resolve_endpoint
 
 if TYPE_CHECKING:
+    from .bridge import SessionConnection
     from .tools import Tool, Toolbox
 
-__all__ = ["Session", "connect", "get_session"]
+__all__ = ["Session", "SessionStatus", "Timing", "connect", "get_session"]
 
 log = logging.getLogger("rt_notebook")
 
-# Metadata key that ties a response back to the request that created it.
-REQUEST_TAG = "rt_notebook_request"
-# Server events kept in the session's event log (deltas are left out: they are many).
-EVENT_LOG_SIZE = 1000
 
-Subscriber = Callable[["Session", Sequence[Change]], None]
-
-
-@dataclass(slots=True)
-class _Waiter:
-    """A thread waiting for the change that acknowledges one client event."""
-
-    event_id: str
-    matches: Callable[[Change], bool]
-    future: concurrent.futures.Future[Change]
-
-
-# The Session --------------------------------------------------------------------------
-
-
-class Session:
-    """One Realtime connection and the conversation it holds.
-
-    Create with :func:`connect` (one default Session per kernel, others by name) or
-    directly. Every public method may be called from any thread.
-    """
+class Session(ConversationReader, ItemWriter):
+    """One Realtime conversation, kept across reconnects. Create with :func:`connect`
+    (one default Session per kernel, others by name) or directly; ``timing`` sets the
+    give-up timers, backoff and renewal (:class:`~rt_notebook.protocol.turns.Timing`)."""
 
     def __init__(
         self,
@@ -105,11 +61,12 @@ class Session:
         instructions: str | None = None,
         modalities: Sequence[str] = ("text",),
         voice: str | None = None,
+        timing: Timing | None = None,
     ) -> None:
         self.name = name
-        # The keywords connect() created this Session with (compared on reconnect).
+        # A fingerprint of the keywords connect() created this Session with (never the key).
         self.options: dict[str, Any] = {}
-        self.endpoint: Endpoint = resolve_endpoint(
+        endpoint, key = resolve_endpoint(
             model=model,
             api_key=api_key,
             base_url=base_url,
@@ -119,40 +76,25 @@ class Session:
             api_version=api_version,
             offline=offline,
         )
-        self._config: dict[str, Any] = {
+        self.endpoint: Endpoint = endpoint
+        self._io = IOThread.get()
+        self._driver = Driver(self, Transport(endpoint, key), timing)
+        self._settings: dict[str, Any] = {
             "instructions": instructions,
             "modalities": list(modalities),
             "voice": voice,
         }
-        self._io = IOThread.get()
-        # Guards reads of the mirror and the logs from threads other than the I/O thread.
-        self._lock = threading.RLock()
-        self._conversation = Conversation()
-        self._events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
-        self._subscribers: list[Subscriber] = []
-        # I/O-thread state below: touched only on the I/O thread.
-        self._connection: Any = None  # the SDK's AsyncRealtimeConnection
-        self._outbox: asyncio.Queue[Event] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._ready: asyncio.Future[None] | None = None
-        self._queue: deque[ResponseHandle] = deque()  # in-conversation, not yet sent
-        self._inflight: ResponseHandle | None = None  # sent, not yet done
-        self._handles: dict[str, ResponseHandle] = {}  # request id -> unfinished handle
-        self._by_response: dict[str, ResponseHandle] = {}
-        self._waiters: list[_Waiter] = []
-        self._recorder: IO[bytes] | None = None
-        self._close_reason: str | None = None
-        self.connected = False
         from .tools import Toolbox  # pydantic-heavy: loaded with the first Session
 
         # Registered function tools and the runner that answers the model's calls to them.
         self.tools: Toolbox = Toolbox(self)
 
     def __repr__(self) -> str:
-        state = "connected" if self.connected else "closed"
-        return f"<rt_notebook.Session {self.name!r} {state}: {self.endpoint.describe()}>"
+        return (
+            f"<rt_notebook.Session {self.name!r} {self.status.state}: {self.endpoint.describe()}>"
+        )
 
-    # Public methods for the connection -------------------------------------------------
+    # The connection -----------------------------------------------------------------
 
     @property
     def dialect(self) -> Dialect:
@@ -164,27 +106,63 @@ class Session:
         """The model (or Azure deployment) this Session asked for."""
         return self.endpoint.model
 
+    @property
+    def connected(self) -> bool:
+        """Ready, or reconnecting on its own (requests wait for the restore)."""
+        return self._driver.core.state in (State.READY, State.RECONNECTING)
+
+    @connected.setter
+    def connected(self, value: bool) -> None:  # tests that feed events by hand
+        self._driver.core.state = State.READY if value else State.CLOSED
+
+    @property
+    def status(self) -> SessionStatus:
+        """The connection's state, reconnect attempt, restore count and last renewal."""
+        core = self._driver.core
+        return SessionStatus(
+            core.state.value, core.attempt, core.restored, core.renewed_at, core.reason
+        )
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The session settings asked for (instructions, modalities, voice, tools, …)."""
+        return dict(self._settings)
+
+    def on_io_thread(self) -> bool:
+        """Whether the caller runs on the I/O thread (where blocking calls are refused)."""
+        return self._io.in_thread()
+
     def connect(self, timeout: float = 30.0) -> Session:
-        """Open the connection and wait for ``session.created``; no-op when connected."""
+        """Open the connection, send the settings, wait until ready; no-op when ready.
+
+        Concurrent calls share one connection; one that times out or fails leaves no
+        socket and no task behind.
+        """
         self._refuse_on_io_thread("connect")
-        if self.connected:
+        if self._driver.core.state is State.READY:
             return self
-        future = self._io.submit(self._open())
+        payload = self._session_payload(self._settings)
+        future = self._io.call(self._driver.start, payload).result()
         try:
             future.result(timeout)
         except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise RealtimeConnectionError(
-                f"no session.created from {self.endpoint.describe()} within {timeout} s"
-            ) from None
+            why = f"no session.created from {self.endpoint.describe()} within {timeout} s"
+            self._io.call(self._driver.give_up_waiting, future, why).result()
+            raise RealtimeConnectionError(why) from None
         return self
 
     def close(self) -> None:
-        """Close the connection; pending requests fail with :class:`RealtimeConnectionError`."""
-        if self._io.in_thread():
-            raise RealtimeError("close() cannot be called from the I/O thread")
-        with contextlib.suppress(concurrent.futures.TimeoutError):
-            self._io.submit(self._close()).result(10)
+        """Close the connection; pending requests fail with :class:`RealtimeConnectionError`.
+
+        A later :meth:`connect` starts a fresh, empty conversation.
+        """
+        self._refuse_on_io_thread("close")
+        self._io.call(self._driver.close).result(10)
+
+    def renew(self) -> None:
+        """Move the conversation to a new connection now (it happens by itself before
+        the server's time limit)."""
+        self._io.call(self._with_flush, self._driver.core.renew, time.time()).result()
 
     def update_session(
         self,
@@ -196,7 +174,8 @@ class Session:
         tool_choice: str | dict[str, Any] | None = None,
         timeout: float = 30.0,
     ) -> dict[str, Any]:
-        """Send ``session.update`` and return the session the server confirms."""
+        """Send ``session.update``; return the session the server confirms. The settings
+        are also sent again on every reconnect."""
         changes: dict[str, Any] = {
             "instructions": instructions,
             "modalities": list(modalities) if modalities is not None else None,
@@ -205,124 +184,30 @@ class Session:
             "tool_choice": tool_choice,
         }
         changes = {key: value for key, value in changes.items() if value is not None}
-        self._config.update(changes)
-        event = {"type": "session.update", "session": self._session_payload(changes)}
-        self._expect(event, lambda change: isinstance(change, SessionChanged), timeout)
-        with self._lock:
-            return copy.deepcopy(self._conversation.session)
+        self._settings.update(changes)
+        body = {"type": "session.update", "session": self._session_payload(changes)}
+        result = self._wait(Request("update", body), timeout, self._driver.core.request)
+        return dict(result)
 
-    # Public methods for function tools ---------------------------------------------
+    def update_session_raw(self, session: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """Send a ``session.update`` body as given (it joins the restored settings)."""
+        body = {"type": "session.update", "session": dict(session)}
+        return dict(self._wait(Request("update", body), timeout, self._driver.core.request))
 
-    def tool(
-        self,
-        function: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        approval: bool = False,
-        timeout: float = 30.0,
-    ) -> Any:
+    # Function tools -------------------------------------------------------------------
+
+    def tool(self, function: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         """Decorator: offer a function to the model in this Session (see :mod:`.tools`).
 
         ``@session.tool`` or ``@session.tool(approval=True, timeout=10)``.
         """
-        return self.tools.tool(
-            function, name=name, description=description, approval=approval, timeout=timeout
-        )
+        return self.tools.tool(function, **options)
 
-    def register_tool(
-        self,
-        function: Callable[..., Any],
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        approval: bool = False,
-        timeout: float = 30.0,
-    ) -> Tool:
+    def register_tool(self, function: Callable[..., Any], **options: Any) -> Tool:
         """Offer ``function`` to the model; a connected Session sends ``session.update``."""
-        return self.tools.register(
-            function, name=name, description=description, approval=approval, timeout=timeout
-        )
+        return self.tools.register(function, **options)
 
-    # Public methods for conversation items -------------------------------------------
-
-    def add_message(
-        self,
-        text: str,
-        *,
-        role: str = "user",
-        after: str | None = None,
-        timeout: float = 30.0,
-    ) -> str:
-        """Add a message item; return its id once the server has it.
-
-        ``after`` places it after that item id (``"root"``: at the beginning).
-        """
-        item = payloads.message_item(text, role, self.dialect)
-        return self.add_item(item, after=after, timeout=timeout)
-
-    def add_function_output(
-        self, call_id: str, output: str, *, after: str | None = None, timeout: float = 30.0
-    ) -> str:
-        """Add a ``function_call_output`` item for ``call_id``; return its id."""
-        item = {"type": "function_call_output", "call_id": call_id, "output": output}
-        return self.add_item(item, after=after, timeout=timeout)
-
-    def add_item(
-        self, item: dict[str, Any], *, after: str | None = None, timeout: float = 30.0
-    ) -> str:
-        """Add any conversation item (API shape); return its id once the server has it."""
-        item = dict(item)
-        item_id = item.setdefault("id", new_id("item"))
-        event: Event = {"type": "conversation.item.create", "item": item}
-        if after is not None:
-            event["previous_item_id"] = after
-        self._expect(
-            event,
-            lambda change: isinstance(change, ItemAdded | ItemDone) and change.item_id == item_id,
-            timeout,
-        )
-        return str(item_id)
-
-    def delete_item(self, item_id: str, *, timeout: float = 30.0) -> None:
-        """Delete an item from the conversation."""
-        event = {"type": "conversation.item.delete", "item_id": item_id}
-        self._expect(
-            event,
-            lambda change: isinstance(change, ItemDeleted) and change.item_id == item_id,
-            timeout,
-        )
-
-    def retrieve_item(self, item_id: str, *, timeout: float = 30.0) -> ItemSnapshot:
-        """Ask the server for an item's full state; return the refreshed snapshot."""
-        event = {"type": "conversation.item.retrieve", "item_id": item_id}
-        self._expect(
-            event,
-            lambda change: isinstance(change, ItemDone) and change.item_id == item_id,
-            timeout,
-        )
-        snapshot = self.item(item_id)
-        assert snapshot is not None  # the acknowledgement put it in the mirror
-        return snapshot
-
-    def truncate_item(
-        self, item_id: str, *, audio_end_ms: int, content_index: int = 0, timeout: float = 30.0
-    ) -> None:
-        """Truncate an assistant audio item so the server forgets audio never heard."""
-        event = {
-            "type": "conversation.item.truncate",
-            "item_id": item_id,
-            "content_index": content_index,
-            "audio_end_ms": audio_end_ms,
-        }
-        self._expect(
-            event,
-            lambda change: isinstance(change, ItemUpdated) and change.item_id == item_id,
-            timeout,
-        )
-
-    # Public methods for responses ----------------------------------------------------
+    # Responses ----------------------------------------------------------------------------
 
     def create_response(
         self,
@@ -336,12 +221,15 @@ class Session:
         metadata: dict[str, str] | None = None,
         conversation: str | None = None,
         input: list[dict[str, Any]] | None = None,
+        items: Sequence[dict[str, Any]] = (),
+        first: bool = False,
     ) -> ResponseHandle:
-        """Request a response (queued behind any active one); return its handle at once.
+        """Request a response as a turn (queued behind the running one); return its handle.
 
-        ``conversation="none"`` asks for an out-of-band response: it does not enter the
-        conversation, may run while another response is active, and may take ``input``
-        items (or ``{"type": "item_reference", "id": ...}`` references) as its context.
+        ``items`` are added just before it, as part of the same turn (unsent while it is
+        queued). ``first`` puts the turn at the head of the queue (a tool round's
+        follow-up). ``conversation="none"`` asks for an out-of-band response that runs at
+        once beside the conversation, with ``input`` items (or item references) as context.
         ``tools`` entries may be definitions, registered tool names or Tool objects.
         """
         out_of_band = conversation == "none"
@@ -357,11 +245,12 @@ class Session:
             conversation=conversation,
             input_items=input,
         )
-        handle = ResponseHandle(self, params, out_of_band)
-        params["metadata"] = {**(metadata or {}), REQUEST_TAG: handle.request_id}
+        params["metadata"] = dict(metadata or {})
+        turn = Turn([item_request(item, None) for item in items], params, out_of_band)
+        handle = ResponseHandle(self, turn)
         if not out_of_band:
             # A tool round's follow-up asks for the same as this response did.
-            self.tools._track(
+            self.tools.track(
                 handle,
                 {
                     "instructions": instructions,
@@ -373,91 +262,21 @@ class Session:
                     "metadata": metadata,
                 },
             )
-        self._io.call(self._submit_response, handle).result()
+        self._ensure_connected()
+        self._io.call(self._submit, handle, first).result()
         return handle
 
-    def ask(
-        self,
-        text: str,
-        *,
-        role: str = "user",
-        after: str | None = None,
-        **overrides: Any,
-    ) -> ResponseHandle:
-        """Add ``text`` as a message, then request a response (see :meth:`create_response`)."""
-        self.add_message(text, role=role, after=after)
-        return self.create_response(**overrides)
+    def ask(self, text: str, *, role: str = "user", **overrides: Any) -> ResponseHandle:
+        """Ask in one turn: ``text`` as a message, then its response (see
+        :meth:`create_response`); returns at once. ``handle.item_ids[0]`` is the message."""
+        item = payloads.message_item(text, role, self.dialect)
+        return self.create_response(items=[item, *overrides.pop("items", ())], **overrides)
 
     def cancel(self) -> None:
         """Cancel every queued and running response of this Session."""
-        self._io.call(self._cancel_all).result()
+        self._io.call(self._with_flush, self._driver.core.cancel_all, time.time()).result()
 
-    # Public methods for reading -------------------------------------------------------
-
-    @property
-    def items(self) -> list[ItemSnapshot]:
-        """The conversation's items in server order."""
-        with self._lock:
-            return [self._snapshot(item) for item in self._conversation.items]
-
-    def item(self, item_id: str) -> ItemSnapshot | None:
-        """One item (in the conversation or out of band), or ``None``."""
-        with self._lock:
-            item = self._conversation.item(item_id)
-            return None if item is None else self._snapshot(item)
-
-    def item_index(self, item_id: str) -> int | None:
-        """An item's position in the conversation, or ``None``."""
-        with self._lock:
-            return self._conversation.index_of(item_id)
-
-    def response_text(self, response_id: str) -> str:
-        """The text (or transcript) of a response so far."""
-        with self._lock:
-            return self._conversation.response_text(response_id)
-
-    def response_items(self, response_id: str) -> list[ItemSnapshot]:
-        """The output items of a response so far."""
-        with self._lock:
-            return [self._snapshot(i) for i in self._conversation.response_items(response_id)]
-
-    def response_info(self, response_id: str) -> dict[str, Any] | None:
-        """Status, usage and metadata of a response, or ``None`` if unknown."""
-        with self._lock:
-            response = self._conversation.responses.get(response_id)
-            return None if response is None else copy.deepcopy(response.as_dict())
-
-    @property
-    def active_response_id(self) -> str | None:
-        """The in-conversation response now running, if any."""
-        with self._lock:
-            return self._conversation.active_response_id
-
-    @property
-    def pending_responses(self) -> int:
-        """Requested responses not yet finished (queued or running)."""
-        with self._lock:
-            return len(self._handles)
-
-    @property
-    def events(self) -> list[Event]:
-        """Recent server events (deltas left out), oldest first."""
-        with self._lock:
-            return list(self._events)
-
-    @property
-    def errors(self) -> list[dict[str, Any]]:
-        """Every server error received, oldest first."""
-        with self._lock:
-            return copy.deepcopy(self._conversation.errors)
-
-    @property
-    def session_config(self) -> dict[str, Any]:
-        """The session configuration the server last reported."""
-        with self._lock:
-            return copy.deepcopy(self._conversation.session)
-
-    # Public methods for observers -------------------------------------------------
+    # Observers ------------------------------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(session, changes)`` on the I/O thread after each server event.
@@ -465,377 +284,78 @@ class Session:
         Callbacks must be quick (mark something dirty, wake a thread): they run on the
         I/O thread. Returns a function that unsubscribes.
         """
-        with self._lock:
-            self._subscribers = [*self._subscribers, callback]
+        driver = self._driver
+        with driver.lock:
+            driver.subscribers = [*driver.subscribers, callback]
 
         def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = [s for s in self._subscribers if s is not callback]
+            with driver.lock:
+                driver.subscribers = [s for s in driver.subscribers if s is not callback]
 
         return unsubscribe
+
+    def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the I/O thread with every server event as received
+        (must be quick). Returns a function that stops it."""
+        driver = self._driver
+        with driver.lock:
+            driver.listeners = [*driver.listeners, callback]
+
+        def stop() -> None:
+            with driver.lock:
+                driver.listeners = [c for c in driver.listeners if c is not callback]
+
+        return stop
+
+    def connection(self) -> SessionConnection:
+        """``async with session.connection() as connection:``: the ``openai`` SDK's
+        realtime connection surface on this Session (see :mod:`rt_notebook.bridge`)."""
+        from .bridge import SessionConnection
+
+        return SessionConnection(self)
 
     def record(self, path: str | Path) -> None:
         """Write every event, sent and received, to ``path`` as JSON lines from now on."""
         stream = Path(path).open("ab")  # noqa: SIM115 - closed by stop_recording/close
-        self._io.call(self._set_recorder, stream).result()
+        self._io.call(self._driver.set_recorder, stream).result()
 
     def stop_recording(self) -> None:
         """Stop :meth:`record`."""
-        self._io.call(self._set_recorder, None).result()
+        self._io.call(self._driver.set_recorder, None).result()
 
-    # I/O thread: connection -------------------------------------------------------------
+    # Internals ------------------------------------------------------------------------
 
-    async def _open(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._ready = loop.create_future()
-        self._close_reason = None
-        self._conversation_reset()
-        try:
-            self._connection = await open_connection(self.endpoint).enter()
-        except Exception as exc:
-            raise RealtimeConnectionError(
-                f"could not connect to {self.endpoint.describe()}: {exc}"
-            ) from None
-        self._outbox = asyncio.Queue()
-        self._tasks = [
-            loop.create_task(self._read_loop(self._connection)),
-            loop.create_task(self._write_loop(self._connection, self._outbox)),
-        ]
-        await self._ready  # session.created, or the error that closed the connection
-        self.connected = True
-        payload = self._session_payload(self._config)
-        if payload:
-            # connect() returns once the server has taken the configuration, so a later
-            # update_session() cannot mistake this update's acknowledgement for its own.
-            event: Event = {
-                "type": "session.update",
-                "event_id": new_id("event"),
-                "session": payload,
-            }
-            waiter = _Waiter(
-                event["event_id"],
-                lambda change: isinstance(change, SessionChanged),
-                concurrent.futures.Future(),
-            )
-            self._send_with_waiter(event, waiter)
-            await asyncio.wrap_future(waiter.future)
+    def _on_raw(self, raw: str | bytes) -> None:
+        """Feed one server frame by hand (tests of views)."""
+        self._driver.on_frame(raw)
 
-    def _conversation_reset(self) -> None:
-        with self._lock:
-            if self._conversation.items:
-                # A new connection is a new conversation on the server: say so.
-                log.warning(
-                    "rt_notebook: Session %r reconnected; the server starts a new, empty "
-                    "conversation (%d earlier items are gone).",
-                    self.name,
-                    len(self._conversation.items),
-                )
-            self._conversation = Conversation()
-            self._events.clear()
+    def _submit(self, handle: ResponseHandle, first: bool) -> None:
+        self._driver.handles[handle.request_id] = handle
+        self._with_flush(self._driver.core.submit, handle._turn, time.time(), first)
 
-    async def _read_loop(self, connection: Any) -> None:
-        reason = "the connection closed"
-        try:
-            while True:
-                self._on_raw(await connection.recv_bytes())
-        except asyncio.CancelledError:
-            reason = "the session was closed"
-            raise
-        except Exception as exc:  # websockets.ConnectionClosed and friends
-            reason = self._describe_close(exc)
-        finally:
-            self._on_closed(reason)
+    def _cancel_turn(self, turn: Turn) -> None:
+        self._io.call(self._with_flush, self._driver.core.cancel, turn, time.time())
 
-    def _describe_close(self, exc: Exception) -> str:
-        rcvd = getattr(exc, "rcvd", None)
-        errors = self._conversation.errors
-        if errors and not errors[-1].get("event_id"):
-            # The service sends an error just before closing (bad key, bad model).
-            return str(ServerError(errors[-1]))
-        if rcvd is not None:
-            return f"the server closed the connection ({rcvd.code} {rcvd.reason})".strip()
-        return f"the connection failed: {exc}"
+    def _with_flush(self, method: Callable[..., None], *args: Any) -> None:
+        with self._driver.lock:
+            method(*args)
+        self._driver.flush()
 
-    async def _write_loop(self, connection: Any, outbox: asyncio.Queue[Event]) -> None:
-        # One writer keeps client events in the order they were issued.
-        while True:
-            event = await outbox.get()
-            try:
-                await connection.send(event)
-            except Exception as exc:
-                self._fail_event(
-                    event.get("event_id"), RealtimeConnectionError(f"send failed: {exc}")
-                )
-
-    async def _close(self) -> None:
-        connection, self._connection = self._connection, None
-        for task in self._tasks:
-            task.cancel()
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close()
-        self._on_closed("the session was closed")
-        self._set_recorder(None)
-
-    def _on_closed(self, reason: str) -> None:
-        self.connected = False
-        self._close_reason = scrub(reason)
-        # The writer waits on the outbox forever: stop it with the connection, or it is
-        # left pending for the garbage collector to find ("Task was destroyed…").
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        error = RealtimeConnectionError(self._close_reason)
-        if self._ready is not None and not self._ready.done():
-            self._ready.set_exception(error)
-        for waiter in self._waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(error)
-        self._waiters.clear()
-        for handle in list(self._handles.values()):
-            self._fail(handle, error)
-        self._queue.clear()
-        self._inflight = None
-
-    # I/O thread: sending ------------------------------------------------------------
-
-    def _send(self, event: Event) -> None:
-        if self._outbox is None or not self.connected:
-            raise RealtimeConnectionError(
-                f"not connected ({self._close_reason or 'connect() was not called'})"
-            )
-        event.setdefault("event_id", new_id("event"))
-        if self._recorder is not None:
-            self._record(b"sent", json.dumps(event).encode())
-        self._outbox.put_nowait(event)
-
-    def _expect(self, event: Event, matches: Callable[[Change], bool], timeout: float) -> Change:
-        """Send ``event`` and block until a change ``matches`` (or its error arrives)."""
-        self._refuse_on_io_thread(event["type"])
+    def _wait(
+        self, request: Request, timeout: float, method: Callable[..., None], *args: Any
+    ) -> Any:
+        """Hand ``request`` to the core on the I/O thread; block until it is acknowledged."""
+        self._refuse_on_io_thread(request.event["type"])
         self._ensure_connected()
-        event["event_id"] = new_id("event")
-        waiter = _Waiter(event["event_id"], matches, concurrent.futures.Future())
-        self._io.call(self._send_with_waiter, event, waiter).result()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        request.owner = future
+        self._io.call(self._with_flush, method, request, *args).result()
         try:
-            return waiter.future.result(timeout)
+            return future.result(timeout)
         except concurrent.futures.TimeoutError:
             raise TimeoutError(
-                f"no acknowledgement of {event['type']} within {timeout} s"
+                f"no acknowledgement of {request.event['type']} within {timeout} s"
             ) from None
-
-    def _send_with_waiter(self, event: Event, waiter: _Waiter) -> None:
-        self._waiters.append(waiter)
-        try:
-            self._send(event)
-        except RealtimeError:
-            self._waiters.remove(waiter)
-            raise
-
-    def _submit_response(self, handle: ResponseHandle) -> None:
-        if not self.connected:
-            raise RealtimeConnectionError(f"not connected ({self._close_reason or 'closed'})")
-        with self._lock:
-            self._handles[handle.request_id] = handle
-        if handle.out_of_band:
-            self._send_response_create(handle)
-        else:
-            self._queue.append(handle)
-            self._pump()
-
-    def _pump(self) -> None:
-        """Send the next queued response.create if nothing is active."""
-        while self._queue and self._inflight is None and not self._conversation.active_response_id:
-            handle = self._queue.popleft()
-            if handle.cancel_requested:
-                self._finish_locally(handle, "cancelled")
-                continue
-            self._inflight = handle
-            self._send_response_create(handle)
-
-    def _send_response_create(self, handle: ResponseHandle) -> None:
-        event = {"type": "response.create", "event_id": handle.event_id, "response": handle.params}
-        try:
-            self._send(event)
-        except RealtimeError as exc:
-            self._fail(handle, exc)
-
-    def _cancel(self, handle: ResponseHandle) -> None:
-        if handle.done():
-            return
-        handle.cancel_requested = True
-        if handle in self._queue:
-            self._queue.remove(handle)
-            self._finish_locally(handle, "cancelled")
-            return
-        cancel: Event = {"type": "response.cancel"}
-        if handle.response_id is not None:
-            cancel["response_id"] = handle.response_id
-        elif handle.out_of_band:
-            return  # cancelled as soon as response.created names it
-        with contextlib.suppress(RealtimeError):
-            self._send(cancel)
-
-    def _cancel_all(self) -> None:
-        for handle in [*self._queue, *self._handles.values()]:
-            self._cancel(handle)
-
-    def _set_recorder(self, stream: IO[bytes] | None) -> None:
-        if self._recorder is not None:
-            self._recorder.close()
-        self._recorder = stream
-
-    def _record(self, direction: bytes, data: bytes) -> None:
-        assert self._recorder is not None
-        self._recorder.write(b'{"direction": "' + direction + b'", "data": ' + data + b"}\n")
-
-    # I/O thread: receiving ----------------------------------------------------------
-
-    def _on_raw(self, raw: bytes) -> None:
-        if self._recorder is not None:
-            self._record(b"received", raw)
-        event = json.loads(raw)
-        event_type: str = event.get("type", "")
-        with self._lock:
-            changes = self._conversation.apply(event)
-            if not event_type.endswith(".delta"):
-                self._events.append(event)
-        if event_type == "session.created" and self._ready is not None and not self._ready.done():
-            self._ready.set_result(None)
-        for change in changes:
-            self._route(change)
-        for subscriber in self._subscribers:
-            try:
-                subscriber(self, changes)
-            except Exception:  # a broken view must not break the connection
-                log.exception("rt_notebook subscriber %r failed", subscriber)
-
-    def _route(self, change: Change) -> None:
-        if isinstance(change, ItemDelta):
-            if change.response_id is not None:
-                handle = self._by_response.get(change.response_id)
-                if handle is not None and handle.first_delta_at is None:
-                    handle.first_delta_at = time.monotonic()
-            return
-        if isinstance(change, ResponseCreated):
-            self._on_response_created(change.response_id)
-        elif isinstance(change, ResponseDone):
-            self._on_response_done(change.response_id)
-        elif isinstance(change, ErrorReceived):
-            self._on_error(change)
-        if self._waiters:
-            for waiter in [w for w in self._waiters if w.matches(change)]:
-                self._waiters.remove(waiter)
-                if not waiter.future.done():
-                    waiter.future.set_result(change)
-
-    def _on_response_created(self, response_id: str) -> None:
-        response = self._conversation.responses[response_id]
-        tag = (response.metadata or {}).get(REQUEST_TAG)
-        handle = self._handles.get(tag) if tag else None
-        if handle is None and response.conversation_id is not None:
-            # Servers that do not echo metadata: responses are serialised, so the
-            # in-flight request is the one this response answers.
-            inflight = self._inflight
-            if inflight is not None and inflight.response_id is None:
-                handle = inflight
-        if handle is None:
-            return  # started by someone else (server VAD, another client)
-        handle.response_id = response_id
-        self._by_response[response_id] = handle
-        if handle.cancel_requested:
-            self._send({"type": "response.cancel", "response_id": response_id})
-
-    def _on_response_done(self, response_id: str) -> None:
-        handle = self._by_response.pop(response_id, None)
-        if handle is not None:
-            if handle is self._inflight:
-                self._inflight = None
-            self._complete(handle)
-        self._pump()
-
-    def _on_error(self, change: ErrorReceived) -> None:
-        event_id = change.client_event_id
-        if not event_id:
-            return
-        if self._inflight is not None and self._inflight.event_id == event_id:
-            handle = self._inflight
-            self._inflight = None
-            if change.error.get("code") == "conversation_already_has_active_response":
-                # Someone else's response is running: wait for it, then try again.
-                self._queue.appendleft(handle)
-                return
-            self._fail(handle, ServerError(change.error))
-            self._pump()
-            return
-        for handle in self._handles.values():
-            if handle.event_id == event_id:
-                self._fail(handle, ServerError(change.error))
-                return
-        self._fail_event(event_id, ServerError(change.error))
-
-    def _fail_event(self, event_id: str | None, error: RealtimeError) -> None:
-        for waiter in [w for w in self._waiters if w.event_id == event_id]:
-            self._waiters.remove(waiter)
-            if not waiter.future.done():
-                waiter.future.set_exception(error)
-
-    # I/O thread: finishing handles -----------------------------------------------------
-
-    def _complete(self, handle: ResponseHandle) -> None:
-        assert handle.response_id is not None
-        with self._lock:
-            self._handles.pop(handle.request_id, None)
-            response = self._conversation.responses[handle.response_id]
-            items = tuple(
-                self._snapshot(item)
-                for item in self._conversation.response_items(handle.response_id)
-            )
-            metadata = dict(response.metadata or {})
-            metadata.pop(REQUEST_TAG, None)
-            result = ResponseResult(
-                id=response.id,
-                status=response.status,
-                status_details=copy.deepcopy(response.status_details),
-                usage=copy.deepcopy(response.usage),
-                text=self._conversation.response_text(response.id),
-                items=items,
-                metadata=metadata or None,
-                model=str(self._conversation.session.get("model") or self.model),
-                out_of_band=handle.out_of_band,
-                time_to_first_delta=_elapsed(handle.requested_at, handle.first_delta_at),
-                elapsed=time.monotonic() - handle.requested_at,
-            )
-        handle._future.set_result(result)
-
-    def _finish_locally(self, handle: ResponseHandle, status: str) -> None:
-        with self._lock:
-            self._handles.pop(handle.request_id, None)
-        handle._future.set_result(
-            ResponseResult(
-                id=None,
-                status=status,
-                status_details={"type": status, "reason": "client_cancelled_before_sending"},
-                usage=None,
-                text="",
-                items=(),
-                metadata=None,
-                model=self.model,
-                out_of_band=handle.out_of_band,
-                time_to_first_delta=None,
-                elapsed=time.monotonic() - handle.requested_at,
-            )
-        )
-
-    def _fail(self, handle: ResponseHandle, error: BaseException) -> None:
-        with self._lock:
-            self._handles.pop(handle.request_id, None)
-        if handle.response_id is not None:
-            self._by_response.pop(handle.response_id, None)
-        if not handle._future.done():
-            handle._future.set_exception(error)
-
-    # Helpers ---------------------------------------------------------------------------
 
     def _refuse_on_io_thread(self, what: str) -> None:
         if self._io.in_thread():
@@ -844,19 +364,15 @@ class Session:
             )
 
     def _ensure_connected(self) -> None:
-        if not self.connected:
+        if self._driver.core.state is State.CLOSED:
             self.connect()
-
-    @staticmethod
-    def _snapshot(item: Item) -> ItemSnapshot:
-        return ItemSnapshot(**item.as_dict(), response_id=item.response_id)
 
     def _session_payload(self, config: dict[str, Any]) -> dict[str, Any]:
         """A ``session.update`` body for ``config`` in this connection's dialect."""
         tools = None
         if config.get("tools") is not None or len(self.tools.registry):
             # Hand-written definitions plus every registered tool, always as a whole list.
-            tools = self.tools.session_schemas(self._config.get("tools"))
+            tools = self.tools.session_schemas(self._settings.get("tools"))
         return payloads.session_settings(
             self.dialect,
             instructions=config.get("instructions"),
@@ -867,54 +383,4 @@ class Session:
         )
 
 
-def _elapsed(start: float, end: float | None) -> float | None:
-    return None if end is None else end - start
-
-
-# The per-kernel registry --------------------------------------------------------------
-
-_sessions: dict[str, Session] = {}
-_sessions_lock = threading.Lock()
-
-
-def connect(name: str = "default", *, timeout: float = 30.0, **options: Any) -> Session:
-    """Return the connected Session called ``name``, creating it on first use.
-
-    ``options`` are :class:`Session` keywords (model, api_key, base_url,
-    websocket_base_url, dialect, azure_endpoint, api_version, offline, instructions,
-    modalities, voice). Passing options for an existing name replaces that Session with a
-    new connection. With no ``OPENAI_API_KEY`` and no URL, the embedded offline server is
-    started in this process (and said so once).
-    """
-    with _sessions_lock:
-        session = _sessions.get(name)
-        if session is not None and options and options != session.options:
-            session.close()
-            session = None
-        if session is None:
-            session = _sessions[name] = Session(name=name, **options)
-            session.options = options
-    session.connect(timeout)
-    if session.endpoint.offline:
-        _announce_offline(session)
-    return session
-
-
-def get_session(name: str = "default") -> Session | None:
-    """The Session called ``name`` if one was created."""
-    with _sessions_lock:
-        return _sessions.get(name)
-
-
-_announced = threading.Event()
-
-
-def _announce_offline(session: Session) -> None:
-    if _announced.is_set():
-        return
-    _announced.set()
-    log.warning(
-        "rt_notebook: no OPENAI_API_KEY and no URL, so this kernel talks to %s. "
-        "Set OPENAI_API_KEY to use the real service.",
-        session.endpoint.describe(),
-    )
+from ._registry import connect, get_session  # noqa: E402 - the registry makes Sessions

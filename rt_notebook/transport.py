@@ -1,16 +1,22 @@
 """Transport: which Realtime endpoint to use, and opening it with the ``openai`` SDK.
 
-The only module that touches credentials. An :class:`Endpoint` is resolved once from
-arguments and the environment (explicit URL, Azure, the real service, or, with no key and
-no URL, the embedded offline server started in this process) and opened with the official
-SDK: ``client.realtime.connect`` (GA) or ``client.beta.realtime.connect`` (beta).
+The only module that touches credentials. An :class:`Endpoint` (which holds no key) is
+resolved once from arguments and the environment (explicit URL, Azure, the real service,
+or, with no key and no URL, the embedded offline server started in this process). A
+:class:`Transport` makes the SDK client once, so the key lives only inside that client,
+and opens every connection (the first and each reconnect) with it:
+``client.realtime.connect`` (GA) or ``client.beta.realtime.connect`` (beta).
+
+The SDK's own reconnect (with its queue that replays pending sends on the new socket) is
+left off: it only runs when ``on_reconnecting`` is given, and the Session reconnects
+itself, restoring the conversation before anything else is sent.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, register_secret
@@ -19,7 +25,7 @@ from .protocol.events import Dialect
 if TYPE_CHECKING:
     from .server import EmbeddedServer
 
-__all__ = ["DEFAULT_MODEL", "Endpoint", "open_connection", "resolve_endpoint"]
+__all__ = ["DEFAULT_MODEL", "Endpoint", "Transport", "resolve_endpoint"]
 
 DEFAULT_MODEL = "gpt-realtime"
 
@@ -30,11 +36,10 @@ _embedded_lock = threading.Lock()
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where a Session connects. Its repr never shows the key."""
+    """Where a Session connects (no credentials: those stay in the SDK client)."""
 
     model: str
     dialect: Dialect
-    api_key: str = field(repr=False)
     base_url: str | None = None
     websocket_base_url: str | None = None
     azure_endpoint: str | None = None
@@ -85,8 +90,9 @@ def resolve_endpoint(
     azure_endpoint: str | None = None,
     api_version: str | None = None,
     offline: bool | None = None,
-) -> Endpoint:
-    """Decide where to connect from the arguments, then the environment.
+) -> tuple[Endpoint, str]:
+    """Decide where to connect from the arguments, then the environment; return the
+    endpoint and the key to make the SDK client with.
 
     Order: ``offline=True`` → embedded server; an Azure endpoint (argument or
     ``AZURE_OPENAI_ENDPOINT`` with ``AZURE_OPENAI_API_KEY``) → Azure; an explicit URL →
@@ -115,57 +121,72 @@ def resolve_endpoint(
         return Endpoint(
             model=model,
             dialect=dialect,
-            api_key=key,
             azure_endpoint=azure_endpoint,
             websocket_base_url=websocket_base_url,  # e.g. a test server without TLS
             api_version=api_version or os.environ.get("OPENAI_API_VERSION") or "2025-08-28",
-        )
+        ), key
     key = api_key or os.environ.get("OPENAI_API_KEY")
     if base_url or websocket_base_url:
         register_secret(key)
-        return Endpoint(
-            model=model,
-            dialect=dialect,
-            api_key=key or "unused",  # many compatible servers need no key
-            base_url=base_url,
-            websocket_base_url=websocket_base_url,
+        endpoint = Endpoint(
+            model=model, dialect=dialect, base_url=base_url, websocket_base_url=websocket_base_url
         )
+        return endpoint, key or "unused"  # many compatible servers need no key
     if key:
         register_secret(key)
-        return Endpoint(model=model, dialect=dialect, api_key=key)
+        return Endpoint(model=model, dialect=dialect), key
     return _offline(model, dialect)
 
 
-def _offline(model: str, dialect: Dialect) -> Endpoint:
+def _offline(model: str, dialect: Dialect) -> tuple[Endpoint, str]:
     server = embedded_server()
-    return Endpoint(
+    register_secret(server.token)
+    endpoint = Endpoint(
         model=model,
         dialect=dialect,
-        api_key=server.token,
         base_url=server.base_url,
         websocket_base_url=server.websocket_base_url,
         offline=True,
     )
+    return endpoint, server.token
 
 
-def open_connection(endpoint: Endpoint) -> Any:
-    """The SDK's async connection manager for ``endpoint`` (enter it on the I/O loop)."""
-    from openai import AsyncAzureOpenAI, AsyncOpenAI
+class Transport:
+    """The SDK client of one Session (made once: the only holder of the key) and the
+    connections opened from it."""
 
-    client: AsyncOpenAI
-    if endpoint.azure_endpoint:
-        client = AsyncAzureOpenAI(
-            api_key=endpoint.api_key,
-            azure_endpoint=endpoint.azure_endpoint,
-            api_version=endpoint.api_version,
-            azure_deployment=endpoint.model,
-            websocket_base_url=endpoint.websocket_base_url,
+    __slots__ = ("_client", "endpoint")
+
+    def __init__(self, endpoint: Endpoint, api_key: str) -> None:
+        from openai import AsyncAzureOpenAI, AsyncOpenAI
+
+        self.endpoint = endpoint
+        self._client: AsyncOpenAI
+        if endpoint.azure_endpoint:
+            self._client = AsyncAzureOpenAI(
+                api_key=api_key,
+                azure_endpoint=endpoint.azure_endpoint,
+                api_version=endpoint.api_version,
+                azure_deployment=endpoint.model,
+                websocket_base_url=endpoint.websocket_base_url,
+            )
+        else:
+            self._client = AsyncOpenAI(
+                api_key=api_key,
+                base_url=endpoint.base_url,
+                websocket_base_url=endpoint.websocket_base_url,
+            )
+
+    def __repr__(self) -> str:
+        return f"<Transport {self.endpoint.describe()}>"
+
+    def connection_manager(self) -> Any:
+        """The SDK's async connection manager (enter it on the I/O loop).
+
+        No ``on_reconnecting``: the SDK's reconnect and its send queue stay off.
+        """
+        client = self._client
+        realtime = (
+            client.beta.realtime if self.endpoint.dialect is Dialect.BETA else client.realtime
         )
-    else:
-        client = AsyncOpenAI(
-            api_key=endpoint.api_key,
-            base_url=endpoint.base_url,
-            websocket_base_url=endpoint.websocket_base_url,
-        )
-    realtime = client.beta.realtime if endpoint.dialect is Dialect.BETA else client.realtime
-    return realtime.connect(model=endpoint.model)
+        return realtime.connect(model=self.endpoint.model)

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from rt_notebook import RealtimeConnectionError, ServerError
+from rt_notebook.session import Timing
 from rt_notebook.transcript import load_recording
 
 
@@ -177,12 +178,13 @@ def test_server_going_away_fails_pending_requests_and_leaves_no_task(make_sessio
     from rt_notebook.server import EmbeddedServer
 
     server = EmbeddedServer(pace=0.05).start()
-    session = make_session(server)
+    session = make_session(server, timing=Timing(backoff_initial=0.01, max_attempts=2))
     handle = session.ask(" ".join(["long"] * 200))
-    server.stop()  # the connection drops mid-answer
-    with pytest.raises(RealtimeConnectionError):
+    server.stop()  # the connection drops mid-answer, and reconnecting fails
+    with pytest.raises(RealtimeConnectionError, match="gave up reconnecting after 2 attempts"):
         handle.wait(30)
     assert not session.connected
+    assert session.status.state == "closed"
     io = IOThread.get()
 
     def tasks_of_this_session():

@@ -89,19 +89,25 @@ class Item:
 
     def _absorb(self, wire: Event) -> None:
         """Take what a full item snapshot from the server says (added/done/retrieved)."""
-        self.type = wire.get("type", self.type)
-        self.role = wire.get("role", self.role)
-        self.status = wire.get("status", self.status)
-        self.call_id = wire.get("call_id", self.call_id)
-        self.name = wire.get("name", self.name)
+        # Only string values count: a frame with odd fields must not break later reads.
+        self.type = _text(wire.get("type")) or self.type
+        self.role = _text(wire.get("role")) or self.role
+        self.status = _text(wire.get("status")) or self.status
+        self.call_id = _text(wire.get("call_id")) or self.call_id
+        self.name = _text(wire.get("name")) or self.name
         if "output" in wire:
-            self.output = wire["output"]
-        arguments = wire.get("arguments")
+            self.output = _text(wire["output"])
+        arguments = _text(wire.get("arguments"))
         if arguments:  # "" while streaming: keep what the deltas built
             self.arguments_chunks[:] = [arguments]
         text = _content_text(wire.get("content"))
         if text:
             self.text_chunks[:] = [text]
+
+
+def _text(value: object) -> str | None:
+    """``value`` if it is a string, else ``None``."""
+    return value if isinstance(value, str) else None
 
 
 def _content_text(content: object) -> str:
@@ -112,7 +118,7 @@ def _content_text(content: object) -> str:
     for part in content:
         if isinstance(part, dict):
             piece = part.get("text") or part.get("transcript")
-            if piece:
+            if piece and isinstance(piece, str):
                 pieces.append(piece)
     return "".join(pieces)
 
@@ -317,6 +323,12 @@ class Conversation:
         texts = [item.text for item in self.response_items(response_id) if item.type == "message"]
         return "\n\n".join(text for text in texts if text)
 
+    def forget(self, item_id: str) -> None:
+        """Drop an item the client knows will never complete (a dropped response's output)."""
+        if item_id in self._order:
+            self._order.remove(item_id)
+        self._items.pop(item_id, None)
+
     # Public methods for applying events -----------------------------------------------
 
     def apply(self, event: Event) -> list[Change]:
@@ -343,7 +355,7 @@ class Conversation:
         item = self._items.get(item_id)
         if item is not None:
             return item, False
-        item = Item(id=item_id, type=wire.get("type", "message"))
+        item = Item(id=item_id, type=_text(wire.get("type")) or "message")
         self._items[item_id] = item
         return item, True
 
@@ -409,11 +421,14 @@ class Conversation:
         item = self._items.get(event.get("item_id", ""))
         if item is None:
             return []
-        item.text_chunks[:] = [event.get("transcript", "")]
+        item.text_chunks[:] = [_text(event.get("transcript")) or ""]
         return [ItemUpdated(item.id)]
 
     def _on_response_created(self, event: Event) -> list[Change]:
         wire = event.get("response") or {}
+        known = self.responses.get(wire.get("id", ""))
+        if known is not None and known.done:
+            return []  # a late duplicate must not bring a finished response back to life
         response = self._response(wire.get("id", ""))
         response.status = wire.get("status") or "in_progress"
         response.metadata = wire.get("metadata")
@@ -478,7 +493,9 @@ class Conversation:
         item = self._items.get(event.get("item_id", ""))
         if item is None:
             return []
-        delta = event.get("delta", "")
+        delta = event.get("delta")
+        if type(delta) is not str:
+            return []
         item.text_chunks.append(delta)
         return [ItemDelta(item.id, event.get("response_id"), "text", delta)]
 
@@ -486,23 +503,26 @@ class Conversation:
         item = self._items.get(event.get("item_id", ""))
         if item is None:
             return []
-        final = event.get("text")
+        final = _text(event.get("text"))
         if final is None:
-            final = event.get("transcript", "")
+            final = _text(event.get("transcript")) or ""
         item.text_chunks[:] = [final]
         return [ItemUpdated(item.id)]
 
     def _on_audio_delta(self, event: Event) -> list[Change]:
         item = self._items.get(event.get("item_id", ""))
         if item is not None:
-            item.audio_bytes += len(event.get("delta", ""))
+            delta = event.get("delta")
+            item.audio_bytes += len(delta) if type(delta) is str else 0
         return []
 
     def _on_arguments_delta(self, event: Event) -> list[Change]:
         item = self._items.get(event.get("item_id", ""))
         if item is None:
             return []
-        delta = event.get("delta", "")
+        delta = event.get("delta")
+        if type(delta) is not str:
+            return []
         item.arguments_chunks.append(delta)
         return [ItemDelta(item.id, event.get("response_id"), "arguments", delta)]
 
@@ -510,8 +530,8 @@ class Conversation:
         item = self._items.get(event.get("item_id", ""))
         if item is None:
             return []
-        item.arguments_chunks[:] = [event.get("arguments", "")]
-        if event.get("name"):
+        item.arguments_chunks[:] = [_text(event.get("arguments")) or ""]
+        if _text(event.get("name")):
             item.name = event["name"]
         return [ItemUpdated(item.id)]
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from ..protocol.conversation import ResponseDone
+from ..protocol.events import new_id
 from .registry import ToolRegistry, _decorator, default_registry
 from .schema import (
     DEFAULT_TIMEOUT,
@@ -289,20 +290,21 @@ class Toolbox(Mapping[str, Tool]):
             if call.state is CallState.AWAITING_APPROVAL
         ]
 
-    # Internals: called by the Session -------------------------------------------------
+    # Called by the Session ---------------------------------------------------------------
 
-    def _track(self, handle: ResponseHandle, overrides: dict[str, Any]) -> None:
-        """Remember what an in-conversation response asked for (called before it is sent)."""
+    def track(self, handle: ResponseHandle, overrides: dict[str, Any]) -> None:
+        """Remember what an in-conversation response asked for (the Session calls this
+        before it is sent): a tool round's follow-up asks for the same."""
         with self._lock:
             self._requests[handle.request_id] = _Request(handle, overrides)
 
     def _sync(self) -> None:
         """Send the new tool list to a connected Session (registration just changed it)."""
         session = self.session
-        if not session.connected or session._io.in_thread():
+        if not session.connected or session.on_io_thread():
             return  # sent with the next session.update (connect sends one)
         try:
-            session.update_session(tools=session._config.get("tools") or [])
+            session.update_session(tools=session.settings.get("tools") or [])
         except RealtimeConnectionError as exc:  # closed meanwhile: connect sends the list
             log.debug("rt_notebook: tool list not sent to %r: %s", session.name, exc)
 
@@ -382,24 +384,39 @@ class Toolbox(Mapping[str, Tool]):
 
     def _run_round(self, round: ToolRound, overrides: dict[str, Any]) -> None:
         try:
+            outputs = []
             for call in round.calls:
                 if call.state is CallState.MANUAL:
                     continue
                 output = self._execute(call)
-                call.output_item_id = self.session.add_function_output(call.call_id, output)
-                call._set(call.state, output=output)
-            if round.cancelled or any(c.state is CallState.MANUAL for c in round.calls):
-                return
-            if round.depth >= self.max_rounds:
+                item_id = new_id("item", 20)
+                outputs.append(
+                    {
+                        "id": item_id,
+                        "type": "function_call_output",
+                        "call_id": call.call_id,
+                        "output": output,
+                    }
+                )
+                call._set(call.state, output=output, output_item_id=item_id)
+            stop = round.cancelled or any(c.state is CallState.MANUAL for c in round.calls)
+            if not stop and round.depth >= self.max_rounds:
                 log.warning(
                     "rt_notebook: stopped after %d tool rounds without an answer", round.depth
                 )
+                stop = True
+            if stop:
+                # The outputs go in at the head of the queue: they continue their turn.
+                for output_item in outputs:
+                    self.session.add_item(output_item, first=True)
                 return
             follow_up = {k: v for k, v in overrides.items() if v is not None}
             follow_up.pop("tool_choice", None)  # a forced choice would loop forever
             metadata = overrides.get("metadata") or {}
             follow_up["metadata"] = {**metadata, ROUND_TAG: str(round.depth)}
-            round.follow_up = self.session.create_response(**follow_up)
+            # One turn at the head of the queue: the outputs, then the follow-up.
+            round.follow_up = self.session.create_response(items=outputs, first=True, **follow_up)
+            round.follow_up.wait_items(self.approval_timeout)  # done means the outputs are in
         except RealtimeError as exc:
             round.error = exc
             log.warning("rt_notebook: tool round for %s failed: %s", round.response_id, exc)
@@ -445,7 +462,7 @@ class Toolbox(Mapping[str, Tool]):
         return output
 
     def _approved(self, call: ToolCall) -> bool:
-        if self.session._io.in_thread():  # never: rounds run on workers
+        if self.session.on_io_thread():  # never: rounds run on workers
             return False
         call._set(CallState.AWAITING_APPROVAL)
         try:

@@ -1,0 +1,352 @@
+"""I/O layer: the driver that runs a Session's :class:`~rt_notebook.protocol.client.ClientCore`.
+
+Everything here runs on the I/O thread (:mod:`rt_notebook._ioloop`). The driver opens and
+closes sockets when the core says so, feeds it every frame with the time, sends what it
+queues (one writer task per socket keeps the order), fires its timers, and turns what it
+finished into futures and results for other threads. It holds no decisions of its own.
+
+The receive path stays short: a text frame, one ``json.loads`` (in the core's check),
+dispatch on ``type``; deltas skip the event log and the output flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from .errors import RealtimeConnectionError, ServerError, scrub
+from .protocol.client import REQUEST_TAG, ClientCore
+from .protocol.conversation import Change, Item
+from .protocol.events import Event
+from .protocol.turns import Request, State, Timing, Turn
+from .responses import ItemSnapshot, ResponseResult
+
+if TYPE_CHECKING:
+    from .session import Session
+    from .transport import Transport
+
+__all__ = ["Driver", "snapshot"]
+
+log = logging.getLogger("rt_notebook")
+
+# Server events kept in the session's event log (deltas are left out: they are many).
+EVENT_LOG_SIZE = 1000
+
+Subscriber = Callable[["Session", Sequence[Change]], None]
+
+
+def snapshot(item: Item) -> ItemSnapshot:
+    """An immutable copy of a mirror item for other threads."""
+    return ItemSnapshot(**item.as_dict(), response_id=item.response_id)
+
+
+class Driver:
+    """The I/O half of one Session: sockets, timers, futures. I/O thread only, except
+    :attr:`lock`, which guards the mirror and logs for readers on other threads."""
+
+    def __init__(self, session: Session, transport: Transport, timing: Timing | None) -> None:
+        self.session = session
+        self.transport = transport
+        self.core = ClientCore(transport.endpoint.dialect, timing)
+        self.lock = threading.RLock()
+        self.events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
+        self.subscribers: list[Subscriber] = []
+        self.listeners: list[Callable[[Event], None]] = []  # raw events (session.connection)
+        self.handles: dict[str, Any] = {}  # turn tag -> ResponseHandle, until finished
+        self._socket: Any = None  # the SDK's AsyncRealtimeConnection
+        self._outbox: asyncio.Queue[Event] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # opening, reading, writing
+        self._closers: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._ready: list[concurrent.futures.Future[None]] = []
+        self._recorder: IO[bytes] | None = None
+
+    # Connecting ----------------------------------------------------------------------
+
+    def start(self, config: dict[str, Any]) -> concurrent.futures.Future[None]:
+        """A future that resolves once the Session is ready (opens the first socket, with
+        ``config`` as its settings, if closed). Runs on the I/O thread, so concurrent
+        connect() calls share one socket."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if self.core.state is State.READY:
+            future.set_result(None)
+            return future
+        if self.core.state is State.CLOSED:
+            with self.lock:
+                self.core.reset()  # connect() after close(): a fresh conversation
+                self.core.config = config
+                self.events.clear()
+            self.core.open(time.time())
+        self._ready.append(future)
+        self.flush()
+        return future
+
+    def give_up_waiting(self, future: concurrent.futures.Future[None], why: str) -> None:
+        """A connect() timed out: without other waiters, a first connect is abandoned
+        (no socket, no task left); a reconnect goes on."""
+        if future in self._ready:
+            self._ready.remove(future)
+        if not self._ready and self.core.state is State.CONNECTING:
+            self.core.close(why)
+            self.flush()
+
+    def close(self, reason: str = "the session was closed") -> None:
+        self.core.close(reason)
+        self.flush()
+        self.set_recorder(None)
+
+    async def _open(self, generation: int) -> None:
+        endpoint = self.transport.endpoint
+        try:
+            connection = await self.transport.connection_manager().enter()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = f"could not connect to {endpoint.describe()}: {exc}"
+            self.core.socket_closed(generation, scrub(reason), time.time())
+            self.flush()
+            return
+        if generation != self.core.generation:  # closed or superseded while opening
+            with contextlib.suppress(Exception):
+                await connection.close()
+            return
+        self._socket = connection
+        outbox: asyncio.Queue[Event] = asyncio.Queue()
+        self._outbox = outbox
+        self.core.socket_opened(generation, time.time())
+        self._spawn(self._read(connection, generation))
+        self._spawn(self._write(connection, outbox))
+        self.flush()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _drop_socket(self) -> None:
+        """Close the current socket and stop its tasks (the core moved on already)."""
+        connection, self._socket = self._socket, None
+        self._outbox = None
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        if connection is not None:
+            # Not in _tasks: a later drop must not cancel this close half-way.
+            closer = asyncio.get_running_loop().create_task(_close_quietly(connection))
+            self._closers.add(closer)
+            closer.add_done_callback(self._closers.discard)
+
+    # Receiving -----------------------------------------------------------------------
+
+    async def _read(self, connection: Any, generation: int) -> None:
+        # websockets' own recv tells text frames (str) from binary ones (bytes).
+        ws = getattr(connection, "_connection", None)
+        recv = ws.recv if ws is not None else connection.recv_bytes
+        try:
+            while True:
+                frame = await recv()
+                self.on_frame(frame, generation, binary=ws is not None and type(frame) is bytes)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # websockets.ConnectionClosed and friends
+            self.core.socket_closed(generation, self._describe_close(exc), time.time())
+            self.flush()
+
+    def on_frame(
+        self, raw: str | bytes, generation: int | None = None, *, binary: bool = False
+    ) -> None:
+        """Feed one frame to the core, then views; the hot path."""
+        if self._recorder is not None:
+            self._record(b"received", raw.encode() if isinstance(raw, str) else raw)
+        core = self.core
+        with self.lock:
+            event, changes = core.receive(
+                raw,
+                core.generation if generation is None else generation,
+                time.time(),
+                binary=binary,
+            )
+            if event is not None and not event["type"].endswith(".delta"):
+                self.events.append(event)
+            subscribers = self.subscribers  # as of this change (see ResponseHandle._watch)
+            if self.listeners and event is not None:
+                for listener in self.listeners:
+                    listener(event)
+        if event is None or core.finished or core.outbox or core.commands or self._ready:
+            self.flush()
+        elif not event["type"].endswith(".delta"):
+            self._schedule()
+        if changes:
+            for subscriber in subscribers:
+                try:
+                    subscriber(self.session, changes)
+                except Exception:  # a broken view must not break the connection
+                    log.exception("rt_notebook subscriber %r failed", subscriber)
+
+    def _describe_close(self, exc: Exception) -> str:
+        rcvd = getattr(exc, "rcvd", None)
+        errors = self.core.conversation.errors
+        if errors and not errors[-1].get("event_id"):
+            # The service sends an error just before closing (bad key, session_expired).
+            return str(ServerError(errors[-1]))
+        if rcvd is not None:
+            return f"the server closed the connection ({rcvd.code} {rcvd.reason})".strip()
+        return scrub(f"the connection failed: {exc}")
+
+    # Acting on the core's outputs ----------------------------------------------------
+
+    def flush(self) -> None:  # noqa: PLR0912 - one branch per kind of output
+        """Send what the core queued, act on its commands, resolve what it finished."""
+        core = self.core
+        if core.commands:
+            commands, core.commands[:] = list(core.commands), []
+            for command in commands:
+                if command == "close":
+                    self._drop_socket()
+                else:  # "open"
+                    self._drop_socket()
+                    self._spawn(self._open(core.generation))
+        if core.outbox:
+            events, core.outbox[:] = list(core.outbox), []
+            for event in events:
+                if self._recorder is not None:
+                    self._record(b"sent", json.dumps(event).encode())
+                if self._outbox is not None:
+                    self._outbox.put_nowait(event)
+        while core.protocol_errors:
+            why = core.protocol_errors.popleft()
+            log.warning("rt_notebook: protocol error from the server: %s", why)
+            with self.lock:
+                self.events.append({"type": "rt_notebook.protocol_error", "reason": why})
+        if core.finished:
+            finished, core.finished[:] = list(core.finished), []
+            for done in finished:
+                if isinstance(done, Turn):
+                    self._finish_turn(done)
+                else:
+                    self._finish_request(done)
+        if core.state is State.READY or core.state is State.CLOSED:
+            waiting, self._ready = self._ready, []
+            for future in waiting:
+                if future.done():
+                    continue
+                if core.state is State.READY:
+                    future.set_result(None)
+                else:
+                    future.set_exception(RealtimeConnectionError(core.reason or "closed"))
+        self._schedule()
+
+    async def _write(self, connection: Any, outbox: asyncio.Queue[Event]) -> None:
+        # Our events are plain JSON already: send_raw skips the SDK's per-event transform.
+        send_raw = getattr(connection, "send_raw", None)
+        while True:
+            event = await outbox.get()
+            try:
+                if send_raw is not None:
+                    await send_raw(json.dumps(event))
+                else:
+                    await connection.send(event)
+            except Exception as exc:  # the reader sees the close and reconnects
+                log.debug("rt_notebook: send failed: %s", scrub(str(exc)))
+
+    def _schedule(self) -> None:
+        if not self.session.on_io_thread():
+            return  # events fed by hand (tests): no timers
+        deadline = self.core.next_deadline()
+        if self._timer is not None:
+            if deadline is not None and self._timer.when() <= _loop_time(deadline):
+                return  # the timer fires first and reschedules
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_at(_loop_time(deadline), self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        with self.lock:
+            self.core.tick(time.time())
+        self.flush()
+
+    # Finishing -------------------------------------------------------------------------
+
+    def _finish_request(self, request: Request) -> None:
+        future = request.owner
+        if future is None or future.done():
+            return
+        if request.error is not None:
+            future.set_exception(request.error)
+        else:
+            future.set_result(request.result)
+
+    def _finish_turn(self, turn: Turn) -> None:
+        handle = self.handles.pop(turn.tag, None)
+        if handle is None or handle._future.done():
+            return
+        if turn.error is not None:
+            handle._future.set_exception(turn.error)
+            return
+        handle._future.set_result(self.result(turn))
+
+    def result(self, turn: Turn) -> ResponseResult:
+        """The frozen result of a finished turn, read from the mirror."""
+        with self.lock:
+            conversation = self.core.conversation
+            response = conversation.responses.get(turn.response_id or "")
+            metadata = dict((response.metadata if response else None) or {})
+            metadata.pop(REQUEST_TAG, None)
+            items = (
+                ()
+                if response is None
+                else tuple(snapshot(item) for item in conversation.response_items(response.id))
+            )
+            now = time.time()
+            return ResponseResult(
+                id=turn.response_id,
+                status=turn.status or "failed",
+                status_details=(
+                    dict(response.status_details or {}) or None
+                    if response is not None
+                    else {"type": "cancelled", "reason": "client_cancelled_before_sending"}
+                ),
+                usage=dict(response.usage) if response and response.usage else None,
+                text=conversation.response_text(response.id) if response else "",
+                items=items,
+                metadata=metadata or None,
+                model=str(conversation.session.get("model") or self.transport.endpoint.model),
+                out_of_band=turn.out_of_band,
+                time_to_first_delta=(
+                    None if turn.first_delta_at is None else turn.first_delta_at - turn.created_at
+                ),
+                elapsed=now - turn.created_at,
+            )
+
+    # Recording -----------------------------------------------------------------------
+
+    def set_recorder(self, stream: IO[bytes] | None) -> None:
+        if self._recorder is not None:
+            self._recorder.close()
+        self._recorder = stream
+
+    def _record(self, direction: bytes, data: bytes) -> None:
+        assert self._recorder is not None
+        self._recorder.write(b'{"direction": "' + direction + b'", "data": ' + data + b"}\n")
+
+
+def _loop_time(wall: float) -> float:
+    """A ``time.time()`` deadline on the running loop's clock."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + max(0.0, wall - time.time())
+
+
+async def _close_quietly(connection: Any) -> None:
+    with contextlib.suppress(Exception):
+        await connection.close()

@@ -1,0 +1,103 @@
+"""Write side of a Session: conversation items added, deleted, retrieved, truncated.
+
+A mixin of :class:`~rt_notebook.session.Session`. Each method hands a
+:class:`~rt_notebook.protocol.turns.Request` to the client core and blocks until the core
+matched its acknowledgement (the item id the client chose) or its error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .protocol import payloads
+from .protocol.events import Dialect, Event, new_id
+from .protocol.turns import Request
+from .responses import ItemSnapshot
+
+if TYPE_CHECKING:
+    from ._driver import Driver
+
+__all__ = ["ItemWriter", "item_request"]
+
+
+class ItemWriter:
+    """The Session's item methods (see :class:`~rt_notebook.session.Session`)."""
+
+    _driver: Driver
+
+    @property
+    def dialect(self) -> Dialect:
+        raise NotImplementedError
+
+    def _wait(
+        self, request: Request, timeout: float, method: Callable[..., None], *args: Any
+    ) -> Any:
+        raise NotImplementedError
+
+    def item(self, item_id: str) -> ItemSnapshot | None:
+        raise NotImplementedError
+
+    def add_message(
+        self, text: str, *, role: str = "user", after: str | None = None, timeout: float = 30.0
+    ) -> str:
+        """Add a message item; return its id once the server has it. While a turn runs,
+        it waits its turn. ``after`` places it after that item id (``"root"``: first)."""
+        return self.add_item(
+            payloads.message_item(text, role, self.dialect), after=after, timeout=timeout
+        )
+
+    def add_function_output(
+        self, call_id: str, output: str, *, after: str | None = None, timeout: float = 30.0
+    ) -> str:
+        """Add a ``function_call_output`` item for ``call_id``; return its id."""
+        item = {"type": "function_call_output", "call_id": call_id, "output": output}
+        return self.add_item(item, after=after, timeout=timeout)
+
+    def add_item(
+        self,
+        item: dict[str, Any],
+        *,
+        after: str | None = None,
+        timeout: float = 30.0,
+        first: bool = False,
+    ) -> str:
+        """Add any conversation item (API shape); return its id once the server has it.
+        While a turn runs it waits its turn (``first``: at the head of the queue)."""
+        request = item_request(item, after)
+        return str(self._wait(request, timeout, self._driver.core.add_item, time.time(), first))
+
+    def delete_item(self, item_id: str, *, timeout: float = 30.0) -> None:
+        """Delete an item from the conversation."""
+        event = {"type": "conversation.item.delete", "item_id": item_id}
+        self._wait(Request("delete", event, key=item_id), timeout, self._driver.core.request)
+
+    def retrieve_item(self, item_id: str, *, timeout: float = 30.0) -> ItemSnapshot:
+        """Ask the server for an item's full state; return the refreshed snapshot."""
+        event = {"type": "conversation.item.retrieve", "item_id": item_id}
+        self._wait(Request("retrieve", event, key=item_id), timeout, self._driver.core.request)
+        snapshot = self.item(item_id)
+        assert snapshot is not None  # the acknowledgement put it in the mirror
+        return snapshot
+
+    def truncate_item(
+        self, item_id: str, *, audio_end_ms: int, content_index: int = 0, timeout: float = 30.0
+    ) -> None:
+        """Truncate an assistant audio item so the server forgets audio never heard."""
+        event = {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": content_index,
+            "audio_end_ms": audio_end_ms,
+        }
+        self._wait(Request("truncate", event, key=item_id), timeout, self._driver.core.request)
+
+
+def item_request(item: dict[str, Any], after: str | None) -> Request:
+    item = dict(item)
+    item_id = item.setdefault("id", new_id("item", 20))
+    event: Event = {"type": "conversation.item.create", "item": item}
+    if after is not None:
+        event["previous_item_id"] = after
+    return Request("item", event, key=str(item_id))

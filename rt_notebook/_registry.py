@@ -1,0 +1,74 @@
+"""I/O layer: the kernel's Sessions by name (``rt_notebook.connect``)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["connect", "get_session"]
+
+log = logging.getLogger("rt_notebook")
+
+_sessions: dict[str, Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _fingerprint(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the key replaced by a digest: compared, never kept."""
+    shown = dict(options)
+    if shown.get("api_key"):
+        shown["api_key"] = (
+            "sha256:" + hashlib.sha256(str(shown["api_key"]).encode()).hexdigest()[:16]
+        )
+    return shown
+
+
+def connect(name: str = "default", *, timeout: float = 30.0, **options: Any) -> Session:
+    """Return the connected Session called ``name``, creating it on first use.
+
+    ``options`` are :class:`Session` keywords (model, api_key, base_url,
+    websocket_base_url, dialect, azure_endpoint, api_version, offline, instructions,
+    modalities, voice, timing). Passing options for an existing name replaces that Session
+    with a new connection. With no ``OPENAI_API_KEY`` and no URL, the embedded offline
+    server is started in this process (and said so once).
+    """
+    from .session import Session
+
+    fingerprint = _fingerprint(options)
+    with _sessions_lock:
+        session = _sessions.get(name)
+        if session is not None and options and fingerprint != session.options:
+            session.close()
+            session = None
+        if session is None:
+            session = _sessions[name] = Session(name=name, **options)
+            session.options = fingerprint
+    session.connect(timeout)
+    if session.endpoint.offline:
+        _announce_offline(session)
+    return session
+
+
+def get_session(name: str = "default") -> Session | None:
+    """The Session called ``name`` if one was created."""
+    with _sessions_lock:
+        return _sessions.get(name)
+
+
+_announced = threading.Event()
+
+
+def _announce_offline(session: Session) -> None:
+    if _announced.is_set():
+        return
+    _announced.set()
+    log.warning(
+        "rt_notebook: no OPENAI_API_KEY and no URL, so this kernel talks to %s. "
+        "Set OPENAI_API_KEY to use the real service.",
+        session.endpoint.describe(),
+    )

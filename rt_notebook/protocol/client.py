@@ -1,0 +1,815 @@
+"""Sans-I/O client core: server frames and user requests in, client events and outcomes out.
+
+:class:`ClientCore` decides everything a Realtime client must decide, with no I/O and no
+clock (every call takes ``now``, in seconds): the connection lifecycle (:class:`State`),
+the queue of turns, matching each client event to its acknowledgement or error, the
+documented retry after ``conversation_already_has_active_response``, give-up timers, and
+the restore of the conversation on a new connection. The Session is a thin driver: it
+feeds frames and requests in, then sends :attr:`ClientCore.outbox`, acts on
+:attr:`ClientCore.commands` and resolves :attr:`ClientCore.finished`.
+
+Matching, since acknowledgements carry only server ids:
+
+* errors name the client's ``event_id``;
+* items by the item id the client chose (``conversation.item.added``);
+* responses by the metadata tag (:data:`REQUEST_TAG`) the client put in ``response.create``;
+* ``session.update`` by order, with one in flight at a time.
+
+A turn is the items it adds plus its response request. Queued turns keep their items
+unsent until it is their turn, so each response answers its own question. Responses the
+server starts by itself (server VAD, another client) carry no tag of ours and never take a
+waiting turn's place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import RealtimeConnectionError, RealtimeError, ServerError
+from .checks import decode
+from .conversation import (
+    Change,
+    Conversation,
+    ErrorReceived,
+    ItemAdded,
+    ItemDeleted,
+    ItemDelta,
+    ItemDone,
+    ItemUpdated,
+    ResponseCreated,
+    ResponseDone,
+    SessionChanged,
+)
+from .events import Dialect, Event, new_id
+from .restore import restore_items
+from .turns import Request, State, Timing, Turn, TurnState
+
+__all__ = ["REQUEST_TAG", "ClientCore"]
+
+# Metadata key that ties a response back to the turn that requested it.
+REQUEST_TAG = "rt_notebook_request"
+ACTIVE_RESPONSE = "conversation_already_has_active_response"
+
+
+class ClientCore:
+    """The decisions of one Session's connection(s); see the module docstring."""
+
+    def __init__(
+        self, dialect: Dialect, timing: Timing | None = None, *, seed: int | None = None
+    ) -> None:
+        self.dialect = dialect
+        self.timing = timing or Timing()
+        self.conversation = Conversation()
+        self.state = State.CLOSED
+        # Outputs the driver drains after each call.
+        self.outbox: list[Event] = []
+        self.commands: list[str] = []  # "open": open a socket; "close": close the current one
+        self.finished: list[Request | Turn] = []
+        self.protocol_errors: deque[str] = deque(maxlen=200)
+        # The settings restored on every connection (session.update bodies merged).
+        self.config: dict[str, Any] = {}
+        self.generation = 0  # of the socket the core listens to
+        self.attempt = 0
+        self.restored = 0  # items re-created by the last restore
+        self.renewed_at: float | None = None
+        self.reason: str | None = None  # why the connection is (or was last) down
+        self._random = random.Random(seed)
+        self._queue: deque[Turn] = deque()  # in-conversation turns, oldest first
+        self._current: Turn | None = None  # the in-conversation turn in flight
+        self._oob: dict[str, Turn] = {}  # out-of-band turns by tag
+        self._by_tag: dict[str, Turn] = {}
+        self._by_event: dict[str, Request | Turn] = {}
+        self._items: dict[str, list[Request]] = {}  # acknowledgements by item id
+        self._updates: deque[Request] = deque()
+        self._update_inflight: Request | None = None
+        self._deferred: list[Request] = []  # sent once ready
+        self._restore_pending: set[str] = set()  # item ids the restore waits for
+        self._restore_update: Request | None = None
+        self._interrupted: Turn | None = None
+        self._retry_at: float | None = None
+        self._renew_at: float | None = None
+        self._last_rx = 0.0
+        self._had_session = False  # a session.created arrived since open()
+        self._awaiting_delta: dict[str, Turn] = {}  # response id -> turn, until a delta
+        self._renewing = False
+
+    # Lifecycle ----------------------------------------------------------------------
+
+    def open(self, now: float) -> None:
+        """The user asked to connect: open the first socket."""
+        if self.state is not State.CLOSED:
+            return
+        self.state = State.CONNECTING
+        self.attempt = 0
+        self.reason = None
+        self._had_session = False
+        self._open_socket(now)
+
+    def close(self, reason: str = "the session was closed") -> None:
+        """Close on purpose: every pending request fails, no reconnect."""
+        self.state = State.CLOSED
+        self.reason = reason
+        self.commands.append("close")
+        self._fail_everything(RealtimeConnectionError(reason))
+
+    def reset(self) -> None:
+        """A fresh, empty conversation on the next connection (settings are kept)."""
+        self.conversation = Conversation()
+        self.restored = 0
+
+    def socket_opened(self, generation: int, now: float) -> None:
+        """The socket of ``generation`` is open; ``session.created`` comes next."""
+        if generation == self.generation:
+            self._last_rx = now
+
+    def socket_closed(self, generation: int, reason: str, now: float) -> None:
+        """The socket of ``generation`` closed or failed to open."""
+        if generation != self.generation or self.state is State.CLOSED:
+            return
+        self.reason = reason
+        if self.state is State.CONNECTING and not self._had_session:
+            self.state = State.CLOSED  # the first connect fails to its caller
+            self._fail_everything(RealtimeConnectionError(reason))
+            return
+        self._begin_reconnect(now, reason)
+
+    def renew(self, now: float, reason: str = "renewal") -> None:
+        """Move the conversation to a new connection now (between responses)."""
+        if self.state is State.READY:
+            self.commands.append("close")
+            self._renewing = True
+            self._begin_reconnect(now, reason, immediately=True)
+
+    def _begin_reconnect(self, now: float, reason: str, *, immediately: bool = False) -> None:
+        self.generation += 1  # frames of the old socket are ignored from now on
+        self.state = State.RECONNECTING
+        self.attempt += 1
+        if self.attempt > self.timing.max_attempts:
+            self.state = State.CLOSED
+            self.reason = (
+                f"gave up reconnecting after {self.timing.max_attempts} attempts ({reason})"
+            )
+            self._fail_everything(RealtimeConnectionError(self.reason))
+            return
+        self._interrupt_in_flight()
+        if immediately:
+            self._open_socket(now)
+        else:
+            delay = min(
+                self.timing.backoff_max, self.timing.backoff_initial * 2 ** (self.attempt - 1)
+            )
+            self._retry_at = now + delay * (0.5 + self._random.random() / 2)
+
+    def _open_socket(self, now: float) -> None:
+        self._retry_at = None
+        self._renew_at = None
+        self.generation += 1
+        self._last_rx = now
+        self.commands.append("open")
+
+    def _interrupt_in_flight(self) -> None:
+        """The connection dropped: decide what becomes of everything in flight."""
+        self._by_event.clear()
+        self._restore_pending.clear()
+        self._restore_update = None
+        turn = self._current
+        self._current = None
+        own = turn.items if turn is not None else []
+        if turn is not None:
+            partial = turn.response_id
+            if partial is not None:
+                self._abandon_response(partial)
+            if turn.cancel_requested:
+                self._finish_turn(turn, "cancelled")
+            elif turn.tool_ran or self._called_tool(partial):
+                self._fail_turn(
+                    turn,
+                    RealtimeConnectionError(
+                        "the connection dropped after this answer called a tool; it is not "
+                        "requested again, so no tool runs twice"
+                    ),
+                )
+            elif turn.restarts >= 1:
+                self._fail_turn(
+                    turn,
+                    RealtimeConnectionError(
+                        "the connection dropped twice during this answer; "
+                        "it was not requested again"
+                    ),
+                )
+            else:
+                turn.restarts += 1
+                turn.state = TurnState.QUEUED
+                turn.response_id = None
+                self._interrupted = turn
+                self._queue.appendleft(turn)
+        for oob in list(self._oob.values()):
+            self._fail_turn(
+                oob,
+                RealtimeConnectionError(
+                    f"the connection dropped during this out-of-band answer ({self.reason})"
+                ),
+            )
+        # Requests in flight are sent again once the conversation is restored.
+        for requests in self._items.values():
+            for request in requests:
+                if request.sent and request not in self._deferred and request not in own:
+                    request.sent = False
+                    self._deferred.append(request)
+        self._items.clear()
+        if self._update_inflight is not None:
+            # Its settings are in self.config: the restore's session.update carries them.
+            self._updates.appendleft(self._update_inflight)
+            self._update_inflight = None
+
+    def _called_tool(self, response_id: str | None) -> bool:
+        if response_id is None:
+            return False
+        return any(
+            item.type == "function_call" and item.status == "completed"
+            for item in self.conversation.response_items(response_id)
+        )
+
+    def _abandon_response(self, response_id: str) -> None:
+        """Forget a response that will never finish here and its partial items."""
+        conversation = self.conversation
+        response = conversation.responses.get(response_id)
+        if response is not None and not response.done:
+            response.status = "incomplete"
+        if conversation.active_response_id == response_id:
+            conversation.active_response_id = None
+        for item in list(conversation.response_items(response_id)):
+            if item.status != "completed":
+                conversation.forget(item.id)
+
+    # Time ----------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has something to do (``None``: nothing timed)."""
+        times = [] if self._retry_at is None else [self._retry_at]
+        turn = self._current
+        if self._renew_at is not None and self._can_renew():
+            times.append(self._renew_at)
+        if turn is not None and turn.state in (TurnState.REQUESTED, TurnState.ACTIVE):
+            times.append(max(self._last_rx, turn.sent_at or 0.0) + self.timing.idle_timeout)
+            if turn.cancel_sent_at is not None:
+                times.append(turn.cancel_sent_at + self.timing.cancel_timeout)
+        elif self._blocked_by_foreign_response():
+            # A response not ours blocks the queue: it too must show signs of life.
+            times.append(self._last_rx + self.timing.idle_timeout)
+        for oob in self._oob.values():
+            if oob.sent_at is not None:
+                times.append(max(self._last_rx, oob.sent_at) + self.timing.idle_timeout)
+            if oob.cancel_sent_at is not None:
+                times.append(oob.cancel_sent_at + self.timing.cancel_timeout)
+        return min(times) if times else None
+
+    def tick(self, now: float) -> None:
+        """Fire the timers that are due."""
+        if self._retry_at is not None and now >= self._retry_at:
+            self._open_socket(now)
+        turn = self._current
+        if turn is not None and turn.state in (TurnState.REQUESTED, TurnState.ACTIVE):
+            if (
+                turn.cancel_sent_at is not None
+                and now >= turn.cancel_sent_at + self.timing.cancel_timeout
+            ):
+                self._give_up(
+                    turn,
+                    now,
+                    f"no response.done within {self.timing.cancel_timeout:g} s of response.cancel",
+                )
+            elif now >= max(self._last_rx, turn.sent_at or 0.0) + self.timing.idle_timeout:
+                self._give_up(
+                    turn, now, f"the server sent nothing for {self.timing.idle_timeout:g} s"
+                )
+        elif (
+            self._blocked_by_foreign_response() and now >= self._last_rx + self.timing.idle_timeout
+        ):
+            stuck = str(self.conversation.active_response_id)
+            self._abandon_response(stuck)
+            self.protocol_errors.append(f"gave up on {stuck}: no event for it; reconnecting")
+            self.commands.append("close")
+            self._begin_reconnect(now, "a response that never finished", immediately=True)
+        for oob in list(self._oob.values()):
+            if (
+                oob.cancel_sent_at is not None
+                and now >= oob.cancel_sent_at + self.timing.cancel_timeout
+            ):
+                self._fail_turn(
+                    oob,
+                    RealtimeError(
+                        f"gave up on the answer: no response.done within "
+                        f"{self.timing.cancel_timeout:g} s of response.cancel"
+                    ),
+                )
+            elif (
+                oob.sent_at is not None
+                and now >= max(self._last_rx, oob.sent_at) + self.timing.idle_timeout
+            ):
+                self._fail_turn(
+                    oob,
+                    RealtimeError(
+                        "gave up on the answer: the server sent nothing for "
+                        f"{self.timing.idle_timeout:g} s"
+                    ),
+                )
+        if self._renew_at is not None and now >= self._renew_at and self._can_renew():
+            self.renew(now)
+
+    def _can_renew(self) -> bool:
+        """Renewals happen between responses only."""
+        return (
+            self.state is State.READY
+            and self._current is None
+            and not self._oob
+            and self.conversation.active_response_id is None
+        )
+
+    def _blocked_by_foreign_response(self) -> bool:
+        return (
+            self.state is State.READY
+            and self._current is None
+            and bool(self._queue)
+            and self.conversation.active_response_id is not None
+        )
+
+    def _give_up(self, turn: Turn, now: float, why: str) -> None:
+        """A response that never finishes: fail it, then recycle the connection so the
+        server's stuck response cannot block the next turn."""
+        self._current = None
+        if turn.response_id is not None:
+            self._abandon_response(turn.response_id)
+        if turn.cancel_requested:
+            self._finish_turn(turn, "cancelled")
+        else:
+            self._fail_turn(turn, RealtimeError(f"gave up on the answer: {why}"))
+        if self.state is State.READY:
+            self.commands.append("close")
+            self._begin_reconnect(now, why, immediately=True)
+
+    # Requests from the user ------------------------------------------------------------
+
+    def submit(self, turn: Turn, now: float, first: bool = False) -> None:
+        """Queue a turn (``first``: at the head); out-of-band turns run at once, beside
+        the active one."""
+        if self.state is State.CLOSED:
+            self._fail_turn(
+                turn, RealtimeConnectionError(f"not connected ({self.reason or 'closed'})")
+            )
+            return
+        turn.created_at = now
+        if turn.params is not None:
+            turn.params.setdefault("metadata", {})[REQUEST_TAG] = turn.tag
+            self._by_tag[turn.tag] = turn
+        if turn.out_of_band:
+            self._oob[turn.tag] = turn
+            if self.state is State.READY:
+                self._send_response_create(turn, now)
+            return
+        if first:
+            self._queue.appendleft(turn)
+        else:
+            self._queue.append(turn)
+        self._pump(now)
+
+    def add_item(self, request: Request, now: float, first: bool = False) -> None:
+        """Add one item: at once when idle, else as a turn of its own (it waits its turn;
+        ``first``: at the head of the queue)."""
+        if self.state is State.CLOSED:
+            self._fail(
+                request, RealtimeConnectionError(f"not connected ({self.reason or 'closed'})")
+            )
+        elif self._current is not None or self._queue or self.state is not State.READY:
+            turn = Turn([request], None)
+            turn.created_at = now
+            if first:
+                self._queue.appendleft(turn)
+            else:
+                self._queue.append(turn)
+            self._pump(now)
+        else:
+            self._send_request(request)
+
+    def request(self, request: Request) -> None:
+        """A delete, retrieve, truncate or session.update."""
+        if self.state is State.CLOSED:
+            self._fail(
+                request, RealtimeConnectionError(f"not connected ({self.reason or 'closed'})")
+            )
+            return
+        if request.kind == "update":
+            _merge(self.config, request.event["session"])
+            self._updates.append(request)
+            self._next_update()
+        elif self.state is State.READY:
+            self._send_request(request)
+        else:
+            self._deferred.append(request)
+
+    def cancel(self, turn: Turn, now: float) -> None:
+        """Cancel a turn: a queued one never sends anything, a running one is cancelled."""
+        if turn.state is TurnState.DONE:
+            return
+        turn.cancel_requested = True
+        if turn in self._queue:
+            self._queue.remove(turn)
+            self._finish_turn(turn, "cancelled")
+        elif turn.state is TurnState.ADDING:
+            self._current = None
+            self._finish_turn(turn, "cancelled")
+            self._pump(now)
+        elif turn.response_id is not None and turn.cancel_sent_at is None:
+            self._send({"type": "response.cancel", "response_id": turn.response_id})
+            turn.cancel_sent_at = now
+        elif turn.state is TurnState.QUEUED and turn.out_of_band:
+            self._oob.pop(turn.tag, None)
+            self._finish_turn(turn, "cancelled")
+        # REQUESTED: cancelled as soon as response.created names it.
+
+    def cancel_all(self, now: float) -> None:
+        for turn in [
+            *self._queue,
+            *([self._current] if self._current else []),
+            *self._oob.values(),
+        ]:
+            self.cancel(turn, now)
+
+    @property
+    def pending(self) -> int:
+        """Turns not finished (queued or running)."""
+        current = 1 if self._current is not None and self._current.params is not None else 0
+        return current + len(self._oob) + sum(1 for t in self._queue if t.params is not None)
+
+    # Frames from the server --------------------------------------------------------------
+
+    def receive(
+        self, raw: str | bytes, generation: int, now: float, *, binary: bool = False
+    ) -> tuple[Event | None, list[Change]]:
+        """Check and apply one frame; return the event (``None`` when rejected) and changes.
+
+        ``binary``: it came as a binary websocket frame, which the protocol never sends.
+        """
+        if generation != self.generation:
+            return None, []  # an old socket's frame
+        self._last_rx = now
+        if binary:
+            self.protocol_errors.append(f"binary frame ({len(raw)} bytes)")
+            return None, []
+        event, why = decode(raw)
+        if event is None:
+            self.protocol_errors.append(why or "bad frame")
+            return None, []
+        try:
+            changes = self.conversation.apply(event)
+        except Exception as exc:  # a check the mirror needed is missing: never crash
+            self.protocol_errors.append(f"{event.get('type')}: {type(exc).__name__}: {exc}")
+            return None, []
+        if event["type"] == "session.created":
+            self._on_session_created(event, now)
+            return event, changes
+        if self._awaiting_delta:
+            self._note_first_delta(changes, now)
+        for change in changes:
+            handler = _HANDLERS.get(type(change))
+            if handler is not None:
+                handler(self, change, now)
+        return event, changes
+
+    def _note_first_delta(self, changes: list[Change], now: float) -> None:
+        for change in changes:
+            if type(change) is ItemDelta and change.response_id in self._awaiting_delta:
+                self._awaiting_delta.pop(change.response_id).first_delta_at = now
+
+    def _on_session_created(self, event: Event, now: float) -> None:
+        self._had_session = True
+        expires_at = event["session"].get("expires_at")
+        candidates = []
+        if (
+            self.timing.renew_before_expiry
+            and isinstance(expires_at, int | float)
+            and not isinstance(expires_at, bool)
+        ):
+            # A lifetime shorter than the margin renews half-way, never at once (a loop).
+            lifetime = float(expires_at) - now
+            candidates.append(now + max(lifetime - self.timing.renew_margin, lifetime / 2))
+        if self.timing.max_age is not None:
+            candidates.append(now + self.timing.max_age)
+        self._renew_at = min(candidates) if candidates else None
+        self._restore(now)
+
+    def _restore(self, now: float) -> None:
+        """Send the settings, then the conversation's items in order."""
+        if self.config:
+            request = Request("update", {"type": "session.update", "session": dict(self.config)})
+            self._restore_update = request
+            self._send_tracked(request)
+        skip = self._interrupted.response_id if self._interrupted else None
+        plan = restore_items(self.conversation.items, self.dialect, skip)
+        for item in plan:
+            self._restore_pending.add(item["id"])
+            self._send({"type": "conversation.item.create", "item": item})
+        self.restored = len(plan)
+        self._maybe_ready(now)
+
+    def _maybe_ready(self, now: float) -> None:
+        if self._restore_update is not None or self._restore_pending:
+            return
+        if self._renewing:
+            self._renewing = False
+            self.renewed_at = now
+        self.state = State.READY
+        self.attempt = 0
+        self._interrupted = None
+        deferred, self._deferred = self._deferred, []
+        for request in deferred:
+            if request.error is None and request.result is None:
+                if request.kind == "item":
+                    self.add_item(request, now)
+                else:
+                    self._send_request(request)
+        for oob in list(self._oob.values()):
+            if oob.state is TurnState.QUEUED:
+                self._send_response_create(oob, now)
+        self._next_update()
+        self._pump(now)
+
+    # Matching acknowledgements ---------------------------------------------------------
+
+    def _on_item_added(self, change: Any, now: float) -> None:
+        item_id = change.item_id
+        if item_id in self._restore_pending:
+            self._restore_pending.discard(item_id)
+            self._maybe_ready(now)
+            return
+        requests = self._items.get(item_id)
+        if requests:
+            for request in [r for r in requests if r.kind == "item"]:
+                requests.remove(request)
+                self._resolve(request, item_id)
+            self._after_item(now)
+
+    def _after_item(self, now: float) -> None:
+        turn = self._current
+        if turn is None or turn.state is not TurnState.ADDING:
+            return
+        if all(r.result is not None for r in turn.items):
+            if turn.params is None:
+                self._current = None
+                self._finish_turn(turn, "completed")
+                self._pump(now)
+            else:
+                self._send_response_create(turn, now)
+
+    def _on_session_changed(self, change: Any, now: float) -> None:
+        if self._restore_update is not None:
+            self._restore_update = None
+            # A user update folded into the restored settings is acknowledged with it.
+            while self._updates:
+                self._resolve(self._updates.popleft(), change.session)
+            self._maybe_ready(now)
+            return
+        request = self._update_inflight
+        if request is not None:
+            self._update_inflight = None
+            self._resolve(request, change.session)
+            self._next_update()
+
+    def _on_response_created(self, change: Any, now: float) -> None:
+        response = self.conversation.responses[change.response_id]
+        tag = (response.metadata or {}).get(REQUEST_TAG)
+        turn = self._by_tag.get(tag) if tag else None
+        current = self._current
+        if (
+            turn is None
+            and response.metadata is None
+            and response.conversation_id is not None
+            and current is not None
+            and current.state is TurnState.REQUESTED
+        ):
+            # A server that drops metadata: responses are serialised, so ours is this one.
+            turn = current
+        if turn is None or turn.state is TurnState.DONE:
+            return  # started by the server (VAD) or another client: shown, never matched
+        turn.state = TurnState.ACTIVE
+        turn.response_id = change.response_id
+        self._awaiting_delta[change.response_id] = turn
+        if turn.cancel_requested and turn.cancel_sent_at is None:
+            self._send({"type": "response.cancel", "response_id": change.response_id})
+            turn.cancel_sent_at = now
+
+    def _on_response_done(self, change: ResponseDone, now: float) -> None:
+        turn = self._current
+        if turn is not None and turn.response_id == change.response_id:
+            self._current = None
+            self._finish_turn(turn, change.status)
+        else:
+            response = self.conversation.responses.get(change.response_id)
+            tag = ((response.metadata if response else None) or {}).get(REQUEST_TAG)
+            oob = self._oob.get(tag) if tag else None
+            if oob is not None and oob.response_id == change.response_id:
+                self._finish_turn(oob, change.status)
+        self._pump(now)
+
+    def _on_error(self, change: Any, now: float) -> None:
+        event_id = change.client_event_id
+        target = self._by_event.pop(event_id, None) if event_id else None
+        if target is None:
+            return  # not ours to fail; it stays in the error log
+        error = change.error
+        if isinstance(target, Turn):
+            self._on_turn_error(target, error, now)
+            return
+        if target is self._restore_update:
+            self._restore_update = None
+            self.protocol_errors.append(f"restoring the settings failed: {error.get('message')}")
+            self._maybe_ready(now)
+            return
+        if target is self._update_inflight:
+            self._update_inflight = None
+            self._fail(target, ServerError(error))
+            self._next_update()
+            return
+        requests = self._items.get(target.key or "")
+        if requests and target in requests:
+            requests.remove(target)
+        self._fail(target, ServerError(error))
+        turn = self._current
+        if turn is not None and target in turn.items:
+            self._current = None
+            self._fail_turn(turn, ServerError(error))
+            self._pump(now)
+
+    def _on_turn_error(self, turn: Turn, error: dict[str, Any], now: float) -> None:
+        code = error.get("code")
+        message = str(error.get("message") or "")
+        if turn is self._current and (
+            code == ACTIVE_RESPONSE
+            or message.startswith("Conversation already has an active response")
+        ):
+            # Someone else's response is running: wait until it is done, then ask again.
+            turn.state = TurnState.QUEUED
+            self._current = None
+            self._queue.appendleft(turn)
+            self._pump(now)
+            return
+        if turn is self._current:
+            self._current = None
+        self._fail_turn(turn, ServerError(error))
+        self._pump(now)
+
+    # Sending -----------------------------------------------------------------------------
+
+    def _pump(self, now: float) -> None:
+        """Start the next queued turn when nothing occupies the conversation."""
+        while (
+            self.state is State.READY
+            and self._current is None
+            and self._queue
+            and self.conversation.active_response_id is None
+        ):
+            turn = self._queue.popleft()
+            self._current = turn
+            unsent = [r for r in turn.items if r.result is None]
+            if unsent:
+                turn.state = TurnState.ADDING
+                for request in unsent:
+                    self._send_request(request)
+                return
+            if turn.params is None:
+                self._current = None
+                self._finish_turn(turn, "completed")
+                continue
+            self._send_response_create(turn, now)
+
+    def _send_response_create(self, turn: Turn, now: float) -> None:
+        assert turn.params is not None
+        turn.event_id = new_id("event")
+        turn.state = TurnState.REQUESTED
+        turn.sent_at = now
+        self._by_event[turn.event_id] = turn
+        self.outbox.append(
+            {"type": "response.create", "event_id": turn.event_id, "response": turn.params}
+        )
+
+    def _send_request(self, request: Request) -> None:
+        if request.key is not None:
+            self._items.setdefault(request.key, []).append(request)
+        self._send_tracked(request)
+
+    def _send_tracked(self, request: Request) -> None:
+        event = dict(request.event)
+        event["event_id"] = new_id("event")
+        request.sent = True
+        self._by_event[event["event_id"]] = request
+        self.outbox.append(event)
+
+    def _next_update(self) -> None:
+        if self.state is State.READY and self._update_inflight is None and self._updates:
+            self._update_inflight = self._updates.popleft()
+            self._send_tracked(self._update_inflight)
+
+    def _send(self, event: Event) -> None:
+        event["event_id"] = new_id("event")
+        self.outbox.append(event)
+
+    # Finishing ---------------------------------------------------------------------------
+
+    def _resolve(self, request: Request, result: Any) -> None:
+        if request.result is None and request.error is None:
+            request.result = result
+            self.finished.append(request)
+
+    def _fail(self, request: Request, error: RealtimeError) -> None:
+        if request.result is None and request.error is None:
+            request.error = error
+            self.finished.append(request)
+
+    def _finish_turn(self, turn: Turn, status: str) -> None:
+        if turn.state is TurnState.DONE:
+            return
+        turn.state = TurnState.DONE
+        turn.status = status
+        self._by_tag.pop(turn.tag, None)
+        self._oob.pop(turn.tag, None)
+        if turn.response_id is not None:
+            self._awaiting_delta.pop(turn.response_id, None)
+        self.finished.append(turn)
+
+    def _fail_turn(self, turn: Turn, error: RealtimeError) -> None:
+        if turn.state is TurnState.DONE:
+            return
+        for request in turn.items:
+            self._fail(request, error)
+        turn.error = error
+        self._finish_turn(turn, "failed")
+        turn.status = None
+
+    def _fail_everything(self, error: RealtimeConnectionError) -> None:
+        self._generation_reset()
+        turns = [*self._queue, *self._oob.values()]
+        if self._current is not None:
+            turns.append(self._current)
+        self._queue.clear()
+        self._current = None
+        for turn in turns:
+            self._fail_turn(turn, error)
+        requests = (
+            [r for rs in self._items.values() for r in rs] + self._deferred + list(self._updates)
+        )
+        if self._update_inflight is not None:
+            requests.append(self._update_inflight)
+        self._items.clear()
+        self._deferred = []
+        self._updates.clear()
+        self._update_inflight = None
+        for request in requests:
+            self._fail(request, error)
+
+    def _generation_reset(self) -> None:
+        self._by_event.clear()
+        self._restore_pending.clear()
+        self._restore_update = None
+        self._interrupted = None
+        self._retry_at = None
+        self._renew_at = None
+        if self.conversation.active_response_id is not None:
+            self._abandon_response(self.conversation.active_response_id)
+
+
+def _keyed(kind: str) -> Callable[[ClientCore, Any, float], None]:
+    """The acknowledgement of a delete, retrieve or truncate: the item id it names."""
+
+    def handle(core: ClientCore, change: Any, now: float) -> None:
+        requests = core._items.get(change.item_id)
+        if requests:
+            for request in [r for r in requests if r.kind == kind]:
+                requests.remove(request)
+                core._resolve(request, change.item_id)
+
+    return handle
+
+
+# Which core method each mirror change goes to (deltas go nowhere: the fast path).
+_HANDLERS: dict[type, Callable[[ClientCore, Any, float], None]] = {
+    ItemAdded: ClientCore._on_item_added,
+    ItemDeleted: _keyed("delete"),
+    ItemDone: _keyed("retrieve"),
+    ItemUpdated: _keyed("truncate"),
+    SessionChanged: ClientCore._on_session_changed,
+    ResponseCreated: ClientCore._on_response_created,
+    ResponseDone: ClientCore._on_response_done,
+    ErrorReceived: ClientCore._on_error,
+}
+
+
+def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Merge a ``session.update`` body into the restored settings (objects recursively)."""
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value

@@ -1,0 +1,793 @@
+"""The sans-I/O client core with plain dicts: queue, matching, retries, timers, restore."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rt_notebook.errors import RealtimeConnectionError, RealtimeError, ServerError
+from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
+from rt_notebook.protocol.events import Dialect
+from rt_notebook.protocol.turns import Request, State, Timing, Turn
+
+TIMING = Timing(
+    cancel_timeout=10,
+    idle_timeout=30,
+    backoff_initial=1,
+    backoff_max=8,
+    max_attempts=3,
+    renew_margin=100,
+)
+
+
+def feed(core, *events, now=0.0):
+    for given in events:
+        event = given
+        if event.get("previous_item_id") == "<last>":
+            # Appended, as a server does: after the last item of the conversation.
+            items = core.conversation.items
+            event = {**event, "previous_item_id": items[-1].id if items else None}
+        core.receive(json.dumps(event), core.generation, now)
+
+
+def take(core, kind=None):
+    """Pop the sent events (of ``kind``)."""
+    events = [e for e in core.outbox if kind is None or e["type"] == kind]
+    core.outbox[:] = [e for e in core.outbox if e not in events]
+    return events
+
+
+def user_item(item_id, text):
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [{"type": "input_text", "text": text}],
+    }
+
+
+def added(item, previous="<last>"):
+    return {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
+
+
+def created(response_id, tag=None, conversation="conv_1", metadata=None):
+    meta = metadata if metadata is not None else ({REQUEST_TAG: tag} if tag else {})
+    return {
+        "type": "response.created",
+        "response": {
+            "id": response_id,
+            "status": "in_progress",
+            "metadata": meta,
+            "conversation_id": conversation,
+        },
+    }
+
+
+def answer(response_id, item_id, text, status="completed"):
+    item = {
+        "id": item_id,
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text}],
+    }
+    return [
+        {
+            "type": "response.output_item.added",
+            "response_id": response_id,
+            "item": {**item, "status": "in_progress", "content": []},
+        },
+        added({**item, "status": "in_progress", "content": []}),
+        {
+            "type": "response.output_text.delta",
+            "response_id": response_id,
+            "item_id": item_id,
+            "delta": text,
+        },
+        {
+            "type": "response.done",
+            "response": {
+                "id": response_id,
+                "status": status,
+                "output": [item] if status == "completed" else [],
+            },
+        },
+    ]
+
+
+def ready(config=None, expires_at=None, timing=TIMING):
+    core = ClientCore(Dialect.GA, timing, seed=7)
+    core.config = dict(config or {})
+    core.open(0.0)
+    assert core.commands == ["open"]
+    assert core.state is State.CONNECTING
+    core.commands.clear()
+    session = {"id": "sess_1", **({"expires_at": expires_at} if expires_at else {})}
+    feed(core, {"type": "session.created", "session": session})
+    if config:
+        (update,) = take(core, "session.update")
+        assert update["session"] == config
+        feed(core, {"type": "session.updated", "session": {"id": "sess_1", **config}})
+    assert core.state is State.READY
+    return core
+
+
+def ask(core, item_id, text, now=0.0):
+    request = Request(
+        "item", {"type": "conversation.item.create", "item": user_item(item_id, text)}, key=item_id
+    )
+    turn = Turn([request], {})
+    core.submit(turn, now)
+    return turn
+
+
+def finished(core):
+    done, core.finished[:] = list(core.finished), []
+    return done
+
+
+def run_turn(core, turn, response_id, answer_id, text, now=0.0):
+    """The server side of one in-conversation turn (items already sent)."""
+    (item_event,) = take(core, "conversation.item.create")
+    feed(core, added(item_event["item"]), now=now)
+    (create,) = take(core, "response.create")
+    assert create["response"]["metadata"][REQUEST_TAG] == turn.tag
+    feed(core, created(response_id, turn.tag), *answer(response_id, answer_id, text), now=now)
+
+
+# Queue and matching --------------------------------------------------------------------
+
+
+def test_queued_turns_keep_their_items_unsent_until_their_turn():
+    core = ready()
+    first = ask(core, "item_q1", "question one")
+    second = ask(core, "item_q2", "question two")
+    sent = take(core)
+    assert [e["type"] for e in sent] == ["conversation.item.create"]
+    assert sent[0]["item"]["id"] == "item_q1"
+    feed(core, added(sent[0]["item"]))
+    (create,) = take(core)
+    assert create["type"] == "response.create"
+    assert create["response"]["metadata"][REQUEST_TAG] == first.tag
+    assert core.outbox == []  # the second question waits
+    feed(core, created("resp_1", first.tag), *answer("resp_1", "item_a1", "one"))
+    assert first.status == "completed"
+    assert first.response_id == "resp_1"
+    run_turn(core, second, "resp_2", "item_a2", "two")
+    assert second.status == "completed"
+    assert second.response_id == "resp_2"
+    texts = [i.text for i in core.conversation.items]
+    assert texts == ["question one", "one", "question two", "two"]
+    assert set(finished(core)) >= {first, second}
+
+
+def test_server_started_response_never_steals_a_waiting_turn():
+    core = ready()
+    turn = ask(core, "item_q", "mine")
+    feed(core, added(take(core)[0]["item"]))
+    take(core, "response.create")
+    # Server VAD starts a response of its own (no tag), then ours is refused and retried.
+    feed(core, created("resp_vad", metadata={}))
+    assert turn.response_id is None
+    feed(core, *answer("resp_vad", "item_v", "vad answer"))
+    assert turn.status is None  # still waiting
+    feed(core, created("resp_mine", turn.tag), *answer("resp_mine", "item_m", "my answer"))
+    assert turn.response_id == "resp_mine"
+    assert turn.status == "completed"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {
+            "code": "conversation_already_has_active_response",
+            "message": "Conversation already "
+            "has an active response in progress: resp_x. Wait until the response is finished.",
+        },
+        {"code": None, "message": "Conversation already has an active response"},  # beta
+    ],
+)
+def test_active_response_error_retries_after_that_response(error):
+    core = ready()
+    feed(core, created("resp_other", metadata={}))  # someone else's response
+    turn = Turn([], {})
+    core.submit(turn, 0)
+    assert take(core) == []  # the conversation is busy: queued
+    feed(core, *answer("resp_other", "item_o", "other"))
+    (create,) = take(core)
+    # A race: another response started before ours arrived.
+    feed(core, created("resp_race", metadata={}))
+    feed(
+        core,
+        {
+            "type": "error",
+            "error": {**error, "type": "invalid_request_error", "event_id": create["event_id"]},
+        },
+    )
+    assert turn.error is None
+    assert take(core) == []
+    feed(core, *answer("resp_race", "item_r", "race"))
+    (again,) = take(core)
+    assert again["type"] == "response.create"
+    assert again["event_id"] != create["event_id"]
+    feed(core, created("resp_t", turn.tag), *answer("resp_t", "item_t", "mine"))
+    assert turn.status == "completed"
+
+
+def test_an_error_fails_the_request_that_caused_it_and_the_queue_moves_on():
+    core = ready()
+    bad = ask(core, "item_bad", "misplaced")
+    good = ask(core, "item_good", "fine")
+    (event,) = take(core)
+    feed(
+        core,
+        {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "x",
+                "message": "no",
+                "event_id": event["event_id"],
+            },
+        },
+    )
+    assert isinstance(bad.error, ServerError)
+    assert isinstance(bad.items[0].error, ServerError)
+    run_turn(core, good, "resp_g", "item_ga", "ok")
+    assert good.status == "completed"
+
+
+def test_other_errors_fail_nothing():
+    core = ready()
+    turn = ask(core, "item_1", "q")
+    feed(core, {"type": "error", "error": {"message": "something", "event_id": "event_unknown"}})
+    feed(core, {"type": "error", "error": {"message": "something else"}})
+    assert turn.error is None
+    assert len(core.conversation.errors) == 2
+
+
+def test_a_message_without_response_waits_for_the_active_turn():
+    core = ready()
+    turn = ask(core, "item_q", "question")
+    feed(core, added(take(core)[0]["item"]))
+    take(core, "response.create")
+    note = Request(
+        "item", {"type": "conversation.item.create", "item": user_item("item_n", "n")}, key="item_n"
+    )
+    core.add_item(note, 0)
+    assert take(core) == []
+    feed(core, created("resp_1", turn.tag), *answer("resp_1", "item_a", "answer"))
+    (sent,) = take(core)
+    assert sent["item"]["id"] == "item_n"
+    feed(core, added(sent["item"], "item_a"))
+    assert note.result == "item_n"
+    assert [i.id for i in core.conversation.items] == ["item_q", "item_a", "item_n"]
+
+
+def test_an_idle_session_adds_items_at_once_and_matches_them_by_id():
+    core = ready()
+    one = Request(
+        "item", {"type": "conversation.item.create", "item": user_item("item_1", "a")}, key="item_1"
+    )
+    two = Request(
+        "item", {"type": "conversation.item.create", "item": user_item("item_2", "b")}, key="item_2"
+    )
+    core.add_item(one, 0)
+    core.add_item(two, 0)
+    sent = take(core)
+    assert [e["item"]["id"] for e in sent] == ["item_1", "item_2"]
+    feed(core, added(sent[1]["item"]))  # acknowledgements in any order
+    assert two.result == "item_2"
+    assert one.result is None
+    feed(core, added(sent[0]["item"]))
+    assert one.result == "item_1"
+
+
+def test_session_updates_go_one_at_a_time_and_match_in_order():
+    core = ready()
+    first = Request("update", {"type": "session.update", "session": {"instructions": "a"}})
+    second = Request("update", {"type": "session.update", "session": {"instructions": "b"}})
+    core.request(first)
+    core.request(second)
+    (sent,) = take(core)
+    assert sent["session"] == {"instructions": "a"}
+    feed(core, {"type": "session.updated", "session": {"instructions": "a"}})
+    assert first.result == {"instructions": "a"}
+    assert second.result is None
+    (sent,) = take(core)
+    feed(core, {"type": "error", "error": {"message": "bad", "event_id": sent["event_id"]}})
+    assert isinstance(second.error, ServerError)
+    assert core.config == {"instructions": "b"}  # the restore sends what was asked last
+    # An unsolicited session.updated (another client) resolves nothing.
+    third = Request("update", {"type": "session.update", "session": {"voice": "x"}})
+    feed(core, {"type": "session.updated", "session": {}})
+    core.request(third)
+    assert third.result is None
+    assert take(core)[0]["session"] == {"voice": "x"}
+
+
+def test_delete_retrieve_truncate_are_matched_by_item_id():
+    core = ready()
+    feed(core, added(user_item("item_1", "x")))
+    delete = Request(
+        "delete", {"type": "conversation.item.delete", "item_id": "item_1"}, key="item_1"
+    )
+    core.request(delete)
+    assert take(core)[0]["type"] == "conversation.item.delete"
+    feed(core, {"type": "conversation.item.deleted", "item_id": "item_other"})
+    assert delete.result is None
+    feed(core, {"type": "conversation.item.deleted", "item_id": "item_1"})
+    assert delete.result == "item_1"
+
+
+def test_out_of_band_turns_run_beside_the_active_one():
+    core = ready()
+    turn = ask(core, "item_q", "q")
+    feed(core, added(take(core)[0]["item"]))
+    take(core, "response.create")
+    feed(core, created("resp_main", turn.tag))
+    side = Turn([], {"conversation": "none"}, out_of_band=True)
+    core.submit(side, 0)
+    (create,) = take(core)
+    assert create["response"]["metadata"][REQUEST_TAG] == side.tag
+    feed(core, created("resp_side", side.tag, conversation=None))
+    feed(
+        core,
+        {
+            "type": "response.done",
+            "response": {
+                "id": "resp_side",
+                "status": "completed",
+                "metadata": {REQUEST_TAG: side.tag},
+                "output": [],
+            },
+        },
+    )
+    assert side.status == "completed"
+    assert turn.status is None
+
+
+# Cancel -------------------------------------------------------------------------------
+
+
+def test_cancel_of_a_queued_turn_sends_nothing():
+    core = ready()
+    first = ask(core, "item_1", "one")
+    second = ask(core, "item_2", "two")
+    take(core)
+    core.cancel(second, 0)
+    assert second.status == "cancelled"
+    assert core.outbox == []
+    run_turn_after_sent(core, first)
+    assert core.outbox == []  # the cancelled turn's item never goes
+
+
+def run_turn_after_sent(core, turn):
+    feed(core, added(user_item(turn.items[0].key, "x")))
+    take(core, "response.create")
+    feed(
+        core,
+        created("resp_" + turn.tag, turn.tag),
+        *answer("resp_" + turn.tag, "i" + turn.tag, "a"),
+    )
+
+
+def test_cancel_before_response_created_cancels_once_it_is_named():
+    core = ready()
+    turn = ask(core, "item_1", "one")
+    feed(core, added(take(core)[0]["item"]))
+    take(core)
+    core.cancel(turn, 0)
+    assert core.outbox == []
+    feed(core, created("resp_1", turn.tag))
+    (cancel,) = take(core)
+    assert (cancel["type"], cancel["response_id"]) == ("response.cancel", "resp_1")
+    feed(core, *answer("resp_1", "item_a", "", status="cancelled"))
+    assert turn.status == "cancelled"
+
+
+def test_a_server_that_ignores_cancel_is_given_up_and_the_connection_recycled():
+    core = ready()
+    turn = ask(core, "item_1", "one")
+    feed(core, added(take(core)[0]["item"]))
+    take(core)
+    feed(core, created("resp_1", turn.tag), now=1)
+    core.cancel(turn, 2.0)
+    (cancel,) = take(core)
+    assert cancel == {**cancel, "type": "response.cancel", "response_id": "resp_1"}
+    assert core.next_deadline() == 12.0
+    core.tick(11.9)
+    assert turn.status is None
+    feed(core, {"type": "rate_limits.updated", "rate_limits": []}, now=11.95)
+    core.tick(12.0)
+    assert turn.status == "cancelled"
+    assert core.commands == ["close", "open"]
+    assert core.state is State.RECONNECTING
+    # The next turn runs on the new connection.
+    core.commands.clear()
+    later = ask(core, "item_2", "two", now=12)
+    feed(core, {"type": "session.created", "session": {"id": "sess_2"}}, now=12.1)
+    restored = take(core, "conversation.item.create")
+    assert [e["item"]["id"] for e in restored] == ["item_1"]
+    feed(core, added(restored[0]["item"]))
+    assert core.state is State.READY
+    run_turn(core, later, "resp_2", "item_a2", "two")
+    assert later.status == "completed"
+
+
+def test_idle_gap_gives_up_but_long_streaming_answers_are_never_cut():
+    core = ready()
+    turn = ask(core, "item_1", "one")
+    feed(core, added(take(core)[0]["item"]))
+    take(core)
+    feed(core, created("resp_1", turn.tag), now=0)
+    feed(
+        core,
+        {
+            "type": "response.output_item.added",
+            "response_id": "resp_1",
+            "item": {"id": "item_a", "type": "message", "role": "assistant"},
+        },
+    )
+    for second in range(1, 200):  # 200 s of streaming, each gap below the idle limit
+        deadline = core.next_deadline()
+        assert deadline is not None
+        assert deadline > second - 1
+        core.tick(second - 0.5)
+        feed(
+            core,
+            {
+                "type": "response.output_text.delta",
+                "response_id": "resp_1",
+                "item_id": "item_a",
+                "delta": "w ",
+            },
+            now=second,
+        )
+    assert turn.status is None
+    assert turn.error is None
+    core.tick(199 + 29.9)
+    assert turn.error is None
+    core.tick(199 + 30)
+    assert "sent nothing for 30 s" in str(turn.error)
+    assert core.commands[-2:] == ["close", "open"]
+
+
+# Hostile frames -----------------------------------------------------------------------
+
+HOSTILE = [
+    b"\x00\xff not json",
+    "{",
+    "[]",
+    "42",
+    "null",
+    '{"type": 5}',
+    '{"no": "type"}',
+    '{"type": "made.up.event"}',
+    '{"type": "session.updated", "session": [1]}',
+    '{"type": "conversation.item.added", "item": [1, 2]}',
+    '{"type": "conversation.item.added", "item": {"id": 7}}',
+    '{"type": "conversation.item.added", "item": {"id": "i", "content": "text"}}',
+    '{"type": "conversation.item.added", "item": {"id": "i", "content": [3]}}',
+    '{"type": "conversation.item.added", "item": {"id": "i", "role": ["user"]}}',
+    '{"type": "response.output_text.delta", "item_id": "item_a", "delta": 5}',
+    '{"type": "response.output_text.delta", "item_id": ["x"], "delta": "d"}',
+    '{"type": "response.created", "response": "resp"}',
+    '{"type": "response.created", "response": {"id": "r", "metadata": {"a": 1}}}',
+    '{"type": "response.done", "response": {"id": "r", "output": {"x": 1}}}',
+    '{"type": "response.done", "response": {"id": "r", "output": [{"id": 3}]}}',
+    '{"type": "error", "error": "bad"}',
+    '{"type": "error", "error": {"event_id": 5}}',
+    '{"type": "response.output_text.done", "item_id": "item_a", "text": 5}',
+    '{"type": "conversation.item.deleted", "item_id": {"a": 1}}',
+    '{"type": "rate_limits.updated", "rate_limits": "x"}',
+    "[" * 100000,
+]
+
+
+@pytest.mark.parametrize("frame", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_frames_are_protocol_errors_not_crashes(frame):
+    core = ready()
+    turn = ask(core, "item_1", "one")
+    feed(core, added(take(core)[0]["item"]))
+    take(core)
+    feed(core, created("resp_1", turn.tag))
+    before = [i.as_dict() for i in core.conversation.items]
+    event, changes = core.receive(frame, core.generation, 1.0)
+    assert event is None
+    assert changes == []
+    assert len(core.protocol_errors) == 1
+    assert [i.as_dict() for i in core.conversation.items] == before
+    feed(core, *answer("resp_1", "item_a", "fine"))
+    assert turn.status == "completed"
+
+
+def test_binary_frames_and_old_sockets_are_refused():
+    core = ready()
+    core.receive(b'{"type": "session.updated", "session": {}}', core.generation, 0, binary=True)
+    assert "binary" in core.protocol_errors[-1]
+    event, _ = core.receive('{"type": "session.updated", "session": {}}', core.generation - 1, 0)
+    assert event is None
+
+
+def test_odd_but_valid_fields_never_break_the_mirror_readers():
+    core = ready()
+    feed(
+        core,
+        added(
+            {
+                "id": "item_x",
+                "type": None,
+                "role": None,
+                "content": [{"type": "input_text", "text": None}, {"transcript": "heard"}],
+            }
+        ),
+    )
+    feed(core, {"type": "response.output_text.done", "item_id": "item_x", "text": None})
+    feed(
+        core,
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "item_x",
+            "transcript": None,
+        },
+    )
+    (item,) = core.conversation.items
+    assert item.as_dict()["text"] == ""
+    assert item.type == "message"
+
+
+# Reconnect and restore ----------------------------------------------------------------
+
+
+def conversation_of(core):
+    return [(i.id, i.role, i.text) for i in core.conversation.items]
+
+
+def test_a_drop_mid_answer_restores_the_conversation_and_asks_again():
+    config = {"type": "realtime", "instructions": "be brief"}
+    core = ready(config)
+    first = ask(core, "item_q1", "first")
+    run_turn(core, first, "resp_1", "item_a1", "first answer")
+    second = ask(core, "item_q2", "second")
+    third = ask(core, "item_q3", "third")  # queued: its item stays unsent
+    feed(core, added(take(core)[0]["item"]))
+    take(core)
+    feed(core, created("resp_2", second.tag), *answer("resp_2", "item_p", "partial")[:3])
+    assert [i.id for i in core.conversation.items][-1] == "item_p"
+    core.socket_closed(core.generation, "the connection failed", now=5)
+    assert core.state is State.RECONNECTING
+    assert core.commands == []
+    assert 5 + 0.5 <= core.next_deadline() <= 5 + 1
+    core.tick(core.next_deadline())
+    assert core.commands == ["open"]
+    core.commands.clear()
+    feed(core, {"type": "session.created", "session": {"id": "sess_2"}}, now=7)
+    sent = take(core)
+    assert sent[0]["type"] == "session.update"
+    assert sent[0]["session"] == config
+    assert [e["item"]["id"] for e in sent[1:]] == ["item_q1", "item_a1", "item_q2"]
+    assert sent[2]["item"]["content"] == [{"type": "output_text", "text": "first answer"}]
+    assert core.restored == 3
+    assert core.state is State.RECONNECTING
+    feed(core, {"type": "session.updated", "session": config})
+    previous = None
+    for event in sent[1:]:
+        feed(core, added(event["item"], previous))
+        previous = event["item"]["id"]
+    assert core.state is State.READY
+    assert core.attempt == 0
+    (again,) = take(core)
+    assert again["type"] == "response.create"
+    assert again["response"]["metadata"][REQUEST_TAG] == second.tag
+    feed(core, created("resp_3", second.tag), *answer("resp_3", "item_a2", "second answer"))
+    assert second.status == "completed"
+    assert second.response_id == "resp_3"
+    run_turn(core, third, "resp_4", "item_a3", "third answer")
+    assert conversation_of(core) == [
+        ("item_q1", "user", "first"),
+        ("item_a1", "assistant", "first answer"),
+        ("item_q2", "user", "second"),
+        ("item_a2", "assistant", "second answer"),
+        ("item_q3", "user", "third"),
+        ("item_a3", "assistant", "third answer"),
+    ]
+
+
+def test_an_answer_interrupted_twice_fails_clearly():
+    core = ready()
+    turn = ask(core, "item_q", "q")
+    feed(core, added(take(core)[0]["item"]))
+    for attempt in range(2):
+        take(core)
+        feed(core, created(f"resp_{attempt}", turn.tag))
+        core.socket_closed(core.generation, "dropped", now=attempt)
+        core.tick(core.next_deadline())
+        feed(core, {"type": "session.created", "session": {}})
+        for event in take(core, "conversation.item.create"):
+            feed(core, added(event["item"]))
+    assert isinstance(turn.error, RealtimeConnectionError)
+    assert "twice" in str(turn.error)
+
+
+def test_an_answer_that_called_a_tool_is_not_requested_again():
+    core = ready()
+    turn = ask(core, "item_q", "q")
+    feed(core, added(take(core)[0]["item"]))
+    take(core)
+    call = {
+        "id": "item_c",
+        "type": "function_call",
+        "status": "completed",
+        "call_id": "call_1",
+        "name": "f",
+        "arguments": "{}",
+    }
+    feed(
+        core,
+        created("resp_1", turn.tag),
+        {"type": "response.output_item.done", "response_id": "resp_1", "item": call},
+    )
+    core.socket_closed(core.generation, "dropped", now=0)
+    assert "tool" in str(turn.error)
+
+
+def test_function_calls_outputs_and_audio_items_are_restored_in_order():
+    core = ready()
+    feed(
+        core,
+        added(
+            {
+                "id": "item_s",
+                "type": "message",
+                "role": "system",
+                "content": [{"type": "input_text", "text": "sys"}],
+            }
+        ),
+        added(
+            {
+                "id": "item_u",
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_audio", "transcript": "spoken words"}],
+            },
+            "item_s",
+        ),
+        added(
+            {
+                "id": "item_v",
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_audio"}],
+            },
+            "item_u",
+        ),
+        added(
+            {
+                "id": "item_c",
+                "type": "function_call",
+                "status": "completed",
+                "call_id": "call_1",
+                "name": "add",
+                "arguments": '{"a": 1}',
+            },
+            "item_v",
+        ),
+        added(
+            {"id": "item_o", "type": "function_call_output", "call_id": "call_1", "output": "2"},
+            "item_c",
+        ),
+    )
+    core.renew(10)
+    assert core.commands == ["close", "open"]
+    feed(core, {"type": "session.created", "session": {}}, now=10)
+    items = [e["item"] for e in take(core, "conversation.item.create")]
+    assert [i["id"] for i in items] == ["item_s", "item_u", "item_v", "item_c", "item_o"]
+    assert items[1]["content"][0] == {"type": "input_text", "text": "spoken words"}
+    assert "no transcript" in items[2]["content"][0]["text"]
+    assert items[3] == {
+        "id": "item_c",
+        "type": "function_call",
+        "call_id": "call_1",
+        "name": "add",
+        "arguments": '{"a": 1}',
+    }
+    assert items[4] == {
+        "id": "item_o",
+        "type": "function_call_output",
+        "call_id": "call_1",
+        "output": "2",
+    }
+    for item in items:
+        feed(core, added(item), now=11)
+    assert core.state is State.READY
+    assert core.renewed_at == 11
+
+
+def test_requests_made_while_reconnecting_wait_for_the_restore():
+    core = ready()
+    feed(core, added(user_item("item_1", "one")))
+    core.socket_closed(core.generation, "dropped", 0)
+    later = Request(
+        "item",
+        {"type": "conversation.item.create", "item": user_item("item_2", "two")},
+        key="item_2",
+    )
+    core.add_item(later, 0)
+    update = Request("update", {"type": "session.update", "session": {"instructions": "x"}})
+    core.request(update)
+    assert core.outbox == []
+    core.tick(core.next_deadline())
+    feed(core, {"type": "session.created", "session": {}})
+    sent = take(core)
+    assert [e["type"] for e in sent] == ["session.update", "conversation.item.create"]
+    assert sent[1]["item"]["id"] == "item_1"  # the restore first
+    feed(core, {"type": "session.updated", "session": {"instructions": "x"}})
+    assert update.result == {"instructions": "x"}
+    feed(core, added(sent[1]["item"]))
+    (new,) = take(core)
+    assert new["item"]["id"] == "item_2"
+
+
+def test_backoff_grows_and_gives_up_with_a_clear_error():
+    core = ready()
+    turn = ask(core, "item_1", "one")
+    delays = []
+    now = 0.0
+    for _ in range(3):
+        core.socket_closed(core.generation, "refused", now)
+        deadline = core.next_deadline()
+        delays.append(deadline - now)
+        now = deadline
+        core.tick(now)
+        assert core.commands[-1] == "open"
+    assert delays[0] < delays[2] <= 8
+    core.socket_closed(core.generation, "refused", now)
+    assert core.state is State.CLOSED
+    assert "gave up reconnecting after 3 attempts" in str(turn.error)
+
+
+def test_a_lifetime_shorter_than_the_margin_renews_half_way():
+    core = ClientCore(Dialect.GA, TIMING)
+    core.open(0)
+    feed(core, {"type": "session.created", "session": {"expires_at": 1030}}, now=1000)
+    assert core.next_deadline() == 1015.0
+
+
+def test_renewal_waits_for_the_active_response():
+    core = ready(expires_at=1000.0)
+    assert core.next_deadline() == 900.0
+    turn = ask(core, "item_1", "one", now=899)
+    feed(core, added(take(core)[0]["item"]), now=899)
+    take(core)
+    feed(core, created("resp_1", turn.tag), now=899.5)
+    core.tick(900.0)
+    assert core.commands == []
+    assert core.state is State.READY
+    feed(core, *answer("resp_1", "item_a", "done"), now=901)
+    core.tick(901)
+    assert core.commands == ["close", "open"]
+    assert core.state is State.RECONNECTING
+
+
+def test_a_first_connect_that_fails_fails_its_caller():
+    core = ClientCore(Dialect.GA, TIMING)
+    core.open(0)
+    core.socket_closed(core.generation, "refused", 0)
+    assert core.state is State.CLOSED
+    assert core.reason == "refused"
+    turn = Turn([], {})
+    core.submit(turn, 0)
+    assert isinstance(turn.error, RealtimeError)
+
+
+def test_close_fails_everything_pending():
+    core = ready()
+    first = ask(core, "item_1", "one")
+    second = ask(core, "item_2", "two")
+    core.close()
+    assert isinstance(first.error, RealtimeConnectionError)
+    assert isinstance(second.error, RealtimeConnectionError)
+    assert core.commands == ["close"]

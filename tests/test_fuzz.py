@@ -1,0 +1,405 @@
+"""Fuzz: mutated server event sequences, fed to the client core and sent by a hostile server.
+
+Each sequence is a clean text turn (response.created … response.done) mutated a few times:
+events dropped, duplicated, swapped, fields replaced by values of the wrong type, garbage
+frames inserted, the stream cut short. Whatever arrives, nothing may crash or hang: the
+turn either completes or fails with a clear error, and the next clean turn works.
+
+``RT_FUZZ_CORE`` (default 10000) sequences go to the core directly; ``RT_FUZZ_E2E``
+(default 40) go through the real openai SDK from a hostile ``websockets`` server, which
+also counts the sockets left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import threading
+import time
+
+import pytest
+
+from rt_notebook.errors import RealtimeError
+from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
+from rt_notebook.protocol.events import Dialect
+from rt_notebook.protocol.turns import Request, State, Timing, Turn
+
+CORE_SEQUENCES = int(os.environ.get("RT_FUZZ_CORE", "10000"))
+E2E_SEQUENCES = int(os.environ.get("RT_FUZZ_E2E", "40"))
+UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "0.05"))
+
+WRONG_VALUES = [None, 5, -1.5, True, "", "x" * 300, [], [1, "a"], {}, {"id": 3}, "\ud800?"]
+
+
+def clean_turn(tag, response_id, text):
+    """The server events of one text answer (GA names)."""
+    item_id = "item_" + response_id
+    item = {
+        "id": item_id,
+        "type": "message",
+        "role": "assistant",
+        "status": "in_progress",
+        "content": [],
+    }
+    words = text.split(" ")
+    return [
+        {
+            "type": "response.created",
+            "response": {
+                "id": response_id,
+                "status": "in_progress",
+                "metadata": {REQUEST_TAG: tag},
+                "conversation_id": "conv_1",
+            },
+        },
+        {"type": "response.output_item.added", "response_id": response_id, "item": item},
+        {"type": "conversation.item.added", "previous_item_id": None, "item": item},
+        *[
+            {
+                "type": "response.output_text.delta",
+                "response_id": response_id,
+                "item_id": item_id,
+                "delta": w + " ",
+            }
+            for w in words
+        ],
+        {
+            "type": "response.output_text.done",
+            "response_id": response_id,
+            "item_id": item_id,
+            "text": text,
+        },
+        {
+            "type": "response.output_item.done",
+            "response_id": response_id,
+            "item": {
+                **item,
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text}],
+            },
+        },
+        {
+            "type": "response.done",
+            "response": {
+                "id": response_id,
+                "status": "completed",
+                "metadata": {REQUEST_TAG: tag},
+                "output": [
+                    {
+                        **item,
+                        "status": "completed",
+                        "content": [{"type": "output_text", "text": text}],
+                    }
+                ],
+            },
+        },
+    ]
+
+
+def _mutate_field(rng, event):
+    event = json.loads(json.dumps(event))
+    target = event
+    for _ in range(rng.randint(0, 2)):
+        nested = [k for k, v in target.items() if isinstance(v, dict)]
+        if not nested:
+            break
+        target = target[rng.choice(nested)]
+    key = rng.choice([*target.keys(), "extra"])
+    target[key] = rng.choice(WRONG_VALUES)
+    return event
+
+
+def mutate(rng, events):
+    """A few random mutations of a list of events (frames: str, bytes or dicts)."""
+    frames = list(events)
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.randrange(8)
+        if not frames:
+            break
+        i = rng.randrange(len(frames))
+        if kind == 0:
+            del frames[i]
+        elif kind == 1:
+            frames.insert(i, frames[i])
+        elif kind == 2 and len(frames) > 1:
+            j = rng.randrange(len(frames))
+            frames[i], frames[j] = frames[j], frames[i]
+        elif kind == 3 and isinstance(frames[i], dict):
+            frames[i] = _mutate_field(rng, frames[i])
+        elif kind == 4:
+            frames.insert(
+                i,
+                rng.choice(
+                    [
+                        "{",
+                        "[]",
+                        "42",
+                        "null",
+                        '{"type": 7}',
+                        '{"type": "made.up"}',
+                        b"\x00\x01binary",
+                    ]
+                ),
+            )
+        elif kind == 5:
+            del frames[i:]  # the stream stops: only timers can end the turn
+        elif kind == 6 and isinstance(frames[i], dict):
+            frames[i] = {
+                **frames[i],
+                "type": rng.choice(["error", "session.updated", "response.done", "x.y"]),
+            }
+        elif kind == 7 and isinstance(frames[i], dict):
+            frames.insert(
+                i,
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "server_error",
+                        "code": rng.choice([None, "x", "session_expired"]),
+                        "message": "fuzz",
+                        "event_id": rng.choice([None, "event_nope"]),
+                    },
+                },
+            )
+    return frames
+
+
+def encode(frame):
+    return frame if isinstance(frame, str | bytes) else json.dumps(frame)
+
+
+# The core, directly ---------------------------------------------------------------------
+
+TIMING = Timing(
+    cancel_timeout=10,
+    idle_timeout=30,
+    backoff_initial=1,
+    backoff_max=2,
+    max_attempts=3,
+    renew_margin=0,
+)
+
+
+class FakeServer:
+    """Answers the core's client events like a well-behaved server (for recovery)."""
+
+    def __init__(self, core):
+        self.core = core
+        self.now = 0.0
+        self.responses = 0
+
+    def feed(self, *frames, binary=False):
+        for frame in frames:
+            self.core.receive(
+                encode(frame),
+                self.core.generation,
+                self.now,
+                binary=binary or isinstance(frame, bytes),
+            )
+
+    def serve(self, hostile=None):
+        """Answer what the core sent; run the timers; loop until nothing is left."""
+        for _ in range(200):
+            if self.core.commands:
+                commands, self.core.commands[:] = list(self.core.commands), []
+                if "open" in commands:
+                    self.core.outbox.clear()  # sends on the old socket are lost
+                    self.feed({"type": "session.created", "session": {"id": "s"}})
+                continue
+            if self.core.outbox:
+                events, self.core.outbox[:] = list(self.core.outbox), []
+                for event in events:
+                    self.answer(event, hostile)
+                    if event["type"] == "response.create":
+                        hostile = None  # only the first answer is mutated
+                continue
+            deadline = self.core.next_deadline()
+            if deadline is None:
+                return
+            self.now = max(self.now, deadline)
+            self.core.tick(self.now)
+        raise AssertionError("the core never settled (a loop)")
+
+    def answer(self, event, hostile):
+        kind = event["type"]
+        if kind == "session.update":
+            self.feed({"type": "session.updated", "session": event["session"]})
+        elif kind == "conversation.item.create":
+            self.feed(
+                {"type": "conversation.item.added", "previous_item_id": None, "item": event["item"]}
+            )
+        elif kind == "response.create":
+            self.responses += 1
+            tag = event["response"]["metadata"][REQUEST_TAG]
+            events = clean_turn(tag, f"resp_{self.responses}", f"answer {self.responses}")
+            for frame in hostile(events) if hostile else events:
+                self.feed(frame)
+        elif kind == "response.cancel":
+            pass  # a stubborn server: only the give-up timer helps
+
+
+def ask(core, server, text):
+    item = {
+        "id": f"item_{text.replace(' ', '_')}",
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": text}],
+    }
+    turn = Turn(
+        [Request("item", {"type": "conversation.item.create", "item": item}, key=item["id"])], {}
+    )
+    core.submit(turn, server.now)
+    return turn
+
+
+def test_core_fuzz_never_crashes_never_hangs_and_recovers():
+    rng = random.Random(20261129)
+    outcomes = {"completed": 0, "failed": 0, "other": 0}
+    for n in range(CORE_SEQUENCES):
+        core = ClientCore(Dialect.GA, TIMING, seed=n)
+        server = FakeServer(core)
+        core.open(0)
+        server.serve()
+        assert core.state is State.READY
+        turn = ask(core, server, f"q {n}")
+        server.serve(hostile=lambda events: mutate(rng, events))
+        assert turn.status is not None or isinstance(turn.error, RealtimeError), (n, turn)
+        if turn.error is not None:
+            outcomes["failed"] += 1
+        elif turn.status == "completed":
+            outcomes["completed"] += 1
+        else:
+            outcomes["other"] += 1
+        if core.state is State.CLOSED:
+            core.open(server.now)
+            server.serve()
+        clean = ask(core, server, f"clean {n}")
+        server.serve()
+        assert clean.status == "completed", (n, clean.error)
+        assert core.conversation.response_text(clean.response_id).startswith("answer")
+    assert sum(outcomes.values()) == CORE_SEQUENCES
+    assert outcomes["failed"] > 0  # both paths were taken
+    assert outcomes["completed"] > 0
+
+
+# End to end: a hostile websockets server and the real SDK -------------------------------
+
+
+class HostileServer:
+    """A Realtime-shaped websockets server whose first answer per sequence is mutated."""
+
+    def __init__(self, seed):
+        self.rng = random.Random(seed)
+        self.hostile = threading.Event()  # the next answer is mutated
+        self.open = 0
+        self.opened = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        self._ready.wait(30)
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def _run(self):
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            self._loop.close()
+
+    async def _serve(self):
+        import websockets
+
+        self._stop = asyncio.Event()
+        async with websockets.serve(self._connection, "127.0.0.1", 0) as server:
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            self._ready.set()
+            await self._stop.wait()
+
+    async def _connection(self, ws):
+        self.open += 1
+        self.opened += 1
+        responses = 0
+        try:
+            await ws.send(json.dumps({"type": "session.created", "session": {"id": "s"}}))
+            async for message in ws:
+                event = json.loads(message)
+                kind = event.get("type")
+                if kind == "session.update":
+                    await ws.send(
+                        json.dumps({"type": "session.updated", "session": event["session"]})
+                    )
+                elif kind == "conversation.item.create":
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "conversation.item.added",
+                                "previous_item_id": None,
+                                "item": event["item"],
+                            }
+                        )
+                    )
+                elif kind == "response.create":
+                    responses += 1
+                    tag = event["response"]["metadata"][REQUEST_TAG]
+                    frames = clean_turn(tag, f"resp_{id(ws)}_{responses}", "fine answer")
+                    if self.hostile.is_set():
+                        self.hostile.clear()
+                        frames = mutate(self.rng, frames)
+                    for frame in frames:
+                        await ws.send(encode(frame))
+        except Exception:
+            pass
+        finally:
+            self.open -= 1
+
+
+def test_e2e_fuzz_through_the_sdk_leaves_no_socket_open():
+    from rt_notebook.session import Session
+
+    timing = Timing(
+        cancel_timeout=10 * UNIT,
+        idle_timeout=10 * UNIT,
+        backoff_initial=UNIT,
+        backoff_max=2 * UNIT,
+        max_attempts=5,
+        renew_margin=0,
+    )
+    wait = 600 * UNIT
+    with HostileServer(seed=9) as server:
+        session = Session(
+            websocket_base_url=f"ws://127.0.0.1:{server.port}/v1",
+            api_key="fuzz-key-123456",
+            timing=timing,
+        )
+        try:
+            session.connect(timeout=wait)
+            failed = 0
+            for n in range(E2E_SEQUENCES):
+                server.hostile.set()
+                handle = session.ask(f"hostile {n}")
+                try:
+                    handle.wait(wait)
+                except RealtimeError:
+                    failed += 1
+                except TimeoutError:
+                    pytest.fail(f"sequence {n} hung")
+                if not session.connected:
+                    session.connect(timeout=wait)
+                result = session.ask(f"clean {n}").wait(wait)
+                assert (result.status, result.text) == ("completed", "fine answer"), n
+            assert failed > 0
+        finally:
+            session.close()
+        deadline = time.monotonic() + wait
+        while server.open and time.monotonic() < deadline:
+            time.sleep(UNIT / 10)
+        assert server.open == 0
