@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, register_secret
 from .protocol.events import Dialect
+from .redaction import install_log_filter
 
 if TYPE_CHECKING:
     from .server import EmbeddedServer
@@ -151,6 +152,8 @@ def _offline(model: str, dialect: Dialect) -> Endpoint:
 def open_connection(endpoint: Endpoint) -> Any:
     """The SDK's async connection manager for ``endpoint`` (enter it on the I/O loop)."""
     from openai import AsyncAzureOpenAI, AsyncOpenAI
+
+    install_log_filter()  # keys out of the websockets/openai DEBUG logs, from now on
 
     client: AsyncOpenAI
     if endpoint.azure_endpoint:
