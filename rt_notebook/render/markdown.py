@@ -81,8 +81,13 @@ _SEPARATORS = re.compile("\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _HAZARD = re.compile(
     "[<&\x00\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|!\\[|" + _SCRIPT_SCHEME.pattern, re.IGNORECASE
 )
-# What inert text spells differently (the scheme rule is applied after it).
-_TEXT_HAZARD = re.compile(r"[&<]|!(?=\[)|`{3,}|~{3,}")
+# What inert text spells differently (the scheme rule is applied after it). An entity
+# reference also gets a zero-width space after its "&", so that a renderer that decodes
+# "&amp;" once and forgets to re-escape it still cannot produce "&colon;" or "&#60;".
+_TEXT_HAZARD = re.compile(
+    r"(?P<entity>&)(?=#[0-9]+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]*;)"
+    r"|[&<]|!(?=\[)|`{3,}|~{3,}"
+)
 # An inline code span on one line: a backtick run that no backslash or backtick precedes,
 # closed by a run of the same length (CommonMark's rule, without spans that cross lines).
 _CODE_SPAN = re.compile(r"(?<![\\`])(`{1,2})(?!`)(.+?)(?<!`)\1(?!`)")
@@ -204,6 +209,8 @@ def _inert_text(text: str) -> str:
 
 def _spell_out(match: re.Match[str]) -> str:
     found = match.group(0)
+    if match.group("entity"):
+        return "&amp;\u200b"
     if found == "&":
         return "&amp;"
     if found == "<":
