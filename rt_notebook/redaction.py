@@ -50,7 +50,7 @@ _lock = threading.Lock()
 # A credential's name, its separator and optional scheme; group 2 is the value.
 _CREDENTIAL = re.compile(
     r"""((?:\bauthorization|api[-_]?key|\bx-api-key)["']?\s*[:=]\s*["']?"""
-    r"""(?:(?:bearer|basic|token)\s+)?|\bbearer\s+)([^\s"',;)}\]]+)""",
+    r"""(?:(?:bearer|basic|token)\s+)?|\bbearer\s+)([^\s"',;&)}\]]+)""",
     re.IGNORECASE,
 )
 
