@@ -139,10 +139,10 @@ def fenced(text: str, language: str = "") -> str:
 
 def inline_code(text: str) -> str:
     """``text`` (a name, an id, a command) as inline code that nothing in it can break."""
-    text = scrub(text)
-    if re.fullmatch(r"[A-Za-z0-9_.\-]+", text):
-        return f"`{text}`"
-    return _code_element(" ".join(normalise_lines(text).split("\n")))
+    text = " ".join(normalise_lines(scrub(text)).split("\n"))
+    if text.strip() and "`" not in text and _inert_text(text) == text:
+        return f"`{text}`"  # as safe read as text as it is read as code
+    return _code_element(text)
 
 
 def is_safe_url(url: str) -> bool:
