@@ -67,7 +67,10 @@ def scrub(text: str) -> str:
     for secret in tuple(_secrets):
         if secret in text:
             text = text.replace(secret, "***")
-    return _CREDENTIAL.sub(_redact_value, text)
+    lowered = text.lower()  # a cheap look first: nearly no text names a credential
+    if "authorization" in lowered or "bearer" in lowered or "key" in lowered:
+        return _CREDENTIAL.sub(_redact_value, text)
+    return text
 
 
 def _redact_value(match: re.Match[str]) -> str:

@@ -69,8 +69,11 @@ _SCHEME_NAME = "|".join("[\\x00-\\x20]*".join(map(re.escape, name)) for name in 
 # In text: the name must start a word (``metadata:`` is another scheme) and be followed by
 # a colon (maybe backslash-escaped) that something other than whitespace follows (a link
 # target cannot hold whitespace, so ``Data: 5 rows`` is prose and stays untouched).
+# (Each pattern below starts with a lookahead for its first character, which lets the
+# regex engine skip ahead quickly: they run over every piece of model text.)
 _SCRIPT_SCHEME = re.compile(
-    rf"(?<![A-Za-z0-9+.\-])({_SCHEME_NAME})(?=[\x00-\x20]*\\?:(?![ \t\n]))", re.IGNORECASE
+    rf"(?=[JVDjvd])(?<![A-Za-z0-9+.\-])({_SCHEME_NAME})(?=[\x00-\x20]*\\?:(?![ \t\n]))",
+    re.IGNORECASE,
 )
 # At the start of a link target (after the parser decoded it).
 _UNSAFE_URL = re.compile(rf"[\x00-\x20]*(?:{_SCHEME_NAME})[\x00-\x20]*:", re.IGNORECASE)
@@ -78,19 +81,20 @@ _UNSAFE_URL = re.compile(rf"[\x00-\x20]*(?:{_SCHEME_NAME})[\x00-\x20]*:", re.IGN
 # Every line separator some parser or browser honours; all become "\n".
 _SEPARATORS = re.compile("\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # Anything that can make Markdown unsafe; text without any is inert as it is.
-_HAZARD = re.compile(
-    "[<&\x00\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|!\\[|" + _SCRIPT_SCHEME.pattern, re.IGNORECASE
-)
+# (With the script schemes, which need a colon.)
+_HAZARD = re.compile("[<&\x00\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|!\\[")
 # What inert text spells differently (the scheme rule is applied after it). An entity
 # reference also gets a zero-width space after its "&", so that a renderer that decodes
 # "&amp;" once and forgets to re-escape it still cannot produce "&colon;" or "&#60;".
 _TEXT_HAZARD = re.compile(
-    r"(?P<entity>&)(?=#[0-9]+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]*;)"
-    r"|[&<]|!(?=\[)|`{3,}|~{3,}"
+    r"(?=[&<!`~])(?:(?P<entity>&)(?=#[0-9]+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]*;)"
+    r"|[&<]|!(?=\[)|`{3,}|~{3,})"
 )
 # An inline code span on one line: a backtick run that no backslash or backtick precedes,
 # closed by a run of the same length (CommonMark's rule, without spans that cross lines).
-_CODE_SPAN = re.compile(r"(?<![\\`])(`{1,2})(?!`)(.+?)(?<!`)\1(?!`)")
+_CODE_SPAN = re.compile(r"(?=`)(?<![\\`])(`{1,2})(?!`)(.+?)(?<!`)\1(?!`)")
+# Text without these holds no code block (a fence, or a line indented like code).
+_MAYBE_CODE = re.compile(r"```|~~~|^(?: {0,3}\t| {4})", re.MULTILINE)
 # A code block's language as written back: one plain word.
 _LANGUAGE = re.compile(r"[A-Za-z0-9_+#.\-]{1,40}")
 # Characters written as numeric entities inside our <code> elements: every ASCII
@@ -109,7 +113,7 @@ def normalise_lines(text: str) -> str:
 def safe_markdown(text: str) -> str:
     """Model text as Markdown that renders it without raw HTML, images or script links."""
     text = scrub(text)
-    if not _HAZARD.search(text):
+    if not _HAZARD.search(text) and not (":" in text and _SCRIPT_SCHEME.search(text)):
         return text
     text = normalise_lines(text)
     lines = text.split("\n")
@@ -161,11 +165,14 @@ def markdown_html(text: str) -> str:
 @lru_cache(maxsize=1)
 def _block_parser() -> MarkdownIt:
     # HTML off: our output holds no raw HTML, so a tag line must not hide a fence after it.
-    return MarkdownIt("commonmark", {"html": False})
+    # Only block structure is needed: inline parsing (most of the cost) is switched off.
+    return MarkdownIt("commonmark", {"html": False}).disable(["inline", "text_join"])
 
 
 def _code_blocks(text: str) -> list[tuple[int, int, str, str]]:
     """(first line, end line, content, language) of each top-level code block."""
+    if not _MAYBE_CODE.search(text):
+        return []  # no fence and no indented line: no code block, no need to parse
     blocks = []
     for token in _block_parser().parse(text):
         if token.level != 0 or token.map is None:
@@ -204,7 +211,7 @@ def _inert_line(line: str) -> str:
 
 def _inert_text(text: str) -> str:
     text = _TEXT_HAZARD.sub(_spell_out, text)
-    return _SCRIPT_SCHEME.sub("\\1\u200b", text)
+    return _SCRIPT_SCHEME.sub("\\1\u200b", text) if ":" in text else text
 
 
 def _spell_out(match: re.Match[str]) -> str:
