@@ -354,3 +354,15 @@ def test_error_bubbles_escape_and_scrub():
     markup = error_html(f"{HOSTILE} key sk-test-error-bubble-0123456789")
     assert "<img" not in markup
     assert "sk-test-error-bubble" not in markup
+
+
+def test_code_nested_in_lists_and_quotes_keeps_its_characters_and_its_place():
+    text = "1. Install:\n\n   ```bash\n   pip install x && y\n   ```\n2. Then:\n\n"
+    text += "> ```\n> a < b\n> ```\n"
+    rendered = _permissive_markdown_it().render(safe_markdown(text))
+    assert "<li>\n<p>Install:</p>\n<pre><code>pip install x &#38;&#38; y</code></pre>\n</li>" in (
+        rendered
+    )
+    assert "<blockquote>\n<pre><code>a &#60; b</code></pre>\n</blockquote>" in rendered
+    assert html.unescape("pip install x &#38;&#38; y") == "pip install x && y"
+    assert problems(safe_markdown(text + "<img src=x>")) == []

@@ -116,14 +116,19 @@ def safe_markdown(text: str) -> str:
     if not _HAZARD.search(text) and not (":" in text and _SCRIPT_SCHEME.search(text)):
         return text
     text = normalise_lines(text)
-    lines = text.split("\n")
+    # Lines made inert one by one; a nested code block becomes one line of our own HTML.
+    lines: list[str | None] = [_inert_line(line) for line in text.split("\n")]
+    top, nested = _code_blocks(text)
+    for start, end, prefix, content in nested:
+        lines[start : min(end, len(lines))] = [None] * (min(end, len(lines)) - start)
+        lines[start] = _inert_text(prefix) + _pre_element(content)
     parts: list[str] = []
     position = 0
-    for start, end, content, language in _code_blocks(text):
-        parts.append(_inert_lines(lines[position:start]))
+    for start, end, content, language in top:
+        parts.append(_join(lines[position:start]))
         parts.append(_fence(content, language))
         position = end
-    parts.append(_inert_lines(lines[position:]))
+    parts.append(_join(lines[position:]))
     if len(parts) == 1:
         return parts[0]
     # Blank lines around each fence: it opens at the start of a block in every parser.
@@ -169,19 +174,28 @@ def _block_parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False}).disable(["inline", "text_join"])
 
 
-def _code_blocks(text: str) -> list[tuple[int, int, str, str]]:
-    """(first line, end line, content, language) of each top-level code block."""
+_Block = tuple[int, int, str, str]
+
+
+def _code_blocks(text: str) -> tuple[list[_Block], list[_Block]]:
+    """Top-level code blocks as (first line, end line, content, language), and fences
+    nested in lists or quotes as (first line, end line, container prefix, content)."""
+    top: list[_Block] = []
+    nested: list[_Block] = []
     if not _MAYBE_CODE.search(text):
-        return []  # no fence and no indented line: no code block, no need to parse
-    blocks = []
+        return top, nested  # no fence and no indented line: no code block to find
+    lines = text.split("\n")
     for token in _block_parser().parse(text):
-        if token.level != 0 or token.map is None:
+        if token.map is None or token.type not in ("fence", "code_block"):
             continue
-        if token.type in ("fence", "code_block"):
+        start, end = token.map
+        if token.level == 0:
             words = token.info.split() if token.type == "fence" else []
-            language = words[0] if words else ""
-            blocks.append((token.map[0], token.map[1], token.content, language))
-    return blocks
+            top.append((start, end, token.content, words[0] if words else ""))
+        elif token.type == "fence" and token.markup in lines[start]:
+            prefix = lines[start][: lines[start].index(token.markup)]
+            nested.append((start, end, prefix, token.content))
+    return top, nested
 
 
 def _fence(content: str, language: str) -> str:
@@ -192,8 +206,15 @@ def _fence(content: str, language: str) -> str:
     return f"{fence}{language}\n{content.removesuffix(chr(10))}\n{fence}"
 
 
-def _inert_lines(lines: list[str]) -> str:
-    return "\n".join(_inert_line(line) for line in lines)
+def _join(lines: list[str | None]) -> str:
+    return "\n".join(line for line in lines if line is not None)
+
+
+def _pre_element(content: str) -> str:
+    # One line whatever the content, so it stays inside its list item or quote; every
+    # punctuation mark an entity, so it is inert text however a parser reads the line.
+    escaped = _PUNCTUATION.sub(lambda m: f"&#{ord(m.group(0))};", content.removesuffix("\n"))
+    return "<pre><code>" + escaped.replace("\n", "&#10;") + "</code></pre>"
 
 
 def _inert_line(line: str) -> str:
