@@ -14,10 +14,12 @@ Two outputs follow it:
 :func:`safe_markdown` (``text/markdown`` cell output)
     JupyterLab renders *trusted* Markdown output (everything the running session
     produces) with its own parser (marked) and no sanitizer, so the Markdown itself must
-    be inert whichever way that parser reads it. markdown-it-py only finds the top-level
-    code blocks; they are written back as canonical fences (backticks longer than any run
-    inside, a plain language word) with a blank line before and after, so the code keeps
-    its characters. Everything else is made *inert text*, safe however a parser groups it:
+    be inert whichever way that parser reads it. markdown-it-py only finds the code
+    blocks: top-level ones are written back as canonical fences (backticks longer than any
+    run inside, a plain language word) with a blank line before and after, so the code
+    keeps its characters; fences nested in a list or quote become one line of
+    ``<pre><code>`` in their place, every punctuation mark an entity. Everything else is
+    made *inert text*, safe however a parser groups it:
     ``&`` → ``&amp;``, ``<`` → ``&lt;``, the ``!`` of ``![`` → ``&#33;``, runs of three or
     more backticks or tildes spelled as entities (no fence can open outside ours), and a
     zero-width space after a script scheme's name. Inline code whose content is already
