@@ -8,30 +8,23 @@
     └── ConfigurationError        bad arguments or settings, detected before any I/O
 
 Messages never contain an API key: anything that came from outside passes through
-:func:`scrub` first.
+:func:`~rt_notebook.redaction.scrub` first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ConfigurationError", "RealtimeConnectionError", "RealtimeError", "ServerError", "scrub"]
+from .redaction import register_secret, scrub
 
-_SECRETS: set[str] = set()
-
-
-def register_secret(secret: str | None) -> None:
-    """Remember a credential so that :func:`scrub` removes it from any text."""
-    if secret and len(secret) >= 8:
-        _SECRETS.add(secret)
-
-
-def scrub(text: str) -> str:
-    """``text`` with every registered credential replaced by ``***``."""
-    for secret in _SECRETS:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+__all__ = [
+    "ConfigurationError",
+    "RealtimeConnectionError",
+    "RealtimeError",
+    "ServerError",
+    "register_secret",
+    "scrub",
+]
 
 
 class RealtimeError(Exception):

@@ -22,7 +22,7 @@ from .errors import ConfigurationError
 from .protocol import payloads
 from .render.approval import ToolRoundView, manual_calls_markdown
 from .render.cell import CellView
-from .render.markdown import safe_markdown
+from .render.markdown import inline_code, safe_inline, safe_markdown
 from .render.tables import history_table, tools_table
 from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
@@ -374,9 +374,10 @@ class RealtimeMagics(Magics):
         if session is None:
             return Markdown("No Session yet: `%realtime connect` or run a `%%realtime` cell.")
         state = session.status.describe()
-        active = session.active_response_id or "none"
+        active = safe_inline(session.active_response_id or "none")  # server-made
         return Markdown(
-            f"Session `{session.name}`: {state} to {safe_markdown(session.endpoint.describe())}; "
+            f"Session {inline_code(session.name)}: {state} to "
+            f"{safe_markdown(session.endpoint.describe())}; "
             f"{len(session.items)} items; active response: {active}; "
             f"pending requests: {session.pending_responses}."
         )

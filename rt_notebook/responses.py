@@ -70,9 +70,9 @@ class ResponseResult:
         return [item for item in self.items if item.type == "function_call"]
 
     def _repr_markdown_(self) -> str:
-        from .render.markdown import safe_markdown
+        from .render.markdown import safe_inline, safe_markdown
 
-        return safe_markdown(self.text) or f"*({self.status}, no text)*"
+        return safe_markdown(self.text) or f"*({safe_inline(self.status)}, no text)*"
 
 
 class ResponseHandle:

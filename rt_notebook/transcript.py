@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .protocol.conversation import Conversation
+from .render.markdown import fenced, inline_code, safe_inline, safe_markdown
 
 __all__ = ["load_recording", "to_json", "to_markdown"]
 
@@ -46,15 +47,17 @@ def to_json(conversation: Conversation) -> dict[str, Any]:
 
 
 def to_markdown(conversation: Conversation) -> str:
-    """The conversation as readable Markdown, one section per item."""
+    """The conversation as readable Markdown, one section per item (model text made safe)."""
     sections = []
     for item in conversation.items:
         if item.type == "message":
-            sections.append(f"**{item.role}:**\n\n{item.text}")
+            sections.append(f"**{safe_inline(item.role or '')}:**\n\n{safe_markdown(item.text)}")
         elif item.type == "function_call":
-            sections.append(f"**function call** `{item.name}`\n\n```json\n{item.arguments}\n```")
+            call = f"**function call** {inline_code(item.name or '?')}"
+            sections.append(f"{call}\n\n{fenced(item.arguments or '', 'json')}")
         elif item.type == "function_call_output":
-            sections.append(f"**function output** (`{item.call_id}`)\n\n```\n{item.output}\n```")
+            output = f"**function output** ({inline_code(item.call_id or '?')})"
+            sections.append(f"{output}\n\n{fenced(item.output or '')}")
     return "\n\n---\n\n".join(sections) + "\n"
 
 

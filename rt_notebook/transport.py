@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, register_secret
 from .protocol.events import Dialect
+from .redaction import install_log_filter
 
 if TYPE_CHECKING:
     from .server import EmbeddedServer
@@ -185,6 +186,7 @@ class Transport:
 
         No ``on_reconnecting``: the SDK's reconnect and its send queue stay off.
         """
+        install_log_filter()  # keys out of the websockets/openai DEBUG logs, from now on
         client = self._client
         realtime = (
             client.beta.realtime if self.endpoint.dialect is Dialect.BETA else client.realtime

@@ -30,6 +30,7 @@ MODULES = [
     "rt_notebook.protocol.payloads",
     "rt_notebook.protocol.restore",
     "rt_notebook.protocol.turns",
+    "rt_notebook.redaction",
     "rt_notebook.render.cell",
     "rt_notebook.render.markdown",
     "rt_notebook.render.pacing",

@@ -89,8 +89,8 @@ def test_transcript_from_recording():
 
 def test_safe_markdown_keeps_inline_code_readable():
     safe = safe_markdown("use `List<int>` and `a && b`, not <b>bold</b>")
-    assert "<code>List&lt;int&gt;</code>" in safe
-    assert "<code>a &amp;&amp; b</code>" in safe
+    assert "<code>List&#60;int&#62;</code>" in safe
+    assert "<code>a &#38;&#38; b</code>" in safe
     assert "&lt;b>bold&lt;/b>" in safe
 
 

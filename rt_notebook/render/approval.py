@@ -20,15 +20,15 @@ import concurrent.futures
 import contextlib
 import contextvars
 import logging
-import re
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from IPython.display import DisplayHandle, display
 
+from ..redaction import scrub
 from ..tools import CallState
-from .markdown import safe_markdown
+from .markdown import fenced, inline_code, safe_markdown
 
 if TYPE_CHECKING:
     from ..responses import ItemSnapshot
@@ -42,13 +42,6 @@ log = logging.getLogger("rt_notebook")
 SHOWN_OUTPUT = 2000
 
 
-def _fenced(text: str, language: str = "") -> str:
-    """A fenced code block that ``text`` cannot close early."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{language}\n{text}\n{fence}"
-
-
 def _shown(output: str) -> str:
     if len(output) <= SHOWN_OUTPUT:
         return output
@@ -57,10 +50,10 @@ def _shown(output: str) -> str:
 
 def render_call(call: ToolCall) -> str:
     """Markdown for one call's state and result."""
-    head = f"**Tool** `{call.name}`"
+    head = f"**Tool** {inline_code(call.name)}"
     state = call.state
     if state is CallState.DONE and call.output is not None:
-        return f"{head} returned:\n\n{_fenced(_shown(call.output))}"
+        return f"{head} returned:\n\n{fenced(_shown(call.output))}"
     if state in (CallState.FAILED, CallState.DENIED):
         return f"{head} **{state.value}**: {safe_markdown(call.error or '')}"
     if state is CallState.MANUAL:
@@ -81,8 +74,8 @@ def manual_calls_markdown(calls: list[ToolCall] | list[ItemSnapshot]) -> str:
     lines = []
     for call in calls:
         lines.append(
-            f"**Function call** `{call.name}` is not a registered tool: answer it with "
-            f"`%%realtime --function-output {call.call_id}`"
+            f"**Function call** {inline_code(call.name or '?')} is not a registered tool: "
+            f"answer it with {inline_code(f'%%realtime --function-output {call.call_id}')}"
         )
     return "\n\n".join(lines)
 
@@ -99,7 +92,8 @@ class ApprovalButtons:
         self.call = call
         self.approve_button = widgets.Button(description="Approve", button_style="success")
         self.deny_button = widgets.Button(description="Deny", button_style="danger")
-        self.label = widgets.Label(f"Run {call.name}({_one_line(call.arguments)})?")
+        # A Label shows text, not HTML; the name and arguments are model-written all the same.
+        self.label = widgets.Label(f"Run {_one_line(call.name, 60)}({_one_line(call.arguments)})?")
         self.widget = widgets.HBox([self.label, self.approve_button, self.deny_button])
         self.approve_button.on_click(lambda _: self._decide(True))
         self.deny_button.on_click(lambda _: self._decide(False))
@@ -127,12 +121,13 @@ class ApprovalButtons:
                 return
             self.approve_button.disabled = True
             self.deny_button.disabled = True
-            self.label.value = f"{self.call.name}: {outcome or self.call.state.value}"
+            outcome = outcome or self.call.state.value
+            self.label.value = f"{_one_line(self.call.name, 60)}: {outcome}"
         ApprovalButtons.live.discard(self)
 
 
 def _one_line(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
+    text = " ".join(scrub(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import DisplayHandle, display
 
 from ..errors import RealtimeError
-from .markdown import safe_markdown
+from .markdown import fenced, inline_code, safe_inline, safe_markdown
 from .pacing import Pacer
 
 if TYPE_CHECKING:
@@ -45,8 +45,8 @@ def render_items(items: Sequence[ItemSnapshot]) -> str:
             if item.text:
                 parts.append(safe_markdown(item.text))
         elif item.type == "function_call":
-            arguments = item.arguments or ""
-            parts.append(f"**Function call** `{item.name}`\n\n```json\n{arguments}\n```")
+            code = fenced(item.arguments or "", "json")
+            parts.append(f"**Function call** {inline_code(item.name or '?')}\n\n{code}")
     return "\n\n".join(parts)
 
 
@@ -70,7 +70,7 @@ class CellView:
         self._changed = threading.Event()
         self._published: str | None = None
         self._display: DisplayHandle = display(
-            self._bundle(f"*waiting for {session.model}…*", ""),
+            self._bundle(f"*waiting for {safe_inline(session.model)}…*", ""),
             raw=True,
             display_id=True,
         )
@@ -185,7 +185,7 @@ class CellView:
         if self.session.endpoint.offline:
             pieces.append("offline server")
         footer = " · ".join(pieces)
-        return footer if self.plain else f"*{footer}*"
+        return footer if self.plain else f"*{safe_inline(footer)}*"
 
     def _provenance(self, result: ResponseResult) -> dict[str, Any]:
         return {

@@ -1,14 +1,15 @@
 """Markdown tables of a Session's state: the conversation's items and the function tools.
 
-Every cell of model or user text passes through
-:func:`~rt_notebook.render.markdown.safe_markdown`, with ``|`` escaped so a cell stays a cell.
+Every cell of model, server or user text passes through
+:func:`~rt_notebook.render.markdown.safe_inline` (or is inline code), with ``|`` escaped so a
+cell stays a cell.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .markdown import safe_markdown
+from .markdown import inline_code, safe_inline
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -29,11 +30,9 @@ def history_table(session: Session) -> str:
         text = " ".join(text.split())
         if len(text) > 80:
             text = text[:79] + "…"
-        text = safe_markdown(text).replace("|", "\\|")
-        rows.append(
-            f"| {index} | `{item.id}` | {item.type} | {item.role or ''} | "
-            f"{item.status or ''} | {text} |"
-        )
+        cells = [item.type, item.role or "", item.status or "", text]
+        type_, role, status, text = (_cell(value) for value in cells)
+        rows.append(f"| {index} | {inline_code(item.id)} | {type_} | {role} | {status} | {text} |")
     return "\n".join(rows)
 
 
@@ -47,9 +46,14 @@ def tools_table(session: Session) -> str:
         parameters = ", ".join(
             name if name in required else f"{name}?" for name in tool.parameters["properties"]
         )
-        description = safe_markdown(tool.description).replace("|", "\\|")
+        description = _cell(tool.description)
         approval = "yes" if tool.approval else "no"
         rows.append(
-            f"| `{name}` | {parameters} | {approval} | {tool.timeout:g} s | {description} |"
+            f"| {inline_code(name)} | {_cell(parameters)} | {approval} | "
+            f"{tool.timeout:g} s | {description} |"
         )
     return "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    return safe_inline(text).replace("|", "\\|")  # inline_code() output holds no "|"

@@ -1,36 +1,26 @@
 """Pure bubble rendering: conversation items in, HTML that cannot run code out.
 
 The chat panel shows each item in an ``ipywidgets.HTML`` widget, and that widget sets
-``innerHTML`` without sanitizing anything. So every byte of its HTML is produced here, with
-these rules:
+``innerHTML`` without sanitizing anything. So every byte of its HTML is produced here:
 
-* Model text is rendered by markdown-it-py with raw HTML *disabled*: tags in the text come
-  out as escaped text, never as elements, and code keeps its characters. Here the same
-  parser reads the Markdown and writes the HTML, so (unlike text/markdown cell output,
-  which :func:`~rt_notebook.render.markdown.safe_markdown` prepares for another parser)
-  nothing depends on two parsers agreeing.
-* Links keep only targets markdown-it's ``validateLink`` accepts (no ``javascript:``,
-  ``vbscript:``, ``file:``, ``data:``) and open in a new tab without an opener.
-* Images are disabled: a remote image would be fetched as soon as it is shown, which is a
-  channel a prompt-injected answer could use to leak the conversation.
-* Every attribute value and every non-Markdown text (names, arguments, outputs, errors) is
-  escaped with :func:`html.escape`.
+* Model text goes through :func:`~rt_notebook.render.markdown.markdown_html`, the HTML
+  side of the one Markdown policy (no raw HTML, images shown as links, no script links).
+* Every other value is either chosen from a fixed set (the bubble's ``class``: a known
+  role or item kind, else ``other``) or escaped with :func:`html.escape` (attribute
+  values, names, call ids, statuses, arguments, outputs, errors), after
+  :func:`~rt_notebook.redaction.scrub` removed any credential.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+from ..redaction import scrub
+from ..render.markdown import markdown_html
 
 if TYPE_CHECKING:
-    from markdown_it.renderer import RendererHTML
-    from markdown_it.utils import EnvType, OptionsDict
-
     from ..responses import ItemSnapshot
 
 __all__ = ["error_html", "is_streaming", "item_html", "markdown_html", "pretty_json"]
@@ -38,34 +28,8 @@ __all__ = ["error_html", "is_streaming", "item_html", "markdown_html", "pretty_j
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 # Response statuses worth showing on a bubble (completed is the quiet default).
 _NOTABLE = frozenset({"cancelled", "failed", "incomplete"})
-
-
-@lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
-    # breaks: a line typed with Shift+Enter is a line in the bubble, as in other chat UIs.
-    parser = MarkdownIt("commonmark", {"html": False, "breaks": True})
-    parser.enable(["table", "strikethrough"])
-    parser.disable("image")
-    parser.add_render_rule("link_open", _render_link_open)
-    return parser
-
-
-def _render_link_open(
-    renderer: RendererHTML,
-    tokens: list[Token],
-    index: int,
-    options: OptionsDict,
-    env: EnvType,
-) -> str:
-    # A plain link inside JupyterLab would navigate the whole application away.
-    tokens[index].attrSet("target", "_blank")
-    tokens[index].attrSet("rel", "noopener noreferrer nofollow")
-    return renderer.renderToken(tokens, index, options, env)
-
-
-def markdown_html(text: str) -> str:
-    """Model text (Markdown) as safe HTML."""
-    return str(_parser().render(text))
+# The only bubble kinds a class attribute may name (rt-chat-KIND), styled in chat.css.
+_KINDS = frozenset({*ROLE_LABELS, "function-call", "function-output", "error", "other"})
 
 
 def pretty_json(text: str) -> str:
@@ -77,7 +41,8 @@ def pretty_json(text: str) -> str:
 
 
 def _bubble(kind: str, label: str, body: str, attrs: dict[str, str]) -> str:
-    data = "".join(f' data-{key}="{html.escape(value)}"' for key, value in attrs.items())
+    kind = kind if kind in _KINDS else "other"
+    data = "".join(f' data-{key}="{_escape(value)}"' for key, value in attrs.items())
     return (
         f'<div class="rt-chat-bubble rt-chat-{kind}"{data}>'
         f'<div class="rt-chat-meta">{label}</div>'
@@ -85,8 +50,12 @@ def _bubble(kind: str, label: str, body: str, attrs: dict[str, str]) -> str:
     )
 
 
+def _escape(text: str) -> str:
+    return html.escape(scrub(text))
+
+
 def _preformatted(text: str) -> str:
-    return f"<pre><code>{html.escape(text)}</code></pre>"
+    return f"<pre><code>{_escape(text)}</code></pre>"
 
 
 def is_streaming(item: ItemSnapshot, response_status: str | None) -> bool:
@@ -114,23 +83,23 @@ def item_html(item: ItemSnapshot, response_status: str | None = None) -> str:
     if streaming:
         suffix = ' <span class="rt-chat-streaming">streaming…</span>'
     elif response_status in _NOTABLE:
-        suffix = f' <span class="rt-chat-flag">{html.escape(response_status or "")}</span>'
+        suffix = f' <span class="rt-chat-flag">{_escape(response_status or "")}</span>'
     if item.type == "function_call":
-        label = f"Function call <code>{html.escape(item.name or '?')}</code>{suffix}"
+        label = f"Function call <code>{_escape(item.name or '?')}</code>{suffix}"
         return _bubble(
             "function-call", label, _preformatted(pretty_json(item.arguments or "")), attrs
         )
     if item.type == "function_call_output":
-        label = f"Function output <code>{html.escape(item.call_id or '')}</code>"
+        label = f"Function output <code>{_escape(item.call_id or '')}</code>"
         return _bubble(
             "function-output", label, _preformatted(pretty_json(item.output or "")), attrs
         )
     role = item.role or "assistant"
-    label = html.escape(ROLE_LABELS.get(role, role)) + suffix
+    label = _escape(ROLE_LABELS.get(role, role)) + suffix
     return _bubble(role, label, markdown_html(item.text), attrs)
 
 
 def error_html(message: str) -> str:
     """An error bubble (server ``error`` events and failures of the panel's own requests)."""
-    body = f"<p>{html.escape(message)}</p>"
+    body = f"<p>{_escape(message)}</p>"
     return _bubble("error", "Error", body, {"type": "error", "role": "", "status": "error"})

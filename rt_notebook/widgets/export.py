@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from markdown_it import MarkdownIt
 
-from ..render.markdown import safe_markdown
+from ..render.markdown import fenced, inline_code, safe_inline, safe_markdown
 from .bubbles import ROLE_LABELS, pretty_json
 
 if TYPE_CHECKING:
@@ -31,30 +31,15 @@ __all__ = [
 METADATA_KEY = "rt_notebook"
 
 
-def _fenced(text: str, language: str = "") -> str:
-    # A fence longer than any backtick run inside keeps the block closed.
-    fence = "`" * max(3, _longest_backtick_run(text) + 1)
-    return f"{fence}{language}\n{text}\n{fence}"
-
-
-def _longest_backtick_run(text: str) -> int:
-    longest = run = 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
-    return longest
-
-
 def item_markdown(item: ItemSnapshot) -> str:
     """One item as Markdown: a bold speaker line, then its text, call or output."""
     if item.type == "function_call":
         arguments = pretty_json(item.arguments or "")
-        return f"**Function call** `{item.name}`\n\n{_fenced(arguments, 'json')}"
+        return f"**Function call** {inline_code(item.name or '?')}\n\n{fenced(arguments, 'json')}"
     if item.type == "function_call_output":
-        return (
-            f"**Function output** (`{item.call_id}`)\n\n{_fenced(pretty_json(item.output or ''))}"
-        )
-    label = ROLE_LABELS.get(item.role or "", item.role or "message")
+        output = fenced(pretty_json(item.output or ""))
+        return f"**Function output** ({inline_code(item.call_id or '?')})\n\n{output}"
+    label = safe_inline(ROLE_LABELS.get(item.role or "", item.role or "message"))
     return f"**{label}:**\n\n{hard_breaks(safe_markdown(item.text))}"
 
 

@@ -1,0 +1,128 @@
+"""Credential redaction: keys scrubbed from any text, data or log record that leaves the kernel.
+
+Two rules, applied by :func:`scrub`:
+
+- every secret passed to :func:`register_secret` (the API keys a Session was given) is
+  replaced by ``***`` wherever it appears;
+- the value of anything that looks like a credential header or setting
+  (``Authorization: Bearer …``, ``api-key: …``, ``api_key='…'``, ``OPENAI_API_KEY=…``) is
+  replaced by ``***`` even if nobody registered it.
+
+:func:`install_log_filter` adds a filter with the same rules to the ``websockets`` and
+``openai`` loggers and their children, so that a user's own DEBUG logging (which makes
+websockets print every request header) shows no key. It is installed when a Session
+connects (:func:`~rt_notebook.transport.open_connection`), not at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+__all__ = [
+    "LOGGERS",
+    "RedactingFilter",
+    "install_log_filter",
+    "register_secret",
+    "scrub",
+    "scrub_data",
+]
+
+# Loggers whose records may carry request headers or client settings.
+LOGGERS = ("websockets", "openai")
+# Their children that exist before anything logs (getLogger returns these same objects
+# when the libraries create them later): a logger's filters see only its own records.
+_KNOWN_CHILDREN = (
+    "websockets.client",
+    "websockets.server",
+    "openai._base_client",
+    "openai.resources.realtime.realtime",
+    "openai.resources.beta.realtime.realtime",
+)
+# Shortest string registered as a secret (shorter ones would scrub ordinary words).
+_MIN_SECRET = 8
+
+_secrets: set[str] = set()
+_lock = threading.Lock()
+
+# A credential's name, its separator and optional scheme; group 2 is the value.
+_CREDENTIAL = re.compile(
+    r"""((?:\bauthorization|api[-_]?key|\bx-api-key)["']?\s*[:=]\s*["']?"""
+    r"""(?:(?:bearer|basic|token)\s+)?|\bbearer\s+)([^\s"',;&)}\]]+)""",
+    re.IGNORECASE,
+)
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a credential so that :func:`scrub` removes it from any text."""
+    if secret and len(secret) >= _MIN_SECRET:
+        with _lock:
+            _secrets.add(secret)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every registered credential and credential value replaced by ``***``."""
+    for secret in tuple(_secrets):
+        if secret in text:
+            text = text.replace(secret, "***")
+    lowered = text.lower()  # a cheap look first: nearly no text names a credential
+    if "authorization" in lowered or "bearer" in lowered or "key" in lowered:
+        return _CREDENTIAL.sub(_redact_value, text)
+    return text
+
+
+def _redact_value(match: re.Match[str]) -> str:
+    return match.group(0) if match.group(2) == "***" else match.group(1) + "***"
+
+
+def scrub_data(value: Any) -> Any:
+    """A copy of JSON-like ``value`` (dicts, lists, strings) with every string scrubbed."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: scrub_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(scrub_data(item) for item in value)
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that scrubs each record's message, exception and stack text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: leave it to the handler to report
+            return True
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        return True
+
+
+_filter = RedactingFilter()
+
+
+def install_log_filter() -> None:
+    """Add the redacting filter to the ``websockets`` and ``openai`` loggers and children.
+
+    Idempotent; call it again after a library created new child loggers.
+    """
+    names = set(LOGGERS) | set(_KNOWN_CHILDREN)
+    names |= {
+        name
+        for name in list(logging.Logger.manager.loggerDict)
+        if name.startswith(tuple(f"{root}." for root in LOGGERS))
+    }
+    for name in names:
+        logger = logging.getLogger(name)
+        if _filter not in logger.filters:
+            logger.addFilter(_filter)
