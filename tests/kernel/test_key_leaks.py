@@ -62,7 +62,6 @@ CELLS = {
 }
 
 
-
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> tuple[Path, nbformat.NotebookNode]:
     from nbclient import NotebookClient
