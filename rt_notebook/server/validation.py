@@ -262,7 +262,7 @@ def _check_message(item: Mapping[str, Any], dialect: Dialect, path: str) -> Erro
 
 
 def _check_limits(data: Mapping[str, Any], dialect: Dialect) -> ErrorInfo | None:
-    """Limits the SDK types do not express (PROTOCOL.md, "Limits")."""
+    """Limits the SDK types do not express (the service's; ``protocol/payloads.py``)."""
     max_tokens_field = "max_output_tokens" if dialect is Dialect.GA else None
     if data["type"] == "session.update":
         section, name = "session", max_tokens_field or "max_response_output_tokens"
