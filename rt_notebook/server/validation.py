@@ -34,6 +34,12 @@ from openai.types.realtime import (
 from openai.types.realtime.response_item_reference import ResponseItemReference
 
 from rt_notebook.protocol.events import Dialect
+from rt_notebook.protocol.payloads import (  # the service's limits, said once for both sides
+    MAX_OUTPUT_TOKENS,
+    METADATA_MAX_KEY,
+    METADATA_MAX_PAIRS,
+    METADATA_MAX_VALUE,
+)
 from rt_notebook.server import errors
 from rt_notebook.server.errors import ErrorInfo
 
@@ -100,11 +106,6 @@ _CONTENT_PAYLOAD = {
     "input_audio": "audio",
     "input_image": "image_url",
 }
-
-MAX_OUTPUT_TOKENS = 4096
-METADATA_MAX_PAIRS = 16
-METADATA_MAX_KEY = 64
-METADATA_MAX_VALUE = 512
 
 
 def supported_event_types(dialect: Dialect) -> list[str]:
