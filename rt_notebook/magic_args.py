@@ -48,6 +48,7 @@ _RESPONSE_OPTIONS = (
     "out",
     "background",
     "timeout",
+    "format",
     "oob",
 )
 _TOOL_CHOICES = ("auto", "none", "required")
@@ -77,6 +78,10 @@ def check_cell(args: Any) -> None:
 
 
 def _check_combinations(args: Any) -> None:
+    if args.oob and args.no_response:
+        raise ConfigurationError(
+            "--oob adds no item and --no-response asks for no answer: together they do nothing"
+        )
     if args.no_response:
         given = [_flag(name) for name in _RESPONSE_OPTIONS if getattr(args, name)]
         if args.timeout is not None and "--timeout" not in given:

@@ -158,7 +158,6 @@ class RealtimeMagics(Magics):
     )
     @argument(
         "--format",
-        default="markdown",
         choices=["markdown", "text"],
         help="Render the answer as Markdown (default) or plain text.",
     )

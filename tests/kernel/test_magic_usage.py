@@ -109,6 +109,7 @@ REFUSED = [
     ("%%realtime --no-response --instructions terse\nhello", "--instructions"),
     ("%%realtime --no-response --out x\nhello", "--out"),
     ("%%realtime --no-response --timeout 5\nhello", "--timeout"),
+    ("%%realtime --no-response --format text\nhello", "--format"),
     ("%%realtime --function-output call_1 --role user\nhello", "--role"),
     # %realtime
     ("%realtime events abc", "events"),
