@@ -1,36 +1,49 @@
 # The two set-up commands of the README: `make lab` (the main job) and `make test`.
 # Both create the virtual environment in .venv on first use, so a fresh machine needs
-# only Python 3.10+ and make.
+# only Python 3.10+ (with venv) and make. Each installs only what it needs: `make lab` the
+# package with its `lab` extra (JupyterLab, sidecar); `make test` adds the test and dev
+# tools. A stamp per extra records what is installed, so neither reinstalls until
+# pyproject.toml changes.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+CREATED := $(VENV)/.created
+LAB := $(VENV)/.installed-lab
+DEV := $(VENV)/.installed-dev
+PYTEST_ARGS ?=
 
 .PHONY: lab test lint bench server clean
 
-$(STAMP): pyproject.toml
+$(CREATED):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $@
+
+# .installed-lab, .installed-dev: the package (editable) with that extra.
+$(VENV)/.installed-%: pyproject.toml | $(CREATED)
+	$(PY) -m pip install --quiet -e '.[$*]'
+	touch $@
 
 ## JupyterLab on the quickstart notebook (embedded offline server unless OPENAI_API_KEY is set).
-lab: $(STAMP)
+lab: $(LAB)
 	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-## Lint, type-check and run the whole test suite.
-test: $(STAMP) lint
-	$(PY) -m pytest
+## Lint, type-check and run the whole test suite. pytest's exit code 5 (it collected no
+## tests) is a failure too, said plainly: a test run that tests nothing must not pass.
+test: $(DEV) lint
+	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$status
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check rt_notebook tests benchmarks
 	$(VENV)/bin/ruff format --check rt_notebook tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+bench: $(DEV)
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
-server: $(STAMP)
+server: $(LAB)
 	$(VENV)/bin/rt-notebook-server
 
 clean:

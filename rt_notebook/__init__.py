@@ -61,8 +61,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
     ipython.register_magics(RealtimeMagics)
 
-    def show_briefly(shell: Any, etype: type, value: BaseException, tb: Any, **_: Any) -> None:
-        # A server refusal is not a bug in the user's code: one line, no traceback.
-        shell.showtraceback((etype, value, tb), tb_offset=None, exception_only=True)
+    def show_briefly(shell: Any, etype: type, value: BaseException, tb: Any, **_: Any) -> list[str]:
+        # A server refusal or a timeout is not a bug in the user's code: one line, no
+        # traceback, no echo of the cell (%tb still shows the traceback).
+        return [f"{etype.__name__}: {value}"]
 
     ipython.set_custom_exc((RealtimeError,), show_briefly)

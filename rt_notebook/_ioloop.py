@@ -1,8 +1,9 @@
 """I/O thread: the one asyncio loop that every Session in the kernel runs on.
 
 A notebook cell runs inside the kernel's own running loop, where ``asyncio.run`` fails and
-long awaits stall the kernel (DESIGN.md). So all network I/O lives on a daemon thread with
-its own loop, started on first use; other threads hand it work through thread-safe calls.
+long awaits stall the kernel (``docs/architecture.md``). So all network I/O lives on a
+daemon thread with its own loop, started on first use; other threads hand it work through
+thread-safe calls.
 """
 
 from __future__ import annotations

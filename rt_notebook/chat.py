@@ -5,7 +5,7 @@ The panel is one more view of a :class:`~rt_notebook.session.Session`: items tha
 conversation the next cell sees. Several panels on one Session render the same snapshots,
 so they agree.
 
-Threads (DESIGN.md):
+Threads (``docs/architecture.md``):
 
 * The Session's subscriber runs on the I/O thread: it records what changed and wakes the
   writer, nothing else.

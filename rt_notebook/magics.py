@@ -7,18 +7,24 @@ IPython profile.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import re
 import string
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import Markdown, display
 from traitlets import Bool, Float, List, Unicode
 
 from .anchors import CellAnchors, insert_answer, item_ids
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RealtimeError
+from .magic_args import LineCommand, check_cell, parse_line, response_overrides
+from .magic_args import split as split_line
 from .protocol import payloads
 from .render.approval import ToolRoundView, manual_calls_markdown
 from .render.cell import CellView
@@ -28,6 +34,16 @@ from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
 
 __all__ = ["RealtimeMagics", "interpolate"]
+
+
+@contextlib.contextmanager
+def _usage() -> Iterator[None]:
+    """Show a refused option as IPython shows a typo: one ``UsageError`` line."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
 
 # {name}, {name.attr}, {name[0]}: the fields that are looked up in the user namespace.
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]{}]*\])*)\}")
@@ -114,15 +130,18 @@ class RealtimeMagics(Magics):
 
     # %%realtime -------------------------------------------------------------------------
 
-    @magic_arguments()
-    @argument("--instructions", help="Instructions for this response only.")
-    @argument("--modalities", help="Output modalities for this response: text, audio.")
-    @argument("--voice", help="Voice for this response's audio.")
+    @magic_arguments(name="%realtime")  # the usage line then reads "%%realtime"
+    @argument("--instructions", metavar="TEXT", help="Instructions for this response only.")
+    @argument(
+        "--modalities",
+        metavar="text,audio",
+        help="Output modalities for this response: text and/or audio.",
+    )
+    @argument("--voice", metavar="NAME", help="Voice for this response's audio.")
     @argument(
         "--role",
-        default="user",
         choices=["user", "system", "assistant"],
-        help="Role of the item the cell becomes (default: user).",
+        help="Role of the message the cell becomes (default: user).",
     )
     @argument("--after", metavar="ITEM_ID", help="Insert after this item id ('root': first).")
     @argument("--no-response", action="store_true", help="Only add the item.")
@@ -131,14 +150,18 @@ class RealtimeMagics(Magics):
         metavar="CALL_ID",
         help="The cell is the output of this function call.",
     )
-    @argument("--out", metavar="VAR", help="Bind the finished ResponseResult to VAR.")
+    @argument(
+        "--out",
+        metavar="VAR",
+        help="Bind the finished ResponseResult to VAR (with --background: its "
+        "ResponseHandle at once; VAR.wait() gives the result).",
+    )
     @argument(
         "--format",
-        default="markdown",
         choices=["markdown", "text"],
         help="Render the answer as Markdown (default) or plain text.",
     )
-    @argument("--session", default="default", help="Name of the Session to use.")
+    @argument("--session", metavar="NAME", default="default", help="The Session to use.")
     @argument(
         "--oob",
         action="store_true",
@@ -146,8 +169,14 @@ class RealtimeMagics(Magics):
         "the conversation.",
     )
     @argument("--background", action="store_true", help="Return at once; keep streaming.")
-    @argument("--timeout", type=float, help="Seconds to wait for response.done.")
-    @argument("--max-output-tokens", help="Token limit for this response (or 'inf').")
+    @argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        help="Seconds to wait for the answer before cancelling it (default: "
+        "RealtimeMagics.timeout, 300).",
+    )
+    @argument("--max-output-tokens", metavar="N", help="Token limit (1 to 4096, or inf).")
     @argument(
         "--tools",
         metavar="NAMES",
@@ -180,22 +209,30 @@ class RealtimeMagics(Magics):
 
         Blocks until the response is done (so saved notebooks hold the whole answer);
         Ctrl-C or a kernel interrupt cancels the response and keeps the Session usable.
+        Options are read as a shell reads them: quote values with spaces.
         """
-        args = parse_argstring(self.realtime, line)
-        text = cell.strip("\n")
-        if self.interpolate and not args.no_interpolate:
-            text = interpolate(text, self._user_ns)
-        if not text and not args.oob:
-            raise ConfigurationError("the cell is empty: write the message below %%realtime")
+        with _usage():
+            # Everything the line and the cell say is checked before anything is sent.
+            args = self.realtime.parser.parse_args(split_line(line))
+            check_cell(args)
+            text = cell.strip("\n")
+            if self.interpolate and not args.no_interpolate:
+                text = interpolate(text, self._user_ns)
+            if not text.strip() and not args.oob:
+                raise ConfigurationError("the cell is empty: write the message below %%realtime")
         session = self._session(args.session)
+        with _usage():
+            _check_in_session(session, args)
         key = None
         if not (args.oob or args.append):
             key = (session.name, CellAnchors.cell_key(self.shell, line, cell))
             args.after = self._anchors.clear(session, key, args.after)
-        item_id, handle = self._post(session, args, text)
-        added = [] if item_id is None else [item_id]
+        added: list[str] = []
         if key is not None:
+            # Remembered before the response is requested: if the server refuses it, a
+            # re-run still replaces this cell's message instead of adding a second copy.
             self._anchors.remember(key, added)
+        item_id, handle = self._post(session, args, text, added)
         if handle is None:
             return None
         if args.background:
@@ -222,15 +259,20 @@ class RealtimeMagics(Magics):
         plain = args.format == "text"
         while True:
             view = CellView(session, handle, plain=plain)
+            timeout = self.timeout if args.timeout is None else args.timeout
             try:
-                result = view.run(timeout=args.timeout or self.timeout)
+                result = view.run(timeout=timeout)
             except KeyboardInterrupt:
                 handle.cancel()
                 result = view.finish()
             except TimeoutError:
                 handle.cancel()
                 view.finish()
-                raise
+                # One line (see load_ipython_extension), without the cell's text.
+                raise RealtimeError(
+                    f"no answer within {timeout:g} s, so it was cancelled "
+                    "(--timeout SECONDS waits longer)"
+                ) from None
             added += [item.id for item in result.items if not result.out_of_band]
             calls = result.function_calls
             if not calls or result.out_of_band or result.status != "completed":
@@ -249,11 +291,13 @@ class RealtimeMagics(Magics):
             handle = tool_round.follow_up
 
     def _post(
-        self, session: Session, args: Any, text: str
+        self, session: Session, args: Any, text: str, added: list[str]
     ) -> tuple[str | None, ResponseHandle | None]:
-        """Add the cell's item and request the response; return the item's id (``None``
-        out of band) and the response (``None`` with --no-response)."""
+        """Add the cell's item (its id joins ``added`` at once) and request the response;
+        return the item's id (``None`` out of band) and the response (``None`` with
+        --no-response)."""
         overrides = response_overrides(args)
+        role = args.role or "user"
         if args.oob:
             # The cell (after any --input items) is the response's input; nothing enters
             # the conversation.
@@ -261,19 +305,19 @@ class RealtimeMagics(Magics):
             references = [i.strip() for i in (args.input or "").split(",") if i.strip()]
             overrides["input"] = [
                 *({"type": "item_reference", "id": item_id} for item_id in references),
-                payloads.message_item(text, "user", session.dialect),
+                payloads.message_item(text, role, session.dialect),
             ]
             return None, session.create_response(**overrides)
-        if args.input:
-            raise ConfigurationError("--input gives an out-of-band response context: add --oob")
         if args.after is None and not args.function_output and not args.no_response:
             # One turn (message + response): its answer cannot go to another question.
-            handle = session.ask(text, role=args.role, **overrides)
+            handle = session.ask(text, role=role, **overrides)
+            added.append(handle.item_ids[0])
             return handle.item_ids[0], handle
         if args.function_output:
             item_id = session.add_function_output(args.function_output, text, after=args.after)
         else:
-            item_id = session.add_message(text, role=args.role, after=args.after)
+            item_id = session.add_message(text, role=role, after=args.after)
+        added.append(item_id)
         if args.no_response:
             return item_id, None
         order = [item.id for item in session.items]
@@ -292,44 +336,44 @@ class RealtimeMagics(Magics):
 
     @line_magic("realtime")  # type: ignore[arg-type]  # IPython types the name oddly
     def realtime_line(self, line: str) -> Any:
-        """Manage the Session: ``%realtime connect|status|history|events|reset|close|record``.
+        """Manage a Session: %realtime COMMAND [--session NAME] (default command: status).
 
-        - ``connect [--session NAME]``: connect (or reconnect) with the configured defaults.
-        - ``status``: where the Session is connected, and what is running.
-        - ``history``: the conversation's items as a table.
-        - ``events [N]``: the last N server events (deltas left out).
-        - ``reset``: close the Session and start a fresh conversation.
-        - ``close``: close the Session.
-        - ``record FILE`` / ``record --stop``: write every event to FILE as JSON lines.
-        - ``tools [--notebook]``: the registered function tools (``--notebook``: first
-          enable the built-in notebook tools, see :mod:`rt_notebook.notebook_tools`).
-        - ``chat [--side]``: a chat panel on the Session (``--side``: JupyterLab's side area).
+        connect            connect (or reconnect) with the configured defaults
+        status             where the Session is connected, and what is running
+        history            the conversation's items as a table
+        events [N]         the last N server events (default 20)
+        reset              close the Session and start a fresh conversation
+        close              close the Session
+        record FILE        write every event, sent and received, to FILE as JSON lines
+        record --stop      stop recording
+        tools [--notebook] the registered function tools (--notebook: first enable the
+                           built-in notebook tools: variables, DataFrames, cells, last error)
+        chat [--side]      a chat panel on the Session (--side: JupyterLab's side area)
+
+        --session NAME picks another Session (default: "default").
+        Defaults live in traitlets: %config RealtimeMagics.model = "gpt-realtime"
+        (also voice, instructions, modalities, dialect, url, timeout).
         """
-        words = line.split()
-        command, rest = (words[0], words[1:]) if words else ("status", [])
-        name = "default"
-        if "--session" in rest:
-            index = rest.index("--session")
-            name = rest[index + 1]
-            del rest[index : index + 2]
-        if command == "connect":
+        with _usage():
+            command = parse_line(line)
+        name = command.session
+        if command.name == "connect":
             return self._status(connect(name, **self._session_options()))
-        if command == "status":
+        if command.name == "status":
             return self._status(get_session(name))
-        if command == "tools":  # connects if needed: tools are sent with session.update
-            return self._command_tools(self._session(name), rest)
-        if command == "chat":  # connects if needed, like %%realtime
-            return self._command_chat(self._session(name), rest)
-        action = getattr(self, f"_command_{command}", None)
-        if action is None:
-            raise ConfigurationError(
-                f"unknown %realtime command {command!r}: "
-                "connect, status, history, events, reset, close, record or chat"
-            )
+        if command.name in ("tools", "chat"):
+            # Both connect if needed: tools are sent with session.update, and a panel
+            # talks at once, like %%realtime.
+            return self._run_command(self._session(name), command)
         session = get_session(name)
         if session is None:
-            raise ConfigurationError(f"no Session {name!r} yet: run %realtime connect first")
-        return action(session, rest)
+            raise UsageError(f"no Session {name!r} yet: run %realtime connect first")
+        return self._run_command(session, command)
+
+    def _run_command(self, session: Session, command: LineCommand) -> Any:
+        action = getattr(self, f"_command_{command.name}")
+        with _usage():
+            return action(session, list(command.words))
 
     def _command_history(self, session: Session, rest: list[str]) -> None:
         display(Markdown(history_table(session)))
@@ -339,13 +383,10 @@ class RealtimeMagics(Magics):
             from .notebook_tools import enable
 
             enable(session, shell=self.shell)
-        elif rest:
-            raise ConfigurationError("usage: %realtime tools [--notebook]")
         return Markdown(tools_table(session))
 
     def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
-        count = int(rest[0]) if rest else 20
-        return session.events[-count:]
+        return session.events[-LineCommand("events", session.name, tuple(rest)).count :]
 
     def _command_reset(self, session: Session, rest: list[str]) -> None:
         session.close()
@@ -357,10 +398,12 @@ class RealtimeMagics(Magics):
     def _command_record(self, session: Session, rest: list[str]) -> None:
         if rest == ["--stop"]:
             session.stop_recording()
-        elif len(rest) == 1:
-            session.record(rest[0])
-        else:
-            raise ConfigurationError("usage: %realtime record FILE | %realtime record --stop")
+            return
+        path = Path(rest[0]).expanduser()
+        try:
+            session.record(path)
+        except OSError as exc:  # e.g. no permission: one line, like a typo
+            raise ConfigurationError(f"cannot record to {path}: {exc.strerror}") from None
 
     def _command_chat(self, session: Session, rest: list[str]) -> None:
         from .chat import ChatPanel
@@ -383,55 +426,48 @@ class RealtimeMagics(Magics):
         )
 
 
-def response_overrides(args: Any) -> dict[str, Any]:
-    """The ``Session.create_response`` keywords that a cell's options ask for."""
-    overrides: dict[str, Any] = {}
-    if args.instructions:
-        overrides["instructions"] = args.instructions
-    if args.modalities:
-        overrides["modalities"] = [m.strip() for m in args.modalities.split(",") if m]
-    if args.voice:
-        overrides["voice"] = args.voice
-    if args.max_output_tokens:
-        limit = args.max_output_tokens
-        overrides["max_output_tokens"] = limit if limit == "inf" else int(limit)
-    if args.tools:
-        names = [n.strip() for n in args.tools.split(",") if n.strip()]
-        overrides["tools"] = [] if names == ["none"] else names
-    if args.tool_choice:
-        choice = args.tool_choice
-        builtin = ("auto", "none", "required")
-        overrides["tool_choice"] = (
-            choice if choice in builtin else {"type": "function", "name": choice}
-        )
-    if args.metadata:
-        overrides["metadata"] = parse_metadata(args.metadata)
-    return overrides
+def _check_in_session(session: Session, args: Any) -> None:
+    """Refuse options naming things this Session does not have (before anything is sent)."""
+    items = session.items
+    ids = {item.id for item in items}
+    wanted = [] if args.after in (None, "root") else [args.after]
+    wanted += [i.strip() for i in (args.input or "").split(",") if i.strip()]
+    for item_id in wanted:
+        if item_id not in ids:
+            raise ConfigurationError(
+                f"no item {item_id!r} in Session {session.name!r} (%realtime history lists them)"
+            )
+    if args.function_output:
+        calls = {item.call_id for item in items if item.type == "function_call"}
+        if args.function_output not in calls:
+            raise ConfigurationError(
+                f"no function call {args.function_output!r} in Session {session.name!r} "
+                "to answer (%realtime history lists the calls)"
+            )
+    overrides = response_overrides(args)
+    if overrides.get("tools"):
+        session.tools.schemas(overrides["tools"])  # refuses names nobody registered
+    choice = overrides.get("tool_choice")
+    if isinstance(choice, dict):
+        declared = {tool.get("name") for tool in session.session_config.get("tools") or []}
+        if choice["name"] not in {*session.tools, *declared, *(overrides.get("tools") or [])}:
+            raise ConfigurationError(
+                f"--tool-choice {choice['name']}: no tool of that name (%realtime tools lists them)"
+            )
 
 
-def parse_metadata(text: str) -> dict[str, str]:
-    """``key=value,key2=value2`` or a JSON object, as string pairs."""
-    text = text.strip()
-    if text.startswith("{"):
-        try:
-            pairs = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"--metadata is not valid JSON: {exc}") from None
-        if not isinstance(pairs, dict):
-            raise ConfigurationError("--metadata must be a JSON object")
-        return {str(key): str(value) for key, value in pairs.items()}
-    metadata = {}
-    for pair in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigurationError(f"--metadata wants key=value pairs, not {pair!r}")
-        metadata[key.strip()] = value.strip()
-    return metadata
+def _plain_help() -> None:
+    """Help as ``%realtime?`` and ``%%realtime?`` show it: plain text, no reST markup.
+
+    ``%realtime?`` shows the line magic's help: it lists the cell magic's options too.
+    """
+    cell = RealtimeMagics.realtime
+    usage = (cell.__doc__ or "").removeprefix("::\n\n").replace("  %%realtime", "%%realtime", 1)
+    cell.__doc__ = usage
+    line: Any = RealtimeMagics.realtime_line
+    commands = textwrap.dedent((line.__doc__ or "").partition("\n")[2]).strip()
+    summary = (line.__doc__ or "").partition("\n")[0]
+    line.__doc__ = f"{summary}\n\n{commands}\n\n{usage}"
 
 
-# `%realtime?` shows the line magic's help: make it list the cell magic's options as well.
-_line_help = (
-    f"{RealtimeMagics.realtime_line.__doc__}\n\n%%realtime cell magic:\n"
-    f"{RealtimeMagics.realtime.__doc__}"
-)
-RealtimeMagics.realtime_line.__doc__ = _line_help  # type: ignore[assignment]
+_plain_help()

@@ -8,7 +8,7 @@ import types
 import pytest
 
 from rt_notebook.errors import ConfigurationError, ServerError
-from rt_notebook.magics import parse_metadata, response_overrides
+from rt_notebook.magic_args import parse_metadata, response_overrides
 from rt_notebook.render.tables import history_table
 
 
@@ -114,9 +114,9 @@ def test_cell_options_map_to_response_create_overrides():
         "tool_choice": {"type": "function", "name": "get_weather"},
         "metadata": {"team": "docs", "run": "3"},
     }
-    assert response_overrides(options(tools="none", tool_choice="required")) == {
+    assert response_overrides(options(tools="none", tool_choice="none")) == {
         "tools": [],
-        "tool_choice": "required",
+        "tool_choice": "none",
     }
     assert response_overrides(options(max_output_tokens="inf")) == {"max_output_tokens": "inf"}
 

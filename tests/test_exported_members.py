@@ -21,6 +21,7 @@ MODULES = [
     "rt_notebook.bridge",
     "rt_notebook.chat",
     "rt_notebook.errors",
+    "rt_notebook.magic_args",
     "rt_notebook.magics",
     "rt_notebook.notebook_tools",
     "rt_notebook.protocol.checks",

@@ -161,9 +161,10 @@ def test_readme_opens_the_quickstart_on_binder():
 
 
 def test_binder_installs_this_package():
-    """repo2docker runs pip from the repository root: "." is rt_notebook itself."""
+    """repo2docker runs pip from the repository root: ".[lab]" is rt_notebook itself with
+    JupyterLab and sidecar (its `lab` extra)."""
     lines = (ROOT / "binder" / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    assert "." in [line.strip() for line in lines]
+    assert ".[lab]" in [line.strip() for line in lines]
     assert (ROOT / "binder" / "runtime.txt").read_text(encoding="utf-8").strip() == "python-3.11"
 
 

@@ -79,9 +79,18 @@ def test_server_error_fails_the_request_that_caused_it(session):
 def test_cancel_mid_stream(paced_server, make_session):
     session = make_session(paced_server)
     try:
+        streaming = threading.Event()
+        handle = None
+
+        def on_changes(_session, _changes):
+            if handle is not None and handle.text:
+                streaming.set()
+
+        unsubscribe = session.subscribe(on_changes)
         handle = session.ask(" ".join(f"w{n}" for n in range(300)))
-        while not handle.text:
-            threading.Event().wait(0.01)
+        on_changes(session, [])  # in case the first delta came before `handle` was bound
+        assert streaming.wait(30), "the answer never started streaming"
+        unsubscribe()
         handle.cancel()
         result = handle.wait(30)
         assert result.status == "cancelled"

@@ -383,7 +383,7 @@ class Conversation:
 
     def _on_item_done(self, event: Event) -> list[Change]:
         # previous_item_id is deliberately ignored here: the service often sends null on
-        # .done for items whose .added had an anchor (PROTOCOL.md).
+        # .done for items whose .added had an anchor (seen in tests/conformance/).
         wire = event.get("item") or {}
         if "id" not in wire:
             return []

@@ -14,7 +14,22 @@ from typing import Any
 
 from .events import Dialect
 
-__all__ = ["message_item", "modalities", "response_settings", "session_settings"]
+__all__ = [
+    "MAX_OUTPUT_TOKENS",
+    "METADATA_MAX_KEY",
+    "METADATA_MAX_PAIRS",
+    "METADATA_MAX_VALUE",
+    "message_item",
+    "modalities",
+    "response_settings",
+    "session_settings",
+]
+
+# Limits the service enforces that the SDK's types do not express.
+MAX_OUTPUT_TOKENS = 4096  # max_output_tokens: 1..4096 or "inf"
+METADATA_MAX_PAIRS = 16
+METADATA_MAX_KEY = 64
+METADATA_MAX_VALUE = 512
 
 
 def modalities(wanted: Iterable[str], dialect: Dialect) -> list[str]:

@@ -1,8 +1,8 @@
 """Sans-I/O update pacing for streamed text: when a view should publish again.
 
 Jupyter drops IOPub messages above ``iopub_msg_rate_limit`` and every update resends the
-whole text, so per-delta updates lose data and cost O(n²) bytes (DESIGN.md has the
-numbers). A :class:`Pacer` publishes the first delta at once, then at most one update per
+whole text, so per-delta updates lose data and cost O(n²) bytes (``docs/architecture.md``
+has the numbers). A :class:`Pacer` publishes the first delta at once, then at most one update per
 interval; the interval stretches with the text length so that bytes per second stay
 bounded; the final text is always published by the caller, whatever the pacer says.
 """

@@ -2,8 +2,8 @@
 
 Like the service, the embedded server accepts every WebSocket upgrade on its endpoint and
 only then judges the request: a bad or missing bearer token gets an ``error`` event and
-close code 3000, a missing ``?model=`` close code 4000 (``shared/PROTOCOL.md``,
-"Connection"). The close reason is ``error.type.code``.
+close code 3000, a missing ``?model=`` close code 4000, as the real service does. The close
+reason is ``error.type.code``.
 
 Azure's shape is accepted too, so Azure clients can be tested offline: the path
 ``/openai/realtime``, the model as ``?deployment=`` and the key in an ``api-key`` header

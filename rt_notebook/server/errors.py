@@ -1,8 +1,9 @@
 """Sans-I/O catalogue of the embedded server's ``error`` events (codes, messages, params).
 
 Every error the server can send is built here, so codes and wording stay in one place and
-match what the real service says (see ``shared/PROTOCOL.md``). An :class:`ErrorInfo` is the
-payload of one ``error`` event; :func:`error_event` wraps it in the wire envelope.
+match what the real service says (the recorded traffic in ``tests/conformance/``). An
+:class:`ErrorInfo` is the payload of one ``error`` event; :func:`error_event` wraps it in
+the wire envelope.
 """
 
 from __future__ import annotations

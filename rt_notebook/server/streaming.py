@@ -1,7 +1,7 @@
 """Sans-I/O streaming of a response: its planned outputs become wire events, tick by tick.
 
 :class:`ResponseStreamer` owns the event sequence of one response, in the order of the
-captures (``shared/PROTOCOL.md``, "A text response, GA, in wire order"):
+recorded captures (``tests/conformance/``, a GA text response in wire order):
 
 - tick 1 after ``response.created``: nothing (the response "thinks");
 - next tick: ``response.output_item.added``, ``conversation.item.added`` (conversation

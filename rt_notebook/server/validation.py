@@ -23,6 +23,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rt_notebook.protocol.events import Dialect
+from rt_notebook.protocol.payloads import (  # the service's limits, said once for both sides
+    MAX_OUTPUT_TOKENS,
+    METADATA_MAX_KEY,
+    METADATA_MAX_PAIRS,
+    METADATA_MAX_VALUE,
+)
 from rt_notebook.server import errors
 from rt_notebook.server.errors import ErrorInfo
 
@@ -132,11 +138,6 @@ _CONTENT_PAYLOAD = {
     "input_audio": "audio",
     "input_image": "image_url",
 }
-
-MAX_OUTPUT_TOKENS = 4096
-METADATA_MAX_PAIRS = 16
-METADATA_MAX_KEY = 64
-METADATA_MAX_VALUE = 512
 
 
 def preload_models(dialect: Dialect = Dialect.GA) -> None:
@@ -292,7 +293,7 @@ def _check_message(item: Mapping[str, Any], dialect: Dialect, path: str) -> Erro
 
 
 def _check_limits(data: Mapping[str, Any], dialect: Dialect) -> ErrorInfo | None:
-    """Limits the SDK types do not express (PROTOCOL.md, "Limits")."""
+    """Limits the SDK types do not express (the service's; ``protocol/payloads.py``)."""
     max_tokens_field = "max_output_tokens" if dialect is Dialect.GA else None
     if data["type"] == "session.update":
         section, name = "session", max_tokens_field or "max_response_output_tokens"

@@ -202,16 +202,14 @@ def _signature(function: Callable[..., Any], name: str) -> inspect.Signature:
 
 
 def _docstring(function: Callable[..., Any]) -> tuple[str, dict[str, str]]:
-    """The docstring's first paragraph and, if ``griffe`` is installed, parameter docs."""
+    """The docstring's first paragraph and its parameter docs (read by griffe)."""
     doc = inspect.getdoc(function) or ""
     summary = doc.split("\n\n", 1)[0].strip()
     summary = " ".join(summary.split())
     if not doc:
         return summary, {}
-    try:
-        from griffe import Docstring, DocstringSectionKind
-    except ImportError:  # griffe is optional: descriptions then come from the summary only
-        return summary, {}
+    from griffe import Docstring, DocstringSectionKind  # a dependency; loaded on first use
+
     griffe_log = logging.getLogger("griffe")
     level = griffe_log.level
     # griffe warns about parameters documented without a type; that is normal here.

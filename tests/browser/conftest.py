@@ -136,6 +136,7 @@ def lab(chromium_path, tmp_path_factory) -> Iterator[Lab]:
                 f"--IdentityProvider.token={lab.token}",
                 f"--ServerApp.root_dir={root}",
                 "--LabApp.expose_app_in_browser=True",
+                "--JupyterNotebookApp.expose_app_in_browser=True",  # Notebook 7's window.jupyterapp
                 "--LabApp.news_url=None",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                 "--LabApp.extension_manager=readonly",

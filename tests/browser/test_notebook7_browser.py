@@ -18,6 +18,15 @@ CELLS = [
 ]
 
 
+# The notebook's own kernel connection, through the app Notebook 7 exposes for tests.
+KERNEL_READY = """() => {
+    const session = window.jupyterapp?.shell?.currentWidget?.sessionContext;
+    const kernel = session?.session?.kernel;
+    return !!session?.isReady && !!kernel && kernel.connectionStatus === "connected"
+        && kernel.status === "idle";
+}"""
+
+
 def test_chat_panel_and_cells_in_notebook7(lab, browser, artifacts):
     from playwright.sync_api import expect
 
@@ -31,11 +40,13 @@ def test_chat_panel_and_cells_in_notebook7(lab, browser, artifacts):
         page.goto(f"{lab.url}/notebooks/{NOTEBOOK}?token={lab.token}")
         cells = page.locator(".jp-Notebook .jp-Cell")
         cells.nth(len(CELLS) - 1).wait_for()
-        # Run each cell once the kernel is idle and that cell is the active one, as a
-        # person would: click it, then Shift+Enter.
-        idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+        # Run each cell once the notebook's kernel is connected and idle and that cell is
+        # the active one, as a person would: click it, then Shift+Enter. Why not the
+        # toolbar's execution indicator: it can read "idle" while the notebook has no
+        # kernel yet (its session still starting), and JupyterLab silently drops a cell
+        # run with no kernel, so the cell stayed "[ ]" (seen in 2 of 6 page loads).
         for index in range(len(CELLS)):
-            expect(idle).to_have_count(1)
+            page.wait_for_function(KERNEL_READY)
             cells.nth(index).locator(".jp-InputArea-editor").click()
             expect(cells.nth(index)).to_have_class(re.compile(r"\bjp-mod-active\b"))
             page.keyboard.press("Shift+Enter")

@@ -9,6 +9,10 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
+# One scalable time unit for every wait here: RT_TEST_TIME_UNIT=3 on a slow machine makes
+# each limit three times longer (limits are failure detectors, never expected durations).
+UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "1"))
+
 
 @dataclass
 class Execution:
@@ -39,8 +43,16 @@ class Execution:
         return "".join(m["content"]["text"] for m in streams if m["content"]["name"] == name)
 
     def error_text(self) -> str:
-        errors = self.of_type("error")
-        return "\n".join(f"{m['content']['ename']}: {m['content']['evalue']}" for m in errors)
+        """``ename: evalue`` of each error (a ``UsageError`` is only in the reply)."""
+        contents = [m["content"] for m in self.of_type("error")]
+        if not contents and self.reply.get("content", {}).get("status") == "error":
+            contents = [self.reply["content"]]
+        return "\n".join(f"{c['ename']}: {c['evalue']}" for c in contents)
+
+    def shown_error(self) -> str:
+        """The error as the notebook shows it: traceback lines, or a UsageError's stderr."""
+        lines = [line for m in self.of_type("error") for line in m["content"]["traceback"]]
+        return "".join(lines) + self.stream_text("stderr")
 
 
 class Kernel:
@@ -52,13 +64,14 @@ class Kernel:
         self.manager.start_kernel(env=env)
         self.client = self.manager.client()
         self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
+        self.client.wait_for_ready(timeout=60 * UNIT)
 
     def execute(
         self, code: str, timeout: float = 60, on_message=None, any_parent: bool = False
     ) -> Execution:
         """Run ``code``; collect its IOPub messages until idle (``any_parent``: all of them,
         including those a background thread sent with another parent header)."""
+        timeout *= UNIT
         msg_id = self.client.execute(code)
         execution = Execution(reply={}, msg_id=msg_id)
         while True:
@@ -74,8 +87,32 @@ class Kernel:
                 on_message(message)
             if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
                 break
-        execution.reply = self.client.get_shell_msg(timeout=timeout)
+        execution.reply = self._reply_to(msg_id, timeout)
         return execution
+
+    def _reply_to(self, msg_id: str, timeout: float) -> dict[str, Any]:
+        """The shell reply whose parent is ``msg_id``: a leftover reply to an earlier
+        request (``wait_for_ready``'s kernel_info on a busy machine) is skipped, not taken
+        for this one's."""
+        while True:
+            try:
+                reply = self.client.get_shell_msg(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no shell reply to {msg_id} in {timeout} s") from None
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
+
+    def wait_for_message(self, matches, timeout: float = 60) -> dict[str, Any]:
+        """Read IOPub (any parent) until a message ``matches``; return it. For output a
+        background thread publishes after the cells that started it went idle."""
+        timeout *= UNIT
+        while True:
+            try:
+                message = self.client.get_iopub_msg(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no matching IOPub message in {timeout} s") from None
+            if matches(message):
+                return message
 
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()

@@ -57,12 +57,27 @@ def test_out_binds_the_result(kernel):
     assert run.stream_text().strip() == "completed True True"
 
 
-def test_server_error_is_shown_in_the_cell_and_the_next_cell_works(kernel):
+def test_server_error_is_one_line_and_the_next_cell_works(kernel):
+    # A refusal only the server can make: an item id it already has.
+    code = "session.add_item({'id': 'item_twice', 'type': 'message', 'role': 'user', "
+    code += "'content': [{'type': 'input_text', 'text': 'x'}]})"
+    assert kernel.execute(code).status == "ok"
+    run = kernel.execute(code)
+    assert run.status == "error"
+    assert run.error_text().startswith("ServerError: ")
+    assert "item_twice" in run.error_text()
+    shown = run.shown_error().strip()
+    assert shown.count("\n") == 0, shown  # no traceback
+    assert kernel.execute("%%realtime\nstill fine").final_markdown().count("still fine") == 1
+
+
+def test_unknown_after_is_refused_before_sending(kernel):
     run = kernel.execute("%%realtime --after item_does_not_exist\nmisplaced")
     assert run.status == "error"
-    assert "ServerError" in run.error_text()
-    assert "item_does_not_exist" in run.error_text() or "previous_item_id" in run.error_text()
-    assert kernel.execute("%%realtime\nstill fine").final_markdown().count("still fine") == 1
+    assert "UsageError" in run.error_text()
+    assert "item_does_not_exist" in run.error_text()
+    texts = kernel.execute("print([i.text for i in session.items])").stream_text()
+    assert "misplaced" not in texts
 
 
 def test_ten_thousand_deltas_arrive_complete_with_bounded_iopub(kernel):

@@ -23,7 +23,7 @@ _ADAPTERS: dict[Dialect, pydantic.TypeAdapter[Any]] = {
 }
 
 # Fields the real service sends that the SDK's models do not declare: exactly the ones
-# found in the recorded traffic of shared/conformance (PROTOCOL.md: every text-like delta
+# found in the recorded traffic of tests/conformance (every text-like delta
 # carries ``obfuscation``; beta sessions carry the GA-era session fields). Any other
 # undeclared field fails the strict check.
 OBSERVED_UNDECLARED: dict[Dialect, frozenset[tuple[str, str]]] = {

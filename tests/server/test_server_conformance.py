@@ -1,7 +1,7 @@
 """Replays recorded real Realtime traffic into the embedded server and compares the answers.
 
-The captures live in ``<repo>/../shared/conformance`` (project workspace only; the test is
-skipped elsewhere). Each line is ``{"direction": "sent" | "received", "data": event}``.
+The captures live in ``tests/conformance`` (real traffic; its README says where from).
+Each line is ``{"direction": "sent" | "received", "data": event}``.
 
 How a capture is replayed: the lines are cut into segments, each a run of consecutive
 client events followed by the server events recorded before the next client event. A raw
@@ -20,7 +20,7 @@ What is compared, per segment:
   first, the beta one alternates); their order relative to the other events, and
   ``output_audio.done`` before ``output_audio_transcript.done``, are compared;
 - ``rate_limits.updated`` is left out of the server's side: the recorder dropped it from
-  every capture (the server sends it, see PROTOCOL.md);
+  every capture (the server sends it, as the real service does);
 - the shape of each event: the set of field paths (``response.output[].content[].type``…)
   of the first event of every folded entry equals the recorded one's, so no field is
   missing or invented, in either dialect;
@@ -45,11 +45,9 @@ from server_helpers import assert_valid, fold_deltas, types
 from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server import DriverConfig, EchoResponder, start_server
 
-REPO = Path(__file__).resolve().parents[2]
-CONFORMANCE = REPO.parent / "shared" / "conformance"
-CAPTURES = sorted(CONFORMANCE.glob("*.jsonl")) if CONFORMANCE.is_dir() else []
-if not CAPTURES:
-    pytest.skip(f"no captures in {CONFORMANCE} (project workspace only)", allow_module_level=True)
+CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
+CAPTURES = sorted(CONFORMANCE.glob("*.jsonl"))
+assert CAPTURES, f"no captures in {CONFORMANCE}"  # they ship with the tests: never skip
 
 PACE = 0.01  # real pacing, so a tool result can arrive while its response is still active
 AUDIO_STREAM = "response.(output_)audio(_transcript).delta"

@@ -1,0 +1,302 @@
+"""Front end, pure part: the magics' command lines, split as a shell would and checked whole.
+
+Nothing here touches a Session, IPython or the network, so every refusal happens before
+anything is sent: a cell with a typo never adds its message, and fixing and re-running it
+never leaves two copies. Every refusal is a :class:`~rt_notebook.errors.ConfigurationError`
+with a one-line message; the magics show it as a ``UsageError`` (no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import math
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+from .protocol.payloads import (
+    MAX_OUTPUT_TOKENS,
+    METADATA_MAX_KEY,
+    METADATA_MAX_PAIRS,
+    METADATA_MAX_VALUE,
+)
+
+__all__ = [
+    "LINE_COMMANDS",
+    "LineCommand",
+    "check_cell",
+    "parse_line",
+    "parse_metadata",
+    "response_overrides",
+    "split",
+]
+
+# The options that only shape a response: meaningless with --no-response.
+_RESPONSE_OPTIONS = (
+    "instructions",
+    "modalities",
+    "voice",
+    "max_output_tokens",
+    "tools",
+    "tool_choice",
+    "metadata",
+    "input",
+    "out",
+    "background",
+    "timeout",
+    "format",
+    "oob",
+)
+_TOOL_CHOICES = ("auto", "none", "required")
+
+
+def split(line: str) -> list[str]:
+    """The words of a magic's line as a POSIX shell splits them (quotes removed)."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise ConfigurationError(f"cannot read the options: {str(exc).lower()}") from None
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# %%realtime --------------------------------------------------------------------------------
+
+
+def check_cell(args: Any) -> None:
+    """Refuse bad values and combinations of ``%%realtime`` options (``args`` is the
+    parsed namespace); return quietly when the whole line makes sense."""
+    _check_combinations(args)
+    _check_values(args)
+    response_overrides(args)  # parses (and so checks) the values a response takes
+
+
+def _check_combinations(args: Any) -> None:
+    if args.oob and args.no_response:
+        raise ConfigurationError(
+            "--oob adds no item and --no-response asks for no answer: together they do nothing"
+        )
+    if args.no_response:
+        given = [_flag(name) for name in _RESPONSE_OPTIONS if getattr(args, name)]
+        if args.timeout is not None and "--timeout" not in given:
+            given.append("--timeout")
+        if given:
+            raise ConfigurationError(
+                f"--no-response only adds the item, so {', '.join(given)} would do nothing: "
+                "drop one or the other"
+            )
+    if args.oob:
+        for name, why in (
+            ("after", "nothing is inserted out of band; --input ITEM_IDS chooses the context"),
+            ("function_output", "a function's output must enter the conversation"),
+            ("append", "an out-of-band cell adds no items to keep or replace"),
+        ):
+            if getattr(args, name):
+                raise ConfigurationError(f"--oob with {_flag(name)}: {why}")
+    elif args.input:
+        raise ConfigurationError("--input gives an out-of-band response its context: add --oob")
+    if args.function_output and args.role is not None:
+        raise ConfigurationError("--function-output items have no role: drop --role")
+    if args.background and args.timeout is not None:
+        raise ConfigurationError(
+            "--background does not wait, so --timeout has nothing to limit: "
+            "with --out VAR, VAR.wait(SECONDS) waits for the answer"
+        )
+
+
+def _check_values(args: Any) -> None:
+    if args.timeout is not None and (math.isnan(args.timeout) or args.timeout <= 0):
+        raise ConfigurationError(
+            f"--timeout wants a positive number of seconds, not {args.timeout:g}"
+        )
+    for name in ("voice", "after", "function_output", "session", "tool_choice"):
+        value = getattr(args, name)
+        if value is not None and not value.strip():
+            raise ConfigurationError(f"{_flag(name)} needs a value, not an empty string")
+    if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
+        raise ConfigurationError(f"--out wants a Python variable name, not {args.out!r}")
+
+
+def response_overrides(args: Any) -> dict[str, Any]:
+    """The ``Session.create_response`` keywords that a cell's options ask for."""
+    overrides: dict[str, Any] = {}
+    if args.instructions is not None:
+        overrides["instructions"] = args.instructions
+    if args.modalities is not None:
+        overrides["modalities"] = _modalities(args.modalities)
+    if args.voice:
+        overrides["voice"] = args.voice.strip()
+    if args.max_output_tokens is not None:
+        overrides["max_output_tokens"] = _max_output_tokens(args.max_output_tokens)
+    tools = None
+    if args.tools is not None:
+        tools = _names(args.tools, "--tools")
+        if "none" in tools and tools != ["none"]:
+            raise ConfigurationError("--tools none means no tools: do not list names with it")
+        overrides["tools"] = [] if tools == ["none"] else tools
+    if args.tool_choice:
+        choice = args.tool_choice.strip()
+        if choice == "required" and tools == ["none"]:
+            raise ConfigurationError("--tool-choice required needs a tool, and --tools is none")
+        if choice not in _TOOL_CHOICES and tools is not None and choice not in tools:
+            raise ConfigurationError(f"--tool-choice {choice}: that tool is not in --tools")
+        overrides["tool_choice"] = (
+            choice if choice in _TOOL_CHOICES else {"type": "function", "name": choice}
+        )
+    if args.metadata is not None:
+        overrides["metadata"] = parse_metadata(args.metadata)
+    return overrides
+
+
+def _names(text: str, option: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise ConfigurationError(f"{option} wants comma-separated names, not {text!r}")
+    return names
+
+
+def _modalities(text: str) -> list[str]:
+    wanted = _names(text, "--modalities")
+    unknown = [name for name in wanted if name not in ("text", "audio")]
+    if unknown:
+        raise ConfigurationError(
+            f"--modalities takes text and/or audio (comma-separated), not {', '.join(unknown)}"
+        )
+    return wanted
+
+
+def _max_output_tokens(text: str) -> int | str:
+    text = text.strip()
+    if text == "inf":
+        return text
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_OUTPUT_TOKENS:
+        raise ConfigurationError(
+            f"--max-output-tokens wants a whole number from 1 to {MAX_OUTPUT_TOKENS} or inf, "
+            f"not {text!r}"
+        )
+    return limit
+
+
+def parse_metadata(text: str) -> dict[str, str]:
+    """``key=value,key2=value2`` or a JSON object, as string pairs within the API's limits."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            pairs = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"--metadata is not valid JSON: {exc}") from None
+        if not isinstance(pairs, dict):
+            raise ConfigurationError("--metadata must be a JSON object")
+        metadata = {str(key): str(value) for key, value in pairs.items()}
+    else:
+        metadata = {}
+        for pair in filter(None, (p.strip() for p in text.split(","))):
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise ConfigurationError(f"--metadata wants key=value pairs, not {pair!r}")
+            metadata[key.strip()] = value.strip()
+    if len(metadata) > METADATA_MAX_PAIRS:
+        raise ConfigurationError(f"--metadata takes at most {METADATA_MAX_PAIRS} pairs")
+    for key, value in metadata.items():
+        if len(key) > METADATA_MAX_KEY or len(value) > METADATA_MAX_VALUE:
+            raise ConfigurationError(
+                f"--metadata keys are at most {METADATA_MAX_KEY} characters and values at "
+                f"most {METADATA_MAX_VALUE} (key {key[:20]!r}…)"
+            )
+    return metadata
+
+
+# %realtime ---------------------------------------------------------------------------------
+
+# command -> its arguments, as the usage line shows them.
+LINE_COMMANDS = {
+    "connect": "",
+    "status": "",
+    "history": "",
+    "events": "[N]",
+    "reset": "",
+    "close": "",
+    "record": "FILE | --stop",
+    "tools": "[--notebook]",
+    "chat": "[--side]",
+}
+
+
+@dataclass(frozen=True)
+class LineCommand:
+    """A checked ``%realtime`` line: the command, its Session's name, its other words."""
+
+    name: str
+    session: str
+    words: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        """``events [N]``: how many events to show."""
+        return int(self.words[0]) if self.words else 20
+
+
+def parse_line(line: str) -> LineCommand:
+    """Read a ``%realtime`` line (``--session NAME`` anywhere); refuse what cannot work."""
+    words = split(line)
+    session = "default"
+    rest: list[str] = []
+    position = 0
+    while position < len(words):
+        word = words[position]
+        position += 1
+        if word == "--session" or word.startswith("--session="):
+            name = word.partition("=")[2]
+            if word == "--session" and position < len(words):
+                name = words[position]
+                position += 1
+            if not name.strip() or name.startswith("-"):
+                raise ConfigurationError("--session needs a name: --session NAME")
+            session = name
+        else:
+            rest.append(word)
+    command, arguments = (rest[0], tuple(rest[1:])) if rest else ("status", ())
+    if command not in LINE_COMMANDS:
+        raise ConfigurationError(
+            f"unknown %realtime command {command!r}: {', '.join(LINE_COMMANDS)}"
+        )
+    _check_line_arguments(command, arguments)
+    return LineCommand(command, session, arguments)
+
+
+def _check_line_arguments(command: str, words: Sequence[str]) -> None:
+    usage = f"usage: %realtime {command} {LINE_COMMANDS[command]}".rstrip()
+    if command == "events":
+        if len(words) > 1 or (words and not (words[0].isdigit() and int(words[0]) > 0)):
+            raise ConfigurationError(f"{usage} (N: how many, a whole number above 0)")
+    elif command == "record":
+        if len(words) != 1:
+            raise ConfigurationError(usage)
+        if words[0] != "--stop":
+            _check_record_path(Path(words[0]).expanduser(), usage)
+    elif command == "chat":
+        pass  # the chat panel checks its own options
+    elif command == "tools":
+        if words and list(words) != ["--notebook"]:
+            raise ConfigurationError(usage)
+    elif words:
+        raise ConfigurationError(f"{usage} (no arguments, not {' '.join(words)!r})")
+
+
+def _check_record_path(path: Path, usage: str) -> None:
+    if path.name.startswith("-"):
+        raise ConfigurationError(usage)
+    if path.is_dir():
+        raise ConfigurationError(f"{path} is a folder: record FILE wants a file name in it")
+    if not path.parent.is_dir():
+        raise ConfigurationError(f"cannot record to {path}: there is no folder {path.parent}")
