@@ -20,12 +20,18 @@ from traitlets import Bool, Float, List, Unicode
 from .anchors import CellAnchors, insert_answer, item_ids
 from .errors import ConfigurationError
 from .protocol import payloads
-from .render.approval import ToolRoundView, manual_calls_markdown
+from .render.approval import (
+    BackgroundApprovals,
+    CellApprovals,
+    ToolRoundView,
+    manual_calls_markdown,
+)
 from .render.cell import CellView
 from .render.markdown import safe_markdown
 from .render.tables import history_table, tools_table
 from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
+from .tools import asking
 
 __all__ = ["RealtimeMagics", "interpolate"]
 
@@ -192,7 +198,13 @@ class RealtimeMagics(Magics):
         if not (args.oob or args.append):
             key = (session.name, CellAnchors.cell_key(self.shell, line, cell))
             args.after = self._anchors.clear(session, key, args.after)
-        item_id, handle = self._post(session, args, text)
+        # Approvals are asked in this cell: by its tool view, or in an area made now.
+        approvals: CellApprovals | BackgroundApprovals | None = CellApprovals()
+        if args.background:
+            wanted = any(tool.approval for tool in session.tools.values())
+            approvals = BackgroundApprovals() if wanted else None
+        with asking(approvals):
+            item_id, handle = self._post(session, args, text)
         added = [] if item_id is None else [item_id]
         if key is not None:
             self._anchors.remember(key, added)
@@ -206,7 +218,11 @@ class RealtimeMagics(Magics):
             if args.out:
                 self._user_ns[args.out] = handle
             return None
-        result = self._show(session, handle, args, added)
+        try:
+            result = self._show(session, handle, args, added)
+        finally:
+            if isinstance(approvals, CellApprovals):
+                approvals.close()  # later calls have no one to ask here
         if item_id is not None and handle.out_of_band:
             # Answered in place (see _post): its answer joins the conversation after it.
             added += insert_answer(session, item_id, result)
