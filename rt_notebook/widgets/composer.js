@@ -1,5 +1,6 @@
 // The chat panel's input row: a textarea (Enter sends, Shift+Enter adds a line), Send, Stop.
 // Sends custom messages {event: "submit", text} and {event: "stop"}; Python does the rest.
+// When the kernel goes away (restart), the whole panel says so and stops taking input.
 
 function button(label, className) {
   const element = document.createElement("button");
@@ -51,17 +52,49 @@ function render({ model, el }) {
     stop.disabled = !model.get("responding");
   }
 
+  // ipywidgets marks every view of a kernel that restarted with this class (and sends
+  // "comm_live_update"): nothing the panel shows will change any more, so say so and
+  // disable the controls instead of leaving "responding…" and a lit Stop on screen.
+  const gone = document.createElement("div");
+  gone.className = "rt-chat-status rt-chat-kernel-gone";
+  gone.dataset.state = "kernel-gone";
+  gone.textContent =
+    "● kernel gone (restarted or shut down): this panel is no longer connected. " +
+    "Run its cell again for a new one.";
+
+  function checkKernel() {
+    const dead = el.classList.contains("jupyter-widgets-disconnected");
+    const panel = el.closest(".rt-chat");
+    if (panel) {
+      panel.dataset.kernel = dead ? "gone" : "live";
+    }
+    if (dead) {
+      box.disabled = true;
+      send.disabled = true;
+      stop.disabled = true;
+      if (!gone.isConnected) {
+        el.prepend(gone);
+      }
+    } else {
+      gone.remove();
+      sync();
+    }
+  }
+
   box.addEventListener("keydown", onKeydown);
   box.addEventListener("keypress", (event) => event.stopPropagation());
   send.addEventListener("click", submit);
   stop.addEventListener("click", () => model.send({ event: "stop" }));
   model.on("change", sync);
   model.on("change:value", setDraft);
+  model.on("comm_live_update", checkKernel);
   setDraft();
   sync();
+  requestAnimationFrame(checkKernel); // a view rendered after the restart (side area)
   return () => {
     model.off("change", sync);
     model.off("change:value", setDraft);
+    model.off("comm_live_update", checkKernel);
   };
 }
 
