@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,26 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def tutorials() -> list[Path]:
+    """The tutorials: the notebooks git tracks in ``notebooks/``, not whatever running them
+    left in the folder (exports, a copy saved from JupyterLab). Outside a git checkout (an
+    sdist), every notebook in the folder."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--", "notebooks/*.ipynb"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    return sorted(ROOT / name for name in listed)
+
+
+NOTEBOOKS = tutorials()
 MARK = "rt_notebook_test"
 CELL_TIMEOUT = 60  # seconds per cell; the offline server answers in well under one
 # Every tutorial must check at least this many outputs, so a silently broken cell shows.
@@ -123,9 +143,21 @@ def test_the_tutorials_are_there():
     } <= names
 
 
+def test_tutorials_are_what_git_tracks(tmp_path):
+    """A notebook the tutorials leave behind is not taken for a tutorial."""
+    assert {path.parent for path in NOTEBOOKS} == {NOTEBOOK_DIR}
+    stray = NOTEBOOK_DIR / "exports" / "chat.ipynb"
+    assert stray not in NOTEBOOKS
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(stray)], cwd=ROOT, check=False
+    ).returncode
+    assert ignored == 0, "notebooks/exports/ is not ignored by git"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_is_saved_clean(path):
-    """Saved without outputs (the repo stays small) and with no credentials in it."""
+    """Saved without outputs (the repo stays small), with no credentials in it, and with the
+    metadata JupyterLab writes (so opening it does not mark it modified)."""
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     for index, cell in enumerate(notebook.cells):
@@ -134,7 +166,16 @@ def test_notebook_is_saved_clean(path):
             assert cell.execution_count is None, f"cell {index} of {path.name} was executed"
     text = path.read_text(encoding="utf-8")
     assert not re.search(r"sk-[A-Za-z0-9_-]{16,}", text), "an API key is written in the notebook"
-    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    assert notebook.metadata["kernelspec"] == {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
+    assert notebook.metadata["language_info"]["codemirror_mode"] == {
+        "name": "ipython",
+        "version": 3,
+    }
+    assert notebook.nbformat_minor == 5
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
