@@ -46,6 +46,9 @@ function render({ model, el }) {
   }
 
   function sync() {
+    if (dead) {
+      return;
+    }
     box.placeholder = model.get("placeholder");
     box.disabled = model.get("disabled");
     send.disabled = model.get("disabled");
@@ -62,23 +65,36 @@ function render({ model, el }) {
     "● kernel gone (restarted or shut down): this panel is no longer connected. " +
     "Run its cell again for a new one.";
 
-  function checkKernel() {
-    const dead = el.classList.contains("jupyter-widgets-disconnected");
+  let dead = false;
+  function markDead() {
+    dead = true;
+    box.disabled = true;
+    send.disabled = true;
+    stop.disabled = true;
     const panel = el.closest(".rt-chat");
     if (panel) {
-      panel.dataset.kernel = dead ? "gone" : "live";
+      panel.dataset.kernel = "gone";
     }
-    if (dead) {
-      box.disabled = true;
-      send.disabled = true;
-      stop.disabled = true;
-      if (!gone.isConnected) {
-        el.prepend(gone);
+    if (!gone.isConnected) {
+      el.prepend(gone);
+    }
+  }
+
+  // The panel's own box gets the class too (any of them may be updated first).
+  let observer = null;
+  function watchPanel() {
+    const panel = el.closest(".rt-chat");
+    if (!panel || observer) {
+      return;
+    }
+    const check = () => {
+      if (panel.classList.contains("jupyter-widgets-disconnected")) {
+        markDead();
       }
-    } else {
-      gone.remove();
-      sync();
-    }
+    };
+    observer = new MutationObserver(check);
+    observer.observe(panel, { attributes: true, attributeFilter: ["class"] });
+    check(); // a view rendered after the restart (side area)
   }
 
   box.addEventListener("keydown", onKeydown);
@@ -87,14 +103,18 @@ function render({ model, el }) {
   stop.addEventListener("click", () => model.send({ event: "stop" }));
   model.on("change", sync);
   model.on("change:value", setDraft);
-  model.on("comm_live_update", checkKernel);
+  // Sent when the kernel restarts (the connection to this model is gone for good).
+  model.on("comm_live_update", markDead);
   setDraft();
   sync();
-  requestAnimationFrame(checkKernel); // a view rendered after the restart (side area)
+  requestAnimationFrame(watchPanel);
   return () => {
     model.off("change", sync);
     model.off("change:value", setDraft);
-    model.off("comm_live_update", checkKernel);
+    model.off("comm_live_update", markDead);
+    if (observer) {
+      observer.disconnect();
+    }
   };
 }
 

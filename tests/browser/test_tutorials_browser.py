@@ -65,3 +65,48 @@ def test_opening_a_tutorial_leaves_it_unmodified(lab, browser, path):
         assert "jp-mod-dirty" not in (tab.get_attribute("class") or "")
     finally:
         context.close()
+
+
+RUN_ALL = """async () => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  await panel.sessionContext.ready;
+  await window.jupyterapp.commands.execute('notebook:run-all-cells');
+}"""
+
+
+def test_run_all_on_the_chat_tutorial_leaves_a_live_panel(lab, browser, artifacts):
+    from playwright.sync_api import expect
+
+    path = NOTEBOOKS / "chat_panel.ipynb"
+    copy_as_saved_here(path, lab.root)
+    code_cells = [
+        i
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"])
+        if cell["cell_type"] == "code"
+    ]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        open_notebook(page, lab, path.name)
+        page.evaluate(RUN_ALL)
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        for index in code_cells:
+            expect(cells.nth(index).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
+        panel = page.locator(".jp-Notebook .rt-chat")
+        expect(panel).to_have_count(1)  # the closed extra panel left nothing behind
+        expect(panel.locator(".rt-chat-status")).to_have_attribute("data-state", "ready")
+        # Live: it still sends and answers after the whole tutorial ran.
+        box = panel.locator(".rt-chat-input")
+        box.fill("Still here after Run All")
+        box.press("Enter")
+        answer = panel.locator('.rt-chat-bubble[data-role="assistant"]').filter(
+            has_text="Still here after Run All"
+        )
+        expect(answer).to_have_attribute("data-status", "completed")
+        panel.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "chat-tutorial-run-all.png"))
+        assert not (lab.root / "chat.ipynb").exists()  # exports went to exports/
+        assert (lab.root / "exports" / "chat.ipynb").exists()
+    finally:
+        context.close()
