@@ -46,6 +46,7 @@ function render({ model, el }) {
   }
 
   function sync() {
+    watchPanel(); // once the view is inside its panel
     if (dead) {
       return;
     }
@@ -107,7 +108,7 @@ function render({ model, el }) {
   model.on("comm_live_update", markDead);
   setDraft();
   sync();
-  requestAnimationFrame(watchPanel);
+  requestAnimationFrame(watchPanel); // the view is placed in its panel after render
   return () => {
     model.off("change", sync);
     model.off("change:value", setDraft);
