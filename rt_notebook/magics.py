@@ -26,12 +26,18 @@ from .errors import ConfigurationError, RealtimeError
 from .magic_args import LineCommand, check_cell, parse_line, response_overrides
 from .magic_args import split as split_line
 from .protocol import payloads
-from .render.approval import ToolRoundView, manual_calls_markdown
+from .render.approval import (
+    BackgroundApprovals,
+    CellApprovals,
+    ToolRoundView,
+    manual_calls_markdown,
+)
 from .render.cell import CellView
 from .render.markdown import inline_code, safe_inline, safe_markdown
 from .render.tables import history_table, tools_table
 from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
+from .tools import asking
 
 __all__ = ["RealtimeMagics", "interpolate"]
 
@@ -228,11 +234,17 @@ class RealtimeMagics(Magics):
             key = (session.name, CellAnchors.cell_key(self.shell, line, cell))
             args.after = self._anchors.clear(session, key, args.after)
         added: list[str] = []
+        # Approvals are asked in this cell: by its tool view, or in an area made now.
+        approvals: CellApprovals | BackgroundApprovals | None = CellApprovals()
+        if args.background:
+            wanted = any(tool.approval for tool in session.tools.values())
+            approvals = BackgroundApprovals() if wanted else None
         if key is not None:
             # Remembered before the response is requested: if the server refuses it, a
             # re-run still replaces this cell's message instead of adding a second copy.
             self._anchors.remember(key, added)
-        item_id, handle = self._post(session, args, text, added)
+        with asking(approvals):
+            item_id, handle = self._post(session, args, text, added)
         if handle is None:
             return None
         if args.background:
@@ -243,7 +255,11 @@ class RealtimeMagics(Magics):
             if args.out:
                 self._user_ns[args.out] = handle
             return None
-        result = self._show(session, handle, args, added)
+        try:
+            result = self._show(session, handle, args, added)
+        finally:
+            if isinstance(approvals, CellApprovals):
+                approvals.close()  # later calls have no one to ask here
         if item_id is not None and handle.out_of_band:
             # Answered in place (see _post): its answer joins the conversation after it.
             added += insert_answer(session, item_id, result)

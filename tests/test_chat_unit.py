@@ -521,3 +521,47 @@ def test_function_calls_and_outputs_get_their_own_bubbles(session):
 
 def bubbles(panel):
     return list(panel._transcript.children)
+
+
+def approval_rows(panel):
+    return [w for w in panel._transcript.children if "rt-approval" in w._dom_classes]
+
+
+def test_a_call_from_the_panel_is_approved_in_the_panel(session):
+    ran = []
+
+    def wipe(path: str) -> str:
+        ran.append(path)
+        return f"wiped {path}"
+
+    session.register_tool(wipe, approval=True)
+    panel = ChatPanel(session)
+    try:
+        panel.send('call wipe {"path": "p.txt"}').result(30).wait(30)
+        wait_until(lambda: approval_rows(panel), what="the approval row")
+        [row] = approval_rows(panel)
+        # Under the call's bubble, and the status line says what it waits for.
+        children = list(panel._transcript.children)
+        assert "rt-chat-function-call" in children[children.index(row) - 1].value
+        wait_until(lambda: panel.state is PanelState.APPROVAL, what="awaiting approval")
+        approve = row.children[1]
+        assert approve.description == "Approve"
+        approve.click()  # what the front end's click does, on this (comm) thread
+        wait_until(lambda: ran == ["p.txt"], what="the tool ran")
+        wait_until(lambda: "wipe: approved" in row.children[0].value, what="the row's outcome")
+        wait_until(lambda: panel.state is PanelState.READY, what="ready")
+    finally:
+        panel.close()
+
+
+def test_closing_the_panel_interrupts_its_pending_approvals(session):
+    session.register_tool(lambda path: path, name="wipe", approval=True)
+    panel = ChatPanel(session)
+    result = panel.send('call wipe {"path": "q.txt"}').result(30).wait(30)
+    tool_round = session.tools.round_for(result.id)
+    wait_until(lambda: approval_rows(panel), what="the approval row")
+    panel.close()
+    assert tool_round.wait(10)
+    assert tool_round.calls[0].state.value == "interrupted"
+    # A closed panel asks no more: a later call from its requests is refused at once.
+    assert panel._ask_approval(tool_round.calls[0]) is False

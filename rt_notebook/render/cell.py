@@ -171,7 +171,9 @@ class CellView:
         self.updates += 1
 
     def _footer(self, result: ResponseResult) -> str:
-        pieces = [result.model, result.status]
+        # Offline, no model answered: name what did instead of the configured model.
+        offline = self.session.endpoint.offline
+        pieces = ["offline server (echo)" if offline else result.model, result.status]
         if result.status_details and result.status != "completed":
             reason = result.status_details.get("reason")
             if reason:
@@ -182,8 +184,6 @@ class CellView:
             pieces.append(f"first delta {result.time_to_first_delta:.2f} s")
         if result.out_of_band:
             pieces.append("out of band")
-        if self.session.endpoint.offline:
-            pieces.append("offline server")
         footer = " · ".join(pieces)
         return footer if self.plain else f"*{safe_inline(footer)}*"
 
