@@ -91,7 +91,8 @@ class Session(ConversationReader, ItemWriter):
 
     def __repr__(self) -> str:
         return (
-            f"<rt_notebook.Session {self.name!r} {self.status.state}: {self.endpoint.describe()}>"
+            f"<rt_notebook.Session {self.name!r} {self.status.describe()}: "
+            f"{self.endpoint.describe()}>"
         )
 
     # The connection -----------------------------------------------------------------
