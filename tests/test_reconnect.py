@@ -361,3 +361,24 @@ def test_soak_of_100_drops_loses_no_item(tmp_path):
         finally:
             session.close()
         wait_for(lambda: server.open_connections == 0, "every socket to close")
+
+
+def test_after_reconnecting_gave_up_a_later_connect_restores_the_conversation(tmp_path):
+    server = EmbeddedServer(pace=0.0).start()
+    port, token = server.port, server.token
+    session = new_session(server, timing=timing(max_attempts=2))
+    try:
+        session.connect()
+        session.ask("kept across an outage").wait(WAIT)
+        before = texts(session)
+        server.stop()
+        wait_for(lambda: session.status.state == "closed", "reconnecting to give up")
+        assert "gave up reconnecting after 2 attempts" in session.status.describe()
+        server = EmbeddedServer(pace=0.0, port=port, token=token).start()
+        session.connect()
+        assert texts(session) == before
+        assert session.status.restored == 2
+        assert session.ask("back").wait(WAIT).text == "Echo: back"
+    finally:
+        session.close()
+        server.stop()
