@@ -74,7 +74,10 @@ class Kernel:
                 on_message(message)
             if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
                 break
+        # Skip stale replies (wait_for_ready can leave extra kernel_info_replies behind).
         execution.reply = self.client.get_shell_msg(timeout=timeout)
+        while execution.reply["parent_header"].get("msg_id") != msg_id:
+            execution.reply = self.client.get_shell_msg(timeout=timeout)
         return execution
 
     def interrupt(self) -> None:
