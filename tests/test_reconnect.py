@@ -382,3 +382,62 @@ def test_after_reconnecting_gave_up_a_later_connect_restores_the_conversation(tm
     finally:
         session.close()
         server.stop()
+
+
+def test_a_standalone_server_killed_and_started_again(tmp_path):
+    """The server process dies mid-conversation and comes back on its fixed port and token:
+    the Session reconnects by itself and the conversation goes on."""
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = "standalone-token-0123456789"
+    command = [
+        sys.executable,
+        "-m",
+        "rt_notebook.server",
+        "--port",
+        str(port),
+        "--token",
+        token,
+        "--pace",
+        "0",
+    ]
+
+    processes = []
+
+    def start():
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        processes.append(process)
+        assert process.stdout is not None
+        process.stdout.readline()  # it prints once it listens
+        return process
+
+    process = start()
+    session = Session(
+        base_url=f"http://127.0.0.1:{port}/v1",
+        websocket_base_url=f"ws://127.0.0.1:{port}/v1",
+        api_key=token,
+        timing=timing(max_attempts=20),
+    )
+    try:
+        session.connect(timeout=WAIT)
+        session.ask("before the kill").wait(WAIT)
+        before = texts(session)
+        process.send_signal(signal.SIGKILL)
+        process.wait(WAIT)
+        wait_for(lambda: session.status.state == "reconnecting", "the drop to be noticed")
+        process = start()
+        result = session.ask("after the restart").wait(WAIT)
+        assert result.text == "Echo: after the restart"
+        assert texts(session)[:2] == before
+        assert session.status.restored == 2
+    finally:
+        session.close()
+        for each in processes:
+            each.kill()
+            each.wait(WAIT)
+            each.stdout.close()
