@@ -187,13 +187,17 @@ class Session(ConversationReader, ItemWriter):
         changes = {key: value for key, value in changes.items() if value is not None}
         self._settings.update(changes)
         body = {"type": "session.update", "session": self._session_payload(changes)}
-        result = self._wait(Request("update", body), timeout, self._driver.core.request)
+        result = self._wait(
+            Request("update", body), timeout, self._driver.core.request, time.time()
+        )
         return dict(result)
 
     def update_session_raw(self, session: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
         """Send a ``session.update`` body as given (it joins the restored settings)."""
         body = {"type": "session.update", "session": dict(session)}
-        return dict(self._wait(Request("update", body), timeout, self._driver.core.request))
+        return dict(
+            self._wait(Request("update", body), timeout, self._driver.core.request, time.time())
+        )
 
     # Function tools -------------------------------------------------------------------
 

@@ -791,3 +791,35 @@ def test_close_fails_everything_pending():
     assert isinstance(first.error, RealtimeConnectionError)
     assert isinstance(second.error, RealtimeConnectionError)
     assert core.commands == ["close"]
+
+
+def test_an_unacknowledged_session_update_is_given_up_and_the_next_one_goes():
+    core = ready()
+    lost = Request("update", {"type": "session.update", "session": {"instructions": "a"}})
+    core.request(lost, 100.0)
+    take(core)
+    later = Request("update", {"type": "session.update", "session": {"instructions": "b"}})
+    core.request(later, 101.0)
+    assert core.outbox == []  # one in flight
+    feed(core, {"type": "rate_limits.updated", "rate_limits": []}, now=120)  # other traffic
+    assert core.next_deadline() == 130.0
+    core.tick(130.0)
+    assert "no acknowledgement of session.update" in str(lost.error)
+    (sent,) = take(core)
+    assert sent["session"] == {"instructions": "b"}
+
+
+def test_a_turn_whose_items_are_never_acknowledged_fails_and_the_queue_moves_on():
+    core = ready()
+    stuck = ask(core, "item_1", "one", now=50)
+    waiting = ask(core, "item_2", "two", now=50)
+    take(core)
+    core.tick(79.9)
+    assert stuck.error is None
+    core.tick(80.0)
+    assert "did not acknowledge the items" in str(stuck.error)
+    assert core.commands == ["close", "open"]
+    core.commands.clear()
+    feed(core, {"type": "session.created", "session": {}}, now=80)
+    run_turn(core, waiting, "resp_2", "item_a2", "two", now=81)
+    assert waiting.status == "completed"

@@ -95,12 +95,14 @@ class ClientCore(Lifecycle):
         self._had_session = False  # a session.created arrived since open()
         self._awaiting_delta: dict[str, Turn] = {}  # response id -> turn, until a delta
         self._renewing = False
+        self._now = 0.0  # the latest time an entry point was given
 
     # Requests from the user ------------------------------------------------------------
 
     def submit(self, turn: Turn, now: float, first: bool = False) -> None:
         """Queue a turn (``first``: at the head); out-of-band turns run at once, beside
         the active one."""
+        self._now = now
         if self.state is State.CLOSED:
             self._fail_turn(
                 turn, RealtimeConnectionError(f"not connected ({self.reason or 'closed'})")
@@ -124,6 +126,7 @@ class ClientCore(Lifecycle):
     def add_item(self, request: Request, now: float, first: bool = False) -> None:
         """Add one item: at once when idle, else as a turn of its own (it waits its turn;
         ``first``: at the head of the queue)."""
+        self._now = now
         if self.state is State.CLOSED:
             self._fail(
                 request, RealtimeConnectionError(f"not connected ({self.reason or 'closed'})")
@@ -139,8 +142,10 @@ class ClientCore(Lifecycle):
         else:
             self._send_request(request)
 
-    def request(self, request: Request) -> None:
+    def request(self, request: Request, now: float | None = None) -> None:
         """A delete, retrieve, truncate or session.update."""
+        if now is not None:
+            self._now = now
         if self.state is State.CLOSED:
             self._fail(
                 request, RealtimeConnectionError(f"not connected ({self.reason or 'closed'})")
@@ -157,6 +162,7 @@ class ClientCore(Lifecycle):
 
     def cancel(self, turn: Turn, now: float) -> None:
         """Cancel a turn: a queued one never sends anything, a running one is cancelled."""
+        self._now = now
         if turn.state is TurnState.DONE:
             return
         turn.cancel_requested = True
@@ -200,7 +206,7 @@ class ClientCore(Lifecycle):
         """
         if generation != self.generation:
             return None, []  # an old socket's frame
-        self._last_rx = now
+        self._last_rx = self._now = now
         if binary:
             self.protocol_errors.append(f"binary frame ({len(raw)} bytes)")
             return None, []
@@ -368,6 +374,7 @@ class ClientCore(Lifecycle):
             unsent = [r for r in turn.items if r.result is None]
             if unsent:
                 turn.state = TurnState.ADDING
+                turn.sent_at = now
                 for request in unsent:
                     self._send_request(request)
                 return
@@ -396,6 +403,7 @@ class ClientCore(Lifecycle):
         event = dict(request.event)
         event["event_id"] = new_id("event")
         request.sent = True
+        request.sent_at = self._now
         self._by_event[event["event_id"]] = request
         self.outbox.append(event)
 
@@ -414,6 +422,9 @@ class ClientCore(Lifecycle):
         if request.result is None and request.error is None:
             request.result = result
             self.finished.append(request)
+
+    def _fail_request(self, request: Request, error: RealtimeError) -> None:
+        self._fail(request, error)
 
     def _fail(self, request: Request, error: RealtimeError) -> None:
         if request.result is None and request.error is None:

@@ -54,6 +54,7 @@ class Lifecycle:
     _last_rx: float
     _had_session: bool
     _renewing: bool
+    _now: float
 
     # Provided by ClientCore.
     def add_item(self, request: Request, now: float, first: bool = False) -> None:
@@ -84,6 +85,9 @@ class Lifecycle:
         raise NotImplementedError
 
     def _fail_everything(self, error: RealtimeConnectionError) -> None:
+        raise NotImplementedError
+
+    def _fail_request(self, request: Request, error: RealtimeError) -> None:
         raise NotImplementedError
 
     # Lifecycle ----------------------------------------------------------------------
@@ -243,7 +247,11 @@ class Lifecycle:
         turn = self._current
         if self._renew_at is not None and self._can_renew():
             times.append(self._renew_at)
-        if turn is not None and turn.state in (TurnState.REQUESTED, TurnState.ACTIVE):
+        if self._update_inflight is not None and self.state is State.READY:
+            times.append(self._update_inflight.sent_at + self.timing.idle_timeout)
+        if turn is not None and turn.state is TurnState.ADDING:
+            times.append((turn.sent_at or 0.0) + self.timing.idle_timeout)
+        elif turn is not None and turn.state in (TurnState.REQUESTED, TurnState.ACTIVE):
             times.append(max(self._last_rx, turn.sent_at or 0.0) + self.timing.idle_timeout)
             if turn.cancel_sent_at is not None:
                 times.append(turn.cancel_sent_at + self.timing.cancel_timeout)
@@ -259,10 +267,35 @@ class Lifecycle:
 
     def tick(self, now: float) -> None:
         """Fire the timers that are due."""
+        self._now = now
         if self._retry_at is not None and now >= self._retry_at:
             self._open_socket(now)
+        update = self._update_inflight
+        if (
+            update is not None
+            and self.state is State.READY
+            and now >= update.sent_at + self.timing.idle_timeout
+        ):
+            self._update_inflight = None
+            self._fail_request(
+                update,
+                RealtimeError(
+                    f"no acknowledgement of session.update within {self.timing.idle_timeout:g} s"
+                ),
+            )
+            self._next_update()
         turn = self._current
-        if turn is not None and turn.state in (TurnState.REQUESTED, TurnState.ACTIVE):
+        if (
+            turn is not None
+            and turn.state is TurnState.ADDING
+            and now >= (turn.sent_at or 0.0) + self.timing.idle_timeout
+        ):
+            self._give_up(
+                turn,
+                now,
+                f"the server did not acknowledge the items within {self.timing.idle_timeout:g} s",
+            )
+        elif turn is not None and turn.state in (TurnState.REQUESTED, TurnState.ACTIVE):
             if (
                 turn.cancel_sent_at is not None
                 and now >= turn.cancel_sent_at + self.timing.cancel_timeout
