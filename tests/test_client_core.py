@@ -559,7 +559,8 @@ def test_a_drop_mid_answer_restores_the_conversation_and_asks_again():
     assert [i.id for i in core.conversation.items][-1] == "item_p"
     core.socket_closed(core.generation, "the connection failed", now=5)
     assert core.state is State.RECONNECTING
-    assert core.commands == []
+    assert core.commands == ["close"]  # the dead socket's tasks stop
+    core.commands.clear()
     assert 5 + 0.5 <= core.next_deadline() <= 5 + 1
     core.tick(core.next_deadline())
     assert core.commands == ["open"]
@@ -823,3 +824,25 @@ def test_a_turn_whose_items_are_never_acknowledged_fails_and_the_queue_moves_on(
     feed(core, {"type": "session.created", "session": {}}, now=80)
     run_turn(core, waiting, "resp_2", "item_a2", "two", now=81)
     assert waiting.status == "completed"
+
+
+def test_cancel_all_spares_plain_messages_and_never_leaves_a_waiter_hanging():
+    core = ready()
+    running = ask(core, "item_1", "one")
+    feed(core, added(take(core)[0]["item"]))
+    take(core)
+    feed(core, created("resp_1", running.tag))
+    note = Request(
+        "item",
+        {"type": "conversation.item.create", "item": user_item("item_n", "n")},
+        key="item_n",
+    )
+    core.add_item(note, 0)
+    queued = ask(core, "item_2", "two")
+    core.cancel_all(1.0)
+    assert queued.status == "cancelled"
+    assert isinstance(queued.items[0].error, RealtimeError)  # its waiter is told
+    assert note.error is None  # a plain message still goes, after the running answer
+    feed(core, *answer("resp_1", "item_a", "", status="cancelled"))
+    (sent,) = take(core, "conversation.item.create")
+    assert sent["item"]["id"] == "item_n"

@@ -182,12 +182,14 @@ class ClientCore(Lifecycle):
         # REQUESTED: cancelled as soon as response.created names it.
 
     def cancel_all(self, now: float) -> None:
+        """Cancel every turn that asks for a response (plain item additions still go)."""
         for turn in [
             *self._queue,
             *([self._current] if self._current else []),
             *self._oob.values(),
         ]:
-            self.cancel(turn, now)
+            if turn.params is not None:
+                self.cancel(turn, now)
 
     @property
     def pending(self) -> int:
@@ -436,6 +438,9 @@ class ClientCore(Lifecycle):
             return
         turn.state = TurnState.DONE
         turn.status = status
+        if status == "cancelled":
+            for request in turn.items:  # never sent: their waiters must not hang
+                self._fail(request, RealtimeError("cancelled before it was sent"))
         self._by_tag.pop(turn.tag, None)
         self._oob.pop(turn.tag, None)
         if turn.response_id is not None:

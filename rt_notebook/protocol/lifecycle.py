@@ -124,6 +124,7 @@ class Lifecycle:
         if generation != self.generation or self.state is State.CLOSED:
             return
         self.reason = reason
+        self.commands.append("close")  # the dead socket's tasks go with it
         if self.state is State.CONNECTING and not self._had_session:
             self.state = State.CLOSED  # the first connect fails to its caller
             self._fail_everything(RealtimeConnectionError(reason))
