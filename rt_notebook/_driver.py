@@ -68,6 +68,7 @@ class Driver:
         self._timer: asyncio.TimerHandle | None = None
         self._ready: list[concurrent.futures.Future[None]] = []
         self._recorder: IO[bytes] | None = None
+        self._fresh = True  # the next start() begins an empty conversation
 
     # Connecting ----------------------------------------------------------------------
 
@@ -81,9 +82,13 @@ class Driver:
             return future
         if self.core.state is State.CLOSED:
             with self.lock:
-                self.core.reset()  # connect() after close(): a fresh conversation
-                self.core.config = config
-                self.events.clear()
+                if self._fresh:  # connect() after close(): a fresh conversation
+                    self.core.reset()
+                    self.events.clear()
+                    self.core.config = config
+                # After reconnecting gave up, the next connect restores the conversation
+                # and the settings as they were.
+                self._fresh = False
             self.core.open(time.time())
         self._ready.append(future)
         self.flush()
@@ -99,6 +104,7 @@ class Driver:
             self.flush()
 
     def close(self, reason: str = "the session was closed") -> None:
+        self._fresh = True
         self.core.close(reason)
         self.flush()
         self.set_recorder(None)

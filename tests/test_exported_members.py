@@ -27,6 +27,7 @@ MODULES = [
     "rt_notebook.protocol.checks",
     "rt_notebook.protocol.client",
     "rt_notebook.protocol.conversation",
+    "rt_notebook.protocol.lifecycle",
     "rt_notebook.protocol.events",
     "rt_notebook.protocol.payloads",
     "rt_notebook.protocol.restore",
