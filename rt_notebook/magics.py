@@ -20,10 +20,6 @@ from traitlets import Bool, Float, List, Unicode
 from .anchors import CellAnchors, insert_answer, item_ids
 from .errors import ConfigurationError
 from .protocol import payloads
-from .render.approval import ToolRoundView, manual_calls_markdown
-from .render.cell import CellView
-from .render.markdown import safe_markdown
-from .render.tables import history_table, tools_table
 from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
 
@@ -198,6 +194,10 @@ class RealtimeMagics(Magics):
             self._anchors.remember(key, added)
         if handle is None:
             return None
+        # Imported here, not at load: %load_ext stays fast (the views pull in Markdown
+        # parsing and pydantic, which load_ipython_extension warms in the background).
+        from .render.cell import CellView
+
         if args.background:
             # Only the first response streams into the cell: new outputs must not be
             # displayed from a background thread. Tool rounds still run (session.tools).
@@ -219,6 +219,9 @@ class RealtimeMagics(Magics):
     ) -> ResponseResult:
         """Stream the response, then each tool round and the follow-up it requests;
         return the last result. ``added`` collects the ids of the items they add."""
+        from .render.approval import ToolRoundView, manual_calls_markdown
+        from .render.cell import CellView
+
         plain = args.format == "text"
         while True:
             view = CellView(session, handle, plain=plain)
@@ -328,6 +331,8 @@ class RealtimeMagics(Magics):
         return action(session, rest)
 
     def _command_history(self, session: Session, rest: list[str]) -> None:
+        from .render.tables import history_table
+
         display(Markdown(history_table(session)))
 
     def _command_tools(self, session: Session, rest: list[str]) -> Markdown:
@@ -337,6 +342,8 @@ class RealtimeMagics(Magics):
             enable(session, shell=self.shell)
         elif rest:
             raise ConfigurationError("usage: %realtime tools [--notebook]")
+        from .render.tables import tools_table
+
         return Markdown(tools_table(session))
 
     def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
@@ -367,6 +374,8 @@ class RealtimeMagics(Magics):
         ChatPanel(session).show(sidecar="--side" in rest)
 
     def _status(self, session: Session | None) -> Markdown:
+        from .render.markdown import safe_markdown
+
         if session is None:
             return Markdown("No Session yet: `%realtime connect` or run a `%%realtime` cell.")
         state = "connected" if session.connected else "closed"

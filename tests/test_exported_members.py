@@ -21,6 +21,7 @@ MODULES = [
     "rt_notebook.protocol.conversation",
     "rt_notebook.protocol.events",
     "rt_notebook.protocol.payloads",
+    "rt_notebook.render.blocks",
     "rt_notebook.render.cell",
     "rt_notebook.render.markdown",
     "rt_notebook.render.pacing",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -16,7 +17,7 @@ def test_pacer_publishes_the_first_update_at_once_then_waits_for_credit_and_time
     pacer.grow(3)
     assert pacer.due(100.0, 3)
     pacer.published(100.0, 3)
-    pacer.grow(10)  # 7 characters earn 84 bytes: not enough for 10 + framing
+    pacer.grow(10)  # 7 characters earn 98 bytes: not enough for 10 + framing
     assert pacer.wait_time(100.2, 10) is None
     pacer.grow(40)
     assert pacer.wait_time(100.01, 40) == pytest.approx(0.04)
@@ -26,8 +27,8 @@ def test_pacer_publishes_the_first_update_at_once_then_waits_for_credit_and_time
 @pytest.mark.parametrize("rate", [20, 50, 1_000, 1_000_000])
 @pytest.mark.parametrize("tail_grows", [True, False])
 def test_resent_bytes_stay_within_ratio_of_the_text_at_every_rate(rate, tail_grows):
-    """Whole-text resends (tail_grows) or a short tail: bytes ≤ ratio × text, and at most
-    one update per min_interval."""
+    """Whole-text resends (tail_grows) or a short tail: bytes at most ratio times the
+    text, and at most one update per min_interval."""
     pacer = Pacer()
     length, sent, updates = 0, 0, 0
     for step in range(20_000):
@@ -52,7 +53,7 @@ def blocks_of(text: str, steps: list[int]) -> list[str]:
         if boundary > cuts[-1]:
             cuts.append(boundary)
     cuts.append(len(text))
-    return [text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    return [text[a:b] for a, b in itertools.pairwise(cuts)]
 
 
 def test_paragraphs_become_blocks_as_soon_as_the_next_one_starts():

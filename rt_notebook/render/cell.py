@@ -70,6 +70,9 @@ class CellView:
     """Shows one response in the current cell, growing as deltas arrive."""
 
     seal_interval = 1.0  # seconds: at most one new block display a second
+    # Finished blocks stay in the tail until they are this long: a short answer keeps one
+    # output, and a long one opens few displays (each stays, emptied, in the notebook).
+    seal_minimum = 1_000
 
     def __init__(
         self,
@@ -147,7 +150,9 @@ class CellView:
         now = time.monotonic()
         sealed = self._sealed
         if self.blocks and now - self._last_seal >= self.seal_interval:
-            sealed = self._scanner.feed(raw)
+            boundary = self._scanner.feed(raw)
+            if boundary - self._sealed >= self.seal_minimum:
+                sealed = boundary
         wait = self.pacer.wait_time(now, len(raw) - sealed)
         if wait is None:
             return 0.0  # the next delta pays for it (and wakes us)

@@ -23,7 +23,7 @@ class Pacer:
     """Decides when a growing text may be re-published."""
 
     min_interval: float = 0.05  # seconds: at most 20 updates a second per view
-    ratio: float = 12.0  # bytes an update may resend per character the text grew
+    ratio: float = 14.0  # bytes an update may resend per character the text grew
     overhead: int = 160  # bytes of message framing counted per update
     # When this view last published (monotonic seconds), or None before the first update.
     last_published: float | None = None
