@@ -4,13 +4,18 @@ The first ``%%realtime`` answer would otherwise pay for importing the SDK, pydan
 the Markdown parser and for starting the embedded offline server, a second or more on a
 laptop. Loading the extension must itself stay quick, so a daemon thread does that work
 right after it: imports (in the order the first cell needs them; the package has no import
-cycles, so the cell's thread and this one cannot deadlock on import locks), then, when no
+cycles, so the cell's thread and this one cannot deadlock on import locks), the SDK's
+Realtime resources (imported on first use of ``client.realtime``); then, when no
 credentials or URL are configured (the first cell will use the offline server), the
-process-wide embedded server. Nothing here runs at ``import rt_notebook``.
+process-wide embedded server and one rehearsal connection to it through the SDK, which
+runs, once, every first-use path of a connection on both sides. No credential is used
+but the embedded server's own token, and nothing leaves loopback. Nothing here runs at
+``import rt_notebook``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import os
@@ -45,9 +50,20 @@ def _warm() -> None:
     try:
         for name in MODULES:
             importlib.import_module(name)
-        if not any(os.environ.get(setting) for setting in _ONLINE_SETTINGS):
-            from .transport import embedded_server
+        from openai import AsyncOpenAI
 
-            embedded_server()
+        AsyncOpenAI(api_key="unused-warm-up").realtime  # noqa: B018 - imports the resources
+        if not any(os.environ.get(setting) for setting in _ONLINE_SETTINGS):
+            asyncio.run(_rehearse())
     except Exception:  # only a head start: the first cell reports any real problem
         log.debug("rt_notebook warm-up failed", exc_info=True)
+
+
+async def _rehearse() -> None:
+    """Open and close one SDK connection to the embedded server (started if need be)."""
+    from .protocol.events import Dialect
+    from .transport import DEFAULT_MODEL, open_connection, resolve_endpoint
+
+    endpoint = resolve_endpoint(model=DEFAULT_MODEL, dialect=Dialect.GA, offline=True)
+    async with open_connection(endpoint) as connection:
+        await connection.recv()  # session.created: the server has set the session up
