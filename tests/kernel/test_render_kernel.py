@@ -157,3 +157,21 @@ def test_nbclient_saves_one_markdown_output_with_the_whole_answer(tmp_path):
     assert markdown[0]["data"]["text/plain"] == f"Echo:\n\n{text}"
     assert markdown[0]["data"]["text/markdown"].startswith(f"Echo:\n\n{text}\n\n*")
     assert markdown[0]["metadata"]["rt_notebook"]["status"] == "completed"
+
+
+def test_hostile_html_is_neutralised_in_every_streamed_block(kernel):
+    """Raw HTML in every paragraph, a code fence holding HTML: no display message, block
+    or tail, ever carries a live tag; the code keeps its characters."""
+    hostile = '<img src=x onerror="window.__rt=1">'
+    parts = [f"para {n} {hostile} &lt;b&gt; [x](javascript:alert({n}))" for n in range(40)]
+    parts.insert(20, "```html\n<b>code stays</b>\n```")
+    text = "\n\n".join(parts)
+    messages = display_messages(ask(kernel, "fast", text))
+    for message in messages:
+        markdown = message["content"]["data"].get("text/markdown", "")
+        assert "<img" not in markdown
+        assert "javascript:" not in markdown.lower()
+    assert any(
+        "<b>code stays</b>" in m["content"]["data"].get("text/markdown", "") for m in messages
+    )
+    assert len({m["content"]["transient"]["display_id"] for m in messages}) > 1  # blocks
