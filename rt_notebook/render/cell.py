@@ -159,10 +159,11 @@ class CellView:
         if wait > 0:
             self._changed.set()  # still pending
             return wait
+        tail = self._render(raw[sealed:])
         if sealed > self._sealed:
-            self._seal(raw, sealed, now)
-        tail = self._render(raw[self._sealed :])
-        self._update(self._displays[-1], self._bundle(tail))
+            self._seal(self._render(raw[self._sealed : sealed]), tail, sealed, now)
+        else:
+            self._update(self._displays[-1], self._bundle(tail))
         self._shown = raw
         self.pacer.published(now, len(tail))
         return 0.0
@@ -197,12 +198,12 @@ class CellView:
     def _render(self, raw: str) -> str:
         return raw if self.plain else safe_markdown(raw)
 
-    def _seal(self, raw: str, end: int, now: float) -> None:
-        """Show ``raw[_sealed:end]`` (finished blocks) for good in the last display and
-        open a new one for the tail, just after it."""
-        self._update(self._displays[-1], self._bundle(self._render(raw[self._sealed : end])))
+    def _seal(self, blocks: str, tail: str, end: int, now: float) -> None:
+        """Show ``blocks`` (finished, up to ``end``) for good in the last display and the
+        tail in a new display just after it."""
+        self._update(self._displays[-1], self._bundle(blocks))
         self._displays.append(
-            self._context.run(display, self._bundle(""), raw=True, display_id=True)
+            self._context.run(display, self._bundle(tail), raw=True, display_id=True)
         )
         self.updates += 1
         self._sealed = end
