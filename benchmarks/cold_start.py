@@ -23,12 +23,10 @@ REPETITIONS = 5
 GOALS = {"%load_ext rt_notebook": 0.25, "first %%realtime answer": 0.3}
 INFO = ("background warm-up", "first answer once warm")
 WAIT_FOR_WARM_UP = """
-import threading, time
-start = time.perf_counter()
+import threading
 for thread in threading.enumerate():
     if thread.name == "rt_notebook-warmup":
         thread.join()
-print(time.perf_counter() - start)
 """
 
 
