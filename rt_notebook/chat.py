@@ -11,7 +11,8 @@ Threads (``docs/architecture.md``):
   writer, nothing else.
 * One writer thread per panel does every widget write after construction: it creates and
   orders bubbles, updates only the bubbles whose HTML changed, paces streaming bubbles
-  with a :class:`~rt_notebook.render.pacing.Pacer` and always writes the exact final text.
+  with a :class:`~rt_notebook.render.pacing.Pacer` (bytes bounded by a multiple of the text)
+  and always writes the exact final text.
 * Enter, Send and Stop arrive on whichever kernel thread delivers comm messages (the main
   shell, or a JupyterLab subshell while a cell runs). Sending waits for the server, so it
   is handed to one sender thread per panel and the comm thread returns at once.
@@ -591,16 +592,20 @@ class ChatPanel:
             status = _response_status(session, item.response_id)
             # The final state always goes out at once; growth waits for the pacer (checked
             # before rendering: Markdown costs time proportional to the text).
+            # Each update resends the whole bubble: the pacer's byte credit (earned by the
+            # text's growth) keeps the total within a multiple of the text.
+            bubble.pacer.grow(len(item.text) + len(item.arguments or ""))
             if is_streaming(item, status) and not bubble.pacer.due(now, len(bubble.html)):
                 wait = bubble.pacer.wait_time(now, len(bubble.html))
-                delay = wait if delay is None else min(delay, wait)
+                if wait is not None:  # None: the next delta pays for it (and wakes us)
+                    delay = wait if delay is None else min(delay, wait)
                 continue
             bubble.waiting = False
             markup = item_html(item, status)
             if markup != bubble.html:
                 bubble.widget.value = markup
                 bubble.html = markup
-                bubble.pacer.published(now)
+                bubble.pacer.published(now, len(markup))
         return delay
 
     # Status --------------------------------------------------------------------------

@@ -26,18 +26,8 @@ from .errors import ConfigurationError, RealtimeError
 from .magic_args import LineCommand, check_cell, parse_line, response_overrides
 from .magic_args import split as split_line
 from .protocol import payloads
-from .render.approval import (
-    BackgroundApprovals,
-    CellApprovals,
-    ToolRoundView,
-    manual_calls_markdown,
-)
-from .render.cell import CellView
-from .render.markdown import inline_code, safe_inline, safe_markdown
-from .render.tables import history_table, tools_table
 from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
-from .tools import asking
 
 __all__ = ["RealtimeMagics", "interpolate"]
 
@@ -235,6 +225,9 @@ class RealtimeMagics(Magics):
             args.after = self._anchors.clear(session, key, args.after)
         added: list[str] = []
         # Approvals are asked in this cell: by its tool view, or in an area made now.
+        from .render.approval import BackgroundApprovals, CellApprovals
+        from .tools import asking
+
         approvals: CellApprovals | BackgroundApprovals | None = CellApprovals()
         if args.background:
             wanted = any(tool.approval for tool in session.tools.values())
@@ -247,6 +240,10 @@ class RealtimeMagics(Magics):
             item_id, handle = self._post(session, args, text, added)
         if handle is None:
             return None
+        # Imported here, not at load: %load_ext stays fast (the views pull in Markdown
+        # parsing and pydantic, which load_ipython_extension warms in the background).
+        from .render.cell import CellView
+
         if args.background:
             # Only the first response streams into the cell: new outputs must not be
             # displayed from a background thread. Tool rounds still run (session.tools).
@@ -272,6 +269,9 @@ class RealtimeMagics(Magics):
     ) -> ResponseResult:
         """Stream the response, then each tool round and the follow-up it requests;
         return the last result. ``added`` collects the ids of the items they add."""
+        from .render.approval import ToolRoundView, manual_calls_markdown
+        from .render.cell import CellView
+
         plain = args.format == "text"
         while True:
             view = CellView(session, handle, plain=plain)
@@ -392,6 +392,8 @@ class RealtimeMagics(Magics):
             return action(session, list(command.words))
 
     def _command_history(self, session: Session, rest: list[str]) -> None:
+        from .render.tables import history_table
+
         display(Markdown(history_table(session)))
 
     def _command_tools(self, session: Session, rest: list[str]) -> Markdown:
@@ -399,6 +401,8 @@ class RealtimeMagics(Magics):
             from .notebook_tools import enable
 
             enable(session, shell=self.shell)
+        from .render.tables import tools_table
+
         return Markdown(tools_table(session))
 
     def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
@@ -430,6 +434,8 @@ class RealtimeMagics(Magics):
         ChatPanel(session).show(sidecar="--side" in rest)
 
     def _status(self, session: Session | None) -> Markdown:
+        from .render.markdown import inline_code, safe_inline, safe_markdown
+
         if session is None:
             return Markdown("No Session yet: `%realtime connect` or run a `%%realtime` cell.")
         state = session.status.describe()

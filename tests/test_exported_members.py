@@ -33,6 +33,7 @@ MODULES = [
     "rt_notebook.protocol.restore",
     "rt_notebook.protocol.turns",
     "rt_notebook.redaction",
+    "rt_notebook.render.blocks",
     "rt_notebook.render.cell",
     "rt_notebook.render.markdown",
     "rt_notebook.render.pacing",
