@@ -28,7 +28,8 @@ from ._reading import ConversationReader
 from .errors import RealtimeConnectionError, RealtimeError
 from .protocol import payloads
 from .protocol.events import Dialect, Event
-from .protocol.turns import Request, State, Timing, Turn
+from .protocol.timeline import Timeline
+from .protocol.turns import Request, State, Timing, Turn, TurnState
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
 
@@ -323,6 +324,24 @@ class Session(ConversationReader, ItemWriter):
         """Stop :meth:`record`."""
         self._io.call(self._driver.set_recorder, None).result()
 
+    def timeline(self, key: str | None = None) -> Timeline | None:
+        """A copy of the events, sent and received, of the last turn, or of the turn a
+        request tag, response id or item id names (``None``: unknown or forgotten)."""
+        with self._driver.lock:
+            return self._driver.timelines.find(key)
+
+    def session_timeline(self) -> Timeline:
+        """A copy of the recent events that belong to no turn (rate limits, settings,
+        responses the server started, errors naming no request)."""
+        with self._driver.lock:
+            return self._driver.timelines.copy_session()
+
+    def usages(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(response id, usage)`` of every response of the conversation that has one."""
+        with self._driver.lock:
+            responses = list(self._driver.core.conversation.responses.values())
+            return [(r.id, dict(r.usage)) for r in responses if r.usage]
+
     # Internals ------------------------------------------------------------------------
 
     def _on_raw(self, raw: str | bytes) -> None:
@@ -331,7 +350,13 @@ class Session(ConversationReader, ItemWriter):
 
     def _submit(self, handle: ResponseHandle, first: bool) -> None:
         self._driver.handles[handle.request_id] = handle
-        self._with_flush(self._driver.core.submit, handle._turn, time.time(), first)
+        turn = handle._turn
+        with self._driver.lock:
+            self._driver.timelines.begin(turn, time.monotonic())
+        self._with_flush(self._driver.core.submit, turn, time.time(), first)
+        if turn.state is TurnState.QUEUED:
+            with self._driver.lock:
+                self._driver.timelines.queued(turn)
 
     def _cancel_turn(self, turn: Turn) -> None:
         self._io.call(self._with_flush, self._driver.core.cancel, turn, time.time())

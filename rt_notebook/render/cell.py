@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import DisplayHandle, display
 
 from ..errors import RealtimeError
+from .inspector import footer_pieces
 from .markdown import fenced, inline_code, safe_inline, safe_markdown
 from .pacing import Pacer
 
@@ -180,6 +181,7 @@ class CellView:
             pieces.append(f"{result.usage['total_tokens']} tokens")
         if result.time_to_first_delta is not None:
             pieces.append(f"first delta {result.time_to_first_delta:.2f} s")
+        pieces += footer_pieces(self.session, self.handle, result)  # total, queued, cost
         if result.out_of_band:
             pieces.append("out of band")
         if self.session.endpoint.offline:
