@@ -71,7 +71,8 @@ def test_two_interleaved_turns_each_get_exactly_their_events() -> None:
     timelines.end(second)
 
     one = timelines.find("r1")
-    assert one is not None and one.key == first.tag
+    assert one is not None
+    assert one.key == first.tag
     assert [(e.direction, e.type, e.count) for e in one.entries] == [
         ("sent", "conversation.item.create", 1),
         ("sent", "response.create", 1),
@@ -100,13 +101,15 @@ def test_two_interleaved_turns_each_get_exactly_their_events() -> None:
     )
 
     two = timelines.find("item_b")
-    assert two is not None and two.key == second.tag
+    assert two is not None
+    assert two.key == second.tag
     assert [(e.type, e.error) for e in two.entries] == [
         ("conversation.item.create", False),
         ("error", True),
     ]
     assert two.latency().queued == pytest.approx(0.9)
-    assert timelines.find() is not None and timelines.find().key == second.tag  # type: ignore[union-attr]
+    assert timelines.find() is not None
+    assert timelines.find().key == second.tag
 
     session = timelines.copy_session()
     assert [(e.type, e.count) for e in session.entries] == [
@@ -202,7 +205,8 @@ def test_no_cost_for_unknown_models_unofficial_endpoints_or_unpriced_tokens() ->
     assert pricing.cost(USAGE, only_text) is None  # audio tokens it cannot price
     assert pricing.cost({"total_tokens": 10}, only_text) is None  # no details: no guess
     table = pricing.builtin_table()
-    assert table["date"] and table["source"]
+    assert table["date"]
+    assert table["source"]
 
 
 def test_a_user_table_prices_any_endpoint_and_typos_are_refused() -> None:

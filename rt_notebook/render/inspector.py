@@ -14,14 +14,14 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from IPython.display import DisplayHandle, display
-
 from .. import pricing
 from ..protocol.timeline import Entry, Timeline
 from ..redaction import scrub_data
 from .markdown import fenced, inline_code, safe_inline
 
 if TYPE_CHECKING:
+    from IPython.display import DisplayHandle
+
     from ..protocol.conversation import Change
     from ..responses import ResponseHandle, ResponseResult
     from ..session import Session
@@ -154,6 +154,8 @@ class LiveInspector:
     """A timeline that re-renders in one output while its turn runs (``--live``)."""
 
     def __init__(self, session: Session, key: str | None, title: str) -> None:
+        from IPython.display import display  # only views need IPython
+
         self.session = session
         self.key = key
         self.title = title
