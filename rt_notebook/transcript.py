@@ -64,16 +64,14 @@ def load_timelines(lines: Iterable[str]) -> dict[str, Timeline]:
 
 def _note_ids(timeline: Timeline, event: dict[str, Any]) -> None:
     kind = event.get("type")
-    item = event.get("item")
-    if kind in ("conversation.item.create", "response.output_item.added") and isinstance(
-        item, dict
-    ):
-        if isinstance(item.get("id"), str) and item["id"] not in timeline.item_ids:
-            timeline.item_ids.append(item["id"])
-    response = event.get("response")
-    if kind == "response.created" and isinstance(response, dict):
-        if isinstance(response.get("id"), str):
-            timeline.response_ids.append(response["id"])
+    item = event.get("item") if isinstance(event.get("item"), dict) else {}
+    response = event.get("response") if isinstance(event.get("response"), dict) else {}
+    item_id, response_id = item.get("id"), response.get("id")
+    adds = kind in ("conversation.item.create", "response.output_item.added")
+    if adds and isinstance(item_id, str) and item_id not in timeline.item_ids:
+        timeline.item_ids.append(item_id)
+    if kind == "response.created" and isinstance(response_id, str):
+        timeline.response_ids.append(response_id)
 
 
 def timeline_text(path: str, turn: str | None) -> str:
