@@ -64,10 +64,9 @@ def load_timelines(lines: Iterable[str]) -> dict[str, Timeline]:
 
 def _note_ids(timeline: Timeline, event: dict[str, Any]) -> None:
     kind = event.get("type")
-    item: dict[str, Any] = event.get("item") if isinstance(event.get("item"), dict) else {}
-    response: dict[str, Any] = (
-        event.get("response") if isinstance(event.get("response"), dict) else {}
-    )
+    item, response = event.get("item"), event.get("response")
+    item = item if isinstance(item, dict) else {}
+    response = response if isinstance(response, dict) else {}
     item_id, response_id = item.get("id"), response.get("id")
     adds = kind in ("conversation.item.create", "response.output_item.added")
     if adds and isinstance(item_id, str) and item_id not in timeline.item_ids:
