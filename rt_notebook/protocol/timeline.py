@@ -92,14 +92,16 @@ class Timeline:
     done: bool = False
     kept: int = 0  # bytes of bodies kept (plus entry overhead)
     size: int = 0  # bytes of every event seen
-    folds: dict[tuple[str, str], Entry] = field(default_factory=dict, repr=False)
+    # Open runs of stream events: by type (received) or "sent " + type.
+    folds: dict[str, Entry] = field(default_factory=dict, repr=False)
 
     def add(self, direction: str, event: Event, size: int, now: float, cap: int) -> None:
         """File one event; a stream event joins the run of its type."""
         kind = event.get("type", "?")
         self.size += size
+        fold = kind if direction == "received" else "sent " + kind
         if is_stream(kind):
-            run = self.folds.get((direction, kind))
+            run = self.folds.get(fold)
             if run is not None:
                 run.count += 1
                 run.size += size
@@ -110,10 +112,10 @@ class Timeline:
         entry = Entry(direction, kind, now, size, body, 1, now)
         self.entries.append(entry)
         if is_stream(kind):
-            self.folds[(direction, kind)] = entry
+            self.folds[fold] = entry
         elif direction == "received" and kind.endswith(".done"):
             # A stream's .done ends its run: a later stream of that type starts a new entry.
-            self.folds.pop(("received", kind[:-5] + ".delta"), None)
+            self.folds.pop(kind[:-5] + ".delta", None)
 
     def copy(self) -> Timeline:
         """A copy other threads may read while the I/O thread goes on."""
@@ -226,8 +228,16 @@ class Timelines:
         """File an event the server sent (after the client core applied it); return its
         turn's tag (``None``: the Session's)."""
         kind = event["type"]
-        if kind.endswith(".delta"):  # the hot path: one lookup, then a fold
+        if kind.endswith(".delta"):  # the hot path: two lookups, then a fold
             timeline = self._live.get(event.get("response_id") or "")
+            if timeline is not None:
+                run = timeline.folds.get(kind)
+                if run is not None:
+                    run.count += 1
+                    run.size += size
+                    run.last_at = now
+                    timeline.size += size
+                    return timeline.key
         else:
             timeline = self._owner_of_received(kind, event)
         if timeline is None:
