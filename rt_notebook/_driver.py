@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from .errors import RealtimeConnectionError, ServerError, scrub
 from .protocol.client import REQUEST_TAG, ClientCore
 from .protocol.conversation import Change, Item
 from .protocol.events import Event
-from .protocol.timeline import Timelines
+from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn
 from .responses import ItemSnapshot, ResponseResult
 
@@ -38,8 +37,10 @@ __all__ = ["Driver", "snapshot"]
 
 log = logging.getLogger("rt_notebook")
 
-# Server events kept in the session's event log (deltas are left out: they are many).
+# Server events kept in the session's event log (deltas are left out: they are many),
+# bounded in count and in bytes of their frames.
 EVENT_LOG_SIZE = 1000
+EVENT_LOG_BYTES = 2 * 1024 * 1024
 
 Subscriber = Callable[["Session", Sequence[Change]], None]
 
@@ -58,7 +59,7 @@ class Driver:
         self.transport = transport
         self.core = ClientCore(transport.endpoint.dialect, timing)
         self.lock = threading.RLock()
-        self.events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
+        self.events = EventLog(EVENT_LOG_SIZE, EVENT_LOG_BYTES)
         self.timelines = Timelines()  # every event, sent and received, by turn
         self.subscribers: list[Subscriber] = []
         self.listeners: list[Callable[[Event], None]] = []  # raw events (session.connection)
@@ -181,7 +182,7 @@ class Driver:
                 data = raw.encode() if isinstance(raw, str) else raw
                 self._record(b"received", data, tag, now)
             if event is not None and not event["type"].endswith(".delta"):
-                self.events.append(event)
+                self.events.append(event, len(raw))
             subscribers = self.subscribers  # as of this change (see ResponseHandle._watch)
             if self.listeners and event is not None:
                 for listener in self.listeners:

@@ -220,3 +220,17 @@ def test_a_user_table_prices_any_endpoint_and_typos_are_refused() -> None:
     finally:
         pricing.set_prices({})
     assert pricing.price_for("local", official=False) is None
+
+
+def test_the_event_log_is_bounded_in_bytes_and_count() -> None:
+    from rt_notebook.protocol.timeline import EventLog
+
+    log = EventLog(max_events=100, max_bytes=10_000)
+    for n in range(50):
+        log.append({"type": "big", "n": n}, 1000)
+    assert [e["n"] for e in log] == list(range(40, 50))
+    for n in range(500):
+        log.append({"type": "small", "n": n}, 1)
+    assert len(log) == 100
+    log.append({"type": "huge"}, 10**9)  # the newest one stays, alone
+    assert [e["type"] for e in log] == ["huge"]

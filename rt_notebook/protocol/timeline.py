@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_CAP",
     "SESSION_CAP",
     "Entry",
+    "EventLog",
     "Latency",
     "Timeline",
     "Timelines",
@@ -350,6 +351,36 @@ class Timelines:
             for key in _ids(victim):
                 if self._index.get(key) == victim.key:
                     del self._index[key]
+
+
+class EventLog:
+    """The Session's recent server events (deltas are never offered), bounded both in count
+    and in bytes of their frames, oldest first."""
+
+    def __init__(self, max_events: int = 1000, max_bytes: int = 2 * 1024 * 1024) -> None:
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self._events: deque[tuple[Event, int]] = deque()
+        self._bytes = 0
+
+    def append(self, event: Event, size: int = 0) -> None:
+        """Keep ``event`` (``size``: its frame's length), dropping the oldest past a cap."""
+        self._events.append((event, size))
+        self._bytes += size
+        while len(self._events) > 1 and (
+            len(self._events) > self.max_events or self._bytes > self.max_bytes
+        ):
+            self._bytes -= self._events.popleft()[1]
+
+    def clear(self) -> None:
+        self._events.clear()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return (event for event, _ in self._events)
 
 
 def _cost(entry: Entry) -> int:
