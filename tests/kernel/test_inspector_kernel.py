@@ -72,7 +72,7 @@ def kernel():
 
 
 def test_a_cells_inspector_lists_exactly_its_events_with_others_interleaved(kernel):
-    assert kernel.execute(f"%realtime record {{record_path}}").status == "ok"
+    assert kernel.execute("%realtime record {record_path}").status == "ok"
     background = kernel.execute(
         "%%realtime --background --out bg\nTell a long story about background threads "
         + "and more words " * 20
@@ -121,7 +121,8 @@ def test_a_cells_inspector_lists_exactly_its_events_with_others_interleaved(kern
     assert inspect.status == "ok", inspect.error_text()
     shown = inspect.of_type("execute_result")[-1]["content"]["data"]["text/markdown"]
     assert f"x{out['fg']['deltas']}" in shown
-    assert "response.created" in shown and "```json" in shown
+    assert "response.created" in shown
+    assert "```json" in shown
     token = kernel.execute("print(server.token)").stream_text().strip()
     assert token not in shown  # scrubbed
 
@@ -178,7 +179,9 @@ def test_footer_cost_is_usage_times_the_table_and_absent_when_unpriced(kernel):
     assert cost in priced.final_markdown()
     status = kernel.execute("%realtime status")
     shown = status.of_type("execute_result")[-1]["content"]["data"]["text/markdown"]
-    assert "responses" in shown and "tokens" in shown and "$" in shown
+    assert "responses" in shown
+    assert "tokens" in shown
+    assert "$" in shown
 
     # Another model only: no guess.
     kernel.execute("%config RealtimeMagics.prices = {'other-model': {'text_input': 1.0}}")
@@ -197,3 +200,36 @@ def test_footer_cost_is_usage_times_the_table_and_absent_when_unpriced(kernel):
     assert answer.status == "ok", answer.error_text()
     assert "$" not in answer.final_markdown()
     kernel.execute("%config RealtimeMagics.prices = {}")
+
+
+def test_inspect_live_grows_while_the_turn_runs(kernel):
+    # A long answer first, so the inspected turn (the last one) is still queued when the
+    # live view opens; it then streams and finishes under the view's eyes.
+    words = int(2000 * UNIT)
+    start = kernel.execute(
+        f"first = session.ask('long ' * {words})\nsecond = session.ask('inspect me ' * 40)"
+    )
+    assert start.status == "ok", start.error_text()
+    live = kernel.execute("%realtime inspect --live")
+    assert live.status == "ok", live.error_text()
+    shown = live.of_type("display_data")[-1]
+    display_id = shown["content"]["transient"]["display_id"]
+    assert "response.done" not in shown["content"]["data"]["text/markdown"]
+    updates = []
+
+    def final(message):
+        if message["msg_type"] != "update_display_data":
+            return False
+        if message["content"].get("transient", {}).get("display_id") != display_id:
+            return False
+        updates.append(message["content"]["data"]["text/markdown"])
+        return "response.done" in updates[-1] and "(done)" in updates[-1]
+
+    kernel.wait_for_message(final, timeout=60)
+    assert len(updates) >= 2
+    assert "```json" in updates[-1]  # bodies once it is done
+    counts = kernel.execute(
+        "t = session.timeline(second.wait().id)\n"
+        "print(sum(e.count for e in t.entries if e.type.endswith('.delta')))"
+    )
+    assert f"x{counts.stream_text().strip()}" in updates[-1]
