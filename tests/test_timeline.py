@@ -234,3 +234,34 @@ def test_the_event_log_is_bounded_in_bytes_and_count() -> None:
     assert len(log) == 100
     log.append({"type": "huge"}, 10**9)  # the newest one stays, alone
     assert [e["type"] for e in log] == ["huge"]
+
+
+def test_the_inspector_view_is_inert_markdown_with_no_credentials() -> None:
+    from rt_notebook.redaction import register_secret
+    from rt_notebook.render.inspector import timeline_markdown
+    from rt_notebook.render.markdown import markdown_html
+
+    secret = "sk-inspector-test-secret-1234567890"
+    register_secret(secret)
+    timelines = Timelines()
+    turn = _turn("item_a")
+    timelines.begin(turn, 0.0)
+    hostile = "<img src=x onerror=alert(1)>```</code>| x |"
+    timelines.sent(
+        {
+            "type": "conversation.item.create",
+            "item": {"id": "item_a", "text": f"{hostile} Authorization: Bearer {secret}"},
+        },
+        100,
+        0.1,
+    )
+    timelines.received({"type": "error", "error": {"event_id": None, "message": hostile}}, 50, 0.2)
+    _received(timelines, {"type": "response.created", "response": _response("r1", turn)}, 0.3)
+    _received(timelines, {"type": f"{hostile}.delta", "response_id": "r1", "delta": hostile}, 0.4)
+    for timeline in (timelines.find(), timelines.copy_session()):
+        assert timeline is not None
+        text = timeline_markdown(timeline, title=f"Events of {hostile}")
+        html = markdown_html(text)
+        assert "<img" not in html
+        assert secret not in text
+        assert html.count("<tr>") == len(timeline.entries) + 1  # no row split by a pipe
