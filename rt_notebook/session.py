@@ -316,7 +316,8 @@ class Session(ConversationReader, ItemWriter):
         return SessionConnection(self)
 
     def record(self, path: str | Path) -> None:
-        """Write every event, sent and received, to ``path`` as JSON lines from now on."""
+        """Write every event, sent and received, to ``path`` as JSON lines from now on
+        (each with the tag of the turn it belongs to and its monotonic time)."""
         stream = Path(path).open("ab")  # noqa: SIM115 - closed by stop_recording/close
         self._io.call(self._driver.set_recorder, stream).result()
 

@@ -1,7 +1,9 @@
 """Transcripts: rebuild a conversation from a recording (``%realtime record FILE``).
 
 A recording is JSON lines of ``{"direction": "sent" | "received", "data": event}``, the
-same shape as the reference captures. The received events are replayed into the same
+same shape as the reference captures; the Session adds ``turn`` (the tag of the turn the
+event belongs to, absent for events of no turn) and ``at`` (monotonic seconds), from which
+:func:`load_timelines` rebuilds each turn's timeline. The received events are replayed into the same
 sans-I/O :class:`~rt_notebook.protocol.conversation.Conversation` mirror the Session uses,
 so a transcript shows exactly what the Session saw.
 """
