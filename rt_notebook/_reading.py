@@ -22,6 +22,7 @@ from .responses import ItemSnapshot
 if TYPE_CHECKING:
     from ._driver import Driver
     from ._ioloop import IOThread
+    from .protocol.timeline import Timeline
 
 __all__ = ["ConversationReader"]
 
@@ -131,13 +132,32 @@ class ConversationReader:
         return stop
 
     def record(self, path: str | Path) -> None:
-        """Write every event, sent and received, to ``path`` as JSON lines from now on."""
+        """Write every event, sent and received, to ``path`` as JSON lines from now on
+        (each with the tag of the turn it belongs to and its monotonic time)."""
         stream = Path(path).open("ab")  # noqa: SIM115 - closed by stop_recording/close
         self._io.call(self._driver.set_recorder, stream).result()
 
     def stop_recording(self) -> None:
         """Stop :meth:`record`."""
         self._io.call(self._driver.set_recorder, None).result()
+
+    def timeline(self, key: str | None = None) -> Timeline | None:
+        """A copy of the events, sent and received, of the last turn, or of the turn a
+        request tag, response id or item id names (``None``: unknown or forgotten)."""
+        with self._driver.lock:
+            return self._driver.timelines.find(key)
+
+    def session_timeline(self) -> Timeline:
+        """A copy of the recent events that belong to no turn (rate limits, settings,
+        responses the server started, errors naming no request)."""
+        with self._driver.lock:
+            return self._driver.timelines.copy_session()
+
+    def usages(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(response id, usage)`` of every response of the conversation that has one."""
+        with self._driver.lock:
+            responses = list(self._driver.core.conversation.responses.values())
+            return [(r.id, dict(r.usage)) for r in responses if r.usage]
 
 
 def _scrubbed(data: Any) -> Any:

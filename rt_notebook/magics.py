@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import Markdown, display
-from traitlets import Bool, Float, List, Unicode
+from traitlets import Bool, Dict, Float, List, Unicode, observe
 
 from .anchors import CellAnchors, insert_answer, item_ids
 from .errors import ConfigurationError, RealtimeError
@@ -89,12 +89,28 @@ class RealtimeMagics(Magics):
     interpolate = Bool(True, help="Expand {name} from the user namespace in cells.").tag(
         config=True
     )
+    prices = Dict(
+        help="Prices in USD per 1M tokens, by model: {model: {kind: price}} (kinds: "
+        "text_input, text_cached_input, text_output, audio_input, audio_cached_input, "
+        "audio_output, image_input, image_cached_input); they override the built-in "
+        "table and apply to any endpoint but the offline server."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         # (session name, cell key) -> ids of the items that cell's last run added, in order:
         # re-running the cell replaces them where they stand.
         self._anchors = CellAnchors()  # what each cell added, so a re-run replaces it
+
+    @observe("prices")
+    def _prices_changed(self, change: Any) -> None:
+        from . import pricing
+
+        try:
+            pricing.set_prices(change["new"])
+        except ValueError as exc:
+            self.prices = change["old"]
+            raise UsageError(f"RealtimeMagics.prices: {exc}") from None
 
     # Session helpers -------------------------------------------------------------------
 
@@ -365,6 +381,9 @@ class RealtimeMagics(Magics):
         tools [--notebook] the registered function tools (--notebook: first enable the
                            built-in notebook tools: variables, DataFrames, cells, last error)
         chat [--side]      a chat panel on the Session (--side: JupyterLab's side area)
+        inspect [ID] [--live]  the events, sent and received, of the last turn (or of the
+                           turn a response or item ID names; "session": events of no
+                           turn), with its latency; --live: updated while it runs
 
         --session NAME picks another Session (default: "default").
         Defaults live in traitlets: %config RealtimeMagics.model = "gpt-realtime"
@@ -408,6 +427,28 @@ class RealtimeMagics(Magics):
     def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
         return session.events[-LineCommand("events", session.name, tuple(rest)).count :]
 
+    def _command_inspect(self, session: Session, rest: list[str]) -> Markdown | None:
+        from .render.inspector import LiveInspector, timeline_markdown
+
+        ids = [word for word in rest if word != "--live"]
+        key = ids[0] if ids else None
+        if key == "session":
+            everything = session.session_timeline()
+            return Markdown(timeline_markdown(everything, title="Events of no turn"))
+        timeline = session.timeline(key)
+        if timeline is None:
+            if key is None:
+                raise ConfigurationError("no turn yet: nothing to inspect")
+            raise ConfigurationError(
+                f"no turn with a response or item {key!r} (forgotten, or not of this "
+                "Session: %realtime history lists the items)"
+            )
+        title = f"Events of {timeline.key if key is None else key}"
+        if "--live" in rest and not timeline.done:
+            LiveInspector(session, timeline.key, title).start()
+            return None
+        return Markdown(timeline_markdown(timeline, title=title))
+
     def _command_reset(self, session: Session, rest: list[str]) -> None:
         session.close()
         connect(session.name, **self._session_options())
@@ -434,6 +475,7 @@ class RealtimeMagics(Magics):
         ChatPanel(session).show(sidecar="--side" in rest)
 
     def _status(self, session: Session | None) -> Markdown:
+        from .render.inspector import session_totals
         from .render.markdown import inline_code, safe_inline, safe_markdown
 
         if session is None:
@@ -444,7 +486,8 @@ class RealtimeMagics(Magics):
             f"Session {inline_code(session.name)}: {state} to "
             f"{safe_markdown(session.endpoint.describe())}; "
             f"{len(session.items)} items; active response: {active}; "
-            f"pending requests: {session.pending_responses}."
+            f"pending requests: {session.pending_responses}; "
+            f"{session_totals(session)}."
         )
 
 

@@ -26,8 +26,9 @@ from ._items import ItemWriter, item_request
 from ._reading import ConversationReader
 from .errors import RealtimeConnectionError, RealtimeError
 from .protocol import payloads
-from .protocol.events import Dialect
-from .protocol.turns import Request, State, Timing, Turn
+from .protocol.events import Dialect, Event
+from .protocol.timeline import Timeline
+from .protocol.turns import Request, State, Timing, Turn, TurnState
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
 
@@ -288,7 +289,13 @@ class Session(ConversationReader, ItemWriter):
 
     def _submit(self, handle: ResponseHandle, first: bool) -> None:
         self._driver.handles[handle.request_id] = handle
-        self._with_flush(self._driver.core.submit, handle._turn, time.time(), first)
+        turn = handle._turn
+        with self._driver.lock:
+            self._driver.timelines.begin(turn, time.monotonic())
+        self._with_flush(self._driver.core.submit, turn, time.time(), first)
+        if turn.state is TurnState.QUEUED:
+            with self._driver.lock:
+                self._driver.timelines.queued(turn)
 
     def _cancel_turn(self, turn: Turn) -> None:
         self._io.call(self._with_flush, self._driver.core.cancel, turn, time.time())

@@ -31,6 +31,7 @@ from IPython.display import DisplayHandle, display
 
 from ..errors import RealtimeError
 from .blocks import BlockScanner
+from .inspector import footer_pieces
 from .markdown import fenced, inline_code, safe_inline, safe_markdown
 from .pacing import Pacer
 
@@ -249,6 +250,7 @@ class CellView:
             pieces.append(f"{result.usage['total_tokens']} tokens")
         if result.time_to_first_delta is not None:
             pieces.append(f"first delta {result.time_to_first_delta:.2f} s")
+        pieces += footer_pieces(self.session, self.handle, result)  # total, queued, cost
         if result.out_of_band:
             pieces.append("out of band")
         footer = " · ".join(pieces)
