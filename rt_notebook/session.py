@@ -26,8 +26,7 @@ from ._items import ItemWriter, item_request
 from ._reading import ConversationReader
 from .errors import RealtimeConnectionError, RealtimeError
 from .protocol import payloads
-from .protocol.events import Dialect, Event
-from .protocol.timeline import Timeline
+from .protocol.events import Dialect
 from .protocol.turns import Request, State, Timing, Turn, TurnState
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
