@@ -365,9 +365,11 @@ class HostileServer:
 def test_e2e_fuzz_through_the_sdk_leaves_no_socket_open():
     from rt_notebook.session import Session
 
+    # Give-up timers long enough that a clean turn on a busy machine is never given up
+    # (a hostile sequence that stalls costs one idle timeout).
     timing = Timing(
-        cancel_timeout=10 * UNIT,
-        idle_timeout=10 * UNIT,
+        cancel_timeout=40 * UNIT,
+        idle_timeout=40 * UNIT,
         backoff_initial=UNIT,
         backoff_max=2 * UNIT,
         max_attempts=5,
