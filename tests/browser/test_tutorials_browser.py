@@ -88,6 +88,7 @@ def test_run_all_on_the_chat_tutorial_leaves_a_live_panel(lab, browser, artifact
     page = context.new_page()
     page.set_default_timeout(90_000)
     try:
+        before = _stat(lab.root / "chat.ipynb")
         open_notebook(page, lab, path.name)
         page.evaluate(RUN_ALL)
         cells = page.locator(".jp-Notebook .jp-Cell")
@@ -106,7 +107,13 @@ def test_run_all_on_the_chat_tutorial_leaves_a_live_panel(lab, browser, artifact
         expect(answer).to_have_attribute("data-status", "completed")
         panel.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / "chat-tutorial-run-all.png"))
-        assert not (lab.root / "chat.ipynb").exists()  # exports went to exports/
+        # Exports went to exports/ (another test's own chat.ipynb may live in the root).
+        assert _stat(lab.root / "chat.ipynb") == before
         assert (lab.root / "exports" / "chat.ipynb").exists()
     finally:
         context.close()
+
+
+def _stat(path):
+    """What a file is now (``None``: absent), to tell whether something wrote it."""
+    return (path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
