@@ -108,11 +108,11 @@ class _Outgoing:
 
     text: str
     item_id: str = ""  # known once its turn is submitted
-    state: str = "queued"  # "queued", then "stopped" or "failed" if it never got there
+    state: str = "queued"  # then "sent", or "stopped" / "failed" if it never got there
     settled: bool = False  # its turn ended without the server having the message
     # Writer thread only: the widget, its HTML, and (once settled) the item it stays after.
     widget: Any = None
-    shown: str = ""
+    shown: tuple[str, str] = ("", "")  # (item id, state) its HTML shows
     placed: bool = False
     anchor: str | None = None  # None: at the top
 
@@ -523,6 +523,8 @@ class ChatPanel:
         except (RealtimeError, TimeoutError):
             failed = handle.error is not None
             self._settle(outgoing, "failed" if failed else "stopped")
+        else:
+            self._settle(outgoing, "sent")  # its item's bubble shows it (or it was deleted)
         error = handle.error
         # A ServerError's ``error`` event already reached the panel through the subscriber.
         if isinstance(error, RealtimeError) and not isinstance(error, ServerError):
@@ -635,15 +637,16 @@ class ChatPanel:
         settled: list[tuple[str | None, Any]] = []
         gone: list[_Outgoing] = []
         for entry, (item_id, state, is_settled) in zip(outgoing, states, strict=True):
-            if item_id and item_id in present:
+            if state == "sent" or (item_id and item_id in present):
                 gone.append(entry)
                 continue
-            markup = outgoing_html(item_id, entry.text, state)
-            if entry.widget is None:
-                entry.widget = widgets.HTML(markup, _dom_classes=("rt-chat-item",))
-            elif markup != entry.shown:
-                entry.widget.value = markup
-            entry.shown = markup
+            if entry.widget is None or entry.shown != (item_id, state):
+                markup = outgoing_html(item_id, entry.text, state)  # only when it changes
+                if entry.widget is None:
+                    entry.widget = widgets.HTML(markup, _dom_classes=("rt-chat-item",))
+                else:
+                    entry.widget.value = markup
+                entry.shown = (item_id, state)
             if not is_settled:
                 queued.append(entry.widget)
                 continue

@@ -17,7 +17,7 @@ from rt_notebook.magics import RealtimeMagics
 from rt_notebook.responses import ItemSnapshot
 from rt_notebook.server.responders import echo_reply
 from rt_notebook.session import Session
-from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html
+from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html, outgoing_html
 from rt_notebook.widgets.export import hard_breaks, transcript_cells, transcript_markdown
 
 XSS = '<img src=x onerror="window.__rt_xss=1"> <script>window.__rt_xss=2</script>'
@@ -795,3 +795,17 @@ def test_streaming_bubble_bytes_stay_within_twenty_times_the_text(fed_panel, par
     sent = sum(len(json.dumps({"value": value}, ensure_ascii=False).encode()) for value in values)
     assert sent <= 20 * len(final.encode()), (sent, len(final))
     assert len(values) <= 25 * (1_000 / 50) + 10
+
+
+def test_outgoing_bubbles_render_like_user_bubbles_and_only_known_states():
+    queued = outgoing_html('x" onclick="1', f"hi *there* {XSS}", "queued")
+    assert "<em>there</em>" in queued
+    assert "<img" not in queued
+    assert "<script" not in queued
+    assert 'onclick="1' not in queued
+    assert 'data-status="queued"' in queued
+    assert "not sent" in outgoing_html("item_1", "x", "stopped")
+    assert "not sent" in outgoing_html("item_1", "x", "failed")
+    odd = outgoing_html("item_1", "x", '"><script>')
+    assert "<script" not in odd
+    assert 'data-status="queued"' in odd
