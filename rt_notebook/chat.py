@@ -14,8 +14,14 @@ Threads (``docs/architecture.md``):
   with a :class:`~rt_notebook.render.pacing.Pacer` (bytes bounded by a multiple of the text)
   and always writes the exact final text.
 * Enter, Send and Stop arrive on whichever kernel thread delivers comm messages (the main
-  shell, or a JupyterLab subshell while a cell runs). Sending waits for the server, so it
-  is handed to one sender thread per panel and the comm thread returns at once.
+  shell, or a JupyterLab subshell while a cell runs). Sending may have to connect first, so
+  it is handed to one sender thread per panel and the comm thread returns at once.
+
+Each message is sent as one turn (``Session.ask``): the message waits, unsent, until the
+turns before it (a ``%%realtime`` cell's answer, say) are done. Meanwhile the panel shows
+it at once as an *outgoing* bubble marked queued; the server's item replaces it when the
+message is added. If Stop cancels the turn first, the bubble stays, marked not sent, so
+the text is not silently lost (it is not part of the conversation or the exports).
 
 Bubbles are ``ipywidgets.HTML`` fed HTML that :mod:`rt_notebook.widgets.bubbles` builds
 from model text with raw HTML disabled; see that module for why this is safe.
@@ -54,7 +60,7 @@ from .render.approval import ApprovalButtons
 from .render.pacing import Pacer
 from .session import Session, connect, get_session
 from .tools import CallState, asking
-from .widgets.bubbles import error_html, is_streaming, item_html
+from .widgets.bubbles import error_html, is_streaming, item_html, outgoing_html
 from .widgets.composer import Composer
 from .widgets.export import transcript_cells, transcript_data, transcript_markdown
 from .widgets.side import SideSlot
@@ -96,6 +102,21 @@ class _Pending:
     approvals: list[ToolCall] = field(default_factory=list)  # calls to ask about
 
 
+@dataclass(slots=True, eq=False)
+class _Outgoing:
+    """A message this panel sent that is not (or never will be) in the conversation."""
+
+    text: str
+    item_id: str = ""  # known once its turn is submitted
+    state: str = "queued"  # then "sent", or "stopped" / "failed" if it never got there
+    settled: bool = False  # its turn ended without the server having the message
+    # Writer thread only: the widget, its HTML, and (once settled) the item it stays after.
+    widget: Any = None
+    shown: tuple[str, str] = ("", "")  # (item id, state) its HTML shows
+    placed: bool = False
+    anchor: str | None = None  # None: at the top
+
+
 @dataclass(slots=True)
 class _Bubble:
     """One item's widget and what it shows (writer thread only)."""
@@ -134,7 +155,8 @@ class ChatPanel:
         # Follow the registry (``%realtime reset`` replaces the named Session) unless the
         # caller handed us a Session of their own.
         self._follow = session is None or get_session(session.name) is session
-        self._sending = 0  # messages handed to the sender and not yet answered
+        self._sending = 0  # messages handed to the sender and not yet submitted as turns
+        self._outgoing: list[_Outgoing] = []  # sent messages not in the conversation, in order
         self._stop_generation = 0  # bumped by Stop: sends queued before it give up
         self._connecting = False
         self._error: str | None = None  # shown in the status line until the next response
@@ -222,6 +244,9 @@ class ChatPanel:
             bubble.widget.close()
         for _, widget in self._error_bubbles:
             widget.close()
+        for outgoing in self._outgoing:
+            if outgoing.widget is not None:
+                outgoing.widget.close()
         for widget in self._own_widgets:
             widget.close()
         for rows in self._approval_rows.values():
@@ -237,20 +262,24 @@ class ChatPanel:
     # Public methods for the conversation ----------------------------------------------
 
     def send(self, text: str) -> concurrent.futures.Future[ResponseHandle | None]:
-        """Add ``text`` as a user message and request a response, off the caller's thread.
+        """Send ``text`` as a user message and its response, one turn, off the caller's thread.
 
-        Returns a future of the response's handle (``None`` if Stop came first).
+        The message shows at once (marked queued until the server has it). Returns a future
+        of the turn's handle (``None`` if Stop came before the turn was submitted).
         """
         if not text.strip():
             raise ValueError("nothing to send: the message is empty")
+        outgoing = _Outgoing(text)
         with self._lock:
             if self._closed:
                 raise RealtimeError("this chat panel is closed")
             self._sending += 1
             self._error = None
             generation = self._stop_generation
+            self._outgoing.append(outgoing)
+            self._pending.layout = True
         self._wake.set()
-        return self._sender.submit(self._send_now, text, generation)
+        return self._sender.submit(self._send_now, outgoing, generation)
 
     def stop(self) -> None:
         """Cancel the running response and any queued ones (``Session.cancel()``)."""
@@ -456,27 +485,58 @@ class ChatPanel:
 
     # Sender thread -----------------------------------------------------------------------
 
-    def _send_now(self, text: str, generation: int) -> ResponseHandle | None:
+    def _send_now(self, outgoing: _Outgoing, generation: int) -> ResponseHandle | None:
         try:
+            if self._stopped_since(generation):
+                self._settle(outgoing, "stopped")  # Stop came before its turn existed
+                return None
             session = self.session
             if session is None:
                 raise RealtimeConnectionError("not connected (the connection attempt failed)")
-            session.add_message(text)
-            with self._lock:
-                stopped = self._stop_generation != generation
-            if stopped:
-                return None  # Stop was pressed while the message was on its way
             with asking(self._ask_approval):  # its tool calls are approved in this panel
-                return session.create_response()
-        except ServerError:
-            raise  # the server's error event already reached the panel
+                handle = session.ask(outgoing.text)
         except (RealtimeError, TimeoutError) as exc:
+            self._settle(outgoing, "failed")
             self._report_error(str(exc))
             raise
         finally:
             with self._lock:
                 self._sending -= 1
             self._wake.set()
+        with self._lock:
+            outgoing.item_id = handle.item_ids[0]
+            self._pending.layout = True  # the server may have the message already
+        self._wake.set()
+        handle.add_done_callback(lambda done: self._turn_ended(outgoing, done))
+        if self._stopped_since(generation):
+            handle.cancel()  # Stop was pressed while the turn was being submitted
+        return handle
+
+    def _stopped_since(self, generation: int) -> bool:
+        with self._lock:
+            return self._stop_generation != generation
+
+    def _turn_ended(self, outgoing: _Outgoing, handle: ResponseHandle) -> None:
+        """I/O thread: settle the outgoing bubble and report what failed the turn."""
+        try:
+            handle.wait_items(0)  # done by now: raises if the message never got there
+        except (RealtimeError, TimeoutError):
+            failed = handle.error is not None
+            self._settle(outgoing, "failed" if failed else "stopped")
+        else:
+            self._settle(outgoing, "sent")  # its item's bubble shows it (or it was deleted)
+        error = handle.error
+        # A ServerError's ``error`` event already reached the panel through the subscriber.
+        if isinstance(error, RealtimeError) and not isinstance(error, ServerError):
+            self._report_error(str(error))
+
+    def _settle(self, outgoing: _Outgoing, state: str) -> None:
+        """Mark a message that will not reach the conversation; its bubble stays in place."""
+        with self._lock:
+            outgoing.state = state
+            outgoing.settled = True
+            self._pending.layout = True
+        self._wake.set()
 
     def _ask_approval(self, call: ToolCall) -> bool:
         """Tool worker: queue Approve / Deny for ``call`` under its bubble (False if closed)."""
@@ -552,13 +612,54 @@ class ChatPanel:
         for message in new_errors:
             widget = widgets.HTML(error_html(message), _dom_classes=("rt-chat-item",))
             self._error_bubbles.append((anchor, widget))
+        queued, settled = self._outgoing_bubbles(set(ids), anchor)
         children = [w for a, w in self._error_bubbles if a is None or a not in self._bubbles]
+        children += [w for a, w in settled if a is None or a not in self._bubbles]
         for item_id in ids:
             children.append(self._bubbles[item_id].widget)
             children += self._approval_rows.get(item_id, [])
+            children += [w for a, w in settled if a == item_id]
             children += [w for a, w in self._error_bubbles if a == item_id]
+        children += queued  # after everything: their turns come after the running ones
         if tuple(children) != tuple(self._transcript.children):
             self._transcript.children = tuple(children)
+
+    def _outgoing_bubbles(
+        self, present: set[str], last: str | None
+    ) -> tuple[list[Any], list[tuple[str | None, Any]]]:
+        """Bring the outgoing bubbles up to date: the queued ones, and the settled ones
+        with the item each stays after. A message the server has is dropped (its item's
+        bubble shows it now)."""
+        with self._lock:
+            outgoing = list(self._outgoing)
+            states = [(o.item_id, o.state, o.settled) for o in outgoing]
+        queued: list[Any] = []
+        settled: list[tuple[str | None, Any]] = []
+        gone: list[_Outgoing] = []
+        for entry, (item_id, state, is_settled) in zip(outgoing, states, strict=True):
+            if state == "sent" or (item_id and item_id in present):
+                gone.append(entry)
+                continue
+            if entry.widget is None or entry.shown != (item_id, state):
+                markup = outgoing_html(item_id, entry.text, state)  # only when it changes
+                if entry.widget is None:
+                    entry.widget = widgets.HTML(markup, _dom_classes=("rt-chat-item",))
+                else:
+                    entry.widget.value = markup
+                entry.shown = (item_id, state)
+            if not is_settled:
+                queued.append(entry.widget)
+                continue
+            if not entry.placed:  # it stays where it was when its turn ended
+                entry.placed, entry.anchor = True, last
+            settled.append((entry.anchor, entry.widget))
+        if gone:
+            with self._lock:
+                self._outgoing = [o for o in self._outgoing if o not in gone]
+            for entry in gone:
+                if entry.widget is not None:
+                    entry.widget.close()
+        return queued, settled
 
     def _new_bubble(self, session: Session, item: ItemSnapshot) -> _Bubble:
         status = _response_status(session, item.response_id)

@@ -12,10 +12,12 @@ import nbformat
 import pytest
 
 from rt_notebook.chat import ChatPanel, PanelState
-from rt_notebook.errors import ConfigurationError
+from rt_notebook.errors import ConfigurationError, RealtimeError, ServerError
+from rt_notebook.magics import RealtimeMagics
 from rt_notebook.responses import ItemSnapshot
+from rt_notebook.server.responders import echo_reply
 from rt_notebook.session import Session
-from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html
+from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html, outgoing_html
 from rt_notebook.widgets.export import hard_breaks, transcript_cells, transcript_markdown
 
 XSS = '<img src=x onerror="window.__rt_xss=1"> <script>window.__rt_xss=2</script>'
@@ -344,13 +346,13 @@ def test_send_streams_the_answer_and_exports_the_transcript(session, tmp_path):
     try:
         caller = threading.current_thread().name
         threads = []
-        original = session.add_message
+        original = session.ask
 
         def spy(*args, **kwargs):
             threads.append(threading.current_thread().name)
             return original(*args, **kwargs)
 
-        session.add_message = spy
+        session.ask = spy
         handle = panel.send("Hello **panel**\nsecond line").result(30)
         assert threads
         assert threads[0] != caller  # the comm thread is never held up
@@ -413,20 +415,215 @@ def test_stop_cancels_the_running_response(paced_server, make_session):
         panel.close()
 
 
-def test_stop_before_the_message_lands_requests_no_response(session, monkeypatch):
+def test_stop_before_the_turn_is_submitted_sends_nothing(session, monkeypatch):
     panel = ChatPanel(session)
     try:
-        original = session.add_message
-
-        def slow_add(*args, **kwargs):
-            panel.stop()  # the user presses Stop while the message is on its way
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(session, "add_message", slow_add)
-        assert panel.send("never answered").result(30) is None
-        assert [item.role for item in session.items] == ["user"]
+        entered, release = threading.Event(), threading.Event()
+        # Hold the sender thread so the message is still waiting for it when Stop comes.
+        panel._sender.submit(lambda: (entered.set(), release.wait(30)))
+        assert entered.wait(30)
+        future = panel.send("never sent")
+        widget = outgoing_widget(panel, "never sent")
+        assert 'data-status="queued"' in widget.value  # shown before the sender ran
+        panel.stop()
+        release.set()
+        assert future.result(30) is None
+        wait_until(lambda: 'data-status="stopped"' in widget.value, what="not sent")
+        assert session.items == []
     finally:
         panel.close()
+
+
+def test_stop_while_the_turn_is_being_submitted_cancels_it(session, monkeypatch):
+    panel = ChatPanel(session)
+    try:
+        original = session.ask
+
+        def ask_then_stop(*args, **kwargs):
+            handle = original(*args, **kwargs)
+            panel.stop()  # pressed while ask() was returning: the turn must not go on
+            return handle
+
+        monkeypatch.setattr(session, "ask", ask_then_stop)
+        handle = panel.send("stopped on its way").result(30)
+        assert handle.wait(30).status == "cancelled"
+        assert [item.role for item in session.items if item.role == "assistant"] == []
+    finally:
+        panel.close()
+
+
+# Outgoing (queued) bubbles: each message is one turn --------------------------------------
+
+
+def outgoing_widget(panel, text):
+    """The panel's outgoing bubble for ``text`` once it is in the transcript."""
+
+    def find():
+        for child in panel._transcript.children:
+            value = child.value
+            if 'data-role="user"' in value and text in value and "rt-chat-flag" in value:
+                return child
+        return None
+
+    wait_until(lambda: find() is not None, what=f"an outgoing bubble for {text!r}")
+    return find()
+
+
+def user_bubbles(panel, text):
+    return [
+        child.value
+        for child in panel._transcript.children
+        if 'data-role="user"' in child.value and text in child.value
+    ]
+
+
+LONG = " ".join(f"cell{n}" for n in range(2000))  # ~40 s at the paced server's pace
+
+
+def test_a_message_sent_during_a_cell_answer_shows_queued_then_as_the_item(
+    paced_server, make_session
+):
+    session = make_session(paced_server)
+    panel = ChatPanel(session)
+    try:
+        cell = session.ask(LONG)  # what a running %%realtime cell does
+        wait_until(lambda: cell.text, what="the cell's answer to start")
+        future = panel.send("queued *behind* <b>it</b>")
+        widget = outgoing_widget(panel, "queued")
+        assert not cell.done()  # shown while the cell's answer still streams
+        assert 'data-status="queued"' in widget.value
+        assert "<em>behind</em>" in widget.value  # the same Markdown as other bubbles
+        assert "<b>" not in widget.value
+        assert panel._transcript.children[-1] is widget  # after the running answer
+        handle = future.result(30)
+        message_id = handle.item_ids[0]
+        assert session.item(message_id) is None  # not sent while the cell's turn runs
+        cell.cancel()
+        result = handle.wait(30)
+        assert result.status == "completed"
+        assert result.text == echo_reply("queued *behind* <b>it</b>")
+        wait_until(lambda: message_id in panel._bubbles, what="the message's own bubble")
+        wait_until(lambda: widget not in panel._transcript.children, what="queued bubble gone")
+        bubbles = user_bubbles(panel, "queued")
+        assert len(bubbles) == 1
+        assert f'data-item-id="{message_id}"' in bubbles[0]
+        assert 'data-status="completed"' in bubbles[0]
+        assert panel._outgoing == []
+        # Its items are a turn of their own for the inspector.
+        timeline = session.timeline(message_id)
+        assert timeline is not None
+        assert message_id in timeline.item_ids
+        assert result.id in timeline.response_ids
+        markdown = RealtimeMagics(shell=None)._command_inspect(session, [message_id])
+        assert "conversation.item.create" in markdown.data
+        assert "response.done" in markdown.data
+    finally:
+        panel.close()
+
+
+def test_stop_cancels_the_cell_and_the_queued_message_which_says_not_sent(
+    paced_server, make_session
+):
+    session = make_session(paced_server)
+    panel = ChatPanel(session)
+    try:
+        cell = session.ask(LONG)
+        wait_until(lambda: cell.text, what="the cell's answer to start")
+        handle = panel.send("never sent").result(30)
+        widget = outgoing_widget(panel, "never sent")
+        panel.composer._handle_message(panel.composer, {"event": "stop"}, [])
+        assert cell.wait(30).status == "cancelled"
+        assert handle.wait(30).status == "cancelled"
+        wait_until(lambda: 'data-status="stopped"' in widget.value, what="marked not sent")
+        assert "not sent" in widget.value
+        assert session.item(handle.item_ids[0]) is None
+        assert [item.text for item in session.items if item.role == "user"] == [LONG]
+        # It stays where it was (after the cancelled answer), and a later message is
+        # answered normally below it.
+        later = panel.send("after stop").result(30)
+        assert later.wait(30).text == echo_reply("after stop")
+        wait_until(lambda: later.item_ids[0] in panel._bubbles)
+        wait_until(lambda: panel.state is PanelState.READY)
+        children = list(panel._transcript.children)
+        position = children.index(widget)
+        assert position < children.index(panel._bubbles[later.item_ids[0]].widget)
+        assert children.index(panel._bubbles[cell.item_ids[0]].widget) < position
+        assert "never sent" not in panel.to_markdown()  # not part of the conversation
+        assert panel._errors() == []  # a stopped message is not an error
+    finally:
+        panel.close()
+
+
+def test_a_refused_message_is_marked_and_reported(fed_panel):
+    session, panel = fed_panel
+    future = panel.send("refused")
+    handle = future.result(30)
+    message_id = handle.item_ids[0]
+    widget = outgoing_widget(panel, "refused")
+    sent = session.timeline(message_id).entries[0].event
+    assert sent["type"] == "conversation.item.create"
+    error = {
+        "type": "invalid_request_error",
+        "code": "bad_item",
+        "message": f"no: {XSS}",
+        "event_id": sent["event_id"],
+    }
+    feed(session, {"type": "error", "error": error})
+    with pytest.raises(ServerError, match="bad_item"):
+        handle.wait(30)
+    wait_until(lambda: 'data-status="failed"' in widget.value, what="marked failed")
+    wait_until(lambda: panel.state is PanelState.ERROR)
+    assert panel._errors() == [f"bad_item: no: {XSS}"]  # once, from the error event
+    assert all("<img" not in child.value for child in panel._transcript.children)
+
+
+def test_a_turn_that_fails_without_a_server_error_is_reported(fed_panel):
+    session, panel = fed_panel
+    handle = panel.send("lost").result(30)
+    widget = outgoing_widget(panel, "lost")
+    session.close()  # the connection goes away before the message was acknowledged
+    with pytest.raises(RealtimeError):
+        handle.wait(30)
+    wait_until(lambda: 'data-status="failed"' in widget.value, what="marked failed")
+    wait_until(panel._errors, what="the failure reported")
+
+
+def test_messages_sent_from_two_threads_at_once_each_get_their_own_answer(session):
+    panels = [ChatPanel(session), ChatPanel(session)]
+    try:
+        texts = [f"thread {n} says {word}" for n in range(4) for word in ("hello",)]
+        start = threading.Barrier(len(texts))
+        handles = [None] * len(texts)
+
+        def send(n):
+            start.wait(30)
+            handles[n] = panels[n % 2].send(texts[n]).result(30)
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(len(texts))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        for text, handle in zip(texts, handles, strict=True):
+            result = handle.wait(30)
+            assert result.text == echo_reply(text)
+            message = session.item(handle.item_ids[0])
+            assert message.text == text
+            ids = [item.id for item in session.items]
+            # Its answer comes right after its own message.
+            answer = ids[ids.index(message.id) + 1]
+            assert session.item(answer).response_id == result.id
+        assert len(session.items) == 2 * len(texts)
+        for panel in panels:
+            wait_until(lambda p=panel: len(p._transcript.children) == 2 * len(texts))
+            wait_until(lambda p=panel: p._outgoing == [], what="no outgoing bubble left")
+            wait_until(lambda p=panel: all("streaming" not in b for b in assistant_texts(p)))
+        assert [b.value for b in panels[0]._transcript.children] == [
+            b.value for b in panels[1]._transcript.children
+        ]
+    finally:
+        for panel in panels:
+            panel.close()
 
 
 def test_panel_without_a_session_connects_in_the_background(monkeypatch):
@@ -476,8 +673,6 @@ def test_closed_panel_refuses_to_send(session):
 
 
 def test_chat_magic_rejects_unknown_options(session):
-    from rt_notebook.magics import RealtimeMagics
-
     magics = RealtimeMagics(shell=None)
     with pytest.raises(ConfigurationError, match="usage"):
         magics._command_chat(session, ["--bogus"])
@@ -600,3 +795,17 @@ def test_streaming_bubble_bytes_stay_within_twenty_times_the_text(fed_panel, par
     sent = sum(len(json.dumps({"value": value}, ensure_ascii=False).encode()) for value in values)
     assert sent <= 20 * len(final.encode()), (sent, len(final))
     assert len(values) <= 25 * (1_000 / 50) + 10
+
+
+def test_outgoing_bubbles_render_like_user_bubbles_and_only_known_states():
+    queued = outgoing_html('x" onclick="1', f"hi *there* {XSS}", "queued")
+    assert "<em>there</em>" in queued
+    assert "<img" not in queued
+    assert "<script" not in queued
+    assert 'onclick="1' not in queued
+    assert 'data-status="queued"' in queued
+    assert "not sent" in outgoing_html("item_1", "x", "stopped")
+    assert "not sent" in outgoing_html("item_1", "x", "failed")
+    odd = outgoing_html("item_1", "x", '"><script>')
+    assert "<script" not in odd
+    assert 'data-status="queued"' in odd

@@ -23,7 +23,14 @@ from ..render.markdown import markdown_html
 if TYPE_CHECKING:
     from ..responses import ItemSnapshot
 
-__all__ = ["error_html", "is_streaming", "item_html", "markdown_html", "pretty_json"]
+__all__ = [
+    "error_html",
+    "is_streaming",
+    "item_html",
+    "markdown_html",
+    "outgoing_html",
+    "pretty_json",
+]
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 # Response statuses worth showing on a bubble (completed is the quiet default).
@@ -97,6 +104,22 @@ def item_html(item: ItemSnapshot, response_status: str | None = None) -> str:
     role = item.role or "assistant"
     label = _escape(ROLE_LABELS.get(role, role)) + suffix
     return _bubble(role, label, markdown_html(item.text), attrs)
+
+
+# What a message the panel sent, not yet in the conversation, says about itself.
+_OUTGOING_LABELS = {
+    "queued": "queued",  # waiting for its turn (another answer is running)
+    "stopped": "not sent: stopped",  # Stop cancelled its turn before it was sent
+    "failed": "not sent: error",  # its turn failed before the server had it
+}
+
+
+def outgoing_html(item_id: str, text: str, state: str) -> str:
+    """A user message the panel sent that the server has not acknowledged (yet)."""
+    state = state if state in _OUTGOING_LABELS else "queued"
+    label = f'You <span class="rt-chat-flag">{_OUTGOING_LABELS[state]}</span>'
+    attrs = {"item-id": item_id, "type": "message", "role": "user", "status": state}
+    return _bubble("user", label, markdown_html(text), attrs)
 
 
 def error_html(message: str) -> str:

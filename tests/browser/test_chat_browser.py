@@ -237,10 +237,18 @@ def test_enter_and_stop_work_while_a_cell_is_running(page, artifacts):
     answer = bubble(page, "assistant", "Echo: busy0")
     expect(answer).to_have_attribute("data-status", "in_progress")
     send(page, "sent while the cell runs")
-    expect(bubble(page, "user", "sent while the cell runs")).to_have_count(1)
+    # Shown at once, marked queued: its turn comes after the cell's answer.
+    queued = bubble(page, "user", "sent while the cell runs")
+    expect(queued).to_have_count(1)
+    expect(queued).to_have_attribute("data-status", "queued")
+    expect(queued).to_contain_text("queued")
     assert prompt.inner_text().strip() == "[*]:"
     page.locator(f"{INLINE} .rt-chat-stop").click()
     expect(answer).to_have_attribute("data-response-status", "cancelled")
+    # Stop cancelled its turn too: it stays, saying it was not sent, and got no answer.
+    expect(queued).to_have_attribute("data-status", "stopped")
+    expect(queued).to_contain_text("not sent")
+    expect(bubble(page, "assistant", "Echo: sent while the cell runs")).to_have_count(0)
     expect(prompt).to_have_text(re.compile(r"\[\d+\]"))
     expect(cell.locator(".jp-OutputArea")).to_contain_text("cancelled")
     expect_status(page, INLINE, "ready")
