@@ -26,13 +26,17 @@ from .redaction import install_log_filter
 if TYPE_CHECKING:
     from .server import EmbeddedServer
 
-__all__ = ["DEFAULT_MODEL", "Endpoint", "Transport", "resolve_endpoint"]
+__all__ = ["DEFAULT_MODEL", "Endpoint", "Transport", "resolve_endpoint", "shared_http_client"]
 
 DEFAULT_MODEL = "gpt-realtime"
 
 # The process-wide embedded server (at most one), started on first offline use.
 _embedded: list[EmbeddedServer] = []
 _embedded_lock = threading.Lock()
+
+# The HTTP client every SDK client shares (see shared_http_client).
+_http_clients: list[Any] = []
+_http_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,22 @@ def embedded_server() -> EmbeddedServer:
             server.start()
             _embedded.append(server)
         return _embedded[0]
+
+
+def shared_http_client() -> Any:
+    """The process-wide HTTP client given to every SDK client, made on first use.
+
+    Each SDK client would otherwise make its own, and with it an SSL context that loads
+    the CA bundle (about 0.1-0.2 s of CPU, on the first cell's critical path and on each
+    new Session). The Realtime connections do not use it (they are WebSocket connections
+    made by ``websockets``), and a Session never makes an HTTP request, so one serves all.
+    """
+    with _http_lock:
+        if not _http_clients:
+            from openai import DefaultAsyncHttpxClient
+
+            _http_clients.append(DefaultAsyncHttpxClient())
+        return _http_clients[0]
 
 
 def resolve_endpoint(
@@ -170,12 +190,14 @@ class Transport:
                 api_version=endpoint.api_version,
                 azure_deployment=endpoint.model,
                 websocket_base_url=endpoint.websocket_base_url,
+                http_client=shared_http_client(),
             )
         else:
             self._client = AsyncOpenAI(
                 api_key=api_key,
                 base_url=endpoint.base_url,
                 websocket_base_url=endpoint.websocket_base_url,
+                http_client=shared_http_client(),
             )
 
     def __repr__(self) -> str:
