@@ -53,7 +53,11 @@ def _warm() -> None:
             importlib.import_module(name)
         from openai import AsyncOpenAI
 
-        AsyncOpenAI(api_key="unused-warm-up").realtime  # noqa: B018 - imports the resources
+        from .transport import shared_http_client
+
+        # The HTTP client every Session's SDK client will share (its CA bundle loaded now).
+        client = AsyncOpenAI(api_key="unused-warm-up", http_client=shared_http_client())
+        client.realtime  # noqa: B018 - imports the resources
         if not any(os.environ.get(setting) for setting in _ONLINE_SETTINGS):
             # The package before any of its modules: its __init__ imports them, and a
             # module imported first here while a cell imports the package would be seen
