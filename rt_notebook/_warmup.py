@@ -58,7 +58,11 @@ def _warm() -> None:
         # The HTTP client every Session's SDK client will share (its CA bundle loaded now).
         client = AsyncOpenAI(api_key="unused-warm-up", http_client=shared_http_client())
         client.realtime  # noqa: B018 - imports the resources
-        if not any(os.environ.get(setting) for setting in _ONLINE_SETTINGS):
+        if any(os.environ.get(setting) for setting in _ONLINE_SETTINGS):
+            from .transport import shared_ssl_context
+
+            shared_ssl_context()  # the first wss:// connection's CA bundle, loaded now
+        else:
             # The package before any of its modules: its __init__ imports them, and a
             # module imported first here while a cell imports the package would be seen
             # half-initialised by one of the two threads (an import-lock cycle).
