@@ -39,6 +39,17 @@ class ConversationReader:
         with self._driver.lock:
             return [snapshot(item) for item in self._driver.core.conversation.items]
 
+    def item_ids(self) -> tuple[str, ...]:
+        """The ids of the conversation's items in server order (cheap: no item copied)."""
+        with self._driver.lock:
+            return self._driver.core.conversation.item_ids()
+
+    @property
+    def item_count(self) -> int:
+        """How many items the conversation holds."""
+        with self._driver.lock:
+            return self._driver.core.conversation.item_count
+
     def item(self, item_id: str) -> ItemSnapshot | None:
         """One item (in the conversation or out of band), or ``None``."""
         with self._driver.lock:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 import os
 import threading
@@ -52,20 +53,47 @@ def _warm() -> None:
             importlib.import_module(name)
         from openai import AsyncOpenAI
 
-        AsyncOpenAI(api_key="unused-warm-up").realtime  # noqa: B018 - imports the resources
-        if not any(os.environ.get(setting) for setting in _ONLINE_SETTINGS):
+        from .transport import shared_http_client
+
+        # The HTTP client every Session's SDK client will share (its CA bundle loaded now).
+        client = AsyncOpenAI(api_key="unused-warm-up", http_client=shared_http_client())
+        client.realtime  # noqa: B018 - imports the resources
+        if any(os.environ.get(setting) for setting in _ONLINE_SETTINGS):
+            from .transport import shared_ssl_context
+
+            shared_ssl_context()  # the first wss:// connection's CA bundle, loaded now
+        else:
+            # The package before any of its modules: its __init__ imports them, and a
+            # module imported first here while a cell imports the package would be seen
+            # half-initialised by one of the two threads (an import-lock cycle).
+            importlib.import_module("rt_notebook.server")
             asyncio.run(_rehearse())
     except Exception:  # only a head start: the first cell reports any real problem
         log.debug("rt_notebook warm-up failed", exc_info=True)
 
 
 async def _rehearse() -> None:
-    """Open and close one SDK connection to the embedded server (started if need be)."""
+    """One short exchange with the embedded server (started if need be) on a connection of
+    its own: every event a first cell sends, answered, so that both sides have run their
+    first-use paths (the SDK's send path, the server's validation models and responder)."""
+    from .protocol import payloads
     from .protocol.events import Dialect
     from .server.validation import preload_models
     from .transport import DEFAULT_MODEL, Transport, resolve_endpoint
 
     endpoint, key = resolve_endpoint(model=DEFAULT_MODEL, dialect=Dialect.GA, offline=True)
     preload_models()  # the server validates its first events with the SDK's models
+    events = (
+        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}},
+        {
+            "type": "conversation.item.create",
+            "item": payloads.message_item("hi", "user", Dialect.GA),
+        },
+        {"type": "response.create"},
+    )
     async with Transport(endpoint, key).connection_manager() as connection:
-        await connection.recv()  # session.created: the server has set the session up
+        await connection.recv_bytes()  # session.created: the server has set the session up
+        for event in events:
+            await connection.send_raw(json.dumps(event))
+        while b'"response.done"' not in await connection.recv_bytes():
+            pass

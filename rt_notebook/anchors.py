@@ -47,8 +47,11 @@ class CellAnchors:
         """Delete the items this cell added last time; return where its new item goes
         (``after`` if given, else where the old ones stood)."""
         old = self._items.pop(key, [])
-        order = [item.id for item in session.items]
-        present = [item_id for item_id in old if item_id in order]
+        if not old:
+            return after
+        order = session.item_ids()  # ids only: a cell costs the same at any length
+        known = set(order)
+        present = [item_id for item_id in old if item_id in known]
         if not present:
             return after
         first = order.index(present[0])
@@ -58,7 +61,7 @@ class CellAnchors:
         if after is not None:
             return after
         # Appending is simpler (and the same) when the old items were the last ones.
-        return None if order[first:] == present else anchor
+        return None if list(order[first:]) == present else anchor
 
 
 def item_ids(handle: ResponseHandle) -> list[str]:

@@ -352,7 +352,7 @@ class RealtimeMagics(Magics):
         added.append(item_id)
         if args.no_response:
             return item_id, None
-        order = [item.id for item in session.items]
+        order = session.item_ids()
         if order and order[-1] != item_id:
             # Placed in the middle (re-run or --after): an in-conversation answer would see
             # everything after this cell and land at the end. Answer from the items up to
@@ -485,7 +485,7 @@ class RealtimeMagics(Magics):
         return Markdown(
             f"Session {inline_code(session.name)}: {state} to "
             f"{safe_markdown(session.endpoint.describe())}; "
-            f"{len(session.items)} items; active response: {active}; "
+            f"{session.item_count} items; active response: {active}; "
             f"pending requests: {session.pending_responses}; "
             f"{session_totals(session)}."
         )
@@ -493,17 +493,15 @@ class RealtimeMagics(Magics):
 
 def _check_in_session(session: Session, args: Any) -> None:
     """Refuse options naming things this Session does not have (before anything is sent)."""
-    items = session.items
-    ids = {item.id for item in items}
     wanted = [] if args.after in (None, "root") else [args.after]
     wanted += [i.strip() for i in (args.input or "").split(",") if i.strip()]
     for item_id in wanted:
-        if item_id not in ids:
+        if session.item_index(item_id) is None:
             raise ConfigurationError(
                 f"no item {item_id!r} in Session {session.name!r} (%realtime history lists them)"
             )
     if args.function_output:
-        calls = {item.call_id for item in items if item.type == "function_call"}
+        calls = {item.call_id for item in session.items if item.type == "function_call"}
         if args.function_output not in calls:
             raise ConfigurationError(
                 f"no function call {args.function_output!r} in Session {session.name!r} "

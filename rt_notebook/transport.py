@@ -15,9 +15,10 @@ itself, restoring the conversation before anything else is sent.
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .errors import ConfigurationError, register_secret
 from .protocol.events import Dialect
@@ -26,13 +27,26 @@ from .redaction import install_log_filter
 if TYPE_CHECKING:
     from .server import EmbeddedServer
 
-__all__ = ["DEFAULT_MODEL", "Endpoint", "Transport", "resolve_endpoint"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "Endpoint",
+    "Transport",
+    "resolve_endpoint",
+    "shared_http_client",
+    "shared_ssl_context",
+]
 
 DEFAULT_MODEL = "gpt-realtime"
 
 # The process-wide embedded server (at most one), started on first offline use.
 _embedded: list[EmbeddedServer] = []
 _embedded_lock = threading.Lock()
+
+# The HTTP client every SDK client shares, and the TLS context of every wss:// connection
+# (see shared_http_client, shared_ssl_context).
+_http_clients: list[Any] = []
+_ssl_contexts: list[ssl.SSLContext] = []
+_http_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +60,12 @@ class Endpoint:
     azure_endpoint: str | None = None
     api_version: str | None = None
     offline: bool = False  # the embedded offline server, not a real model
+
+    @property
+    def secure(self) -> bool:
+        """Whether the WebSocket URL the SDK derives from this endpoint is ``wss://``."""
+        url = self.websocket_base_url or self.base_url or self.azure_endpoint or "https://"
+        return not url.startswith(("ws://", "http://"))
 
     def describe(self) -> str:
         """One line for users: what they are talking to."""
@@ -79,6 +99,34 @@ def embedded_server() -> EmbeddedServer:
             server.start()
             _embedded.append(server)
         return _embedded[0]
+
+
+def shared_http_client() -> Any:
+    """The process-wide HTTP client given to every SDK client, made on first use.
+
+    Each SDK client would otherwise make its own, and with it an SSL context that loads
+    the CA bundle (about 0.1-0.2 s of CPU, on the first cell's critical path and on each
+    new Session). The Realtime connections do not use it (they are WebSocket connections
+    made by ``websockets``), and a Session never makes an HTTP request, so one serves all.
+    """
+    with _http_lock:
+        if not _http_clients:
+            from openai import DefaultAsyncHttpxClient
+
+            _http_clients.append(DefaultAsyncHttpxClient())
+        return _http_clients[0]
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The process-wide TLS context of ``wss://`` connections, made on first use.
+
+    ``websockets`` would otherwise make a default context, loading the CA bundle, at every
+    connect and reconnect.
+    """
+    with _http_lock:
+        if not _ssl_contexts:
+            _ssl_contexts.append(ssl.create_default_context())
+        return _ssl_contexts[0]
 
 
 def resolve_endpoint(
@@ -170,12 +218,14 @@ class Transport:
                 api_version=endpoint.api_version,
                 azure_deployment=endpoint.model,
                 websocket_base_url=endpoint.websocket_base_url,
+                http_client=shared_http_client(),
             )
         else:
             self._client = AsyncOpenAI(
                 api_key=api_key,
                 base_url=endpoint.base_url,
                 websocket_base_url=endpoint.websocket_base_url,
+                http_client=shared_http_client(),
             )
 
     def __repr__(self) -> str:
@@ -191,4 +241,8 @@ class Transport:
         realtime = (
             client.beta.realtime if self.endpoint.dialect is Dialect.BETA else client.realtime
         )
-        return realtime.connect(model=self.endpoint.model)
+        # A TLS context only for wss:// (websockets refuses one for ws://).
+        options = {"ssl": shared_ssl_context()} if self.endpoint.secure else {}
+        return realtime.connect(
+            model=self.endpoint.model, websocket_connection_options=cast(Any, options)
+        )

@@ -71,3 +71,48 @@ def test_load_ext_with_a_key_starts_no_offline_server():
         "print(json.dumps({'servers': len(transport._embedded)}))"
     )
     assert run(code) == {"servers": 0}
+
+
+FIRST_CELL = (
+    "import contextlib, io, json, ssl, sys, threading\n"
+    "from IPython.core.interactiveshell import InteractiveShell\n"
+    "shell = InteractiveShell.instance()\n"
+    "shell.run_line_magic('load_ext', 'rt_notebook')\n"
+    "{before}\n"
+    "from rt_notebook import _registry\n"
+    "sessions = sorted(_registry._sessions)\n"
+    "status = str(shell.run_line_magic('realtime', 'status').data)\n"
+    "contexts = []\n"
+    "real = ssl.create_default_context\n"
+    "def counting(*args, **kwargs):\n"
+    "    contexts.append(1)\n"
+    "    return real(*args, **kwargs)\n"
+    "ssl.create_default_context = counting\n"
+    "modules = set(sys.modules)\n"
+    "with contextlib.redirect_stdout(io.StringIO()):\n"
+    "    shell.run_cell_magic('realtime', '--out r', 'hello')\n"
+    "with contextlib.redirect_stdout(io.StringIO()):\n"
+    "    shell.run_cell_magic('realtime', '--session other --out r2', 'hello')\n"
+    "print(json.dumps({'sessions': sessions, 'status': status, 'ssl': len(contexts),"
+    " 'imported': sorted(set(sys.modules) - modules),"
+    " 'answers': [shell.user_ns['r'].text, shell.user_ns['r2'].text]}))"
+)
+WAIT = "for t in threading.enumerate():\n    if t.name == 'rt_notebook-warmup': t.join(60)"
+
+
+def test_after_the_warm_up_a_first_cell_imports_nothing_and_builds_no_ssl_context():
+    found = run(FIRST_CELL.replace("{before}", WAIT))
+    # The warm-up made no Session (nothing user-visible before the first cell) ...
+    assert found["sessions"] == []
+    assert found["status"].startswith("No Session yet")
+    # ... and left the first cells nothing to import; their Sessions share one HTTP
+    # client, so neither loads a CA bundle (the connections are ws://).
+    assert found["imported"] == []
+    assert found["ssl"] == 0
+    assert all("hello" in answer for answer in found["answers"]), found["answers"]
+
+
+def test_a_first_cell_run_while_the_warm_up_is_still_importing_works():
+    # Both threads then import the same modules (an import-lock cycle broke this once).
+    found = run(FIRST_CELL.replace("{before}", "pass"))
+    assert all("hello" in answer for answer in found["answers"]), found["answers"]

@@ -297,6 +297,16 @@ class Conversation:
         """The items of the default conversation, in server order."""
         return [self._items[item_id] for item_id in self._order]
 
+    def item_ids(self) -> tuple[str, ...]:
+        """The ids of the default conversation's items, in server order (nothing copied
+        but the ids: what a cell needs each turn, at any length of conversation)."""
+        return tuple(self._order)
+
+    @property
+    def item_count(self) -> int:
+        """How many items the default conversation holds."""
+        return len(self._order)
+
     def item(self, item_id: str) -> Item | None:
         """Any known item by id (conversation or out-of-band), or ``None``."""
         return self._items.get(item_id)

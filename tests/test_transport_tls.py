@@ -1,0 +1,71 @@
+"""Transport: every Session shares one HTTP client, and every ``wss://`` connection one TLS
+context (a CA bundle loaded once, not at each connect); ``ws://`` connections get none."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from openai.lib import _azure_websocket, _websocket
+
+from rt_notebook.protocol.events import Dialect
+from rt_notebook.transport import Endpoint, Transport, shared_ssl_context
+
+ENDPOINTS = {
+    "real service": Endpoint(model="gpt-realtime", dialect=Dialect.GA),
+    "https base url": Endpoint(
+        model="gpt-realtime", dialect=Dialect.BETA, base_url="https://example.invalid/v1"
+    ),
+    "azure": Endpoint(
+        model="deployment",
+        dialect=Dialect.GA,
+        azure_endpoint="https://example.invalid",
+        api_version="2025-08-28",
+    ),
+    "ws url": Endpoint(
+        model="gpt-realtime", dialect=Dialect.GA, websocket_base_url="ws://127.0.0.1:9/v1"
+    ),
+    "http base url": Endpoint(
+        model="gpt-realtime", dialect=Dialect.GA, base_url="http://127.0.0.1:9/v1"
+    ),
+}
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """(url, ssl argument) of every WebSocket connection the SDK opens (none succeeds)."""
+    seen = []
+
+    async def recording(url, **kwargs):
+        seen.append((url, kwargs.get("ssl")))
+        raise OSError("recorded, not connected")
+
+    monkeypatch.setattr(_websocket, "_WebSocketConnect", recording)
+    monkeypatch.setattr(_azure_websocket, "_AzureWebSocketConnect", recording)
+    return seen
+
+
+async def _try(transport):
+    with pytest.raises(OSError, match="recorded"):
+        async with transport.connection_manager():
+            pass
+
+
+def test_wss_connections_share_one_tls_context_and_ws_ones_get_none(opened):
+    transports = [Transport(endpoint, "sk-test-not-a-real-key") for endpoint in ENDPOINTS.values()]
+
+    async def twice():
+        for transport in transports:
+            await _try(transport)
+            await _try(transport)  # a reconnect
+
+    asyncio.run(twice())
+    assert len(opened) == 2 * len(ENDPOINTS)
+    for (url, context), endpoint in zip(
+        opened, [e for e in ENDPOINTS.values() for _ in "12"], strict=True
+    ):
+        assert url.startswith("wss://" if endpoint.secure else "ws://"), url
+        assert context is (shared_ssl_context() if endpoint.secure else None), url
+    assert [e.secure for e in ENDPOINTS.values()] == [True, True, True, False, False]
+    clients = {id(transport._client._client) for transport in transports}
+    assert len(clients) == 1  # one HTTP client (one CA bundle) for every Session
