@@ -20,8 +20,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import openai
-
 from rt_notebook.protocol.events import Event
 from rt_notebook.redaction import scrub
 from rt_notebook.server.errors import ErrorInfo
@@ -174,6 +172,8 @@ class ChunkReader:
 
 def describe_failure(exc: BaseException, *, base_url: str, model: str) -> ErrorInfo:
     """The Realtime ``error`` for a failed Chat Completions request (keys scrubbed)."""
+    import openai  # loaded by the request that failed already; not at server start
+
     where = f"the chat endpoint {base_url}"
     if isinstance(exc, openai.APITimeoutError):
         return _info("chat_endpoint_timeout", f"{where} did not answer in time.", server=True)
@@ -228,7 +228,7 @@ def _cause(exc: BaseException) -> str:
     return text[:300]
 
 
-def _detail(exc: openai.APIStatusError) -> str:
+def _detail(exc: Any) -> str:
     body = exc.body
     if isinstance(body, Mapping):
         message = body.get("message")
