@@ -124,10 +124,15 @@ def _message(item: Event) -> dict[str, Any]:
 
 
 class ChunkReader:
-    """Turns streamed chunks (``ChatCompletionChunk`` as dicts) into live updates."""
+    """Turns streamed chunks (``ChatCompletionChunk`` as dicts) into live updates.
+
+    The finish reason is held until :meth:`close`: usage comes in a chunk after it, and
+    the response ends only once the stream does.
+    """
 
     def __init__(self) -> None:
-        self.finished = False
+        self.finish_reason: str | None = None
+        self.closed = False
 
     def read(self, chunk: Mapping[str, Any]) -> list[LiveUpdate]:
         """The updates one chunk carries, in order."""
@@ -148,10 +153,8 @@ class ChunkReader:
                         name=function.get("name") or None,
                     )
                 )
-            reason = choice.get("finish_reason")
-            if reason and not self.finished:
-                self.finished = True
-                updates.append(Finished(str(reason)))
+            if choice.get("finish_reason") and self.finish_reason is None:
+                self.finish_reason = str(choice["finish_reason"])
         usage = chunk.get("usage")
         if isinstance(usage, Mapping):
             updates.append(
@@ -163,11 +166,11 @@ class ChunkReader:
         return updates
 
     def close(self) -> list[LiveUpdate]:
-        """The updates at the end of the stream (a finish the endpoint did not send)."""
-        if self.finished:
+        """The update at the end of the stream: its finish reason (``stop`` if none came)."""
+        if self.closed:
             return []
-        self.finished = True
-        return [Finished("stop")]
+        self.closed = True
+        return [Finished(self.finish_reason or "stop")]
 
 
 def describe_failure(exc: BaseException, *, base_url: str, model: str) -> ErrorInfo:
