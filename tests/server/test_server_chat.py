@@ -213,13 +213,15 @@ def test_text_turn_streams_the_model_answer(chat: tuple[EmbeddedServer, ChatStan
     response = _done(events)
     assert response["status"] == "completed"
     assert response["output"][0]["content"][0]["text"] == "You said: hello there friend"
-    assert response["usage"]["input_tokens"] == 11 and response["usage"]["output_tokens"] == 7
+    assert response["usage"]["input_tokens"] == 11
+    assert response["usage"]["output_tokens"] == 7
     (request,) = standin.requests
     assert request["body"]["messages"] == [
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": "hello there friend"},
     ]
-    assert request["body"]["model"] == MODEL and request["body"]["stream"] is True
+    assert request["body"]["model"] == MODEL
+    assert request["body"]["stream"] is True
 
 
 def test_session_starts_without_instructions(chat: tuple[EmbeddedServer, ChatStandIn]) -> None:
@@ -261,11 +263,13 @@ def test_tool_round(chat: tuple[EmbeddedServer, ChatStandIn]) -> None:
     assert response["status"] == "completed"
     message, call = response["output"]
     assert message["content"][0]["text"] == "Let me check."
-    assert call["type"] == "function_call" and call["name"] == "get_weather"
+    assert call["type"] == "function_call"
+    assert call["name"] == "get_weather"
     assert call["call_id"] == "call_standin_0"
     assert json.loads(call["arguments"]) == {"city": "Oslo"}
     pieces = [e["delta"] for e in first if e["type"] == "response.function_call_arguments.delta"]
-    assert "".join(pieces) == '{"city": "Oslo"}' and len(pieces) == 2
+    assert "".join(pieces) == '{"city": "Oslo"}'
+    assert len(pieces) == 2
     assert _text(second) == "The tool said: sunny"
     body = standin.requests[1]["body"]
     assert body["tools"][0]["function"]["name"] == "get_weather"
@@ -440,7 +444,8 @@ def test_key_comes_from_the_environment_and_is_scrubbed(
     responder = ChatResponder(standin.base_url, MODEL)
     with EmbeddedServer(responder=responder, pace=0) as server:
         run(scenario(server))
-        assert key not in repr(server) and key not in repr(responder)
+        assert key not in repr(server)
+        assert key not in repr(responder)
     assert standin.requests[0]["headers"]["authorization"] == f"Bearer {key}"
     assert key not in scrub(f"oops {key}")
 
