@@ -184,6 +184,8 @@ class CellView:
             pieces.append("out of band")
         if self.session.endpoint.offline:
             pieces.append("offline server")
+        elif self.session.endpoint.local_model:
+            pieces.append(self.session.endpoint.local_model)
         footer = " · ".join(pieces)
         return footer if self.plain else f"*{safe_inline(footer)}*"
 
