@@ -16,6 +16,7 @@ import asyncio
 import collections
 import dataclasses
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -45,8 +46,11 @@ def echo_reply(body: dict[str, Any]) -> Reply:
     text = last.get("content") if isinstance(last.get("content"), str) else ""
     for tool in body.get("tools") or ():
         name = tool["function"]["name"]
-        if f"call {name}" in text:
-            return Reply(calls=[(name, "{}")])
+        if name in text:  # "What is the weather in Oslo? Use the get_weather tool."
+            place = re.search(r"\bin ([A-Z]\w+)", text)
+            properties = tool["function"].get("parameters", {}).get("properties", {})
+            arguments = {"city": place.group(1)} if place and "city" in properties else {}
+            return Reply(calls=[(name, json.dumps(arguments))])
     return Reply(text=f"You said: {text}")
 
 
