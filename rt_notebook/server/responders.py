@@ -151,6 +151,7 @@ class EchoResponder:
     """
 
     name = "echo"
+    max_words: int | None = None  # also for subclasses that do not call __init__
 
     def __init__(self, max_words: int | None = None) -> None:
         if max_words is not None and max_words < 1:

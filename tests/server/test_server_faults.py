@@ -220,3 +220,33 @@ def test_options_are_checked() -> None:
         EmbeddedServer(max_session_seconds=0)
     with pytest.raises(ValueError, match="max_session_seconds"):
         EmbeddedServer(max_session_seconds=-5)
+
+
+def test_concurrent_drops_count_each_connection_once(server: EmbeddedServer) -> None:
+    counts: list[int] = []
+    lock = threading.Lock()
+
+    def drop() -> None:
+        dropped = server.drop_connections()
+        with lock:
+            counts.append(dropped)
+
+    async def scenario() -> None:
+        async with (
+            sdk_client(server) as a,
+            sdk_client(server) as b,
+            sdk_client(server) as c,
+            sdk_client(server) as d,
+        ):
+            threads = [threading.Thread(target=drop) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for client in (a, b, c, d):
+                _, closed = await closed_by_server(client)
+                assert closed.rcvd is None
+            for thread in threads:
+                thread.join()
+
+    run(scenario())
+    assert sum(counts) == 4
+    assert server.open_connections == 0

@@ -22,6 +22,7 @@ class CountingEcho(EchoResponder):
     """The echo responder, noting how many items each request made it read."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.reads: list[int] = []
 
     def respond(self, request: ResponseRequest) -> Sequence[PlannedOutput]:
