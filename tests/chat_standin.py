@@ -34,6 +34,7 @@ class Reply:
     error: str = "something went wrong"
     usage: tuple[int, int] | None = (11, 7)
     stall_after: int | None = None  # chunks sent before stalling until the client hangs up
+    drop_after: int | None = None  # chunks sent before closing the connection mid-answer
     garbage: bool = False
 
 
@@ -167,6 +168,9 @@ class ChatStandIn:
                 await reader.read()  # returns at EOF: the client hung up
                 self.hung_up.set()
                 return
+            if reply.drop_after is not None and index == reply.drop_after:
+                await writer.drain()
+                return  # no finish reason, no [DONE]: the connection just ends
             writer.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             await writer.drain()
             await asyncio.sleep(0)

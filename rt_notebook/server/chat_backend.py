@@ -18,7 +18,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from rt_notebook.redaction import register_secret
-from rt_notebook.server.chat_mapping import ChunkReader, chat_request, describe_failure
+from rt_notebook.server.chat_mapping import (
+    ChunkReader,
+    chat_request,
+    cut_short,
+    describe_failure,
+)
 from rt_notebook.server.live import LiveError, LiveUpdate
 from rt_notebook.server.responders import ResponseRequest
 
@@ -60,6 +65,8 @@ class ChatResponder:
             raise LiveError(
                 describe_failure(exc, base_url=self.base_url, model=self.model)
             ) from exc
+        if reader.finish_reason is None:
+            raise LiveError(cut_short(self.base_url))
         yield reader.close()
 
     def _chat(self) -> Any:

@@ -26,7 +26,14 @@ from rt_notebook.server.errors import ErrorInfo
 from rt_notebook.server.live import CallDelta, Finished, LiveUpdate, TextDelta, UsageReport
 from rt_notebook.server.responders import ResponseRequest
 
-__all__ = ["ChunkReader", "chat_messages", "chat_request", "chat_tools", "describe_failure"]
+__all__ = [
+    "ChunkReader",
+    "chat_messages",
+    "chat_request",
+    "chat_tools",
+    "cut_short",
+    "describe_failure",
+]
 
 _TEXT_PARTS = ("input_text", "output_text", "text")
 _AUDIO_PARTS = ("input_audio", "output_audio", "audio")
@@ -215,6 +222,15 @@ def describe_failure(exc: BaseException, *, base_url: str, model: str) -> ErrorI
             server=True,
         )
     return _info("backend_error", f"The chat backend failed: {type(exc).__name__}.", server=True)
+
+
+def cut_short(base_url: str) -> ErrorInfo:
+    """The error of a stream that ended before its finish reason (the server went away)."""
+    return _info(
+        "chat_stream_cut",
+        f"The chat endpoint {base_url} closed the stream before the end of the answer.",
+        server=True,
+    )
 
 
 def _info(code: str, message: str, *, server: bool = False) -> ErrorInfo:

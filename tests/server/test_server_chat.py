@@ -376,6 +376,27 @@ def test_out_of_band_response_reads_only_its_input(
     ]
 
 
+def test_a_stream_cut_mid_answer_fails_the_response(
+    chat: tuple[EmbeddedServer, ChatStandIn],
+) -> None:
+    server, standin = chat
+    standin.replies.append(Reply(text="one two three four", drop_after=3))
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with sdk_client(server) as client:
+            await text_mode(client)
+            return await _turn(client, "go") + await _turn(client, "again")
+
+    events = run(scenario())
+    (error,) = [e["error"] for e in events if e["type"] == "error"]
+    assert error["code"] == "chat_stream_cut"
+    first, second = [e["response"] for e in events if e["type"] == "response.done"]
+    assert first["status"] == "failed"
+    assert first["output"][0]["status"] == "incomplete"
+    assert first["output"][0]["content"][0]["text"] == "one two"  # what did arrive stays
+    assert second["status"] == "completed"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
