@@ -31,6 +31,14 @@ def test_local_model_tutorial_talks_to_the_local_model(standin: ChatStandIn, tmp
     assert "A local model is configured" in text
     assert f"local model {MODEL} via {standin.base_url}" in text  # status and footers
     assert "offline server" not in text
+    answers = [
+        output_text(cell)
+        for cell in notebook.cells
+        if cell.cell_type == "code" and cell.source.startswith("%%realtime")
+    ]
+    assert answers
+    for answer in answers:  # each footer names the local model
+        assert f"local model {MODEL} via {standin.base_url}" in answer
     assert "You said: In one sentence: what is a Jupyter notebook?" in text
     assert "Echo:" not in text
     assert "drizzle" in text  # the tool ran in the kernel, and the model read its output

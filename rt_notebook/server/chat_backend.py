@@ -13,6 +13,7 @@ command-line argument) and is registered with :mod:`rt_notebook.redaction`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -44,7 +45,10 @@ class ChatResponder:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = timeout
-        self._client: Any = None  # made on first use, on the server's event loop
+        # Made on first use on the server's event loop (again if the server restarts on
+        # another loop: its connection pool belongs to the loop that made it).
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def describe(self) -> str:
         return f"local model {self.model} via {self.base_url}"
@@ -70,7 +74,8 @@ class ChatResponder:
         yield reader.close()
 
     def _chat(self) -> Any:
-        if self._client is None:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
             from openai import AsyncOpenAI
 
             key = os.environ.get(CHAT_KEY_VARIABLE) or None
@@ -81,6 +86,7 @@ class ChatResponder:
                 timeout=self.timeout,
                 max_retries=0,  # a failure is reported at once; the user retries the cell
             )
+            self._client_loop = loop
         return self._client
 
     def __repr__(self) -> str:

@@ -483,6 +483,20 @@ def test_paced_server_streams_too(standin: ChatStandIn) -> None:
     assert "".join(deltas) == "You said: beta and paced"
 
 
+def test_a_restarted_server_asks_again(standin: ChatStandIn) -> None:
+    """The backend's HTTP client belongs to the loop that made it; a restart makes another."""
+
+    async def scenario(server: EmbeddedServer) -> str:
+        async with sdk_client(server) as client:
+            await text_mode(client)
+            return _text(await _turn(client, "ping"))
+
+    server = EmbeddedServer(responder=ChatResponder(standin.base_url, MODEL), pace=0)
+    for _ in range(2):
+        with server:
+            assert run(scenario(server)) == "You said: ping"
+
+
 def test_cli_needs_url_and_model(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--backend", "chat", "--chat-model", "m"])
