@@ -4,6 +4,7 @@ backend, against the stand-in endpoint of tests/chat_standin.py on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -114,3 +115,21 @@ def test_magics_config_passes_the_local_model() -> None:
     options = magics._session_options()
     assert options["chat_base_url"] == "http://127.0.0.1:11434/v1"
     assert options["chat_model"] == "llama3"
+
+
+def test_the_chat_panel_talks_to_the_local_model(local: Session, standin: ChatStandIn) -> None:
+    from rt_notebook.chat import ChatPanel
+
+    panel = ChatPanel(local)
+    try:
+        handle = panel.send("hello from the panel").result(10)
+        assert handle is not None
+        assert handle.wait(10).text == "You said: hello from the panel"
+        where = f"local model {MODEL} via {standin.base_url}"
+        deadline = time.monotonic() + 10
+        while where not in panel._status.value and time.monotonic() < deadline:
+            time.sleep(0.005)  # the status line is redrawn by the panel's own thread
+        assert where in panel._status.value
+        assert "offline" not in panel._status.value
+    finally:
+        panel.close()
