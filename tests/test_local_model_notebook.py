@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from tests.chat_standin import MODEL, ChatStandIn
-from tests.test_notebooks import NOTEBOOK_DIR, execute, kernel_env, output_text, tracebacks
+from tests.test_notebooks import (
+    CELL_TIMEOUT,
+    NOTEBOOK_DIR,
+    execute,
+    kernel_env,
+    output_text,
+    tracebacks,
+)
 
 NOTEBOOK = NOTEBOOK_DIR / "local_model.ipynb"
 
@@ -54,3 +63,34 @@ def test_local_model_tutorial_talks_to_the_local_model(standin: ChatStandIn, tmp
         {"role": "user", "content": "In one sentence: what is a Jupyter notebook?"},
         {"role": "assistant", "content": "You said: In one sentence: what is a Jupyter notebook?"},
     ]
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+def test_local_model_tutorial_with_config_and_a_key(standin: ChatStandIn, tmp_path) -> None:
+    """``%config RealtimeMagics.chat_*`` instead of the environment; the key never shows."""
+    key = "sk-local-notebook-key-0123456789abcdef"
+    standin.requests.clear()
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    config = nbformat.v4.new_code_cell(
+        f'%load_ext rt_notebook\n%config RealtimeMagics.chat_base_url = "{standin.base_url}"\n'
+        f'%config RealtimeMagics.chat_model = "{MODEL}"'
+    )
+    notebook.cells.insert(0, config)
+    env = kernel_env()
+    env["RT_NOTEBOOK_CHAT_API_KEY"] = key
+    NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute(env=env)
+    assert not tracebacks(notebook), "\n".join(tracebacks(notebook))
+    text = "\n".join(output_text(cell) for cell in notebook.cells if cell.cell_type == "code")
+    assert f"local model {MODEL} via {standin.base_url}" in text
+    assert "You said: In one sentence" in text
+    assert "drizzle" in text
+    assert key not in nbformat.writes(notebook)  # outputs, metadata, widget state
+    assert {request["headers"]["authorization"] for request in standin.requests} == {
+        f"Bearer {key}"
+    }
