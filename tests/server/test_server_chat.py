@@ -504,3 +504,14 @@ def test_cli_needs_url_and_model(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--chat-model", "m"])
     assert "need --backend chat" in capsys.readouterr().err
+
+
+def test_cli_says_which_model_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rt_notebook.server import DriverConfig
+    from rt_notebook.server.cli import how_to_connect
+
+    monkeypatch.setenv("RT_NOTEBOOK_CHAT_API_KEY", "sk-never-printed-0123456789")
+    responder = ChatResponder("http://127.0.0.1:11434/v1/", "llama3")
+    text = how_to_connect(DriverConfig(token="tok", responder=responder), "127.0.0.1:8765")
+    assert "local model llama3 via http://127.0.0.1:11434/v1" in text
+    assert "sk-never-printed" not in text
