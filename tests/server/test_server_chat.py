@@ -316,6 +316,44 @@ def test_cancel_mid_stream_closes_the_http_stream(
     assert second["status"] == "completed"
 
 
+def test_cancel_before_the_first_token(chat: tuple[EmbeddedServer, ChatStandIn]) -> None:
+    server, standin = chat
+    standin.replies.append(Reply(text="never sent", stall_after=0))
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with sdk_client(server) as client:
+            await text_mode(client)
+            await client.send({"type": "conversation.item.create", "item": user_text("go")})
+            await client.send({"type": "response.create"})
+            events = await client.until("response.created")
+            await asyncio.to_thread(standin.wait_requests, 1)  # the backend is asked
+            await client.send({"type": "response.cancel"})
+            return events + await client.until("response.done")
+
+    response = _done(run(scenario()))
+    assert response["status"] == "cancelled"
+    assert response["output"] == []
+    assert standin.hung_up.wait(20 * TIME_UNIT_S)
+
+
+def test_a_client_that_goes_away_stops_the_backend(
+    chat: tuple[EmbeddedServer, ChatStandIn],
+) -> None:
+    server, standin = chat
+    standin.replies.append(Reply(text="one two three four", stall_after=2))
+
+    async def scenario() -> None:
+        async with sdk_client(server) as client:
+            await text_mode(client)
+            await client.send({"type": "conversation.item.create", "item": user_text("go")})
+            await client.send({"type": "response.create"})
+            await client.until("response.output_text.delta")
+        # the websocket is closed here, mid-answer
+
+    run(scenario())
+    assert standin.hung_up.wait(20 * TIME_UNIT_S)
+
+
 def test_length_finish_is_incomplete(chat: tuple[EmbeddedServer, ChatStandIn]) -> None:
     server, standin = chat
     standin.replies.append(Reply(text="cut short", finish="length"))
