@@ -28,7 +28,7 @@ import binascii
 import collections
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rt_notebook.protocol.events import Dialect, Event, new_id
 from rt_notebook.server import errors, shapes
@@ -447,10 +447,10 @@ class ConnectionState:
         planned: list[PlannedOutput] = []
         prepared: Any = None
         try:
-            if isinstance(self.responder, LiveResponder):
-                prepared = self.responder.prepare(request)
+            if self.live:  # known since the connection opened: no isinstance per response
+                prepared = cast(LiveResponder, self.responder).prepare(request)
             else:
-                planned = list(self.responder.respond(request))
+                planned = list(cast(Responder, self.responder).respond(request))
         except Exception as exc:  # a custom responder's bug must not kill the connection
             if self._on_responder_error is not None:
                 self._on_responder_error(exc)
