@@ -553,3 +553,76 @@ def test_cli_says_which_model_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     text = how_to_connect(DriverConfig(token="tok", responder=responder), "127.0.0.1:8765")
     assert "local model llama3 via http://127.0.0.1:11434/v1" in text
     assert "sk-never-printed" not in text
+
+
+# The live path of the connection state, driven by hand (no sockets)
+
+
+class HandFed:
+    """A live responder whose updates the test feeds itself."""
+
+    name = "hand-fed"
+
+    def describe(self) -> str:
+        return "updates fed by the test"
+
+    def prepare(self, request: ResponseRequest) -> ResponseRequest:
+        return request
+
+    async def stream(self, prepared: Any) -> Any:  # never iterated here
+        raise NotImplementedError
+        yield
+
+
+def test_live_state_sends_what_arrived_and_waits_for_the_rest() -> None:
+    from tests.server.server_helpers import Driven, assert_all_valid
+
+    driven = Driven(responder=HandFed())  # type: ignore[arg-type]
+    driven.text_mode()
+    driven.send({"type": "conversation.item.create", "item": user_text("hi")})
+    created = driven.send({"type": "response.create"})
+    assert types(created) == ["response.created"]
+    [(response_id, prepared)] = driven.state.take_live_starts()
+    assert prepared.context[-1]["content"][0]["text"] == "hi"
+    driven.tick(2)  # thinks, then waits: nothing has arrived
+    assert driven.state.waiting
+    driven.state.feed(response_id, [TextDelta("Hel"), TextDelta("lo")])
+    assert not driven.state.waiting
+    out = driven.tick()
+    assert types(out).count("response.output_text.delta") == 2  # both at once
+    assert "response.output_text.done" not in types(out)  # more may come
+    assert driven.state.waiting
+    driven.state.feed(response_id, [CallDelta(0, '{"a":', "c9", "f"), CallDelta(0, "1}")])
+    driven.state.feed(response_id, [UsageReport(5, 6), Finished("tool_calls")])
+    out = driven.run()
+    done = _done(out)
+    assert done["status"] == "completed"
+    assert [item["type"] for item in done["output"]] == ["message", "function_call"]
+    assert done["output"][0]["content"][0]["text"] == "Hello"
+    assert done["output"][1]["arguments"] == '{"a":1}'
+    assert done["usage"]["total_tokens"] == 11
+    assert_all_valid(driven.log, Dialect.GA)
+    driven.state.feed(response_id, [TextDelta("late")])  # after the end: ignored
+    assert driven.run() == []
+
+
+def test_live_state_reports_a_failure_once() -> None:
+    from rt_notebook.server.errors import ErrorInfo
+    from tests.server.server_helpers import Driven, assert_all_valid
+
+    driven = Driven(responder=HandFed())  # type: ignore[arg-type]
+    driven.text_mode()
+    driven.send({"type": "conversation.item.create", "item": user_text("hi")})
+    driven.send({"type": "response.create"})
+    [(response_id, _)] = driven.state.take_live_starts()
+    driven.state.feed(response_id, [TextDelta("partial")])
+    driven.state.fail(response_id, ErrorInfo(code="x", message="it broke", type="server_error"))
+    out = driven.run()
+    assert types(out).count("error") == 1
+    done = _done(out)
+    assert done["status"] == "failed"
+    assert done["status_details"] == {
+        "type": "failed",
+        "error": {"type": "server_error", "code": "x"},
+    }
+    assert_all_valid(driven.log, Dialect.GA)
