@@ -56,7 +56,9 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext rt_notebook``: register the magics and a short error display."""
+    """``%load_ext rt_notebook``: register the magics and a short error display; warm
+    the SDK and the offline server in the background, so the first answer is quick."""
+    from . import _warmup
     from .magics import RealtimeMagics
 
     ipython.register_magics(RealtimeMagics)
@@ -67,3 +69,4 @@ def load_ipython_extension(ipython: Any) -> None:
         return [f"{etype.__name__}: {value}"]
 
     ipython.set_custom_exc((RealtimeError,), show_briefly)
+    _warmup.start()

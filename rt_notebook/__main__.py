@@ -1,4 +1,5 @@
-"""Command line: ``python -m rt_notebook transcript FILE.jsonl [--format markdown|json]``."""
+"""Command line: ``python -m rt_notebook transcript FILE.jsonl [--format markdown|json]
+[--timeline [TURN]]``."""
 
 from __future__ import annotations
 
@@ -17,9 +18,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     rebuild.add_argument("file", help="a JSON-lines recording")
     rebuild.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    rebuild.add_argument(
+        "--timeline",
+        nargs="?",
+        const="",
+        metavar="TURN",
+        help="print a turn's events instead (TURN: a response or item id; default: the "
+        "last turn; 'session': events of no turn)",
+    )
     args = parser.parse_args(argv)
     try:
-        sys.stdout.write(transcript.main(args.file, args.format))
+        if args.timeline is not None:
+            sys.stdout.write(transcript.timeline_text(args.file, args.timeline or None))
+        else:
+            sys.stdout.write(transcript.main(args.file, args.format))
     except (OSError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")
     return 0

@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from .errors import RealtimeConnectionError, ServerError, scrub
 from .protocol.client import REQUEST_TAG, ClientCore
 from .protocol.conversation import Change, Item
 from .protocol.events import Event
+from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn
 from .responses import ItemSnapshot, ResponseResult
 
@@ -37,8 +37,10 @@ __all__ = ["Driver", "snapshot"]
 
 log = logging.getLogger("rt_notebook")
 
-# Server events kept in the session's event log (deltas are left out: they are many).
+# Server events kept in the session's event log (deltas are left out: they are many),
+# bounded in count and in bytes of their frames.
 EVENT_LOG_SIZE = 1000
+EVENT_LOG_BYTES = 2 * 1024 * 1024
 
 Subscriber = Callable[["Session", Sequence[Change]], None]
 
@@ -57,17 +59,19 @@ class Driver:
         self.transport = transport
         self.core = ClientCore(transport.endpoint.dialect, timing)
         self.lock = threading.RLock()
-        self.events: deque[Event] = deque(maxlen=EVENT_LOG_SIZE)
+        self.events = EventLog(EVENT_LOG_SIZE, EVENT_LOG_BYTES)
+        self.timelines = Timelines()  # every event, sent and received, by turn
         self.subscribers: list[Subscriber] = []
         self.listeners: list[Callable[[Event], None]] = []  # raw events (session.connection)
         self.handles: dict[str, Any] = {}  # turn tag -> ResponseHandle, until finished
         self._socket: Any = None  # the SDK's AsyncRealtimeConnection
-        self._outbox: asyncio.Queue[Event] | None = None
+        self._outbox: asyncio.Queue[str] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # opening, reading, writing
         self._closers: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._ready: list[concurrent.futures.Future[None]] = []
         self._recorder: IO[bytes] | None = None
+        self._fresh = True  # the next start() begins an empty conversation
 
     # Connecting ----------------------------------------------------------------------
 
@@ -81,9 +85,13 @@ class Driver:
             return future
         if self.core.state is State.CLOSED:
             with self.lock:
-                self.core.reset()  # connect() after close(): a fresh conversation
-                self.core.config = config
-                self.events.clear()
+                if self._fresh:  # connect() after close(): a fresh conversation
+                    self.core.reset()
+                    self.events.clear()
+                    self.core.config = config
+                # After reconnecting gave up, the next connect restores the conversation
+                # and the settings as they were.
+                self._fresh = False
             self.core.open(time.time())
         self._ready.append(future)
         self.flush()
@@ -99,6 +107,7 @@ class Driver:
             self.flush()
 
     def close(self, reason: str = "the session was closed") -> None:
+        self._fresh = True
         self.core.close(reason)
         self.flush()
         self.set_recorder(None)
@@ -119,7 +128,7 @@ class Driver:
                 await connection.close()
             return
         self._socket = connection
-        outbox: asyncio.Queue[Event] = asyncio.Queue()
+        outbox: asyncio.Queue[str] = asyncio.Queue()
         self._outbox = outbox
         self.core.socket_opened(generation, time.time())
         self._spawn(self._read(connection, generation))
@@ -165,8 +174,6 @@ class Driver:
         self, raw: str | bytes, generation: int | None = None, *, binary: bool = False
     ) -> None:
         """Feed one frame to the core, then views; the hot path."""
-        if self._recorder is not None:
-            self._record(b"received", raw.encode() if isinstance(raw, str) else raw)
         core = self.core
         with self.lock:
             event, changes = core.receive(
@@ -175,8 +182,13 @@ class Driver:
                 time.time(),
                 binary=binary,
             )
+            now = time.monotonic()
+            tag = None if event is None else self.timelines.received(event, len(raw), now)
+            if self._recorder is not None:
+                data = raw.encode() if isinstance(raw, str) else raw
+                self._record(b"received", data, tag, now)
             if event is not None and not event["type"].endswith(".delta"):
-                self.events.append(event)
+                self.events.append(event, len(raw))
             subscribers = self.subscribers  # as of this change (see ResponseHandle._watch)
             if self.listeners and event is not None:
                 for listener in self.listeners:
@@ -217,11 +229,15 @@ class Driver:
                     self._spawn(self._open(core.generation))
         if core.outbox:
             events, core.outbox[:] = list(core.outbox), []
-            for event in events:
-                if self._recorder is not None:
-                    self._record(b"sent", json.dumps(event).encode())
-                if self._outbox is not None:
-                    self._outbox.put_nowait(event)
+            now = time.monotonic()
+            with self.lock:
+                for event in events:
+                    text = json.dumps(event)  # once: for the socket, the timeline, the record
+                    tag = self.timelines.sent(event, len(text), now)
+                    if self._recorder is not None:
+                        self._record(b"sent", text.encode(), tag, now)
+                    if self._outbox is not None:
+                        self._outbox.put_nowait(text)
         while core.protocol_errors:
             why = core.protocol_errors.popleft()
             log.warning("rt_notebook: protocol error from the server: %s", why)
@@ -245,16 +261,16 @@ class Driver:
                     future.set_exception(RealtimeConnectionError(core.reason or "closed"))
         self._schedule()
 
-    async def _write(self, connection: Any, outbox: asyncio.Queue[Event]) -> None:
+    async def _write(self, connection: Any, outbox: asyncio.Queue[str]) -> None:
         # Our events are plain JSON already: send_raw skips the SDK's per-event transform.
         send_raw = getattr(connection, "send_raw", None)
         while True:
-            event = await outbox.get()
+            text = await outbox.get()
             try:
                 if send_raw is not None:
-                    await send_raw(json.dumps(event))
+                    await send_raw(text)
                 else:
-                    await connection.send(event)
+                    await connection.send(json.loads(text))
             except Exception as exc:  # the reader sees the close and reconnects
                 log.debug("rt_notebook: send failed: %s", scrub(str(exc)))
 
@@ -288,6 +304,8 @@ class Driver:
             future.set_result(request.result)
 
     def _finish_turn(self, turn: Turn) -> None:
+        with self.lock:
+            self.timelines.end(turn)
         handle = self.handles.pop(turn.tag, None)
         if handle is None or handle._future.done():
             return
@@ -336,9 +354,14 @@ class Driver:
             self._recorder.close()
         self._recorder = stream
 
-    def _record(self, direction: bytes, data: bytes) -> None:
+    def _record(self, direction: bytes, data: bytes, turn: str | None, now: float) -> None:
+        """One line: direction, the turn it is filed under, monotonic time, the event."""
         assert self._recorder is not None
-        self._recorder.write(b'{"direction": "' + direction + b'", "data": ' + data + b"}\n")
+        head = b'{"direction": "' + direction + b'"'
+        if turn is not None:
+            head += b', "turn": "' + turn.encode() + b'"'  # our own tag: plain ASCII
+        head += b', "at": ' + repr(round(now, 6)).encode()
+        self._recorder.write(head + b', "data": ' + data + b"}\n")
 
 
 def _loop_time(wall: float) -> float:

@@ -71,12 +71,16 @@ class ItemWriter:
     def delete_item(self, item_id: str, *, timeout: float = 30.0) -> None:
         """Delete an item from the conversation."""
         event = {"type": "conversation.item.delete", "item_id": item_id}
-        self._wait(Request("delete", event, key=item_id), timeout, self._driver.core.request)
+        self._wait(
+            Request("delete", event, key=item_id), timeout, self._driver.core.request, time.time()
+        )
 
     def retrieve_item(self, item_id: str, *, timeout: float = 30.0) -> ItemSnapshot:
         """Ask the server for an item's full state; return the refreshed snapshot."""
         event = {"type": "conversation.item.retrieve", "item_id": item_id}
-        self._wait(Request("retrieve", event, key=item_id), timeout, self._driver.core.request)
+        self._wait(
+            Request("retrieve", event, key=item_id), timeout, self._driver.core.request, time.time()
+        )
         snapshot = self.item(item_id)
         assert snapshot is not None  # the acknowledgement put it in the mirror
         return snapshot
@@ -91,7 +95,9 @@ class ItemWriter:
             "content_index": content_index,
             "audio_end_ms": audio_end_ms,
         }
-        self._wait(Request("truncate", event, key=item_id), timeout, self._driver.core.request)
+        self._wait(
+            Request("truncate", event, key=item_id), timeout, self._driver.core.request, time.time()
+        )
 
 
 def item_request(item: dict[str, Any], after: str | None) -> Request:

@@ -1,4 +1,5 @@
-"""Read side of a Session: thread-safe snapshots of the conversation mirror and logs.
+"""Read side of a Session: thread-safe snapshots of the conversation mirror and logs, and
+the observers (subscribers, raw-event listeners, ``connection()``, recording).
 
 A mixin of :class:`~rt_notebook.session.Session`: every reader takes the driver's lock and
 returns copies, so other threads never see the mirror half-updated, and anything that came
@@ -9,15 +10,19 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._driver import snapshot
+from ._driver import Subscriber, snapshot
 from .errors import scrub
 from .protocol.events import Event
 from .responses import ItemSnapshot
 
 if TYPE_CHECKING:
     from ._driver import Driver
+    from ._ioloop import IOThread
+    from .protocol.timeline import Timeline
 
 __all__ = ["ConversationReader"]
 
@@ -26,6 +31,7 @@ class ConversationReader:
     """The Session's read-only properties (see :class:`~rt_notebook.session.Session`)."""
 
     _driver: Driver
+    _io: IOThread
 
     @property
     def items(self) -> list[ItemSnapshot]:
@@ -93,6 +99,65 @@ class ConversationReader:
         with self._driver.lock:
             config = self._driver.core.conversation.session
         return dict(_scrubbed(config))
+
+    # Observers ----------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(session, changes)`` on the I/O thread after each server event.
+
+        Callbacks must be quick (mark something dirty, wake a thread): they run on the
+        I/O thread. Returns a function that unsubscribes.
+        """
+        driver = self._driver
+        with driver.lock:
+            driver.subscribers = [*driver.subscribers, callback]
+
+        def unsubscribe() -> None:
+            with driver.lock:
+                driver.subscribers = [s for s in driver.subscribers if s is not callback]
+
+        return unsubscribe
+
+    def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the I/O thread with every server event as received
+        (must be quick). Returns a function that stops it."""
+        driver = self._driver
+        with driver.lock:
+            driver.listeners = [*driver.listeners, callback]
+
+        def stop() -> None:
+            with driver.lock:
+                driver.listeners = [c for c in driver.listeners if c is not callback]
+
+        return stop
+
+    def record(self, path: str | Path) -> None:
+        """Write every event, sent and received, to ``path`` as JSON lines from now on
+        (each with the tag of the turn it belongs to and its monotonic time)."""
+        stream = Path(path).open("ab")  # noqa: SIM115 - closed by stop_recording/close
+        self._io.call(self._driver.set_recorder, stream).result()
+
+    def stop_recording(self) -> None:
+        """Stop :meth:`record`."""
+        self._io.call(self._driver.set_recorder, None).result()
+
+    def timeline(self, key: str | None = None) -> Timeline | None:
+        """A copy of the events, sent and received, of the last turn, or of the turn a
+        request tag, response id or item id names (``None``: unknown or forgotten)."""
+        with self._driver.lock:
+            return self._driver.timelines.find(key)
+
+    def session_timeline(self) -> Timeline:
+        """A copy of the recent events that belong to no turn (rate limits, settings,
+        responses the server started, errors naming no request)."""
+        with self._driver.lock:
+            return self._driver.timelines.copy_session()
+
+    def usages(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(response id, usage)`` of every response of the conversation that has one."""
+        with self._driver.lock:
+            responses = list(self._driver.core.conversation.responses.values())
+            return [(r.id, dict(r.usage)) for r in responses if r.usage]
 
 
 def _scrubbed(data: Any) -> Any:

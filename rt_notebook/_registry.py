@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -69,8 +70,21 @@ def _announce_offline(session: Session) -> None:
     if _announced.is_set():
         return
     _announced.set()
-    log.warning(
-        "rt_notebook: no OPENAI_API_KEY and no URL, so this kernel talks to %s. "
-        "Set OPENAI_API_KEY to use the real service.",
-        session.endpoint.describe(),
+    note = (
+        f"no OPENAI_API_KEY and no URL, so this kernel talks to {session.endpoint.describe()}. "
+        "Set OPENAI_API_KEY to use the real service."
     )
+    shell = None
+    if threading.current_thread() is threading.main_thread():  # a cell is running
+        with contextlib.suppress(ImportError):
+            from IPython import get_ipython
+
+            shell = get_ipython()
+    if shell is None:
+        log.warning("rt_notebook: %s", note)
+        return
+    from IPython.display import display
+
+    # A small note in the cell that connected, not an error-looking stderr box.
+    bundle = {"text/markdown": f"*rt_notebook: {note}*", "text/plain": f"rt_notebook: {note}"}
+    display(bundle, raw=True)  # type: ignore[no-untyped-call]

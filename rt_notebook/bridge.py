@@ -64,7 +64,7 @@ class _SessionResource:
     async def update(self, *, session: dict[str, Any], event_id: str | None = None) -> None:
         """``session.update``: also part of the settings restored on reconnect."""
         body = {"type": "session.update", "session": dict(session)}
-        self._connection._hand(lambda core: core.request(Request("update", body)))
+        self._connection._hand(lambda core: core.request(Request("update", body), time.time()))
 
 
 class _ItemResource:
@@ -86,12 +86,14 @@ class _ItemResource:
 
     async def delete(self, *, item_id: str, event_id: str | None = None) -> None:
         event = {"type": "conversation.item.delete", "item_id": item_id}
-        self._connection._hand(lambda core: core.request(Request("delete", event, key=item_id)))
+        self._connection._hand(
+            lambda core: core.request(Request("delete", event, key=item_id), time.time())
+        )
 
     async def retrieve(self, *, item_id: str, event_id: str | None = None) -> None:
         event = {"type": "conversation.item.retrieve", "item_id": item_id}
         request = Request("retrieve", event, key=item_id)
-        self._connection._hand(lambda core: core.request(request))
+        self._connection._hand(lambda core: core.request(request, time.time()))
 
     async def truncate(
         self,
@@ -108,7 +110,7 @@ class _ItemResource:
             "audio_end_ms": audio_end_ms,
         }
         request = Request("truncate", event, key=item_id)
-        self._connection._hand(lambda core: core.request(request))
+        self._connection._hand(lambda core: core.request(request, time.time()))
 
 
 class _ConversationResource:

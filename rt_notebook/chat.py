@@ -11,7 +11,8 @@ Threads (``docs/architecture.md``):
   writer, nothing else.
 * One writer thread per panel does every widget write after construction: it creates and
   orders bubbles, updates only the bubbles whose HTML changed, paces streaming bubbles
-  with a :class:`~rt_notebook.render.pacing.Pacer` and always writes the exact final text.
+  with a :class:`~rt_notebook.render.pacing.Pacer` (bytes bounded by a multiple of the text)
+  and always writes the exact final text.
 * Enter, Send and Stop arrive on whichever kernel thread delivers comm messages (the main
   shell, or a JupyterLab subshell while a cell runs). Sending waits for the server, so it
   is handed to one sender thread per panel and the comm thread returns at once.
@@ -27,6 +28,7 @@ import enum
 import html
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,15 +50,19 @@ from .protocol.conversation import (
     ResponseCreated,
     ResponseDone,
 )
+from .render.approval import ApprovalButtons
 from .render.pacing import Pacer
 from .session import Session, connect, get_session
+from .tools import CallState, asking
 from .widgets.bubbles import error_html, is_streaming, item_html
 from .widgets.composer import Composer
 from .widgets.export import transcript_cells, transcript_data, transcript_markdown
+from .widgets.side import SideSlot
 
 if TYPE_CHECKING:
     from .protocol.conversation import Change
     from .responses import ItemSnapshot, ResponseHandle
+    from .tools import ToolCall
 
 __all__ = ["ChatPanel", "PanelState"]
 
@@ -73,6 +79,7 @@ class PanelState(enum.Enum):
     CONNECTING = "connecting"
     READY = "ready"
     RESPONDING = "responding"
+    APPROVAL = "awaiting approval"
     ERROR = "error"
     DISCONNECTED = "disconnected"
     CLOSED = "closed"
@@ -86,6 +93,7 @@ class _Pending:
     responses: set[str] = field(default_factory=set)  # responses that started or ended
     layout: bool = True  # items were added, removed or moved, or an error arrived
     errors: list[str] = field(default_factory=list)  # new error messages, oldest first
+    approvals: list[ToolCall] = field(default_factory=list)  # calls to ask about
 
 
 @dataclass(slots=True)
@@ -116,6 +124,7 @@ class ChatPanel:
     ) -> None:
         self.name = name or (session.name if session is not None else "default")
         self.title = title
+        self.notebook = notebook_name()  # which notebook's kernel this panel belongs to
         # Guards everything below that the I/O, comm, sender and writer threads share.
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -133,6 +142,8 @@ class ChatPanel:
         self._closed = False
         self._stopping = threading.Event()  # set by close(): ends the writer's waits
         self._sidecar: Any = None  # the Sidecar the panel was shown in, if any
+        self._side_widgets: list[Any] = []  # the inline slot of show(sidecar=True)
+        self._asked: list[ToolCall] = []  # calls this panel was asked to approve
         self._clock: Callable[[], float] = time.monotonic  # tests freeze it to check pacing
         self._sender = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="rt_notebook-chat-send"
@@ -140,6 +151,7 @@ class ChatPanel:
         # Writer-thread state below: touched only by the writer (or here, before it starts).
         self._bubbles: dict[str, _Bubble] = {}
         self._error_bubbles: list[tuple[str | None, Any]] = []  # (anchor item id, widget)
+        self._approval_rows: dict[str, list[Any]] = {}  # function-call item id -> rows
         self._shown_status: tuple[PanelState, str] | None = None
         self._last_connected: bool | None = None
         self._build_widgets(placeholder)
@@ -158,20 +170,38 @@ class ChatPanel:
         """Display the panel: inline below the cell, or in JupyterLab's side area.
 
         ``sidecar=True`` opens it with the ``sidecar`` package (``anchor`` is where:
-        ``split-right``, ``split-bottom``, ``tab-after``, ``right`` …).
+        ``split-right``, ``split-bottom``, ``tab-after``, ``right`` …). Front ends without
+        a side area for widgets (Notebook 7, VS Code) show it inline, with a note saying so.
         """
         if not sidecar:
             display(self.widget)
             return
+        # Only the browser knows whether it has a side area: a small slot asks it, and
+        # the answer (a comm message, after this cell) opens the side panel or fills the
+        # box below the slot.
+        holder = widgets.VBox([])
+        slot = SideSlot(lambda side, app: self._place(side, app, anchor, slot, holder))
+        self._side_widgets = [slot, holder]
+        display(widgets.VBox([slot, holder]))
+
+    def _place(self, side: bool, app: str, anchor: str, slot: SideSlot, holder: Any) -> None:
+        """Comm thread: put the panel where the front end can show it."""
+        if self._closed:
+            return
+        if not side:
+            where = app or "this front end"
+            slot.note = f"{where} has no side area for widgets: the chat panel is shown here."
+            holder.children = (self.widget,)
+            return
         from sidecar import Sidecar
 
-        # On the caller's thread before the panel is shown; the writer never touches it.
         self.widget.add_class("rt-chat-side")
-        side = Sidecar(title=self.title, anchor=anchor)
-        # A context manager on the caller's (cell) thread: the one place it is safe.
-        with side:
-            display(self.widget)
-        self._sidecar = side
+        title = f"{self.title} · {self.notebook}" if self.notebook else self.title
+        side_panel = Sidecar(title=title, anchor=anchor)
+        # By widget state (not a display from this thread): the side panel's one output.
+        side_panel.append_display_data(self.widget)
+        self._sidecar = side_panel
+        slot.note = "The chat panel is in the side area."
 
     def _ipython_display_(self) -> None:
         self.show()
@@ -194,8 +224,15 @@ class ChatPanel:
             widget.close()
         for widget in self._own_widgets:
             widget.close()
+        for rows in self._approval_rows.values():
+            for row in rows:
+                row.close()
+        for widget in self._side_widgets:
+            widget.close()
         if self._sidecar is not None:
             self._sidecar.close()
+        for call in self._asked:  # no one will click these any more
+            call.interrupt()
 
     # Public methods for the conversation ----------------------------------------------
 
@@ -316,9 +353,11 @@ class ChatPanel:
     # Widgets (built on the caller's thread) ----------------------------------------------
 
     def _build_widgets(self, placeholder: str) -> None:
+        where = f" · <b>{html.escape(self.notebook)}</b>" if self.notebook else ""
         header = widgets.HTML(
-            f'<span class="rt-chat-title">{html.escape(self.title)}</span>'
-            f" · session <code>{html.escape(self.name)}</code>"
+            f'<span class="rt-chat-title">{html.escape(self.title)}</span>{where}'
+            f" · session <code>{html.escape(self.name)}</code>",
+            _dom_classes=("rt-chat-header",),
         )
         self._status = widgets.HTML("", _dom_classes=("rt-chat-status-line",))
         self._transcript = widgets.VBox([], _dom_classes=("rt-chat-transcript",))
@@ -427,7 +466,8 @@ class ChatPanel:
                 stopped = self._stop_generation != generation
             if stopped:
                 return None  # Stop was pressed while the message was on its way
-            return session.create_response()
+            with asking(self._ask_approval):  # its tool calls are approved in this panel
+                return session.create_response()
         except ServerError:
             raise  # the server's error event already reached the panel
         except (RealtimeError, TimeoutError) as exc:
@@ -437,6 +477,18 @@ class ChatPanel:
             with self._lock:
                 self._sending -= 1
             self._wake.set()
+
+    def _ask_approval(self, call: ToolCall) -> bool:
+        """Tool worker: queue Approve / Deny for ``call`` under its bubble (False if closed)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._asked.append(call)
+            self._pending.approvals.append(call)
+            self._pending.layout = True
+        call.on_decided(lambda _: self._wake.set())  # the status line changes
+        self._wake.set()
+        return True
 
     # Writer thread -----------------------------------------------------------------------
 
@@ -469,6 +521,11 @@ class ChatPanel:
             pending.layout = True  # a (re)connect starts a fresh conversation
         delay = None
         if session is not None:
+            for call in pending.approvals:
+                buttons = ApprovalButtons(call)
+                buttons.route()  # clicks are handled even while a cell blocks the shell
+                buttons.widget.add_class("rt-approval")
+                self._approval_rows.setdefault(call.item_id, []).append(buttons.widget)
             if pending.layout or pending.errors:
                 self._relayout(session, pending.errors)
             self._mark_waiting(session, pending)
@@ -498,6 +555,7 @@ class ChatPanel:
         children = [w for a, w in self._error_bubbles if a is None or a not in self._bubbles]
         for item_id in ids:
             children.append(self._bubbles[item_id].widget)
+            children += self._approval_rows.get(item_id, [])
             children += [w for a, w in self._error_bubbles if a == item_id]
         if tuple(children) != tuple(self._transcript.children):
             self._transcript.children = tuple(children)
@@ -534,16 +592,20 @@ class ChatPanel:
             status = _response_status(session, item.response_id)
             # The final state always goes out at once; growth waits for the pacer (checked
             # before rendering: Markdown costs time proportional to the text).
+            # Each update resends the whole bubble: the pacer's byte credit (earned by the
+            # text's growth) keeps the total within a multiple of the text.
+            bubble.pacer.grow(len(item.text) + len(item.arguments or ""))
             if is_streaming(item, status) and not bubble.pacer.due(now, len(bubble.html)):
                 wait = bubble.pacer.wait_time(now, len(bubble.html))
-                delay = wait if delay is None else min(delay, wait)
+                if wait is not None:  # None: the next delta pays for it (and wakes us)
+                    delay = wait if delay is None else min(delay, wait)
                 continue
             bubble.waiting = False
             markup = item_html(item, status)
             if markup != bubble.html:
                 bubble.widget.value = markup
                 bubble.html = markup
-                bubble.pacer.published(now)
+                bubble.pacer.published(now, len(markup))
         return delay
 
     # Status --------------------------------------------------------------------------
@@ -560,6 +622,10 @@ class ChatPanel:
             return PanelState.CONNECTING, ""
         if not session.connected:
             return PanelState.DISCONNECTED, "run %realtime connect, or send to reconnect"
+        with self._lock:
+            asking_now = any(c.state is CallState.AWAITING_APPROVAL for c in self._asked)
+        if asking_now:
+            return PanelState.APPROVAL, "Approve or Deny the tool call below"
         if busy or session.active_response_id is not None or session.pending_responses:
             return PanelState.RESPONDING, ""
         if error is not None:
@@ -589,6 +655,20 @@ class ChatPanel:
 
 
 _ONGOING = frozenset({PanelState.CONNECTING, PanelState.RESPONDING})
+
+
+def notebook_name() -> str:
+    """The file name of the notebook this kernel runs for, if the front end said ("")."""
+    path = os.environ.get("JPY_SESSION_NAME", "")  # jupyter_server sets it per kernel
+    if not path:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            path = str((shell.user_ns if shell else {}).get("__vsc_ipynb_file__", ""))
+        except ImportError:  # pragma: no cover - IPython is a dependency
+            path = ""
+    return os.path.basename(path)
 
 
 def _response_status(session: Session, response_id: str | None) -> str | None:

@@ -229,6 +229,7 @@ LINE_COMMANDS = {
     "record": "FILE | --stop",
     "tools": "[--notebook]",
     "chat": "[--side]",
+    "inspect": "[RESPONSE_ID | ITEM_ID | session] [--live]",
 }
 
 
@@ -286,6 +287,10 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
             _check_record_path(Path(words[0]).expanduser(), usage)
     elif command == "chat":
         pass  # the chat panel checks its own options
+    elif command == "inspect":
+        ids = [word for word in words if word != "--live"]
+        if len(ids) > 1 or len(words) - len(ids) > 1 or any(w.startswith("-") for w in ids):
+            raise ConfigurationError(usage)
     elif command == "tools":
         if words and list(words) != ["--notebook"]:
             raise ConfigurationError(usage)

@@ -19,17 +19,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import Markdown, display
-from traitlets import Bool, Float, List, Unicode
+from traitlets import Bool, Dict, Float, List, Unicode, observe
 
 from .anchors import CellAnchors, insert_answer, item_ids
 from .errors import ConfigurationError, RealtimeError
 from .magic_args import LineCommand, check_cell, parse_line, response_overrides
 from .magic_args import split as split_line
 from .protocol import payloads
-from .render.approval import ToolRoundView, manual_calls_markdown
-from .render.cell import CellView
-from .render.markdown import inline_code, safe_inline, safe_markdown
-from .render.tables import history_table, tools_table
 from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
 
@@ -99,12 +95,28 @@ class RealtimeMagics(Magics):
     interpolate = Bool(True, help="Expand {name} from the user namespace in cells.").tag(
         config=True
     )
+    prices = Dict(
+        help="Prices in USD per 1M tokens, by model: {model: {kind: price}} (kinds: "
+        "text_input, text_cached_input, text_output, audio_input, audio_cached_input, "
+        "audio_output, image_input, image_cached_input); they override the built-in "
+        "table and apply to any endpoint but the offline server."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         # (session name, cell key) -> ids of the items that cell's last run added, in order:
         # re-running the cell replaces them where they stand.
         self._anchors = CellAnchors()  # what each cell added, so a re-run replaces it
+
+    @observe("prices")
+    def _prices_changed(self, change: Any) -> None:
+        from . import pricing
+
+        try:
+            pricing.set_prices(change["new"])
+        except ValueError as exc:
+            self.prices = change["old"]
+            raise UsageError(f"RealtimeMagics.prices: {exc}") from None
 
     # Session helpers -------------------------------------------------------------------
 
@@ -237,13 +249,26 @@ class RealtimeMagics(Magics):
             key = (session.name, CellAnchors.cell_key(self.shell, line, cell))
             args.after = self._anchors.clear(session, key, args.after)
         added: list[str] = []
+        # Approvals are asked in this cell: by its tool view, or in an area made now.
+        from .render.approval import BackgroundApprovals, CellApprovals
+        from .tools import asking
+
+        approvals: CellApprovals | BackgroundApprovals | None = CellApprovals()
+        if args.background:
+            wanted = any(tool.approval for tool in session.tools.values())
+            approvals = BackgroundApprovals() if wanted else None
         if key is not None:
             # Remembered before the response is requested: if the server refuses it, a
             # re-run still replaces this cell's message instead of adding a second copy.
             self._anchors.remember(key, added)
-        item_id, handle = self._post(session, args, text, added)
+        with asking(approvals):
+            item_id, handle = self._post(session, args, text, added)
         if handle is None:
             return None
+        # Imported here, not at load: %load_ext stays fast (the views pull in Markdown
+        # parsing and pydantic, which load_ipython_extension warms in the background).
+        from .render.cell import CellView
+
         if args.background:
             # Only the first response streams into the cell: new outputs must not be
             # displayed from a background thread. Tool rounds still run (session.tools).
@@ -252,7 +277,11 @@ class RealtimeMagics(Magics):
             if args.out:
                 self._user_ns[args.out] = handle
             return None
-        result = self._show(session, handle, args, added)
+        try:
+            result = self._show(session, handle, args, added)
+        finally:
+            if isinstance(approvals, CellApprovals):
+                approvals.close()  # later calls have no one to ask here
         if item_id is not None and handle.out_of_band:
             # Answered in place (see _post): its answer joins the conversation after it.
             added += insert_answer(session, item_id, result)
@@ -265,6 +294,9 @@ class RealtimeMagics(Magics):
     ) -> ResponseResult:
         """Stream the response, then each tool round and the follow-up it requests;
         return the last result. ``added`` collects the ids of the items they add."""
+        from .render.approval import ToolRoundView, manual_calls_markdown
+        from .render.cell import CellView
+
         plain = args.format == "text"
         while True:
             view = CellView(session, handle, plain=plain)
@@ -358,6 +390,9 @@ class RealtimeMagics(Magics):
         tools [--notebook] the registered function tools (--notebook: first enable the
                            built-in notebook tools: variables, DataFrames, cells, last error)
         chat [--side]      a chat panel on the Session (--side: JupyterLab's side area)
+        inspect [ID] [--live]  the events, sent and received, of the last turn (or of the
+                           turn a response or item ID names; "session": events of no
+                           turn), with its latency; --live: updated while it runs
 
         --session NAME picks another Session (default: "default").
         Defaults live in traitlets: %config RealtimeMagics.model = "gpt-realtime"
@@ -385,6 +420,8 @@ class RealtimeMagics(Magics):
             return action(session, list(command.words))
 
     def _command_history(self, session: Session, rest: list[str]) -> None:
+        from .render.tables import history_table
+
         display(Markdown(history_table(session)))
 
     def _command_tools(self, session: Session, rest: list[str]) -> Markdown:
@@ -392,10 +429,34 @@ class RealtimeMagics(Magics):
             from .notebook_tools import enable
 
             enable(session, shell=self.shell)
+        from .render.tables import tools_table
+
         return Markdown(tools_table(session))
 
     def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
         return session.events[-LineCommand("events", session.name, tuple(rest)).count :]
+
+    def _command_inspect(self, session: Session, rest: list[str]) -> Markdown | None:
+        from .render.inspector import LiveInspector, timeline_markdown
+
+        ids = [word for word in rest if word != "--live"]
+        key = ids[0] if ids else None
+        if key == "session":
+            everything = session.session_timeline()
+            return Markdown(timeline_markdown(everything, title="Events of no turn"))
+        timeline = session.timeline(key)
+        if timeline is None:
+            if key is None:
+                raise ConfigurationError("no turn yet: nothing to inspect")
+            raise ConfigurationError(
+                f"no turn with a response or item {key!r} (forgotten, or not of this "
+                "Session: %realtime history lists the items)"
+            )
+        title = f"Events of {timeline.key if key is None else key}"
+        if "--live" in rest and not timeline.done:
+            LiveInspector(session, timeline.key, title).start()
+            return None
+        return Markdown(timeline_markdown(timeline, title=title))
 
     def _command_reset(self, session: Session, rest: list[str]) -> None:
         session.close()
@@ -423,6 +484,9 @@ class RealtimeMagics(Magics):
         ChatPanel(session).show(sidecar="--side" in rest)
 
     def _status(self, session: Session | None) -> Markdown:
+        from .render.inspector import session_totals
+        from .render.markdown import inline_code, safe_inline, safe_markdown
+
         if session is None:
             return Markdown("No Session yet: `%realtime connect` or run a `%%realtime` cell.")
         state = session.status.describe()
@@ -431,7 +495,8 @@ class RealtimeMagics(Magics):
             f"Session {inline_code(session.name)}: {state} to "
             f"{safe_markdown(session.endpoint.describe())}; "
             f"{len(session.items)} items; active response: {active}; "
-            f"pending requests: {session.pending_responses}."
+            f"pending requests: {session.pending_responses}; "
+            f"{session_totals(session)}."
         )
 
 

@@ -18,17 +18,16 @@ import concurrent.futures
 import logging
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._driver import Driver, Subscriber
+from ._driver import Driver
 from ._ioloop import IOThread
 from ._items import ItemWriter, item_request
 from ._reading import ConversationReader
 from .errors import RealtimeConnectionError, RealtimeError
 from .protocol import payloads
-from .protocol.events import Dialect, Event
-from .protocol.turns import Request, State, Timing, Turn
+from .protocol.events import Dialect
+from .protocol.turns import Request, State, Timing, Turn, TurnState
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
 
@@ -95,7 +94,8 @@ class Session(ConversationReader, ItemWriter):
 
     def __repr__(self) -> str:
         return (
-            f"<rt_notebook.Session {self.name!r} {self.status.state}: {self.endpoint.describe()}>"
+            f"<rt_notebook.Session {self.name!r} {self.status.describe()}: "
+            f"{self.endpoint.describe()}>"
         )
 
     # The connection -----------------------------------------------------------------
@@ -190,13 +190,10 @@ class Session(ConversationReader, ItemWriter):
         changes = {key: value for key, value in changes.items() if value is not None}
         self._settings.update(changes)
         body = {"type": "session.update", "session": self._session_payload(changes)}
-        result = self._wait(Request("update", body), timeout, self._driver.core.request)
+        result = self._wait(
+            Request("update", body), timeout, self._driver.core.request, time.time()
+        )
         return dict(result)
-
-    def update_session_raw(self, session: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-        """Send a ``session.update`` body as given (it joins the restored settings)."""
-        body = {"type": "session.update", "session": dict(session)}
-        return dict(self._wait(Request("update", body), timeout, self._driver.core.request))
 
     # Function tools -------------------------------------------------------------------
 
@@ -280,52 +277,12 @@ class Session(ConversationReader, ItemWriter):
         """Cancel every queued and running response of this Session."""
         self._io.call(self._with_flush, self._driver.core.cancel_all, time.time()).result()
 
-    # Observers ------------------------------------------------------------------------
-
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(session, changes)`` on the I/O thread after each server event.
-
-        Callbacks must be quick (mark something dirty, wake a thread): they run on the
-        I/O thread. Returns a function that unsubscribes.
-        """
-        driver = self._driver
-        with driver.lock:
-            driver.subscribers = [*driver.subscribers, callback]
-
-        def unsubscribe() -> None:
-            with driver.lock:
-                driver.subscribers = [s for s in driver.subscribers if s is not callback]
-
-        return unsubscribe
-
-    def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """Call ``callback(event)`` on the I/O thread with every server event as received
-        (must be quick). Returns a function that stops it."""
-        driver = self._driver
-        with driver.lock:
-            driver.listeners = [*driver.listeners, callback]
-
-        def stop() -> None:
-            with driver.lock:
-                driver.listeners = [c for c in driver.listeners if c is not callback]
-
-        return stop
-
     def connection(self) -> SessionConnection:
         """``async with session.connection() as connection:``: the ``openai`` SDK's
         realtime connection surface on this Session (see :mod:`rt_notebook.bridge`)."""
         from .bridge import SessionConnection
 
         return SessionConnection(self)
-
-    def record(self, path: str | Path) -> None:
-        """Write every event, sent and received, to ``path`` as JSON lines from now on."""
-        stream = Path(path).open("ab")  # noqa: SIM115 - closed by stop_recording/close
-        self._io.call(self._driver.set_recorder, stream).result()
-
-    def stop_recording(self) -> None:
-        """Stop :meth:`record`."""
-        self._io.call(self._driver.set_recorder, None).result()
 
     # Internals ------------------------------------------------------------------------
 
@@ -335,7 +292,13 @@ class Session(ConversationReader, ItemWriter):
 
     def _submit(self, handle: ResponseHandle, first: bool) -> None:
         self._driver.handles[handle.request_id] = handle
-        self._with_flush(self._driver.core.submit, handle._turn, time.time(), first)
+        turn = handle._turn
+        with self._driver.lock:
+            self._driver.timelines.begin(turn, time.monotonic())
+        self._with_flush(self._driver.core.submit, turn, time.time(), first)
+        if turn.state is TurnState.QUEUED:
+            with self._driver.lock:
+                self._driver.timelines.queued(turn)
 
     def _cancel_turn(self, turn: Turn) -> None:
         self._io.call(self._with_flush, self._driver.core.cancel, turn, time.time())

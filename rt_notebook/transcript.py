@@ -1,7 +1,9 @@
 """Transcripts: rebuild a conversation from a recording (``%realtime record FILE``).
 
 A recording is JSON lines of ``{"direction": "sent" | "received", "data": event}``, the
-same shape as the reference captures. The received events are replayed into the same
+same shape as the reference captures; the Session adds ``turn`` (the tag of the turn the
+event belongs to, absent for events of no turn) and ``at`` (monotonic seconds), from which
+:func:`load_timelines` rebuilds each turn's timeline. The received events are replayed into the same
 sans-I/O :class:`~rt_notebook.protocol.conversation.Conversation` mirror the Session uses,
 so a transcript shows exactly what the Session saw.
 """
@@ -14,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from .protocol.conversation import Conversation
+from .protocol.timeline import DEFAULT_CAP, Timeline
 from .render.markdown import fenced, inline_code, safe_inline, safe_markdown
 
-__all__ = ["load_recording", "to_json", "to_markdown"]
+__all__ = ["load_recording", "load_timelines", "to_json", "to_markdown"]
 
 
 def load_recording(lines: Iterable[str]) -> Conversation:
@@ -32,6 +35,68 @@ def load_recording(lines: Iterable[str]) -> Conversation:
         if record.get("direction") == "received":
             conversation.apply(record["data"])
     return conversation
+
+
+def load_timelines(lines: Iterable[str]) -> dict[str, Timeline]:
+    """The turns' timelines of a recording (lines with a ``turn`` and an ``at``), by tag,
+    in order; events of no turn under ``"session"``."""
+    timelines: dict[str, Timeline] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"line {number} is not JSON: {exc.msg}") from None
+        event, at = record.get("data"), record.get("at")
+        if not isinstance(event, dict) or not isinstance(at, int | float):
+            continue  # recorded before timelines were written, or not an event
+        tag = str(record.get("turn") or "session")
+        timeline = timelines.get(tag)
+        if timeline is None:
+            timeline = timelines[tag] = Timeline(tag, float(at))
+        size = len(json.dumps(event))
+        timeline.add(str(record.get("direction")), event, size, float(at), DEFAULT_CAP)
+        _note_ids(timeline, event)
+    for timeline in timelines.values():
+        timeline.done = True
+        timeline.folds.clear()
+    return timelines
+
+
+def _note_ids(timeline: Timeline, event: dict[str, Any]) -> None:
+    kind = event.get("type")
+    item, response = event.get("item"), event.get("response")
+    item = item if isinstance(item, dict) else {}
+    response = response if isinstance(response, dict) else {}
+    item_id, response_id = item.get("id"), response.get("id")
+    adds = kind in ("conversation.item.create", "response.output_item.added")
+    if adds and isinstance(item_id, str) and item_id not in timeline.item_ids:
+        timeline.item_ids.append(item_id)
+    if kind == "response.created" and isinstance(response_id, str):
+        timeline.response_ids.append(response_id)
+
+
+def timeline_text(path: str, turn: str | None) -> str:
+    """The timeline of ``turn`` (a tag, response id or item id; ``None``: the last turn;
+    ``"session"``: events of no turn) in the recording at ``path``, as Markdown."""
+    from .render.inspector import timeline_markdown
+
+    with Path(path).open(encoding="utf-8") as stream:
+        timelines = load_timelines(stream)
+    turns = [t for t in timelines.values() if t.key != "session"]
+    if turn is None:
+        if not turns:
+            raise ValueError("no turn in this recording (recorded with timelines?)")
+        found = turns[-1]
+    else:
+        match = timelines.get(turn) or next(
+            (t for t in turns if turn in t.response_ids or turn in t.item_ids), None
+        )
+        if match is None:
+            raise ValueError(f"no turn {turn!r} in this recording")
+        found = match
+    return timeline_markdown(found, title=f"Events of {turn or found.key}") + "\n"
 
 
 def to_json(conversation: Conversation) -> dict[str, Any]:

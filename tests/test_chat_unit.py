@@ -521,3 +521,82 @@ def test_function_calls_and_outputs_get_their_own_bubbles(session):
 
 def bubbles(panel):
     return list(panel._transcript.children)
+
+
+def approval_rows(panel):
+    return [w for w in panel._transcript.children if "rt-approval" in w._dom_classes]
+
+
+def test_a_call_from_the_panel_is_approved_in_the_panel(session):
+    ran = []
+
+    def wipe(path: str) -> str:
+        ran.append(path)
+        return f"wiped {path}"
+
+    session.register_tool(wipe, approval=True)
+    panel = ChatPanel(session)
+    try:
+        panel.send('call wipe {"path": "p.txt"}').result(30).wait(30)
+        wait_until(lambda: approval_rows(panel), what="the approval row")
+        [row] = approval_rows(panel)
+        # Under the call's bubble, and the status line says what it waits for.
+        children = list(panel._transcript.children)
+        assert "rt-chat-function-call" in children[children.index(row) - 1].value
+        wait_until(lambda: panel.state is PanelState.APPROVAL, what="awaiting approval")
+        approve = row.children[1]
+        assert approve.description == "Approve"
+        approve.click()  # what the front end's click does, on this (comm) thread
+        wait_until(lambda: ran == ["p.txt"], what="the tool ran")
+        wait_until(lambda: "wipe: approved" in row.children[0].value, what="the row's outcome")
+        wait_until(lambda: panel.state is PanelState.READY, what="ready")
+    finally:
+        panel.close()
+
+
+def test_closing_the_panel_interrupts_its_pending_approvals(session):
+    session.register_tool(lambda path: path, name="wipe", approval=True)
+    panel = ChatPanel(session)
+    result = panel.send('call wipe {"path": "q.txt"}').result(30).wait(30)
+    tool_round = session.tools.round_for(result.id)
+    wait_until(lambda: approval_rows(panel), what="the approval row")
+    panel.close()
+    assert tool_round.wait(10)
+    assert tool_round.calls[0].state.value == "interrupted"
+    # A closed panel asks no more: a later call from its requests is refused at once.
+    assert panel._ask_approval(tool_round.calls[0]) is False
+
+
+@pytest.mark.parametrize("paragraph_words", [40, 0], ids=["paragraphs", "one-paragraph"])
+def test_streaming_bubble_bytes_stay_within_twenty_times_the_text(fed_panel, paragraph_words):
+    """1,000 deltas at 50 a second (the panel's clock advanced per delta, each delta seen
+    by the writer before the next): the widget state written for the bubble stays within
+    20x the final text, at most 25 writes a second plus 10, and ends with the exact text."""
+    session, panel = fed_panel
+    flushes = [0]
+    flush = panel._flush
+
+    def counting_flush():
+        try:
+            return flush()
+        finally:
+            flushes[0] += 1
+
+    panel._flush = counting_flush
+    feed(session, *user_turn("u1", "Talk"), *response_start("r1", "a1", "u1"))
+    values = record_values(bubble_widget(panel, "a1"))
+    words = []
+    for n in range(1_000):
+        gap = "\n\n" if paragraph_words and n and n % paragraph_words == 0 else " "
+        words.append(("" if n == 0 else gap) + f"word{n}")
+        seen = flushes[0]
+        feed(session, delta("r1", "a1", words[-1]))
+        wait_until(lambda seen=seen: flushes[0] > seen, what="the writer's look at the delta")
+        panel._clock.now += 1 / 50
+    final = "".join(words)
+    feed(session, *response_end("r1", "a1", final))
+    wait_until(lambda: values and 'data-status="completed"' in values[-1], what="the final")
+    assert markdown_html(final) in values[-1]
+    sent = sum(len(json.dumps({"value": value}, ensure_ascii=False).encode()) for value in values)
+    assert sent <= 20 * len(final.encode()), (sent, len(final))
+    assert len(values) <= 25 * (1_000 / 50) + 10

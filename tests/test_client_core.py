@@ -559,7 +559,8 @@ def test_a_drop_mid_answer_restores_the_conversation_and_asks_again():
     assert [i.id for i in core.conversation.items][-1] == "item_p"
     core.socket_closed(core.generation, "the connection failed", now=5)
     assert core.state is State.RECONNECTING
-    assert core.commands == []
+    assert core.commands == ["close"]  # the dead socket's tasks stop
+    core.commands.clear()
     assert 5 + 0.5 <= core.next_deadline() <= 5 + 1
     core.tick(core.next_deadline())
     assert core.commands == ["open"]
@@ -791,3 +792,57 @@ def test_close_fails_everything_pending():
     assert isinstance(first.error, RealtimeConnectionError)
     assert isinstance(second.error, RealtimeConnectionError)
     assert core.commands == ["close"]
+
+
+def test_an_unacknowledged_session_update_is_given_up_and_the_next_one_goes():
+    core = ready()
+    lost = Request("update", {"type": "session.update", "session": {"instructions": "a"}})
+    core.request(lost, 100.0)
+    take(core)
+    later = Request("update", {"type": "session.update", "session": {"instructions": "b"}})
+    core.request(later, 101.0)
+    assert core.outbox == []  # one in flight
+    feed(core, {"type": "rate_limits.updated", "rate_limits": []}, now=120)  # other traffic
+    assert core.next_deadline() == 130.0
+    core.tick(130.0)
+    assert "no acknowledgement of session.update" in str(lost.error)
+    (sent,) = take(core)
+    assert sent["session"] == {"instructions": "b"}
+
+
+def test_a_turn_whose_items_are_never_acknowledged_fails_and_the_queue_moves_on():
+    core = ready()
+    stuck = ask(core, "item_1", "one", now=50)
+    waiting = ask(core, "item_2", "two", now=50)
+    take(core)
+    core.tick(79.9)
+    assert stuck.error is None
+    core.tick(80.0)
+    assert "did not acknowledge the items" in str(stuck.error)
+    assert core.commands == ["close", "open"]
+    core.commands.clear()
+    feed(core, {"type": "session.created", "session": {}}, now=80)
+    run_turn(core, waiting, "resp_2", "item_a2", "two", now=81)
+    assert waiting.status == "completed"
+
+
+def test_cancel_all_spares_plain_messages_and_never_leaves_a_waiter_hanging():
+    core = ready()
+    running = ask(core, "item_1", "one")
+    feed(core, added(take(core)[0]["item"]))
+    take(core)
+    feed(core, created("resp_1", running.tag))
+    note = Request(
+        "item",
+        {"type": "conversation.item.create", "item": user_item("item_n", "n")},
+        key="item_n",
+    )
+    core.add_item(note, 0)
+    queued = ask(core, "item_2", "two")
+    core.cancel_all(1.0)
+    assert queued.status == "cancelled"
+    assert isinstance(queued.items[0].error, RealtimeError)  # its waiter is told
+    assert note.error is None  # a plain message still goes, after the running answer
+    feed(core, *answer("resp_1", "item_a", "", status="cancelled"))
+    (sent,) = take(core, "conversation.item.create")
+    assert sent["item"]["id"] == "item_n"

@@ -16,6 +16,7 @@ from tests.test_notebooks import (
     execute,
     kernel_env,
     output_text,
+    read_tutorial,
     tracebacks,
 )
 
@@ -71,7 +72,7 @@ def test_local_model_tutorial_with_config_and_a_key(standin: ChatStandIn, tmp_pa
     """``%config RealtimeMagics.chat_*`` instead of the environment; the key never shows."""
     key = "sk-local-notebook-key-0123456789abcdef"
     standin.requests.clear()
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = read_tutorial(NOTEBOOK)
     config = nbformat.v4.new_code_cell(
         f'%load_ext rt_notebook\n%config RealtimeMagics.chat_base_url = "{standin.base_url}"\n'
         f'%config RealtimeMagics.chat_model = "{MODEL}"'

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,44 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def tutorials() -> list[Path]:
+    """The tutorials: the notebooks git tracks in ``notebooks/``, not whatever running them
+    left in the folder (exports, a copy saved from JupyterLab). Outside a git checkout (an
+    sdist), every notebook in the folder."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--", "notebooks/*.ipynb"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    return sorted(ROOT / name for name in listed)
+
+
+NOTEBOOKS = tutorials()
+
+
+def tracked_text(path: Path) -> str:
+    """The tutorial as git tracks it (the index): running it in JupyterLab, which saves
+    outputs into the working copy, changes nothing here. Outside git, the file."""
+    relative = path.relative_to(ROOT).as_posix()
+    try:
+        return subprocess.run(
+            ["git", "show", f":{relative}"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode("utf-8")
+    except (OSError, subprocess.CalledProcessError):
+        return path.read_text(encoding="utf-8")
+
+
+def read_tutorial(path: Path) -> Any:
+    return nbformat.reads(tracked_text(path), as_version=4)
+
+
 MARK = "rt_notebook_test"
 CELL_TIMEOUT = 60  # seconds per cell; the offline server answers in well under one
 # Every tutorial must check at least this many outputs, so a silently broken cell shows.
@@ -85,8 +123,9 @@ def kernel_env() -> dict[str, str]:
 
 
 def execute(path: Path, workdir: Path, env: dict[str, str] | None = None) -> Any:
-    """Run the notebook at ``path`` in a fresh kernel started in ``workdir``; return it."""
-    notebook = nbformat.read(path, as_version=4)
+    """Run the tutorial at ``path`` (as git tracks it) in a fresh kernel started in
+    ``workdir``; return it."""
+    notebook = read_tutorial(path)
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT,
@@ -123,23 +162,60 @@ def test_the_tutorials_are_there():
     } <= names
 
 
+def test_tutorials_are_what_git_tracks(tmp_path):
+    """A notebook the tutorials leave behind is not taken for a tutorial."""
+    assert {path.parent for path in NOTEBOOKS} == {NOTEBOOK_DIR}
+    stray = NOTEBOOK_DIR / "exports" / "chat.ipynb"
+    assert stray not in NOTEBOOKS
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(stray)], cwd=ROOT, check=False
+    ).returncode
+    assert ignored == 0, "notebooks/exports/ is not ignored by git"
+
+
+def test_a_tutorial_saved_with_outputs_is_not_what_the_tests_read(tmp_path):
+    """JupyterLab autosaves outputs into the working copy: the checks read git's copy."""
+    path = NOTEBOOKS[0]
+    original = path.read_bytes()
+    try:
+        notebook = nbformat.reads(original.decode("utf-8"), as_version=4)
+        code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+        code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+        code.execution_count = 1
+        nbformat.write(notebook, str(path))
+        tracked = read_tutorial(path)
+        assert all(c.outputs == [] for c in tracked.cells if c.cell_type == "code")
+    finally:
+        path.write_bytes(original)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_is_saved_clean(path):
-    """Saved without outputs (the repo stays small) and with no credentials in it."""
-    notebook = nbformat.read(path, as_version=4)
+    """Saved without outputs (the repo stays small), with no credentials in it, and with the
+    metadata JupyterLab writes (so opening it does not mark it modified)."""
+    notebook = read_tutorial(path)
     nbformat.validate(notebook)
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code":
             assert cell.outputs == [], f"cell {index} of {path.name} has saved outputs"
             assert cell.execution_count is None, f"cell {index} of {path.name} was executed"
-    text = path.read_text(encoding="utf-8")
+    text = tracked_text(path)
     assert not re.search(r"sk-[A-Za-z0-9_-]{16,}", text), "an API key is written in the notebook"
-    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    assert notebook.metadata["kernelspec"] == {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
+    assert notebook.metadata["language_info"]["codemirror_mode"] == {
+        "name": "ipython",
+        "version": 3,
+    }
+    assert notebook.nbformat_minor == 5
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_checks_its_outputs(path):
-    notebook = nbformat.read(path, as_version=4)
+    notebook = read_tutorial(path)
     count = sum(len(expectations(cell)) for cell in notebook.cells)
     assert count >= MIN_EXPECTATIONS, f"{path.name} checks only {count} outputs"
 

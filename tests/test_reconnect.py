@@ -361,3 +361,83 @@ def test_soak_of_100_drops_loses_no_item(tmp_path):
         finally:
             session.close()
         wait_for(lambda: server.open_connections == 0, "every socket to close")
+
+
+def test_after_reconnecting_gave_up_a_later_connect_restores_the_conversation(tmp_path):
+    server = EmbeddedServer(pace=0.0).start()
+    port, token = server.port, server.token
+    session = new_session(server, timing=timing(max_attempts=2))
+    try:
+        session.connect()
+        session.ask("kept across an outage").wait(WAIT)
+        before = texts(session)
+        server.stop()
+        wait_for(lambda: session.status.state == "closed", "reconnecting to give up")
+        assert "gave up reconnecting after 2 attempts" in session.status.describe()
+        server = EmbeddedServer(pace=0.0, port=port, token=token).start()
+        session.connect()
+        assert texts(session) == before
+        assert session.status.restored == 2
+        assert session.ask("back").wait(WAIT).text == "Echo: back"
+    finally:
+        session.close()
+        server.stop()
+
+
+def test_a_standalone_server_killed_and_started_again(tmp_path):
+    """The server process dies mid-conversation and comes back on its fixed port and token:
+    the Session reconnects by itself and the conversation goes on."""
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = "standalone-token-0123456789"
+    command = [
+        sys.executable,
+        "-m",
+        "rt_notebook.server",
+        "--port",
+        str(port),
+        "--token",
+        token,
+        "--pace",
+        "0",
+    ]
+
+    processes = []
+
+    def start():
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        processes.append(process)
+        assert process.stdout is not None
+        process.stdout.readline()  # it prints once it listens
+        return process
+
+    process = start()
+    session = Session(
+        base_url=f"http://127.0.0.1:{port}/v1",
+        websocket_base_url=f"ws://127.0.0.1:{port}/v1",
+        api_key=token,
+        timing=timing(max_attempts=20),
+    )
+    try:
+        session.connect(timeout=WAIT)
+        session.ask("before the kill").wait(WAIT)
+        before = texts(session)
+        process.send_signal(signal.SIGKILL)
+        process.wait(WAIT)
+        wait_for(lambda: session.status.state == "reconnecting", "the drop to be noticed")
+        process = start()
+        result = session.ask("after the restart").wait(WAIT)
+        assert result.text == "Echo: after the restart"
+        assert texts(session)[:2] == before
+        assert session.status.restored == 2
+    finally:
+        session.close()
+        for each in processes:
+            each.kill()
+            each.wait(WAIT)
+            each.stdout.close()

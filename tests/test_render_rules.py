@@ -1,4 +1,4 @@
-"""Pure rendering rules: update pacing, Markdown safety, {name} interpolation, transcripts."""
+"""Pure rendering rules: Markdown safety, {name} interpolation, transcripts."""
 
 from __future__ import annotations
 
@@ -7,35 +7,7 @@ from pathlib import Path
 
 from rt_notebook.magics import interpolate
 from rt_notebook.render.markdown import safe_markdown
-from rt_notebook.render.pacing import Pacer
 from rt_notebook.transcript import load_recording, to_json, to_markdown
-
-
-def test_pacer_publishes_first_at_once_then_bounded():
-    pacer = Pacer()
-    assert pacer.due(100.0, 10)
-    pacer.published(100.0)
-    assert not pacer.due(100.01, 20)
-    assert pacer.due(100.06, 20)
-
-
-def test_pacer_stretches_interval_for_long_texts():
-    pacer = Pacer()
-    assert pacer.interval(100) == 0.05
-    assert pacer.interval(75_000) == 0.5
-    assert pacer.interval(10_000_000) == 1.0
-
-
-def test_simulated_stream_updates_are_bounded():
-    """10,000 deltas arriving over 2 s publish at most ~20 per second."""
-    pacer, published, text_length = Pacer(), 0, 0
-    for step in range(10_000):
-        now = step * 0.0002
-        text_length += 5
-        if pacer.due(now, text_length):
-            pacer.published(now)
-            published += 1
-    assert 1 < published <= 2 / 0.05 + 1
 
 
 def test_safe_markdown_leaves_ordinary_text_alone():

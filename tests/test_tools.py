@@ -21,11 +21,13 @@ from rt_notebook.tools import (
     ToolCall,
     ToolRegistry,
     ToolRound,
+    asking,
     default_registry,
     encode_output,
     function_tool,
     tool,
 )
+from rt_notebook.tools.runner import FINISHED
 
 # Schemas ------------------------------------------------------------------------------
 
@@ -302,6 +304,16 @@ def test_exceptions_timeouts_and_bad_arguments_become_error_outputs(session):
         assert message in tool_round.follow_up.wait(10).text
 
 
+def awaiting(tool_round: ToolRound) -> ToolCall:
+    """The round's call once it awaits approval."""
+    [call] = tool_round.calls
+    version = 0
+    while call.state is not CallState.AWAITING_APPROVAL:
+        assert call.state not in FINISHED, call
+        version = tool_round.wait_for_change(version, 5)
+    return call
+
+
 def test_approval_waits_for_a_decision_from_another_thread(session):
     ran = []
 
@@ -310,14 +322,14 @@ def test_approval_waits_for_a_decision_from_another_thread(session):
         return f"deleted {path}"
 
     session.register_tool(delete_file, approval=True)
+    asked: list[ToolCall] = []
     for decision in ("approve", "deny"):
-        result = session.ask('call delete_file {"path": "a.txt"}').wait(10)
+        with asking(lambda call: asked.append(call) or True):
+            result = session.ask('call delete_file {"path": "a.txt"}').wait(10)
         tool_round = session.tools.round_for(result.id)
-        [call] = tool_round.calls
-        version = 0
-        while call.state is not CallState.AWAITING_APPROVAL:
-            version = tool_round.wait_for_change(version, 5)
+        call = awaiting(tool_round)
         assert session.tools.pending_approvals == [call]
+        assert asked[-1] is call  # the front end that requested it was asked
         threading.Thread(target=getattr(call, decision)).start()
         assert tool_round.wait(10)
     assert ran == ["a.txt"]
@@ -325,6 +337,58 @@ def test_approval_waits_for_a_decision_from_another_thread(session):
     assert approved.output == "deleted a.txt"
     assert denied.state is CallState.DENIED
     assert json.loads(denied.output) == {"error": "the user declined to run delete_file"}
+
+
+def test_a_call_nobody_can_approve_is_refused_at_once_saying_why(session, caplog):
+    ran = []
+
+    def wipe(path: str) -> None:
+        ran.append(path)
+
+    session.register_tool(wipe, approval=True)
+    result = session.ask('call wipe {"path": "b.txt"}').wait(10)  # plain ask(): no front end
+    tool_round = session.tools.round_for(result.id)
+    assert tool_round.wait(10)  # no 600 s wait
+    [call] = tool_round.calls
+    assert call.state is CallState.DENIED
+    assert ran == []
+    sent = json.loads(call.output)["error"]
+    assert "wipe was not run: it needs approval and no one could be asked" in sent
+    assert "declined" not in sent
+    assert any(sent in record.getMessage() for record in caplog.records)  # the user sees it
+    assert sent in tool_round.follow_up.wait(10).text  # and so does the model
+
+
+def test_an_approver_that_cannot_ask_refuses_and_a_fallback_approver_is_used(session):
+    session.register_tool(lambda path: f"gone {path}", name="wipe", approval=True)
+    with asking(lambda call: False):  # e.g. a closed panel
+        result = session.ask('call wipe {"path": "c.txt"}').wait(10)
+    tool_round = session.tools.round_for(result.id)
+    assert tool_round.wait(10)
+    assert "no one could be asked" in tool_round.calls[0].error
+    session.tools.approver = lambda call: threading.Thread(target=call.approve).start() or True
+    result = session.ask('call wipe {"path": "d.txt"}').wait(10)
+    tool_round = session.tools.round_for(result.id)
+    assert tool_round.wait(10)
+    assert tool_round.calls[0].output == "gone d.txt"
+
+
+def test_interrupting_an_approval_is_recorded_as_interrupted(session):
+    session.register_tool(lambda path: f"gone {path}", name="wipe", approval=True)
+    outcomes: list[str] = []
+    with asking(lambda call: True):
+        result = session.ask('call wipe {"path": "e.txt"}').wait(10)
+    tool_round = session.tools.round_for(result.id)
+    call = awaiting(tool_round)
+    call.on_decided(outcomes.append)
+    tool_round.cancel()  # what a cell's KeyboardInterrupt does
+    assert tool_round.wait(10)
+    assert call.state is CallState.INTERRUPTED
+    assert outcomes == ["interrupted"]
+    assert json.loads(call.output) == {
+        "error": "wipe was not run: interrupted while waiting for approval"
+    }
+    assert tool_round.follow_up is None
 
 
 def test_calls_to_hand_declared_tools_are_left_to_the_user(session):

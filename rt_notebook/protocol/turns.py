@@ -60,6 +60,7 @@ class Request:
     result: Any = None
     error: RealtimeError | None = None
     sent: bool = False
+    sent_at: float = 0.0  # the core's clock when it was last sent
 
 
 @dataclass(eq=False)

@@ -1,1 +1,1 @@
-"""Rendering: pacing and safety rules (pure) plus the cell view (IPython display handles)."""
+"""Rendering: pacing, block boundaries, safety rules (pure); the cell view (display handles)."""

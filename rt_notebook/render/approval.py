@@ -6,6 +6,12 @@ handle from the cell's own thread. Approval buttons are ipywidgets whose callbac
 another thread: a callback only resolves the call's decision (a thread-safe future) and
 never waits for the cell's thread.
 
+Approvals are asked where the call happened (:func:`rt_notebook.tools.asking`): a
+blocking cell's :class:`CellApprovals` leaves the buttons to its ToolRoundView; a
+``--background`` cell's :class:`BackgroundApprovals` creates an empty output when the cell
+runs, on the cell's thread, and later fills it by display id from the tool worker (a
+background thread only ever updates a display its cell created).
+
 Which thread? ipykernel 7 delivers a widget's messages to the shell that last published
 on its comm: for buttons displayed by a cell that is the main shell, where they would wait
 behind the blocked cell until the approval timed out. So the buttons' comms are routed to
@@ -34,7 +40,14 @@ if TYPE_CHECKING:
     from ..responses import ItemSnapshot
     from ..tools import ToolCall, ToolRound
 
-__all__ = ["ApprovalButtons", "ToolRoundView", "manual_calls_markdown", "render_round"]
+__all__ = [
+    "ApprovalButtons",
+    "BackgroundApprovals",
+    "CellApprovals",
+    "ToolRoundView",
+    "manual_calls_markdown",
+    "render_round",
+]
 
 log = logging.getLogger("rt_notebook")
 
@@ -54,7 +67,7 @@ def render_call(call: ToolCall) -> str:
     state = call.state
     if state is CallState.DONE and call.output is not None:
         return f"{head} returned:\n\n{fenced(_shown(call.output))}"
-    if state in (CallState.FAILED, CallState.DENIED):
+    if state in (CallState.FAILED, CallState.DENIED, CallState.INTERRUPTED):
         return f"{head} **{state.value}**: {safe_markdown(call.error or '')}"
     if state is CallState.MANUAL:
         return manual_calls_markdown([call])
@@ -99,20 +112,26 @@ class ApprovalButtons:
         self.deny_button.on_click(lambda _: self._decide(False))
         self._lock = threading.Lock()
         ApprovalButtons.live.add(self)
+        # However it is settled (click, interrupt, timeout), the row says so.
+        call.on_decided(lambda outcome: self.close(call.error or outcome))
+
+    def route(self) -> None:
+        """Have clicks handled off the main shell (call before the buttons are shown, so
+        that no click can reach a blocked main shell)."""
+        route_to_subshell([self.approve_button, self.deny_button])
 
     def show(self) -> None:
         """Display the buttons in the current cell, with clicks handled off the main shell."""
-        # Routed before they are shown, so that no click can reach the blocked main shell.
-        route_to_subshell([self.approve_button, self.deny_button])
+        self.route()
         display(self.widget)  # type: ignore[no-untyped-call]
 
     def _decide(self, allowed: bool) -> None:
-        # Runs on whichever thread delivered the click: resolve the future, nothing more.
+        # Runs on whichever thread delivered the click: resolve the future, nothing more
+        # (the call's on_decided callback updates the row).
         if allowed:
             self.call.approve()
         else:
             self.call.deny()
-        self.close("approved" if allowed else "denied")
 
     def close(self, outcome: str | None = None) -> None:
         """Disable the buttons and say what was decided."""
@@ -124,6 +143,50 @@ class ApprovalButtons:
             outcome = outcome or self.call.state.value
             self.label.value = f"{_one_line(self.call.name, 60)}: {outcome}"
         ApprovalButtons.live.discard(self)
+
+
+class CellApprovals:
+    """The approver of a blocking ``%%realtime`` cell: its :class:`ToolRoundView` shows the
+    buttons, as long as the cell still runs (:meth:`close` when it returns)."""
+
+    def __init__(self) -> None:
+        self.open = True
+
+    def __call__(self, call: ToolCall) -> bool:
+        return self.open
+
+    def close(self) -> None:
+        self.open = False
+
+
+class BackgroundApprovals:
+    """The approver of a ``--background`` cell: an output area made when the cell runs,
+    filled with Approve / Deny rows later, from the tool worker, by display id."""
+
+    def __init__(self) -> None:
+        # On the cell's thread: the area belongs to the cell; later writes reuse its context.
+        self._context = contextvars.copy_context()
+        self._lock = threading.Lock()
+        self._rows: list[Any] = []
+        self._display: DisplayHandle = display(  # type: ignore[no-untyped-call]
+            {"text/plain": ""}, raw=True, display_id=True
+        )
+
+    def __call__(self, call: ToolCall) -> bool:
+        # On the round's worker thread: build the row in the cell's context (its comm
+        # messages carry the cell's parent header) and put it in the cell's area.
+        return bool(self._context.run(self._add, call))
+
+    def _add(self, call: ToolCall) -> bool:
+        import ipywidgets as widgets
+
+        buttons = ApprovalButtons(call)
+        buttons.route()
+        with self._lock:
+            self._rows.append(buttons.widget)
+            box = widgets.VBox(list(self._rows))
+            self._display.update(box)  # type: ignore[no-untyped-call]
+        return True
 
 
 def _one_line(text: str, limit: int = 120) -> str:

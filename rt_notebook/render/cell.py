@@ -1,14 +1,20 @@
-"""Cell view: one response streamed into a notebook cell through an IPython display handle.
+"""Cell view: one response streamed into a notebook cell through IPython display handles.
 
-Updates go out through a :class:`~IPython.display.DisplayHandle` (``update_display_data``
-by ``display_id``), paced by :class:`~rt_notebook.render.pacing.Pacer`; the final update
-always carries the exact text plus provenance metadata (never credentials). Model text is
-passed through :func:`~rt_notebook.render.markdown.safe_markdown` and published as
-``text/markdown``, so Jupyter's Markdown renderer shows it and raw HTML cannot run.
+Updates go out as ``update_display_data`` by ``display_id``, paced by
+:class:`~rt_notebook.render.pacing.Pacer` so that they cost a bounded multiple of the text
+whatever the model's speed. On the cell's own thread (blocking mode, the default) the
+answer is shown as finished Markdown blocks, each published once into its own display
+(:class:`~rt_notebook.render.blocks.BlockScanner` finds them), followed by a growing tail,
+the only display that is updated; from a background thread no new output may be created,
+so the whole text lives in one display and the pacer alone bounds the bytes. The final
+update writes the whole answer, exact, into the first display with a footer, provenance
+metadata (never credentials) and ``text/plain`` (written only then), and empties the block
+displays: the saved notebook keeps one Markdown output. Model text is passed through
+:func:`~rt_notebook.render.markdown.safe_markdown` block by block (never the whole text
+per update) and published as ``text/markdown``, so raw HTML cannot run.
 
-A view can be driven from the cell's own thread (blocking mode) or from a background
-thread: it captures the cell's :mod:`contextvars` at creation, where ipykernel keeps the
-parent header, so background updates land in the right cell.
+A view captures the cell's :mod:`contextvars` at creation, where ipykernel keeps the
+parent header, so updates from a background thread land in the right cell.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import DisplayHandle, display
 
 from ..errors import RealtimeError
+from .blocks import BlockScanner
+from .inspector import footer_pieces
 from .markdown import fenced, inline_code, safe_inline, safe_markdown
 from .pacing import Pacer
 
@@ -50,8 +58,22 @@ def render_items(items: Sequence[ItemSnapshot]) -> str:
     return "\n\n".join(parts)
 
 
+def _item_source(item: ItemSnapshot) -> str:
+    """An item's Markdown before sanitizing (sanitized block by block while streaming)."""
+    if item.type == "message":
+        return item.text or ""
+    if item.type == "function_call":
+        return f"**Function call** `{item.name}`\n\n```json\n{item.arguments or ''}\n```"
+    return ""
+
+
 class CellView:
     """Shows one response in the current cell, growing as deltas arrive."""
+
+    seal_interval = 1.0  # seconds: at most one new block display a second
+    # Finished blocks stay in the tail until they are this long: a short answer keeps one
+    # output, and a long one opens few displays (each stays, emptied, in the notebook).
+    seal_minimum = 1_000
 
     def __init__(
         self,
@@ -66,14 +88,20 @@ class CellView:
         self.plain = plain  # publish text/plain only (--format text)
         self.pacer = pacer or Pacer()
         self.updates = 0  # display messages sent, for tests and benchmarks
+        self.blocks = True  # finished blocks in their own displays (cell thread only)
         self._context = contextvars.copy_context()  # the cell's parent header lives here
         self._changed = threading.Event()
-        self._published: str | None = None
-        self._display: DisplayHandle = display(
-            self._bundle(f"*waiting for {safe_inline(session.model)}…*", ""),
-            raw=True,
-            display_id=True,
-        )
+        self._shown = ""  # the raw text the displays show
+        self._scanner = BlockScanner()
+        self._sealed = 0  # raw[:_sealed] is shown, final, in the displays before the last
+        self._last_seal = float("-inf")
+        self._displays: list[DisplayHandle] = [
+            display(
+                self._bundle(f"*waiting for {safe_inline(session.model)}…*"),
+                raw=True,
+                display_id=True,
+            )
+        ]
         self._unsubscribe = session.subscribe(self._on_changes)
 
     # Public methods -------------------------------------------------------------------
@@ -101,9 +129,11 @@ class CellView:
     def run_in_background(self) -> threading.Thread:
         """Stream from a daemon thread; the cell returns at once.
 
-        Every display write enters the cell's captured context itself (``_publish``), so
-        the thread runs in its own context.
+        A background thread may only update the displays the cell created, so the whole
+        text streams into the first one. Every display write enters the cell's captured
+        context itself (``_update``), so the thread runs in its own context.
         """
+        self.blocks = False
 
         def target() -> None:
             # finish() has already shown any error in the cell.
@@ -115,18 +145,32 @@ class CellView:
         return thread
 
     def refresh(self) -> float:
-        """Publish the current text if it changed and the pacer allows; return the delay
-        until the pending update may go out (0 if nothing is pending)."""
+        """Publish the new text if the pacer allows; return the delay until a pending
+        update may go out (0 if nothing is pending or only more text can pay for it)."""
         self._changed.clear()
-        text = self._current_text()
-        if text == self._published:
+        raw = self._current_text()
+        if raw == self._shown:
             return 0.0
+        self.pacer.grow(len(raw))
         now = time.monotonic()
-        if not self.pacer.due(now, len(text)):
+        sealed = self._sealed
+        if self.blocks and now - self._last_seal >= self.seal_interval:
+            boundary = self._scanner.feed(raw)
+            if boundary - self._sealed >= self.seal_minimum:
+                sealed = boundary
+        wait = self.pacer.wait_time(now, len(raw) - sealed)
+        if wait is None:
+            return 0.0  # the next delta pays for it (and wakes us)
+        if wait > 0:
             self._changed.set()  # still pending
-            return self.pacer.wait_time(now, len(text))
-        self._publish(text, "")
-        self.pacer.published(now)
+            return wait
+        tail = self._render(raw[sealed:])
+        if sealed > self._sealed:
+            self._seal(self._render(raw[self._sealed : sealed]), tail, sealed, now)
+        else:
+            self._update(self._displays[-1], self._bundle(tail))
+        self._shown = raw
+        self.pacer.published(now, len(tail))
         return 0.0
 
     def finish(self) -> ResponseResult:
@@ -134,10 +178,10 @@ class CellView:
         try:
             result = self.handle.wait(10)
         except RealtimeError as error:
-            self._publish(self._current_text(), f"**Error:** {safe_markdown(str(error))}")
+            self._collapse(self._render(self._current_text()), self._error_footer(error))
             raise
         text = render_items(result.items) if not self.plain else result.text
-        self._publish(text, self._footer(result), self._provenance(result))
+        self._collapse(text, self._footer(result), self._provenance(result))
         return result
 
     # Internals ---------------------------------------------------------------------------
@@ -146,32 +190,60 @@ class CellView:
         self._changed.set()  # runs on the I/O thread: only wake the writer
 
     def _current_text(self) -> str:
+        """The raw (unsanitized) text of the response so far."""
         response_id = self.handle.response_id
         if response_id is None:
             return ""
         if self.plain:
             return self.session.response_text(response_id)
-        return render_items(self.session.response_items(response_id))
+        return "\n\n".join(
+            filter(None, map(_item_source, self.session.response_items(response_id)))
+        )
 
-    def _bundle(self, text: str, footer: str) -> dict[str, Any]:
-        if self.plain:
-            return {"text/plain": "\n\n".join(p for p in (text, footer) if p)}
-        body = "\n\n".join(p for p in (text, footer) if p)
-        return {"text/markdown": body, "text/plain": text}
+    def _render(self, raw: str) -> str:
+        return raw if self.plain else safe_markdown(raw)
 
-    def _publish(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
-        bundle = self._bundle(text, footer)
-        if not text and not footer:
-            bundle = self._bundle("*…*", "")
+    def _seal(self, blocks: str, tail: str, end: int, now: float) -> None:
+        """Show ``blocks`` (finished, up to ``end``) for good in the last display and the
+        tail in a new display just after it."""
+        self._update(self._displays[-1], self._bundle(blocks))
+        self._displays.append(
+            self._context.run(display, self._bundle(tail), raw=True, display_id=True)
+        )
+        self.updates += 1
+        self._sealed = end
+        self._last_seal = now
+
+    def _collapse(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
+        """The whole answer into the first display; the block displays emptied."""
+        body = "\n\n".join(p for p in (text, footer) if p) or "*…*"
+        bundle = {"text/plain": body} if self.plain else {"text/markdown": body, "text/plain": text}
+        self._update(self._displays[0], bundle, metadata)
+        for extra in self._displays[1:]:
+            self._update(extra, {})
+        del self._displays[1:]
+
+    def _bundle(self, text: str) -> dict[str, Any]:
+        return {"text/plain" if self.plain else "text/markdown": text}
+
+    def _update(
+        self, handle: DisplayHandle, bundle: dict[str, Any], metadata: dict[str, Any] | None = None
+    ) -> None:
         kwargs: dict[str, Any] = {"raw": True}
         if metadata is not None:
             kwargs["metadata"] = metadata
-        self._context.run(self._display.update, bundle, **kwargs)
-        self._published = text
+        self._context.run(handle.update, bundle, **kwargs)
         self.updates += 1
 
+    def _error_footer(self, error: RealtimeError) -> str:
+        return f"**Error:** {safe_markdown(str(error))}"
+
     def _footer(self, result: ResponseResult) -> str:
-        pieces = [result.model, result.status]
+        # Offline, no model answered: name what did instead of the configured model.
+        offline = self.session.endpoint.offline
+        # A local model behind the embedded server: name it and where it runs.
+        answered_by = self.session.endpoint.local_model or result.model
+        pieces = ["offline server (echo)" if offline else answered_by, result.status]
         if result.status_details and result.status != "completed":
             reason = result.status_details.get("reason")
             if reason:
@@ -180,12 +252,9 @@ class CellView:
             pieces.append(f"{result.usage['total_tokens']} tokens")
         if result.time_to_first_delta is not None:
             pieces.append(f"first delta {result.time_to_first_delta:.2f} s")
+        pieces += footer_pieces(self.session, self.handle, result)  # total, queued, cost
         if result.out_of_band:
             pieces.append("out of band")
-        if self.session.endpoint.offline:
-            pieces.append("offline server")
-        elif self.session.endpoint.local_model:
-            pieces.append(self.session.endpoint.local_model)
         footer = " · ".join(pieces)
         return footer if self.plain else f"*{safe_inline(footer)}*"
 

@@ -1,10 +1,14 @@
 """Sans-I/O update pacing for streamed text: when a view should publish again.
 
-Jupyter drops IOPub messages above ``iopub_msg_rate_limit`` and every update resends the
-whole text, so per-delta updates lose data and cost O(n²) bytes (``docs/architecture.md``
-has the numbers). A :class:`Pacer` publishes the first delta at once, then at most one update per
-interval; the interval stretches with the text length so that bytes per second stay
-bounded; the final text is always published by the caller, whatever the pacer says.
+Every update of a display (or a widget) resends what it shows, so publishing at a fixed
+rate costs bytes proportional to time times length: at a real model's speed (~50 tokens a
+second for a minute) that is hundreds of times the text. A :class:`Pacer` bounds the
+*total* instead, with a byte credit: each character the text grows by earns ``ratio``
+bytes, and an update may go out only when the credit covers what it resends (plus the
+message's framing). Whatever the rate, the updates of one view then cost at most
+``ratio`` times the final text (plus the first update, which is free so the first delta is
+shown at once). A minimum interval also bounds the message rate. The caller always
+publishes the final text, whatever the pacer says.
 """
 
 from __future__ import annotations
@@ -16,31 +20,41 @@ __all__ = ["Pacer"]
 
 @dataclass(slots=True)
 class Pacer:
-    """Decides when a growing text should be re-published."""
+    """Decides when a growing text may be re-published."""
 
-    min_interval: float = 0.05  # seconds: at most ~20 updates per second per view
-    max_interval: float = 1.0  # seconds: a long answer still visibly grows
-    bytes_per_second: float = 150_000.0  # the budget that stretches the interval
+    min_interval: float = 0.05  # seconds: at most 20 updates a second per view
+    ratio: float = 14.0  # bytes an update may resend per character the text grew
+    overhead: int = 160  # bytes of message framing counted per update
     # When this view last published (monotonic seconds), or None before the first update.
     last_published: float | None = None
+    credit: float = 0.0  # bytes earned by growth and not yet spent
+    credited_length: int = 0  # the text length credit was last earned up to
 
-    def interval(self, text_length: int) -> float:
-        """The minimum time between two updates of a text of ``text_length`` characters."""
-        stretched = text_length / self.bytes_per_second
-        return min(self.max_interval, max(self.min_interval, stretched))
+    def grow(self, text_length: int) -> None:
+        """The text is now ``text_length`` characters long: earn credit for the growth."""
+        if text_length > self.credited_length:
+            self.credit += self.ratio * (text_length - self.credited_length)
+            self.credited_length = text_length
 
-    def due(self, now: float, text_length: int) -> bool:
-        """Whether an update of a text of ``text_length`` characters may go out at ``now``."""
+    def affordable(self, cost: int) -> bool:
+        """Whether the credit covers an update resending ``cost`` bytes."""
+        return self.last_published is None or self.credit >= cost + self.overhead
+
+    def due(self, now: float, cost: int) -> bool:
+        """Whether an update resending ``cost`` bytes may go out at ``now``."""
+        return self.wait_time(now, cost) == 0.0
+
+    def wait_time(self, now: float, cost: int) -> float | None:
+        """Seconds until such an update may go out (0: now); ``None``: only once the text
+        has grown enough to pay for it."""
         if self.last_published is None:
-            return True  # the first delta is shown at once
-        return now - self.last_published >= self.interval(text_length)
+            return 0.0  # the first delta is shown at once
+        if not self.affordable(cost):
+            return None
+        return max(0.0, self.last_published + self.min_interval - now)
 
-    def wait_time(self, now: float, text_length: int) -> float:
-        """Seconds until the next update may go out (0 when it is due)."""
-        if self.last_published is None:
-            return 0.0
-        return max(0.0, self.last_published + self.interval(text_length) - now)
-
-    def published(self, now: float) -> None:
-        """Record that an update went out at ``now``."""
+    def published(self, now: float, cost: int = 0) -> None:
+        """Record that an update resending ``cost`` bytes went out at ``now``."""
+        if self.last_published is not None:
+            self.credit -= cost + self.overhead
         self.last_published = now

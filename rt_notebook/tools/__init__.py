@@ -17,7 +17,7 @@ Three layers, one module each, each usable without the next:
 """
 
 from .registry import ToolRegistry, default_registry, tool
-from .runner import ROUND_TAG, CallState, Toolbox, ToolCall, ToolRound
+from .runner import ROUND_TAG, Approver, CallState, Toolbox, ToolCall, ToolRound, asking
 from .schema import (
     DEFAULT_TIMEOUT,
     Tool,
@@ -30,6 +30,7 @@ from .schema import (
 __all__ = [
     "DEFAULT_TIMEOUT",
     "ROUND_TAG",
+    "Approver",
     "CallState",
     "Tool",
     "ToolArgumentsError",
@@ -37,6 +38,7 @@ __all__ = [
     "ToolRegistry",
     "ToolRound",
     "Toolbox",
+    "asking",
     "default_registry",
     "encode_output",
     "error_output",

@@ -5,17 +5,25 @@ and runs each round on a worker thread (never the I/O thread): validate the argu
 for approval where the tool wants it, run the tool with a timeout, post a
 ``function_call_output`` for every call (errors as ``{"error": ...}``) and request the
 follow-up response. Only registered tools run.
+
+Approval is asked where the call happened: the front end that requested a response (a
+``%%realtime`` cell, a background cell, the chat panel) names itself with
+:func:`asking` around the request, the Toolbox remembers it with the request, and its
+round's follow-ups inherit it. A call that needs approval and has no one to ask is refused
+at once, saying why (see :attr:`Toolbox.approver` for a fallback of your own).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import contextvars
 import enum
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +45,7 @@ if TYPE_CHECKING:
     from ..responses import ResponseHandle
     from ..session import Session
 
-__all__ = ["ROUND_TAG", "CallState", "ToolCall", "ToolRound", "Toolbox"]
+__all__ = ["ROUND_TAG", "Approver", "CallState", "ToolCall", "ToolRound", "Toolbox", "asking"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -53,11 +61,38 @@ class CallState(enum.Enum):
     RUNNING = "running"
     DONE = "done"  # ran; the result went to the model
     FAILED = "failed"  # unknown tool, bad arguments, exception or timeout: an error went
-    DENIED = "denied"  # the user declined; an error saying so went to the model
+    DENIED = "denied"  # not approved (declined, no one to ask, no answer): the model is told
+    INTERRUPTED = "interrupted"  # the cell was interrupted while the call awaited approval
     MANUAL = "manual"  # not a registered tool: answer it with --function-output
 
 
-FINISHED = frozenset({CallState.DONE, CallState.FAILED, CallState.DENIED, CallState.MANUAL})
+FINISHED = frozenset(
+    {CallState.DONE, CallState.FAILED, CallState.DENIED, CallState.INTERRUPTED, CallState.MANUAL}
+)
+
+# Who asks for approval: called on the round's worker thread when ``call`` needs a decision;
+# returns whether it will get one to the call (``call.approve()``/``deny()``/``interrupt()``
+# from any thread), or False when it cannot ask (closed panel, finished cell).
+Approver = Callable[["ToolCall"], bool]
+
+_approver: contextvars.ContextVar[Approver | None] = contextvars.ContextVar(
+    "rt_notebook_approver", default=None
+)
+
+
+@contextmanager
+def asking(approver: Approver | None) -> Iterator[None]:
+    """Responses requested inside this block ask ``approver`` for approvals (and so do
+    the follow-ups of their tool rounds)."""
+    token = _approver.set(approver)
+    try:
+        yield
+    finally:
+        _approver.reset(token)
+
+
+# Outcomes of an approval request.
+_APPROVED, _DENIED, _INTERRUPTED = "approved", "denied", "interrupted"
 
 
 class ToolCall:
@@ -74,22 +109,33 @@ class ToolCall:
         self.output: str | None = None  # what the model was sent
         self.error: str | None = None  # why it failed, for people
         self.output_item_id: str | None = None  # the function_call_output item
-        self._decision: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self._decision: concurrent.futures.Future[str] = concurrent.futures.Future()
 
     def __repr__(self) -> str:
         return f"<ToolCall {self.name} {self.call_id} {self.state.value}>"
 
     def approve(self) -> None:
         """Let a tool that needs approval run. Safe from any thread (widget callbacks)."""
-        self._decide(True)
+        self._decide(_APPROVED)
 
     def deny(self) -> None:
         """Decline to run it: the model is told the user declined."""
-        self._decide(False)
+        self._decide(_DENIED)
 
-    def _decide(self, allowed: bool) -> None:
+    def interrupt(self) -> None:
+        """Give up waiting for a decision (the cell was interrupted): not run, and recorded
+        as interrupted rather than declined."""
+        self._decide(_INTERRUPTED)
+
+    def on_decided(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(outcome)`` once the approval is settled: ``"approved"``,
+        ``"denied"`` or ``"interrupted"`` (at once if it already is), on the deciding thread.
+        When no one answered, :attr:`error` says why before the callback runs."""
+        self._decision.add_done_callback(lambda future: callback(future.result()))
+
+    def _decide(self, outcome: str) -> None:
         with contextlib.suppress(concurrent.futures.InvalidStateError):
-            self._decision.set_result(allowed)
+            self._decision.set_result(outcome)
 
     def _set(self, state: CallState, **fields: Any) -> None:
         for key, value in fields.items():
@@ -108,6 +154,7 @@ class ToolRound:
         self.follow_up: ResponseHandle | None = None  # the response that uses the outputs
         self.error: BaseException | None = None  # posting failed (connection lost)
         self.cancelled = False
+        self.approver: Approver | None = None  # who asks for its approvals (see asking())
         self._condition = threading.Condition()
         self._version = 0
         self._done = threading.Event()
@@ -130,10 +177,11 @@ class ToolRound:
             return self._version
 
     def cancel(self) -> None:
-        """Deny pending approvals and request no follow-up (running tools still finish)."""
+        """Interrupt pending approvals and request no follow-up (running tools still
+        finish)."""
         self.cancelled = True
         for call in self.calls:
-            call.deny()
+            call.interrupt()
 
     def _changed(self) -> None:
         with self._condition:
@@ -151,6 +199,7 @@ class _Request:
 
     handle: ResponseHandle
     overrides: dict[str, Any]
+    approver: Approver | None = None
 
 
 class Toolbox(Mapping[str, Tool]):
@@ -167,6 +216,9 @@ class Toolbox(Mapping[str, Tool]):
         self.auto_run = True
         self.max_rounds = 8
         self.approval_timeout = 600.0  # seconds an approval may wait before it is denied
+        # Asked when a call needs approval and its request named no one (see asking()):
+        # e.g. ``lambda call: threading.Thread(target=call.approve).start() or True``.
+        self.approver: Approver | None = None
         self._lock = threading.Lock()
         # Our responses by request id, until they finish: the follow-up copies them.
         self._requests: dict[str, _Request] = {}
@@ -293,10 +345,11 @@ class Toolbox(Mapping[str, Tool]):
     # Called by the Session ---------------------------------------------------------------
 
     def track(self, handle: ResponseHandle, overrides: dict[str, Any]) -> None:
-        """Remember what an in-conversation response asked for (the Session calls this
-        before it is sent): a tool round's follow-up asks for the same."""
+        """Remember what an in-conversation response asked for, and who asks for its
+        approvals (the Session calls this on the requesting thread, before it is sent):
+        a tool round's follow-up asks for the same."""
         with self._lock:
-            self._requests[handle.request_id] = _Request(handle, overrides)
+            self._requests[handle.request_id] = _Request(handle, overrides, _approver.get())
 
     def _sync(self) -> None:
         """Send the new tool list to a connected Session (registration just changed it)."""
@@ -345,6 +398,7 @@ class Toolbox(Mapping[str, Tool]):
         metadata = overrides.get("metadata") or {}
         depth = int(metadata.get(ROUND_TAG, "0")) + 1
         round = ToolRound(response_id, depth)
+        round.approver = request.approver if request is not None else None
         declared = self._declared(overrides.get("tools"))
         round.calls = tuple(
             ToolCall(round, c.id, c.call_id or "", c.name or "", c.arguments or "") for c in calls
@@ -415,7 +469,10 @@ class Toolbox(Mapping[str, Tool]):
             metadata = overrides.get("metadata") or {}
             follow_up["metadata"] = {**metadata, ROUND_TAG: str(round.depth)}
             # One turn at the head of the queue: the outputs, then the follow-up.
-            round.follow_up = self.session.create_response(items=outputs, first=True, **follow_up)
+            with asking(round.approver):  # the follow-up's calls ask the same front end
+                round.follow_up = self.session.create_response(
+                    items=outputs, first=True, **follow_up
+                )
             round.follow_up.wait_items(self.approval_timeout)  # done means the outputs are in
         except RealtimeError as exc:
             round.error = exc
@@ -433,10 +490,10 @@ class Toolbox(Mapping[str, Tool]):
             args, kwargs = tool.validate(call.arguments)
         except ToolArgumentsError as exc:
             return self._failed(call, f"{call.name}: {exc}")
-        if tool.approval and not self._approved(call):
-            message = f"the user declined to run {call.name}"
-            call._set(CallState.DENIED, error=message)
-            return error_output(message)
+        if tool.approval:
+            refusal = self._approval(call)
+            if refusal is not None:
+                return refusal
         call._set(CallState.RUNNING)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
@@ -461,14 +518,45 @@ class Toolbox(Mapping[str, Tool]):
         call._set(CallState.DONE, result=result)
         return output
 
-    def _approved(self, call: ToolCall) -> bool:
-        if self.session.on_io_thread():  # never: rounds run on workers
-            return False
+    def _approval(self, call: ToolCall) -> str | None:
+        """Ask for approval (on the round's worker); ``None`` if approved, else the output
+        that tells the model why the call did not run."""
+        if call.round.cancelled:  # interrupted before its turn came: ask no one
+            message = f"{call.name} was not run: interrupted while waiting for approval"
+            return self._refused(call, CallState.INTERRUPTED, message)
+        approver = call.round.approver or self.approver
         call._set(CallState.AWAITING_APPROVAL)
         try:
-            return call._decision.result(self.approval_timeout)
+            asked = approver is not None and approver(call)
+        except Exception:
+            log.exception("rt_notebook: asking for approval of %s failed", call.name)
+            asked = False
+        if not asked:
+            message = (
+                f"{call.name} was not run: it needs approval and no one could be asked "
+                "(requested from code, with no %%realtime cell or chat panel to show "
+                "Approve / Deny)"
+            )
+            log.warning("rt_notebook: %s", message)
+            return self._refused(call, CallState.DENIED, message)
+        try:
+            outcome = call._decision.result(self.approval_timeout)
         except concurrent.futures.TimeoutError:
-            return False
+            waited = f"{self.approval_timeout:g} s"
+            message = f"{call.name} was not run: no one approved it within {waited}"
+            return self._refused(call, CallState.DENIED, message)
+        if outcome == _APPROVED:
+            return None
+        if outcome == _INTERRUPTED:
+            message = f"{call.name} was not run: interrupted while waiting for approval"
+            return self._refused(call, CallState.INTERRUPTED, message)
+        return self._refused(call, CallState.DENIED, f"the user declined to run {call.name}")
+
+    @staticmethod
+    def _refused(call: ToolCall, state: CallState, message: str) -> str:
+        call._set(state, error=message)
+        call._decide(_DENIED)  # settles any buttons still showing (after the error is set)
+        return error_output(message)
 
     @staticmethod
     def _failed(call: ToolCall, message: str) -> str:

@@ -1,5 +1,6 @@
 // The chat panel's input row: a textarea (Enter sends, Shift+Enter adds a line), Send, Stop.
 // Sends custom messages {event: "submit", text} and {event: "stop"}; Python does the rest.
+// When the kernel goes away (restart), the whole panel says so and stops taking input.
 
 function button(label, className) {
   const element = document.createElement("button");
@@ -45,10 +46,56 @@ function render({ model, el }) {
   }
 
   function sync() {
+    watchPanel(); // once the view is inside its panel
+    if (dead) {
+      return;
+    }
     box.placeholder = model.get("placeholder");
     box.disabled = model.get("disabled");
     send.disabled = model.get("disabled");
     stop.disabled = !model.get("responding");
+  }
+
+  // ipywidgets marks every view of a kernel that restarted with this class (and sends
+  // "comm_live_update"): nothing the panel shows will change any more, so say so and
+  // disable the controls instead of leaving "responding…" and a lit Stop on screen.
+  const gone = document.createElement("div");
+  gone.className = "rt-chat-status rt-chat-kernel-gone";
+  gone.dataset.state = "kernel-gone";
+  gone.textContent =
+    "● kernel gone (restarted or shut down): this panel is no longer connected. " +
+    "Run its cell again for a new one.";
+
+  let dead = false;
+  function markDead() {
+    dead = true;
+    box.disabled = true;
+    send.disabled = true;
+    stop.disabled = true;
+    const panel = el.closest(".rt-chat");
+    if (panel) {
+      panel.dataset.kernel = "gone";
+    }
+    if (!gone.isConnected) {
+      el.prepend(gone);
+    }
+  }
+
+  // The panel's own box gets the class too (any of them may be updated first).
+  let observer = null;
+  function watchPanel() {
+    const panel = el.closest(".rt-chat");
+    if (!panel || observer) {
+      return;
+    }
+    const check = () => {
+      if (panel.classList.contains("jupyter-widgets-disconnected")) {
+        markDead();
+      }
+    };
+    observer = new MutationObserver(check);
+    observer.observe(panel, { attributes: true, attributeFilter: ["class"] });
+    check(); // a view rendered after the restart (side area)
   }
 
   box.addEventListener("keydown", onKeydown);
@@ -57,11 +104,18 @@ function render({ model, el }) {
   stop.addEventListener("click", () => model.send({ event: "stop" }));
   model.on("change", sync);
   model.on("change:value", setDraft);
+  // Sent when the kernel restarts (the connection to this model is gone for good).
+  model.on("comm_live_update", markDead);
   setDraft();
   sync();
+  requestAnimationFrame(watchPanel); // the view is placed in its panel after render
   return () => {
     model.off("change", sync);
     model.off("change:value", setDraft);
+    model.off("comm_live_update", markDead);
+    if (observer) {
+      observer.disconnect();
+    }
   };
 }
 

@@ -243,6 +243,100 @@ def test_deny_tells_the_model_the_user_declined(kernel):
     assert sent == {"error": "the user declined to run delete_file"}
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def click(kernel: Kernel, comm_id: str) -> None:
+    """What the front end sends when a person clicks the button with this comm."""
+    message = kernel.client.session.msg(
+        "comm_msg",
+        {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}},
+    )
+    kernel.client.shell_channel.send(message)
+
+
+def test_a_background_cell_asks_in_the_area_it_made_and_a_click_runs_the_tool(kernel):
+    run = kernel.execute('%%realtime --background\ncall delete_file {"path": "bg.txt"}')
+    assert run.status == "ok", run.error_text()
+    # The cell made an (empty) area on its own thread before returning.
+    [area] = [
+        m["content"]["transient"]["display_id"]
+        for m in run.of_type("display_data")
+        if m["content"]["data"].get("text/plain") == ""
+    ]
+    buttons: dict[str, str] = {}
+    # Later, from the tool worker: the buttons, put into that area by display id, as
+    # messages of that cell (its parent header), never as new outputs.
+    while True:
+        message = kernel.client.get_iopub_msg(timeout=60)
+        content = message["content"]
+        if message["msg_type"] == "comm_open":
+            description = content["data"]["state"].get("description")
+            if description in ("Approve", "Deny"):
+                buttons[description] = content["comm_id"]
+        if message["msg_type"] == "display_data":
+            assert message["parent_header"].get("msg_id") != run.msg_id, content
+        if message["msg_type"] == "update_display_data" and WIDGET_VIEW in content["data"]:
+            assert content["transient"]["display_id"] == area
+            assert message["parent_header"]["msg_id"] == run.msg_id
+            break
+    assert set(buttons) == {"Approve", "Deny"}
+    assert value(kernel, "[c.state.value for c in session.tools.pending_approvals]") == [
+        "awaiting approval"
+    ]
+    click(kernel, buttons["Approve"])
+    done = kernel.execute(
+        "r = session.tools.rounds[-1]\nr.wait(30)\n"
+        "print(json.dumps([r.calls[0].state.value, r.calls[0].output]))"
+    )
+    assert json.loads(done.stream_text()) == ["done", "deleted bg.txt"]
+
+
+def test_interrupting_a_cell_that_waits_for_approval_records_interrupted(kernel):
+    client = kernel.client
+    msg_id = client.execute('%%realtime\ncall delete_file {"path": "int.txt"}')
+    interrupted = []
+
+    def interrupt_once_asked(message):
+        content = message["content"]
+        if (
+            message["msg_type"] == "display_data"
+            and WIDGET_VIEW in content["data"]
+            and not interrupted
+        ):
+            kernel.interrupt()  # Ctrl-C / the stop button, while the buttons wait
+            interrupted.append(True)
+
+    run = collect(kernel, msg_id, on_message=interrupt_once_asked)
+    assert interrupted
+    outputs = "\n".join(saved_outputs(run))
+    assert "interrupted while waiting for approval" in outputs
+    assert "declined" not in outputs
+    sent = json.loads(value(kernel, "outputs_of('delete_file')")[-1])
+    assert sent == {"error": "delete_file was not run: interrupted while waiting for approval"}
+    state = value(kernel, "session.tools.rounds[-1].calls[0].state.value")
+    assert state == "interrupted"
+
+
+def test_plain_ask_refuses_at_once_when_no_one_can_approve(kernel):
+    run = kernel.execute(
+        textwrap.dedent(
+            """
+            result = session.ask('call delete_file {"path": "ask.txt"}').wait(30)
+            r = session.tools.round_for(result.id)
+            assert r.wait(30)
+            print(json.dumps([r.calls[0].state.value, r.calls[0].error]))
+            """
+        )
+    )
+    assert run.status == "ok", run.error_text()
+    state, error = json.loads(run.stream_text())
+    assert state == "denied"
+    assert error.startswith("delete_file was not run: it needs approval and no one could be")
+    sent = json.loads(value(kernel, "outputs_of('delete_file')")[-1])
+    assert sent == {"error": error}
+
+
 # Answering a call by hand --------------------------------------------------------------
 
 

@@ -1,0 +1,71 @@
+"""Cold start: what ``%load_ext rt_notebook`` prepares in the background.
+
+The first ``%%realtime`` answer would otherwise pay for importing the SDK, pydantic and
+the Markdown parser and for starting the embedded offline server, a second or more on a
+laptop. Loading the extension must itself stay quick, so a daemon thread does that work
+right after it: imports (in the order the first cell needs them; the package has no import
+cycles, so the cell's thread and this one cannot deadlock on import locks), the SDK's
+Realtime resources (imported on first use of ``client.realtime``); then, when no
+credentials or URL are configured (the first cell will use the offline server), the
+process-wide embedded server and one rehearsal connection to it through the SDK, which
+runs, once, every first-use path of a connection on both sides. No credential is used
+but the embedded server's own token, and nothing leaves loopback. Nothing here runs at
+``import rt_notebook``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import threading
+
+__all__ = ["MODULES", "start"]
+
+log = logging.getLogger(__name__)
+
+# What the first %%realtime cell imports, in that order.
+MODULES = (
+    "rt_notebook.session",
+    "rt_notebook.render.cell",
+    "rt_notebook.render.approval",
+    "rt_notebook.tools",
+    "openai",
+    "websockets.asyncio.client",
+)
+
+# Any of these means the first Session may not be the offline one.
+_ONLINE_SETTINGS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT")
+
+
+def start() -> threading.Thread:
+    """Warm the imports and, when offline, the embedded server, on a daemon thread."""
+    thread = threading.Thread(target=_warm, name="rt_notebook-warmup", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm() -> None:
+    try:
+        for name in MODULES:
+            importlib.import_module(name)
+        from openai import AsyncOpenAI
+
+        AsyncOpenAI(api_key="unused-warm-up").realtime  # noqa: B018 - imports the resources
+        if not any(os.environ.get(setting) for setting in _ONLINE_SETTINGS):
+            asyncio.run(_rehearse())
+    except Exception:  # only a head start: the first cell reports any real problem
+        log.debug("rt_notebook warm-up failed", exc_info=True)
+
+
+async def _rehearse() -> None:
+    """Open and close one SDK connection to the embedded server (started if need be)."""
+    from .protocol.events import Dialect
+    from .server.validation import preload_models
+    from .transport import DEFAULT_MODEL, Transport, resolve_endpoint
+
+    endpoint, key = resolve_endpoint(model=DEFAULT_MODEL, dialect=Dialect.GA, offline=True)
+    preload_models()  # the server validates its first events with the SDK's models
+    async with Transport(endpoint, key).connection_manager() as connection:
+        await connection.recv()  # session.created: the server has set the session up

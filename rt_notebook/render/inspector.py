@@ -1,0 +1,204 @@
+"""Inspector view: a turn's timeline, the footer's time and cost, the Session's totals.
+
+Everything is safe Markdown (tables, inline code, fenced JSON): no HTML is built from
+server strings, so a saved notebook holds plain Markdown. Event bodies are scrubbed of
+credentials and long strings (audio) are shortened. ``--live`` re-renders one display by
+its id from a daemon thread, woken by the Session's changes, until the turn is done.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import pricing
+from ..protocol.timeline import Entry, Timeline
+from ..redaction import scrub_data
+from .markdown import fenced, inline_code, safe_inline
+
+if TYPE_CHECKING:
+    from IPython.display import DisplayHandle
+
+    from ..protocol.conversation import Change
+    from ..responses import ResponseHandle, ResponseResult
+    from ..session import Session
+
+__all__ = [
+    "LiveInspector",
+    "footer_pieces",
+    "format_cost",
+    "session_totals",
+    "timeline_markdown",
+]
+
+LONG_STRING = 120  # characters of a string value shown before it is shortened
+BODY_LIMIT = 4000  # characters of one event's JSON shown
+
+
+def format_cost(usd: float) -> str:
+    """``$0.0123``: enough digits that a small response does not read as free."""
+    if usd >= 1:
+        return f"${usd:.2f}"
+    if usd >= 0.01:
+        return f"${usd:.4f}"
+    return f"${usd:.6f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f} s"
+
+
+def _size(size: int) -> str:
+    return f"{size} B" if size < 1024 else f"{size / 1024:.1f} kB"
+
+
+def _shorten(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > LONG_STRING:
+        return f"{value[:LONG_STRING]}… ({len(value)} characters)"
+    if isinstance(value, dict):
+        return {key: _shorten(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shorten(item) for item in value]
+    return value
+
+
+def _body(entry: Entry) -> str:
+    if entry.event is None:
+        return "*(body not kept: over the inspector's memory cap)*"
+    text = json.dumps(_shorten(scrub_data(entry.event)), indent=1, ensure_ascii=False)
+    if len(text) > BODY_LIMIT:
+        text = text[:BODY_LIMIT] + f"\n… ({len(text) - BODY_LIMIT} more characters)"
+    return fenced(text, "json")
+
+
+def _row(number: int, entry: Entry, start: float) -> str:
+    arrow = "→ sent" if entry.direction == "sent" else "← received"
+    name = inline_code(entry.type)
+    if entry.error:
+        name = f"**⚠ {name}**"
+    if entry.count > 1:
+        name += f" x{entry.count} (to +{entry.last_at - start:.3f} s)"
+    return f"| {number} | +{entry.at - start:.3f} s | {arrow} | {name} | {_size(entry.size)} |"
+
+
+def timeline_markdown(timeline: Timeline, *, title: str, bodies: bool = True) -> str:
+    """A timeline as Markdown: a header, the latency breakdown, one table row per entry
+    (folded runs as one), then each event's JSON."""
+    lines = [f"**{safe_inline(title)}**"]
+    if timeline.key != "session":
+        ids = [*timeline.response_ids, *timeline.item_ids]
+        state = "done" if timeline.done else "running"
+        lines.append(
+            f"turn {inline_code(timeline.key)} ({state})"
+            + (" · " + ", ".join(inline_code(i) for i in ids) if ids else "")
+        )
+        latency = timeline.latency()
+        steps = []
+        if latency.queued is not None:
+            steps.append(f"queued {_seconds(latency.queued)}")
+        steps += [
+            f"sent → response.created {_seconds(latency.created)}",
+            f"→ first delta {_seconds(latency.first_delta)}",
+            f"→ done {_seconds(latency.done)}",
+            f"total {_seconds(latency.total)}",
+        ]
+        lines.append("Latency: " + " · ".join(steps))
+    if not timeline.entries:
+        lines.append("*(no events yet)*")
+        return "\n\n".join(lines)
+    start = timeline.began_at if timeline.key != "session" else timeline.entries[0].at
+    events = sum(entry.count for entry in timeline.entries)
+    lines.append(f"{events} events, {_size(timeline.size)}; times from the turn's start.")
+    table = ["| # | time | direction | event | size |", "|---|---|---|---|---|"]
+    table += [_row(n, e, start) for n, e in enumerate(timeline.entries, start=1)]
+    lines.append("\n".join(table))
+    if bodies:
+        for number, entry in enumerate(timeline.entries, start=1):
+            label = f"{number} · {entry.type}" + (" (first of the run)" if entry.count > 1 else "")
+            lines.append(f"{inline_code(label)}\n\n{_body(entry)}")
+    return "\n\n".join(lines)
+
+
+def footer_pieces(session: Session, handle: ResponseHandle, result: ResponseResult) -> list[str]:
+    """Footer pieces beyond model and status: total time, queue wait, cost (plain text)."""
+    pieces = [f"total {result.elapsed:.2f} s"]
+    timeline = session.timeline(handle.request_id)
+    if timeline is not None:
+        queued = timeline.latency().queued
+        if queued is not None:
+            pieces.append(f"queued {queued:.2f} s")
+    usd = pricing.cost(result.usage, pricing.endpoint_prices(session.endpoint, result.model))
+    if usd is not None:
+        pieces.append(format_cost(usd))
+    return pieces
+
+
+def session_totals(session: Session) -> str:
+    """``3 responses · 1234 tokens (in 1000, out 234) · $0.0123`` (cost when priced)."""
+    usages = [usage for _, usage in session.usages()]
+    total = sum(int(u.get("total_tokens") or 0) for u in usages)
+    inputs = sum(int(u.get("input_tokens") or 0) for u in usages)
+    outputs = sum(int(u.get("output_tokens") or 0) for u in usages)
+    text = f"{len(usages)} responses · {total} tokens (in {inputs}, out {outputs})"
+    model = str(session.session_config.get("model") or session.model)
+    usd = pricing.total_cost(usages, pricing.endpoint_prices(session.endpoint, model))
+    if usd is not None and usages:
+        text += f" · {format_cost(usd)}"
+    return text
+
+
+class LiveInspector:
+    """A timeline that re-renders in one output while its turn runs (``--live``)."""
+
+    def __init__(self, session: Session, key: str | None, title: str) -> None:
+        from IPython.display import display  # only views need IPython
+
+        self.session = session
+        self.key = key
+        self.title = title
+        self.updates = 0
+        self._context = contextvars.copy_context()  # the cell's parent header
+        self._changed = threading.Event()
+        self._display: DisplayHandle = display(  # type: ignore[no-untyped-call]
+            {"text/markdown": self._markdown(), "text/plain": title}, raw=True, display_id=True
+        )
+
+    def _markdown(self) -> str:
+        timeline = self.session.timeline(self.key)
+        if timeline is None:
+            return f"**{safe_inline(self.title)}**\n\n*(no such turn)*"
+        self.key = timeline.key  # follow this turn, not whichever one comes next
+        return timeline_markdown(timeline, title=self.title, bodies=timeline.done)
+
+    def _on_changes(self, session: Session, changes: Sequence[Change]) -> None:
+        self._changed.set()  # I/O thread: only wake the writer
+
+    def start(self) -> threading.Thread:
+        """Re-render after each change (at most every ``interval`` s) until the turn ends."""
+        unsubscribe = self.session.subscribe(self._on_changes)
+
+        def run() -> None:
+            try:
+                while True:
+                    self._changed.wait(1.0)
+                    self._changed.clear()
+                    timeline = self.session.timeline(self.key)
+                    text = self._markdown()
+                    self._context.run(
+                        self._display.update,
+                        {"text/markdown": text, "text/plain": self.title},
+                        raw=True,
+                    )
+                    self.updates += 1
+                    if timeline is None or timeline.done:
+                        return
+                    threading.Event().wait(0.2)  # pace: at most 5 updates a second
+            finally:
+                unsubscribe()
+
+        thread = threading.Thread(target=run, name="rt_notebook-inspect", daemon=True)
+        thread.start()
+        return thread
