@@ -33,10 +33,12 @@ def connect(name: str = "default", *, timeout: float = 30.0, **options: Any) -> 
     """Return the connected Session called ``name``, creating it on first use.
 
     ``options`` are :class:`Session` keywords (model, api_key, base_url,
-    websocket_base_url, dialect, azure_endpoint, api_version, offline, instructions,
-    modalities, voice, timing). Passing options for an existing name replaces that Session
-    with a new connection. With no ``OPENAI_API_KEY`` and no URL, the embedded offline
-    server is started in this process (and said so once).
+    websocket_base_url, dialect, azure_endpoint, api_version, offline, chat_base_url,
+    chat_model, instructions, modalities, voice, timing); ``chat_base_url`` and
+    ``chat_model`` put a local model's Chat Completions endpoint behind an embedded server.
+    Passing options for an existing name replaces that Session with a new connection.
+    With no ``OPENAI_API_KEY`` and no URL, the embedded offline server is started in this
+    process (and said so once).
     """
     from .session import Session
 

@@ -744,7 +744,7 @@ class ChatPanel:
             where = (
                 "offline server (echo responder, not a real model)"
                 if session.endpoint.offline
-                else f"model {session.model}"
+                else session.endpoint.local_model or f"model {session.model}"
             )
         parts = [state.value + ("…" if state in _ONGOING else "")]
         parts += [text for text in (detail, where) if text]

@@ -83,6 +83,12 @@ class RealtimeMagics(Magics):
     url = Unicode(
         "", help="websocket_base_url of a Realtime server; empty: OpenAI or the offline server."
     ).tag(config=True)
+    chat_base_url = Unicode(
+        "",
+        help="A local model: its OpenAI-compatible Chat Completions base URL "
+        "(e.g. http://127.0.0.1:11434/v1); needs chat_model.",
+    ).tag(config=True)
+    chat_model = Unicode("", help="A local model: its name at chat_base_url.").tag(config=True)
     timeout = Float(300.0, help="Seconds a blocking %%realtime cell waits for response.done.").tag(
         config=True
     )
@@ -138,6 +144,9 @@ class RealtimeMagics(Magics):
             options["instructions"] = self.instructions
         if self.url:
             options["websocket_base_url"] = self.url
+        if self.chat_base_url or self.chat_model:
+            options["chat_base_url"] = self.chat_base_url or None
+            options["chat_model"] = self.chat_model or None
         return options
 
     # %%realtime -------------------------------------------------------------------------

@@ -57,6 +57,8 @@ class Session(ConversationReader, ItemWriter):
         azure_endpoint: str | None = None,
         api_version: str | None = None,
         offline: bool | None = None,
+        chat_base_url: str | None = None,
+        chat_model: str | None = None,
         instructions: str | None = None,
         modalities: Sequence[str] = ("text",),
         voice: str | None = None,
@@ -74,6 +76,8 @@ class Session(ConversationReader, ItemWriter):
             azure_endpoint=azure_endpoint,
             api_version=api_version,
             offline=offline,
+            chat_base_url=chat_base_url,
+            chat_model=chat_model,
         )
         self.endpoint: Endpoint = endpoint
         self._io = IOThread.get()

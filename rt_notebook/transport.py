@@ -41,6 +41,10 @@ DEFAULT_MODEL = "gpt-realtime"
 # The process-wide embedded server (at most one), started on first offline use.
 _embedded: list[EmbeddedServer] = []
 _embedded_lock = threading.Lock()
+# Embedded servers relaying to a local model, one per (chat base URL, model).
+_chat_servers: dict[tuple[str, str], EmbeddedServer] = {}
+CHAT_URL_VARIABLE = "RT_NOTEBOOK_CHAT_BASE_URL"
+CHAT_MODEL_VARIABLE = "RT_NOTEBOOK_CHAT_MODEL"
 
 # The HTTP client every SDK client shares, and the TLS context of every wss:// connection
 # (see shared_http_client, shared_ssl_context).
@@ -60,6 +64,8 @@ class Endpoint:
     azure_endpoint: str | None = None
     api_version: str | None = None
     offline: bool = False  # the embedded offline server, not a real model
+    # "local model NAME via URL": the embedded server relaying to a Chat Completions endpoint.
+    local_model: str | None = None
 
     @property
     def secure(self) -> bool:
@@ -69,6 +75,8 @@ class Endpoint:
 
     def describe(self) -> str:
         """One line for users: what they are talking to."""
+        if self.local_model:
+            return f"{self.local_model} (through the embedded server at {self.websocket_base_url})"
         if self.offline:
             return (
                 f"the embedded offline server at {self.websocket_base_url} "
@@ -129,6 +137,20 @@ def shared_ssl_context() -> ssl.SSLContext:
         return _ssl_contexts[0]
 
 
+def chat_server(base_url: str, model: str) -> EmbeddedServer:
+    """The embedded server answering from ``model`` at the Chat Completions ``base_url``
+    (one per configuration, started on first use; its key is ``RT_NOTEBOOK_CHAT_API_KEY``)."""
+    from .server import ChatResponder, EmbeddedServer
+
+    with _embedded_lock:
+        server = _chat_servers.get((base_url, model))
+        if server is None:
+            # Pace 0: tokens go out as the model makes them, not on the echo's clock.
+            server = EmbeddedServer(responder=ChatResponder(base_url, model), pace=0).start()
+            _chat_servers[(base_url, model)] = server
+        return server
+
+
 def resolve_endpoint(
     *,
     model: str | None = None,
@@ -139,11 +161,15 @@ def resolve_endpoint(
     azure_endpoint: str | None = None,
     api_version: str | None = None,
     offline: bool | None = None,
+    chat_base_url: str | None = None,
+    chat_model: str | None = None,
 ) -> tuple[Endpoint, str]:
     """Decide where to connect from the arguments, then the environment; return the
     endpoint and the key to make the SDK client with.
 
-    Order: ``offline=True`` → embedded server; an Azure endpoint (argument or
+    Order: ``offline=True`` → embedded server; a local model (``chat_base_url`` and
+    ``chat_model``, or ``RT_NOTEBOOK_CHAT_BASE_URL`` and ``RT_NOTEBOOK_CHAT_MODEL`` when no
+    other URL is given) → an embedded server relaying to it; an Azure endpoint (argument or
     ``AZURE_OPENAI_ENDPOINT`` with ``AZURE_OPENAI_API_KEY``) → Azure; an explicit URL →
     that server (``OPENAI_BASE_URL`` counts); ``OPENAI_API_KEY`` (or ``api_key``) → the real
     service; otherwise the embedded offline server.
@@ -160,6 +186,15 @@ def resolve_endpoint(
     )
     if offline:
         return _offline(model, dialect)
+    if (
+        not (chat_base_url or chat_model)
+        and offline is None
+        and not (base_url or websocket_base_url or azure_endpoint)
+    ):
+        chat_base_url = os.environ.get(CHAT_URL_VARIABLE) or None
+        chat_model = os.environ.get(CHAT_MODEL_VARIABLE) or None
+    if chat_base_url or chat_model:
+        return _local_model(chat_base_url, chat_model, dialect)
     if azure_endpoint:
         key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
         if not key:
@@ -185,6 +220,24 @@ def resolve_endpoint(
         register_secret(key)
         return Endpoint(model=model, dialect=dialect), key
     return _offline(model, dialect)
+
+
+def _local_model(base_url: str | None, model: str | None, dialect: Dialect) -> tuple[Endpoint, str]:
+    if not base_url or not model:
+        raise ConfigurationError(
+            "a local model needs both a Chat Completions base URL and a model name "
+            f"(chat_base_url= and chat_model=, or {CHAT_URL_VARIABLE} and {CHAT_MODEL_VARIABLE})"
+        )
+    server = chat_server(base_url, model)
+    register_secret(server.token)
+    endpoint = Endpoint(
+        model=model,
+        dialect=dialect,
+        base_url=server.base_url,
+        websocket_base_url=server.websocket_base_url,
+        local_model=f"local model {model} via {base_url.rstrip('/')}",
+    )
+    return endpoint, server.token
 
 
 def _offline(model: str, dialect: Dialect) -> tuple[Endpoint, str]:

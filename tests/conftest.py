@@ -10,7 +10,8 @@ import pytest
 @pytest.fixture(autouse=True, scope="session")
 def _no_real_credentials():
     """Tests never talk to the real service unless marked live."""
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AZURE_OPENAI")}
+    prefixes = ("AZURE_OPENAI", "RT_NOTEBOOK_CHAT_")  # a local model set for the notebooks
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(prefixes)}
     yield
     os.environ.update(saved)
 

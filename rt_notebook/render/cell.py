@@ -241,7 +241,9 @@ class CellView:
     def _footer(self, result: ResponseResult) -> str:
         # Offline, no model answered: name what did instead of the configured model.
         offline = self.session.endpoint.offline
-        pieces = ["offline server (echo)" if offline else result.model, result.status]
+        # A local model behind the embedded server: name it and where it runs.
+        answered_by = self.session.endpoint.local_model or result.model
+        pieces = ["offline server (echo)" if offline else answered_by, result.status]
         if result.status_details and result.status != "completed":
             reason = result.status_details.get("reason")
             if reason:

@@ -12,10 +12,14 @@ Layers, each module saying which one it is in its first docstring line:
   SDK's types), :mod:`.admission` (token, model, dialect), :mod:`.shapes` (wire shapes per
   dialect), :mod:`.errors` (error catalogue);
 - responders (sans-I/O, pluggable): :mod:`.responders`, :mod:`.toolcall`, :mod:`.tone`;
+  live responses that grow while a backend streams them: :mod:`.live`, with the Chat
+  Completions mapping in :mod:`.chat_mapping`;
 - I/O: :mod:`.driver` (websockets, pacing), :mod:`.embedded` (background thread),
+  :mod:`.chat_backend` (a local model through the ``openai`` SDK's chat client),
   :mod:`.cli` (``rt-notebook-server`` / ``python -m rt_notebook.server``).
 """
 
+from rt_notebook.server.chat_backend import ChatResponder
 from rt_notebook.server.driver import DriverConfig, start_server
 from rt_notebook.server.embedded import EmbeddedServer
 from rt_notebook.server.responders import (
@@ -33,6 +37,7 @@ from rt_notebook.server.responders import (
 from rt_notebook.server.state import ConnectionState
 
 __all__ = [
+    "ChatResponder",
     "ConnectionState",
     "DriverConfig",
     "EchoResponder",

@@ -16,11 +16,14 @@ import sys
 from collections.abc import Sequence
 
 from rt_notebook.server.admission import ENDPOINT, new_token
+from rt_notebook.server.chat_backend import CHAT_KEY_VARIABLE, ChatResponder
 from rt_notebook.server.driver import DriverConfig, start_server
 from rt_notebook.server.embedded import parse_dialect
 from rt_notebook.server.errors import describe_duration
+from rt_notebook.server.live import LiveResponder
 from rt_notebook.server.responders import (
     RESPONDER_NAMES,
+    Responder,
     ScriptError,
     echo_words_for,
     make_responder,
@@ -63,6 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--script", help="JSON script for --responder scripted")
     parser.add_argument(
+        "--backend",
+        choices=("offline", "chat"),
+        default="offline",
+        help=(
+            "offline: the deterministic --responder (default); chat: answer from a model at "
+            "an OpenAI-compatible Chat Completions endpoint (Ollama, vLLM, llama.cpp, LM "
+            f"Studio), with the key, if it needs one, in ${CHAT_KEY_VARIABLE}"
+        ),
+    )
+    parser.add_argument(
+        "--chat-base-url",
+        metavar="URL",
+        help="the endpoint's base URL for --backend chat (e.g. http://127.0.0.1:11434/v1)",
+    )
+    parser.add_argument("--chat-model", metavar="NAME", help="the model for --backend chat")
+    parser.add_argument(
         "--max-session-seconds",
         type=float,
         default=None,
@@ -83,12 +102,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--pace must be >= 0")
     if args.max_session_seconds is not None and not args.max_session_seconds > 0:
         parser.error("--max-session-seconds must be > 0")
-    try:
-        responder = make_responder(
-            args.responder, args.script, echo_max_words=echo_words_for(args.pace)
-        )
-    except (ValueError, ScriptError) as exc:
-        parser.error(str(exc))
+    responder: Responder | LiveResponder
+    if args.backend == "chat":
+        if not args.chat_base_url or not args.chat_model:
+            parser.error("--backend chat needs --chat-base-url URL and --chat-model NAME")
+        responder = ChatResponder(args.chat_base_url, args.chat_model)
+    elif args.chat_base_url or args.chat_model:
+        parser.error("--chat-base-url and --chat-model need --backend chat")
+    else:
+        try:
+            responder = make_responder(
+                args.responder, args.script, echo_max_words=echo_words_for(args.pace)
+            )
+        except (ValueError, ScriptError) as exc:
+            parser.error(str(exc))
     config = DriverConfig(
         token=args.token or new_token(),
         responder=responder,
@@ -128,8 +155,14 @@ def how_to_connect(config: DriverConfig, netloc: str) -> str:
         if config.max_session_seconds is not None
         else ""
     )
+    responder = config.responder
+    answers = (
+        responder.describe()
+        if isinstance(responder, LiveResponder)
+        else f"responder: {responder.name}"
+    )
     return (
-        f"rt_notebook offline Realtime server (responder: {config.responder.name}, "
+        f"rt_notebook offline Realtime server ({answers}, "
         f"dialect: {dialect}{limit})\n"
         f"  websocket_base_url: {ws_base}\n"
         f"  base_url:           {http_base}\n"

@@ -43,6 +43,7 @@ from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server.admission import ENDPOINT, Rejected, admit, is_endpoint
 from rt_notebook.server.connections import ConnectionRegistry
 from rt_notebook.server.errors import error_event
+from rt_notebook.server.live import LiveError, LiveResponder, live_failure
 from rt_notebook.server.responders import Responder
 from rt_notebook.server.shapes import EncodedEvent
 from rt_notebook.server.state import ConnectionState
@@ -74,7 +75,7 @@ class DriverConfig:
     """What every connection of one server shares."""
 
     token: str
-    responder: Responder
+    responder: Responder | LiveResponder
     dialect: Dialect | None = None  # None: GA unless the client sends the beta header
     pace: float = 0.02  # seconds between ticks of a streaming response
     max_session_seconds: float | None = None  # None: 60 minutes, announced, not enforced
@@ -151,6 +152,8 @@ class _Link:
         self.drop_countdown: int | None = None
         self.pump_task: asyncio.Task[None] | None = None
         self.expiry_task: asyncio.Task[None] | None = None
+        # Backend streams of live responses, by response id (see _sync_live).
+        self.live_tasks: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         await self.send(self.state.start())
@@ -174,6 +177,8 @@ class _Link:
             self.pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.pump_task
+            for task in self.live_tasks.values():
+                task.cancel()  # the client is gone: stop asking the backend
             if self.expiry_task is not None:
                 await self.expiry_task  # the closing handshake it started ends by itself
 
@@ -201,10 +206,13 @@ class _Link:
     async def _pump(self) -> None:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
+        live = self.state.live
         while True:
             self.wake.clear()
             out = self.state.process()
-            if not self.state.streaming:
+            if live:
+                self._sync_live()
+            if not self.state.streaming or (live and self.state.waiting):
                 await self.send(out)
                 if not self.state.pending:
                     await self.wake.wait()
@@ -215,6 +223,8 @@ class _Link:
                 for _ in range(UNPACED_BURST):
                     out += self.state.advance()
                     if self.state.pending or not self.state.streaming:
+                        break
+                    if live and self.state.waiting:
                         break
                 await self.send(out)
                 await asyncio.sleep(0)
@@ -229,6 +239,35 @@ class _Link:
             if wait > 0:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait)
+
+    def _sync_live(self) -> None:
+        """Start the backend streams of new live responses; abort those of ended ones.
+
+        Runs right after each ``process()``, so a ``response.cancel`` closes the backend's
+        HTTP stream at once.
+        """
+        for response_id, prepared in self.state.take_live_starts():
+            self.live_tasks[response_id] = asyncio.create_task(
+                self._run_live(response_id, prepared)
+            )
+        if self.live_tasks:
+            active = self.state.active_response_ids
+            for response_id in [rid for rid in self.live_tasks if rid not in active]:
+                self.live_tasks.pop(response_id).cancel()  # no-op when it had finished
+
+    async def _run_live(self, response_id: str, prepared: object) -> None:
+        responder = self.state.responder
+        assert isinstance(responder, LiveResponder)
+        try:
+            async for updates in responder.stream(prepared):
+                self.state.feed(response_id, updates)
+                self.wake.set()
+        except LiveError as exc:
+            self.state.fail(response_id, exc.info)
+        except Exception as exc:  # a backend bug must not kill the connection
+            logger.exception("live responder failed")
+            self.state.fail(response_id, live_failure(exc))
+        self.wake.set()
 
     async def send(self, events: list[Event]) -> None:
         """Send ``events`` in one write (a scheduled drop may cut them short)."""

@@ -37,6 +37,7 @@ from rt_notebook.protocol.events import Dialect
 from rt_notebook.server.admission import ENDPOINT, new_token
 from rt_notebook.server.connections import ConnectionRegistry
 from rt_notebook.server.driver import DriverConfig, start_server
+from rt_notebook.server.live import LiveResponder
 from rt_notebook.server.responders import Responder, echo_words_for, make_responder
 
 __all__ = ["EmbeddedServer", "parse_dialect"]
@@ -61,9 +62,11 @@ class EmbeddedServer:
 
     ``port=0`` picks a free port (read :attr:`port` or :attr:`url` after :meth:`start`).
     ``responder`` is ``"echo"``, ``"scripted"`` (with ``script=`` a JSON script path) or a
-    :class:`~rt_notebook.server.responders.Responder`. ``dialect`` is ``None`` (GA, or beta
-    for clients that send ``OpenAI-Beta: realtime=v1``), ``"ga"`` or ``"beta"``. ``pace`` is
-    the pause between streamed deltas in seconds (0 streams as fast as possible).
+    :class:`~rt_notebook.server.responders.Responder`, or a live backend such as
+    :class:`~rt_notebook.server.chat_backend.ChatResponder` (a local model). ``dialect`` is
+    ``None`` (GA, or beta for clients that send ``OpenAI-Beta: realtime=v1``), ``"ga"`` or
+    ``"beta"``. ``pace`` is the pause between streamed deltas in seconds (0 streams as fast
+    as possible).
     ``max_session_seconds`` ends each connection that long after it opened, as the service
     does after 60 minutes: an ``error`` with code ``session_expired``, then close 1001
     (``None``: no limit is enforced; ``session.created`` announces 60 minutes either way).
@@ -77,7 +80,7 @@ class EmbeddedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         token: str | None = None,
-        responder: str | Responder = "echo",
+        responder: str | Responder | LiveResponder = "echo",
         dialect: Dialect | str | None = None,
         pace: float = 0.02,
         script: str | os.PathLike[str] | None = None,
@@ -91,7 +94,11 @@ class EmbeddedServer:
         self.host = host
         self.token = token or new_token()
         # An echo streams for two minutes at most at this pace (no limit at pace 0).
-        self.responder = make_responder(responder, script, echo_max_words=echo_words_for(pace))
+        self.responder: Responder | LiveResponder = (
+            responder
+            if isinstance(responder, LiveResponder)
+            else make_responder(responder, script, echo_max_words=echo_words_for(pace))
+        )
         self.dialect = parse_dialect(dialect)
         self.pace = pace
         self.max_session_seconds = max_session_seconds

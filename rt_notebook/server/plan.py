@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rt_notebook.protocol.events import Event, new_id
+from rt_notebook.server.errors import ErrorInfo
 from rt_notebook.server.responders import PlannedCall, PlannedMessage, PlannedOutput
 from rt_notebook.server.shapes import DeltaTemplate, ResponseSettings
 
@@ -80,6 +81,7 @@ class OutputStream:
     name: str = ""  # function name (FUNCTION_CALL only)
     # Delta templates, made when the stream opens: text, transcript (+ audio), or arguments.
     templates: tuple[DeltaTemplate, ...] = ()
+    complete: bool = True  # no more deltas will come (live streams grow until then)
 
     @property
     def text(self) -> str:
@@ -102,6 +104,14 @@ class ActiveResponse:
     open: bool = False  # whether streams[cursor] has been opened
     budget_hit: bool = False  # max_output_tokens cut the output
     failure: Event | None = None  # status_details when the responder failed
+    # Live responses (rt_notebook.server.live): outputs arrive while the response runs.
+    live: bool = False
+    complete: bool = True  # no more outputs will come
+    waiting: bool = False  # everything that arrived is sent: nothing to do until more comes
+    calls: dict[int, OutputStream] = dataclasses.field(default_factory=dict)  # by call index
+    usage: Event | None = None  # usage the backend reported (else the stand-in counts)
+    incomplete_reason: str | None = None  # when not the token budget (content_filter)
+    error: ErrorInfo | None = None  # a backend failure to report at the next tick
 
     @property
     def in_conversation(self) -> bool:

@@ -114,6 +114,8 @@ class ResponseRequest:
     metadata: Mapping[str, str] | None = None
     in_conversation: bool = True
     """False for out-of-band responses (``conversation: "none"``)."""
+    max_output_tokens: int | None = None
+    """The response's output token budget (``None``: no limit)."""
 
 
 @runtime_checkable

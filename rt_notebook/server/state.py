@@ -28,12 +28,20 @@ import binascii
 import collections
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rt_notebook.protocol.events import Dialect, Event, new_id
 from rt_notebook.server import errors, shapes
 from rt_notebook.server.errors import ErrorInfo, error_event
 from rt_notebook.server.items import ContextView, ItemStore
+from rt_notebook.server.live import (
+    AUDIO_NOTICE,
+    LiveResponder,
+    LiveUpdate,
+    TextDelta,
+    apply_updates,
+    failure_details,
+)
 from rt_notebook.server.plan import (
     ActiveResponse,
     ResponsePhase,
@@ -63,7 +71,7 @@ class ConnectionState:
         *,
         model: str,
         dialect: Dialect,
-        responder: Responder,
+        responder: Responder | LiveResponder,
         now: float,
         max_session_seconds: float | None = None,
         on_responder_error: Callable[[BaseException], None] | None = None,
@@ -83,6 +91,12 @@ class ConnectionState:
             now=now,  # Unix time of the connection, for the session's expires_at
             lifetime=self.lifetime,
         )
+        self.live = isinstance(responder, LiveResponder)
+        if self.live:
+            # A real model reads the instructions: none until the client sets some.
+            self.session["instructions"] = ""
+        # Live responses created since the driver last asked: (response id, prepared request).
+        self._live_starts: list[tuple[str, Any]] = []
         self.conversation_id = new_id("conv")
         # The default conversation's items, canonical GA shape.
         self.conversation = ItemStore(measure=item_size)
@@ -143,9 +157,40 @@ class ConnectionState:
         for response in list(self._responses):
             if response.born_tick == self._ticks - 1:
                 continue  # created since the last tick: it thinks for one tick first
-            out.extend(self.streamer.tick(response))
+            if response.live:
+                out.extend(self._drain(response))
+            else:
+                out.extend(self.streamer.tick(response))
             out.extend(self._after_done(response))
         return out
+
+    def take_live_starts(self) -> list[tuple[str, Any]]:
+        """Live responses to start streaming: (response id, what the responder prepared)."""
+        starts, self._live_starts = self._live_starts, []
+        return starts
+
+    def feed(self, response_id: str, updates: Sequence[LiveUpdate]) -> None:
+        """Updates a live backend streamed for ``response_id`` (ignored once it ended)."""
+        response = self._active(response_id)
+        if response is not None:
+            apply_updates(response, updates)
+            response.waiting = False
+
+    def fail(self, response_id: str, info: ErrorInfo) -> None:
+        """A live backend failed: the next tick sends ``info`` as an ``error`` and fails it."""
+        response = self._active(response_id)
+        if response is not None and response.phase is not ResponsePhase.DONE:
+            response.error = info
+            response.waiting = False
+
+    @property
+    def waiting(self) -> bool:
+        """Whether every active response waits for its live backend (ticks would do nothing)."""
+        return (
+            bool(self._responses)
+            and not self._trailers
+            and all(response.waiting for response in self._responses)
+        )
 
     def expire(self) -> tuple[list[Event], int, str]:
         """The end of the session at its maximum duration: (events, close code, reason).
@@ -176,6 +221,24 @@ class ConnectionState:
     @property
     def active_response_ids(self) -> list[str]:
         return [response.id for response in self._responses]
+
+    def _active(self, response_id: str) -> ActiveResponse | None:
+        return next((r for r in self._responses if r.id == response_id), None)
+
+    def _drain(self, response: ActiveResponse) -> list[Event]:
+        """Everything a live response can send now (its backend may have sent many tokens)."""
+        if response.error is not None:
+            info, response.error = response.error, None
+            response.failure = failure_details(info)
+            return [error_event(info), *self.streamer.cancel(response, "failed")]
+        out: list[Event] = []
+        while response.phase is not ResponsePhase.DONE:
+            step = self.streamer.tick(response)
+            if not step:
+                break
+            out.extend(step)
+        response.waiting = response.phase is not ResponsePhase.DONE
+        return out
 
     # Handlers of client events (process())
 
@@ -378,11 +441,16 @@ class ConnectionState:
             output_modalities=tuple(settings.modalities),
             metadata=settings.metadata,
             in_conversation=not settings.out_of_band,
+            max_output_tokens=settings.token_budget,
         )
         failure = None
         planned: list[PlannedOutput] = []
+        prepared: Any = None
         try:
-            planned = list(self.responder.respond(request))
+            if self.live:  # known since the connection opened: no isinstance per response
+                prepared = cast(LiveResponder, self.responder).prepare(request)
+            else:
+                planned = list(cast(Responder, self.responder).respond(request))
         except Exception as exc:  # a custom responder's bug must not kill the connection
             if self._on_responder_error is not None:
                 self._on_responder_error(exc)
@@ -400,7 +468,7 @@ class ConnectionState:
             sizes = [item_size(item) for item in context]
             size = (sum(words for words, _ in sizes), sum(chars for _, chars in sizes))
         text_tokens, audio_tokens = count_input_tokens(settings.instructions, size, bytes_per_ms)
-        return ActiveResponse(
+        response = ActiveResponse(
             id=new_id("resp"),
             settings=settings,
             streams=streams,
@@ -410,6 +478,13 @@ class ConnectionState:
             budget_hit=budget_hit,
             failure=failure,
         )
+        if self.live and failure is None:
+            response.live = True
+            response.complete = False
+            if settings.audio:  # audio is not faked: the answer comes in text, and says so
+                apply_updates(response, [TextDelta(AUDIO_NOTICE)])
+            self._live_starts.append((response.id, prepared))
+        return response
 
     def _after_done(self, response: ActiveResponse) -> list[Event]:
         """What follows ``response.done`` on the connection (nothing while still active)."""

@@ -56,11 +56,19 @@ class ResponseStreamer:
         if response.phase is ResponsePhase.THINKING:
             response.phase = ResponsePhase.STREAMING
             if not response.streams:
-                return self.finish(response, "incomplete" if response.budget_hit else "completed")
+                if not response.complete:
+                    return []  # live: nothing has arrived yet
+                return self.finish(response, _final_status(response))
             return self._open(response)
+        if not response.open:  # live only: between two outputs, waiting for the next
+            if response.cursor < len(response.streams):
+                return self._open(response)
+            return self.finish(response, _final_status(response)) if response.complete else []
         stream = response.streams[response.cursor]
         if stream.sent < len(stream.deltas):
             return self._delta(response, stream)
+        if not stream.complete:
+            return []  # live: more deltas to come
         if not stream.content_closed:
             return self._close_content(response, stream)
         out = self._close_item(response, stream, "incomplete" if stream.cut else "completed")
@@ -68,27 +76,32 @@ class ResponseStreamer:
         response.open = False
         if response.cursor < len(response.streams):
             out.extend(self._open(response))
-        else:
-            out.extend(self.finish(response, "incomplete" if response.budget_hit else "completed"))
+        elif response.complete:
+            out.extend(self.finish(response, _final_status(response)))
         return out
 
-    def cancel(self, response: ActiveResponse) -> list[Event]:
-        """End ``response`` now: close an open item as incomplete, drop the rest."""
+    def cancel(self, response: ActiveResponse, status: str = "cancelled") -> list[Event]:
+        """End ``response`` now: close an open item as incomplete, drop the rest.
+
+        ``status`` is ``cancelled``, or ``failed`` when a live backend failed.
+        """
         if not response.open:
             response.streams = response.streams[: response.cursor]
-            return self.finish(response, "cancelled")
+            return self.finish(response, status)
         stream = response.streams[response.cursor]
         out = [] if stream.content_closed else self._close_content(response, stream)
         out.extend(self._close_item(response, stream, "incomplete"))
         response.cursor += 1
         response.open = False
         response.streams = response.streams[: response.cursor]
-        out.extend(self.finish(response, "cancelled"))
+        out.extend(self.finish(response, status))
         return out
 
     def finish(self, response: ActiveResponse, status: str) -> list[Event]:
         """``response.done`` with ``status``; marks the response ``DONE``."""
         details = response.failure if status == "failed" else _STATUS_DETAILS[status]
+        if status == "incomplete" and response.incomplete_reason is not None:
+            details = {"type": "incomplete", "reason": response.incomplete_reason}
         response.phase = ResponsePhase.DONE
         return [self.wire.event("response.done", response=self.render(response, status, details))]
 
@@ -245,8 +258,19 @@ def _where(response: ActiveResponse, stream: OutputStream) -> Event:
     }
 
 
+def _final_status(response: ActiveResponse) -> str:
+    if response.budget_hit or response.incomplete_reason is not None:
+        return "incomplete"
+    return "completed"
+
+
 def response_usage(response: ActiveResponse) -> Event:
-    """The ``usage`` of a finished response (see :mod:`rt_notebook.server.plan` for units)."""
+    """The ``usage`` of a finished response (see :mod:`rt_notebook.server.plan` for units).
+
+    A live backend's own counts, when it reported them.
+    """
+    if response.usage is not None:
+        return response.usage
     streams = response.finished_streams
     spoken = sum(stream.sent for stream in streams if stream.kind is OutputKind.AUDIO)
     written = sum(stream.sent for stream in streams if stream.kind is not OutputKind.AUDIO)

@@ -22,6 +22,7 @@ LAYERS = ("Sans-I/O", ":mod:`asyncio`", "Background-thread", "Command-line", "Em
 
 def test_public_api() -> None:
     assert sorted(rt_notebook.server.__all__) == [
+        "ChatResponder",
         "ConnectionState",
         "DriverConfig",
         "EchoResponder",

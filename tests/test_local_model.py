@@ -1,0 +1,135 @@
+"""A local model in the kernel: a Session through the embedded server's Chat Completions
+backend, against the stand-in endpoint of tests/chat_standin.py on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from rt_notebook.errors import ConfigurationError
+from rt_notebook.magics import RealtimeMagics
+from rt_notebook.session import Session
+from rt_notebook.tools import CallState
+from rt_notebook.transport import chat_server, resolve_endpoint
+from tests.chat_standin import MODEL, ChatStandIn, Reply
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[ChatStandIn]:
+    with ChatStandIn(models=(MODEL, "other-model")) as server:
+        yield server
+
+
+@pytest.fixture
+def local(standin: ChatStandIn) -> Iterator[Session]:
+    standin.requests.clear()
+    standin.replies.clear()
+    session = Session(chat_base_url=standin.base_url, chat_model=MODEL)
+    yield session.connect()
+    session.close()
+
+
+def weather(city: str) -> str:
+    """Get the weather for a city."""
+    return f"It is foggy in {city}."
+
+
+def test_a_text_turn_is_answered_by_the_local_model(local: Session, standin: ChatStandIn) -> None:
+    assert local.endpoint.local_model == f"local model {MODEL} via {standin.base_url}"
+    assert not local.endpoint.offline
+    assert local.model == MODEL
+    assert f"local model {MODEL} via {standin.base_url}" in local.endpoint.describe()
+    result = local.ask("hello, model", instructions="Answer kindly.").wait(10)
+    assert result.status == "completed"
+    assert result.text == "You said: hello, model"
+    assert result.usage is not None
+    assert result.usage["total_tokens"] == 18  # what the endpoint reported
+    assert standin.requests[-1]["body"]["messages"] == [
+        {"role": "system", "content": "Answer kindly."},
+        {"role": "user", "content": "hello, model"},
+    ]
+
+
+def test_a_tool_round_runs_the_kernel_function(local: Session, standin: ChatStandIn) -> None:
+    local.register_tool(weather, name="get_weather")
+    standin.replies.append(Reply(calls=[("get_weather", '{"city": "London"}')]))
+    result = local.ask("What is the weather in London?").wait(10)
+    tool_round = local.tools.round_for(result.id)
+    assert tool_round is not None
+    assert tool_round.wait(10)
+    [call] = tool_round.calls
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "London"})
+    assert call.state is CallState.DONE
+    follow_up = tool_round.follow_up.wait(10)
+    assert follow_up.text == "The tool said: It is foggy in London."
+    first, second = (request["body"] for request in standin.requests[-2:])
+    assert first["tools"][0]["function"]["name"] == "get_weather"
+    assert second["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_standin_0",
+        "content": "It is foggy in London.",
+    }
+
+
+def test_an_endpoint_error_fails_the_response_and_the_session_goes_on(
+    local: Session, standin: ChatStandIn
+) -> None:
+    standin.replies.append(Reply(status=503, error="model is loading"))
+    failed = local.ask("hi").wait(10)
+    assert failed.status == "failed"
+    assert local.ask("hi again").wait(10).text == "You said: hi again"
+
+
+def test_the_environment_names_a_local_model(
+    standin: ChatStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RT_NOTEBOOK_CHAT_BASE_URL", standin.base_url)
+    monkeypatch.setenv("RT_NOTEBOOK_CHAT_MODEL", MODEL)
+    endpoint, _ = resolve_endpoint()
+    assert endpoint.local_model == f"local model {MODEL} via {standin.base_url}"
+    # an explicit URL or offline=True wins over the environment
+    assert resolve_endpoint(offline=True)[0].offline
+    explicit, _ = resolve_endpoint(websocket_base_url="ws://127.0.0.1:9/v1")
+    assert explicit.local_model is None
+    monkeypatch.delenv("RT_NOTEBOOK_CHAT_MODEL")
+    with pytest.raises(ConfigurationError, match="RT_NOTEBOOK_CHAT_MODEL"):
+        resolve_endpoint()
+
+
+def test_one_embedded_server_per_configuration(standin: ChatStandIn) -> None:
+    first = chat_server(standin.base_url, MODEL)
+    assert chat_server(standin.base_url, MODEL) is first
+    other = chat_server(standin.base_url, "other-model")
+    assert other is not first
+    assert other.port != first.port
+
+
+def test_magics_config_passes_the_local_model() -> None:
+    magics = RealtimeMagics(shell=None)
+    assert "chat_base_url" not in magics._session_options()
+    magics.chat_base_url = "http://127.0.0.1:11434/v1"
+    magics.chat_model = "llama3"
+    options = magics._session_options()
+    assert options["chat_base_url"] == "http://127.0.0.1:11434/v1"
+    assert options["chat_model"] == "llama3"
+
+
+def test_the_chat_panel_talks_to_the_local_model(local: Session, standin: ChatStandIn) -> None:
+    from rt_notebook.chat import ChatPanel
+
+    panel = ChatPanel(local)
+    try:
+        handle = panel.send("hello from the panel").result(10)
+        assert handle is not None
+        assert handle.wait(10).text == "You said: hello from the panel"
+        where = f"local model {MODEL} via {standin.base_url}"
+        deadline = time.monotonic() + 10
+        while where not in panel._status.value and time.monotonic() < deadline:
+            time.sleep(0.005)  # the status line is redrawn by the panel's own thread
+        assert where in panel._status.value
+        assert "offline" not in panel._status.value
+    finally:
+        panel.close()
