@@ -30,6 +30,7 @@ from .render.approval import ToolRoundView, manual_calls_markdown
 from .render.cell import CellView
 from .render.markdown import inline_code, safe_inline, safe_markdown
 from .render.tables import history_table, tools_table
+from .render.voice import VoiceOutput, wants_audio
 from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
 
@@ -93,6 +94,9 @@ class RealtimeMagics(Magics):
     interpolate = Bool(True, help="Expand {name} from the user namespace in cells.").tag(
         config=True
     )
+    audio_cap_seconds = Float(
+        300.0, help="Longest spoken answer kept in the notebook as audio (seconds)."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -258,6 +262,11 @@ class RealtimeMagics(Magics):
         return the last result. ``added`` collects the ids of the items they add."""
         plain = args.format == "text"
         while True:
+            voice = (
+                VoiceOutput(session, handle, cap_seconds=self.audio_cap_seconds)
+                if wants_audio(handle, session)
+                else None
+            )
             view = CellView(session, handle, plain=plain)
             timeout = self.timeout if args.timeout is None else args.timeout
             try:
@@ -267,12 +276,16 @@ class RealtimeMagics(Magics):
                 result = view.finish()
             except TimeoutError:
                 handle.cancel()
+                if voice is not None:
+                    voice.close()
                 view.finish()
                 # One line (see load_ipython_extension), without the cell's text.
                 raise RealtimeError(
                     f"no answer within {timeout:g} s, so it was cancelled "
                     "(--timeout SECONDS waits longer)"
                 ) from None
+            if voice is not None:
+                voice.finish(result)
             added += [item.id for item in result.items if not result.out_of_band]
             calls = result.function_calls
             if not calls or result.out_of_band or result.status != "completed":
