@@ -294,6 +294,40 @@ class Session(ConversationReader, ItemWriter):
 
         return unsubscribe
 
+    def subscribe_audio(
+        self, handle: ResponseHandle, callback: Callable[[bytes], None]
+    ) -> Callable[[], None]:
+        """Call ``callback(pcm)`` with each piece of ``handle``'s output audio (PCM16
+        24 kHz mono), in order, starting with any that already arrived; on the I/O thread
+        (the catch-up on this one). Must be quick. Returns a function that unsubscribes.
+        """
+        from .protocol.conversation import AudioDelta
+
+        def on_changes(session: Session, changes: Sequence[Any]) -> None:
+            response_id = handle.response_id
+            for change in changes:
+                if type(change) is AudioDelta and change.response_id == response_id:
+                    callback(change.pcm)
+
+        driver = self._driver
+        # One critical section: every delta applied before it is in the catch-up, every
+        # one after reaches ``on_changes`` (the driver reads its subscribers with the event).
+        with driver.lock:
+            response_id = handle.response_id
+            if response_id is not None:
+                conversation = driver.core.conversation
+                items = conversation.response_items(response_id)
+                so_far = b"".join(item.audio for item in items if item.type == "message")
+                if so_far:
+                    callback(so_far)
+            driver.subscribers = [*driver.subscribers, on_changes]
+
+        def unsubscribe() -> None:
+            with driver.lock:
+                driver.subscribers = [s for s in driver.subscribers if s is not on_changes]
+
+        return unsubscribe
+
     def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` on the I/O thread with every server event as received
         (must be quick). Returns a function that stops it."""

@@ -120,3 +120,20 @@ def test_offline_tone_is_pcm16_at_24_khz(session):
     crossings = sum(1 for a, b in itertools.pairwise(samples) if (a < 0) != (b < 0))
     # C5 (523.25 Hz) for 50 ms crosses zero about 52 times; at another rate it would not.
     assert 48 <= crossings <= 56
+
+
+def test_subscribe_audio_catches_up_then_follows_in_order(paced_server, make_session):
+    session = make_session(paced_server)
+    handle = session.ask(" ".join(f"w{n}" for n in range(40)), modalities=["audio"])
+    # Subscribe while the answer streams: what already arrived comes first, then the rest.
+    next(iter(handle))  # the first transcript delta: the answer is streaming
+    heard: list[bytes] = []
+    unsubscribe = session.subscribe_audio(handle, heard.append)
+    result = handle.wait(30)
+    unsubscribe()
+    assert len(heard) > 1
+    assert b"".join(heard) == result.audio
+    # After the end, a new subscriber gets all of it at once.
+    late: list[bytes] = []
+    session.subscribe_audio(handle, late.append)()
+    assert late == [result.audio]

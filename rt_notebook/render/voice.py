@@ -14,16 +14,13 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections import deque
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from IPython.display import Audio, DisplayHandle, display
 
 from ..audio import pcm_seconds, wav_bytes
-from ..protocol.conversation import AudioDelta
 
 if TYPE_CHECKING:
-    from ..protocol.conversation import Change
     from ..responses import ResponseHandle, ResponseResult
     from ..session import Session
     from ..widgets.player import AudioPlayer
@@ -82,7 +79,7 @@ class VoiceOutput:
         self._kept = False
         self._display: DisplayHandle = display(self.player, display_id=True)
         self.player.on_status(self._on_status)
-        self._unsubscribe = session.subscribe(self._on_changes)
+        self._unsubscribe = session.subscribe_audio(handle, self.player.feed)
 
     def finish(self, result: ResponseResult) -> None:
         """The response is done: keep its audio in the notebook once the browser has
@@ -92,6 +89,8 @@ class VoiceOutput:
         note = " (more audio than the session keeps per item)" if result.audio_dropped else ""
         with self._lock:
             self._final = audio_bundle(result.audio, self.cap_seconds, note)
+        # Without word from a browser yet (none, or its messages wait for this cell to
+        # end) the audio is kept now; the browser's player still plays it all.
         if not self.player.browser_ready or self.player.status in ("ended", "stopped"):
             self._keep()
 
@@ -101,13 +100,6 @@ class VoiceOutput:
         self.player.end()
 
     # Internals ---------------------------------------------------------------------------
-
-    def _on_changes(self, session: Session, changes: Sequence[Change]) -> None:
-        # On the I/O thread: hand the decoded PCM on (the player only queues a comm send).
-        response_id = self.handle.response_id
-        for change in changes:
-            if type(change) is AudioDelta and change.response_id == response_id:
-                self.player.feed(change.pcm)
 
     def _on_status(self, status: str) -> None:
         if status in ("ended", "stopped"):

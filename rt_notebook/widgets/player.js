@@ -73,6 +73,8 @@ function pageAudio() {
       ctx,
       listeners,
       loaded: ctx.audioWorklet.addModule(url),
+      players: [], // every player's state on this page, oldest first (tests read it)
+      byId: new Map(), // player id -> state, for the views
     };
     ctx.resume().catch(() => {});
   }
@@ -90,10 +92,14 @@ function initialize({ model }) {
     status: "waiting",
     node: null,
     pending: [],
+    next: 0, // the sequence number of the next chunk to play
+    early: new Map(), // chunks that arrived before an earlier one
+    chunks: Infinity, // how many chunks the answer has, once the kernel says
   };
-  model.__rtPlayer = state;
   const views = new Set();
-  model.__rtViews = views;
+  state.views = views;
+  audio.players.push(state);
+  audio.byId.set(model.get("_player_id"), state);
 
   const blocked = () => audio.ctx.state !== "running";
   const refresh = () => views.forEach((update) => update());
@@ -114,12 +120,12 @@ function initialize({ model }) {
 
   const push = (samples) => {
     state.idle = false;
+    state.scheduled += samples.length; // counted first: the transfer empties the array
     state.node.port.postMessage({ type: "pcm", samples }, [samples.buffer]);
-    state.scheduled += samples.length;
   };
   const finishIfDone = () => {
     const done = state.received === 0 || (state.idle && state.played >= state.scheduled);
-    if (state.ended && done && state.status !== "ended" && state.status !== "stopped") {
+    if (state.ended && state.next >= state.chunks && done && state.status !== "ended" && state.status !== "stopped") {
       if (state.node) state.node.disconnect();
       setStatus("ended");
     }
@@ -163,8 +169,16 @@ function initialize({ model }) {
 
   model.on("msg:custom", (message, buffers) => {
     if (message.event === "pcm") {
-      for (const buffer of buffers || []) {
-        const bytes = buffer instanceof DataView ? buffer : new DataView(buffer.buffer || buffer);
+      const buffer = (buffers || [])[0];
+      // In order, once each: a chunk lost before this listener existed comes again
+      // after "ready", and later chunks wait for it.
+      if (!buffer || message.seq < state.next || state.early.has(message.seq)) return;
+      state.early.set(message.seq, buffer);
+      while (state.early.has(state.next)) {
+        const chunk = state.early.get(state.next);
+        state.early.delete(state.next);
+        state.next += 1;
+        const bytes = chunk instanceof DataView ? chunk : new DataView(chunk.buffer || chunk);
         const count = bytes.byteLength >> 1;
         const samples = new Float32Array(count);
         for (let i = 0; i < count; i++) samples[i] = bytes.getInt16(2 * i, true) / 32768;
@@ -175,6 +189,7 @@ function initialize({ model }) {
       if (blocked() && state.status === "waiting") setStatus("blocked");
       refresh();
     } else if (message.event === "end") {
+      state.chunks = message.count;
       state.ended = true;
       finishIfDone();
       refresh();
@@ -201,8 +216,8 @@ function seconds(samples) {
 }
 
 function render({ model, el }) {
-  const state = model.__rtPlayer;
   const audio = pageAudio();
+  const state = audio.byId.get(model.get("_player_id"));
   el.classList.add("rt-notebook-player");
   const label = document.createElement("span");
   label.className = "rt-notebook-player-label";
@@ -236,9 +251,9 @@ function render({ model, el }) {
       startTime: String(state.startTime ?? ""),
     });
   }
-  model.__rtViews.add(update);
+  state.views.add(update);
   update();
-  return () => model.__rtViews.delete(update);
+  return () => state.views.delete(update);
 }
 
 export default { initialize, render };

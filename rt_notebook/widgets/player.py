@@ -4,15 +4,17 @@ Audio goes to the browser as binary comm buffers (``send(msg, buffers)``), never
 inside JSON. The browser plays it gap-free through an AudioWorklet on one AudioContext
 per page and reports back, as synced traits, how many samples it scheduled and played.
 
-Messages sent before the front end has registered its listener would be lost, so the
-player holds audio back until the browser says ``ready``; with no browser at all (a
-headless run) nothing is sent. Where the browser blocks sound until a user gesture, the
+Chunks go out at once, numbered: one sent before the browser had registered its listener
+is lost, so when the browser says ``ready`` every chunk is sent again and the browser
+drops those it has. (While a cell runs, ``ready`` may only be handled once it ends.)
+Where the browser blocks sound until a user gesture, the
 player says so and offers one click to enable it, for every player on the page.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,10 @@ class AudioPlayer(anywidget.AnyWidget):
     .rt-notebook-player button { font-size: inherit; }
     """
 
+    # anywidget gives initialize() and render() different model proxies: the browser finds
+    # the playback state of this player's views by this id.
+    _player_id = traitlets.Unicode().tag(sync=True)
+
     scheduled = traitlets.Int(0, help="Samples the browser handed to its audio worklet.").tag(
         sync=True
     )
@@ -49,11 +55,12 @@ class AudioPlayer(anywidget.AnyWidget):
     ).tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(_player_id=uuid.uuid4().hex, **kwargs)
         self._lock = threading.Lock()
         self._chunks: list[bytes] = []  # every chunk fed, for a browser that (re)connects
         self._sent = 0  # chunks sent to the browser
         self._ready = False
+        self._ready_event = threading.Event()
         self._ended = False
         self._end_sent = False
         self._stop_handlers: list[Callable[[int], None]] = []
@@ -75,6 +82,10 @@ class AudioPlayer(anywidget.AnyWidget):
     def browser_ready(self) -> bool:
         """Whether a browser has this player's front end running."""
         return self._ready
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a browser to run this player; say if one does."""
+        return self._ready_event.wait(timeout)
 
     def feed(self, pcm: bytes) -> None:
         """Queue ``pcm`` (PCM16 24 kHz mono, whole samples) for playback."""
@@ -105,14 +116,13 @@ class AudioPlayer(anywidget.AnyWidget):
     # Internals ---------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        # Under the lock: chunk order on the wire is feed order.
-        if not self._ready:
-            return
+        # Under the lock: chunk order on the wire is feed order; ``seq`` lets the browser
+        # put a resent chunk in place and drop one it already has.
         while self._sent < len(self._chunks):
-            self.send({"event": "pcm"}, [self._chunks[self._sent]])
+            self.send({"event": "pcm", "seq": self._sent}, [self._chunks[self._sent]])
             self._sent += 1
         if self._ended and not self._end_sent:
-            self.send({"event": "end"})
+            self.send({"event": "end", "count": len(self._chunks)})
             self._end_sent = True
 
     def _handle_message(self, _: Any, content: Any, buffers: Any) -> None:
@@ -125,6 +135,7 @@ class AudioPlayer(anywidget.AnyWidget):
                 # Once per page (views share the model): a second ``ready`` is a reloaded
                 # page whose model starts empty, so it gets everything again.
                 self._ready = True
+                self._ready_event.set()
                 self._sent = 0
                 self._end_sent = False
                 self._flush()
