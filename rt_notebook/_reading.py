@@ -55,6 +55,12 @@ class ConversationReader:
             conversation = self._driver.core.conversation
             return [snapshot(item) for item in conversation.response_items(response_id)]
 
+    def item_audio_bytes(self, item_id: str) -> int:
+        """Bytes of output audio (PCM16 24 kHz mono) the mirror keeps for an item."""
+        with self._driver.lock:
+            item = self._driver.core.conversation.item(item_id)
+            return 0 if item is None else sum(len(chunk) for chunk in item.audio_chunks)
+
     def response_info(self, response_id: str) -> dict[str, Any] | None:
         """Status, usage and metadata of a response, or ``None`` if unknown."""
         with self._driver.lock:

@@ -137,3 +137,46 @@ def test_subscribe_audio_catches_up_then_follows_in_order(paced_server, make_ses
     late: list[bytes] = []
     session.subscribe_audio(handle, late.append)()
     assert late == [result.audio]
+
+
+def test_stop_truncates_at_the_played_position_and_keeps_what_was_heard(
+    offline_server, make_session
+):
+    from rt_notebook.render.voice import VoiceOutput
+
+    session = make_session(offline_server)
+    handle = session.ask(" ".join(f"w{n}" for n in range(40)), modalities=["audio"])
+    voice = VoiceOutput(session, handle, cap_seconds=300)
+    result = handle.wait(30)
+    voice.player._handle_message(None, {"event": "ready"}, [])  # a browser is playing it
+    voice.finish(result)
+    assert voice.kept_audio is None  # kept once played or stopped, not before
+    played = 12_345  # samples the browser says it played
+    voice.player._handle_message(None, {"event": "stopped", "played": played}, [])
+    voice.player.status = "stopped"
+    assert voice.truncated.wait(30)
+    truncated = [e for e in session.events if e["type"] == "conversation.item.truncated"]
+    assert [e["audio_end_ms"] for e in truncated] == [played * 1000 // 24_000]
+    item_id = truncated[0]["item_id"]
+    assert session.item_audio_bytes(item_id) == (played * 1000 // 24_000) * 48
+    assert voice.kept_audio == result.audio[: played * 2]
+    assert session.item(item_id).status == "incomplete"
+
+
+def test_garbage_from_the_browser_changes_nothing(session):
+    from rt_notebook.widgets.player import AudioPlayer
+
+    player = AudioPlayer()
+    stops: list[int] = []
+    player.on_stop(stops.append)
+    for content in (
+        None,
+        [],
+        "stopped",
+        {"event": "stopped", "played": -1},
+        {"event": "stopped", "played": "9"},
+        {"event": "nope"},
+    ):
+        player._handle_message(None, content, [])
+    assert stops == []
+    assert not player.browser_ready

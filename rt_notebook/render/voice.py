@@ -12,6 +12,7 @@ transcript is the :class:`~rt_notebook.render.cell.CellView` shown next to it.
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from ..widgets.player import AudioPlayer
 
 __all__ = ["VoiceOutput", "audio_bundle", "recent_players", "wants_audio"]
+
+log = logging.getLogger(__name__)
 
 # Players stay referenced after their cell returns: the browser is still playing, and an
 # ipywidgets widget that is garbage-collected closes its comm.
@@ -75,10 +78,16 @@ class VoiceOutput:
         _RECENT.append(self.player)
         self._context = contextvars.copy_context()  # the cell's parent header lives here
         self._lock = threading.Lock()
-        self._final: dict[str, Any] | None = None  # the bundle to show once played
+        self._audio: bytes | None = None  # the answer's audio, once done
+        self._note = ""
+        self._played: int | None = None  # samples heard, if the user stopped playback
         self._kept = False
-        self._display: DisplayHandle = display(self.player, display_id=True)
+        self.kept_audio: bytes | None = None  # what the notebook keeps, once kept
+        self.truncated: threading.Event = threading.Event()  # set once the server cut it
+        # None outside IPython (plain Python shows nothing to update).
+        self._display: DisplayHandle | None = display(self.player, display_id=True)
         self.player.on_status(self._on_status)
+        self.player.on_stop(self._on_stop)
         self._unsubscribe = session.subscribe_audio(handle, self.player.feed)
 
     def finish(self, result: ResponseResult) -> None:
@@ -86,9 +95,10 @@ class VoiceOutput:
         played it (at once without a browser, or if it already has)."""
         self._unsubscribe()
         self.player.end()
-        note = " (more audio than the session keeps per item)" if result.audio_dropped else ""
         with self._lock:
-            self._final = audio_bundle(result.audio, self.cap_seconds, note)
+            self._audio = result.audio
+            if result.audio_dropped:
+                self._note = " (more audio than the session keeps per item)"
         # Without word from a browser yet (none, or its messages wait for this cell to
         # end) the audio is kept now; the browser's player still plays it all.
         if not self.player.browser_ready or self.player.status in ("ended", "stopped"):
@@ -105,10 +115,46 @@ class VoiceOutput:
         if status in ("ended", "stopped"):
             self._keep()
 
+    def _on_stop(self, played: int) -> None:
+        # On the kernel thread that delivers comm messages: the requests go from a thread.
+        with self._lock:
+            self._played = played
+        threading.Thread(
+            target=self._truncate, args=(played,), name="rt_notebook-truncate", daemon=True
+        ).start()
+
+    def _truncate(self, played: int) -> None:
+        """Make the model forget what the user did not hear: cancel the rest of the answer
+        and truncate its audio item at the played position (``audio_end_ms``)."""
+        if not self.handle.done():
+            self.handle.cancel()
+        response_id = self.handle.response_id
+        if response_id is None:
+            return
+        position = played * 2  # bytes of PCM16
+        for item in self.session.response_items(response_id):
+            size = self.session.item_audio_bytes(item.id)
+            if item.type != "message" or not size:
+                continue
+            if position <= size:
+                end_ms = position * 1000 // (2 * 24_000)
+                try:
+                    self.session.truncate_item(item.id, audio_end_ms=end_ms)
+                except Exception:  # a refused truncate must not break the cell
+                    log.warning("rt_notebook: could not truncate %s", item.id, exc_info=True)
+                    return
+                self.truncated.set()
+                return
+            position -= size
+
     def _keep(self) -> None:
         with self._lock:
-            if self._final is None or self._kept:
+            if self._audio is None or self._kept:
                 return
             self._kept = True
-            bundle = self._final
-        self._context.run(self._display.update, bundle, raw=True)
+            audio = self._audio if self._played is None else self._audio[: self._played * 2]
+            note = self._note if self._played is None else f"{self._note}, stopped"
+            bundle = audio_bundle(audio, self.cap_seconds, note)
+            self.kept_audio = audio
+        if self._display is not None:
+            self._context.run(self._display.update, bundle, raw=True)

@@ -66,7 +66,7 @@ class AudioPlayer(anywidget.AnyWidget):
         self._stop_handlers: list[Callable[[int], None]] = []
         self._status_handlers: list[Callable[[str], None]] = []
         self.on_msg(self._handle_message)
-        self.observe(self._status_changed, names="status")
+        self.observe(self._report_status, names="status")
         # Messages from the browser must arrive while the cell that streams is running.
         _keep_frontend_subshell(self.comm)
 
@@ -145,6 +145,6 @@ class AudioPlayer(anywidget.AnyWidget):
                 for handler in self._stop_handlers:
                     handler(played)
 
-    def _status_changed(self, change: dict[str, Any]) -> None:
+    def _report_status(self, change: dict[str, Any]) -> None:
         for handler in self._status_handlers:
             handler(str(change["new"]))
