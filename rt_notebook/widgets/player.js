@@ -17,6 +17,7 @@ class RtNotebookPlayer extends AudioWorkletProcessor {
     this.started = false;
     this.stopped = false;
     this.quanta = 0;
+    this.starved = 0;
     this.port.onmessage = (event) => {
       const message = event.data;
       if (message.type === "pcm") {
@@ -55,6 +56,9 @@ class RtNotebookPlayer extends AudioWorkletProcessor {
     }
     const idle = this.started && this.head === null && this.queue.length === 0;
     if (idle && !this.idle) this.port.postMessage({ type: "idle", played: this.played });
+    // Silence rendered while waiting for data that is late (not the answer's own audio).
+    if (this.idle) this.starved += out.length - i;
+    if (this.idle && !idle) this.port.postMessage({ type: "resumed", starved: this.starved });
     this.idle = idle;
     return !this.stopped;
   }
@@ -88,6 +92,7 @@ function initialize({ model }) {
     scheduled: 0, // samples handed to the worklet
     played: 0, // samples rendered by the worklet
     startTime: null, // AudioContext time of the first sample
+    starved: 0, // samples of silence while later audio was still on its way
     ended: false, // the kernel said no more audio will come
     status: "waiting",
     node: null,
@@ -142,6 +147,9 @@ function initialize({ model }) {
         state.played = message.played;
         refresh();
         report(false);
+      } else if (message.type === "resumed") {
+        state.starved = message.starved;
+        state.idle = false;
       } else if (message.type === "idle") {
         state.played = message.played;
         state.idle = true;

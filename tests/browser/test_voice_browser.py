@@ -119,3 +119,54 @@ def test_an_audio_answer_plays_every_sample(lab, browsers, artifacts):
         assert (int(received), int(scheduled), status) == (int(pcm_samples),) * 2 + ("ended",)
     finally:
         context.close()
+
+
+LONG = "%%realtime --modalities audio\n" + " ".join(f"long{n}" for n in range(200))
+TRUNCATED = """import time
+deadline = time.monotonic() + 30
+while not [e for e in s.events if e['type'] == 'conversation.item.truncated']:
+    assert time.monotonic() < deadline, 'no truncation'
+    time.sleep(0.05)
+print(*[e['audio_end_ms'] for e in s.events if e['type'] == 'conversation.item.truncated'])"""
+
+# Clicks Stop and, in the same turn, reads how far the answer has played by the page's clock.
+STOP_AT = """(button) => {
+  const audio = globalThis.__rtNotebookAudio;
+  const state = audio.players.at(-1);
+  // Minus the silence while audio arrived late: the clock ran, the answer did not.
+  const position = audio.ctx.currentTime - state.startTime - state.starved / 24000;
+  button.click();
+  return position;
+}"""
+
+
+def test_stop_truncates_where_the_listener_stopped(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [SETUP, SPOKEN, LONG, TRUNCATED]
+    context, page = open_notebook(lab, browsers["autoplay"], "voice-stop.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)  # the kernel's first player: the browser answers from then on
+        page.wait_for_function(PLAYED)
+        run_cell(page, 2)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
+        player = cell.locator(".rt-notebook-player")
+        expect(player).to_have_attribute("data-status", "playing")
+        # Stop a second or more into the 10 s answer, once all of it has arrived (so the
+        # silence counted while it was late is final).
+        page.wait_for_function(
+            "() => { const a = globalThis.__rtNotebookAudio, p = a.players.at(-1);"
+            " return p.startTime !== null && p.ended && !p.idle"
+            " && a.ctx.currentTime - p.startTime - p.starved / 24000 > 1; }"
+        )
+        position = page.evaluate(
+            STOP_AT, player.locator(".rt-notebook-player-stop").element_handle()
+        )
+        page.screenshot(path=str(artifacts / "voice-stopped.png"))
+        (end_ms,) = map(int, run_cell(page, 3).split())
+        assert abs(end_ms - position * 1000) <= 50, (end_ms, position)
+        # The notebook keeps what was heard: the same cut.
+        expect(cell.locator("audio[controls]")).to_have_count(1)
+    finally:
+        context.close()
