@@ -326,6 +326,11 @@ class Driver:
                 if response is None
                 else tuple(snapshot(item) for item in conversation.response_items(response.id))
             )
+            voiced = (
+                []
+                if response is None
+                else [i for i in conversation.response_items(response.id) if i.type == "message"]
+            )
             now = time.time()
             return ResponseResult(
                 id=turn.response_id,
@@ -345,6 +350,8 @@ class Driver:
                     None if turn.first_delta_at is None else turn.first_delta_at - turn.created_at
                 ),
                 elapsed=now - turn.created_at,
+                audio=b"".join(item.audio for item in voiced),
+                audio_dropped=sum(item.audio_dropped for item in voiced),
             )
 
     # Recording -----------------------------------------------------------------------

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._driver import Subscriber, snapshot
 from .errors import scrub
 from .protocol.events import Event
-from .responses import ItemSnapshot
+from .responses import ItemSnapshot, ResponseHandle
 
 if TYPE_CHECKING:
     from ._driver import Driver
@@ -71,6 +71,12 @@ class ConversationReader:
         with self._driver.lock:
             conversation = self._driver.core.conversation
             return [snapshot(item) for item in conversation.response_items(response_id)]
+
+    def item_audio_bytes(self, item_id: str) -> int:
+        """Bytes of output audio (PCM16 24 kHz mono) the mirror keeps for an item."""
+        with self._driver.lock:
+            item = self._driver.core.conversation.item(item_id)
+            return 0 if item is None else sum(len(chunk) for chunk in item.audio_chunks)
 
     def response_info(self, response_id: str) -> dict[str, Any] | None:
         """Status, usage and metadata of a response, or ``None`` if unknown."""
@@ -126,6 +132,40 @@ class ConversationReader:
         def unsubscribe() -> None:
             with driver.lock:
                 driver.subscribers = [s for s in driver.subscribers if s is not callback]
+
+        return unsubscribe
+
+    def subscribe_audio(
+        self, handle: ResponseHandle, callback: Callable[[bytes], None]
+    ) -> Callable[[], None]:
+        """Call ``callback(pcm)`` with each piece of ``handle``'s output audio (PCM16
+        24 kHz mono), in order, starting with any that already arrived; on the I/O thread
+        (the catch-up on this one). Must be quick. Returns a function that unsubscribes.
+        """
+        from .protocol.conversation import AudioDelta
+
+        def on_changes(session: Any, changes: Sequence[Any]) -> None:
+            response_id = handle.response_id
+            for change in changes:
+                if type(change) is AudioDelta and change.response_id == response_id:
+                    callback(change.pcm)
+
+        driver = self._driver
+        # One critical section: every delta applied before it is in the catch-up, every
+        # one after reaches ``on_changes`` (the driver reads its subscribers with the event).
+        with driver.lock:
+            response_id = handle.response_id
+            if response_id is not None:
+                conversation = driver.core.conversation
+                items = conversation.response_items(response_id)
+                so_far = b"".join(item.audio for item in items if item.type == "message")
+                if so_far:
+                    callback(so_far)
+            driver.subscribers = [*driver.subscribers, on_changes]
+
+        def unsubscribe() -> None:
+            with driver.lock:
+                driver.subscribers = [s for s in driver.subscribers if s is not on_changes]
 
         return unsubscribe
 

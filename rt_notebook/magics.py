@@ -101,6 +101,9 @@ class RealtimeMagics(Magics):
         "audio_output, image_input, image_cached_input); they override the built-in "
         "table and apply to any endpoint but the offline server."
     ).tag(config=True)
+    audio_cap_seconds = Float(
+        300.0, help="Longest spoken answer kept in the notebook as audio (seconds)."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -296,9 +299,15 @@ class RealtimeMagics(Magics):
         return the last result. ``added`` collects the ids of the items they add."""
         from .render.approval import ToolRoundView, manual_calls_markdown
         from .render.cell import CellView
+        from .render.voice import VoiceOutput, wants_audio
 
         plain = args.format == "text"
         while True:
+            voice = (
+                VoiceOutput(session, handle, cap_seconds=self.audio_cap_seconds)
+                if wants_audio(handle, session)
+                else None
+            )
             view = CellView(session, handle, plain=plain)
             timeout = self.timeout if args.timeout is None else args.timeout
             try:
@@ -308,12 +317,16 @@ class RealtimeMagics(Magics):
                 result = view.finish()
             except TimeoutError:
                 handle.cancel()
+                if voice is not None:
+                    voice.close()
                 view.finish()
                 # One line (see load_ipython_extension), without the cell's text.
                 raise RealtimeError(
                     f"no answer within {timeout:g} s, so it was cancelled "
                     "(--timeout SECONDS waits longer)"
                 ) from None
+            if voice is not None:
+                voice.finish(result)
             added += [item.id for item in result.items if not result.out_of_band]
             calls = result.function_calls
             if not calls or result.out_of_band or result.status != "completed":

@@ -15,6 +15,7 @@ import queue
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import RealtimeError
@@ -63,6 +64,22 @@ class ResponseResult:
     out_of_band: bool
     time_to_first_delta: float | None  # seconds from request to first delta
     elapsed: float  # seconds from request to response.done
+    # Output audio of the message items, joined: PCM16, 24 kHz, mono (b"" for text answers).
+    audio: bytes = b""
+    audio_dropped: int = 0  # PCM bytes past the mirror's per-item cap, not kept
+
+    @property
+    def audio_seconds(self) -> float:
+        """How long :attr:`audio` plays, in seconds."""
+        from .audio import pcm_seconds
+
+        return pcm_seconds(self.audio)
+
+    def write_wav(self, path: str | Path) -> Path:
+        """Write :attr:`audio` to ``path`` as a WAV file (24 kHz mono PCM16); return it."""
+        from .audio import write_wav
+
+        return write_wav(path, self.audio)
 
     @property
     def function_calls(self) -> list[ItemSnapshot]:

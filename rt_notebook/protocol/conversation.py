@@ -14,6 +14,8 @@ lose the conversation. Unknown event types produce no change.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,9 @@ from typing import Any
 from .events import Event, to_ga
 
 __all__ = [
+    "AUDIO_BYTES_PER_MS",
+    "DEFAULT_AUDIO_CAP_BYTES",
+    "AudioDelta",
     "Change",
     "Conversation",
     "ErrorReceived",
@@ -36,6 +41,11 @@ __all__ = [
     "SessionChanged",
 ]
 
+
+# Output audio is PCM16, 24 kHz, mono: 48 bytes per millisecond.
+AUDIO_BYTES_PER_MS = 48
+# The mirror keeps at most ten minutes of audio per item (about 29 MB); the rest is counted.
+DEFAULT_AUDIO_CAP_BYTES = 10 * 60 * 1000 * AUDIO_BYTES_PER_MS
 
 # Items and responses ------------------------------------------------------------------
 
@@ -56,7 +66,10 @@ class Item:
     # as chunk lists: appending is O(1) on the delta hot path, joining happens on read.
     text_chunks: list[str] = field(default_factory=list)
     arguments_chunks: list[str] = field(default_factory=list)
-    audio_bytes: int = 0  # base64 characters of audio received (audio is not kept)
+    # Output audio, decoded once as it arrives: PCM16 24 kHz mono, up to the mirror's cap.
+    audio_chunks: list[bytes] = field(default_factory=list)
+    audio_bytes: int = 0  # PCM bytes received, kept or not
+    audio_dropped: int = 0  # PCM bytes past the cap, not kept
     in_conversation: bool = False  # False for out-of-band response output
 
     @property
@@ -65,6 +78,13 @@ class Item:
         if len(self.text_chunks) > 1:
             self.text_chunks[:] = ["".join(self.text_chunks)]
         return self.text_chunks[0] if self.text_chunks else ""
+
+    @property
+    def audio(self) -> bytes:
+        """The output audio kept so far (PCM16, 24 kHz, mono)."""
+        if len(self.audio_chunks) > 1:
+            self.audio_chunks[:] = [b"".join(self.audio_chunks)]
+        return self.audio_chunks[0] if self.audio_chunks else b""
 
     @property
     def arguments(self) -> str:
@@ -182,6 +202,15 @@ class ItemDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class AudioDelta:
+    """An item's output audio grew by ``pcm`` (decoded PCM16, passed on even past the cap)."""
+
+    item_id: str
+    response_id: str | None
+    pcm: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ItemUpdated:
     """An item's status or content changed without a delta (a ``.done`` with final text)."""
 
@@ -229,6 +258,7 @@ Change = (
     SessionChanged
     | ItemAdded
     | ItemDelta
+    | AudioDelta
     | ItemUpdated
     | ItemDone
     | ItemDeleted
@@ -251,7 +281,9 @@ class Conversation:
     Session's I/O thread) applies events; others read snapshots through the Session.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, audio_cap_bytes: int = DEFAULT_AUDIO_CAP_BYTES) -> None:
+        # Output audio kept per item at most (bytes of PCM16); the rest is only counted.
+        self.audio_cap_bytes = audio_cap_bytes
         # Every item seen, by id, including out-of-band response output.
         self._items: dict[str, Item] = {}
         # Ids of the items in the default conversation, in server order.
@@ -422,8 +454,12 @@ class Conversation:
         item = self._items.get(event.get("item_id", ""))
         if item is None:
             return []
-        # The server drops the transcript of audio the user never heard.
+        # The server drops the transcript of audio the user never heard, and the audio.
         item.text_chunks.clear()
+        end_ms = event.get("audio_end_ms")
+        if type(end_ms) is int and end_ms >= 0:
+            kept = item.audio[: end_ms * AUDIO_BYTES_PER_MS]
+            item.audio_chunks[:] = [kept] if kept else []
         item.status = "incomplete"
         return [ItemUpdated(item.id)]
 
@@ -521,10 +557,26 @@ class Conversation:
 
     def _on_audio_delta(self, event: Event) -> list[Change]:
         item = self._items.get(event.get("item_id", ""))
-        if item is not None:
-            delta = event.get("delta")
-            item.audio_bytes += len(delta) if type(delta) is str else 0
-        return []
+        delta = event.get("delta")
+        if item is None or type(delta) is not str:
+            return []
+        try:
+            pcm = base64.b64decode(delta, validate=True)
+        except (binascii.Error, ValueError):
+            return []  # garbage from the server: nothing playable
+        if not pcm:
+            return []
+        room = max(0, self.audio_cap_bytes - (item.audio_bytes - item.audio_dropped))
+        if len(pcm) <= room:
+            item.audio_chunks.append(pcm)
+        else:
+            # Keep whole samples: a cut inside one would shift every later byte.
+            keep = room - room % 2
+            if keep:
+                item.audio_chunks.append(pcm[:keep])
+            item.audio_dropped += len(pcm) - keep
+        item.audio_bytes += len(pcm)
+        return [AudioDelta(item.id, event.get("response_id"), pcm)]
 
     def _on_arguments_delta(self, event: Event) -> list[Change]:
         item = self._items.get(event.get("item_id", ""))
