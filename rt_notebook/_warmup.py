@@ -31,6 +31,7 @@ MODULES = (
     "rt_notebook.session",
     "rt_notebook.render.cell",
     "rt_notebook.render.approval",
+    "rt_notebook.render.voice",
     "rt_notebook.tools",
     "openai",
     "websockets.asyncio.client",
