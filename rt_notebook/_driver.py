@@ -183,19 +183,24 @@ class Driver:
                 binary=binary,
             )
             now = time.monotonic()
-            tag = None if event is None else self.timelines.received(event, len(raw), now)
+            if event is None:
+                tag, delta = None, False
+            else:
+                size = len(raw)
+                tag = self.timelines.received(event, size, now)
+                delta = event["type"].endswith(".delta")
+                if not delta:
+                    self.events.append(event, size)
             if self._recorder is not None:
                 data = raw.encode() if isinstance(raw, str) else raw
                 self._record(b"received", data, tag, now)
-            if event is not None and not event["type"].endswith(".delta"):
-                self.events.append(event, len(raw))
             subscribers = self.subscribers  # as of this change (see ResponseHandle._watch)
             if self.listeners and event is not None:
                 for listener in self.listeners:
                     listener(event)
         if event is None or core.finished or core.outbox or core.commands or self._ready:
             self.flush()
-        elif not event["type"].endswith(".delta"):
+        elif not delta:
             self._schedule()
         if changes:
             for subscriber in subscribers:
