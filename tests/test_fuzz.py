@@ -22,6 +22,7 @@ import time
 import pytest
 
 from rt_notebook.errors import RealtimeError
+from rt_notebook.protocol.checks import decode, problem
 from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.turns import Request, State, Timing, Turn
@@ -405,3 +406,38 @@ def test_e2e_fuzz_through_the_sdk_leaves_no_socket_open():
         while server.open and time.monotonic() < deadline:
             time.sleep(UNIT / 10)
         assert server.open == 0
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "",
+        " ",
+        '  {"type": "error", "error": {}}',
+        '{"type": "error", "error": {}}\n',
+        '{"a":',
+        "{}x",
+        "null",
+        "[1]",
+        "NaN",
+        '"\\ud800"',
+        "[" * 100_000,
+        b'{"type": "session.created", "session": {}}',
+        '{"type": ["response.output_text.delta"]}',
+        '{"type": "response.output_text.delta", "delta": 1, "item_id": "i"}',
+        '{"type": "response.output_text.delta", "delta": "d", "item_id": "i", "response_id": 3}',
+        '{"type": "response.output_text.delta", "delta": "d", "item_id": "i"}',
+    ],
+)
+def test_the_fast_decoder_agrees_with_json_loads(frame):
+    """decode() skips json.loads' wrapper for text frames: same event, or a rejection."""
+    try:
+        expected = json.loads(frame)
+    except (ValueError, RecursionError):
+        expected = None
+    event, why = decode(frame)
+    if type(expected) is dict and problem(expected) is None:
+        assert (event, why) == (expected, None)
+    else:
+        assert event is None
+        assert why
