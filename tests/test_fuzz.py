@@ -417,6 +417,7 @@ def test_e2e_fuzz_through_the_sdk_leaves_no_socket_open():
         '{"type": "error", "error": {}}\n',
         '{"a":',
         "{}x",
+        '{"type": "error", "error": {}} x',
         "null",
         "[1]",
         "NaN",
