@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import base64
 import math
-import shutil
 import struct
-import subprocess
-from array import array
 
 import pytest
 from server_helpers import Driven, assert_all_valid, types
 
 from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server.vad import FRAME_MS, EnergyVad, SpeechStarted, SpeechStopped, threshold_rms
+from tests.speech import make_speech, silence
 
 CHUNK_MS = 100  # what a microphone widget sends per append
 CHUNK = CHUNK_MS * 48
@@ -26,37 +24,7 @@ TAIL_MS = 1500  # silence after it
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory):
     """PCM16 24 kHz mono of "hello there", and where its sound starts and ends (ms)."""
-    if not (shutil.which("espeak-ng") and shutil.which("sox")):
-        pytest.skip("espeak-ng and sox are needed to make speech")
-    folder = tmp_path_factory.mktemp("speech")
-    wav, raw = folder / "speech.wav", folder / "speech.pcm"
-    subprocess.run(["espeak-ng", "-w", str(wav), "hello there"], check=True)
-    subprocess.run(
-        [
-            "sox",
-            str(wav),
-            "-r",
-            "24000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            "-e",
-            "signed-integer",
-            "-t",
-            "raw",
-            str(raw),
-        ],
-        check=True,
-    )
-    pcm = raw.read_bytes()
-    samples = array("h", pcm)
-    loud = [i for i, s in enumerate(samples) if abs(s) > 328]  # above 1% of full scale
-    return pcm, loud[0] // 24, loud[-1] // 24
-
-
-def silence(ms: int) -> bytes:
-    return b"\x00\x00" * (ms * 24)
+    return make_speech(tmp_path_factory.mktemp("speech"))
 
 
 def appends(pcm: bytes) -> list[Event]:
