@@ -150,3 +150,38 @@ def test_hold_to_talk_sends_every_captured_sample(lab, browsers):
         assert int(gaps) == 0
     finally:
         context.close()
+
+
+MIC_ERROR = "print(repr(mic.status), repr(mic.error))"
+
+
+@pytest.mark.parametrize("case", ["denied", "insecure"])
+def test_a_microphone_that_cannot_open_says_why(lab, browsers, case):
+    from playwright.sync_api import expect
+
+    # Denied: no fake UI, and the context grants no microphone, so the browser refuses.
+    # Insecure: a page that is not a secure context (http on a public name) has no
+    # microphone at all; here the page is told so before anything loads.
+    browser = browsers["refused" if case == "denied" else "granted"]
+    name = f"mic-{case}.ipynb"
+    context, page = open_notebook(lab, browser, name, [MIC_ONLY, MIC_ERROR])
+    try:
+        if case == "insecure":
+            page.add_init_script(
+                "Object.defineProperty(window, 'isSecureContext', {get: () => false})"
+            )
+            page.reload()
+        run_cell(page, 0)
+        page.locator(".rt-notebook-mic-talk").click()
+        label = page.locator(".rt-notebook-mic-label")
+        expected = {"denied": "permission denied", "insecure": "needs a secure page"}[case]
+        expect(label).to_contain_text(expected)
+        expect(page.locator(".rt-notebook-mic")).to_have_attribute("data-status", "error")
+        status, error = run_cell(page, 1).split(" ", 1)
+        assert status == "'error'"
+        assert expected in error
+        # Nothing hangs: pressing again says the same, at once.
+        page.locator(".rt-notebook-mic-talk").click()
+        expect(label).to_contain_text(expected)
+    finally:
+        context.close()
