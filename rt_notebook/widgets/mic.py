@@ -50,6 +50,11 @@ class Microphone(anywidget.AnyWidget):
     .rt-notebook-mic button[aria-pressed="true"] { background: var(--jp-brand-color3, #cde); }
     .rt-notebook-mic-error { color: var(--jp-error-color1, #c00); }
     .rt-notebook-mic-note { color: var(--jp-ui-font-color2, #666); }
+    .rt-notebook-voice-turn { margin: 0.4em 0; gap: 0.2em; }
+    .rt-notebook-voice-turn .rt-chat-bubble { padding: 0.2em 0.6em; border-radius: 6px;
+      background: var(--jp-layout-color2, #f3f3f3); }
+    .rt-notebook-voice-turn .rt-chat-meta { font-size: 85%; color: var(--jp-ui-font-color2, #666); }
+    .rt-notebook-voice-turn .rt-chat-body p { margin: 0.2em 0; }
     """
 
     # anywidget gives initialize() and render() different model proxies: the views find

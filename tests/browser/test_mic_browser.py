@@ -185,3 +185,43 @@ def test_a_microphone_that_cannot_open_says_why(lab, browsers, case):
         expect(label).to_contain_text(expected)
     finally:
         context.close()
+
+
+VOICE_SETUP = """%load_ext rt_notebook
+import rt_notebook
+s = rt_notebook.connect(offline=True, modalities=["audio"])
+s.record("voice-events.jsonl")"""
+# What the server received: the PCM of every input_audio_buffer.append sent.
+SENT = """import base64, json
+def sent(kind):
+    with open("voice-events.jsonl") as f:
+        lines = [json.loads(line) for line in f]
+    return [l["data"] for l in lines if l["direction"] == "sent" and l["data"]["type"] == kind]
+print(sum(len(base64.b64decode(e["audio"])) for e in sent("input_audio_buffer.append")),
+      len(sent("input_audio_buffer.commit")))"""
+
+
+def test_push_to_talk_completes_a_turn(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, "%realtime voice", SENT]
+    context, page = open_notebook(lab, browsers["granted"], "mic-push.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        data = hold(page, cell.locator(".rt-notebook-mic-talk"), 2.0)
+        captured = int(data["captured"]) / int(data["rate"])
+        # The user's bubble, then the answer plays with its transcript beside it.
+        turn = cell.locator(".rt-notebook-voice-turn").first
+        expect(turn.locator(".rt-chat-user")).to_contain_text("voice message")
+        expect(turn.locator(".rt-notebook-player")).to_have_attribute("data-status", "ended")
+        expect(turn.locator(".rt-chat-assistant")).not_to_be_empty()
+        page.screenshot(path=str(artifacts / "mic-push-to-talk.png"))
+        appended, commits = map(int, run_cell(page, 2).split())
+        assert abs(appended - captured * 48_000) <= CHUNK_BYTES, (appended, captured)
+        assert commits == 1
+        seconds = float(re.search(r"([\d.]+) s\)", turn.inner_text()).group(1))
+        assert abs(seconds - appended / 48_000) <= 0.05
+    finally:
+        context.close()
