@@ -197,9 +197,8 @@ class VoiceController:
         self._worker = concurrent.futures.ThreadPoolExecutor(1, "rt_notebook-voice")
         self._detection: str | None = "unknown"
         self._closed = False
-        mic.on_start(self._on_start)
-        mic.on_audio(self._on_audio)
-        mic.on_end(self._on_end)
+        self._unhook = [mic.on_start(self._on_start), mic.on_audio(self._on_audio)]
+        self._unhook.append(mic.on_end(self._on_end))
         self._unlisten = session.listen(self._on_event)
         self._unfollow = session.on_server_response(self._on_server_response)
 
@@ -223,12 +222,16 @@ class VoiceController:
             if not answer.handle.done() and not answer.player.browser_ready:
                 answer.handle.cancel()  # nothing plays it: just stop the answer
 
-    def close(self) -> None:
+    def close(self, *, stop_microphone: bool = True) -> None:
+        """Stop following the Session (and, unless told not to, the microphone)."""
         with self._lock:
             self._closed = True
+        for unhook in self._unhook:
+            unhook()
         self._unlisten()
         self._unfollow()
-        self.mic.stop()
+        if stop_microphone:
+            self.mic.stop()
         self._worker.shutdown(wait=False)
 
     # Microphone (the comm thread: hand over, return) -----------------------------------
@@ -306,7 +309,10 @@ class VoiceController:
             self._changed()
 
     def _on_server_response(self, handle: ResponseHandle) -> None:
-        self._follow(handle, None)
+        # Only answers to what the microphone said (voice activity detection switched on
+        # here); the player is made on the worker thread, and subscribe_audio catches up.
+        if self._detection == "server_vad":
+            self._submit(self._follow, handle, None)
 
     def _follow(self, handle: ResponseHandle, turn: UserTurn | None) -> None:
         """Play ``handle``'s answer and keep it with its turn."""

@@ -38,8 +38,9 @@ _HERE = Path(__file__).parent
 class Microphone(anywidget.AnyWidget):
     """Hold-to-talk and hands-free buttons; reports what the user says as PCM chunks.
 
-    Register handlers with :meth:`on_start`, :meth:`on_audio`, :meth:`on_end`; they run
-    on the kernel thread that delivers comm messages and must be quick. Thread-safe.
+    Register handlers with :meth:`on_start`, :meth:`on_audio`, :meth:`on_end` (each
+    returns a function that removes it); they run on the kernel thread that delivers comm
+    messages and must be quick. Thread-safe.
     """
 
     _esm = _HERE / "mic.js"
@@ -80,18 +81,18 @@ class Microphone(anywidget.AnyWidget):
         self.on_msg(self._handle_message)
         _keep_frontend_subshell(self.comm)
 
-    def on_start(self, callback: Callable[[str], None]) -> None:
+    def on_start(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call ``callback(mode)`` when capture starts (``"push"`` or ``"handsfree"``)."""
-        self._start_handlers.append(callback)
+        return _add(self._start_handlers, callback)
 
-    def on_audio(self, callback: Callable[[bytes], None]) -> None:
+    def on_audio(self, callback: Callable[[bytes], None]) -> Callable[[], None]:
         """Call ``callback(pcm)`` with each chunk (PCM16 24 kHz mono), in order."""
-        self._audio_handlers.append(callback)
+        return _add(self._audio_handlers, callback)
 
-    def on_end(self, callback: Callable[[float], None]) -> None:
+    def on_end(self, callback: Callable[[float], None]) -> Callable[[], None]:
         """Call ``callback(seconds)`` when capture stops (after its last chunk), with the
         duration the browser captured."""
-        self._end_handlers.append(callback)
+        return _add(self._end_handlers, callback)
 
     def stop(self) -> None:
         """Ask the browser to stop capturing (hands-free off, push-to-talk released)."""
@@ -114,15 +115,26 @@ class Microphone(anywidget.AnyWidget):
                     self.gaps += seq - self._next
                 self._next = seq + 1
                 self.received += len(pcm)
-            for handler in self._audio_handlers:
+            for handler in tuple(self._audio_handlers):
                 handler(pcm)
         elif event == "start" and content.get("mode") in ("push", "handsfree"):
-            for start in self._start_handlers:
+            for start in tuple(self._start_handlers):
                 start(str(content["mode"]))
         elif event == "end":
             captured, rate = content.get("captured"), content.get("rate")
             seconds = 0.0
             if type(captured) is int and isinstance(rate, int | float) and rate > 0:
                 seconds = captured / rate
-            for end in self._end_handlers:
+            for end in tuple(self._end_handlers):
                 end(seconds)
+
+
+def _add(handlers: list[Any], callback: Any) -> Callable[[], None]:
+    # The comm thread iterates over a copy (tuple) while another thread may change it.
+    handlers.append(callback)
+
+    def remove() -> None:
+        if callback in handlers:
+            handlers.remove(callback)
+
+    return remove
