@@ -325,8 +325,10 @@ def test_soak_of_100_drops_loses_no_item(tmp_path):
                 assert result.text == f"Echo: soak {n}"
                 expected += [("user", f"soak {n}"), ("assistant", f"Echo: soak {n}")]
                 if n % 2 == 0:
-                    server.drop_connections()  # between turns
+                    # Counted before the drop: read after it, a client that reconnects
+                    # at once (its backoff is one unit) may be counted already.
                     opened = server.connections_opened
+                    server.drop_connections()  # between turns
                     wait_until(
                         lambda opened=opened: (
                             (
