@@ -17,7 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _timing import interleaved
 
 from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
 from rt_notebook.protocol.events import Dialect
@@ -101,14 +104,15 @@ def attribution_only() -> float:
 
 
 def main() -> None:
-    bare: list[float] = []
-    attributed: list[float] = []
-    alone: list[float] = []
-    run(False)  # warm up
-    for _ in range(REPETITIONS):
-        bare.append(run(False))
-        attributed.append(run(True))
-        alone.append(attribution_only())
+    samples = interleaved(
+        {
+            "bare": lambda _: run(False),
+            "attributed": lambda _: run(True),
+            "alone": lambda _: attribution_only(),
+        },
+        REPETITIONS,
+    )
+    bare, attributed, alone = samples["bare"], samples["attributed"], samples["alone"]
     b, a = statistics.median(bare), statistics.median(attributed)
     bmin, amin = min(bare), min(attributed)
     sys.stdout.write(

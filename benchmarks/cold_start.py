@@ -20,7 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _timing import interleaved
 
 from tests.kernel.harness import Kernel
 
@@ -72,10 +75,11 @@ def once_warm() -> tuple[float, float]:
 
 def main() -> None:
     compileall.compile_dir(ROOT / "rt_notebook", quiet=1)
-    runs, warm = [], []
-    for _ in range(REPETITIONS):  # interleaved
-        runs.append(once())
-        warm.append(once_warm())
+    # No warm-up round: a fresh kernel each time is the thing measured.
+    samples = interleaved(
+        {"cold": lambda _: once(), "warm": lambda _: once_warm()}, REPETITIONS, warm_up=False
+    )
+    runs, warm = samples["cold"], samples["warm"]
     print(f"cold start: fresh kernel, offline server, {REPETITIONS} repetitions")
     for index, (name, goal) in enumerate(GOALS.items()):
         values = [run[index] for run in runs]

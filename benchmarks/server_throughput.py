@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import RawClient, bare_sender_process, cpu_seconds, server_process
+from _timing import interleaved
 
 WORDS = 10_000
 REPETITIONS = 5
@@ -114,23 +115,23 @@ def main() -> None:
             path = Path(folder) / "frames.jsonl"
             path.write_text("\n".join(frames) + "\n", encoding="utf-8")
             with bare_sender_process(path) as (bare_url, bare_pid):
-                measure_embedded(url, token, pid)  # warm-up, both
-                measure_bare(bare_url, bare_pid)
-                ours: list[Run] = []
-                bare: list[Run] = []
-                for _ in range(REPETITIONS):  # interleaved
-                    ours.append(measure_embedded(url, token, pid))
-                    bare.append(measure_bare(bare_url, bare_pid))
+                runs = interleaved(
+                    {
+                        "embedded server": lambda _: measure_embedded(url, token, pid),
+                        "bare websockets sender": lambda _: measure_bare(bare_url, bare_pid),
+                    },
+                    REPETITIONS,
+                )
     count = len(frames)
     print(
         f"server throughput: {count} frames per answer ({WORDS} text deltas), "
         f"3 processes, {REPETITIONS} interleaved repetitions"
     )
     rates = {}
-    for name, runs in (("bare websockets sender", bare), ("embedded server", ours)):
-        per_second = [count / seconds for seconds, _, _ in runs]
-        cpu = statistics.median(cpu for _, cpu, _ in runs) / count
-        own = statistics.median(own for _, _, own in runs) / count
+    for name in ("bare websockets sender", "embedded server"):
+        per_second = [count / seconds for seconds, _, _ in runs[name]]
+        cpu = statistics.median(cpu for _, cpu, _ in runs[name]) / count
+        own = statistics.median(own for _, _, own in runs[name]) / count
         rates[name] = statistics.median(per_second)
         print(
             f"  {name:24s} median {statistics.median(per_second):9,.0f} frames/s"

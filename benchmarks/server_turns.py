@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import _timing
 from _server import RawClient, cpu_seconds, server_process
 
 SHORT, LONG = 10, 1000  # the turn each conversation is at when measuring starts
@@ -53,16 +54,9 @@ Sample = tuple[float, float]  # (wall seconds, CPU seconds) of one turn
 def interleaved(
     short: Callable[[int], Sample], long: Callable[[int], Sample]
 ) -> tuple[list[Sample], list[Sample]]:
-    shorts: list[Sample] = []
-    longs: list[Sample] = []
-    for n in range(ROUNDS):
-        if n % 2:
-            shorts.append(short(n))
-            longs.append(long(n))
-        else:
-            longs.append(long(n))
-            shorts.append(short(n))
-    return shorts, longs
+    """Each side's samples over ROUNDS rounds, after a warm-up turn on each."""
+    samples = _timing.interleaved({"long": long, "short": short}, ROUNDS)
+    return samples["short"], samples["long"]
 
 
 def over_the_wire() -> tuple[list[Sample], list[Sample]]:
@@ -87,8 +81,6 @@ def over_the_wire() -> tuple[list[Sample], list[Sample]]:
 
             return run
 
-        for client in clients:  # warm-up
-            turn(client)(0)
         result = interleaved(turn(clients[0]), turn(clients[1]))
         for client in clients:
             client.close()
@@ -141,7 +133,7 @@ def main() -> None:
     ):
         early = [sample[column] for sample in shorts]
         late = [sample[column] for sample in longs]
-        ratio = statistics.median(late) / statistics.median(early)
+        ratio = _timing.median_ratio(late, early)
         verdict = verdict or ("met" if ratio <= GOAL else "NOT met")
         print(
             f"  {name:27s} turn {SHORT}: {statistics.median(early) * 1e3:6.3f} ms"

@@ -6,6 +6,17 @@ import os
 
 import pytest
 
+from tests.timing import SCALE, within
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """pytest-timeout's per-test limit (pyproject's ``timeout``) follows ``RT_TEST_TIME_SCALE``
+    too, unless ``--timeout`` or ``PYTEST_TIMEOUT`` sets it explicitly."""
+    explicit = config.getoption("timeout", None) is not None or "PYTEST_TIMEOUT" in os.environ
+    if SCALE != 1 and not explicit and config.getini("timeout"):
+        config.option.timeout = within(float(config.getini("timeout")))
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_real_credentials():

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import pytest
 from pydantic import BaseModel
 
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.session import Session, Timing
-
-UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "0.05"))
-WAIT = 600 * UNIT
+from tests.timing import UNIT, WAIT
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@ Session fed events by hand (deterministic pacing) or talking to the embedded ser
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-import time
 
 import ipywidgets as widgets
 import nbformat
@@ -15,21 +15,19 @@ from rt_notebook.chat import ChatPanel, PanelState
 from rt_notebook.errors import ConfigurationError, RealtimeError, ServerError
 from rt_notebook.magics import RealtimeMagics
 from rt_notebook.responses import ItemSnapshot
+from rt_notebook.server import EmbeddedServer
 from rt_notebook.server.responders import echo_reply
 from rt_notebook.session import Session
 from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html, outgoing_html
 from rt_notebook.widgets.export import hard_breaks, transcript_cells, transcript_markdown
+from tests import timing
 
 XSS = '<img src=x onerror="window.__rt_xss=1"> <script>window.__rt_xss=2</script>'
 
 
 def wait_until(predicate, timeout=10.0, what="condition"):
-    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
+    """Poll ``predicate`` until it is true; fail after ``timeout`` (scaled) seconds."""
+    timing.wait_until(predicate, what, timing.within(timeout))
 
 
 def snapshot(item_id="item_1", type="message", role="assistant", **fields):
@@ -434,7 +432,33 @@ def test_stop_before_the_turn_is_submitted_sends_nothing(session, monkeypatch):
         panel.close()
 
 
-def test_stop_while_the_turn_is_being_submitted_cancels_it(session, monkeypatch):
+class HeldResponder:
+    """A live backend that never answers: its responses stay in progress until cancelled,
+    so a test decides when a turn ends instead of racing the server to it."""
+
+    name = "held"
+
+    def describe(self):
+        return "a backend that holds every response until it is cancelled (tests)"
+
+    def prepare(self, request):
+        return request
+
+    async def stream(self, prepared):
+        await asyncio.Event().wait()  # ends when the server cancels this task
+        yield []
+
+
+@pytest.fixture(scope="module")
+def held_server():
+    with EmbeddedServer(responder=HeldResponder()) as server:
+        yield server
+
+
+def test_stop_while_the_turn_is_being_submitted_cancels_it(held_server, make_session, monkeypatch):
+    # The server holds the response, so only the cancel can end the turn: it cannot finish
+    # before Stop lands however the threads are scheduled.
+    session = make_session(held_server)
     panel = ChatPanel(session)
     try:
         original = session.ask

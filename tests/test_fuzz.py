@@ -17,7 +17,6 @@ import json
 import os
 import random
 import threading
-import time
 
 import pytest
 
@@ -26,10 +25,10 @@ from rt_notebook.protocol.checks import decode, problem
 from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.turns import Request, State, Timing, Turn
+from tests.timing import UNIT, WAIT, wait_until
 
 CORE_SEQUENCES = int(os.environ.get("RT_FUZZ_CORE", "10000"))
 E2E_SEQUENCES = int(os.environ.get("RT_FUZZ_E2E", "40"))
-UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "0.05"))
 
 WRONG_VALUES = [None, 5, -1.5, True, "", "x" * 300, [], [1, "a"], {}, {"id": 3}, "\ud800?"]
 
@@ -376,7 +375,7 @@ def test_e2e_fuzz_through_the_sdk_leaves_no_socket_open():
         max_attempts=5,
         renew_margin=0,
     )
-    wait = 600 * UNIT
+    wait = WAIT
     with HostileServer(seed=9) as server:
         session = Session(
             websocket_base_url=f"ws://127.0.0.1:{server.port}/v1",
@@ -402,10 +401,7 @@ def test_e2e_fuzz_through_the_sdk_leaves_no_socket_open():
             assert failed > 0
         finally:
             session.close()
-        deadline = time.monotonic() + wait
-        while server.open and time.monotonic() < deadline:
-            time.sleep(UNIT / 10)
-        assert server.open == 0
+        wait_until(lambda: server.open == 0, "every socket to close")
 
 
 @pytest.mark.parametrize(

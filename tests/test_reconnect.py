@@ -1,8 +1,8 @@
 """The Session's client core end to end: the real openai SDK against the embedded server.
 
 Concurrent turns, concurrent connects, drops mid-answer and between turns, session expiry,
-renewal and a soak of drops. Timers and backoff take one scalable time unit
-(``RT_TEST_TIME_UNIT`` seconds, default 0.05) so a busy machine only needs a larger unit.
+renewal and a soak of drops. Timers and backoff are multiples of ``tests.timing.UNIT``, so a
+busy machine only needs a larger ``RT_TEST_TIME_SCALE``.
 The server-side conversation after a restore is rebuilt from what the server itself sent on
 the new connection (a recording), not from the client's mirror.
 """
@@ -10,19 +10,15 @@ the new connection (a recording), not from the client's mirror.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
-import time
 
 import pytest
 
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.session import Session, Timing
-
-UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "0.05"))
-WAIT = 600 * UNIT  # the longest any single wait may take before the test fails
+from tests.timing import UNIT, WAIT, wait_until
 
 
 def timing(**overrides):
@@ -46,15 +42,6 @@ def new_session(server, **options):
         api_key=server.token,
         **options,
     )
-
-
-def wait_for(predicate, what):
-    """Wait (on a condition, not a fixed time) until ``predicate()`` holds."""
-    deadline = time.monotonic() + WAIT
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(UNIT / 10)
 
 
 def texts(session):
@@ -156,7 +143,7 @@ def test_20_times_8_concurrent_connects_open_one_websocket_each_time(fast):
         assert errors == []
         assert fast.connections_opened - before == 1
         session.close()
-    wait_for(lambda: fast.open_connections == 0, "every socket to close")
+    wait_until(lambda: fast.open_connections == 0, "every socket to close")
 
 
 def test_a_timed_out_connect_leaves_no_socket_and_no_task():
@@ -179,7 +166,7 @@ def test_a_timed_out_connect_leaves_no_socket_and_no_task():
     assert closed.wait(WAIT), "the half-open socket was left open"
     assert session.status.state == "closed"
     # No task may be left behind (cancelled ones leave the set on the loop's next turn).
-    wait_for(lambda: session._driver._tasks == set(), "no task")
+    wait_until(lambda: session._driver._tasks == set(), "no task")
     listener.close()
 
 
@@ -259,7 +246,7 @@ def test_a_drop_between_turns_is_invisible(paced, tmp_path):
         session.ask("one").wait(WAIT)
         before = texts(session)
         assert paced.drop_connections() == 1
-        wait_for(lambda: paced.connections_opened == 2, "the reconnect")
+        wait_until(lambda: paced.connections_opened == 2, "the reconnect")
         result = session.ask("two").wait(WAIT)
         assert result.text == "Echo: two"
         assert texts(session) == [*before, ("user", "two"), ("assistant", "Echo: two")]
@@ -276,7 +263,7 @@ def test_renewal_before_the_servers_limit_avoids_the_expiry(tmp_path):
         try:
             session.ask("before renewal").wait(WAIT)
             before = texts(session)
-            wait_for(lambda: session.status.renewed_at is not None, "the renewal")
+            wait_until(lambda: session.status.renewed_at is not None, "the renewal")
             assert server.connections_opened == 2
             assert session.errors == []  # no session_expired: renewed half-way
             assert server_conversation(session, path) == before
@@ -293,7 +280,7 @@ def test_session_expiry_moves_the_conversation_to_a_new_session(tmp_path):
         try:
             session.ask("before expiry").wait(WAIT)
             before = texts(session)
-            wait_for(lambda: server.connections_opened >= 2, "the session to expire")
+            wait_until(lambda: server.connections_opened >= 2, "the session to expire")
             assert any(e.get("code") == "session_expired" for e in session.errors)
             result = session.ask("after expiry").wait(WAIT)
             assert result.text == "Echo: after expiry"
@@ -310,7 +297,7 @@ def test_renewal_between_responses(fast, tmp_path):
     try:
         session.ask("before renewal").wait(WAIT)
         before = texts(session)
-        wait_for(lambda: session.status.renewed_at is not None, "a renewal")
+        wait_until(lambda: session.status.renewed_at is not None, "a renewal")
         assert "renewed at" in session.status.describe()
         assert server_conversation(session, path) == before
         assert session.ask("after renewal").wait(WAIT).text == "Echo: after renewal"
@@ -338,9 +325,11 @@ def test_soak_of_100_drops_loses_no_item(tmp_path):
                 assert result.text == f"Echo: soak {n}"
                 expected += [("user", f"soak {n}"), ("assistant", f"Echo: soak {n}")]
                 if n % 2 == 0:
-                    server.drop_connections()  # between turns
+                    # Counted before the drop: read after it, a client that reconnects
+                    # at once (its backoff is one unit) may be counted already.
                     opened = server.connections_opened
-                    wait_for(
+                    server.drop_connections()  # between turns
+                    wait_until(
                         lambda opened=opened: (
                             (
                                 session.status.state == "ready"
@@ -360,7 +349,7 @@ def test_soak_of_100_drops_loses_no_item(tmp_path):
             assert len(texts(session)) == 202
         finally:
             session.close()
-        wait_for(lambda: server.open_connections == 0, "every socket to close")
+        wait_until(lambda: server.open_connections == 0, "every socket to close")
 
 
 def test_after_reconnecting_gave_up_a_later_connect_restores_the_conversation(tmp_path):
@@ -372,7 +361,7 @@ def test_after_reconnecting_gave_up_a_later_connect_restores_the_conversation(tm
         session.ask("kept across an outage").wait(WAIT)
         before = texts(session)
         server.stop()
-        wait_for(lambda: session.status.state == "closed", "reconnecting to give up")
+        wait_until(lambda: session.status.state == "closed", "reconnecting to give up")
         assert "gave up reconnecting after 2 attempts" in session.status.describe()
         server = EmbeddedServer(pace=0.0, port=port, token=token).start()
         session.connect()
@@ -429,7 +418,7 @@ def test_a_standalone_server_killed_and_started_again(tmp_path):
         before = texts(session)
         process.send_signal(signal.SIGKILL)
         process.wait(WAIT)
-        wait_for(lambda: session.status.state == "reconnecting", "the drop to be noticed")
+        wait_until(lambda: session.status.state == "reconnecting", "the drop to be noticed")
         process = start()
         result = session.ask("after the restart").wait(WAIT)
         assert result.text == "Echo: after the restart"

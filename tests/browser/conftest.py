@@ -24,15 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.lab_page import CHROMIUM_ARGS
+from tests.timing import within
+
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 # Settings that keep the UI quiet and predictable: no news or update toasts, every cell in
@@ -65,7 +60,7 @@ def _free_port() -> int:
 
 
 def _wait_until_serving(lab: Lab, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + within(90)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"JupyterLab exited:\n{log.read_text()[-3000:]}")

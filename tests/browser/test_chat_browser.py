@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 
-import nbformat
 import pytest
 
 from rt_notebook.server.responders import echo_reply
+from tests.browser.lab_page import TIMEOUT, expect, open_notebook, run_cell
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, TIMEOUT]
 
 NOTEBOOK = "chat.ipynb"
 XSS = '<img src=x onerror="window.__rt_xss=1"> and <script>window.__rt_xss=2</script>'
@@ -31,16 +31,6 @@ SETUP, INLINE_PANEL, CELL_EXCHANGE, SIDE_PANEL, SIDE_EXCHANGE, TRANSCRIPT, BUSY 
 
 # The panel rendered in the notebook (the side panel lives outside .jp-Notebook).
 INLINE = ".jp-Notebook .rt-chat"
-
-# Runs one cell through JupyterLab's own command; resolves when the cell has finished.
-RUN_CELL = """async ([index, wait]) => {
-  const panel = window.__rt_notebook;
-  await panel.sessionContext.ready;
-  panel.content.activeCellIndex = index;
-  panel.content.deselectAll();
-  const done = window.jupyterapp.commands.execute('notebook:run-cell');
-  if (wait) { await done; }
-}"""
 
 # Records every distinct (item, status, text) of the inline panel's assistant bubbles.
 WATCH_ASSISTANT = """(selector) => {
@@ -69,18 +59,9 @@ def words(count: int, stem: str) -> str:
 
 @pytest.fixture(scope="module")
 def page(lab, browser, artifacts):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / NOTEBOOK))
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(lab.notebook_url(NOTEBOOK))
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext"
+    context, page = open_notebook(
+        lab, browser, NOTEBOOK, CELLS, viewport=(1600, 1000), timeout_s=60
     )
-    page.evaluate("() => { window.__rt_notebook = window.jupyterapp.shell.currentWidget; }")
     run_cell(page, SETUP)
     run_cell(page, INLINE_PANEL)
     page.locator(INLINE).wait_for()
@@ -89,21 +70,6 @@ def page(lab, browser, artifacts):
     yield page
     page.screenshot(path=str(artifacts / "chat-99-end.png"))
     context.close()
-
-
-def run_cell(page, index: int, wait: bool = True) -> None:
-    page.evaluate(RUN_CELL, [index, wait])
-    if wait:
-        prompt = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-InputPrompt")
-        expect(prompt).to_have_text(re.compile(r"\[\d+\]"))
-        errors = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-RenderedText")
-        assert "Traceback" not in " ".join(errors.all_inner_texts())
-
-
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def expect_status(page, panel: str, state: str) -> None:

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import re
 
-import nbformat
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+from tests.browser.lab_page import (
+    TIMEOUT,
+    expect,
+    open_notebook,
+    page_timeout_ms,
+    run_cell,
+    write_notebook,
+)
+
+pytestmark = [pytest.mark.browser, TIMEOUT]
 
 NOTEBOOK = "panel_edges.ipynb"
 SETUP = '''%load_ext rt_notebook
@@ -28,50 +36,15 @@ CELLS = [
 SETUP_CELL, PANEL_CELL, BACKGROUND_CELL = range(len(CELLS))
 INLINE = ".jp-Notebook .rt-chat"
 
-RUN_CELL = """async ([index]) => {
-  const panel = window.__rt_notebook;
-  await panel.sessionContext.ready;
-  panel.content.activeCellIndex = index;
-  panel.content.deselectAll();
-  await window.jupyterapp.commands.execute('notebook:run-cell');
-}"""
-
-
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-def write_notebook(root, name: str, cells: list[str]) -> None:
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(root / name))
-
 
 @pytest.fixture(scope="module")
 def page(lab, browser, artifacts):
-    write_notebook(lab.root, NOTEBOOK, CELLS)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(lab.notebook_url(NOTEBOOK))
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext"
-    )
-    page.evaluate("() => { window.__rt_notebook = window.jupyterapp.shell.currentWidget; }")
+    context, page = open_notebook(lab, browser, NOTEBOOK, CELLS, timeout_s=60)
     run_cell(page, SETUP_CELL)
     run_cell(page, PANEL_CELL)
     expect(page.locator(f"{INLINE} .rt-chat-status")).to_have_attribute("data-state", "ready")
     yield page
     context.close()
-
-
-def run_cell(page, index: int) -> None:
-    page.evaluate(RUN_CELL, [index])
-    prompt = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-InputPrompt")
-    expect(prompt).to_have_text(re.compile(r"\[\d+\]"))
 
 
 def test_the_label_names_the_notebook(page):
@@ -143,11 +116,11 @@ def run_in_notebook7(cell) -> None:
         expect(cell).to_have_class(re.compile(r"\bjp-mod-active\b"))
         editor.press("Shift+Enter")
         try:  # "[*]" as soon as the kernel takes it, "[n]" once done
-            expect(prompt).not_to_have_text(re.compile(r"\[ \]"), timeout=10_000)
+            expect(prompt).not_to_have_text(re.compile(r"\[ \]"), timeout=page_timeout_ms(10))
             break
         except AssertionError:
             continue
-    expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)
+    expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=page_timeout_ms(60))
 
 
 def test_side_panel_in_notebook7_is_shown_inline_with_a_note(lab, browser, artifacts):
@@ -155,7 +128,7 @@ def test_side_panel_in_notebook7_is_shown_inline_with_a_note(lab, browser, artif
     write_notebook(lab.root, name, [SETUP, "%realtime chat --side"])
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(90_000)
+    page.set_default_timeout(page_timeout_ms(90))
     messages: list[str] = []
     page.on("console", lambda message: messages.append(message.text))
     try:

@@ -7,14 +7,15 @@ server. The test runs every cell through JupyterLab's own command, watches the f
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+from tests.browser.lab_page import TIMEOUT, expect, open_notebook, run_all
+
+pytestmark = [pytest.mark.browser, TIMEOUT]
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipynb"
 
@@ -31,38 +32,20 @@ WATCH_CELL = """(index) => {
   new MutationObserver(record).observe(cell, {subtree: true, childList: true, characterData: true});
 }"""
 
-RUN_ALL = """async () => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  await panel.sessionContext.ready;
-  await window.jupyterapp.commands.execute('notebook:run-all-cells');
-}"""
-
 
 def test_quickstart_runs_and_answers_stream_in(lab, browser, artifacts):
-    from playwright.sync_api import expect
-
     shutil.copy(QUICKSTART, lab.root / QUICKSTART.name)
     notebook = nbformat.read(QUICKSTART, as_version=4)
     code_cells = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
     first_answer = next(
         i for i, c in enumerate(notebook.cells) if c.source.startswith("%%realtime")
     )
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
+    context, page = open_notebook(lab, browser, QUICKSTART.name)
     try:
-        page.goto(lab.notebook_url(QUICKSTART.name))
-        page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.sessionContext"
-        )
         cells = page.locator(".jp-Notebook .jp-Cell")
         cells.nth(len(notebook.cells) - 1).wait_for()
         page.evaluate(WATCH_CELL, first_answer)
-        page.evaluate(RUN_ALL)
-        for index in code_cells:  # every code cell ran: its prompt shows a number
-            prompt = cells.nth(index).locator(".jp-InputPrompt")
-            expect(prompt).to_have_text(re.compile(r"\[\d+\]"))
+        run_all(page, code_cells)
         answer = cells.nth(first_answer).locator(".jp-RenderedMarkdown").last
         expect(answer).to_contain_text("offline server")  # the footer: honest about it
         page.screenshot(path=str(artifacts / "quickstart-run-all.png"))

@@ -21,15 +21,17 @@ import shutil
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from rt_notebook.render.markdown import safe_markdown
+from tests.browser import lab_page
+from tests.browser.lab_page import cell, expect, goto_notebook, page_timeout_ms, write_notebook
+from tests.timing import within
 
 sys.path.insert(0, str(Path(__file__).parent))
 import hostile
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(within(420))]
 
 NOTEBOOK = "security.ipynb"
 SETUP = f"""%load_ext rt_notebook
@@ -71,15 +73,6 @@ window.__rt_sentinel = 0;
 window.__rt_alerts = 0;
 window.alert = window.confirm = window.prompt = () => { window.__rt_alerts += 1; };
 """
-
-RUN_CELL = """async ([index, wait]) => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  await panel.sessionContext.ready;
-  panel.content.activeCellIndex = index;
-  panel.content.deselectAll();
-  const done = window.jupyterapp.commands.execute('notebook:run-cell');
-  if (wait) { await done; }
-}"""
 
 # Everything in outputs and panels that could run code or fetch something.
 AUDIT = r"""(selector) => {
@@ -125,18 +118,10 @@ RENDER_TRUSTED = """async ([texts, marker]) => {
 }"""
 
 
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
 @pytest.fixture(scope="module")
 def page(lab, browser, artifacts):
     shutil.copy(Path(__file__).parent / "hostile.py", lab.root / "hostile.py")
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / NOTEBOOK))
+    write_notebook(lab.root, NOTEBOOK, CELLS)
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     context.add_init_script(INIT)
     requests: list[str] = []
@@ -144,26 +129,17 @@ def page(lab, browser, artifacts):
     context.on("request", lambda request: requests.append(request.url))
     page = context.new_page()
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.set_default_timeout(90_000)
-    page.goto(lab.notebook_url(NOTEBOOK))
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext"
-    )
+    page.set_default_timeout(page_timeout_ms(90))
+    goto_notebook(page, lab.notebook_url(NOTEBOOK))
     page.requests, page.dialogs = requests, dialogs  # type: ignore[attr-defined]
     yield page
     page.screenshot(path=str(artifacts / "security-99-end.png"), full_page=True)
     context.close()
 
 
-def cell(page, index: int):
-    return page.locator(".jp-Notebook .jp-Cell").nth(index)
-
-
 def run_cell(page, index: int, wait: bool = True) -> None:
-    page.evaluate(RUN_CELL, [index, wait])
-    if wait:
-        expect(cell(page, index).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
+    # Hostile cells may show errors on purpose: each test checks the outputs it expects.
+    lab_page.run_cell(page, index, wait, errors_ok=True)
 
 
 def leaks(page) -> list[str]:

@@ -9,7 +9,9 @@ import re
 import nbformat
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+from tests.browser.lab_page import RUN_ALL, TIMEOUT, expect, open_notebook
+
+pytestmark = [pytest.mark.browser, TIMEOUT]
 
 # Records, on every change, the cell's rendered Markdown outputs joined in order.
 WATCH_CELL = """(index) => {
@@ -26,12 +28,6 @@ WATCH_CELL = """(index) => {
   new MutationObserver(record).observe(cell, {subtree: true, childList: true, characterData: true});
 }"""
 
-RUN_ALL = """async () => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  await panel.sessionContext.ready;
-  await window.jupyterapp.commands.execute('notebook:run-all-cells');
-}"""
-
 OUTPUTS = """(index) => window.jupyterapp.shell.currentWidget.content.model.cells.get(index)
   .sharedModel.toJSON().outputs"""
 
@@ -41,8 +37,6 @@ def words(text: str) -> list[str]:
 
 
 def test_a_long_answer_streams_in_blocks_and_ends_as_one_output(lab, browser, artifacts):
-    from playwright.sync_api import expect
-
     text = "\n\n".join(" ".join(f"p{p}w{w}" for w in range(25)) for p in range(40))
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {
@@ -61,15 +55,8 @@ def test_a_long_answer_streams_in_blocks_and_ends_as_one_output(lab, browser, ar
         nbformat.v4.new_code_cell(f"%%realtime\n{text}"),
     ]
     nbformat.write(notebook, lab.root / "long_answer.ipynb")
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
+    context, page = open_notebook(lab, browser, "long_answer.ipynb")
     try:
-        page.goto(lab.notebook_url("long_answer.ipynb"))
-        page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.sessionContext"
-        )
         cells = page.locator(".jp-Notebook .jp-Cell")
         cells.nth(1).wait_for()
         page.evaluate(WATCH_CELL, 1)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+from tests.browser.lab_page import TIMEOUT, expect, open_notebook, run_all
+
+pytestmark = [pytest.mark.browser, TIMEOUT]
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TUTORIALS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -28,14 +29,6 @@ KERNEL_KNOWN = """async () => {
 }"""
 
 
-def open_notebook(page, lab, name: str) -> None:
-    page.goto(lab.notebook_url(name))
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext"
-    )
-
-
 def copy_as_saved_here(path: Path, folder: Path) -> None:
     """Copy a tutorial, with ``language_info.version`` set to the kernel's Python.
 
@@ -50,14 +43,9 @@ def copy_as_saved_here(path: Path, folder: Path) -> None:
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda path: path.stem)
 def test_opening_a_tutorial_leaves_it_unmodified(lab, browser, path):
-    from playwright.sync_api import expect
-
     copy_as_saved_here(path, lab.root)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
+    context, page = open_notebook(lab, browser, path.name)
     try:
-        open_notebook(page, lab, path.name)
         state = page.evaluate(KERNEL_KNOWN)
         assert state["dirty"] is False, f"{path.name} is marked modified on opening"
         tab = page.locator(".lm-TabBar-tab.jp-mod-current")
@@ -67,16 +55,7 @@ def test_opening_a_tutorial_leaves_it_unmodified(lab, browser, path):
         context.close()
 
 
-RUN_ALL = """async () => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  await panel.sessionContext.ready;
-  await window.jupyterapp.commands.execute('notebook:run-all-cells');
-}"""
-
-
 def test_run_all_on_the_chat_tutorial_leaves_a_live_panel(lab, browser, artifacts):
-    from playwright.sync_api import expect
-
     path = NOTEBOOKS / "chat_panel.ipynb"
     copy_as_saved_here(path, lab.root)
     code_cells = [
@@ -84,16 +63,10 @@ def test_run_all_on_the_chat_tutorial_leaves_a_live_panel(lab, browser, artifact
         for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"])
         if cell["cell_type"] == "code"
     ]
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
+    before = _stat(lab.root / "chat.ipynb")
+    context, page = open_notebook(lab, browser, path.name)
     try:
-        before = _stat(lab.root / "chat.ipynb")
-        open_notebook(page, lab, path.name)
-        page.evaluate(RUN_ALL)
-        cells = page.locator(".jp-Notebook .jp-Cell")
-        for index in code_cells:
-            expect(cells.nth(index).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
+        run_all(page, code_cells)
         panel = page.locator(".jp-Notebook .rt-chat")
         expect(panel).to_have_count(1)  # the closed extra panel left nothing behind
         expect(panel.locator(".rt-chat-status")).to_have_attribute("data-state", "ready")

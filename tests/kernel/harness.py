@@ -9,9 +9,11 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
-# One scalable time unit for every wait here: RT_TEST_TIME_UNIT=3 on a slow machine makes
-# each limit three times longer (limits are failure detectors, never expected durations).
-UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "1"))
+from tests.timing import SCALE, within
+
+# Every limit here is in seconds on an idle machine, stretched by RT_TEST_TIME_SCALE
+# (tests/timing.py): limits are failure detectors, never expected durations.
+UNIT = SCALE  # the multiplier's former name here, kept for branches that import it
 
 
 @dataclass
@@ -64,14 +66,14 @@ class Kernel:
         self.manager.start_kernel(env=env)
         self.client = self.manager.client()
         self.client.start_channels()
-        self.client.wait_for_ready(timeout=60 * UNIT)
+        self.client.wait_for_ready(timeout=within(60))
 
     def execute(
         self, code: str, timeout: float = 60, on_message=None, any_parent: bool = False
     ) -> Execution:
         """Run ``code``; collect its IOPub messages until idle (``any_parent``: all of them,
         including those a background thread sent with another parent header)."""
-        timeout *= UNIT
+        timeout = within(timeout)
         msg_id = self.client.execute(code)
         execution = Execution(reply={}, msg_id=msg_id)
         while True:
@@ -105,7 +107,7 @@ class Kernel:
     def wait_for_message(self, matches, timeout: float = 60) -> dict[str, Any]:
         """Read IOPub (any parent) until a message ``matches``; return it. For output a
         background thread publishes after the cells that started it went idle."""
-        timeout *= UNIT
+        timeout = within(timeout)
         while True:
             try:
                 message = self.client.get_iopub_msg(timeout=timeout)

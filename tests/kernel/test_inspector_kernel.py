@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from .harness import UNIT, Kernel
+from tests.timing import SCALE, within
+
+from .harness import Kernel
 
 pytestmark = pytest.mark.kernel
 
@@ -91,7 +93,7 @@ def test_a_cells_inspector_lists_exactly_its_events_with_others_interleaved(kern
     assert "queued " in footer  # it waited behind the background cell and the ask()
     assert "$" not in footer  # a local backend, no prices given: no cost
     check = kernel.execute(
-        f"asked[0].wait({30 * UNIT}); bg.wait({30 * UNIT})\n"
+        f"asked[0].wait({within(30)}); bg.wait({within(30)})\n"
         "%realtime record --stop\n"
         "out = {}\n"
         "for name, response_id in (('fg', fg.id), ('bg', bg.wait().id), "
@@ -205,7 +207,7 @@ def test_footer_cost_is_usage_times_the_table_and_absent_when_unpriced(kernel):
 def test_inspect_live_grows_while_the_turn_runs(kernel):
     # A long answer first, so the inspected turn (the last one) is still queued when the
     # live view opens; it then streams and finishes under the view's eyes.
-    words = int(2000 * UNIT)
+    words = round(2000 * SCALE)
     start = kernel.execute(
         f"first = session.ask('long ' * {words})\nsecond = session.ask('inspect me ' * 40)"
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from openai.types.realtime import RealtimeServerEvent as GAServerEvent
 
 from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server import ConnectionState, EchoResponder, EmbeddedServer, Responder
+from tests.timing import within
 
 _ADAPTERS: dict[Dialect, pydantic.TypeAdapter[Any]] = {
     Dialect.GA: pydantic.TypeAdapter(GAServerEvent),
@@ -181,14 +181,13 @@ class Driven:
 # The real openai SDK against an embedded server
 
 T = TypeVar("T")
-RECV_TIMEOUT_S = 20
-# One scalable time unit for waits in tests (raise it on a slow machine).
-TIME_UNIT_S = float(os.environ.get("RT_NOTEBOOK_TEST_TIME_UNIT", "1"))
+RECV_TIMEOUT_S = within(20)
+TIME_UNIT_S = within(1)  # former name of tests.timing.within(1), kept for in-flight branches
 
 
 def run(coroutine: Awaitable[T]) -> T:
     async def bounded() -> T:
-        return await asyncio.wait_for(coroutine, 60)
+        return await asyncio.wait_for(coroutine, within(60))
 
     return asyncio.run(bounded())
 

@@ -24,7 +24,6 @@ from rt_notebook.server.live import CallDelta, Finished, TextDelta, UsageReport
 from rt_notebook.server.responders import ResponseRequest
 from tests.chat_standin import MODEL, ChatStandIn, Reply
 from tests.server.server_helpers import (
-    TIME_UNIT_S,
     WEATHER_TOOL,
     Client,
     run,
@@ -33,6 +32,7 @@ from tests.server.server_helpers import (
     types,
     user_text,
 )
+from tests.timing import within
 
 # The mapping (pure)
 
@@ -304,7 +304,7 @@ def test_cancel_mid_stream_closes_the_http_stream(
             events = await client.until("response.output_text.delta", count=2)
             await client.send({"type": "response.cancel"})
             events += await client.until("response.done")
-            closed = await asyncio.to_thread(standin.hung_up.wait, 20 * TIME_UNIT_S)
+            closed = await asyncio.to_thread(standin.hung_up.wait, within(20))
             assert closed, "the stand-in never saw its stream closed"
             return events + await _turn(client, "again")  # the session goes on
 
@@ -333,7 +333,7 @@ def test_cancel_before_the_first_token(chat: tuple[EmbeddedServer, ChatStandIn])
     response = _done(run(scenario()))
     assert response["status"] == "cancelled"
     assert response["output"] == []
-    assert standin.hung_up.wait(20 * TIME_UNIT_S)
+    assert standin.hung_up.wait(within(20))
 
 
 def test_a_client_that_goes_away_stops_the_backend(
@@ -351,7 +351,7 @@ def test_a_client_that_goes_away_stops_the_backend(
         # the websocket is closed here, mid-answer
 
     run(scenario())
-    assert standin.hung_up.wait(20 * TIME_UNIT_S)
+    assert standin.hung_up.wait(within(20))
 
 
 def test_length_finish_is_incomplete(chat: tuple[EmbeddedServer, ChatStandIn]) -> None:

@@ -11,25 +11,18 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from server_helpers import TIME_UNIT_S, Client, run, sdk_client, text_mode, types, user_text
+from server_helpers import Client, run, sdk_client, text_mode, types, user_text
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.server.errors import describe_duration, session_expired
+from tests.timing import wait_until, within
 
 LONG_TEXT = " ".join(f"word{n}" for n in range(40))
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    """Wait for a server-side counter that settles right after the client saw the close."""
-    deadline = time.monotonic() + 10 * TIME_UNIT_S
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
 
 
 async def closed_by_server(client: Client) -> tuple[list[Event], ConnectionClosed]:
@@ -85,7 +78,7 @@ def test_session_created_announces_sixty_minutes_by_default(server: EmbeddedServ
 
 @pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
 def test_a_session_ends_at_its_maximum_duration_like_the_service(dialect: Dialect) -> None:
-    seconds = 2 * TIME_UNIT_S
+    seconds = within(2)
     reason = f"Your session hit the maximum duration of {describe_duration(seconds)}."
 
     async def scenario() -> tuple[float, float, Event, list[Event], ConnectionClosed]:
@@ -189,7 +182,7 @@ def test_schedule_drop_cuts_the_next_response_after_that_many_deltas(
     assert isinstance(closed, ConnectionClosedError)
     assert closed.rcvd is None
     assert "".join(deltas(next_answer)) == f"Echo: {LONG_TEXT}"
-    wait_until(lambda: server.open_connections == 0)
+    wait_until(lambda: server.open_connections == 0, "the server to count the close")
 
 
 def test_schedule_drop_rejects_a_negative_count(server: EmbeddedServer) -> None:
@@ -212,7 +205,7 @@ def test_connection_counts_under_concurrent_connects(server: EmbeddedServer) -> 
 
     run(scenario())
     assert server.connections_opened == 8
-    wait_until(lambda: server.open_connections == 0)
+    wait_until(lambda: server.open_connections == 0, "the server to count the close")
 
 
 def test_options_are_checked() -> None:
