@@ -18,7 +18,7 @@ from typing import Any
 
 from .events import Event
 
-__all__ = ["KNOWN_SERVER_EVENTS", "decode", "problem"]
+__all__ = ["KNOWN_SERVER_EVENTS", "STREAMED", "decode", "problem"]
 
 # Every server event of both dialects (the GA and beta names), including ones the mirror
 # ignores: those are fine, only names nobody defines are protocol errors.
@@ -80,7 +80,8 @@ KNOWN_SERVER_EVENTS = frozenset(
     }
 )
 
-_DELTAS = frozenset(
+# The streamed events (deltas): most of the frames of an answer.
+STREAMED = frozenset(
     {
         "response.output_text.delta",
         "response.text.delta",
@@ -123,8 +124,6 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 def decode(raw: object) -> tuple[Event | None, str | None]:
     """``(event, None)`` for a well-formed text frame (``str`` or UTF-8 ``bytes``),
     else ``(None, why)``."""
-    if type(raw) not in (str, bytes, bytearray):
-        return None, f"not a text frame ({type(raw).__name__}, {_size(raw)} bytes)"
     event: Any = None
     try:
         if type(raw) is str:
@@ -134,6 +133,8 @@ def decode(raw: object) -> tuple[Event | None, str | None]:
                 end = -1
             if end != len(raw):
                 event = None
+        elif type(raw) not in (bytes, bytearray):
+            return None, f"not a text frame ({type(raw).__name__}, {_size(raw)} bytes)"
         if event is None:  # bytes, whitespace around the value, not JSON, or null
             event = json.loads(raw)  # type: ignore[arg-type]
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
@@ -143,7 +144,7 @@ def decode(raw: object) -> tuple[Event | None, str | None]:
     kind = event.get("type")
     if (  # the hot path, as in problem(), without its call and its dispatch
         type(kind) is str
-        and kind in _DELTAS
+        and kind in STREAMED
         and type(event.get("delta")) is str
         and type(event.get("item_id")) is str
         and type(event.get("response_id")) in _OPTIONAL_STR
@@ -165,7 +166,7 @@ def problem(event: Event) -> str | None:  # noqa: PLR0912 - one branch per shape
     event_type = event.get("type")
     if type(event_type) is not str:
         return "no string 'type'"
-    if event_type in _DELTAS:
+    if event_type in STREAMED:
         # The hot path: deltas are most frames.
         if type(event.get("delta")) is not str or type(event.get("item_id")) is not str:
             return f"{event_type}: 'delta' and 'item_id' must be strings"

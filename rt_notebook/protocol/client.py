@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import RealtimeConnectionError, RealtimeError, ServerError
-from .checks import decode
+from .checks import STREAMED, decode
 from .conversation import (
     Change,
     Conversation,
@@ -225,11 +225,16 @@ class ClientCore(Lifecycle, VoiceCore):
         except Exception as exc:  # a check the mirror needed is missing: never crash
             self.protocol_errors.append(f"{event.get('type')}: {type(exc).__name__}: {exc}")
             return None, []
-        if event["type"] == "session.created":
+        kind = event["type"]
+        if kind in STREAMED:
+            # Most frames: a delta acknowledges, starts and ends nothing, so no handler
+            # runs; it only marks its turn's first delta.
+            if self._awaiting_delta:
+                self._note_first_delta(changes, now)
+            return event, changes
+        if kind == "session.created":
             self._on_session_created(event, now)
             return event, changes
-        if self._awaiting_delta:
-            self._note_first_delta(changes, now)
         for change in changes:
             handler = _HANDLERS.get(type(change))
             if handler is not None:

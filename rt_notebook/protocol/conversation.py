@@ -3,7 +3,7 @@
 :class:`Conversation` folds the server events of one Realtime connection (either dialect;
 beta names are translated by :func:`~rt_notebook.protocol.events.to_ga`) into the state a
 user cares about: the items in server order, their text accumulated from deltas, and the
-responses with status and usage. :meth:`Conversation.apply` returns a list of small frozen
+responses with status and usage. :meth:`Conversation.apply` returns a list of small immutable
 :class:`Change` records so that views can update exactly what changed.
 
 It never raises on a surprising event: the service has quirks (``previous_item_id: null``
@@ -18,7 +18,7 @@ import base64
 import binascii
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .events import Event, to_ga
 
@@ -191,8 +191,12 @@ class ItemAdded:
     index: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class ItemDelta:
+# The two changes made once per delta frame (most of the traffic) are named tuples: as
+# immutable as the frozen dataclasses, but built without a frozen dataclass's
+# ``object.__setattr__`` call per field (about half the cost of applying a text delta).
+
+
+class ItemDelta(NamedTuple):
     """Text, transcript or arguments of an item grew by ``delta``."""
 
     item_id: str
@@ -201,8 +205,7 @@ class ItemDelta:
     delta: str
 
 
-@dataclass(frozen=True, slots=True)
-class AudioDelta:
+class AudioDelta(NamedTuple):
     """An item's output audio grew by ``pcm`` (decoded PCM16, passed on even past the cap)."""
 
     item_id: str
