@@ -240,3 +240,51 @@ def stop_kernel(lab, name: str) -> None:
                 f"{lab.url}/api/sessions/{session['id']}", headers=headers, method="DELETE"
             )
             urllib.request.urlopen(delete, timeout=30).close()
+
+
+# The "events" link of a chat panel answer, with hostile text in the events -----------
+
+PANEL_NOTEBOOK = "inspector_panel.ipynb"
+PANEL = ".jp-Notebook .rt-chat"
+
+
+def test_a_panel_answer_link_opens_its_events_and_hostile_fields_stay_text(lab, browser, artifacts):
+    from tests.browser.hostile import GROUPS, SENTINEL
+
+    hostile = " ".join(GROUPS["html"][:6])
+    cells = [
+        CLICK_CELLS[C_SETUP],
+        "%%realtime\na cell's question before the panel",
+        "%realtime chat",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, str(lab.root / PANEL_NOTEBOOK))
+    context, page = open_notebook(browser, lab, PANEL_NOTEBOOK)
+    try:
+        page.evaluate("() => { window.__rt_sentinel = 0; }")
+        for index in range(len(cells)):
+            run_cell(page, index)
+        page.wait_for_function("() => !!document.documentElement.dataset.rtEvents")
+        box = page.locator(f"{PANEL} .rt-chat-input")
+        box.fill("panel question " + hostile)
+        box.press("Enter")
+        answer = page.locator(f'{PANEL} .rt-chat-bubble[data-role="assistant"]').filter(
+            has_text="panel question"
+        )
+        expect(answer).to_have_attribute("data-status", "completed")
+        item_id = answer.get_attribute("data-item-id")
+        # The link under that answer (the panel's last one) opens its turn's events.
+        page.locator(f"{PANEL} .rt-chat-events a").last.click()
+        pane = page.locator(PANE)
+        expect(pane).to_contain_text("(done)")
+        expect(pane).to_contain_text(item_id)
+        expect(pane).to_contain_text("panel question")
+        assert "a cell's question before the panel" not in pane.inner_text()
+        # Hostile strings in the events' fields are text in code blocks, never HTML.
+        expect(pane).to_contain_text(SENTINEL)
+        assert pane.locator("img, script, svg, iframe, details, video, object").count() == 0
+        assert page.evaluate("() => window.__rt_sentinel") == 0
+        page.screenshot(path=str(artifacts / "inspector-panel.png"))
+    finally:
+        context.close()
