@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from .protocol.conversation import Change
     from .responses import ItemSnapshot, ResponseHandle
     from .tools import ToolCall
+    from .widgets.events import EventsHub
 
 __all__ = ["ChatPanel", "PanelState"]
 
@@ -176,6 +177,7 @@ class ChatPanel:
         self._approval_rows: dict[str, list[Any]] = {}  # function-call item id -> rows
         self._shown_status: tuple[PanelState, str] | None = None
         self._last_connected: bool | None = None
+        self._events_hub = _events_hub()  # made here, on the cell's thread
         self._build_widgets(placeholder)
         self._start_session(session)
         self._flush()  # the history is visible as soon as the panel is
@@ -670,11 +672,23 @@ class ChatPanel:
 
     def _new_bubble(self, session: Session, item: ItemSnapshot) -> _Bubble:
         status = _response_status(session, item.response_id)
-        markup = item_html(self.voice.shown(item), status)
+        markup = self._item_html(item, status)
         bubble = _Bubble(widgets.HTML(markup, _dom_classes=("rt-chat-item",)), Pacer(), markup)
         if item.text:  # an empty new bubble leaves the first delta free to show at once
             bubble.pacer.published(self._clock())
         return bubble
+
+    def _item_html(self, item: ItemSnapshot, status: str | None) -> str:
+        """A bubble, and under an answer the "events" link that opens its inspector (the
+        kernel's events hub catches the click; the href holds only ids)."""
+        markup = item_html(self.voice.shown(item), status)
+        if self._events_hub is None or not item.response_id:
+            return markup
+        link = self._events_hub.link(item.response_id)
+        if not link:
+            return markup
+        href = link[link.index("(") + 1 : -1]
+        return f'{markup}<div class="rt-chat-events"><a href="{html.escape(href)}">events</a></div>'
 
     def _mark_waiting(self, session: Session, pending: _Pending) -> None:
         for item_id in pending.items:
@@ -709,7 +723,7 @@ class ChatPanel:
                     delay = wait if delay is None else min(delay, wait)
                 continue
             bubble.waiting = False
-            markup = item_html(self.voice.shown(item), status)
+            markup = self._item_html(item, status)
             if markup != bubble.html:
                 bubble.widget.value = markup
                 bubble.html = markup
@@ -763,6 +777,15 @@ class ChatPanel:
 
 
 _ONGOING = frozenset({PanelState.CONNECTING, PanelState.RESPONDING})
+
+
+def _events_hub() -> EventsHub | None:
+    """The kernel's events hub (``None`` outside a kernel or without anywidget)."""
+    try:
+        from .widgets.events import hub
+    except ImportError:
+        return None
+    return hub()
 
 
 def notebook_name() -> str:

@@ -58,6 +58,15 @@ def render_items(items: Sequence[ItemSnapshot]) -> str:
     return "\n\n".join(parts)
 
 
+def _events_link(key: str) -> str:
+    """The footer's "events" link for turn ``key`` (empty where widgets cannot work)."""
+    try:
+        from ..widgets.events import events_link
+    except ImportError:  # anywidget missing: %realtime inspect still works
+        return ""
+    return events_link(key)
+
+
 def _item_source(item: ItemSnapshot) -> str:
     """An item's Markdown before sanitizing (sanitized block by block while streaming)."""
     if item.type == "message":
@@ -95,9 +104,10 @@ class CellView:
         self._scanner = BlockScanner()
         self._sealed = 0  # raw[:_sealed] is shown, final, in the displays before the last
         self._last_seal = float("-inf")
+        self._link = "" if plain else _events_link(handle.request_id)  # the "events" control
         self._displays: list[DisplayHandle] = [
             display(
-                self._bundle(f"*waiting for {safe_inline(session.model)}…*"),
+                self._bundle(self._live(f"*waiting for {safe_inline(session.model)}…*")),
                 raw=True,
                 display_id=True,
             )
@@ -168,7 +178,7 @@ class CellView:
         if sealed > self._sealed:
             self._seal(self._render(raw[self._sealed : sealed]), tail, sealed, now)
         else:
-            self._update(self._displays[-1], self._bundle(tail))
+            self._update(self._displays[-1], self._bundle(self._live(tail)))
         self._shown = raw
         self.pacer.published(now, len(tail))
         return 0.0
@@ -208,7 +218,7 @@ class CellView:
         tail in a new display just after it."""
         self._update(self._displays[-1], self._bundle(blocks))
         self._displays.append(
-            self._context.run(display, self._bundle(tail), raw=True, display_id=True)
+            self._context.run(display, self._bundle(self._live(tail)), raw=True, display_id=True)
         )
         self.updates += 1
         self._sealed = end
@@ -223,6 +233,10 @@ class CellView:
             self._update(extra, {})
         del self._displays[1:]
 
+    def _live(self, text: str) -> str:
+        """The streaming tail with the "events" link under it (none in plain text)."""
+        return f"{text}\n\n*{self._link}*" if self._link else text
+
     def _bundle(self, text: str) -> dict[str, Any]:
         return {"text/plain" if self.plain else "text/markdown": text}
 
@@ -236,7 +250,8 @@ class CellView:
         self.updates += 1
 
     def _error_footer(self, error: RealtimeError) -> str:
-        return f"**Error:** {safe_markdown(str(error))}"
+        footer = f"**Error:** {safe_markdown(str(error))}"
+        return f"{footer}\n\n*{self._link}*" if self._link else footer
 
     def _footer(self, result: ResponseResult) -> str:
         # Offline, no model answered: name what did instead of the configured model.
@@ -256,7 +271,10 @@ class CellView:
         if result.out_of_band:
             pieces.append("out of band")
         footer = " · ".join(pieces)
-        return footer if self.plain else f"*{safe_inline(footer)}*"
+        if self.plain:
+            return footer
+        # The link is built from ids only (no server text): it stays outside safe_inline.
+        return f"*{safe_inline(footer)}" + (f" · {self._link}*" if self._link else "*")
 
     def _provenance(self, result: ResponseResult) -> dict[str, Any]:
         return {

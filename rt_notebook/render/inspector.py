@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextvars
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import pricing
@@ -151,20 +152,42 @@ def session_totals(session: Session) -> str:
 
 
 class LiveInspector:
-    """A timeline that re-renders in one output while its turn runs (``--live``)."""
+    """A timeline that re-renders in one output while its turn runs (``--live``).
 
-    def __init__(self, session: Session, key: str | None, title: str) -> None:
-        from IPython.display import display  # only views need IPython
+    ``publish`` receives each Markdown bundle (the inspector pane sets a widget's outputs);
+    by default the bundle goes to a display in the current cell, updated by its id.
+    """
 
+    def __init__(
+        self,
+        session: Session,
+        key: str | None,
+        title: str,
+        publish: Callable[[dict[str, str]], None] | None = None,
+    ) -> None:
         self.session = session
         self.key = key
         self.title = title
         self.updates = 0
-        self._context = contextvars.copy_context()  # the cell's parent header
         self._changed = threading.Event()
-        self._display: DisplayHandle = display(  # type: ignore[no-untyped-call]
-            {"text/markdown": self._markdown(), "text/plain": title}, raw=True, display_id=True
-        )
+        self._stopped = threading.Event()
+        first = {"text/markdown": self._markdown(), "text/plain": title}
+        if publish is None:
+            from IPython.display import display  # only views need IPython
+
+            context = contextvars.copy_context()  # the cell's parent header
+            handle: DisplayHandle = display(  # type: ignore[no-untyped-call]
+                first, raw=True, display_id=True
+            )
+            publish = partial(context.run, partial(handle.update, raw=True))
+        else:
+            publish(first)
+        self._publish = publish
+
+    def stop(self) -> None:
+        """Stop re-rendering (the view was replaced or closed)."""
+        self._stopped.set()
+        self._changed.set()
 
     def _markdown(self) -> str:
         timeline = self.session.timeline(self.key)
@@ -182,20 +205,18 @@ class LiveInspector:
 
         def run() -> None:
             try:
-                while True:
+                while not self._stopped.is_set():
                     self._changed.wait(1.0)
                     self._changed.clear()
+                    if self._stopped.is_set():
+                        return
                     timeline = self.session.timeline(self.key)
                     text = self._markdown()
-                    self._context.run(
-                        self._display.update,
-                        {"text/markdown": text, "text/plain": self.title},
-                        raw=True,
-                    )
+                    self._publish({"text/markdown": text, "text/plain": self.title})
                     self.updates += 1
                     if timeline is None or timeline.done:
                         return
-                    threading.Event().wait(0.2)  # pace: at most 5 updates a second
+                    self._stopped.wait(0.2)  # pace: at most 5 updates a second
             finally:
                 unsubscribe()
 

@@ -1,0 +1,207 @@
+"""Widget: the "events" control of every answer, and the inspector pane it opens.
+
+A cell's answer ends with a plain Markdown link, ``[events](#rt-events-TOKEN-KEY)``
+(:func:`events_link`): KEY is the turn's request tag, TOKEN is this kernel's. The link is
+inert text in a saved notebook (a fragment naming no element: a click does nothing), so
+the saved output stays one Markdown output, with no widget view that could show "model not
+found" once the kernel is gone. While the kernel lives, :class:`EventsHub` makes it work:
+an anywidget with no view at all, whose ES module runs once per page (when the hub is
+created, and when a reloaded page restores the kernel's widgets) and installs a
+page-level click delegate for links carrying its TOKEN; a click sends KEY over the hub's
+comm. The hub is made once per kernel, from a cell's thread, and never displayed, so it
+adds no output and no saved widget state.
+
+Clicks arrive on rt_notebook's kernel subshell (ipykernel 7), so they are handled while a
+blocking cell streams. :func:`open_inspector` then shows the turn's timeline, rendered by
+:func:`~rt_notebook.render.inspector.timeline_markdown` (sanitized Markdown, no HTML from
+events) in an ``ipywidgets.Output``, updated live until the turn is done: in JupyterLab's
+side area (the ``sidecar`` package), or in an Output the caller gives (the chat panel's).
+A front end without a side area for widgets (Notebook 7, VS Code) gets a one-line note
+naming the command that always works, ``%realtime inspect KEY --live``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets
+
+if TYPE_CHECKING:
+    from ..protocol.timeline import Timeline
+    from ..render.inspector import LiveInspector
+    from ..session import Session
+
+__all__ = ["EventsHub", "InspectorPane", "events_link", "hub", "open_inspector"]
+
+log = logging.getLogger("rt_notebook")
+
+_HERE = Path(__file__).parent
+KEY = re.compile(r"[A-Za-z0-9_-]{1,80}\Z")  # request tags, response and item ids
+
+
+class EventsHub(anywidget.AnyWidget):
+    """The kernel's end of the events links (one per kernel, never displayed)."""
+
+    _esm = _HERE / "events.js"
+
+    token = traitlets.Unicode("").tag(sync=True)  # which links are this kernel's
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(token=secrets.token_hex(6), **kwargs)
+        self.ready = threading.Event()  # set when a page installed the click delegate
+        self.app = ""  # the front end that reported last (e.g. "JupyterLab")
+        self.opened: list[str] = []  # keys opened by clicks, for tests
+        self.on_msg(self._handle_message)
+
+    def link(self, key: str) -> str:
+        """``[events](#rt-events-TOKEN-KEY)`` (empty for a key that is not an id)."""
+        if not KEY.match(key):
+            return ""
+        return f"[events](#rt-events-{self.token}-{key})"
+
+    def _handle_message(self, _: Any, content: Any, buffers: Any) -> None:
+        # Runs on the comm's thread (rt_notebook's subshell when there is one).
+        if not isinstance(content, dict):
+            return
+        app = str(content.get("app") or "")[:60]
+        if content.get("event") == "ready":
+            self.app = app
+            self.ready.set()
+            return
+        key = content.get("key")
+        if content.get("event") != "open" or not isinstance(key, str) or not KEY.match(key):
+            return
+        self.app = app or self.app
+        self.opened.append(key)
+        try:
+            note = open_inspector(key, side=app == "JupyterLab")
+        except Exception:  # a click must never raise into the kernel's comm handling
+            log.exception("rt_notebook: could not open the inspector for %s", key)
+            note = f"Could not open the inspector: run %realtime inspect {key} in a cell."
+        if note:
+            self.send({"event": "note", "text": note})
+
+
+_lock = threading.Lock()
+_hub: list[EventsHub] = []
+
+
+def hub() -> EventsHub | None:
+    """This kernel's hub, created on first use (``None`` outside a Jupyter kernel)."""
+    with _lock:
+        if _hub:
+            return _hub[0]
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is None or getattr(shell, "kernel", None) is None:
+                return None
+            from ..render.approval import route_to_subshell
+
+            made = EventsHub()
+            route_to_subshell([made])  # clicks are handled while a cell blocks
+        except Exception as exc:  # no comms here: answers simply have no link
+            log.debug("rt_notebook: no events hub: %s", exc)
+            return None
+        _hub.append(made)
+        return made
+
+
+def events_link(key: str) -> str:
+    """The Markdown link that opens ``key``'s inspector (empty when there is no hub)."""
+    made = hub()
+    return made.link(key) if made is not None else ""
+
+
+# The inspector pane ------------------------------------------------------------------
+
+
+def _find(key: str) -> tuple[Session, Timeline] | None:
+    """The Session that has a turn ``key`` names, and a copy of its timeline."""
+    from .. import _registry
+
+    with _registry._sessions_lock:
+        sessions = list(_registry._sessions.values())
+    for session in sessions:
+        timeline = session.timeline(key)
+        if timeline is not None:
+            return session, timeline
+    return None
+
+
+def _output_bundle(bundle: dict[str, str]) -> tuple[dict[str, Any], ...]:
+    return ({"output_type": "display_data", "data": dict(bundle), "metadata": {}},)
+
+
+class InspectorPane:
+    """One turn's live timeline in an ``ipywidgets.Output`` (set by state, from any thread)."""
+
+    def __init__(self, output: Any, key: str) -> None:
+        self.output = output
+        self.key = key
+        self.live: LiveInspector | None = None
+
+    def show(self) -> None:
+        from ..render.inspector import LiveInspector
+
+        found = _find(self.key)
+        if found is None:
+            text = (
+                f"**Events of `{self.key}`**\n\n*(no such turn: forgotten, or of a Session "
+                "that was closed)*"
+            )
+            self._publish({"text/markdown": text, "text/plain": text})
+            return
+        session, timeline = found
+        self.live = LiveInspector(
+            session, timeline.key, f"Events of {self.key}", publish=self._publish
+        )
+        if not timeline.done:
+            self.live.start()
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def _publish(self, bundle: dict[str, str]) -> None:
+        self.output.outputs = _output_bundle(bundle)
+
+
+_side_lock = threading.Lock()
+_side: list[tuple[Any, InspectorPane]] = []  # the open side pane, at most one
+
+
+def open_inspector(key: str, *, side: bool, into: Any = None) -> str:
+    """Show ``key``'s timeline: in ``into`` (an Output) if given, else in JupyterLab's side
+    area if ``side``. Returns a note for the user when neither is possible (else "")."""
+    if not KEY.match(key):
+        return "Not an id."
+    if into is not None:
+        pane = InspectorPane(into, key)
+        pane.show()
+        return ""
+    if not side:
+        return (
+            "This front end has no side area for the inspector: run "
+            f"%realtime inspect {key} --live in a cell."
+        )
+    from sidecar import Sidecar
+
+    with _side_lock:
+        previous = _side.pop() if _side else None
+        panel = Sidecar(title=f"Events · {key}", anchor="split-right")
+        panel.add_class("rt-inspector")
+        pane = InspectorPane(panel, key)
+        _side.append((panel, pane))
+    if previous is not None:  # one inspector pane at a time: the new one replaces it
+        previous[1].stop()
+        previous[0].close()
+    pane.show()
+    return ""
