@@ -276,6 +276,9 @@ class RealtimeMagics(Magics):
             # Only the first response streams into the cell: new outputs must not be
             # displayed from a background thread. Tool rounds still run (session.tools).
             handle.add_done_callback(lambda done: added.extend(item_ids(done)))
+            from .render.voice import voice_in_background
+
+            voice_in_background(session, handle, cap_seconds=self.audio_cap_seconds)
             CellView(session, handle, plain=args.format == "text").run_in_background()
             if args.out:
                 self._user_ns[args.out] = handle

@@ -7,6 +7,10 @@ replaces the player with an ``<audio controls>`` element holding the answer as a
 URL (the form :class:`IPython.display.Audio` writes), so a saved notebook keeps what the
 model said. Audio longer than the cap is not embedded: a note says so instead. The
 transcript is the :class:`~rt_notebook.render.cell.CellView` shown next to it.
+
+A ``--background`` cell returns at once: :func:`voice_in_background` finishes
+it when the response does, from a thread (the player was displayed while the cell ran, so
+the thread only updates that display).
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ __all__ = [
     "VoiceOutput",
     "audio_bundle",
     "recent_players",
+    "recent_voices",
     "truncate_played",
+    "voice_in_background",
     "wants_audio",
 ]
 
@@ -39,11 +45,18 @@ log = logging.getLogger(__name__)
 # Players stay referenced after their cell returns: the browser is still playing, and an
 # ipywidgets widget that is garbage-collected closes its comm.
 _RECENT: deque[AudioPlayer] = deque(maxlen=16)
+_VOICES: deque[VoiceOutput] = deque(maxlen=16)
 
 
 def recent_players() -> list[AudioPlayer]:
     """The players of the last answers, oldest first."""
     return list(_RECENT)
+
+
+def recent_voices() -> list[VoiceOutput]:
+    """The cell views of the last spoken answers, oldest first (``kept`` says when each
+    one's audio is in the notebook)."""
+    return list(_VOICES)
 
 
 def wants_audio(handle: ResponseHandle, session: Session) -> bool:
@@ -53,6 +66,18 @@ def wants_audio(handle: ResponseHandle, session: Session) -> bool:
     if modalities is None:
         modalities = session.settings.get("modalities") or ()
     return "audio" in modalities
+
+
+def voice_in_background(
+    session: Session, handle: ResponseHandle, *, cap_seconds: float
+) -> VoiceOutput | None:
+    """For a ``--background`` cell: the player of ``handle``'s audio (shown now, above the
+    transcript), finished when the response is; ``None`` if it asked for no audio."""
+    if not wants_audio(handle, session):
+        return None
+    voice = VoiceOutput(session, handle, cap_seconds=cap_seconds)
+    voice.finish_in_background()
+    return voice
 
 
 def audio_bundle(pcm: bytes, cap_seconds: float, note: str = "") -> dict[str, Any]:
@@ -108,6 +133,7 @@ class VoiceOutput:
         self.cap_seconds = cap_seconds
         self.player = AudioPlayer()
         _RECENT.append(self.player)
+        _VOICES.append(self)
         self._context = contextvars.copy_context()  # the cell's parent header lives here
         self._lock = threading.Lock()
         self._audio: bytes | None = None  # the answer's audio, once done
@@ -115,6 +141,7 @@ class VoiceOutput:
         self._played: int | None = None  # samples heard, if the user stopped playback
         self._kept = False
         self.kept_audio: bytes | None = None  # what the notebook keeps, once kept
+        self.kept = threading.Event()  # set once the kept audio (or note) is displayed
         self.truncated: threading.Event = threading.Event()  # set once the server cut it
         # None outside IPython (plain Python shows nothing to update).
         self._display: DisplayHandle | None = display(self.player, display_id=True)
@@ -135,6 +162,25 @@ class VoiceOutput:
         # end) the audio is kept now; the browser's player still plays it all.
         if not self.player.browser_ready or self.player.status in ("ended", "stopped"):
             self._keep()
+
+    def finish_in_background(self) -> None:
+        """For a ``--background`` cell: :meth:`finish` when the response does (or
+        :meth:`close` if it failed), on a thread of its own, not the Session's I/O thread
+        that reports the end (keeping the audio encodes a WAV and sends it)."""
+
+        def finish(handle: ResponseHandle) -> None:
+            try:
+                result = handle.wait(0)
+            except Exception:  # the cell's transcript view shows the error
+                self.close()
+                return
+            self.finish(result)
+
+        self.handle.add_done_callback(
+            lambda handle: threading.Thread(
+                target=finish, args=(handle,), name="rt_notebook-voice", daemon=True
+            ).start()
+        )
 
     def close(self) -> None:
         """Stop following the response (no audio is kept): it was given up."""
@@ -170,3 +216,4 @@ class VoiceOutput:
             self.kept_audio = audio
         if self._display is not None:
             self._context.run(self._display.update, bundle, raw=True)
+        self.kept.set()

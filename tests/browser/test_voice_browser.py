@@ -1,9 +1,10 @@
 """Spoken answers in JupyterLab 4 (headless Chromium): the player plays every sample.
 
 Chromium has no sound device here, yet its AudioContext clock runs and AudioWorklets
-render, so playback is real. The browser allows autoplay (the flag a kiosk would use);
-(the enable-sound prompt is not tested here: Playwright's evaluate counts as a user
-gesture, so a strict browser would not stay blocked).
+render, so playback is real. Most tests use a browser that allows autoplay (the flag a kiosk
+would use). The enable-sound prompt is tested in a browser with the default policy, driven
+until its click through a bare DevTools session: every Playwright ``evaluate``, locator and
+``wait_for_function`` runs as a user gesture, which would unblock sound by itself.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def browsers(chromium_path):
             executable_path=str(chromium_path),
             args=[*FLAGS, "--autoplay-policy=no-user-gesture-required"],
         )
-        yield {"autoplay": autoplay}
+        strict = playwright.chromium.launch(executable_path=str(chromium_path), args=FLAGS)
+        yield {"autoplay": autoplay, "strict": strict}
+        strict.close()
         autoplay.close()
 
 
@@ -168,5 +171,174 @@ def test_stop_truncates_where_the_listener_stopped(lab, browsers, artifacts):
         assert abs(end_ms - position * 1000) <= 50, (end_ms, position)
         # The notebook keeps what was heard: the same cut.
         expect(cell.locator("audio[controls]")).to_have_count(1)
+    finally:
+        context.close()
+
+
+WAIT_MS = 90_000  # the pages' default timeout: how long any one step may take
+
+
+DIAG = """(() => { const a = globalThis.__rtNotebookAudio;
+  return ': ' + JSON.stringify({ctx: a?.ctx?.state, players: (a?.players ?? []).map((p) =>
+    ({status: p.status, received: p.received, played: p.played, ended: p.ended})),
+    views: [...document.querySelectorAll('.rt-notebook-player')].map((v) => v.textContent),
+    outputs: [...document.querySelectorAll('.jp-OutputArea-output')]
+      .map((o) => o.textContent.slice(0, 200))}); })"""
+
+
+class Quiet:
+    """Runs script in a page without a user gesture (a DevTools ``Runtime.evaluate``), as
+    the page's own code would: the browser's autoplay policy still holds."""
+
+    def __init__(self, page) -> None:
+        self.session = page.context.new_cdp_session(page)
+
+    def evaluate(self, expression: str):
+        reply = self.session.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
+        assert "exceptionDetails" not in reply, reply["exceptionDetails"]["exception"].get(
+            "description"
+        )
+        return reply["result"].get("value")
+
+    def wait_for(self, predicate: str, what: str):
+        """Wait in the page until ``predicate`` (a JS function) returns a truthy value."""
+        return self.evaluate(
+            f"""new Promise((resolve, reject) => {{
+              const started = performance.now();
+              const poll = () => {{
+                let value = null;
+                try {{ value = ({predicate})(); }} catch (error) {{}}
+                if (value) resolve(value);
+                else if (performance.now() - started > {WAIT_MS})
+                  reject(new Error({what!r} + ({DIAG})()));
+                else setTimeout(poll, 50);
+              }};
+              poll();
+            }})"""
+        )
+
+    def run_cell(self, index: int) -> None:
+        self.wait_for(KERNEL_READY, "the kernel is not ready")
+        self.evaluate(f"({RUN_CELL})({index})")
+        self.wait_for(
+            f"""() => /\\[\\d+\\]/.test(document.querySelectorAll('.jp-Notebook .jp-Cell')
+                [{index}]?.querySelector('.jp-InputPrompt')?.textContent ?? '')""",
+            f"cell {index} did not finish",
+        )
+
+
+# The prompting answer (the page's second player) once all of it has arrived, unplayed.
+BLOCKED = """() => {
+  const audio = globalThis.__rtNotebookAudio, p = audio?.players?.[1];
+  const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[2];
+  const view = cell?.querySelector('.rt-notebook-player[data-status]');
+  return p && p.ended && p.received > 0 && view?.dataset.status === 'blocked' && {
+    state: audio.ctx.state, status: p.status, played: p.played, received: p.received,
+    prompt: !view.querySelector('button:not(.rt-notebook-player-stop)').hidden,
+    label: view.textContent,
+  };
+}"""
+
+ENABLE_BUTTON = """(() => {
+  const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[2];
+  const button = cell.querySelector('.rt-notebook-player button:not(.rt-notebook-player-stop)');
+  button.scrollIntoView({block: 'center'});
+  const box = button.getBoundingClientRect();
+  return {x: box.x + box.width / 2, y: box.y + box.height / 2};
+})()"""
+
+PLAYER = (
+    "(i) => { const p = globalThis.__rtNotebookAudio.players[i];"
+    " return {status: p.status, received: p.received, played: p.played}; }"
+)
+
+
+def test_enable_sound_prompt_one_click_for_the_page(lab, browsers, artifacts):
+    """With the browser's default autoplay policy the player asks for a click; one click
+    plays the answer, and a later answer on the page plays with no second click."""
+    from playwright.sync_api import expect
+
+    name = "voice-prompt.ipynb"
+    # The first player's "ready" reaches the kernel only after its cell (the page has no
+    # widget subshell yet), so that cell keeps its audio at once as <audio controls>; the
+    # second cell's player is on the page while its answer streams, and asks.
+    prompting = "%%realtime --modalities audio\n" + " ".join(f"ask{n}" for n in range(60))
+    cells = [SETUP, SPOKEN, prompting, SPOKEN.replace("--out spoken", "--out again")]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, str(lab.root / name))
+    context = browsers["strict"].new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    quiet = Quiet(page)
+    try:
+        page.goto(lab.notebook_url(name))
+        for index in range(3):
+            quiet.run_cell(index)
+        # All of the answer has arrived, and the page may not play it.
+        blocked = quiet.wait_for(BLOCKED, "the player never said sound is blocked")
+        assert blocked["state"] == "suspended"
+        assert blocked["prompt"] is True
+        assert "click to hear the answer" in blocked["label"]
+        assert blocked["played"] == 0
+        assert blocked["received"] == 61 * 1200  # "Echo:" and 60 words, 50 ms each
+        page.screenshot(path=str(artifacts / "voice-blocked.png"))
+        # One real click (trusted input, not a script) on "Enable sound".
+        point = quiet.evaluate(ENABLE_BUTTON)
+        page.mouse.click(point["x"], point["y"])
+        page.wait_for_function("() => globalThis.__rtNotebookAudio.players[1].status === 'ended'")
+        assert page.evaluate(PLAYER, 1) == {
+            "status": "ended",
+            "received": 61 * 1200,
+            "played": 61 * 1200,
+        }
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
+        wav = "audio[controls] source[src^='data:audio/wav;base64,']"
+        expect(cell.locator(wav)).to_have_count(1)
+        # A later answer on the same page plays to the end with no second click.
+        quiet.run_cell(3)
+        page.wait_for_function("() => globalThis.__rtNotebookAudio.players[2]?.status === 'ended'")
+        assert page.evaluate(PLAYER, 2) == {
+            "status": "ended",
+            "received": 25 * 1200,
+            "played": 25 * 1200,
+        }
+        expect(page.locator(".jp-Notebook .jp-Cell").nth(3).locator(wav)).to_have_count(1)
+    finally:
+        context.close()
+
+
+BACKGROUND = "%%realtime --modalities audio --background --out pending\n" + " ".join(
+    f"late{n}" for n in range(24)
+)
+BACKGROUND_COUNTS = (
+    "voice = rt_notebook.render.voice.recent_voices()[-1]\n"
+    "assert voice.kept.wait(60), 'not kept'\n"
+    "print(len(pending.wait(60).audio) // 2, voice.player.played, voice.player.status)"
+)
+
+
+def test_a_background_cell_plays_and_keeps_its_audio(lab, browsers):
+    from playwright.sync_api import expect
+
+    cells = [SETUP, BACKGROUND, BACKGROUND_COUNTS]
+    context, page = open_notebook(lab, browsers["autoplay"], "voice-background.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)  # returns at once; the answer streams and plays after it
+        page.wait_for_function(PLAYED)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        expect(cell.locator("audio[controls] source[src^='data:audio/wav;base64,']")).to_have_count(
+            1
+        )
+        expect(cell).to_contain_text("late23")
+        player = page.evaluate(LAST_PLAYER)
+        samples, played, status = run_cell(page, 2).split()
+        assert int(samples) == 25 * 1200
+        assert player["played"] == player["received"] == int(samples)
+        assert (int(played), status) == (int(samples), "ended")
     finally:
         context.close()

@@ -87,3 +87,26 @@ def test_text_answers_get_no_player(tmp_path, monkeypatch):
     saved, streamed = _run(tmp_path, monkeypatch, ["%%realtime\nJust text.", SAVE_STREAMED])
     assert streamed == b""
     assert "<audio" not in str(saved.cells[1].outputs)
+
+
+def test_a_background_cell_keeps_its_audio_too(tmp_path, monkeypatch):
+    # The cell returns at once; the next cell waits for the answer and for its audio to be
+    # kept (a display update from a thread, which nbclient applies to the first cell).
+    cells = [
+        "%%realtime --modalities audio --background --out pending\nSay this in the background.",
+        "spoken = pending.wait(60)\n"
+        "voice = rt_notebook.render.voice.recent_voices()[-1]\n"
+        "assert voice.kept.wait(60), 'the audio was never kept'\n"
+        "print(voice.kept_audio == spoken.audio, len(spoken.audio))",
+        SAVE_STREAMED,
+    ]
+    saved, streamed = _run(tmp_path, monkeypatch, cells)
+    outputs = saved.cells[1].outputs
+    wavs = _data_url_wavs(outputs)
+    assert len(wavs) == 1, outputs
+    pcm, _ = wav_pcm(wavs[0])
+    assert len(streamed) >= 5 * 2400
+    assert pcm == streamed
+    assert saved.cells[2].outputs[0]["text"].split() == ["True", str(len(streamed))]
+    markdown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert any("in the background" in text for text in markdown)
