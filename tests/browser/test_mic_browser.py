@@ -225,3 +225,104 @@ def test_push_to_talk_completes_a_turn(lab, browsers, artifacts):
         assert abs(seconds - appended / 48_000) <= 0.05
     finally:
         context.close()
+
+
+TRUNCATED = """import time
+deadline = time.monotonic() + 60
+while not [e for e in s.events if e['type'] == 'conversation.item.truncated']:
+    assert time.monotonic() < deadline, 'no truncation'
+    time.sleep(0.05)
+print(*[e['audio_end_ms'] for e in s.events if e['type'] == 'conversation.item.truncated'])"""
+
+# Reads how far the answer has played by the page's clock and, in the same turn, presses
+# to talk (barge-in).
+BARGE_IN = """(button) => {
+  const audio = globalThis.__rtNotebookAudio;
+  const state = audio.players.at(-1);
+  // Minus the silence while audio arrived late: the clock ran, the answer did not.
+  const position = audio.ctx.currentTime - state.startTime - state.starved / 24000;
+  button.dispatchEvent(new PointerEvent("pointerdown", {bubbles: true}));
+  return position;
+}"""
+
+
+def test_talking_over_an_answer_truncates_it_where_the_listener_stopped(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, "%realtime voice", TRUNCATED]
+    context, page = open_notebook(lab, browsers["granted"], "mic-barge.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        talk = cell.locator(".rt-notebook-mic-talk")
+        # A first answer plays to its end: the page's AudioContext starts with it, and a
+        # context's first moments may advance its clock without rendering (which would
+        # make the clock a wrong measure of what was heard).
+        hold(page, talk, 0.5)
+        players = cell.locator(".rt-notebook-player")
+        expect(players.first).to_have_attribute("data-status", "ended")
+        hold(page, talk, 3.0)  # the offline answer echoes these 3 s
+        player = players.nth(1)
+        expect(player).to_have_attribute("data-status", "playing")
+        # Once a second or more has played and all of it has arrived (so the silence
+        # counted while it was late is final), talk over it.
+        page.wait_for_function(
+            "() => { const a = globalThis.__rtNotebookAudio, p = a.players.at(-1);"
+            " return p.startTime !== null && p.ended && !p.idle"
+            " && a.ctx.currentTime - p.startTime - p.starved / 24000 > 1; }"
+        )
+        position = page.evaluate(BARGE_IN, talk.element_handle())
+        expect(player).to_have_attribute("data-status", "stopped")
+        mic = cell.locator(".rt-notebook-mic")
+        expect(mic).to_have_attribute("data-status", "recording")
+        talk.dispatch_event("pointerup")
+        expect(mic).to_have_attribute("data-status", "idle")
+        page.screenshot(path=str(artifacts / "mic-barge-in.png"))
+        (end_ms,) = map(int, run_cell(page, 2).split())
+        heard = page.evaluate(
+            "() => { const p = globalThis.__rtNotebookAudio.players[1];"
+            " return {played: p.played, start: p.startTime, starved: p.starved}; }"
+        )
+        assert abs(end_ms - position * 1000) <= 50, (end_ms, position, heard)
+        assert end_ms == heard["played"] * 1000 // 24_000
+    finally:
+        context.close()
+
+
+HANDSFREE_EVENTS = """kinds = [e['type'] for e in s.events]
+print(kinds.count('input_audio_buffer.speech_started'),
+      kinds.count('input_audio_buffer.speech_stopped'),
+      kinds.count('input_audio_buffer.committed'))"""
+
+
+def test_hands_free_completes_a_turn_with_voice_activity_events(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, "%realtime voice", HANDSFREE_EVENTS]
+    context, page = open_notebook(lab, browsers["granted"], "mic-free.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        cell.locator(".rt-notebook-mic-handsfree").click()
+        mic = cell.locator(".rt-notebook-mic")
+        expect(mic).to_have_attribute("data-status", "recording")
+        expect(mic).to_have_attribute("data-mode", "handsfree")
+        # The server hears the phrase end, commits it and answers: a turn with its answer.
+        turn = cell.locator(".rt-notebook-voice-turn").first
+        expect(turn.locator(".rt-chat-user")).to_contain_text("voice message")
+        expect(turn.locator(".rt-notebook-player")).to_have_count(1)
+        expect(turn.locator(".rt-chat-assistant")).to_contain_text("offline echo")
+        cell.locator(".rt-notebook-mic-handsfree").click()
+        expect(mic).to_have_attribute("data-status", "idle")
+        page.screenshot(path=str(artifacts / "mic-hands-free.png"))
+        started, stopped, committed = map(int, run_cell(page, 2).split())
+        assert started >= 1
+        assert stopped >= 1
+        assert committed >= 1
+        # The bubble's duration is the server's: speech_stopped minus speech_started.
+        seconds = float(re.search(r"([\d.]+) s\)", turn.inner_text()).group(1))
+        assert 1.0 < seconds < 4.0
+    finally:
+        context.close()
