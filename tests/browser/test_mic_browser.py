@@ -326,3 +326,40 @@ def test_hands_free_completes_a_turn_with_voice_activity_events(lab, browsers, a
         assert 1.0 < seconds < 4.0
     finally:
         context.close()
+
+
+PANEL = "panel = rt_notebook.ChatPanel(s)\npanel"
+# The panel's notebook export keeps the spoken answer as playable audio: the exact PCM.
+EXPORT = """import base64, re
+from rt_notebook.audio import wav_pcm
+streamed = panel.voice.controller.answers[-1].handle.wait(30).audio
+outputs = [o for c in panel.to_cells() for o in c.get("outputs", [])]
+html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+wav = base64.b64decode(re.search(r'base64,([^"]+)"', html[-1]).group(1))
+pcm, rate = wav_pcm(wav)
+print(len(html), rate, pcm == streamed, len(pcm))"""
+
+
+def test_the_chat_panel_talks_and_keeps_the_spoken_answer(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, PANEL, EXPORT]
+    context, page = open_notebook(lab, browsers["granted"], "mic-panel.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        chat = page.locator(".jp-Notebook .rt-chat")
+        hold(page, chat.locator(".rt-notebook-mic-talk"), 1.5)
+        user = chat.locator(".rt-chat-transcript .rt-chat-user")
+        expect(user).to_contain_text("voice message")
+        expect(chat.locator(".rt-chat-transcript .rt-chat-assistant")).to_contain_text(
+            "offline echo"
+        )
+        player = chat.locator(".rt-chat-voice .rt-notebook-player")
+        expect(player).to_have_attribute("data-status", "ended")
+        page.screenshot(path=str(artifacts / "mic-panel.png"))
+        count, rate, same, size = run_cell(page, 2).split()
+        assert (count, rate, same) == ("1", "24000", "True")
+        assert int(size) > 48_000  # over a second of audio
+    finally:
+        context.close()
