@@ -133,16 +133,36 @@ mic"""
 MIC_COUNTS = "print(sum(map(len, got)), len(got), ends[-1] if ends else None, mic.gaps)"
 
 
-def test_hold_to_talk_sends_every_captured_sample(lab, browsers):
-    context, page = open_notebook(
-        lab, browsers["granted"], "mic-only.ipynb", [MIC_ONLY, MIC_COUNTS]
-    )
+# Blocks the kernel's main shell until a second of audio has arrived: only possible when
+# the microphone's messages are handled on a subshell while a cell runs.
+BUSY = """import time
+while mic.received < 48_000:
+    time.sleep(0.01)
+print("heard while busy")"""
+
+START_CELL = """(index) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  panel.content.activeCellIndex = index;
+  panel.content.deselectAll();
+  window.jupyterapp.commands.execute('notebook:run-cell');  // not awaited: it runs on
+}"""
+
+
+def test_hold_to_talk_sends_every_captured_sample_while_a_cell_runs(lab, browsers):
+    from playwright.sync_api import expect
+
+    cells = [MIC_ONLY, BUSY, MIC_COUNTS]
+    context, page = open_notebook(lab, browsers["granted"], "mic-only.ipynb", cells)
     try:
         run_cell(page, 0)
+        page.evaluate(START_CELL, 1)
+        busy = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        expect(busy.locator(".jp-InputPrompt")).to_have_text("[*]:")
         button = page.locator(".rt-notebook-mic-talk")
         data = hold(page, button, 1.5)
+        expect(busy.locator(".jp-OutputArea-output")).to_contain_text("heard while busy")
         captured = int(data["captured"]) / int(data["rate"])
-        total, chunks, seconds, gaps = run_cell(page, 1).split()
+        total, chunks, seconds, gaps = run_cell(page, 2).split()
         assert abs(float(seconds) - captured) < 1e-6
         assert abs(int(total) - captured * 48_000) <= CHUNK_BYTES, (total, captured)
         assert int(total) == int(data["sentBytes"])
