@@ -128,9 +128,11 @@ def test_hands_free_turns_end_by_voice_activity_and_speech_interrupts_the_answer
     assert 0.9 <= seconds <= 1.5  # speech_stopped minus speech_started, as the server heard
     assert "input_audio_buffer.speech_started" in events
     assert "input_audio_buffer.committed" in events
-    # Its answer has not played (no browser here): speaking again stops its player.
+    # A browser plays it (said ready, still playing): speaking again stops its player.
+    player = first.answer.player
+    player._handle_message(player, {"event": "ready"}, [])
     stops = []
-    first.answer.player.stop = lambda: stops.append(time.monotonic())
+    player.stop = lambda: stops.append(time.monotonic())
     browser.speak(tone(0.6))
     wait_for(lambda: events.count("input_audio_buffer.speech_started") >= 2, "speech again")
     wait_for(lambda: stops, "the answer's player told to stop")

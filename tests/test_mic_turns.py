@@ -76,3 +76,15 @@ def test_realtime_voice_checks_its_options():
     ]:
         with pytest.raises(ConfigurationError, match=r"voice|unknown"):
             parse_line(typo)
+
+
+def test_a_hostile_transcription_or_item_id_cannot_become_html():
+    from rt_notebook.render.voice_turns import answer_html, turn_html
+    from rt_notebook.voice_control import UserTurn
+
+    hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    turn = UserTurn("push", 1.0, item_id='"><script>alert(3)</script>', transcript=hostile)
+    markup = turn_html(turn) + answer_html(hostile, '"><b>x</b>')
+    assert "<img" not in markup
+    assert "<script" not in markup
+    assert "<b>x" not in markup
