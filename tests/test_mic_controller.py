@@ -139,3 +139,32 @@ def test_hands_free_turns_end_by_voice_activity_and_speech_interrupts_the_answer
     browser.end(1.6)
     wait_for(lambda: session.settings.get("turn_detection") is None, "hands-free off")
     assert controller.errors == []
+
+
+def test_the_panel_talks_labels_the_spoken_bubble_and_its_stop_stops_the_answer(
+    offline_server, make_session
+):
+    from rt_notebook.chat import ChatPanel
+
+    session = make_session(offline_server, modalities=["audio"])
+    panel = ChatPanel(session)
+    try:
+        browser = Browser(panel.voice.microphone)
+        browser.start("push")
+        browser.speak(tone(0.7))
+        browser.end(0.7)
+        wait_for(lambda: panel.voice.controller.answers, "the answer")
+        answer = panel.voice.controller.answers[0]
+        answer.handle.wait(WAIT)
+        user = next(item for item in session.items if item.role == "user")
+        assert user.text == ""  # no transcription: the bubble says what it was
+        assert panel.voice.shown(user).text == "(voice message, 0.7 s)"
+        wait_for(lambda: panel.voice.widget.children[-1] is answer.player, "the player shown")
+        answer.player._handle_message(answer.player, {"event": "ready"}, [])
+        stops = []
+        answer.player.stop = lambda: stops.append(True)
+        panel.stop()
+        assert stops == [True]
+        assert panel.voice.audio() == {answer.handle.response_id: tone(0.7)}
+    finally:
+        panel.close()
