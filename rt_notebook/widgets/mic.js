@@ -288,7 +288,7 @@ function render({ model, el }) {
     const seconds = state.rate ? (state.captured / state.rate).toFixed(1) : "0.0";
     label.textContent = {
       idle: "",
-      opening: "opening the microphone…",
+      opening: "opening the microphone (allow it if the browser asks)…",
       recording: handsfree ? `listening (hands-free) ${seconds} s` : `recording ${seconds} s`,
       error: state.error,
     }[state.status];
