@@ -383,3 +383,35 @@ def test_the_chat_panel_talks_and_keeps_the_spoken_answer(lab, browsers, artifac
         assert int(size) > 48_000  # over a second of audio
     finally:
         context.close()
+
+
+def test_push_to_talk_in_notebook7(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, "%realtime voice"]
+    name = "mic-nb7.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, str(lab.root / name))
+    context = browsers["granted"].new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(f"{lab.url}/notebooks/{name}?token={lab.token}")
+        rows = page.locator(".jp-Notebook .jp-Cell")
+        rows.nth(len(cells) - 1).wait_for()
+        for index in range(len(cells)):  # as a person would: click the cell, Shift+Enter
+            page.wait_for_function(KERNEL_READY)
+            rows.nth(index).locator(".jp-InputArea-editor").click()
+            expect(rows.nth(index)).to_have_class(re.compile(r"\bjp-mod-active\b"))
+            page.keyboard.press("Shift+Enter")
+            expect(rows.nth(index).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
+        cell = rows.nth(1)
+        hold(page, cell.locator(".rt-notebook-mic-talk"), 1.0)
+        turn = cell.locator(".rt-notebook-voice-turn").first
+        expect(turn.locator(".rt-chat-user")).to_contain_text("voice message")
+        expect(turn.locator(".rt-notebook-player")).to_have_attribute("data-status", "ended")
+        expect(turn.locator(".rt-chat-assistant")).to_contain_text("offline echo")
+        page.screenshot(path=str(artifacts / "mic-notebook7.png"))
+    finally:
+        context.close()
