@@ -91,3 +91,26 @@ def test_the_pane_grows_while_the_turn_runs_and_shows_only_that_turn(registered)
     assert handle.response_id in final
     assert other.response_id not in final
     assert "response.done" in final
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "plain text",
+        "```python\nx = 1",  # an open fence: closed before the link
+        "~~~~\nx\n~~~",  # a shorter run does not close it
+        "- item\n\n  ```\n  code",  # a fence inside a list item
+        "> quote\n> ```\n> code",  # a fence inside a quote
+        "| a | b |\n|---|---|\n| 1 | 2 |",
+        "    indented code",
+    ],
+)
+def test_the_streaming_tail_ends_with_a_working_link_whatever_it_ends_in(tail):
+    from markdown_it import MarkdownIt
+
+    from rt_notebook.render.cell import CellView
+
+    view = CellView.__new__(CellView)  # only the tail's Markdown is under test here
+    view._link = "[events](#rt-events-abc-req_1)"
+    html = MarkdownIt("commonmark").enable("table").render(view._live(tail))
+    assert '<a href="#rt-events-abc-req_1">events</a>' in html, html
