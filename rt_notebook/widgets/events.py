@@ -192,8 +192,13 @@ def open_inspector(key: str, *, side: bool, into: Any = None) -> str:
             "This front end has no side area for the inspector: run "
             f"%realtime inspect {key} --live in a cell."
         )
-    from sidecar import Sidecar
-
+    try:
+        from sidecar import Sidecar
+    except ImportError:  # an optional dependency (rt-notebook[lab])
+        return (
+            "No side area here (the sidecar package is not installed): run "
+            f"%realtime inspect {key} --live in a cell."
+        )
     with _side_lock:
         previous = _side.pop() if _side else None
         panel = Sidecar(title=f"Events · {key}", anchor="split-right")
