@@ -32,6 +32,7 @@ MODULES = (
     "rt_notebook.render.cell",
     "rt_notebook.render.approval",
     "rt_notebook.render.voice",
+    "rt_notebook.widgets.events",  # anywidget: the first cell makes the events hub
     "rt_notebook.tools",
     "openai",
     "websockets.asyncio.client",

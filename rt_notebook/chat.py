@@ -685,10 +685,9 @@ class ChatPanel:
         markup = item_html(self.voice.shown(item), status)
         if self._events_hub is None or not item.response_id:
             return markup
-        link = self._events_hub.link(item.response_id)
-        if not link:
+        href = self._events_hub.href(item.response_id)
+        if not href:
             return markup
-        href = link[link.index("(") + 1 : -1]
         return f'{markup}<div class="rt-chat-events"><a href="{html.escape(href)}">events</a></div>'
 
     def _mark_waiting(self, session: Session, pending: _Pending) -> None:

@@ -47,6 +47,7 @@ MODULES = [
     "rt_notebook.tools.schema",
     "rt_notebook.transcript",
     "rt_notebook.transport",
+    "rt_notebook.widgets.events",
 ]
 
 

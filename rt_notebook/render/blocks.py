@@ -25,6 +25,7 @@ class BlockScanner:
         self.boundary = 0  # text[:boundary] is made of finished blocks
         self._position = 0  # start of the first line not scanned yet
         self._fence: str | None = None  # the opening run of the fence we are in
+        self._opener = ""  # that fence's opening line up to the end of the run
         self._after_blank = False  # the last scanned line was blank
 
     def feed(self, text: str) -> int:
@@ -41,6 +42,12 @@ class BlockScanner:
         if position < len(text) and self._starts_block(text[position]):
             self.boundary = position
         return self.boundary
+
+    @property
+    def open_fence(self) -> str | None:
+        """The opening of the fenced code block the scanned lines end in (its indentation
+        and run: what closes it), or ``None``."""
+        return self._opener if self._fence is not None else None
 
     def _starts_block(self, first: str) -> bool:
         return self._fence is None and self._after_blank and first not in " \t"
@@ -64,3 +71,4 @@ class BlockScanner:
         match = _FENCE.match(line)
         if match and not (match.group(1)[0] == "`" and "`" in line[match.end() :]):
             self._fence = match.group(1)
+            self._opener = match.group(0)

@@ -234,8 +234,17 @@ class CellView:
         del self._displays[1:]
 
     def _live(self, text: str) -> str:
-        """The streaming tail with the "events" link under it (none in plain text)."""
-        return f"{text}\n\n*{self._link}*" if self._link else text
+        """The streaming tail with the "events" link under it (none in plain text).
+
+        A tail that ends inside a fenced code block gets the fence closed first, or the
+        link would read as code."""
+        if not self._link:
+            return text
+        scanner = BlockScanner()
+        scanner.feed(text + "\n")
+        fence = scanner.open_fence
+        closed = f"{text}\n{fence}" if fence else text
+        return f"{closed}\n\n*{self._link}*"
 
     def _bundle(self, text: str) -> dict[str, Any]:
         return {"text/plain" if self.plain else "text/markdown": text}

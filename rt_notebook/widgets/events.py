@@ -59,11 +59,14 @@ class EventsHub(anywidget.AnyWidget):
         self.opened: list[str] = []  # keys opened by clicks, for tests
         self.on_msg(self._handle_message)
 
+    def href(self, key: str) -> str:
+        """``#rt-events-TOKEN-KEY`` (empty for a key that is not an id)."""
+        return f"#rt-events-{self.token}-{key}" if KEY.match(key) else ""
+
     def link(self, key: str) -> str:
         """``[events](#rt-events-TOKEN-KEY)`` (empty for a key that is not an id)."""
-        if not KEY.match(key):
-            return ""
-        return f"[events](#rt-events-{self.token}-{key})"
+        href = self.href(key)
+        return f"[events]({href})" if href else ""
 
     def _handle_message(self, _: Any, content: Any, buffers: Any) -> None:
         # Runs on the comm's thread (rt_notebook's subshell when there is one).
@@ -192,8 +195,13 @@ def open_inspector(key: str, *, side: bool, into: Any = None) -> str:
             "This front end has no side area for the inspector: run "
             f"%realtime inspect {key} --live in a cell."
         )
-    from sidecar import Sidecar
-
+    try:
+        from sidecar import Sidecar
+    except ImportError:  # an optional dependency (rt-notebook[lab])
+        return (
+            "No side area here (the sidecar package is not installed): run "
+            f"%realtime inspect {key} --live in a cell."
+        )
     with _side_lock:
         previous = _side.pop() if _side else None
         panel = Sidecar(title=f"Events · {key}", anchor="split-right")

@@ -8,6 +8,8 @@ import re
 import nbformat
 import pytest
 
+from tests.kernel.harness import UNIT
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 NOTEBOOK = "inspector.ipynb"
@@ -52,6 +54,8 @@ WATCH_OUTPUT = """(index) => {
 def expect(locator):
     from playwright.sync_api import expect as playwright_expect
 
+    # A busy machine: the kernel answers in its time (one scalable unit, as elsewhere).
+    playwright_expect.set_options(timeout=60_000 * UNIT)
     return playwright_expect(locator)
 
 
@@ -288,3 +292,67 @@ def test_a_panel_answer_link_opens_its_events_and_hostile_fields_stay_text(lab, 
         page.screenshot(path=str(artifacts / "inspector-panel.png"))
     finally:
         context.close()
+
+
+# Notebook 7 (no side area), then the same kernel from a new JupyterLab page -------------
+
+NB7_NOTEBOOK = "inspector_nb7.ipynb"
+NB7_CELLS = [
+    "%load_ext rt_notebook\nimport rt_notebook\ns = rt_notebook.connect(offline=True)",
+    "%%realtime\nHello from Notebook 7",
+]
+KERNEL_READY = """() => {
+    const session = window.jupyterapp?.shell?.currentWidget?.sessionContext;
+    const kernel = session?.session?.kernel;
+    return !!session?.isReady && !!kernel && kernel.connectionStatus === "connected"
+        && kernel.status === "idle";
+}"""
+
+
+def test_notebook7_gets_a_note_and_a_new_page_on_the_same_kernel_gets_the_inspector(
+    lab, browser, artifacts
+):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NB7_CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, str(lab.root / NB7_NOTEBOOK))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(f"{lab.url}/notebooks/{NB7_NOTEBOOK}?token={lab.token}")
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        cells.nth(len(NB7_CELLS) - 1).wait_for()
+        for index in range(len(NB7_CELLS)):
+            page.wait_for_function(KERNEL_READY)
+            cells.nth(index).locator(".jp-InputArea-editor").click()
+            expect(cells.nth(index)).to_have_class(re.compile(r"\bjp-mod-active\b"))
+            page.keyboard.press("Shift+Enter")
+            prompt = cells.nth(index).locator(".jp-InputPrompt")
+            expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)
+        answer = cells.nth(1).locator(".jp-OutputArea")
+        expect(answer).to_contain_text("Echo: Hello from Notebook 7")
+        page.wait_for_function("() => !!document.documentElement.dataset.rtEvents")
+        link = answer.locator(LINK).first
+        key = link.get_attribute("href").rsplit("-", 1)[1]
+        link.click()
+        note = answer.locator(".rt-events-note")
+        expect(note).to_contain_text(f"%realtime inspect {key} --live")
+        assert page.locator(PANE).count() == 0
+        page.screenshot(path=str(artifacts / "inspector-notebook7-note.png"))
+        page.evaluate(SAVE)  # the new page reads the answer from the file
+    finally:
+        context.close()
+    # The kernel still runs: a new JupyterLab page restores its widgets, the hub's module
+    # runs again without any output of its own, and the old answer's link works.
+    context, page = open_notebook(browser, lab, NB7_NOTEBOOK)
+    try:
+        page.wait_for_function("() => !!document.documentElement.dataset.rtEvents")
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        cells.nth(1).locator(LINK).first.click()
+        pane = page.locator(PANE)
+        expect(pane).to_contain_text("(done)")
+        expect(pane).to_contain_text("Hello from Notebook 7")
+        page.screenshot(path=str(artifacts / "inspector-restored.png"))
+    finally:
+        context.close()
+    stop_kernel(lab, NB7_NOTEBOOK)

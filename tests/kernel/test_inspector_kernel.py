@@ -235,3 +235,55 @@ def test_inspect_live_grows_while_the_turn_runs(kernel):
         "print(sum(e.count for e in t.entries if e.type.endswith('.delta')))"
     )
     assert f"x{counts.stream_text().strip()}" in updates[-1]
+
+
+def test_an_events_click_is_handled_while_the_blocking_cell_still_streams(kernel):
+    """The front end's click on a footer link, sent as a comm message to the kernel's events
+    hub, is answered before the cell it belongs to has finished (the hub's comm is served
+    by rt_notebook's subshell, not by the blocked main shell)."""
+    import queue
+    import re
+
+    hub = kernel.execute("from rt_notebook.widgets import events\nprint(events.hub().comm.comm_id)")
+    assert hub.status == "ok", hub.error_text()
+    comm_id = hub.stream_text().strip()
+    client = kernel.client
+    msg_id = client.execute("%%realtime\n" + "stream " * 1500)
+    order: list[str] = []
+    key = ""
+    while True:
+        try:
+            message = client.get_iopub_msg(timeout=60 * UNIT)
+        except queue.Empty:
+            raise AssertionError(f"kernel silent; seen {order}") from None
+        kind, content = message["msg_type"], message["content"]
+        if kind == "comm_msg" and content.get("comm_id") == comm_id:
+            note = content["data"].get("content") or {}
+            if note.get("event") == "note":
+                order.append("note")
+                assert f"%realtime inspect {key} --live" in note["text"]
+        if message["parent_header"].get("msg_id") != msg_id:
+            continue
+        data = content.get("data") or {}
+        link = re.search(r"#rt-events-[0-9a-f]+-(req_\w+)\)", data.get("text/markdown", ""))
+        if kind == "update_display_data" and link and not key:
+            key = link.group(1)  # the first streamed update carries the link: click it
+            click = client.session.msg(
+                "comm_msg",
+                {
+                    "comm_id": comm_id,
+                    "data": {
+                        "method": "custom",
+                        "content": {"event": "open", "key": key, "app": "kernel test"},
+                    },
+                },
+            )
+            client.shell_channel.send(click)
+            order.append("click")
+        if kind == "update_display_data" and "text/plain" in data:
+            order.append("final")
+        if kind == "status" and content["execution_state"] == "idle":
+            break
+    assert order[:3] == ["click", "note", "final"], order
+    opened = kernel.execute("print(events.hub().opened)")
+    assert opened.stream_text().strip() == repr([key])

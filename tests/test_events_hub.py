@@ -1,0 +1,116 @@
+"""The events hub and inspector pane without a front end: links hold only ids, messages
+with hostile keys are ignored, a click on a running turn's link grows an Output live."""
+
+from __future__ import annotations
+
+import threading
+
+import ipywidgets
+import pytest
+
+from rt_notebook import _registry
+from rt_notebook.widgets import events
+from tests.browser.hostile import HOSTILE_SUFFIX
+
+
+@pytest.fixture
+def registered(paced_server, make_session):
+    """A Session the hub can find (it looks in the registry, like a notebook's)."""
+    session = make_session(paced_server)
+    with _registry._sessions_lock:
+        _registry._sessions["events-hub-test"] = session
+    yield session
+    with _registry._sessions_lock:
+        _registry._sessions.pop("events-hub-test", None)
+
+
+def test_a_link_holds_the_kernels_token_and_an_id_or_nothing():
+    hub = events.EventsHub()
+    assert hub.link("req_abc123") == f"[events](#rt-events-{hub.token}-req_abc123)"
+    for hostile in ("req_1" + HOSTILE_SUFFIX, "", "a" * 81, "req 1", "req_1)[x](javascript:1"):
+        assert hub.link(hostile) == ""
+
+
+def test_hostile_or_unknown_messages_open_nothing(monkeypatch):
+    hub = events.EventsHub()
+    opened = []
+    monkeypatch.setattr(events, "open_inspector", lambda key, **_: opened.append(key) or "")
+    for content in (
+        None,
+        "open",
+        {"event": "open"},
+        {"event": "open", "key": 5},
+        {"event": "open", "key": "req_1" + HOSTILE_SUFFIX},
+        {"event": "close", "key": "req_1"},
+    ):
+        hub._handle_message(None, content, [])
+    assert opened == []
+    assert hub.opened == []
+    hub._handle_message(None, {"event": "ready", "app": "JupyterLab" * 20}, [])
+    assert hub.ready.is_set()
+    assert len(hub.app) == 60
+    hub._handle_message(None, {"event": "open", "key": "req_1", "app": "JupyterLab"}, [])
+    assert opened == ["req_1"]
+
+
+def test_without_a_side_area_the_note_names_the_command():
+    note = events.open_inspector("req_x1", side=False)
+    assert "%realtime inspect req_x1 --live" in note
+
+
+def test_an_unknown_turn_says_so_in_the_pane():
+    out = ipywidgets.Output()
+    assert events.open_inspector("resp_nothing", side=False, into=out) == ""
+    assert "no such turn" in out.outputs[0]["data"]["text/markdown"]
+
+
+def test_the_pane_grows_while_the_turn_runs_and_shows_only_that_turn(registered):
+    session = registered
+    other = session.ask("another turn")
+    other.wait(30)
+    out = ipywidgets.Output()
+    states: list[str] = []
+    changed = threading.Condition()
+
+    def record(change):
+        with changed:
+            states.append(change["new"][0]["data"]["text/markdown"])
+            changed.notify_all()
+
+    out.observe(record, "outputs")
+    handle = session.ask("stream " * 120)
+    with changed:  # open it while it runs: once its first delta has arrived
+        assert changed.wait_for(lambda: session.timeline(handle.request_id) is not None, 30)
+    events.open_inspector(handle.request_id, side=False, into=out)
+    handle.wait(60)
+    with changed:
+        assert changed.wait_for(lambda: states and "(done)" in states[-1], 30)
+    assert "(running)" in states[0]
+    assert len(states) >= 2
+    final = states[-1]
+    assert handle.response_id in final
+    assert other.response_id not in final
+    assert "response.done" in final
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "plain text",
+        "```python\nx = 1",  # an open fence: closed before the link
+        "~~~~\nx\n~~~",  # a shorter run does not close it
+        "- item\n\n  ```\n  code",  # a fence inside a list item
+        "> quote\n> ```\n> code",  # a fence inside a quote
+        "| a | b |\n|---|---|\n| 1 | 2 |",
+        "    indented code",
+    ],
+)
+def test_the_streaming_tail_ends_with_a_working_link_whatever_it_ends_in(tail):
+    from markdown_it import MarkdownIt
+
+    from rt_notebook.render.cell import CellView
+
+    view = CellView.__new__(CellView)  # only the tail's Markdown is under test here
+    view._link = "[events](#rt-events-abc-req_1)"
+    html = MarkdownIt("commonmark").enable("table").render(view._live(tail))
+    assert '<a href="#rt-events-abc-req_1">events</a>' in html, html
