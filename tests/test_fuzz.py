@@ -301,12 +301,12 @@ class HostileServer:
 
     def __enter__(self):
         self._thread.start()
-        self._ready.wait(30)
+        self._ready.wait(WAIT)
         return self
 
     def __exit__(self, *exc):
         self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
+        self._thread.join(WAIT)
 
     def _run(self):
         asyncio.set_event_loop(self._loop)

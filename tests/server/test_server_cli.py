@@ -18,6 +18,7 @@ import websockets
 from server_helpers import user_text
 
 from rt_notebook.server.cli import main
+from tests.timing import WAIT
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def start_cli(*arguments: str, port: int = 0) -> tuple[subprocess.Popen[str], di
         if line.startswith("Press Ctrl-C"):
             break
     else:
-        process.wait(30)
+        process.wait(WAIT)
         assert process.stderr is not None
         raise AssertionError(f"the server did not start: {process.stderr.read()}")
     return process, printed
@@ -104,7 +105,7 @@ def test_cli_serves_prints_how_to_connect_and_stops_cleanly(
     answer = asyncio.run(asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), 30))
     assert answer == "Scripted hello from the CLI."
     process.send_signal(stop_signal)
-    out, err = process.communicate(timeout=30)
+    out, err = process.communicate(timeout=WAIT)
     assert process.returncode == 0, err
     assert "stopped" in out
     assert "Traceback" not in err
@@ -115,7 +116,7 @@ def test_cli_generates_a_token_when_none_is_given(processes: list[subprocess.Pop
     processes.append(process)
     assert printed["token"].startswith("rtnb-")
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    process.communicate(timeout=WAIT)
     assert process.returncode == 0
 
 
@@ -168,7 +169,7 @@ def test_the_printed_lines_work_pasted_into_ipython(processes: list[subprocess.P
     assert "magics: Echo: first\n" in pasted.stdout
     assert "connect: Echo: second\n" in pasted.stdout
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    process.communicate(timeout=WAIT)
 
 
 def free_port() -> int:
@@ -209,7 +210,7 @@ def test_a_fixed_port_server_can_be_restarted_at_once(
         answer = await one_turn(url, "fixed-token")
         await held.close()
         second.send_signal(signal.SIGINT)
-        second.communicate(timeout=30)
+        second.communicate(timeout=WAIT)
         assert second.returncode == 0
         return answer
 
@@ -248,4 +249,4 @@ def test_cli_max_session_seconds_ends_sessions(processes: list[subprocess.Popen[
     assert closed.rcvd is not None
     assert (closed.rcvd.code, closed.rcvd.reason) == (1001, reason)
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    process.communicate(timeout=WAIT)
