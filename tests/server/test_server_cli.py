@@ -18,7 +18,7 @@ import websockets
 from server_helpers import user_text
 
 from rt_notebook.server.cli import main
-from tests.timing import WAIT
+from tests.timing import PROCESS_WAIT, WAIT
 
 
 @pytest.fixture
@@ -102,7 +102,10 @@ def test_cli_serves_prints_how_to_connect_and_stops_cleanly(
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", printed["base_url"])
     assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/v1", printed["websocket_base_url"])
     assert printed["endpoint"] == printed["websocket_base_url"] + "/realtime?model=gpt-realtime"
-    answer = asyncio.run(asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), 30))
+    # A fresh server process imports the SDK's models on its first event.
+    answer = asyncio.run(
+        asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), PROCESS_WAIT)
+    )
     assert answer == "Scripted hello from the CLI."
     process.send_signal(stop_signal)
     out, err = process.communicate(timeout=WAIT)
@@ -163,7 +166,7 @@ def test_the_printed_lines_work_pasted_into_ipython(processes: list[subprocess.P
         check=False,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PROCESS_WAIT,
     )
     assert pasted.returncode == 0, pasted.stderr
     assert "magics: Echo: first\n" in pasted.stdout
@@ -201,9 +204,9 @@ def test_a_fixed_port_server_can_be_restarted_at_once(
         held = await hold_open(url, "fixed-token")
         await one_turn(url, "fixed-token")  # the socket has carried traffic both ways
         getattr(first, how)()
-        await asyncio.to_thread(first.wait, 30)  # the loop stays free to answer its close
+        await asyncio.to_thread(first.wait, WAIT)  # the loop stays free to answer its close
         with contextlib.suppress(websockets.ConnectionClosed):
-            await asyncio.wait_for(held.recv(), 30)  # the client saw the server go
+            await asyncio.wait_for(held.recv(), WAIT)  # the client saw the server go
         second, printed_again = start_cli(*options, port=port)
         processes.append(second)
         assert printed_again["endpoint"] == url
@@ -214,7 +217,7 @@ def test_a_fixed_port_server_can_be_restarted_at_once(
         assert second.returncode == 0
         return answer
 
-    assert asyncio.run(asyncio.wait_for(scenario(), 90)) == "Echo: hi"
+    assert asyncio.run(asyncio.wait_for(scenario(), 2 * PROCESS_WAIT)) == "Echo: hi"  # 2 servers
 
 
 def test_cli_checks_max_session_seconds(capsys: pytest.CaptureFixture[str]) -> None:
@@ -231,9 +234,9 @@ def test_cli_max_session_seconds_ends_sessions(processes: list[subprocess.Popen[
 
     async def scenario() -> tuple[dict[str, object], websockets.ConnectionClosed]:
         connection = await hold_open(printed["endpoint"], "t0k")
-        error = json.loads(await asyncio.wait_for(connection.recv(), 30))
+        error = json.loads(await asyncio.wait_for(connection.recv(), PROCESS_WAIT))
         with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(connection.recv(), 30)
+            await asyncio.wait_for(connection.recv(), WAIT)
         return error, closed.value
 
     error, closed = asyncio.run(scenario())
