@@ -202,16 +202,18 @@ def test_a_fixed_port_server_can_be_restarted_at_once(
         processes.append(first)
         url = printed["endpoint"]
         held = await hold_open(url, "fixed-token")
-        await one_turn(url, "fixed-token")  # the socket has carried traffic both ways
-        getattr(first, how)()
-        await asyncio.to_thread(first.wait, WAIT)  # the loop stays free to answer its close
-        with contextlib.suppress(websockets.ConnectionClosed):
-            await asyncio.wait_for(held.recv(), WAIT)  # the client saw the server go
-        second, printed_again = start_cli(*options, port=port)
-        processes.append(second)
-        assert printed_again["endpoint"] == url
-        answer = await one_turn(url, "fixed-token")
-        await held.close()
+        try:  # closed even when this fails: a socket left to the collector fails a later test
+            await one_turn(url, "fixed-token")  # the socket has carried traffic both ways
+            getattr(first, how)()
+            await asyncio.to_thread(first.wait, WAIT)  # the loop stays free to answer its close
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await asyncio.wait_for(held.recv(), WAIT)  # the client saw the server go
+            second, printed_again = start_cli(*options, port=port)
+            processes.append(second)
+            assert printed_again["endpoint"] == url
+            answer = await one_turn(url, "fixed-token")
+        finally:
+            await held.close()
         second.send_signal(signal.SIGINT)
         second.communicate(timeout=WAIT)
         assert second.returncode == 0
