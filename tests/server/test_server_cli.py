@@ -160,6 +160,9 @@ print("connect:", shell.user_ns["answer"])
 def test_the_printed_lines_work_pasted_into_ipython(processes: list[subprocess.Popen[str]]) -> None:
     process, printed = start_cli("--pace", "0")
     processes.append(process)
+    # One turn first: a fresh server imports the SDK's models on its first event, which on a
+    # loaded machine can outlast the pasted cells' own connect timeout (the library's 30 s).
+    asyncio.run(asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), PROCESS_WAIT))
     pasted = subprocess.run(
         [sys.executable, "-c", PASTE_IN_IPYTHON],
         input=printed["text"],
