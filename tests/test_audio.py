@@ -8,6 +8,7 @@ import itertools
 
 from rt_notebook.audio import SAMPLE_RATE, wav_bytes, wav_pcm, write_wav
 from rt_notebook.protocol.conversation import AudioDelta, Conversation
+from tests.timing import WAIT
 
 
 def _mirror_with_item(**options):
@@ -90,7 +91,7 @@ def test_ask_for_audio_gives_the_streamed_pcm(session, tmp_path):
 
     unsubscribe = session.subscribe(collect)
     try:
-        result = session.ask("three little words", modalities=["audio"]).wait(30)
+        result = session.ask("three little words", modalities=["audio"]).wait(WAIT)
     finally:
         unsubscribe()
     assert result.status == "completed"
@@ -106,13 +107,13 @@ def test_ask_for_audio_gives_the_streamed_pcm(session, tmp_path):
 
 
 def test_text_answers_have_no_audio(session):
-    result = session.ask("hello", modalities=["text"]).wait(30)
+    result = session.ask("hello", modalities=["text"]).wait(WAIT)
     assert result.audio == b""
     assert result.audio_seconds == 0
 
 
 def test_offline_tone_is_pcm16_at_24_khz(session):
-    result = session.ask("one", modalities=["audio"]).wait(30)
+    result = session.ask("one", modalities=["audio"]).wait(WAIT)
     samples = array.array("h", result.audio)
     words = len(result.text.split())
     assert len(samples) == words * 24_000 * 50 // 1000  # one 50 ms beep per word at 24 kHz
@@ -129,7 +130,7 @@ def test_subscribe_audio_catches_up_then_follows_in_order(paced_server, make_ses
     next(iter(handle))  # the first transcript delta: the answer is streaming
     heard: list[bytes] = []
     unsubscribe = session.subscribe_audio(handle, heard.append)
-    result = handle.wait(30)
+    result = handle.wait(WAIT)
     unsubscribe()
     assert len(heard) > 1
     assert b"".join(heard) == result.audio
@@ -147,14 +148,14 @@ def test_stop_truncates_at_the_played_position_and_keeps_what_was_heard(
     session = make_session(offline_server)
     handle = session.ask(" ".join(f"w{n}" for n in range(40)), modalities=["audio"])
     voice = VoiceOutput(session, handle, cap_seconds=300)
-    result = handle.wait(30)
+    result = handle.wait(WAIT)
     voice.player._handle_message(None, {"event": "ready"}, [])  # a browser is playing it
     voice.finish(result)
     assert voice.kept_audio is None  # kept once played or stopped, not before
     played = 12_345  # samples the browser says it played
     voice.player._handle_message(None, {"event": "stopped", "played": played}, [])
     voice.player.status = "stopped"
-    assert voice.truncated.wait(30)
+    assert voice.truncated.wait(WAIT)
     truncated = [e for e in session.events if e["type"] == "conversation.item.truncated"]
     assert [e["audio_end_ms"] for e in truncated] == [played * 1000 // 24_000]
     item_id = truncated[0]["item_id"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from rt_notebook.session import Session
+from tests.timing import WAIT, within
 
 
 def test_azure_session_completes_a_turn(offline_server):
@@ -17,10 +18,10 @@ def test_azure_session_completes_a_turn(offline_server):
         model="my-deployment",
     )
     try:
-        session.connect(timeout=20)
+        session.connect(timeout=within(20))
         assert "Azure OpenAI" in repr(session)
         assert offline_server.token not in repr(session)
-        result = session.ask("hello Azure").wait(30)
+        result = session.ask("hello Azure").wait(WAIT)
         assert result.status == "completed"
         assert "hello Azure" in result.text
         assert result.model == "my-deployment"  # the deployment travelled as the model

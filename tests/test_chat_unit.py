@@ -21,6 +21,7 @@ from rt_notebook.session import Session
 from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html, outgoing_html
 from rt_notebook.widgets.export import hard_breaks, transcript_cells, transcript_markdown
 from tests import timing
+from tests.timing import WAIT, within
 
 XSS = '<img src=x onerror="window.__rt_xss=1"> <script>window.__rt_xss=2</script>'
 
@@ -351,10 +352,10 @@ def test_send_streams_the_answer_and_exports_the_transcript(session, tmp_path):
             return original(*args, **kwargs)
 
         session.ask = spy
-        handle = panel.send("Hello **panel**\nsecond line").result(30)
+        handle = panel.send("Hello **panel**\nsecond line").result(WAIT)
         assert threads
         assert threads[0] != caller  # the comm thread is never held up
-        assert handle.wait(30).status == "completed"
+        assert handle.wait(WAIT).status == "completed"
         final = session.items[-1].text
         assert "Hello **panel**" in final
         wait_until(lambda: panel.state is PanelState.READY)
@@ -381,8 +382,8 @@ def test_send_streams_the_answer_and_exports_the_transcript(session, tmp_path):
 def test_panel_and_cells_share_one_conversation(session):
     first, second = ChatPanel(session), ChatPanel(session)
     try:
-        session.ask("from a cell").wait(30)  # what %%realtime does
-        first.send("from the panel").result(30).wait(30)
+        session.ask("from a cell").wait(WAIT)  # what %%realtime does
+        first.send("from the panel").result(WAIT).wait(WAIT)
         texts = [item.text for item in session.items]
         assert texts[0] == "from a cell"
         assert texts[2] == "from the panel"  # the next cell sees it
@@ -401,11 +402,11 @@ def test_stop_cancels_the_running_response(paced_server, make_session):
     session = make_session(paced_server)
     panel = ChatPanel(session)
     try:
-        handle = panel.send(" ".join(f"w{n}" for n in range(300))).result(30)
+        handle = panel.send(" ".join(f"w{n}" for n in range(300))).result(WAIT)
         wait_until(lambda: handle.text, what="the answer to start")
         wait_until(lambda: panel.state is PanelState.RESPONDING)
         panel.composer._handle_message(panel.composer, {"event": "stop"}, [])
-        assert handle.wait(30).status == "cancelled"
+        assert handle.wait(WAIT).status == "cancelled"
         wait_until(lambda: any("cancelled" in b for b in assistant_texts(panel)))
         wait_until(lambda: panel.state is PanelState.READY)
         assert not panel.composer.responding
@@ -418,14 +419,14 @@ def test_stop_before_the_turn_is_submitted_sends_nothing(session, monkeypatch):
     try:
         entered, release = threading.Event(), threading.Event()
         # Hold the sender thread so the message is still waiting for it when Stop comes.
-        panel._sender.submit(lambda: (entered.set(), release.wait(30)))
-        assert entered.wait(30)
+        panel._sender.submit(lambda: (entered.set(), release.wait(WAIT)))
+        assert entered.wait(WAIT)
         future = panel.send("never sent")
         widget = outgoing_widget(panel, "never sent")
         assert 'data-status="queued"' in widget.value  # shown before the sender ran
         panel.stop()
         release.set()
-        assert future.result(30) is None
+        assert future.result(WAIT) is None
         wait_until(lambda: 'data-status="stopped"' in widget.value, what="not sent")
         assert session.items == []
     finally:
@@ -469,8 +470,8 @@ def test_stop_while_the_turn_is_being_submitted_cancels_it(held_server, make_ses
             return handle
 
         monkeypatch.setattr(session, "ask", ask_then_stop)
-        handle = panel.send("stopped on its way").result(30)
-        assert handle.wait(30).status == "cancelled"
+        handle = panel.send("stopped on its way").result(WAIT)
+        assert handle.wait(WAIT).status == "cancelled"
         assert [item.role for item in session.items if item.role == "assistant"] == []
     finally:
         panel.close()
@@ -519,11 +520,11 @@ def test_a_message_sent_during_a_cell_answer_shows_queued_then_as_the_item(
         assert "<em>behind</em>" in widget.value  # the same Markdown as other bubbles
         assert "<b>" not in widget.value
         assert panel._transcript.children[-1] is widget  # after the running answer
-        handle = future.result(30)
+        handle = future.result(WAIT)
         message_id = handle.item_ids[0]
         assert session.item(message_id) is None  # not sent while the cell's turn runs
         cell.cancel()
-        result = handle.wait(30)
+        result = handle.wait(WAIT)
         assert result.status == "completed"
         assert result.text == echo_reply("queued *behind* <b>it</b>")
         wait_until(lambda: message_id in panel._bubbles, what="the message's own bubble")
@@ -553,19 +554,19 @@ def test_stop_cancels_the_cell_and_the_queued_message_which_says_not_sent(
     try:
         cell = session.ask(LONG)
         wait_until(lambda: cell.text, what="the cell's answer to start")
-        handle = panel.send("never sent").result(30)
+        handle = panel.send("never sent").result(WAIT)
         widget = outgoing_widget(panel, "never sent")
         panel.composer._handle_message(panel.composer, {"event": "stop"}, [])
-        assert cell.wait(30).status == "cancelled"
-        assert handle.wait(30).status == "cancelled"
+        assert cell.wait(WAIT).status == "cancelled"
+        assert handle.wait(WAIT).status == "cancelled"
         wait_until(lambda: 'data-status="stopped"' in widget.value, what="marked not sent")
         assert "not sent" in widget.value
         assert session.item(handle.item_ids[0]) is None
         assert [item.text for item in session.items if item.role == "user"] == [LONG]
         # It stays where it was (after the cancelled answer), and a later message is
         # answered normally below it.
-        later = panel.send("after stop").result(30)
-        assert later.wait(30).text == echo_reply("after stop")
+        later = panel.send("after stop").result(WAIT)
+        assert later.wait(WAIT).text == echo_reply("after stop")
         wait_until(lambda: later.item_ids[0] in panel._bubbles)
         wait_until(lambda: panel.state is PanelState.READY)
         children = list(panel._transcript.children)
@@ -581,7 +582,7 @@ def test_stop_cancels_the_cell_and_the_queued_message_which_says_not_sent(
 def test_a_refused_message_is_marked_and_reported(fed_panel):
     session, panel = fed_panel
     future = panel.send("refused")
-    handle = future.result(30)
+    handle = future.result(WAIT)
     message_id = handle.item_ids[0]
     widget = outgoing_widget(panel, "refused")
     sent = session.timeline(message_id).entries[0].event
@@ -594,7 +595,7 @@ def test_a_refused_message_is_marked_and_reported(fed_panel):
     }
     feed(session, {"type": "error", "error": error})
     with pytest.raises(ServerError, match="bad_item"):
-        handle.wait(30)
+        handle.wait(WAIT)
     wait_until(lambda: 'data-status="failed"' in widget.value, what="marked failed")
     wait_until(lambda: panel.state is PanelState.ERROR)
     assert panel._errors() == [f"bad_item: no: {XSS}"]  # once, from the error event
@@ -603,11 +604,11 @@ def test_a_refused_message_is_marked_and_reported(fed_panel):
 
 def test_a_turn_that_fails_without_a_server_error_is_reported(fed_panel):
     session, panel = fed_panel
-    handle = panel.send("lost").result(30)
+    handle = panel.send("lost").result(WAIT)
     widget = outgoing_widget(panel, "lost")
     session.close()  # the connection goes away before the message was acknowledged
     with pytest.raises(RealtimeError):
-        handle.wait(30)
+        handle.wait(WAIT)
     wait_until(lambda: 'data-status="failed"' in widget.value, what="marked failed")
     wait_until(panel._errors, what="the failure reported")
 
@@ -620,16 +621,16 @@ def test_messages_sent_from_two_threads_at_once_each_get_their_own_answer(sessio
         handles = [None] * len(texts)
 
         def send(n):
-            start.wait(30)
-            handles[n] = panels[n % 2].send(texts[n]).result(30)
+            start.wait(WAIT)
+            handles[n] = panels[n % 2].send(texts[n]).result(WAIT)
 
         threads = [threading.Thread(target=send, args=(n,)) for n in range(len(texts))]
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(60)
+            thread.join(within(60))
         for text, handle in zip(texts, handles, strict=True):
-            result = handle.wait(30)
+            result = handle.wait(WAIT)
             assert result.text == echo_reply(text)
             message = session.item(handle.item_ids[0])
             assert message.text == text
@@ -673,7 +674,7 @@ def test_panel_follows_a_session_replaced_in_the_registry(monkeypatch):
     try:
         new = connect("chat-unit-follow", offline=True)  # what %realtime reset does
         wait_until(lambda: panel.session is new, timeout=5)
-        new.ask("after reset").wait(30)
+        new.ask("after reset").wait(WAIT)
         wait_until(lambda: len(panel._transcript.children) == 2)
     finally:
         panel.close()
@@ -716,10 +717,10 @@ def test_function_calls_and_outputs_get_their_own_bubbles(session):
     session.update_session(tools=[weather])
     panel = ChatPanel(session)
     try:
-        result = panel.send("What is the weather in Paris?").result(30).wait(30)
+        result = panel.send("What is the weather in Paris?").result(WAIT).wait(WAIT)
         (call,) = result.function_calls
         session.add_function_output(call.call_id, '{"temp_c": 21}')
-        session.create_response().wait(30)
+        session.create_response().wait(WAIT)
         kinds = ["function-call", "function-output"]
         wait_until(
             lambda: all(any(f"rt-chat-{k}" in b.value for b in bubbles(panel)) for k in kinds)
@@ -756,7 +757,7 @@ def test_a_call_from_the_panel_is_approved_in_the_panel(session):
     session.register_tool(wipe, approval=True)
     panel = ChatPanel(session)
     try:
-        panel.send('call wipe {"path": "p.txt"}').result(30).wait(30)
+        panel.send('call wipe {"path": "p.txt"}').result(WAIT).wait(WAIT)
         wait_until(lambda: approval_rows(panel), what="the approval row")
         [row] = approval_rows(panel)
         # Under the call's bubble, and the status line says what it waits for.
@@ -776,11 +777,11 @@ def test_a_call_from_the_panel_is_approved_in_the_panel(session):
 def test_closing_the_panel_interrupts_its_pending_approvals(session):
     session.register_tool(lambda path: path, name="wipe", approval=True)
     panel = ChatPanel(session)
-    result = panel.send('call wipe {"path": "q.txt"}').result(30).wait(30)
+    result = panel.send('call wipe {"path": "q.txt"}').result(WAIT).wait(WAIT)
     tool_round = session.tools.round_for(result.id)
     wait_until(lambda: approval_rows(panel), what="the approval row")
     panel.close()
-    assert tool_round.wait(10)
+    assert tool_round.wait(within(10))
     assert tool_round.calls[0].state.value == "interrupted"
     # A closed panel asks no more: a later call from its requests is refused at once.
     assert panel._ask_approval(tool_round.calls[0]) is False

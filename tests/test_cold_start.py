@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+from tests.timing import PROCESS_WAIT
+
 HEAVY = ("openai", "pydantic", "markdown_it", "websockets", "rt_notebook.render.cell")
 
 
@@ -19,7 +21,7 @@ def run(code: str) -> dict:
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=PROCESS_WAIT,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -10,6 +10,7 @@ import pytest
 from rt_notebook.errors import ConfigurationError, ServerError
 from rt_notebook.magic_args import parse_metadata, response_overrides
 from rt_notebook.render.tables import history_table
+from tests.timing import WAIT, within
 
 
 def server_order(session):
@@ -62,12 +63,12 @@ def test_an_out_of_band_response_runs_beside_an_active_one(paced_server, make_se
                 "content": [{"type": "input_text", "text": "Just between us"}],
             }
         ],
-    ).wait(30)
+    ).wait(WAIT)
     assert not running.done()
     assert aside.out_of_band
     assert aside.metadata == {"purpose": "aside"}
     assert "Just between us" in aside.text
-    assert running.wait(60).status == "completed"
+    assert running.wait(within(60)).status == "completed"
     texts = [item.text for item in session.items]
     assert len(texts) == 2
     assert not any("Just between us" in text for text in texts)
@@ -78,7 +79,7 @@ def test_an_out_of_band_answer_can_read_conversation_items(session):
     session.add_message("Something else entirely")
     result = session.create_response(
         conversation="none", input=[{"type": "item_reference", "id": remembered}]
-    ).wait(10)
+    ).wait(within(10))
     assert "swordfish" in result.text
     assert len(session.items) == 2
 

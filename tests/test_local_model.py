@@ -4,7 +4,6 @@ backend, against the stand-in endpoint of tests/chat_standin.py on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +14,7 @@ from rt_notebook.session import Session
 from rt_notebook.tools import CallState
 from rt_notebook.transport import chat_server, resolve_endpoint
 from tests.chat_standin import MODEL, ChatStandIn, Reply
+from tests.timing import wait_until, within
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_a_text_turn_is_answered_by_the_local_model(local: Session, standin: Cha
     assert not local.endpoint.offline
     assert local.model == MODEL
     assert f"local model {MODEL} via {standin.base_url}" in local.endpoint.describe()
-    result = local.ask("hello, model", instructions="Answer kindly.").wait(10)
+    result = local.ask("hello, model", instructions="Answer kindly.").wait(within(10))
     assert result.status == "completed"
     assert result.text == "You said: hello, model"
     assert result.usage is not None
@@ -56,14 +56,14 @@ def test_a_text_turn_is_answered_by_the_local_model(local: Session, standin: Cha
 def test_a_tool_round_runs_the_kernel_function(local: Session, standin: ChatStandIn) -> None:
     local.register_tool(weather, name="get_weather")
     standin.replies.append(Reply(calls=[("get_weather", '{"city": "London"}')]))
-    result = local.ask("What is the weather in London?").wait(10)
+    result = local.ask("What is the weather in London?").wait(within(10))
     tool_round = local.tools.round_for(result.id)
     assert tool_round is not None
-    assert tool_round.wait(10)
+    assert tool_round.wait(within(10))
     [call] = tool_round.calls
     assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "London"})
     assert call.state is CallState.DONE
-    follow_up = tool_round.follow_up.wait(10)
+    follow_up = tool_round.follow_up.wait(within(10))
     assert follow_up.text == "The tool said: It is foggy in London."
     first, second = (request["body"] for request in standin.requests[-2:])
     assert first["tools"][0]["function"]["name"] == "get_weather"
@@ -78,9 +78,9 @@ def test_an_endpoint_error_fails_the_response_and_the_session_goes_on(
     local: Session, standin: ChatStandIn
 ) -> None:
     standin.replies.append(Reply(status=503, error="model is loading"))
-    failed = local.ask("hi").wait(10)
+    failed = local.ask("hi").wait(within(10))
     assert failed.status == "failed"
-    assert local.ask("hi again").wait(10).text == "You said: hi again"
+    assert local.ask("hi again").wait(within(10)).text == "You said: hi again"
 
 
 def test_the_environment_names_a_local_model(
@@ -122,14 +122,12 @@ def test_the_chat_panel_talks_to_the_local_model(local: Session, standin: ChatSt
 
     panel = ChatPanel(local)
     try:
-        handle = panel.send("hello from the panel").result(10)
+        handle = panel.send("hello from the panel").result(within(10))
         assert handle is not None
-        assert handle.wait(10).text == "You said: hello from the panel"
+        assert handle.wait(within(10)).text == "You said: hello from the panel"
         where = f"local model {MODEL} via {standin.base_url}"
-        deadline = time.monotonic() + 10
-        while where not in panel._status.value and time.monotonic() < deadline:
-            time.sleep(0.005)  # the status line is redrawn by the panel's own thread
-        assert where in panel._status.value
+        # The status line is redrawn by the panel's own thread.
+        wait_until(lambda: where in panel._status.value, "the status line to name the model")
         assert "offline" not in panel._status.value
     finally:
         panel.close()

@@ -14,6 +14,7 @@ import textwrap
 import pytest
 
 from rt_notebook.redaction import RedactingFilter, register_secret, scrub, scrub_data
+from tests.timing import PROCESS_WAIT
 
 KEY = "sk-proj-FAKE0123456789abcdefREDACTION"
 
@@ -102,7 +103,7 @@ def test_debug_logs_of_a_real_connection_show_no_key(tmp_path):
         [sys.executable, str(script)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PROCESS_WAIT,
         env={**_clean_env(), "FAKE_KEY": KEY},
         check=False,
     )

@@ -11,11 +11,12 @@ import pytest
 from rt_notebook import RealtimeConnectionError, ServerError
 from rt_notebook.session import Timing
 from rt_notebook.transcript import load_recording
+from tests.timing import WAIT, within
 
 
 def test_text_turn_streams_into_the_mirror(session):
     handle = session.ask("Hello **world**")
-    result = handle.wait(30)
+    result = handle.wait(WAIT)
     assert result.status == "completed"
     assert "Hello **world**" in result.text
     assert result.usage["total_tokens"] > 0
@@ -30,7 +31,7 @@ def test_text_turn_streams_into_the_mirror(session):
 def test_beta_dialect_turn(offline_server, make_session):
     session = make_session(offline_server, dialect="beta")
     try:
-        result = session.ask("beta hello").wait(30)
+        result = session.ask("beta hello").wait(WAIT)
         assert "beta hello" in result.text
         assert session.items[-1].role == "assistant"
     finally:
@@ -52,7 +53,7 @@ def test_responses_are_queued_never_conflicting(session):
         thread.start()
     for thread in threads:
         thread.join()
-    results = [h.wait(30) for h in handles]
+    results = [h.wait(WAIT) for h in handles]
     assert [r.status for r in results] == ["completed"] * 5
     assert len({r.id for r in results}) == 5
     codes = [e.get("code") for e in session.errors]
@@ -73,7 +74,7 @@ def test_server_error_fails_the_request_that_caused_it(session):
     with pytest.raises(ServerError) as caught:
         session.add_message("misplaced", after="item_missing")
     assert caught.value.code is not None
-    assert session.ask("still works").wait(30).status == "completed"
+    assert session.ask("still works").wait(WAIT).status == "completed"
 
 
 def test_cancel_mid_stream(paced_server, make_session):
@@ -89,13 +90,13 @@ def test_cancel_mid_stream(paced_server, make_session):
         unsubscribe = session.subscribe(on_changes)
         handle = session.ask(" ".join(f"w{n}" for n in range(300)))
         on_changes(session, [])  # in case the first delta came before `handle` was bound
-        assert streaming.wait(30), "the answer never started streaming"
+        assert streaming.wait(WAIT), "the answer never started streaming"
         unsubscribe()
         handle.cancel()
-        result = handle.wait(30)
+        result = handle.wait(WAIT)
         assert result.status == "cancelled"
         assert len(result.text.split()) < 300
-        assert session.ask("after cancel").wait(30).status == "completed"
+        assert session.ask("after cancel").wait(WAIT).status == "completed"
     finally:
         session.close()
 
@@ -106,10 +107,10 @@ def test_cancel_of_a_queued_request_never_sends_it(paced_server, make_session):
         running = session.ask(" ".join(["long"] * 100))
         queued = session.create_response()
         queued.cancel()
-        assert queued.wait(10).status == "cancelled"
+        assert queued.wait(within(10)).status == "cancelled"
         assert queued.response_id is None
         running.cancel()
-        assert running.wait(30).status == "cancelled"
+        assert running.wait(WAIT).status == "cancelled"
     finally:
         session.close()
 
@@ -129,11 +130,11 @@ def test_out_of_band_response_runs_beside_the_conversation(paced_server, make_se
             ],
             metadata={"cell": "c1"},
         )
-        side_result = side.wait(30)
+        side_result = side.wait(WAIT)
         assert side_result.out_of_band
         assert side_result.metadata == {"cell": "c1"}
         assert "side question" in side_result.text
-        assert main.wait(30).status == "completed"
+        assert main.wait(WAIT).status == "completed"
         item_ids = {i.id for i in session.items}
         assert not any(item.id in item_ids for item in side_result.items)
     finally:
@@ -151,7 +152,7 @@ def test_handle_can_be_awaited(session):
 def test_record_and_rebuild_transcript(session, tmp_path):
     path = tmp_path / "events.jsonl"
     session.record(path)
-    session.ask("recorded turn").wait(30)
+    session.ask("recorded turn").wait(WAIT)
     session.stop_recording()
     lines = path.read_text().splitlines()
     directions = {json.loads(line)["direction"] for line in lines}
@@ -167,7 +168,7 @@ def test_wrong_key_fails_clearly_without_leaking_it(offline_server):
     secret = "sk-wrong-0123456789abcdefghij"
     session = Session(websocket_base_url=offline_server.websocket_base_url, api_key=secret)
     with pytest.raises(RealtimeConnectionError) as caught:
-        session.connect(timeout=10)
+        session.connect(timeout=within(10))
     assert secret not in str(caught.value)
     assert secret not in repr(session)
 
@@ -191,7 +192,7 @@ def test_server_going_away_fails_pending_requests_and_leaves_no_task(make_sessio
     handle = session.ask(" ".join(["long"] * 200))
     server.stop()  # the connection drops mid-answer, and reconnecting fails
     with pytest.raises(RealtimeConnectionError, match="gave up reconnecting after 2 attempts"):
-        handle.wait(30)
+        handle.wait(WAIT)
     assert not session.connected
     assert session.status.state == "closed"
     io = IOThread.get()

@@ -28,6 +28,7 @@ from rt_notebook.tools import (
     tool,
 )
 from rt_notebook.tools.runner import FINISHED
+from tests.timing import WAIT, within
 
 # Schemas ------------------------------------------------------------------------------
 
@@ -234,10 +235,10 @@ def test_kernel_wide_tools_reach_connected_sessions(session):
 
 def run_round(session, text, **overrides):
     """Ask, wait for the response, and return it with its tool round (done)."""
-    result = session.ask(text, **overrides).wait(10)
+    result = session.ask(text, **overrides).wait(within(10))
     tool_round = session.tools.round_for(result.id)
     assert tool_round is not None
-    assert tool_round.wait(10)
+    assert tool_round.wait(within(10))
     return result, tool_round
 
 
@@ -254,7 +255,7 @@ def test_a_round_posts_the_output_and_requests_the_follow_up(session):
     assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "London"})
     assert call.state is CallState.DONE
     assert call.result == call.output == "It is foggy in London."
-    follow_up = tool_round.follow_up.wait(10)
+    follow_up = tool_round.follow_up.wait(within(10))
     assert "It is foggy in London." in follow_up.text
     assert not follow_up.function_calls  # tool_choice "required" was not repeated
     params = tool_round.follow_up.params
@@ -278,7 +279,7 @@ def test_exceptions_timeouts_and_bad_arguments_become_error_outputs(session):
         raise ValueError(f"no price for {symbol}")
 
     def get_report(name: str) -> str:
-        release.wait(30)
+        release.wait(WAIT)
         return "too late"
 
     session.register_tool(get_price)
@@ -301,7 +302,7 @@ def test_exceptions_timeouts_and_bad_arguments_become_error_outputs(session):
         assert call.error == message
         assert json.loads(call.output) == {"error": message}
         assert session.item(call.output_item_id).output == call.output
-        assert message in tool_round.follow_up.wait(10).text
+        assert message in tool_round.follow_up.wait(within(10)).text
 
 
 def awaiting(tool_round: ToolRound) -> ToolCall:
@@ -325,13 +326,13 @@ def test_approval_waits_for_a_decision_from_another_thread(session):
     asked: list[ToolCall] = []
     for decision in ("approve", "deny"):
         with asking(lambda call: asked.append(call) or True):
-            result = session.ask('call delete_file {"path": "a.txt"}').wait(10)
+            result = session.ask('call delete_file {"path": "a.txt"}').wait(within(10))
         tool_round = session.tools.round_for(result.id)
         call = awaiting(tool_round)
         assert session.tools.pending_approvals == [call]
         assert asked[-1] is call  # the front end that requested it was asked
         threading.Thread(target=getattr(call, decision)).start()
-        assert tool_round.wait(10)
+        assert tool_round.wait(within(10))
     assert ran == ["a.txt"]
     approved, denied = (r.calls[0] for r in session.tools.rounds[-2:])
     assert approved.output == "deleted a.txt"
@@ -346,9 +347,9 @@ def test_a_call_nobody_can_approve_is_refused_at_once_saying_why(session, caplog
         ran.append(path)
 
     session.register_tool(wipe, approval=True)
-    result = session.ask('call wipe {"path": "b.txt"}').wait(10)  # plain ask(): no front end
+    result = session.ask('call wipe {"path": "b.txt"}').wait(WAIT)  # plain ask(): no front end
     tool_round = session.tools.round_for(result.id)
-    assert tool_round.wait(10)  # no 600 s wait
+    assert tool_round.wait(within(10))  # no 600 s wait
     [call] = tool_round.calls
     assert call.state is CallState.DENIED
     assert ran == []
@@ -356,20 +357,20 @@ def test_a_call_nobody_can_approve_is_refused_at_once_saying_why(session, caplog
     assert "wipe was not run: it needs approval and no one could be asked" in sent
     assert "declined" not in sent
     assert any(sent in record.getMessage() for record in caplog.records)  # the user sees it
-    assert sent in tool_round.follow_up.wait(10).text  # and so does the model
+    assert sent in tool_round.follow_up.wait(within(10)).text  # and so does the model
 
 
 def test_an_approver_that_cannot_ask_refuses_and_a_fallback_approver_is_used(session):
     session.register_tool(lambda path: f"gone {path}", name="wipe", approval=True)
     with asking(lambda call: False):  # e.g. a closed panel
-        result = session.ask('call wipe {"path": "c.txt"}').wait(10)
+        result = session.ask('call wipe {"path": "c.txt"}').wait(within(10))
     tool_round = session.tools.round_for(result.id)
-    assert tool_round.wait(10)
+    assert tool_round.wait(within(10))
     assert "no one could be asked" in tool_round.calls[0].error
     session.tools.approver = lambda call: threading.Thread(target=call.approve).start() or True
-    result = session.ask('call wipe {"path": "d.txt"}').wait(10)
+    result = session.ask('call wipe {"path": "d.txt"}').wait(within(10))
     tool_round = session.tools.round_for(result.id)
-    assert tool_round.wait(10)
+    assert tool_round.wait(within(10))
     assert tool_round.calls[0].output == "gone d.txt"
 
 
@@ -377,12 +378,12 @@ def test_interrupting_an_approval_is_recorded_as_interrupted(session):
     session.register_tool(lambda path: f"gone {path}", name="wipe", approval=True)
     outcomes: list[str] = []
     with asking(lambda call: True):
-        result = session.ask('call wipe {"path": "e.txt"}').wait(10)
+        result = session.ask('call wipe {"path": "e.txt"}').wait(within(10))
     tool_round = session.tools.round_for(result.id)
     call = awaiting(tool_round)
     call.on_decided(outcomes.append)
     tool_round.cancel()  # what a cell's KeyboardInterrupt does
-    assert tool_round.wait(10)
+    assert tool_round.wait(within(10))
     assert call.state is CallState.INTERRUPTED
     assert outcomes == ["interrupted"]
     assert json.loads(call.output) == {
@@ -402,11 +403,11 @@ def test_calls_to_hand_declared_tools_are_left_to_the_user(session):
             }
         ]
     )
-    result = session.ask('call lookup_order {"id": 7}').wait(10)
+    result = session.ask('call lookup_order {"id": 7}').wait(within(10))
     [call] = result.function_calls
     assert session.tools.round_for(result.id) is None
     session.add_function_output(call.call_id, "shipped")
-    assert "shipped" in session.create_response().wait(10).text
+    assert "shipped" in session.create_response().wait(within(10)).text
 
 
 def test_unknown_tools_get_an_error_output(session):
@@ -421,7 +422,7 @@ def test_tools_by_name_in_create_response(session):
     session.register_tool(weather, name="get_weather")
     handle = session.create_response(tools=["get_weather"], tool_choice="none")
     assert handle.params["tools"] == [session.tools["get_weather"].schema]
-    handle.wait(10)
+    handle.wait(within(10))
     with pytest.raises(ConfigurationError, match="no tool named 'nope'"):
         session.create_response(tools=["nope"])
 
@@ -429,7 +430,7 @@ def test_tools_by_name_in_create_response(session):
 def test_auto_run_off_leaves_calls_alone(session):
     session.register_tool(weather, name="get_weather")
     session.tools.auto_run = False
-    result = session.ask("What is the weather in Rome?").wait(10)
+    result = session.ask("What is the weather in Rome?").wait(within(10))
     assert result.function_calls
     assert session.tools.round_for(result.id) is None
     assert [item.type for item in session.items][-1] == "function_call"

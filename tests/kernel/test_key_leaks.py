@@ -21,6 +21,8 @@ from typing import Any
 import nbformat
 import pytest
 
+from tests.timing import PROCESS_WAIT
+
 pytestmark = pytest.mark.timeout(300)
 
 KEY = "sk-proj-LEAKCHECK0123456789abcdefghijklmnop"
@@ -82,7 +84,7 @@ def saved(tmp_path_factory) -> tuple[Path, nbformat.NotebookNode]:
         env.setenv("OPENAI_BASE_URL", relay.base_url)
         client = NotebookClient(
             notebook,
-            timeout=120,
+            timeout=PROCESS_WAIT,
             kernel_name="python3",
             allow_errors=True,
             resources={"metadata": {"path": str(folder)}},

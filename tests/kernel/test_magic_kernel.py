@@ -6,6 +6,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.timing import PROCESS_WAIT
+
 from .harness import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -134,7 +136,7 @@ def test_saved_notebook_holds_the_full_answer_and_no_secret(tmp_path, monkeypatc
             nbformat.v4.new_code_cell("%%realtime\nSave *this* answer, please."),
         ]
         notebook = nbformat.v4.new_notebook(cells=cells)
-        NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+        NotebookClient(notebook, timeout=PROCESS_WAIT, kernel_name="python3").execute()
     path = tmp_path / "saved.ipynb"
     nbformat.write(notebook, path)
     saved = nbformat.read(path, as_version=4)

@@ -16,6 +16,7 @@ import pytest
 from nbclient import NotebookClient
 
 from rt_notebook.server.responders import echo_reply
+from tests.timing import PROCESS_WAIT
 
 from .harness import Execution, Kernel
 
@@ -151,7 +152,7 @@ def test_nbclient_saves_one_markdown_output_with_the_whole_answer(tmp_path):
         ),
         nbformat.v4.new_code_cell(f"%%realtime\n{text}"),
     ]
-    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    NotebookClient(notebook, timeout=PROCESS_WAIT, kernel_name="python3").execute()
     path = tmp_path / "saved.ipynb"
     nbformat.write(notebook, path)
     outputs = nbformat.read(path, as_version=4).cells[1].outputs

@@ -13,6 +13,8 @@ import textwrap
 
 import pytest
 
+from tests.timing import within
+
 from .harness import Execution, Kernel
 
 pytestmark = pytest.mark.kernel
@@ -269,7 +271,7 @@ def test_a_background_cell_asks_in_the_area_it_made_and_a_click_runs_the_tool(ke
     # Later, from the tool worker: the buttons, put into that area by display id, as
     # messages of that cell (its parent header), never as new outputs. On a fast (or
     # busy) machine some may already have come before the cell went idle.
-    later = iter(lambda: kernel.client.get_iopub_msg(timeout=60), None)
+    later = iter(lambda: kernel.client.get_iopub_msg(timeout=within(60)), None)
     for message in itertools.chain(run.messages, later):
         content = message["content"]
         if message["msg_type"] == "comm_open":

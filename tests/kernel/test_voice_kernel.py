@@ -9,6 +9,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from rt_notebook.audio import wav_pcm
+from tests.timing import PROCESS_WAIT
 
 SETUP = """\
 %load_ext rt_notebook
@@ -36,7 +37,7 @@ def _run(tmp_path, monkeypatch, cells):
         notebook = nbformat.v4.new_notebook(
             cells=[nbformat.v4.new_code_cell(source) for source in [SETUP, *cells]]
         )
-        NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+        NotebookClient(notebook, timeout=PROCESS_WAIT, kernel_name="python3").execute()
     path = tmp_path / "saved.ipynb"
     nbformat.write(notebook, path)
     return nbformat.read(path, as_version=4), pcm_path.read_bytes()

@@ -14,6 +14,7 @@ from agents import function_tool
 from agents.realtime import RealtimeAgent, RealtimeRunner, RealtimeSessionEvent
 
 from rt_notebook.server import EmbeddedServer
+from tests.timing import within
 
 
 @function_tool
@@ -80,7 +81,7 @@ def assistant_texts(events: list[RealtimeSessionEvent]) -> list[str]:
 def test_agents_sdk_text_turn(fast_server: EmbeddedServer) -> None:
     agent: RealtimeAgent[Any] = RealtimeAgent(name="echo", instructions="Repeat the user.")
     events = asyncio.run(
-        asyncio.wait_for(converse(fast_server, agent, "Hello from the Agents SDK", 1), 60)
+        asyncio.wait_for(converse(fast_server, agent, "Hello from the Agents SDK", 1), within(60))
     )
     assert server_errors(events) == []
     assert assistant_texts(events) == ["Echo: Hello from the Agents SDK"]
@@ -96,7 +97,9 @@ def test_agents_sdk_function_call_round(fast_server: EmbeddedServer) -> None:
         name="weather", instructions="Use get_weather for weather.", tools=[get_weather]
     )
     events = asyncio.run(
-        asyncio.wait_for(converse(fast_server, agent, "What is the weather in London?", 2), 60)
+        asyncio.wait_for(
+            converse(fast_server, agent, "What is the weather in London?", 2), within(60)
+        )
     )
     assert server_errors(events) == []
     assert updated_session(events)["tools"][0]["name"] == "get_weather"

@@ -18,6 +18,7 @@ import websockets
 from server_helpers import user_text
 
 from rt_notebook.server.cli import main
+from tests.timing import PROCESS_WAIT, WAIT
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def start_cli(*arguments: str, port: int = 0) -> tuple[subprocess.Popen[str], di
         if line.startswith("Press Ctrl-C"):
             break
     else:
-        process.wait(30)
+        process.wait(WAIT)
         assert process.stderr is not None
         raise AssertionError(f"the server did not start: {process.stderr.read()}")
     return process, printed
@@ -101,10 +102,13 @@ def test_cli_serves_prints_how_to_connect_and_stops_cleanly(
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", printed["base_url"])
     assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/v1", printed["websocket_base_url"])
     assert printed["endpoint"] == printed["websocket_base_url"] + "/realtime?model=gpt-realtime"
-    answer = asyncio.run(asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), 30))
+    # A fresh server process imports the SDK's models on its first event.
+    answer = asyncio.run(
+        asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), PROCESS_WAIT)
+    )
     assert answer == "Scripted hello from the CLI."
     process.send_signal(stop_signal)
-    out, err = process.communicate(timeout=30)
+    out, err = process.communicate(timeout=WAIT)
     assert process.returncode == 0, err
     assert "stopped" in out
     assert "Traceback" not in err
@@ -115,7 +119,7 @@ def test_cli_generates_a_token_when_none_is_given(processes: list[subprocess.Pop
     processes.append(process)
     assert printed["token"].startswith("rtnb-")
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    process.communicate(timeout=WAIT)
     assert process.returncode == 0
 
 
@@ -156,19 +160,22 @@ print("connect:", shell.user_ns["answer"])
 def test_the_printed_lines_work_pasted_into_ipython(processes: list[subprocess.Popen[str]]) -> None:
     process, printed = start_cli("--pace", "0")
     processes.append(process)
+    # One turn first: a fresh server imports the SDK's models on its first event, which on a
+    # loaded machine can outlast the pasted cells' own connect timeout (the library's 30 s).
+    asyncio.run(asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), PROCESS_WAIT))
     pasted = subprocess.run(
         [sys.executable, "-c", PASTE_IN_IPYTHON],
         input=printed["text"],
         check=False,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PROCESS_WAIT,
     )
     assert pasted.returncode == 0, pasted.stderr
     assert "magics: Echo: first\n" in pasted.stdout
     assert "connect: Echo: second\n" in pasted.stdout
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    process.communicate(timeout=WAIT)
 
 
 def free_port() -> int:
@@ -198,22 +205,24 @@ def test_a_fixed_port_server_can_be_restarted_at_once(
         processes.append(first)
         url = printed["endpoint"]
         held = await hold_open(url, "fixed-token")
-        await one_turn(url, "fixed-token")  # the socket has carried traffic both ways
-        getattr(first, how)()
-        await asyncio.to_thread(first.wait, 30)  # the loop stays free to answer its close
-        with contextlib.suppress(websockets.ConnectionClosed):
-            await asyncio.wait_for(held.recv(), 30)  # the client saw the server go
-        second, printed_again = start_cli(*options, port=port)
-        processes.append(second)
-        assert printed_again["endpoint"] == url
-        answer = await one_turn(url, "fixed-token")
-        await held.close()
+        try:  # closed even when this fails: a socket left to the collector fails a later test
+            await one_turn(url, "fixed-token")  # the socket has carried traffic both ways
+            getattr(first, how)()
+            await asyncio.to_thread(first.wait, WAIT)  # the loop stays free to answer its close
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await asyncio.wait_for(held.recv(), WAIT)  # the client saw the server go
+            second, printed_again = start_cli(*options, port=port)
+            processes.append(second)
+            assert printed_again["endpoint"] == url
+            answer = await one_turn(url, "fixed-token")
+        finally:
+            await held.close()
         second.send_signal(signal.SIGINT)
-        second.communicate(timeout=30)
+        second.communicate(timeout=WAIT)
         assert second.returncode == 0
         return answer
 
-    assert asyncio.run(asyncio.wait_for(scenario(), 90)) == "Echo: hi"
+    assert asyncio.run(asyncio.wait_for(scenario(), 2 * PROCESS_WAIT)) == "Echo: hi"  # 2 servers
 
 
 def test_cli_checks_max_session_seconds(capsys: pytest.CaptureFixture[str]) -> None:
@@ -230,9 +239,9 @@ def test_cli_max_session_seconds_ends_sessions(processes: list[subprocess.Popen[
 
     async def scenario() -> tuple[dict[str, object], websockets.ConnectionClosed]:
         connection = await hold_open(printed["endpoint"], "t0k")
-        error = json.loads(await asyncio.wait_for(connection.recv(), 30))
+        error = json.loads(await asyncio.wait_for(connection.recv(), PROCESS_WAIT))
         with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(connection.recv(), 30)
+            await asyncio.wait_for(connection.recv(), WAIT)
         return error, closed.value
 
     error, closed = asyncio.run(scenario())
@@ -248,4 +257,4 @@ def test_cli_max_session_seconds_ends_sessions(processes: list[subprocess.Popen[
     assert closed.rcvd is not None
     assert (closed.rcvd.code, closed.rcvd.reason) == (1001, reason)
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    process.communicate(timeout=WAIT)

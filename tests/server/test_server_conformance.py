@@ -44,6 +44,7 @@ from server_helpers import assert_valid, fold_deltas, types
 
 from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server import DriverConfig, EchoResponder, start_server
+from tests.timing import within
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance"
 CAPTURES = sorted(CONFORMANCE.glob("*.jsonl"))
@@ -142,7 +143,7 @@ async def replay(path: Path) -> list[tuple[list[Event], list[Event]]]:
                     await connection.send(json.dumps(event))
                 got: list[Event] = []
                 while len(folded(got)) < len(folded(recorded)):
-                    event = json.loads(await asyncio.wait_for(connection.recv(), 20))
+                    event = json.loads(await asyncio.wait_for(connection.recv(), within(20)))
                     assert_valid(event, dialect)
                     if event["type"] != "rate_limits.updated":
                         got.append(event)
@@ -155,7 +156,7 @@ async def replay(path: Path) -> list[tuple[list[Event], list[Event]]]:
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=[path.stem for path in CAPTURES])
 def test_server_answers_like_the_recorded_service(capture: Path) -> None:
-    results = asyncio.run(asyncio.wait_for(replay(capture), 60))
+    results = asyncio.run(asyncio.wait_for(replay(capture), within(60)))
     for index, (got, recorded) in enumerate(results):
         assert folded(got) == folded(recorded), f"segment {index}"
         for ours, theirs in zip(leaders(got), leaders(recorded), strict=True):

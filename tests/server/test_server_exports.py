@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import rt_notebook.server
+from tests.timing import PROCESS_WAIT
 
 MODULES = sorted(
     f"rt_notebook.server.{info.name}"
@@ -78,6 +79,10 @@ def test_starting_the_server_does_not_import_the_sdk_models() -> None:
         "server.stop()\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_WAIT,
+        check=True,
     )
     assert done.stdout.split() == ["False", "False", "True"]
