@@ -6,7 +6,6 @@ and speech interrupts what plays."""
 from __future__ import annotations
 
 import math
-import os
 import struct
 import time
 
@@ -14,9 +13,8 @@ import pytest
 
 from rt_notebook.voice_control import VoiceController
 from rt_notebook.widgets.mic import Microphone
+from tests.timing import UNIT, WAIT
 
-UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "0.05"))
-WAIT = 600 * UNIT
 CHUNK = 2_400  # samples: 100 ms at 24 kHz
 
 

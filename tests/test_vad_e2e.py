@@ -4,7 +4,6 @@ embedded server, whose VAD commits it and answers; the answer reaches
 
 from __future__ import annotations
 
-import os
 import queue
 import time
 
@@ -12,9 +11,8 @@ import pytest
 
 from rt_notebook.errors import ServerError
 from tests.speech import make_speech, silence
+from tests.timing import UNIT, WAIT
 
-UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "0.05"))
-WAIT = 600 * UNIT
 CHUNK = 4800  # 100 ms, as a microphone widget sends
 
 

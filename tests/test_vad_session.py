@@ -16,9 +16,7 @@ from rt_notebook.errors import ConfigurationError, RealtimeConnectionError, Serv
 from rt_notebook.protocol import payloads
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.session import Session, Timing
-
-UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "0.05"))
-WAIT = 600 * UNIT
+from tests.timing import UNIT, WAIT
 
 
 def wait_for(predicate, what):
