@@ -34,8 +34,8 @@ def goal(
     met = median <= bound if at_most else median >= bound
     sign = "<=" if at_most else ">="
     # One measurement (no repetitions): the figure alone; else its median and min.
-    figure = f"{median:.3g}{unit}" if low is None else f"median {median:.3g}{unit}"
-    low_text = "" if low is None else f"  min {low:.3g}{unit}"
+    figure = f"{median:#.3g}{unit}" if low is None else f"median {median:#.3g}{unit}"
+    low_text = "" if low is None else f"  min {low:#.3g}{unit}"
     line = (
         f"  goal {number}: {what}  {figure}{low_text}"
         f"  goal {sign} {bound:g}{unit}: {'met' if met else 'NOT met'}"
@@ -68,8 +68,8 @@ def summary(path: Path) -> str:
             (
                 r["goal"],
                 r["what"],
-                f"{r['median']:.3g}{unit}",
-                "" if r["min"] is None else f"{r['min']:.3g}{unit}",
+                f"{r['median']:#.3g}{unit}",
+                "" if r["min"] is None else f"{r['min']:#.3g}{unit}",
                 f"{r['sign']} {r['bound']:g}{unit}",
                 "met" if r["met"] else "NOT met",
             )
