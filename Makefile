@@ -40,8 +40,12 @@ lint: $(DEV)
 	$(VENV)/bin/ruff format --check rt_notebook tests benchmarks
 	$(VENV)/bin/mypy
 
+## Every benchmark, then a table of every goal figure they printed (met / NOT met).
+BENCH_GOALS := $(VENV)/bench-goals.jsonl
 bench: $(DEV)
-	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
+	@rm -f $(BENCH_GOALS)
+	for b in benchmarks/[!_]*.py; do RT_BENCH_GOALS=$(BENCH_GOALS) $(PY) $$b || exit 1; done
+	@$(PY) benchmarks/_goals.py $(BENCH_GOALS)
 
 server: $(LAB)
 	$(VENV)/bin/rt-notebook-server

@@ -3,7 +3,8 @@
 A benchmark calls :func:`goal` once per goal figure it measured: the figure the goal is
 judged on (from medians of interleaved repetitions), the same figure from the minimums, the
 bound, and whether the figure must stay at most or at least the bound. It prints one line,
-``goal 3: ingest, Session/bare loop  median 0.93  min 0.97  goal >= 0.8: met``, and, when
+``goal 3: ingest rate, Session / bare loop  median 0.93x  min 0.97x  goal >= 0.8x: met``
+(a figure measured once has no min), and, when
 ``RT_BENCH_GOALS`` names a file (``make bench`` sets it), appends the figure there as a JSON
 line. ``python benchmarks/_goals.py FILE`` prints the table of every figure in FILE (the
 last thing ``make bench`` prints).
@@ -32,9 +33,11 @@ def goal(
     """Print (and record) one goal figure; return whether it is met (judged on ``median``)."""
     met = median <= bound if at_most else median >= bound
     sign = "<=" if at_most else ">="
-    low_text = "" if low is None else f"  min {low:.3g}{unit}"
+    # One measurement (no repetitions): the figure alone; else its median and min.
+    figure = f"{median:#.3g}{unit}" if low is None else f"median {median:#.3g}{unit}"
+    low_text = "" if low is None else f"  min {low:#.3g}{unit}"
     line = (
-        f"  goal {number}: {what}  median {median:.3g}{unit}{low_text}"
+        f"  goal {number}: {what}  {figure}{low_text}"
         f"  goal {sign} {bound:g}{unit}: {'met' if met else 'NOT met'}"
     )
     print(line, flush=True)
@@ -58,15 +61,15 @@ def goal(
 def summary(path: Path) -> str:
     """The table of every goal figure recorded in ``path``."""
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    rows = [("goal", "figure", "median", "min", "bound", "verdict")]
+    rows = [("goal", "what", "median", "min", "bound", "verdict")]
     for r in sorted(records, key=lambda r: r["goal"]):  # stable: a goal's figures stay in order
         unit = r["unit"]
         rows.append(
             (
                 r["goal"],
                 r["what"],
-                f"{r['median']:.3g}{unit}",
-                "" if r["min"] is None else f"{r['min']:.3g}{unit}",
+                f"{r['median']:#.3g}{unit}",
+                "" if r["min"] is None else f"{r['min']:#.3g}{unit}",
                 f"{r['sign']} {r['bound']:g}{unit}",
                 "met" if r["met"] else "NOT met",
             )

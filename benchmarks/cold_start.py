@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _goals import goal
 from _timing import interleaved
 
 from tests.kernel.harness import Kernel
@@ -81,11 +82,9 @@ def main() -> None:
     )
     runs, warm = samples["cold"], samples["warm"]
     print(f"cold start: fresh kernel, offline server, {REPETITIONS} repetitions")
-    for index, (name, goal) in enumerate(GOALS.items()):
+    for index, (name, bound) in enumerate(GOALS.items()):
         values = [run[index] for run in runs]
-        low, median = min(values), statistics.median(values)
-        verdict = "met" if median <= goal else "NOT met"
-        print(f"  {name:24s} min {low:6.3f} s  median {median:6.3f} s  goal ≤ {goal} s: {verdict}")
+        goal("7", name, statistics.median(values), min(values), bound, at_most=True, unit=" s")
     for index, name in enumerate(INFO):
         values = [run[index] for run in warm]
         low, median = min(values), statistics.median(values)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["connect", "get_session"]
+__all__ = ["any_session", "connect", "get_session"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -55,6 +55,12 @@ def connect(name: str = "default", *, timeout: float = 30.0, **options: Any) -> 
     if session.endpoint.offline:
         _announce_offline(session)
     return session
+
+
+def any_session() -> bool:
+    """Whether any Session was created through :func:`connect` (cells, the panel)."""
+    with _sessions_lock:
+        return bool(_sessions)
 
 
 def get_session(name: str = "default") -> Session | None:

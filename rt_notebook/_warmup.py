@@ -69,7 +69,13 @@ def _warm() -> None:
             # module imported first here while a cell imports the package would be seen
             # half-initialised by one of the two threads (an import-lock cycle).
             importlib.import_module("rt_notebook.server")
-            asyncio.run(_rehearse())
+            from ._registry import any_session
+
+            # A cell that already made a Session runs every first-use path itself; a
+            # rehearsal beside it would only compete for the interpreter (on a busy
+            # machine, the first answer would wait for it).
+            if not any_session():
+                asyncio.run(_rehearse())
     except Exception:  # only a head start: the first cell reports any real problem
         log.debug("rt_notebook warm-up failed", exc_info=True)
 

@@ -611,25 +611,35 @@ class ChatPanel:
                 self._attach(current)
 
     def _relayout(self, session: Session, new_errors: Sequence[str]) -> None:
-        items = session.items
-        ids = [item.id for item in items]
-        for item in items:
-            if item.id not in self._bubbles:
-                self._bubbles[item.id] = self._new_bubble(session, item)
-        for gone in set(self._bubbles) - set(ids):
+        # Ids, and a copy of only the items new to the panel: every turn changes the
+        # layout, and a long conversation must not be copied each time.
+        ids = session.item_ids()
+        for item_id in ids:
+            if item_id not in self._bubbles:
+                item = session.item(item_id)
+                if item is not None:  # None: deleted since (the next layout drops it)
+                    self._bubbles[item_id] = self._new_bubble(session, item)
+        present = set(ids)
+        for gone in set(self._bubbles) - present:
             self._bubbles.pop(gone).widget.close()
         anchor = ids[-1] if ids else None
         for message in new_errors:
             widget = widgets.HTML(error_html(message), _dom_classes=("rt-chat-item",))
             self._error_bubbles.append((anchor, widget))
-        queued, settled = self._outgoing_bubbles(set(ids), anchor)
+        queued, settled = self._outgoing_bubbles(present, anchor)
+        # What stays after each item (settled messages, then errors), found in one pass.
+        after: dict[str | None, list[Any]] = {}
+        for a, w in [*settled, *self._error_bubbles]:
+            after.setdefault(a, []).append(w)
         children = [w for a, w in self._error_bubbles if a is None or a not in self._bubbles]
         children += [w for a, w in settled if a is None or a not in self._bubbles]
         for item_id in ids:
-            children.append(self._bubbles[item_id].widget)
+            bubble = self._bubbles.get(item_id)
+            if bubble is None:
+                continue
+            children.append(bubble.widget)
             children += self._approval_rows.get(item_id, [])
-            children += [w for a, w in settled if a == item_id]
-            children += [w for a, w in self._error_bubbles if a == item_id]
+            children += after.get(item_id, [])
         children += queued  # after everything: their turns come after the running ones
         if tuple(children) != tuple(self._transcript.children):
             self._transcript.children = tuple(children)

@@ -2,17 +2,34 @@
 
 Counted, not timed: the item snapshots a cell builds (each copies an item) are the same
 at 10 items and at 60, so no per-cell step copies the whole conversation. The cells run
-through the real magic in an in-process IPython shell, against the embedded server.
+through the real magic in an in-process IPython shell, against the embedded server. The
+same for a chat panel's turn, and the mirror places a turn's items without walking its
+list of ids.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
+import time
 
 import pytest
 
 from rt_notebook import _driver
+
+UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "0.05"))
+WAIT = 600 * UNIT  # the longest any single wait may take before the test fails
+
+
+def wait_for(predicate, what):
+    """Wait (on a condition, not a fixed time) until ``predicate()`` holds."""
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(UNIT / 10)
 
 
 @pytest.fixture
@@ -96,3 +113,151 @@ def test_item_ids_and_count_read_the_order_without_copying_items(session, counte
     session.delete_item(second)
     assert session.item_ids() == (first,)
     assert session.item_count == 1
+
+
+# The mirror's order: placing a turn's items scans no ids -------------------------------
+
+
+class _CountingList(list):
+    """A list that counts the calls that walk it (membership, index, remove, iteration)."""
+
+    walks = 0
+
+    def __contains__(self, value):
+        type(self).walks += 1
+        return super().__contains__(value)
+
+    def index(self, *args):
+        type(self).walks += 1
+        return super().index(*args)
+
+    def remove(self, value):
+        type(self).walks += 1
+        return super().remove(value)
+
+    def __iter__(self):
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def _added(item_id, previous):
+    item = {"id": item_id, "type": "message", "role": "user", "content": []}
+    return {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
+
+
+def _done(item_id, previous):
+    return {**_added(item_id, previous), "type": "conversation.item.done"}
+
+
+def test_placing_a_turn_walks_the_order_no_matter_how_long_it_is():
+    from rt_notebook.protocol.conversation import Conversation
+
+    walks = []
+    for count in (10, 1000):
+        conversation = Conversation()
+        previous = None
+        for n in range(count):
+            conversation.apply(_added(f"old{n}", previous))
+            previous = f"old{n}"
+        conversation._order = _CountingList(conversation._order)
+        _CountingList.walks = 0
+        for n in range(5):  # five turns: a question and its answer, each added then done
+            for item_id in (f"q{n}", f"a{n}"):
+                conversation.apply(_added(item_id, previous))
+                conversation.apply(_done(item_id, None))  # the service's null anchor
+                previous = item_id
+        assert conversation.index_of("a4") == count + 9
+        walks.append(_CountingList.walks)
+    assert walks == [0, 0]
+
+
+def test_positions_stay_right_through_inserts_moves_and_deletions():
+    from rt_notebook.protocol.conversation import Conversation
+
+    conversation = Conversation()
+    conversation.apply(_added("a", None))
+    conversation.apply(_added("c", "a"))
+    conversation.apply(_added("b", "a"))  # in the middle
+    conversation.apply(_added("z", "nowhere"))  # unknown anchor: at the end
+    assert conversation.item_ids() == ("a", "b", "c", "z")
+    assert [conversation.index_of(i) for i in "abcz"] == [0, 1, 2, 3]
+    conversation.apply({"type": "conversation.item.deleted", "item_id": "b"})
+    assert [conversation.index_of(i) for i in "acz"] == [0, 1, 2]
+    assert conversation.index_of("b") is None
+    conversation.apply(_added("a", "z"))  # the server moved it
+    assert conversation.item_ids() == ("c", "z", "a")
+    assert [conversation.index_of(i) for i in "cza"] == [0, 1, 2]
+    conversation.forget("a")  # the last one
+    conversation.apply(_added("d", "z"))
+    assert conversation.item_ids() == ("c", "z", "d")
+    assert [conversation.index_of(i) for i in "czd"] == [0, 1, 2]
+    conversation.apply(_added("e", None))  # at the root
+    assert [conversation.index_of(i) for i in "eczd"] == [0, 1, 2, 3]
+
+
+# The chat panel: a turn copies only its own items ---------------------------------------
+
+
+def _feed(session, *events):
+    for event in events:
+        session._on_raw(json.dumps(event).encode())
+
+
+def _answer(n, previous):
+    item = {"id": f"a{n}", "type": "message", "role": "assistant", "status": "in_progress"}
+    done = {
+        **item,
+        "status": "completed",
+        "content": [{"type": "output_text", "text": f"answer {n}"}],
+    }
+    response = {"id": f"r{n}", "status": "in_progress", "conversation_id": "c"}
+    return [
+        _added(f"q{n}", previous),
+        {"type": "response.created", "response": response},
+        {"type": "response.output_item.added", "response_id": f"r{n}", "item": item},
+        {"type": "conversation.item.added", "previous_item_id": f"q{n}", "item": item},
+        {
+            "type": "response.output_text.delta",
+            "response_id": f"r{n}",
+            "item_id": f"a{n}",
+            "delta": f"answer {n}",
+        },
+        {"type": "response.output_item.done", "response_id": f"r{n}", "item": done},
+        {"type": "response.done", "response": {**response, "status": "completed"}},
+    ]
+
+
+def _panel_turns_cost(counted, count):
+    """Item snapshots built while a panel shows three turns after ``count`` items."""
+    from rt_notebook.chat import ChatPanel
+    from rt_notebook.session import Session
+
+    session = Session(websocket_base_url="ws://127.0.0.1:9/v1", api_key="unit-test-key")
+    session.connected = True  # never opened: events are fed by hand
+    previous = None
+    for n in range(count):
+        _feed(session, _added(f"old{n}", previous))
+        previous = f"old{n}"
+    panel = ChatPanel(session)
+    try:
+        wait_for(lambda: len(panel._bubbles) == count, what="the history's bubbles")
+        before = counted[0]
+        for n in range(3):
+            _feed(session, *_answer(n, previous))
+            previous = f"a{n}"
+
+        def answered():
+            bubble = panel._bubbles.get("a2")
+            return bubble is not None and "answer 2" in bubble.widget.value
+
+        wait_for(answered, what="the last answer in its bubble")
+        return counted[0] - before
+    finally:
+        panel.close()
+        session.connected = False
+
+
+def test_a_panel_turn_copies_no_more_items_in_a_long_conversation(counted):
+    costs = [_panel_turns_cost(counted, count) for count in (10, 60)]
+    assert costs[0] == costs[1], costs
+    assert costs[0] <= 3 * 8, costs  # each turn reads its own two items, a few times

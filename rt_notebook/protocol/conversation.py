@@ -289,8 +289,13 @@ class Conversation:
         self.audio_cap_bytes = audio_cap_bytes
         # Every item seen, by id, including out-of-band response output.
         self._items: dict[str, Item] = {}
-        # Ids of the items in the default conversation, in server order.
+        # Ids of the items in the default conversation, in server order, and where each
+        # one stands: every turn places items after an anchor (usually the last item), so
+        # finding it must not scan a long conversation. Appends keep the positions; any
+        # other move marks them stale, and the next lookup rebuilds them.
         self._order: list[str] = []
+        self._positions: dict[str, int] = {}
+        self._positions_stale = False
         # Every response seen, by id, in creation order (dicts keep insertion order).
         self.responses: dict[str, Response] = {}
         # The in-conversation response now running, if any (at most one at a time).
@@ -348,10 +353,10 @@ class Conversation:
 
     def index_of(self, item_id: str) -> int | None:
         """The position of an item in the conversation, or ``None`` if not in it."""
-        try:
-            return self._order.index(item_id)
-        except ValueError:
-            return None
+        if self._positions_stale:
+            self._positions = {known: index for index, known in enumerate(self._order)}
+            self._positions_stale = False
+        return self._positions.get(item_id)
 
     def response_items(self, response_id: str) -> Iterator[Item]:
         """The output items of a response, in output order."""
@@ -370,8 +375,7 @@ class Conversation:
 
     def forget(self, item_id: str) -> None:
         """Drop an item the client knows will never complete (a dropped response's output)."""
-        if item_id in self._order:
-            self._order.remove(item_id)
+        self._unplace(item_id)
         self._items.pop(item_id, None)
 
     # Public methods for applying events -----------------------------------------------
@@ -411,7 +415,7 @@ class Conversation:
         item, _ = self._ensure_item(wire)
         item._absorb(wire)
         if item.in_conversation:
-            self._order.remove(item.id)  # re-placed below: the server moved it
+            self._unplace(item.id)  # re-placed below: the server moved it
         item.in_conversation = True
         index = self._place(item.id, event.get("previous_item_id"))
         return [ItemAdded(item.id, index)]
@@ -419,12 +423,26 @@ class Conversation:
     def _place(self, item_id: str, previous_item_id: str | None) -> int:
         if previous_item_id is None:
             index = 0  # first item, or inserted at "root"
-        elif previous_item_id in self._order:
-            index = self._order.index(previous_item_id) + 1
         else:
-            index = len(self._order)  # unknown anchor: keep it rather than drop it
+            anchor = self.index_of(previous_item_id)
+            # An unknown anchor: keep the item (at the end) rather than drop it.
+            index = len(self._order) if anchor is None else anchor + 1
+        if index == len(self._order):
+            self._positions[item_id] = index  # appended: every other position holds
+        else:
+            self._positions_stale = True
         self._order.insert(index, item_id)
         return index
+
+    def _unplace(self, item_id: str) -> None:
+        """Take an item out of the conversation's order (if it is there)."""
+        index = self.index_of(item_id)
+        if index is None:
+            return
+        del self._order[index]
+        del self._positions[item_id]
+        if index != len(self._order):  # not the last one: those after it moved up
+            self._positions_stale = True
 
     def _on_item_done(self, event: Event) -> list[Change]:
         # previous_item_id is deliberately ignored here: the service often sends null on
@@ -445,8 +463,7 @@ class Conversation:
 
     def _on_item_deleted(self, event: Event) -> list[Change]:
         item_id = event.get("item_id", "")
-        if item_id in self._order:
-            self._order.remove(item_id)
+        self._unplace(item_id)
         item = self._items.get(item_id)
         if item is None:
             return []
