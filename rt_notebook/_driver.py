@@ -27,7 +27,7 @@ from .protocol.conversation import Change, Item
 from .protocol.events import Event
 from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn
-from .responses import ItemSnapshot, ResponseResult
+from .responses import ItemSnapshot, ResponseHandle, ResponseResult
 
 if TYPE_CHECKING:
     from .session import Session
@@ -64,6 +64,8 @@ class Driver:
         self.subscribers: list[Subscriber] = []
         self.listeners: list[Callable[[Event], None]] = []  # raw events (session.connection)
         self.handles: dict[str, Any] = {}  # turn tag -> ResponseHandle, until finished
+        # Called with the handle of each response the server starts (session.on_server_response).
+        self.server_response_callbacks: list[Callable[[ResponseHandle], None]] = []
         self._socket: Any = None  # the SDK's AsyncRealtimeConnection
         self._outbox: asyncio.Queue[str] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # opening, reading, writing
@@ -198,7 +200,14 @@ class Driver:
             if self.listeners and event is not None:
                 for listener in self.listeners:
                     listener(event)
-        if event is None or core.finished or core.outbox or core.commands or self._ready:
+        if (
+            event is None
+            or core.finished
+            or core.outbox
+            or core.commands
+            or self._ready
+            or core.server_started
+        ):
             self.flush()
         elif not delta:
             self._schedule()
@@ -243,6 +252,8 @@ class Driver:
                         self._record(b"sent", text.encode(), tag, now)
                     if self._outbox is not None:
                         self._outbox.put_nowait(text)
+        if core.server_started:
+            self._announce_server_responses()
         while core.protocol_errors:
             why = core.protocol_errors.popleft()
             log.warning("rt_notebook: protocol error from the server: %s", why)
@@ -265,6 +276,19 @@ class Driver:
                 else:
                     future.set_exception(RealtimeConnectionError(core.reason or "closed"))
         self._schedule()
+
+    def _announce_server_responses(self) -> None:
+        """A handle for each response the server started, before any of its deltas."""
+        started, self.core.server_started[:] = list(self.core.server_started), []
+        callbacks = self.server_response_callbacks
+        for turn in started:
+            handle = ResponseHandle(self.session, turn)
+            self.handles[turn.tag] = handle  # finished below if it already is
+            for callback in callbacks:
+                try:
+                    callback(handle)
+                except Exception:  # a broken view must not break the connection
+                    log.exception("rt_notebook server-response callback %r failed", callback)
 
     async def _write(self, connection: Any, outbox: asyncio.Queue[str]) -> None:
         # Our events are plain JSON already: send_raw skips the SDK's per-event transform.
@@ -312,7 +336,11 @@ class Driver:
         with self.lock:
             self.timelines.end(turn)
         handle = self.handles.pop(turn.tag, None)
-        if handle is None or handle._future.done():
+        if handle is not None:
+            self._finish_handle(handle, turn)
+
+    def _finish_handle(self, handle: ResponseHandle, turn: Turn) -> None:
+        if handle._future.done():
             return
         if turn.error is not None:
             handle._future.set_exception(turn.error)

@@ -239,6 +239,7 @@ class ChatPanel:
         self._stopping.set()
         self._wake.set()
         self._writer.join(5)
+        self.voice.close()
         self._sender.shutdown(wait=False, cancel_futures=True)
         for bubble in self._bubbles.values():
             bubble.widget.close()
@@ -329,8 +330,8 @@ class ChatPanel:
 
     def to_cells(self) -> list[Any]:
         """The transcript as nbformat v4 cells: ``%%realtime`` cells with the answers as
-        their outputs."""
-        return transcript_cells(self.items, self.name)
+        their outputs (a spoken answer's audio as ``<audio controls>``, a WAV data URL)."""
+        return transcript_cells(self.items, self.name, audio=self.voice.audio())
 
     def to_notebook(self) -> Any:
         """The transcript as an nbformat v4 notebook of :meth:`to_cells`."""
@@ -394,8 +395,12 @@ class ChatPanel:
         self.composer = Composer(placeholder=placeholder)
         self.composer.on_submit(self._on_submit)
         self.composer.on_stop(self.stop)
+        from .chat_voice import PanelVoice
+
+        self.voice = PanelVoice(self._wake.set)  # the microphone and spoken answers
         self.widget = widgets.VBox(
-            [header, self._status, scroll, self.composer], _dom_classes=("rt-chat",)
+            [header, self._status, scroll, self.composer, self.voice.widget],
+            _dom_classes=("rt-chat",),
         )
         self._own_widgets = [
             header,
@@ -446,6 +451,7 @@ class ChatPanel:
             self.session = session
             self._unsubscribe = session.subscribe(self._on_changes)
             self._pending.layout = True
+        self.voice.attach(session)
         self._wake.set()
 
     # I/O thread: the subscriber ----------------------------------------------------------
@@ -590,6 +596,7 @@ class ChatPanel:
                 self._relayout(session, pending.errors)
             self._mark_waiting(session, pending)
             delay = self._publish_waiting(session, self._clock())
+        self.voice.sync()
         self._update_status()
         return delay
 
@@ -663,7 +670,7 @@ class ChatPanel:
 
     def _new_bubble(self, session: Session, item: ItemSnapshot) -> _Bubble:
         status = _response_status(session, item.response_id)
-        markup = item_html(item, status)
+        markup = item_html(self.voice.shown(item), status)
         bubble = _Bubble(widgets.HTML(markup, _dom_classes=("rt-chat-item",)), Pacer(), markup)
         if item.text:  # an empty new bubble leaves the first delta free to show at once
             bubble.pacer.published(self._clock())
@@ -702,7 +709,7 @@ class ChatPanel:
                     delay = wait if delay is None else min(delay, wait)
                 continue
             bubble.waiting = False
-            markup = item_html(item, status)
+            markup = item_html(self.voice.shown(item), status)
             if markup != bubble.html:
                 bubble.widget.value = markup
                 bubble.html = markup

@@ -229,6 +229,7 @@ LINE_COMMANDS = {
     "record": "FILE | --stop",
     "tools": "[--notebook]",
     "chat": "[--side]",
+    "voice": "",
     "inspect": "[RESPONSE_ID | ITEM_ID | session] [--live]",
 }
 

@@ -406,6 +406,7 @@ class RealtimeMagics(Magics):
         tools [--notebook] the registered function tools (--notebook: first enable the
                            built-in notebook tools: variables, DataFrames, cells, last error)
         chat [--side]      a chat panel on the Session (--side: JupyterLab's side area)
+        voice              talk with the Session: hold-to-talk and hands-free microphone
         inspect [ID] [--live]  the events, sent and received, of the last turn (or of the
                            turn a response or item ID names; "session": events of no
                            turn), with its latency; --live: updated while it runs
@@ -421,7 +422,7 @@ class RealtimeMagics(Magics):
             return self._status(connect(name, **self._session_options()))
         if command.name == "status":
             return self._status(get_session(name))
-        if command.name in ("tools", "chat"):
+        if command.name in ("tools", "chat", "voice"):
             # Both connect if needed: tools are sent with session.update, and a panel
             # talks at once, like %%realtime.
             return self._run_command(self._session(name), command)
@@ -498,6 +499,11 @@ class RealtimeMagics(Magics):
         if unknown:
             raise ConfigurationError(f"usage: %realtime chat [--side], not {' '.join(unknown)!r}")
         ChatPanel(session).show(sidecar="--side" in rest)
+
+    def _command_voice(self, session: Session, rest: list[str]) -> None:
+        from .render.voice_turns import show_voice
+
+        show_voice(session)
 
     def _status(self, session: Session | None) -> Markdown:
         from .render.inspector import session_totals

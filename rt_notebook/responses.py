@@ -96,7 +96,8 @@ class ResponseHandle:
     """A requested response (one turn): wait for it, watch it grow, or cancel it.
 
     Thread-safe. ``request_id`` is the tag the response carries in its metadata;
-    ``item_ids`` the ids of the items the turn adds before it.
+    ``item_ids`` the ids of the items the turn adds before it. ``by_server``: a response
+    the server started by itself (server VAD), handed out by ``session.on_server_response``.
     """
 
     def __init__(self, session: Session, turn: Turn) -> None:
@@ -105,10 +106,15 @@ class ResponseHandle:
         self.request_id = turn.tag
         self.params = turn.params  # the ``response`` object of response.create
         self.out_of_band = turn.out_of_band
-        self.item_ids: list[str] = [str(request.key) for request in turn.items]
+        self.by_server = turn.by_server
         self._future: concurrent.futures.Future[ResponseResult] = concurrent.futures.Future()
         for request in turn.items:
             request.owner = concurrent.futures.Future()
+
+    @property
+    def item_ids(self) -> list[str]:
+        """The ids of the items the turn adds (a committed audio item's once committed)."""
+        return [str(request.key) for request in self._turn.items]
 
     def wait_items(self, timeout: float | None = None) -> list[str]:
         """Block until the server has the items this turn adds; return their ids.
@@ -212,6 +218,24 @@ class ResponseHandle:
         """Cancel the response: unsent requests are dropped, running ones get
         ``response.cancel``. The handle then finishes with status ``cancelled``."""
         self.session._cancel_turn(self._turn)
+
+    def output_item_ids(self) -> list[str]:
+        """The ids of the response's output items so far (its message, function calls)."""
+        if self.response_id is None:
+            return []
+        return [item.id for item in self.session.response_items(self.response_id)]
+
+    def truncate(self, audio_end_ms: int, *, timeout: float = 30.0) -> str | None:
+        """Make the server forget this answer's audio past ``audio_end_ms`` (what the user
+        did not hear): ``conversation.item.truncate`` of its first message item. Returns
+        that item's id (``None``: no message item yet, nothing to truncate)."""
+        if self.response_id is None:
+            return None
+        for item in self.session.response_items(self.response_id):
+            if item.type == "message":
+                self.session.truncate_item(item.id, audio_end_ms=audio_end_ms, timeout=timeout)
+                return item.id
+        return None
 
     @property
     def text(self) -> str:

@@ -24,6 +24,7 @@ from ._driver import Driver
 from ._ioloop import IOThread
 from ._items import ItemWriter, item_request
 from ._reading import ConversationReader
+from ._voice_io import VoiceInput
 from .errors import RealtimeConnectionError, RealtimeError
 from .protocol import payloads
 from .protocol.events import Dialect
@@ -40,7 +41,7 @@ __all__ = ["Session", "SessionStatus", "Timing", "connect", "get_session"]
 log = logging.getLogger("rt_notebook")
 
 
-class Session(ConversationReader, ItemWriter):
+class Session(ConversationReader, ItemWriter, VoiceInput):
     """One Realtime conversation, kept across reconnects. Create with :func:`connect`
     (one default Session per kernel, others by name) or directly; ``timing`` sets the
     give-up timers, backoff and renewal (:class:`~rt_notebook.protocol.turns.Timing`)."""
@@ -82,6 +83,7 @@ class Session(ConversationReader, ItemWriter):
         self.endpoint: Endpoint = endpoint
         self._io = IOThread.get()
         self._driver = Driver(self, Transport(endpoint, key), timing)
+        self._voice_setup()
         self._settings: dict[str, Any] = {
             "instructions": instructions,
             "modalities": list(modalities),
@@ -233,6 +235,38 @@ class Session(ConversationReader, ItemWriter):
         once beside the conversation, with ``input`` items (or item references) as context.
         ``tools`` entries may be definitions, registered tool names or Tool objects.
         """
+        handle = self._response_handle(
+            instructions=instructions,
+            modalities=modalities,
+            voice=voice,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_output_tokens=max_output_tokens,
+            metadata=metadata,
+            conversation=conversation,
+            input=input,
+            items=items,
+        )
+        self._ensure_connected()
+        self._io.call(self._submit, handle, first).result()
+        return handle
+
+    def _response_handle(
+        self,
+        *,
+        instructions: str | None = None,
+        modalities: Sequence[str] | None = None,
+        voice: str | None = None,
+        tools: Sequence[dict[str, Any] | str | Tool] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        max_output_tokens: int | str | None = None,
+        metadata: dict[str, str] | None = None,
+        conversation: str | None = None,
+        input: list[dict[str, Any]] | None = None,
+        items: Sequence[dict[str, Any]] = (),
+    ) -> ResponseHandle:
+        """The handle of a turn asking for a response (see :meth:`create_response`),
+        not submitted yet."""
         out_of_band = conversation == "none"
         tool_schemas = None if tools is None else self.tools.schemas(tools)
         params = payloads.response_settings(
@@ -263,8 +297,6 @@ class Session(ConversationReader, ItemWriter):
                     "metadata": metadata,
                 },
             )
-        self._ensure_connected()
-        self._io.call(self._submit, handle, first).result()
         return handle
 
     def ask(self, text: str, *, role: str = "user", **overrides: Any) -> ResponseHandle:
@@ -340,7 +372,7 @@ class Session(ConversationReader, ItemWriter):
         if config.get("tools") is not None or len(self.tools.registry):
             # Hand-written definitions plus every registered tool, always as a whole list.
             tools = self.tools.session_schemas(self._settings.get("tools"))
-        return payloads.session_settings(
+        body = payloads.session_settings(
             self.dialect,
             instructions=config.get("instructions"),
             wanted_modalities=config.get("modalities"),
@@ -348,6 +380,24 @@ class Session(ConversationReader, ItemWriter):
             tools=tools,
             tool_choice=config.get("tool_choice"),
         )
+        # Input audio settings (set_turn_detection, set_input_transcription), as set.
+        if "turn_detection" in config:
+            detection = config["turn_detection"]
+            mode = None if detection is None else detection["type"]
+            params = {k: v for k, v in (detection or {}).items() if k != "type"}
+            _merge_body(body, payloads.turn_detection_settings(self.dialect, mode, params))
+        if "transcription" in config:
+            transcription = payloads.transcription_settings(self.dialect, config["transcription"])
+            _merge_body(body, transcription)
+        return body
+
+
+def _merge_body(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge_body(into[key], value)
+        else:
+            into[key] = value
 
 
 from ._registry import connect, get_session  # noqa: E402 - the registry makes Sessions

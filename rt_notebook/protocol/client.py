@@ -18,7 +18,8 @@ Matching, since acknowledgements carry only server ids:
 A turn is the items it adds plus its response request. Queued turns keep their items
 unsent until it is their turn, so each response answers its own question. Responses the
 server starts by itself (server VAD, another client) carry no tag of ours and never take a
-waiting turn's place.
+waiting turn's place; they become watchable turns of their own (:mod:`.voice`, with the
+input audio buffer's appends and commits).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from .conversation import (
 from .events import Dialect, Event, new_id
 from .lifecycle import Lifecycle
 from .turns import Request, State, Timing, Turn, TurnState
+from .voice import VoiceCore
 
 __all__ = ["REQUEST_TAG", "ClientCore"]
 
@@ -54,7 +56,7 @@ REQUEST_TAG = "rt_notebook_request"
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 
 
-class ClientCore(Lifecycle):
+class ClientCore(Lifecycle, VoiceCore):
     """The decisions of one Session's connection(s); see the module docstring."""
 
     def __init__(
@@ -96,6 +98,7 @@ class ClientCore(Lifecycle):
         self._awaiting_delta: dict[str, Turn] = {}  # response id -> turn, until a delta
         self._renewing = False
         self._now = 0.0  # the latest time an entry point was given
+        self._voice_init()
 
     # Requests from the user ------------------------------------------------------------
 
@@ -187,8 +190,9 @@ class ClientCore(Lifecycle):
             *self._queue,
             *([self._current] if self._current else []),
             *self._oob.values(),
+            *self._server_turns.values(),
         ]:
-            if turn.params is not None:
+            if turn.params is not None or turn.by_server:
                 self.cancel(turn, now)
 
     @property
@@ -230,6 +234,8 @@ class ClientCore(Lifecycle):
             handler = _HANDLERS.get(type(change))
             if handler is not None:
                 handler(self, change, now)
+        if event["type"].startswith("input_audio_buffer."):
+            self._on_input_audio(event, now)
         return event, changes
 
     def _note_first_delta(self, changes: list[Change], now: float) -> None:
@@ -292,8 +298,12 @@ class ClientCore(Lifecycle):
         ):
             # A server that drops metadata: responses are serialised, so ours is this one.
             turn = current
+        if turn is None and response.conversation_id is not None and not tag:
+            # Started by the server (VAD) or another client: watched, never matched.
+            self._on_server_response(change.response_id, now)
+            return
         if turn is None or turn.state is TurnState.DONE:
-            return  # started by the server (VAD) or another client: shown, never matched
+            return
         turn.state = TurnState.ACTIVE
         turn.response_id = change.response_id
         self._awaiting_delta[change.response_id] = turn
@@ -312,6 +322,8 @@ class ClientCore(Lifecycle):
             oob = self._oob.get(tag) if tag else None
             if oob is not None and oob.response_id == change.response_id:
                 self._finish_turn(oob, change.status)
+            elif self._server_turns:
+                self._on_server_response_done(change.response_id, change.status)
         self._pump(now)
 
     def _on_error(self, change: Any, now: float) -> None:
@@ -320,6 +332,9 @@ class ClientCore(Lifecycle):
         if target is None:
             return  # not ours to fail; it stays in the error log
         error = change.error
+        if isinstance(target, Request) and target.kind == "commit":
+            self._on_commit_error(target, error, now)
+            return
         if isinstance(target, Turn):
             self._on_turn_error(target, error, now)
             return
@@ -378,7 +393,8 @@ class ClientCore(Lifecycle):
                 turn.state = TurnState.ADDING
                 turn.sent_at = now
                 for request in unsent:
-                    self._send_request(request)
+                    if request.kind != "commit":  # sent already; its committed is awaited
+                        self._send_request(request)
                 return
             if turn.params is None:
                 self._current = None
@@ -457,6 +473,7 @@ class ClientCore(Lifecycle):
         turn.status = None
 
     def _fail_everything(self, error: RealtimeConnectionError) -> None:
+        self._drop_voice(str(error))
         self._generation_reset()
         turns = [*self._queue, *self._oob.values()]
         if self._current is not None:
@@ -514,10 +531,16 @@ _HANDLERS: dict[type, Callable[[ClientCore, Any, float], None]] = {
 }
 
 
+# Settings replaced as a whole: a new turn detection mode must not keep the old one's fields.
+_REPLACED = frozenset({"turn_detection", "transcription", "input_audio_transcription"})
+
+
 def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
     """Merge a ``session.update`` body into the restored settings (objects recursively)."""
     for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
+        if key in _REPLACED:
+            into[key] = value
+        elif isinstance(value, dict) and isinstance(into.get(key), dict):
             _merge(into[key], value)
         else:
             into[key] = value

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RealtimeConnectionError, RealtimeError
 from .conversation import Conversation
@@ -89,6 +89,10 @@ class Lifecycle:
 
     def _fail_request(self, request: Request, error: RealtimeError) -> None:
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # provided by VoiceCore, after this class in ClientCore's bases
+
+        def _drop_voice(self, reason: str) -> None: ...
 
     # Lifecycle ----------------------------------------------------------------------
 
@@ -219,6 +223,7 @@ class Lifecycle:
             # Its settings are in self.config: the restore's session.update carries them.
             self._updates.appendleft(self._update_inflight)
             self._update_inflight = None
+        self._drop_voice(self.reason or "the connection dropped")
 
     def _called_tool(self, response_id: str | None) -> bool:
         if response_id is None:

@@ -9,20 +9,26 @@ Values left as ``None`` are omitted, so the server keeps its own defaults.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .events import Dialect
 
 __all__ = [
+    "MAX_APPEND_AUDIO_CHARS",
     "MAX_OUTPUT_TOKENS",
     "METADATA_MAX_KEY",
     "METADATA_MAX_PAIRS",
     "METADATA_MAX_VALUE",
+    "TURN_DETECTION_PARAMS",
+    "append_events",
     "message_item",
     "modalities",
     "response_settings",
     "session_settings",
+    "transcription_settings",
+    "turn_detection_settings",
 ]
 
 # Limits the service enforces that the SDK's types do not express.
@@ -30,6 +36,23 @@ MAX_OUTPUT_TOKENS = 4096  # max_output_tokens: 1..4096 or "inf"
 METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY = 64
 METADATA_MAX_VALUE = 512
+# input_audio_buffer.append: at most 15 MiB of base64 audio per event.
+MAX_APPEND_AUDIO_CHARS = 15 * 1024 * 1024
+
+# The turn detection settings each mode takes (besides ``type``).
+TURN_DETECTION_PARAMS: dict[str, frozenset[str]] = {
+    "server_vad": frozenset(
+        {
+            "threshold",
+            "prefix_padding_ms",
+            "silence_duration_ms",
+            "create_response",
+            "interrupt_response",
+            "idle_timeout_ms",
+        }
+    ),
+    "semantic_vad": frozenset({"eagerness", "create_response", "interrupt_response"}),
+}
 
 
 def modalities(wanted: Iterable[str], dialect: Dialect) -> list[str]:
@@ -136,3 +159,54 @@ def response_settings(
     if input_items is not None:
         payload["input"] = input_items
     return payload
+
+
+def append_events(pcm: bytes, max_chars: int | None = None) -> list[dict[str, Any]]:
+    """``input_audio_buffer.append`` events carrying ``pcm`` in order, each at most
+    ``max_chars`` (default :data:`MAX_APPEND_AUDIO_CHARS`) of base64; whole samples per
+    event: the step is a multiple of 6 bytes, which base64 encodes without padding."""
+    if max_chars is None:
+        max_chars = MAX_APPEND_AUDIO_CHARS
+    step = max(6, (max_chars // 8) * 6)  # 6 bytes -> 8 base64 characters
+    return [
+        {
+            "type": "input_audio_buffer.append",
+            "audio": base64.b64encode(pcm[start : start + step]).decode("ascii"),
+        }
+        for start in range(0, len(pcm), step)
+    ]
+
+
+def turn_detection_settings(
+    dialect: Dialect, mode: str | None, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``session`` of a ``session.update`` that sets turn detection (``None``: off,
+    the client commits). Unknown modes or settings raise :class:`ValueError`."""
+    if mode is None:
+        if params:
+            raise ValueError(f"turn detection off takes no settings, got {sorted(params)}")
+        value: dict[str, Any] | None = None
+    else:
+        allowed = TURN_DETECTION_PARAMS.get(mode)
+        if allowed is None:
+            raise ValueError(
+                f"turn detection must be 'server_vad', 'semantic_vad' or None, not {mode!r}"
+            )
+        unknown = set(params) - allowed
+        if unknown:
+            raise ValueError(f"{mode} does not take {sorted(unknown)}; it takes {sorted(allowed)}")
+        value = {"type": mode, **params}
+    if dialect is Dialect.BETA:
+        return {"turn_detection": value}
+    return {"type": "realtime", "audio": {"input": {"turn_detection": value}}}
+
+
+def transcription_settings(dialect: Dialect, model: str | None) -> dict[str, Any]:
+    """The ``session`` of a ``session.update`` that turns input transcription on with
+    ``model`` (``None``: off)."""
+    if model is not None and (not isinstance(model, str) or not model):
+        raise ValueError(f"the transcription model must be a non-empty string, not {model!r}")
+    value = None if model is None else {"model": model}
+    if dialect is Dialect.BETA:
+        return {"input_audio_transcription": value}
+    return {"type": "realtime", "audio": {"input": {"transcription": value}}}

@@ -53,9 +53,9 @@ class Timing:
 class Request:
     """One client event that waits for its acknowledgement (item, update, delete…)."""
 
-    kind: str  # "item", "update", "delete", "retrieve", "truncate"
+    kind: str  # "item", "update", "delete", "retrieve", "truncate", "commit"
     event: Event
-    key: str | None = None  # the item id an acknowledgement names
+    key: str | None = None  # the item id an acknowledgement names (a commit: once known)
     owner: Any = None  # the driver's future
     result: Any = None
     error: RealtimeError | None = None
@@ -70,6 +70,7 @@ class Turn:
     items: list[Request]
     params: dict[str, Any] | None
     out_of_band: bool = False
+    by_server: bool = False  # a response the server started (VAD): watched, never requested
     tag: str = field(default_factory=lambda: new_id("req", 12))
     owner: Any = None  # the driver's handle
     state: TurnState = TurnState.QUEUED

@@ -35,6 +35,7 @@ __all__ = [
     "audio_bundle",
     "recent_players",
     "recent_voices",
+    "truncate_played",
     "voice_in_background",
     "wants_audio",
 ]
@@ -93,6 +94,32 @@ def audio_bundle(pcm: bytes, cap_seconds: float, note: str = "") -> dict[str, An
         return {"text/plain": text, "text/markdown": f"*{text}*"}
     html = Audio(data=wav_bytes(pcm))._repr_html_()
     return {"text/html": html, "text/plain": f"<audio: {seconds:.1f} s{note}>"}
+
+
+def truncate_played(session: Session, handle: ResponseHandle, played: int) -> bool:
+    """Make the model forget what the user did not hear: cancel the rest of ``handle``'s
+    answer and truncate its audio item at ``played`` samples (``audio_end_ms``); say if
+    an item was truncated. Blocks for the server's acknowledgement: not on the I/O thread."""
+    if not handle.done():
+        handle.cancel()
+    response_id = handle.response_id
+    if response_id is None:
+        return False
+    position = played * 2  # bytes of PCM16
+    for item in session.response_items(response_id):
+        size = session.item_audio_bytes(item.id)
+        if item.type != "message" or not size:
+            continue
+        if position <= size:
+            end_ms = position * 1000 // (2 * 24_000)
+            try:
+                session.truncate_item(item.id, audio_end_ms=end_ms)
+            except Exception:  # a refused truncate must not break the cell
+                log.warning("rt_notebook: could not truncate %s", item.id, exc_info=True)
+                return False
+            return True
+        position -= size
+    return False
 
 
 class VoiceOutput:
@@ -175,28 +202,8 @@ class VoiceOutput:
         ).start()
 
     def _truncate(self, played: int) -> None:
-        """Make the model forget what the user did not hear: cancel the rest of the answer
-        and truncate its audio item at the played position (``audio_end_ms``)."""
-        if not self.handle.done():
-            self.handle.cancel()
-        response_id = self.handle.response_id
-        if response_id is None:
-            return
-        position = played * 2  # bytes of PCM16
-        for item in self.session.response_items(response_id):
-            size = self.session.item_audio_bytes(item.id)
-            if item.type != "message" or not size:
-                continue
-            if position <= size:
-                end_ms = position * 1000 // (2 * 24_000)
-                try:
-                    self.session.truncate_item(item.id, audio_end_ms=end_ms)
-                except Exception:  # a refused truncate must not break the cell
-                    log.warning("rt_notebook: could not truncate %s", item.id, exc_info=True)
-                    return
-                self.truncated.set()
-                return
-            position -= size
+        if truncate_played(self.session, self.handle, played):
+            self.truncated.set()
 
     def _keep(self) -> None:
         with self._lock:

@@ -82,6 +82,8 @@ class OutputStream:
     # Delta templates, made when the stream opens: text, transcript (+ audio), or arguments.
     templates: tuple[DeltaTemplate, ...] = ()
     complete: bool = True  # no more deltas will come (live streams grow until then)
+    # An echo of the user's audio (AUDIO only): base64 PCM sent with delta i, instead of beeps.
+    pcm: list[str] | None = None
 
     @property
     def text(self) -> str:
@@ -111,6 +113,7 @@ class ActiveResponse:
     calls: dict[int, OutputStream] = dataclasses.field(default_factory=dict)  # by call index
     usage: Event | None = None  # usage the backend reported (else the stand-in counts)
     incomplete_reason: str | None = None  # when not the token budget (content_filter)
+    cancel_reason: str | None = None  # when not client_cancelled (turn_detected)
     error: ErrorInfo | None = None  # a backend failure to report at the next tick
 
     @property

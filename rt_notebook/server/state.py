@@ -19,6 +19,15 @@ created (:mod:`rt_notebook.server.plan`); this module keeps the session, the con
 the input audio buffer and the active responses, and does what follows ``response.done``:
 tool results sent during the response are added, and in GA ``rate_limits.updated`` follows
 one tick later.
+
+Input audio: with turn detection on (``server_vad``, the service's default, or
+``semantic_vad``, treated the same offline) every append goes through an energy detector
+(:mod:`rt_notebook.server.vad`): ``speech_started`` (which cancels the active response when
+``interrupt_response``, as the service does), then ``speech_stopped``, ``committed`` with the
+speech as a user audio item, and (with ``create_response``) a response. With turn detection
+``null`` the client commits. An audio answer to audio plays the user's own audio back with
+the transcript "[offline echo of 2.4 s of audio]"; with input transcription on, the user's
+item gets "[offline: no transcription of 2.4 s of audio]".
 """
 
 from __future__ import annotations
@@ -44,14 +53,18 @@ from rt_notebook.server.live import (
 )
 from rt_notebook.server.plan import (
     ActiveResponse,
+    OutputKind,
+    OutputStream,
     ResponsePhase,
     count_input_tokens,
     item_size,
     plan_streams,
+    split_text,
 )
 from rt_notebook.server.responders import PlannedOutput, Responder, ResponseRequest
 from rt_notebook.server.streaming import ResponseStreamer, response_usage
 from rt_notebook.server.tone import BEEP_MS
+from rt_notebook.server.vad import EnergyVad, SpeechStarted
 from rt_notebook.server.validation import validate_client_event
 
 __all__ = ["ConnectionState"]
@@ -59,6 +72,7 @@ __all__ = ["ConnectionState"]
 CLOSE_GOING_AWAY = 1001
 MAX_APPEND_CHARS = 15 * 1024 * 1024
 MIN_COMMIT_MS = 100
+ECHO_CHUNK_BYTES = 4800  # 100 ms of PCM16 24 kHz mono per echoed audio delta
 RATE_LIMIT_REQUESTS = 10_000
 RATE_LIMIT_TOKENS = 2_000_000
 
@@ -112,6 +126,14 @@ class ConnectionState:
         self._trailers: list[Event] = []
         # Input audio appended since the last commit or clear.
         self._audio_buffer = bytearray()
+        # Bytes of input audio appended before the buffer's first byte, this session.
+        self._buffer_base = 0
+        # The energy detector and the turn detection settings it was made for (VAD on).
+        self._vad: EnergyVad | None = None
+        self._vad_settings: Any = None
+        # While speech goes on: the id its item will have, and where it started (ms).
+        self._vad_item_id: str | None = None
+        self._vad_start_ms = 0
         # Tokens used by finished responses (reported by rate_limits.updated).
         self._tokens_used = 0
         # advance() calls so far; a response created since the last one waits a tick.
@@ -295,17 +317,22 @@ class ConnectionState:
             )
             return [self._error(problem, event)]
         spoken = self.streamer.spoken.get(item_id, [])
-        duration = len(spoken) * BEEP_MS
+        echo_ms = self.streamer.echo_ms.get(item_id)
+        duration = len(spoken) * BEEP_MS if echo_ms is None else echo_ms
         if not 0 <= end_ms <= duration:
             problem = errors.truncate_invalid(
                 f"Invalid 'audio_end_ms': {end_ms} is outside the item's audio (0-{duration} ms).",
                 "audio_end_ms",
             )
             return [self._error(problem, event)]
-        # Keep the words whose beep had finished playing: what the user heard.
-        kept = spoken[: end_ms // BEEP_MS]
-        self.streamer.spoken[item_id] = kept
-        part["transcript"] = "".join(kept)
+        if echo_ms is not None:
+            self.streamer.echo_ms[item_id] = end_ms
+            part["transcript"] = _echo_transcript(end_ms * 48)
+        else:
+            # Keep the words whose beep had finished playing: what the user heard.
+            kept = spoken[: end_ms // BEEP_MS]
+            self.streamer.spoken[item_id] = kept
+            part["transcript"] = "".join(kept)
         self.conversation.refresh(item_id)
         truncated = self.wire.event(
             "conversation.item.truncated", item_id=item_id, content_index=index, audio_end_ms=end_ms
@@ -318,10 +345,26 @@ class ConnectionState:
             problem = errors.too_long("audio", limit=MAX_APPEND_CHARS, got=len(audio))
             return [self._error(problem, event)]
         try:
-            self._audio_buffer += base64.b64decode(audio, validate=True)
+            pcm = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
             return [self._error(errors.invalid_audio("audio"), event)]
-        return []
+        start = self._buffer_base + len(self._audio_buffer)
+        self._audio_buffer += pcm
+        detection = self._turn_detection()
+        if detection is None:
+            self._vad = None
+            return []
+        if self._vad is None or self._vad_settings != detection:
+            self._vad = EnergyVad(detection)
+            self._vad.position = start
+            self._vad_settings = detection
+        out: list[Event] = []
+        for change in self._vad.feed(pcm):
+            if isinstance(change, SpeechStarted):
+                out.extend(self._speech_started(change, detection))
+            else:
+                out.extend(self._speech_stopped(change.audio_end_ms, change.detected_ms, detection))
+        return out
 
     def _audio_commit(self, event: Event) -> list[Event]:
         buffered_ms = len(self._audio_buffer) / shapes.input_bytes_per_ms(
@@ -329,20 +372,111 @@ class ConnectionState:
         )
         if buffered_ms < MIN_COMMIT_MS:
             return [self._error(errors.commit_empty(buffered_ms), event)]
-        audio = base64.b64encode(bytes(self._audio_buffer)).decode("ascii")
+        pcm = bytes(self._audio_buffer)
+        self._empty_buffer()
+        return self._commit_pcm(pcm, None)
+
+    def _audio_clear(self, event: Event) -> list[Event]:
+        self._empty_buffer()
+        return [self.wire.event("input_audio_buffer.cleared")]
+
+    def _empty_buffer(self) -> None:
+        self._buffer_base += len(self._audio_buffer)
         self._audio_buffer.clear()
+        self._vad_item_id = None
+        if self._vad is not None:
+            self._vad.reset()
+
+    def _commit_pcm(self, pcm: bytes, item_id: str | None) -> list[Event]:
+        """``committed``, the user audio item, and its offline transcription if asked for."""
+        audio = base64.b64encode(pcm).decode("ascii")
         content = [{"type": "input_audio", "audio": audio, "transcript": None}]
-        item = shapes.normalize_item({"type": "message", "role": "user", "content": content})
+        wire: Event = {"type": "message", "role": "user", "content": content}
+        if item_id is not None:
+            wire["id"] = item_id
+        item = shapes.normalize_item(wire)
         committed = self.wire.event(
             "input_audio_buffer.committed",
             previous_item_id=self.conversation.last_id(),
             item_id=item["id"],
         )
-        return [committed, *self._add(item, None)]
+        out = [committed, *self._add(item, None)]
+        if self._transcription_model() is not None:
+            seconds = len(pcm) / 48_000
+            transcript = f"[offline: no transcription of {seconds:.1f} s of audio]"
+            item["content"][0]["transcript"] = transcript
+            self.conversation.refresh(item["id"])
+            fields: dict[str, Any] = {"item_id": item["id"], "content_index": 0}
+            if self.dialect is Dialect.GA:
+                fields["usage"] = {"type": "duration", "seconds": round(seconds, 3)}
+            out.append(
+                self.wire.event(
+                    "conversation.item.input_audio_transcription.completed",
+                    **fields,
+                    transcript=transcript,
+                )
+            )
+        return out
 
-    def _audio_clear(self, event: Event) -> list[Event]:
-        self._audio_buffer.clear()
-        return [self.wire.event("input_audio_buffer.cleared")]
+    # Server VAD
+
+    def _turn_detection(self) -> Any:
+        """The session's turn detection settings when VAD runs (PCM16 input), else None."""
+        if shapes.input_bytes_per_ms(self.session, self.dialect) != 48:
+            return None  # G.711: the offline detector reads PCM16 only
+        if self.dialect is Dialect.GA:
+            detection = self.session["audio"]["input"].get("turn_detection")
+        else:
+            detection = self.session.get("turn_detection")
+        return detection if isinstance(detection, dict) else None
+
+    def _transcription_model(self) -> Any:
+        if self.dialect is Dialect.GA:
+            wanted = self.session["audio"]["input"].get("transcription")
+        else:
+            wanted = self.session.get("input_audio_transcription")
+        return wanted if isinstance(wanted, dict) else None
+
+    def _speech_started(self, change: SpeechStarted, detection: Mapping[str, Any]) -> list[Event]:
+        self._vad_item_id = new_id("item")
+        self._vad_start_ms = change.audio_start_ms
+        out = [
+            self.wire.event(
+                "input_audio_buffer.speech_started",
+                audio_start_ms=change.audio_start_ms,
+                item_id=self._vad_item_id,
+            )
+        ]
+        active = self._conversation_response()
+        if active is not None and detection.get("interrupt_response", True) is not False:
+            # The service cancels the answer the user talks over.
+            out.extend(self.streamer.cancel(active, "cancelled", "turn_detected"))
+            out.extend(self._after_done(active))
+        return out
+
+    def _speech_stopped(
+        self, end_ms: int, detected_ms: int, detection: Mapping[str, Any]
+    ) -> list[Event]:
+        item_id = self._vad_item_id or new_id("item")
+        self._vad_item_id = None
+        out = [
+            self.wire.event(
+                "input_audio_buffer.speech_stopped", audio_end_ms=end_ms, item_id=item_id
+            )
+        ]
+        # The speech (with its prefix padding) becomes the item; the buffer keeps what
+        # came after the silence that ended it.
+        base = self._buffer_base
+        begin = max(0, self._vad_start_ms * 48 - base)
+        pcm = bytes(self._audio_buffer[begin : max(begin, end_ms * 48 - base)])
+        cut = max(0, min(len(self._audio_buffer), detected_ms * 48 - base))
+        del self._audio_buffer[:cut]
+        self._buffer_base += cut
+        out.extend(self._commit_pcm(pcm, item_id))
+        wanted = detection.get("create_response", True) is not False
+        if wanted and self._conversation_response() is None:
+            out.extend(self._start_response({}))
+        return out
 
     def _output_audio_clear(self, event: Event) -> list[Event]:
         # WebRTC/SIP only on the service; over WebSocket there is no server-side buffer.
@@ -358,6 +492,19 @@ class ConnectionState:
         context, problem = self._context(params)
         if problem is not None:
             return [self._error(problem, event)]
+        return self._start_response(params, settings, context)
+
+    def _start_response(
+        self,
+        params: Mapping[str, Any],
+        settings: shapes.ResponseSettings | None = None,
+        context: Sequence[Event] | None = None,
+    ) -> list[Event]:
+        """Create a response (``response.create``'s, or the server's own after VAD)."""
+        if settings is None:
+            settings = shapes.response_settings(self.session, params, self.dialect)
+        if context is None:
+            context = self.conversation.view()
         response = self._new_response(settings, context)
         self._responses.append(response)
         created = self.streamer.render(response, "in_progress")
@@ -461,6 +608,8 @@ class ConnectionState:
         streams, budget_hit = plan_streams(
             planned, audio=settings.audio, budget=settings.token_budget
         )
+        if settings.audio and not self.live:
+            _echo(streams, context)
         bytes_per_ms = shapes.input_bytes_per_ms(self.session, self.dialect)
         if isinstance(context, ContextView):
             size = self.conversation.size  # kept up to date item by item
@@ -535,6 +684,37 @@ class ConnectionState:
 
     def _error(self, info: ErrorInfo, event: Event) -> Event:
         return error_event(info, _client_id(event))
+
+
+def _echo_transcript(size: int) -> str:
+    return f"[offline echo of {size / 48_000:.1f} s of audio]"
+
+
+def _echo(streams: Sequence[OutputStream], context: Sequence[Event]) -> None:
+    """An audio answer to a user's audio message plays that audio back, in 100 ms deltas,
+    with a transcript that says so (the first spoken stream; others keep their beeps)."""
+    last = context[-1] if len(context) else None
+    if last is None or last.get("role") != "user":
+        return
+    pcm = b""
+    for part in last.get("content") or ():
+        if part.get("type") == "input_audio" and isinstance(part.get("audio"), str):
+            try:
+                pcm += base64.b64decode(part["audio"], validate=True)
+            except (binascii.Error, ValueError):
+                return
+    if not pcm:
+        return
+    stream = next((s for s in streams if s.kind is OutputKind.AUDIO), None)
+    if stream is None:
+        return
+    chunks = [
+        base64.b64encode(pcm[i : i + ECHO_CHUNK_BYTES]).decode("ascii")
+        for i in range(0, len(pcm), ECHO_CHUNK_BYTES)
+    ]
+    words = split_text(_echo_transcript(len(pcm)))
+    stream.deltas = words + [""] * max(0, len(chunks) - len(words))
+    stream.pcm = chunks
 
 
 def _client_id(event: Mapping[str, Any]) -> str | None:

@@ -48,6 +48,8 @@ class ResponseStreamer:
         self.conversation_id = conversation_id
         # Transcript deltas of spoken items, by item id, for conversation.item.truncate.
         self.spoken: dict[str, list[str]] = {}
+        # Milliseconds of audio sent of echo items (the user's audio played back), by item id.
+        self.echo_ms: dict[str, int] = {}
 
     # Public methods for the connection state
 
@@ -80,11 +82,16 @@ class ResponseStreamer:
             out.extend(self.finish(response, _final_status(response)))
         return out
 
-    def cancel(self, response: ActiveResponse, status: str = "cancelled") -> list[Event]:
+    def cancel(
+        self, response: ActiveResponse, status: str = "cancelled", reason: str | None = None
+    ) -> list[Event]:
         """End ``response`` now: close an open item as incomplete, drop the rest.
 
-        ``status`` is ``cancelled``, or ``failed`` when a live backend failed.
+        ``status`` is ``cancelled``, or ``failed`` when a live backend failed; ``reason``
+        the cancellation's (``turn_detected`` when speech interrupted it; default
+        ``client_cancelled``).
         """
+        response.cancel_reason = reason
         if not response.open:
             response.streams = response.streams[: response.cursor]
             return self.finish(response, status)
@@ -102,6 +109,8 @@ class ResponseStreamer:
         details = response.failure if status == "failed" else _STATUS_DETAILS[status]
         if status == "incomplete" and response.incomplete_reason is not None:
             details = {"type": "incomplete", "reason": response.incomplete_reason}
+        if status == "cancelled" and response.cancel_reason is not None:
+            details = {"type": "cancelled", "reason": response.cancel_reason}
         response.phase = ResponsePhase.DONE
         return [self.wire.event("response.done", response=self.render(response, status, details))]
 
@@ -159,7 +168,13 @@ class ResponseStreamer:
         stream.sent += 1
         templates = stream.templates
         if stream.kind is OutputKind.AUDIO:
-            return [templates[0](delta), templates[1](beep(stream.sent - 1))]
+            if stream.pcm is None:
+                return [templates[0](delta), templates[1](beep(stream.sent - 1))]
+            # An echo: the user's audio in order; transcript deltas while words remain.
+            out: list[Event] = [templates[0](delta)] if delta else []
+            if stream.sent <= len(stream.pcm):
+                out.append(templates[1](stream.pcm[stream.sent - 1]))
+            return out
         return [templates[0](delta)]
 
     def _templates(self, response: ActiveResponse, stream: OutputStream) -> None:
@@ -206,6 +221,9 @@ class ResponseStreamer:
         if stream.kind is OutputKind.AUDIO:
             item["content"] = [{"type": "output_audio", "transcript": text}]
             self.spoken[item["id"]] = stream.deltas[: stream.sent]
+            if stream.pcm is not None:
+                sent = stream.pcm[: stream.sent]
+                self.echo_ms[item["id"]] = sum(len(chunk) * 3 // 4 for chunk in sent) // 48
             part: Event = {"type": "audio", "transcript": text}
             out = [
                 self.wire.event("response.output_audio.done", **where),

@@ -8,7 +8,7 @@ through :func:`~rt_notebook.render.markdown.safe_markdown` wherever it becomes M
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -148,9 +148,23 @@ def _answer_output(outputs: Sequence[ItemSnapshot], session: str) -> Any:
     )
 
 
-def transcript_cells(items: Sequence[ItemSnapshot], session: str = "default") -> list[Any]:
+def _audio_output(pcm: bytes, cap_seconds: float) -> Any:
+    import nbformat.v4
+
+    from ..render.voice import audio_bundle
+
+    return nbformat.v4.new_output("display_data", data=audio_bundle(pcm, cap_seconds))
+
+
+def transcript_cells(
+    items: Sequence[ItemSnapshot],
+    session: str = "default",
+    audio: Mapping[str, bytes] | None = None,
+    cap_seconds: float = 300.0,
+) -> list[Any]:
     """The conversation as nbformat v4 cells: one ``%%realtime`` code cell per input item,
-    the model's output items as that cell's Markdown output."""
+    the model's output items as that cell's Markdown output; a spoken answer (``audio``:
+    response id -> PCM16 24 kHz) also as playable audio, up to ``cap_seconds``."""
     import nbformat.v4
 
     cells = []
@@ -162,5 +176,8 @@ def transcript_cells(items: Sequence[ItemSnapshot], session: str = "default") ->
         cell = nbformat.v4.new_code_cell(f"{_magic_line(item, bool(outputs))}\n{text or ''}")
         if outputs:
             cell.outputs = [_answer_output(outputs, session)]
+            response_id = next((o.response_id for o in outputs if o.response_id), None)
+            if audio and response_id is not None and response_id in audio:
+                cell.outputs.insert(0, _audio_output(audio[response_id], cap_seconds))
         cells.append(cell)
     return cells

@@ -1,0 +1,107 @@
+"""Front end: the chat panel's voice mode (microphone, answer player, spoken bubbles).
+
+The panel shows a :class:`~rt_notebook.widgets.mic.Microphone` under its text box and,
+next to it, the player of the latest spoken answer; the conversation's items stay the
+panel's bubbles (an answer's transcript is its assistant item's text). A
+:class:`~rt_notebook.voice_control.VoiceController` does the talking, the same one
+``%realtime voice`` uses; it is replaced when the panel follows a new Session.
+
+A spoken user item has no text until (unless) the server transcribes it: its bubble reads
+"(voice message, 2.4 s)" meanwhile. The answers' audio, as the model remembers it (cut
+where the user interrupted), is kept for the panel's notebook export.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import ipywidgets as widgets
+
+from .voice_control import VoiceController
+
+if TYPE_CHECKING:
+    from .responses import ItemSnapshot
+    from .session import Session
+    from .voice_control import Answer
+
+__all__ = ["PanelVoice"]
+
+
+class PanelVoice:
+    """The voice row of one chat panel. ``wake`` asks the panel's writer to run
+    :meth:`sync`; every widget write after construction happens there."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        from .widgets.mic import Microphone
+
+        self._wake = wake
+        self._lock = threading.Lock()
+        self.microphone = Microphone()
+        self.controller: VoiceController | None = None
+        self._answers: list[Answer] = []  # of every controller this panel had
+        self._labels: dict[str, str] = {}  # spoken user item id -> its label
+        self._shown_player: object = None
+        self.widget = widgets.HBox([self.microphone], _dom_classes=("rt-chat-voice",))
+
+    def attach(self, session: Session) -> None:
+        """Talk to ``session`` from now on (any thread)."""
+        with self._lock:
+            old, self.controller = self.controller, None
+        if old is not None:
+            old.close(stop_microphone=False)
+        controller = VoiceController(session, self.microphone)
+        controller.on_change(self._changed)
+        with self._lock:
+            self.controller = controller
+
+    def close(self) -> None:
+        with self._lock:
+            controller, self.controller = self.controller, None
+        if controller is not None:
+            controller.close()
+        self.microphone.close()
+
+    def shown(self, item: ItemSnapshot) -> ItemSnapshot:
+        """``item`` as its bubble shows it: a spoken message without text reads as its
+        label."""
+        if item.text or item.role != "user":
+            return item
+        with self._lock:
+            label = self._labels.get(item.id)
+        return item if label is None else dataclasses.replace(item, text=label)
+
+    def audio(self) -> dict[str, bytes]:
+        """Response id -> the answer's audio as the model remembers it, for the finished
+        spoken answers."""
+        with self._lock:
+            answers = list(self._answers)
+        kept: dict[str, bytes] = {}
+        for answer in answers:
+            pcm = answer.audio()
+            if pcm and answer.handle.response_id is not None:
+                kept[answer.handle.response_id] = pcm
+        return kept
+
+    def sync(self) -> None:
+        """Writer thread: show the latest answer's player next to the microphone."""
+        with self._lock:
+            latest = self._answers[-1].player if self._answers else None
+        if latest is not None and latest is not self._shown_player:
+            self._shown_player = latest
+            self.widget.children = (self.microphone, latest)
+
+    def _changed(self) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        with self._lock:
+            for turn in controller.turns:
+                if turn.item_id is not None:
+                    self._labels[turn.item_id] = turn.label
+            for answer in controller.answers:
+                if answer not in self._answers:
+                    self._answers.append(answer)
+        self._wake()

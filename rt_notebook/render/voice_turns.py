@@ -1,0 +1,153 @@
+"""Cell view for talking by voice: the microphone, then each spoken turn and its answer.
+
+``%realtime voice`` shows a :class:`VoiceTurnsView`: the
+:class:`~rt_notebook.widgets.mic.Microphone` on top and, below it, one row per turn: the
+user's bubble ("(voice message, 2.4 s)" or its input transcription), the answer's
+:class:`~rt_notebook.widgets.player.AudioPlayer` and its transcript growing beside it.
+
+One writer thread per view does every widget write after construction (the controller
+and the Session's I/O thread only wake it), at most about ten times a second. Model text
+becomes HTML through :func:`~rt_notebook.render.markdown.markdown_html` only.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from .markdown import markdown_html
+
+if TYPE_CHECKING:
+    from ..session import Session
+    from ..voice_control import UserTurn, VoiceController
+
+__all__ = ["VoiceTurnsView", "answer_html", "show_voice", "shown_voices", "turn_html"]
+
+log = logging.getLogger("rt_notebook")
+
+# Views stay referenced after their cell returns: the user goes on talking, and an
+# ipywidgets widget that is garbage-collected closes its comm. A newer view on the same
+# Session replaces an older one (one microphone per Session talks at a time).
+_SHOWN: dict[str, VoiceTurnsView] = {}
+
+# The writer's pace: transcript deltas arrive far more often than anyone reads.
+FRAME = 0.1
+
+
+def turn_html(turn: UserTurn) -> str:
+    """The user's side of a turn as a bubble (escaped: a transcription is untrusted)."""
+    return (
+        f'<div class="rt-chat-bubble rt-chat-user" data-role="user"'
+        f' data-item-id="{html.escape(turn.item_id or "")}">'
+        '<div class="rt-chat-meta">You 🎤</div>'
+        f'<div class="rt-chat-body">{markdown_html(turn.label)}</div></div>'
+    )
+
+
+def answer_html(text: str, status: str) -> str:
+    """The answer's transcript as a bubble."""
+    flag = "" if status in ("completed", "in_progress") else f" ({html.escape(status)})"
+    return (
+        f'<div class="rt-chat-bubble rt-chat-assistant" data-role="assistant"'
+        f' data-status="{html.escape(status)}">'
+        f'<div class="rt-chat-meta">Assistant{flag}</div>'
+        f'<div class="rt-chat-body">{markdown_html(text)}</div></div>'
+    )
+
+
+class _Row:
+    def __init__(self, turn: UserTurn) -> None:
+        self.turn = turn
+        self.user = widgets.HTML()
+        self.answer = widgets.HTML()
+        self.box = widgets.VBox([self.user], _dom_classes=("rt-notebook-voice-turn",))
+        self.player: Any = None
+
+
+class VoiceTurnsView:
+    """The voice control and its turns, for one controller."""
+
+    def __init__(self, session: Session, controller: VoiceController) -> None:
+        self.session = session
+        self.controller = controller
+        self._rows: dict[int, _Row] = {}
+        self._list = widgets.VBox([], _dom_classes=("rt-notebook-voice-turns",))
+        self.widget = widgets.VBox(
+            [controller.mic, self._list], _dom_classes=("rt-notebook-voice",)
+        )
+        self._wake = threading.Event()
+        self._closed = False
+        controller.on_change(self._wake.set)
+        self._unsubscribe = session.subscribe(lambda *_: self._wake.set())
+        self._thread = threading.Thread(
+            target=self._run, name="rt_notebook-voice-view", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the microphone and following the Session."""
+        self._closed = True
+        self._unsubscribe()
+        self.controller.close()
+        self._wake.set()
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)  # type: ignore[no-untyped-call]
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self._render()
+            except Exception:  # keep the view alive; the next change redraws
+                log.warning("rt_notebook: the voice view failed", exc_info=True)
+            # Pace: deltas that arrive meanwhile are drawn together.
+            threading.Event().wait(FRAME)
+
+    def _render(self) -> None:
+        turns = self.controller.turns
+        added = False
+        for turn in turns:
+            row = self._rows.get(id(turn))
+            if row is None:
+                row = self._rows[id(turn)] = _Row(turn)
+                added = True
+            user = turn_html(turn)
+            if row.user.value != user:
+                row.user.value = user
+            answer = turn.answer
+            if answer is not None:
+                if row.player is None:
+                    row.player = answer.player
+                    row.box.children = (row.user, answer.player, row.answer)
+                text = answer.handle.text
+                html_ = answer_html(text, answer.handle.status)
+                if row.answer.value != html_:
+                    row.answer.value = html_
+        if added:
+            self._list.children = tuple(self._rows[id(turn)].box for turn in turns)
+
+
+def show_voice(session: Session) -> VoiceTurnsView:
+    """Display the voice control for ``session`` (``%realtime voice``)."""
+    from ..voice_control import VoiceController
+    from ..widgets.mic import Microphone
+
+    old = _SHOWN.pop(session.name, None)
+    if old is not None:
+        old.close()
+    view = VoiceTurnsView(session, VoiceController(session, Microphone()))
+    _SHOWN[session.name] = view
+    display(view.widget)  # type: ignore[no-untyped-call]
+    return view
+
+
+def shown_voices() -> dict[str, VoiceTurnsView]:
+    """The voice views shown, by Session name (the newest for each)."""
+    return dict(_SHOWN)

@@ -1,0 +1,227 @@
+"""The microphone in JupyterLab 4 (headless Chromium with a fake capture device).
+
+Chromium's fake device plays a WAV file the test makes with ``espeak-ng`` (padded with
+silence by ``sox``) and loops it for as long as capture runs, so durations here are what
+the page's worklet counted as captured, never what the file holds. Sound may play without
+a click (``--autoplay-policy``); the permission prompt is auto-accepted by the fake UI
+flag, and refused in the test that launches without it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+# The conftest browser's flags (its module is not importable from here).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+CHROMIUM_ARGS += ["--disable-component-update", "--disable-sync", "--no-first-run"]
+CHUNK_BYTES = 4800  # 100 ms of PCM16 at 24 kHz
+
+KERNEL_READY = """() => {
+    const session = window.jupyterapp?.shell?.currentWidget?.sessionContext;
+    const kernel = session?.session?.kernel;
+    return !!session?.isReady && !!kernel && kernel.connectionStatus === "connected"
+        && kernel.status === "idle";
+}"""
+
+RUN_CELL = """async (index) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  await panel.sessionContext.ready;
+  panel.content.activeCellIndex = index;
+  panel.content.deselectAll();
+  await window.jupyterapp.commands.execute('notebook:run-cell');
+}"""
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    """A short spoken phrase between silences, as a mono 16-bit WAV file."""
+    if not (shutil.which("espeak-ng") and shutil.which("sox")):
+        pytest.skip("the microphone tests need espeak-ng and sox")
+    folder = tmp_path_factory.mktemp("speech")
+    raw, padded = folder / "raw.wav", folder / "speech.wav"
+    subprocess.run(
+        ["espeak-ng", "-w", str(raw), "hello notebook, what is two plus two"], check=True
+    )
+    subprocess.run(
+        ["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(padded), "pad", "0.5", "1.5"],
+        check=True,
+    )
+    return padded
+
+
+@pytest.fixture(scope="module")
+def browsers(chromium_path, speech):
+    """Chromium with the fake microphone, one granting it and one without the fake UI
+    (so the permission is Playwright's to refuse)."""
+    from playwright.sync_api import sync_playwright
+
+    fake = [
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={speech}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    with sync_playwright() as playwright:
+        granted = playwright.chromium.launch(
+            executable_path=str(chromium_path),
+            args=[*CHROMIUM_ARGS, *fake, "--use-fake-ui-for-media-stream"],
+        )
+        refused = playwright.chromium.launch(
+            executable_path=str(chromium_path), args=[*CHROMIUM_ARGS, *fake]
+        )
+        yield {"granted": granted, "refused": refused}
+        granted.close()
+        refused.close()
+
+
+def open_notebook(lab, browser, name: str, cells: list[str], **options):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, str(lab.root / name))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **options)
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    page.goto(lab.notebook_url(name))
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+    )
+    return context, page
+
+
+def run_cell(page, index: int) -> str:
+    from playwright.sync_api import expect
+
+    page.wait_for_function(KERNEL_READY)
+    page.evaluate(RUN_CELL, index)
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
+    text = " ".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
+    assert "Traceback" not in text, text
+    return text
+
+
+def hold(page, button, captured_seconds: float) -> dict:
+    """Hold ``button`` until the page captured ``captured_seconds``; return the mic's data."""
+    mic = button.locator("xpath=..")
+    box = button.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_function(
+        "([el, s]) => el.dataset.status === 'recording' && +el.dataset.rate > 0"
+        " && +el.dataset.captured / +el.dataset.rate >= s",
+        arg=[mic.element_handle(), captured_seconds],
+    )
+    page.mouse.up()
+    page.wait_for_function("(el) => el.dataset.status === 'idle'", arg=mic.element_handle())
+    return mic.evaluate("(el) => ({...el.dataset})")
+
+
+MIC_ONLY = """import rt_notebook.widgets.mic as m
+mic = m.Microphone()
+got = []
+mic.on_audio(got.append)
+ends = []
+mic.on_end(ends.append)
+mic"""
+MIC_COUNTS = "print(sum(map(len, got)), len(got), ends[-1] if ends else None, mic.gaps)"
+
+
+def test_hold_to_talk_sends_every_captured_sample(lab, browsers):
+    context, page = open_notebook(
+        lab, browsers["granted"], "mic-only.ipynb", [MIC_ONLY, MIC_COUNTS]
+    )
+    try:
+        run_cell(page, 0)
+        button = page.locator(".rt-notebook-mic-talk")
+        data = hold(page, button, 1.5)
+        captured = int(data["captured"]) / int(data["rate"])
+        total, chunks, seconds, gaps = run_cell(page, 1).split()
+        assert abs(float(seconds) - captured) < 1e-6
+        assert abs(int(total) - captured * 48_000) <= CHUNK_BYTES, (total, captured)
+        assert int(total) == int(data["sentBytes"])
+        assert int(chunks) >= 15
+        assert int(gaps) == 0
+    finally:
+        context.close()
+
+
+MIC_ERROR = "print(repr(mic.status), repr(mic.error))"
+
+
+@pytest.mark.parametrize("case", ["denied", "insecure"])
+def test_a_microphone_that_cannot_open_says_why(lab, browsers, case):
+    from playwright.sync_api import expect
+
+    # Denied: no fake UI, and the context grants no microphone, so the browser refuses.
+    # Insecure: a page that is not a secure context (http on a public name) has no
+    # microphone at all; here the page is told so before anything loads.
+    browser = browsers["refused" if case == "denied" else "granted"]
+    name = f"mic-{case}.ipynb"
+    context, page = open_notebook(lab, browser, name, [MIC_ONLY, MIC_ERROR])
+    try:
+        if case == "insecure":
+            page.add_init_script(
+                "Object.defineProperty(window, 'isSecureContext', {get: () => false})"
+            )
+            page.reload()
+        run_cell(page, 0)
+        page.locator(".rt-notebook-mic-talk").click()
+        label = page.locator(".rt-notebook-mic-label")
+        expected = {"denied": "permission denied", "insecure": "needs a secure page"}[case]
+        expect(label).to_contain_text(expected)
+        expect(page.locator(".rt-notebook-mic")).to_have_attribute("data-status", "error")
+        status, error = run_cell(page, 1).split(" ", 1)
+        assert status == "'error'"
+        assert expected in error
+        # Nothing hangs: pressing again says the same, at once.
+        page.locator(".rt-notebook-mic-talk").click()
+        expect(label).to_contain_text(expected)
+    finally:
+        context.close()
+
+
+VOICE_SETUP = """%load_ext rt_notebook
+import rt_notebook
+s = rt_notebook.connect(offline=True, modalities=["audio"])
+s.record("voice-events.jsonl")"""
+# What the server received: the PCM of every input_audio_buffer.append sent.
+SENT = """import base64, json
+def sent(kind):
+    with open("voice-events.jsonl") as f:
+        lines = [json.loads(line) for line in f]
+    return [l["data"] for l in lines if l["direction"] == "sent" and l["data"]["type"] == kind]
+print(sum(len(base64.b64decode(e["audio"])) for e in sent("input_audio_buffer.append")),
+      len(sent("input_audio_buffer.commit")))"""
+
+
+def test_push_to_talk_completes_a_turn(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, "%realtime voice", SENT]
+    context, page = open_notebook(lab, browsers["granted"], "mic-push.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        data = hold(page, cell.locator(".rt-notebook-mic-talk"), 2.0)
+        captured = int(data["captured"]) / int(data["rate"])
+        # The user's bubble, then the answer plays with its transcript beside it.
+        turn = cell.locator(".rt-notebook-voice-turn").first
+        expect(turn.locator(".rt-chat-user")).to_contain_text("voice message")
+        expect(turn.locator(".rt-notebook-player")).to_have_attribute("data-status", "ended")
+        expect(turn.locator(".rt-chat-assistant")).not_to_be_empty()
+        page.screenshot(path=str(artifacts / "mic-push-to-talk.png"))
+        appended, commits = map(int, run_cell(page, 2).split())
+        assert abs(appended - captured * 48_000) <= CHUNK_BYTES, (appended, captured)
+        assert commits == 1
+        seconds = float(re.search(r"([\d.]+) s\)", turn.inner_text()).group(1))
+        assert abs(seconds - appended / 48_000) <= 0.05
+    finally:
+        context.close()
