@@ -23,7 +23,9 @@ Microphone: Chromium's fake capture device feeds ``%realtime voice``; "Hold to t
 capture worklet hands it to the page (a wrapped ``MessagePort`` ``onmessage``); the kernel's
 ``Session.record`` stamps each ``input_audio_buffer.append`` as it is handed to the socket
 (monotonic time, converted to wall-clock time in the kernel). Baseline: a bare comm message
-page -> kernel while no cell runs.
+page -> kernel while no cell runs; it is handled on the kernel's main shell (the widget has
+no subshell hook), the microphone's on the subshell JupyterLab sends widget messages on, so
+it is a reference for the order of magnitude, not a floor.
 
 Needs Debian's Chromium at /usr/bin/chromium; without it, it says so and exits 0.
 """
