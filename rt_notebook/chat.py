@@ -287,6 +287,7 @@ class ChatPanel:
         with self._lock:
             self._stop_generation += 1
             session = self.session
+        self.voice.interrupt()  # a spoken answer stops playing, truncated where heard
         if session is not None and session.connected:
             session.cancel()
 

@@ -57,6 +57,12 @@ class PanelVoice:
         with self._lock:
             self.controller = controller
 
+    def interrupt(self) -> None:
+        """Stop the spoken answers that play (the panel's Stop)."""
+        controller = self.controller
+        if controller is not None:
+            controller.interrupt()
+
     def close(self) -> None:
         with self._lock:
             controller, self.controller = self.controller, None

@@ -229,7 +229,7 @@ LINE_COMMANDS = {
     "record": "FILE | --stop",
     "tools": "[--notebook]",
     "chat": "[--side]",
-    "voice": "",
+    "voice": "[--transcribe MODEL | --no-transcribe]",
     "inspect": "[RESPONSE_ID | ITEM_ID | session] [--live]",
 }
 
@@ -292,11 +292,19 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
         ids = [word for word in words if word != "--live"]
         if len(ids) > 1 or len(words) - len(ids) > 1 or any(w.startswith("-") for w in ids):
             raise ConfigurationError(usage)
+    elif command == "voice":
+        _check_voice_arguments(words, usage)
     elif command == "tools":
         if words and list(words) != ["--notebook"]:
             raise ConfigurationError(usage)
     elif words:
         raise ConfigurationError(f"{usage} (no arguments, not {' '.join(words)!r})")
+
+
+def _check_voice_arguments(words: Sequence[str], usage: str) -> None:
+    transcribe = len(words) == 2 and words[0] == "--transcribe" and not words[1].startswith("-")
+    if words and not (transcribe or list(words) == ["--no-transcribe"]):
+        raise ConfigurationError(f"{usage} (MODEL: a transcription model, e.g. whisper-1)")
 
 
 def _check_record_path(path: Path, usage: str) -> None:

@@ -406,7 +406,9 @@ class RealtimeMagics(Magics):
         tools [--notebook] the registered function tools (--notebook: first enable the
                            built-in notebook tools: variables, DataFrames, cells, last error)
         chat [--side]      a chat panel on the Session (--side: JupyterLab's side area)
-        voice              talk with the Session: hold-to-talk and hands-free microphone
+        voice [--transcribe MODEL | --no-transcribe]
+                           talk with the Session: hold-to-talk and hands-free microphone;
+                           --transcribe: show what you said, transcribed by MODEL
         inspect [ID] [--live]  the events, sent and received, of the last turn (or of the
                            turn a response or item ID names; "session": events of no
                            turn), with its latency; --live: updated while it runs
@@ -503,6 +505,8 @@ class RealtimeMagics(Magics):
     def _command_voice(self, session: Session, rest: list[str]) -> None:
         from .render.voice_turns import show_voice
 
+        if rest:
+            session.set_input_transcription(rest[1] if rest[0] == "--transcribe" else None)
         show_voice(session)
 
     def _status(self, session: Session | None) -> Markdown:

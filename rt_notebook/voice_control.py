@@ -217,9 +217,11 @@ class VoiceController:
         with self._lock:
             answers = list(self.answers)
         for answer in answers:
-            if answer.player.status not in ("ended", "stopped"):
-                answer.player.stop()
-            if not answer.handle.done() and not answer.player.browser_ready:
+            if answer.player.status in ("ended", "stopped"):
+                continue
+            if answer.player.browser_ready:
+                answer.player.stop()  # the browser says what was heard; then truncated
+            elif not answer.handle.done():
                 answer.handle.cancel()  # nothing plays it: just stop the answer
 
     def close(self, *, stop_microphone: bool = True) -> None:

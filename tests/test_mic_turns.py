@@ -55,3 +55,36 @@ def test_speech_started_asks_to_interrupt_and_hostile_fields_are_ignored():
     assert core.turns[0].label == "(voice message, 0.0 s)"
     assert core.event({"type": "nonsense"}) is None
     assert core.event({}) is None
+
+
+def test_realtime_voice_checks_its_options():
+    import pytest
+
+    from rt_notebook.errors import ConfigurationError
+    from rt_notebook.magic_args import parse_line
+
+    assert parse_line("voice").words == ()
+    assert parse_line("voice --transcribe whisper-1").words == ("--transcribe", "whisper-1")
+    assert parse_line("voice --no-transcribe --session other").session == "other"
+    for typo in [
+        "voice --transcribe",
+        "voice --transcibe x",
+        "voice now",
+        "voice --transcribe -x",
+        "voice --no-transcribe x",
+        "voise",
+    ]:
+        with pytest.raises(ConfigurationError, match=r"voice|unknown"):
+            parse_line(typo)
+
+
+def test_a_hostile_transcription_or_item_id_cannot_become_html():
+    from rt_notebook.render.voice_turns import answer_html, turn_html
+    from rt_notebook.voice_control import UserTurn
+
+    hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    turn = UserTurn("push", 1.0, item_id='"><script>alert(3)</script>', transcript=hostile)
+    markup = turn_html(turn) + answer_html(hostile, '"><b>x</b>')
+    assert "<img" not in markup
+    assert "<script" not in markup
+    assert "<b>x" not in markup

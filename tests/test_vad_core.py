@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import random
 
 import pytest
 
 from rt_notebook.errors import RealtimeConnectionError, ServerError
 from rt_notebook.protocol import payloads
-from rt_notebook.protocol.client import REQUEST_TAG
+from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.turns import Request, State, Turn
 from tests.test_client_core import added, answer, ask, created, feed, finished, ready, take
+from tests.test_fuzz import TIMING as FUZZ_TIMING
+from tests.test_fuzz import FakeServer, clean_turn, mutate
+from tests.test_fuzz import ask as fuzz_ask
 
 
 def commit_request():
@@ -123,9 +128,20 @@ def test_server_vad_commits_are_not_taken_for_ours():
     feed(core, {"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": "x"})
     request = commit_request()
     core.commit_audio(request, None, 0.0)
-    feed(core, {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900, "item_id": "v"})
-    feed(core, committed("item_v"))  # the server's own commit
+    stopped = {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900}
+    feed(core, {**stopped, "item_id": "item_v"})
+    feed(core, committed("item_v"))  # the server's own commit, announced by speech_stopped
     assert request.result is None
+    feed(core, committed("item_mine"))
+    assert request.result == "item_mine"
+
+
+def test_a_vad_commit_that_never_came_does_not_eat_ours():
+    core = ready()
+    stopped = {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900}
+    feed(core, {**stopped, "item_id": "item_lost"})  # its committed never arrives
+    request = commit_request()
+    core.commit_audio(request, None, 0.0)
     feed(core, committed("item_mine"))
     assert request.result == "item_mine"
 
@@ -241,8 +257,69 @@ def test_hostile_vad_frames_are_no_crash_and_commits_still_match(frame):
     request = commit_request()
     core.commit_audio(request, None, 0.0)
     core.receive(json.dumps(frame), core.generation, 0.0)
-    if frame["type"] == "input_audio_buffer.speech_stopped":
-        feed(core, committed("item_server"))  # the server's own commit follows it
     feed(core, committed("item_ok"))
     assert request.result == "item_ok"
     assert core.state is State.READY
+
+
+# Fuzz: mutated server-VAD turns -------------------------------------------------------------
+
+VAD_SEQUENCES = int(os.environ.get("RT_FUZZ_VAD", "1000"))
+
+
+class VadServer(FakeServer):
+    """The fuzz's well-behaved server, which also commits the input audio buffer."""
+
+    def answer(self, event, hostile):
+        if event["type"] == "input_audio_buffer.commit":
+            self.responses += 1
+            item_id = f"item_commit_{self.responses}"
+            self.feed(committed(item_id), added(user_audio_item(item_id), None))
+        else:
+            super().answer(event, hostile)
+
+
+def vad_turn(n):
+    """What the server sends for one hands-free utterance and its automatic answer."""
+    item_id = f"item_vad_{n}"
+    answer_frames = clean_turn("unused", f"resp_vad_{n}", "vad answer")
+    answer_frames[0]["response"]["metadata"] = None  # the server's own: no tag of ours
+    return [
+        {"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": item_id},
+        {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900, "item_id": item_id},
+        committed(item_id),
+        added(user_audio_item(item_id), None),
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": item_id,
+            "content_index": 0,
+            "transcript": "[offline]",
+        },
+        *answer_frames,
+    ]
+
+
+def test_fuzzed_vad_turns_never_crash_never_hang_and_the_next_turns_work():
+    rng = random.Random(1129)
+    for n in range(VAD_SEQUENCES):
+        core = ClientCore(Dialect.GA, FUZZ_TIMING, seed=n)
+        server = VadServer(core)
+        core.open(0)
+        server.serve()
+        for frame in mutate(rng, vad_turn(n)):
+            server.feed(frame)
+        announced = list(core.server_started)
+        server.serve()
+        if core.state is State.CLOSED:
+            core.open(server.now)
+            server.serve()
+        clean = fuzz_ask(core, server, f"clean {n}")
+        request = commit_request()
+        spoken = Turn([request], {})
+        core.commit_audio(request, spoken, server.now)
+        server.serve()
+        assert clean.status == "completed", (n, clean.error)
+        assert spoken.status == "completed", (n, spoken.error)
+        assert request.result == f"item_commit_{server.responses - 2}"
+        # Every response the server started ended, one way or another.
+        assert all(turn.status is not None or turn.error for turn in announced), n

@@ -246,3 +246,17 @@ def test_vad_and_transcription_events_reach_listeners(manual):
     finally:
         stop()
     assert "input_audio_buffer.committed" in seen
+
+
+def test_audio_flows_while_an_answer_streams(paced_server, make_session):
+    session = make_session(paced_server)
+    session.set_turn_detection(None)
+    running = session.ask("a long answer " * 300)
+    wait_for(lambda: running.response_id is not None, "the answer to start")
+    session.append_audio(b"\x05\x00" * 12_000)  # not held behind the running turn
+    assert session.commit_audio(respond=False, timeout=WAIT) is None
+    assert not running.done()  # committed while the answer was still streaming
+    running.cancel()
+    assert running.wait(WAIT).status == "cancelled"
+    user = [i for i in session.items if i.role == "user"]
+    assert len(user) == 2

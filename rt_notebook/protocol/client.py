@@ -298,9 +298,10 @@ class ClientCore(Lifecycle, VoiceCore):
         ):
             # A server that drops metadata: responses are serialised, so ours is this one.
             turn = current
-        if turn is None and response.conversation_id is not None and not tag:
-            # Started by the server (VAD) or another client: watched, never matched.
-            self._on_server_response(change.response_id, now)
+        if turn is None and not tag:
+            if self.conversation.active_response_id == change.response_id:
+                # Started by the server (VAD) or another client: watched, never matched.
+                self._on_server_response(change.response_id, now)
             return
         if turn is None or turn.state is TurnState.DONE:
             return

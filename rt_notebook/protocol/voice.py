@@ -10,9 +10,9 @@ A mixin of :class:`~rt_notebook.protocol.client.ClientCore` (its state is set up
 * A commit is sent at once (it takes exactly the audio appended so far) and acknowledged by
   ``input_audio_buffer.committed``, which carries no ``event_id``: commits are matched in
   order. Commits the server makes itself (server VAD: ``speech_stopped`` then
-  ``committed``) are told apart by the ``speech_stopped`` before them. The turn that asks
-  for the answer to a commit waits in the queue like any other; its item is the committed
-  one. A commit refused (``input_audio_buffer_commit_empty``) fails its turn.
+  ``committed``) are told apart by their item id, which ``speech_stopped`` announced. The
+  turn that asks for the answer to a commit waits in the queue like any other; its item is
+  the committed one. A commit refused (``input_audio_buffer_commit_empty``) fails its turn.
 * A response in the conversation that no turn of ours requested (server VAD with
   ``create_response``, another client) becomes a :class:`~.turns.Turn` with ``by_server``
   set, announced in :attr:`VoiceCore.server_started`: it can be watched and cancelled,
@@ -30,6 +30,8 @@ from .events import Event
 from .turns import Request, State, Turn, TurnState
 
 __all__ = ["VoiceCore"]
+
+VAD_ITEMS_KEPT = 64
 
 
 class VoiceCore:
@@ -69,8 +71,8 @@ class VoiceCore:
     def _voice_init(self) -> None:
         # Commits sent and not yet acknowledged, oldest first, with the turn answering each.
         self._commits: deque[tuple[Request, Turn | None]] = deque()
-        # Commits the server is about to make itself (a speech_stopped came first).
-        self._vad_commits = 0
+        # Item ids of the commits the server makes itself (speech_stopped named them).
+        self._vad_items: dict[str, None] = {}
         # Responses the server started, by response id, until their response.done.
         self._server_turns: dict[str, Turn] = {}
         # Output: server-started turns the driver has not announced yet.
@@ -116,16 +118,18 @@ class VoiceCore:
 
     def _on_input_audio(self, event: Event, now: float) -> None:
         kind = event["type"]
-        if kind == "input_audio_buffer.speech_started":
-            self._vad_commits = 0  # a new utterance: the last one's commit came already
-        elif kind == "input_audio_buffer.speech_stopped":
-            self._vad_commits += 1
+        item_id = event.get("item_id")
+        if not isinstance(item_id, str):
+            return
+        if kind == "input_audio_buffer.speech_stopped":
+            self._vad_items[item_id] = None
+            if len(self._vad_items) > VAD_ITEMS_KEPT:  # a server that never commits them
+                del self._vad_items[next(iter(self._vad_items))]
         elif kind == "input_audio_buffer.committed":
-            if self._vad_commits:
-                self._vad_commits -= 1
+            if item_id in self._vad_items:
+                del self._vad_items[item_id]
                 return
-            item_id = event.get("item_id")
-            if not self._commits or not isinstance(item_id, str):
+            if not self._commits:
                 return
             request, turn = self._commits.popleft()
             request.key = item_id
@@ -175,7 +179,7 @@ class VoiceCore:
     def _drop_voice(self, reason: str) -> None:
         """The connection is gone: pending commits fail (their audio is lost with it), and
         so do the responses the server started on it."""
-        self._vad_commits = 0
+        self._vad_items.clear()
         commits, self._commits = list(self._commits), deque()
         for request, turn in commits:
             self._fail_commit(

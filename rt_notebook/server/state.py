@@ -406,14 +406,13 @@ class ConnectionState:
             transcript = f"[offline: no transcription of {seconds:.1f} s of audio]"
             item["content"][0]["transcript"] = transcript
             self.conversation.refresh(item["id"])
-            fields: dict[str, Any] = {"item_id": item["id"], "content_index": 0}
-            if self.dialect is Dialect.GA:
-                fields["usage"] = {"type": "duration", "seconds": round(seconds, 3)}
             out.append(
                 self.wire.event(
                     "conversation.item.input_audio_transcription.completed",
-                    **fields,
+                    item_id=item["id"],
+                    content_index=0,
                     transcript=transcript,
+                    usage={"type": "duration", "seconds": round(seconds, 3)},
                 )
             )
         return out

@@ -167,6 +167,9 @@ function initialize({ model }) {
         state.captured = message.captured;
         model.send({ event: "end", seq: state.seq, captured: message.captured, rate: message.rate });
         setStatus("idle");
+        // Between turns the capture graph does not run: it would compete with the
+        // answer's playback for the audio thread (a busy machine then glitches).
+        if (ctx) ctx.suspend().catch(() => {});
         idleTimer = setTimeout(close, IDLE_CLOSE_MS);
       }
     };
@@ -174,6 +177,13 @@ function initialize({ model }) {
 
   // Start capturing (a press, or hands-free on): opens the device the first time.
   const start = async (mode) => {
+    // Barge-in: the user talks over an answer, so it stops now, here (a round trip to the
+    // kernel would let it play on); each player reports what was heard, and the kernel
+    // truncates the answer there.
+    const audio = globalThis.__rtNotebookAudio;
+    (audio ? audio.players : []).forEach((player) => {
+      if (player.stop && player.status === "playing") player.stop();
+    });
     state.wanted = true;
     state.mode = mode;
     if (state.status === "recording" || state.status === "opening") return;
@@ -278,7 +288,7 @@ function render({ model, el }) {
     const seconds = state.rate ? (state.captured / state.rate).toFixed(1) : "0.0";
     label.textContent = {
       idle: "",
-      opening: "opening the microphone…",
+      opening: "opening the microphone (allow it if the browser asks)…",
       recording: handsfree ? `listening (hands-free) ${seconds} s` : `recording ${seconds} s`,
       error: state.error,
     }[state.status];

@@ -55,10 +55,13 @@ class RtNotebookPlayer extends AudioWorkletProcessor {
       this.port.postMessage({ type: "position", played: this.played });  // ~every 107 ms
     }
     const idle = this.started && this.head === null && this.queue.length === 0;
-    if (idle && !this.idle) this.port.postMessage({ type: "idle", played: this.played });
-    // Silence rendered while waiting for data that is late (not the answer's own audio).
-    if (this.idle) this.starved += out.length - i;
-    if (this.idle && !idle) this.port.postMessage({ type: "resumed", starved: this.starved });
+    // The page learns the silence it waited through when playback resumes (also when a
+    // chunk shorter than a quantum came and went within this one).
+    if (this.idle && i > 0) this.port.postMessage({ type: "resumed", starved: this.starved });
+    if (idle && (!this.idle || i > 0)) this.port.postMessage({ type: "idle", played: this.played });
+    // Silence rendered while waiting for data that is late (not the answer's own audio),
+    // including the rest of the quantum in which the queue ran dry.
+    if (this.started && i < out.length) this.starved += out.length - i;
     this.idle = idle;
     return !this.stopped;
   }
@@ -124,7 +127,8 @@ function initialize({ model }) {
   };
 
   const push = (samples) => {
-    state.idle = false;
+    // (state.idle stays as the worklet last said: it turns false with "resumed", when the
+    // silence waited through is known.)
     state.scheduled += samples.length; // counted first: the transfer empties the array
     state.node.port.postMessage({ type: "pcm", samples }, [samples.buffer]);
   };

@@ -133,16 +133,36 @@ mic"""
 MIC_COUNTS = "print(sum(map(len, got)), len(got), ends[-1] if ends else None, mic.gaps)"
 
 
-def test_hold_to_talk_sends_every_captured_sample(lab, browsers):
-    context, page = open_notebook(
-        lab, browsers["granted"], "mic-only.ipynb", [MIC_ONLY, MIC_COUNTS]
-    )
+# Blocks the kernel's main shell until a second of audio has arrived: only possible when
+# the microphone's messages are handled on a subshell while a cell runs.
+BUSY = """import time
+while mic.received < 48_000:
+    time.sleep(0.01)
+print("heard while busy")"""
+
+START_CELL = """(index) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  panel.content.activeCellIndex = index;
+  panel.content.deselectAll();
+  window.jupyterapp.commands.execute('notebook:run-cell');  // not awaited: it runs on
+}"""
+
+
+def test_hold_to_talk_sends_every_captured_sample_while_a_cell_runs(lab, browsers):
+    from playwright.sync_api import expect
+
+    cells = [MIC_ONLY, BUSY, MIC_COUNTS]
+    context, page = open_notebook(lab, browsers["granted"], "mic-only.ipynb", cells)
     try:
         run_cell(page, 0)
+        page.evaluate(START_CELL, 1)
+        busy = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        expect(busy.locator(".jp-InputPrompt")).to_have_text("[*]:")
         button = page.locator(".rt-notebook-mic-talk")
         data = hold(page, button, 1.5)
+        expect(busy.locator(".jp-OutputArea-output")).to_contain_text("heard while busy")
         captured = int(data["captured"]) / int(data["rate"])
-        total, chunks, seconds, gaps = run_cell(page, 1).split()
+        total, chunks, seconds, gaps = run_cell(page, 2).split()
         assert abs(float(seconds) - captured) < 1e-6
         assert abs(int(total) - captured * 48_000) <= CHUNK_BYTES, (total, captured)
         assert int(total) == int(data["sentBytes"])
@@ -223,5 +243,175 @@ def test_push_to_talk_completes_a_turn(lab, browsers, artifacts):
         assert commits == 1
         seconds = float(re.search(r"([\d.]+) s\)", turn.inner_text()).group(1))
         assert abs(seconds - appended / 48_000) <= 0.05
+    finally:
+        context.close()
+
+
+TRUNCATED = """import time
+deadline = time.monotonic() + 60
+while not [e for e in s.events if e['type'] == 'conversation.item.truncated']:
+    assert time.monotonic() < deadline, 'no truncation'
+    time.sleep(0.05)
+print(*[e['audio_end_ms'] for e in s.events if e['type'] == 'conversation.item.truncated'])"""
+
+# Reads how far the answer has played by the page's clock and, in the same turn, presses
+# to talk (barge-in).
+BARGE_IN = """(button) => {
+  const audio = globalThis.__rtNotebookAudio;
+  const state = audio.players.at(-1);
+  // Minus the silence while audio arrived late: the clock ran, the answer did not.
+  const position = audio.ctx.currentTime - state.startTime - state.starved / 24000;
+  button.dispatchEvent(new PointerEvent("pointerdown", {bubbles: true}));
+  return position;
+}"""
+
+
+def test_talking_over_an_answer_truncates_it_where_the_listener_stopped(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, "%realtime voice", TRUNCATED]
+    context, page = open_notebook(lab, browsers["granted"], "mic-barge.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        talk = cell.locator(".rt-notebook-mic-talk")
+        # A first answer plays to its end: the page's AudioContext starts with it, and a
+        # context's first moments may advance its clock without rendering (which would
+        # make the clock a wrong measure of what was heard).
+        hold(page, talk, 0.5)
+        players = cell.locator(".rt-notebook-player")
+        expect(players.first).to_have_attribute("data-status", "ended")
+        hold(page, talk, 3.0)  # the offline answer echoes these 3 s
+        player = players.nth(1)
+        expect(player).to_have_attribute("data-status", "playing")
+        # Once a second or more has played and all of it has arrived (so the silence
+        # counted while it was late is final), talk over it.
+        page.wait_for_function(
+            "() => { const a = globalThis.__rtNotebookAudio, p = a.players.at(-1);"
+            " return p.startTime !== null && p.ended && !p.idle"
+            " && a.ctx.currentTime - p.startTime - p.starved / 24000 > 1; }"
+        )
+        position = page.evaluate(BARGE_IN, talk.element_handle())
+        expect(player).to_have_attribute("data-status", "stopped")
+        mic = cell.locator(".rt-notebook-mic")
+        expect(mic).to_have_attribute("data-status", "recording")
+        talk.dispatch_event("pointerup")
+        expect(mic).to_have_attribute("data-status", "idle")
+        page.screenshot(path=str(artifacts / "mic-barge-in.png"))
+        (end_ms,) = map(int, run_cell(page, 2).split())
+        heard = page.evaluate(
+            "() => { const p = globalThis.__rtNotebookAudio.players[1];"
+            " return {played: p.played, start: p.startTime, starved: p.starved}; }"
+        )
+        assert abs(end_ms - position * 1000) <= 50, (end_ms, position, heard)
+        assert end_ms == heard["played"] * 1000 // 24_000
+    finally:
+        context.close()
+
+
+HANDSFREE_EVENTS = """kinds = [e['type'] for e in s.events]
+print(kinds.count('input_audio_buffer.speech_started'),
+      kinds.count('input_audio_buffer.speech_stopped'),
+      kinds.count('input_audio_buffer.committed'))"""
+
+
+def test_hands_free_completes_a_turn_with_voice_activity_events(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, "%realtime voice", HANDSFREE_EVENTS]
+    context, page = open_notebook(lab, browsers["granted"], "mic-free.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        cell.locator(".rt-notebook-mic-handsfree").click()
+        mic = cell.locator(".rt-notebook-mic")
+        expect(mic).to_have_attribute("data-status", "recording")
+        expect(mic).to_have_attribute("data-mode", "handsfree")
+        # The server hears the phrase end, commits it and answers: a turn with its answer.
+        turn = cell.locator(".rt-notebook-voice-turn").first
+        expect(turn.locator(".rt-chat-user")).to_contain_text("voice message")
+        expect(turn.locator(".rt-notebook-player")).to_have_count(1)
+        expect(turn.locator(".rt-chat-assistant")).to_contain_text("offline echo")
+        cell.locator(".rt-notebook-mic-handsfree").click()
+        expect(mic).to_have_attribute("data-status", "idle")
+        page.screenshot(path=str(artifacts / "mic-hands-free.png"))
+        started, stopped, committed = map(int, run_cell(page, 2).split())
+        assert started >= 1
+        assert stopped >= 1
+        assert committed >= 1
+        # The bubble's duration is the server's: speech_stopped minus speech_started.
+        seconds = float(re.search(r"([\d.]+) s\)", turn.inner_text()).group(1))
+        assert 1.0 < seconds < 4.0
+    finally:
+        context.close()
+
+
+PANEL = "panel = rt_notebook.ChatPanel(s)\npanel"
+# The panel's notebook export keeps the spoken answer as playable audio: the exact PCM.
+EXPORT = """import base64, re
+from rt_notebook.audio import wav_pcm
+streamed = panel.voice.controller.answers[-1].handle.wait(30).audio
+outputs = [o for c in panel.to_cells() for o in c.get("outputs", [])]
+html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+wav = base64.b64decode(re.search(r'base64,([^"]+)"', html[-1]).group(1))
+pcm, rate = wav_pcm(wav)
+print(len(html), rate, pcm == streamed, len(pcm))"""
+
+
+def test_the_chat_panel_talks_and_keeps_the_spoken_answer(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, PANEL, EXPORT]
+    context, page = open_notebook(lab, browsers["granted"], "mic-panel.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        chat = page.locator(".jp-Notebook .rt-chat")
+        hold(page, chat.locator(".rt-notebook-mic-talk"), 1.5)
+        user = chat.locator(".rt-chat-transcript .rt-chat-user")
+        expect(user).to_contain_text("voice message")
+        expect(chat.locator(".rt-chat-transcript .rt-chat-assistant")).to_contain_text(
+            "offline echo"
+        )
+        player = chat.locator(".rt-chat-voice .rt-notebook-player")
+        expect(player).to_have_attribute("data-status", "ended")
+        page.screenshot(path=str(artifacts / "mic-panel.png"))
+        count, rate, same, size = run_cell(page, 2).split()
+        assert (count, rate, same) == ("1", "24000", "True")
+        assert int(size) > 48_000  # over a second of audio
+    finally:
+        context.close()
+
+
+def test_push_to_talk_in_notebook7(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, "%realtime voice"]
+    name = "mic-nb7.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, str(lab.root / name))
+    context = browsers["granted"].new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(f"{lab.url}/notebooks/{name}?token={lab.token}")
+        rows = page.locator(".jp-Notebook .jp-Cell")
+        rows.nth(len(cells) - 1).wait_for()
+        for index in range(len(cells)):  # as a person would: click the cell, Shift+Enter
+            page.wait_for_function(KERNEL_READY)
+            rows.nth(index).locator(".jp-InputArea-editor").click()
+            expect(rows.nth(index)).to_have_class(re.compile(r"\bjp-mod-active\b"))
+            page.keyboard.press("Shift+Enter")
+            expect(rows.nth(index).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
+        cell = rows.nth(1)
+        hold(page, cell.locator(".rt-notebook-mic-talk"), 1.0)
+        turn = cell.locator(".rt-notebook-voice-turn").first
+        expect(turn.locator(".rt-chat-user")).to_contain_text("voice message")
+        expect(turn.locator(".rt-notebook-player")).to_have_attribute("data-status", "ended")
+        expect(turn.locator(".rt-chat-assistant")).to_contain_text("offline echo")
+        page.screenshot(path=str(artifacts / "mic-notebook7.png"))
     finally:
         context.close()
