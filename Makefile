@@ -41,10 +41,13 @@ lint: $(DEV)
 	$(VENV)/bin/mypy
 
 ## Every benchmark, then a table of every goal figure they printed (met / NOT met).
+## voice_latency.py is left out: it drives JupyterLab in Chromium (1.5 min on a busy machine);
+## run it by hand with $(PY) benchmarks/voice_latency.py.
 BENCH_GOALS := $(VENV)/bench-goals.jsonl
 bench: $(DEV)
 	@rm -f $(BENCH_GOALS)
-	for b in benchmarks/[!_]*.py; do RT_BENCH_GOALS=$(BENCH_GOALS) $(PY) $$b || exit 1; done
+	for b in $(filter-out benchmarks/voice_latency.py,$(wildcard benchmarks/[!_]*.py)); do \
+	  RT_BENCH_GOALS=$(BENCH_GOALS) $(PY) $$b || exit 1; done
 	@$(PY) benchmarks/_goals.py $(BENCH_GOALS)
 
 server: $(LAB)

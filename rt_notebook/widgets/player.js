@@ -162,6 +162,10 @@ function initialize({ model }) {
         state.played = message.played;
         state.stopTime = message.time;
         node.disconnect();
+        if (state.dropping) {
+          setStatus("dropped"); // not the user's Stop: nothing to truncate
+          return;
+        }
         model.send({ event: "stopped", played: state.played });
         setStatus("stopped");
       }
@@ -217,6 +221,21 @@ function initialize({ model }) {
   };
   state.stop = stop;
 
+  // A blocked player with no view left (its cell kept the answer as <audio controls>
+  // before the page could play it) must not sound out of nowhere when a click on another
+  // player enables sound: it is dropped, silently (the kept audio is what the user plays).
+  state.drop = () => {
+    if (state.status !== "blocked" || state.views.size > 0 || state.startTime !== null) return;
+    state.dropping = true;
+    state.pending = [];
+    if (state.node) {
+      state.node.disconnect();
+      state.node.port.postMessage({ type: "stop" });
+    } else {
+      setStatus("dropped");
+    }
+  };
+
   // The kernel holds audio back until this arrives: messages sent before the front end
   // had its listener would be lost.
   model.send({ event: "ready", received: state.received });
@@ -236,7 +255,10 @@ function render({ model, el }) {
   const enable = document.createElement("button");
   enable.textContent = "Enable sound";
   enable.title = "The browser blocks sound until you click on the page";
-  enable.addEventListener("click", () => audio.ctx.resume().then(update));
+  enable.addEventListener("click", () => {
+    audio.players.forEach((other) => other !== state && other.drop());
+    audio.ctx.resume().then(update);
+  });
   const stop = document.createElement("button");
   stop.textContent = "Stop";
   stop.className = "rt-notebook-player-stop";

@@ -51,7 +51,9 @@ class AudioPlayer(anywidget.AnyWidget):
     )
     played = traitlets.Int(0, help="Samples the browser has played.").tag(sync=True)
     status = traitlets.Unicode(
-        "waiting", help="waiting, blocked (no sound until a click), playing, ended or stopped."
+        "waiting",
+        help="waiting, blocked (no sound until a click), playing, ended, stopped, or dropped "
+        "(blocked with no view left when sound was enabled: never played).",
     ).tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:

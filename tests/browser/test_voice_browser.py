@@ -298,6 +298,10 @@ def test_enable_sound_prompt_one_click_for_the_page(lab, browsers, artifacts):
         cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
         wav = "audio[controls] source[src^='data:audio/wav;base64,']"
         expect(cell.locator(wav)).to_have_count(1)
+        # The first answer, already kept as <audio controls> with no player left on the
+        # page, did not start sounding on that click.
+        expect(page.locator(".jp-Notebook .jp-Cell").nth(1).locator(wav)).to_have_count(1)
+        assert page.evaluate(PLAYER, 0) == {"status": "dropped", "received": 25 * 1200, "played": 0}
         # A later answer on the same page plays to the end with no second click.
         quiet.run_cell(3)
         page.wait_for_function("() => globalThis.__rtNotebookAudio.players[2]?.status === 'ended'")
