@@ -12,15 +12,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import time
 
 import pytest
 
 from rt_notebook import _driver
-
-UNIT = float(os.environ.get("RT_TEST_TIME_UNIT", "0.05"))
-WAIT = 600 * UNIT  # the longest any single wait may take before the test fails
+from tests.timing import UNIT, WAIT
 
 
 def wait_for(predicate, what):

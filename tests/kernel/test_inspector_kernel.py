@@ -253,7 +253,7 @@ def test_an_events_click_is_handled_while_the_blocking_cell_still_streams(kernel
     key = ""
     while True:
         try:
-            message = client.get_iopub_msg(timeout=60 * UNIT)
+            message = client.get_iopub_msg(timeout=within(60))
         except queue.Empty:
             raise AssertionError(f"kernel silent; seen {order}") from None
         kind, content = message["msg_type"], message["content"]
