@@ -16,6 +16,8 @@ import subprocess
 import nbformat
 import pytest
 
+from tests.timing import within
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 # The conftest browser's flags (its module is not importable from here).
@@ -413,5 +415,73 @@ def test_push_to_talk_in_notebook7(lab, browsers, artifacts):
         expect(turn.locator(".rt-notebook-player")).to_have_attribute("data-status", "ended")
         expect(turn.locator(".rt-chat-assistant")).to_contain_text("offline echo")
         page.screenshot(path=str(artifacts / "mic-notebook7.png"))
+    finally:
+        context.close()
+
+
+# What the panel's hands-free barge-in did, seen from the kernel: the server's voice
+# activity events, the truncate sent (from the recording) and the server's answer to it.
+PANEL_BARGE_IN = """import json, time
+deadline = time.monotonic() + {deadline!r}
+while not [e for e in s.events if e['type'] == 'conversation.item.truncated']:
+    assert time.monotonic() < deadline, 'no truncation'
+    time.sleep(0.05)
+kinds = [e['type'] for e in s.events]
+truncated = [e for e in s.events if e['type'] == 'conversation.item.truncated'][0]
+with open("voice-events.jsonl") as f:
+    lines = [json.loads(line) for line in f]
+sent = [l["data"] for l in lines if l["direction"] == "sent"]
+truncates = [e for e in sent if e["type"] == "conversation.item.truncate"]
+print(kinds.count('input_audio_buffer.speech_started'),
+      kinds.count('input_audio_buffer.committed'),
+      len(truncates), truncates[0]["audio_end_ms"], truncated["audio_end_ms"],
+      truncates[0]["item_id"] == truncated["item_id"])"""
+
+
+def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
+    lab, browsers, artifacts
+):
+    """The fake microphone loops its phrase with 2 s of silence around it: the server
+    hears it end, commits and answers (the echo is longer than the silence), and the
+    phrase's next loop talks over the playing answer, which stops there and is truncated
+    where it stopped."""
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, PANEL, PANEL_BARGE_IN.format(deadline=within(60))]
+    context, page = open_notebook(lab, browsers["granted"], "mic-panel-free.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        chat = page.locator(".jp-Notebook .rt-chat")
+        chat.locator(".rt-notebook-mic-handsfree").click()
+        mic = chat.locator(".rt-notebook-mic")
+        expect(mic).to_have_attribute("data-status", "recording")
+        expect(mic).to_have_attribute("data-mode", "handsfree")
+        # A spoken turn: its bubble, then the answer's transcript.
+        expect(chat.locator(".rt-chat-transcript .rt-chat-user").first).to_contain_text(
+            "voice message"
+        )
+        expect(chat.locator(".rt-chat-transcript .rt-chat-assistant").first).to_contain_text(
+            "offline echo"
+        )
+        # An answer played, then stopped with part of it unheard: the user talked over it.
+        stopped = page.wait_for_function(
+            "() => globalThis.__rtNotebookAudio?.players.find((p) => p.status === 'stopped')"
+        )
+        heard = stopped.evaluate(
+            "(p) => ({played: p.played, received: p.received, start: p.startTime})"
+        )
+        assert heard["start"] is not None
+        assert 0 < heard["played"] < heard["received"], heard
+        page.screenshot(path=str(artifacts / "mic-panel-barge-in.png"))
+        chat.locator(".rt-notebook-mic-handsfree").click()
+        expect(mic).to_have_attribute("data-status", "idle")
+        started, committed, truncates, sent_ms, truncated_ms, same = run_cell(page, 2).split()
+        assert int(started) >= 2  # the first phrase, and the one that talked over its answer
+        assert int(committed) >= 1
+        assert int(truncates) >= 1
+        assert same == "True"
+        # The truncate says what the page played of the stopped answer, no more.
+        assert int(sent_ms) == int(truncated_ms) == heard["played"] * 1000 // 24_000
     finally:
         context.close()
