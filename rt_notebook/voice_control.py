@@ -212,6 +212,19 @@ class VoiceController:
     def on_change(self, callback: Callable[[], None]) -> None:
         self._change_handlers.append(callback)
 
+    def replace(self, session: Session) -> VoiceController:
+        """A controller of this microphone for ``session`` (the Session that replaced
+        this one's, e.g. after ``%realtime reset``); this one stops following. A capture
+        in progress goes on in the new conversation: hands-free switches the new
+        Session's voice activity detection on."""
+        with self._lock:
+            mode = self.core.mode
+        self.close(stop_microphone=False)
+        controller = VoiceController(session, self.mic)
+        if mode is not None:
+            controller._on_start(mode)
+        return controller
+
     def interrupt(self) -> None:
         """Stop every answer that is playing (each is then truncated where it stopped)."""
         with self._lock:
