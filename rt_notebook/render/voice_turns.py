@@ -47,7 +47,7 @@ def turn_html(turn: UserTurn) -> str:
     return (
         f'<div class="rt-chat-bubble rt-chat-user" data-role="user"'
         f' data-item-id="{html.escape(turn.item_id or "")}">'
-        '<div class="rt-chat-meta">You 🎤</div>'
+        '<div class="rt-chat-meta">You (spoken)</div>'
         f'<div class="rt-chat-body">{markdown_html(turn.label)}</div></div>'
     )
 

@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CHROMIUM_ARGS += ["--disable-component-update", "--disable-sync", "--no-first-run"]
 CHUNK_BYTES = 4800  # 100 ms of PCM16 at 24 kHz
+# Pictographs, arrows and symbols with no glyph in a plain Linux font set (no emoji font).
+EMOJI = re.compile("[\u2190-\u2bff\U0001f000-\U0001faff]")
 
 KERNEL_READY = """() => {
     const session = window.jupyterapp?.shell?.currentWidget?.sessionContext;
@@ -474,6 +476,14 @@ def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
         assert heard["start"] is not None
         assert 0 < heard["played"] < heard["received"], heard
         page.screenshot(path=str(artifacts / "mic-panel-barge-in.png"))
+        # The controls' icons are drawn (inline SVG), not emoji: those are empty boxes
+        # where the machine has no emoji font, as on this one.
+        for selector in (".rt-notebook-mic-talk", ".rt-notebook-mic-handsfree"):
+            expect(chat.locator(f"{selector} svg.rt-notebook-icon")).to_be_visible()
+        label = chat.locator(".rt-chat-voice .rt-notebook-player-label")
+        expect(label.locator("svg.rt-notebook-icon")).to_be_visible()
+        for control in (mic, label):
+            assert not EMOJI.search(control.inner_text()), control.inner_text()
         chat.locator(".rt-notebook-mic-handsfree").click()
         expect(mic).to_have_attribute("data-status", "idle")
         started, committed, truncates, sent_ms, truncated_ms, same = run_cell(page, 2).split()
