@@ -141,6 +141,11 @@ class VoiceTurns:
             end = event.get("audio_end_ms")
             self._speech_end_ms = end if isinstance(end, int) else None
             return None
+        if kind == "input_audio_buffer.timeout_triggered":  # the silence is the turn
+            start, end = event.get("audio_start_ms"), event.get("audio_end_ms")
+            self._speech_start_ms = start if isinstance(start, int) else None
+            self._speech_end_ms = end if isinstance(end, int) else None
+            return None
         if kind == "input_audio_buffer.committed":
             item_id = event.get("item_id")
             if self._awaiting:
