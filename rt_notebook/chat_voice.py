@@ -50,9 +50,10 @@ class PanelVoice:
         """Talk to ``session`` from now on (any thread)."""
         with self._lock:
             old, self.controller = self.controller, None
-        if old is not None:
-            old.close(stop_microphone=False)
-        controller = VoiceController(session, self.microphone)
+        if old is None:
+            controller = VoiceController(session, self.microphone)
+        else:
+            controller = old.replace(session)
         controller.on_change(self._changed)
         with self._lock:
             self.controller = controller

@@ -141,6 +141,11 @@ class VoiceTurns:
             end = event.get("audio_end_ms")
             self._speech_end_ms = end if isinstance(end, int) else None
             return None
+        if kind == "input_audio_buffer.timeout_triggered":  # the silence is the turn
+            start, end = event.get("audio_start_ms"), event.get("audio_end_ms")
+            self._speech_start_ms = start if isinstance(start, int) else None
+            self._speech_end_ms = end if isinstance(end, int) else None
+            return None
         if kind == "input_audio_buffer.committed":
             item_id = event.get("item_id")
             if self._awaiting:
@@ -211,6 +216,19 @@ class VoiceController:
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self._change_handlers.append(callback)
+
+    def replace(self, session: Session) -> VoiceController:
+        """A controller of this microphone for ``session`` (the Session that replaced
+        this one's, e.g. after ``%realtime reset``); this one stops following. A capture
+        in progress goes on in the new conversation: hands-free switches the new
+        Session's voice activity detection on."""
+        with self._lock:
+            mode = self.core.mode
+        self.close(stop_microphone=False)
+        controller = VoiceController(session, self.mic)
+        if mode is not None:
+            controller._on_start(mode)
+        return controller
 
     def interrupt(self) -> None:
         """Stop every answer that is playing (each is then truncated where it stopped)."""

@@ -166,3 +166,51 @@ def test_the_panel_talks_labels_the_spoken_bubble_and_its_stop_stops_the_answer(
         assert panel.voice.audio() == {answer.handle.response_id: tone(0.7)}
     finally:
         panel.close()
+
+
+def test_the_voice_view_follows_the_session_that_replaces_it(monkeypatch):
+    """``%realtime voice`` then ``%realtime reset``: the view, its microphone and a
+    hands-free capture in progress move to the new Session, as the chat panel does."""
+    from rt_notebook.magics import RealtimeMagics
+    from rt_notebook.render.voice_turns import show_voice
+    from rt_notebook.session import connect, get_session
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    name = "voice-view-follow"
+    old = connect(name, offline=True, modalities=["audio"])
+    view = show_voice(old)
+    try:
+        old_controller = view.controller
+        browser = Browser(view.controller.mic)
+        browser.start("handsfree")
+        # (confirmed by the server: the controller records it once the update returned)
+        wait_for(lambda: old_controller._detection == "server_vad", "hands-free on the old one")
+        magics = RealtimeMagics(shell=None)
+        magics.modalities = ["audio"]
+        magics._command_reset(old, [])
+        new = get_session(name)
+        assert new is not None
+        assert new is not old
+        wait_for(lambda: view.session is new, "the view on the new Session")
+        assert view.controller is not old_controller
+        assert view.controller.session is new
+        # The capture goes on in the new conversation: hands-free is on there.
+        wait_for(lambda: view.controller._detection == "server_vad", "hands-free on the new one")
+        sent_before = old_controller.core.sent
+        browser.speak(tone(1.0) + bytes(2 * 24_000))
+        wait_for(lambda: view.controller.turns and view.controller.turns[0].answer, "an answer")
+        assert old_controller.core.sent == sent_before  # the old one no longer listens
+        view.controller.turns[0].answer.handle.wait(WAIT)
+        assert [item.role for item in new.items][:2] == ["user", "assistant"]
+        wait_for(lambda: len(view._list.children) == 1, "the new turn's row")
+        row = view._list.children[0]
+        wait_for(lambda: "voice message" in row.children[0].value, "the spoken bubble")
+        browser.end(3.0)
+        wait_for(lambda: new.settings.get("turn_detection") is None, "hands-free off")
+        assert view.controller.errors == []
+        assert old_controller.errors == [], old_controller.errors
+    finally:
+        view.close()
+        for session in (old, get_session(name)):
+            if session is not None:
+                session.close()

@@ -88,3 +88,14 @@ def test_a_hostile_transcription_or_item_id_cannot_become_html():
     assert "<img" not in markup
     assert "<script" not in markup
     assert "<b>x" not in markup
+
+
+def test_an_idle_timeout_commit_is_a_turn_as_long_as_the_silence():
+    core = VoiceTurns()
+    core.event({"type": "input_audio_buffer.speech_started", "audio_start_ms": 500})
+    core.event({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 2100})
+    timeout = {"type": "input_audio_buffer.timeout_triggered", "audio_start_ms": 4000}
+    assert core.event({**timeout, "audio_end_ms": 9000, "item_id": "item_3"}) is None
+    assert core.event({"type": "input_audio_buffer.committed", "item_id": "item_3"}) == "turn"
+    assert core.turns[0].label == "(voice message, 5.0 s)"
+    assert core.turns[0].item_id == "item_3"

@@ -136,6 +136,18 @@ def test_server_vad_commits_are_not_taken_for_ours():
     assert request.result == "item_mine"
 
 
+def test_an_idle_timeout_commit_is_not_taken_for_ours():
+    core = ready()
+    request = commit_request()
+    core.commit_audio(request, None, 0.0)
+    timeout = {"type": "input_audio_buffer.timeout_triggered", "audio_start_ms": 0}
+    feed(core, {**timeout, "audio_end_ms": 5000, "item_id": "item_idle"})
+    feed(core, committed("item_idle"))  # the server's own commit of the silence
+    assert request.result is None
+    feed(core, committed("item_mine"))
+    assert request.result == "item_mine"
+
+
 def test_a_vad_commit_that_never_came_does_not_eat_ours():
     core = ready()
     stopped = {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900}

@@ -9,8 +9,9 @@ A mixin of :class:`~rt_notebook.protocol.client.ClientCore` (its state is set up
   audio appended during the reconnect would only be the tail of an utterance.
 * A commit is sent at once (it takes exactly the audio appended so far) and acknowledged by
   ``input_audio_buffer.committed``, which carries no ``event_id``: commits are matched in
-  order. Commits the server makes itself (server VAD: ``speech_stopped`` then
-  ``committed``) are told apart by their item id, which ``speech_stopped`` announced. The
+  order. Commits the server makes itself (server VAD: ``speech_stopped``, or
+  ``timeout_triggered`` after a long silence, then ``committed``) are told apart by their
+  item id, which the event before announced. The
   turn that asks for the answer to a commit waits in the queue like any other; its item is
   the committed one. A commit refused (``input_audio_buffer_commit_empty``) fails its turn.
 * A response in the conversation that no turn of ours requested (server VAD with
@@ -121,7 +122,9 @@ class VoiceCore:
         item_id = event.get("item_id")
         if not isinstance(item_id, str):
             return
-        if kind == "input_audio_buffer.speech_stopped":
+        if kind in ("input_audio_buffer.speech_stopped", "input_audio_buffer.timeout_triggered"):
+            # The server commits this item itself (speech ended, or the user stayed silent
+            # for idle_timeout_ms).
             self._vad_items[item_id] = None
             if len(self._vad_items) > VAD_ITEMS_KEPT:  # a server that never commits them
                 del self._vad_items[next(iter(self._vad_items))]

@@ -37,6 +37,9 @@ _SHOWN: dict[str, VoiceTurnsView] = {}
 
 # The writer's pace: transcript deltas arrive far more often than anyone reads.
 FRAME = 0.1
+# How often an idle writer looks whether its Session was replaced in the registry
+# (``%realtime reset``), which no event announces.
+IDLE_POLL = 1.0
 
 
 def turn_html(turn: UserTurn) -> str:
@@ -44,7 +47,7 @@ def turn_html(turn: UserTurn) -> str:
     return (
         f'<div class="rt-chat-bubble rt-chat-user" data-role="user"'
         f' data-item-id="{html.escape(turn.item_id or "")}">'
-        '<div class="rt-chat-meta">You 🎤</div>'
+        '<div class="rt-chat-meta">You (spoken)</div>'
         f'<div class="rt-chat-body">{markdown_html(turn.label)}</div></div>'
     )
 
@@ -70,11 +73,20 @@ class _Row:
 
 
 class VoiceTurnsView:
-    """The voice control and its turns, for one controller."""
+    """The voice control and its turns, for one controller.
+
+    A view of the registry's Session for its name follows the Session that replaces it
+    (``%realtime reset``), as the chat panel does: the microphone then talks to the new
+    conversation, whose turns replace the old ones.
+    """
 
     def __init__(self, session: Session, controller: VoiceController) -> None:
+        from .._registry import get_session
+
         self.session = session
         self.controller = controller
+        self._follow = get_session(session.name) is session
+        self._lock = threading.Lock()
         self._rows: dict[int, _Row] = {}
         self._list = widgets.VBox([], _dom_classes=("rt-notebook-voice-turns",))
         self.widget = widgets.VBox(
@@ -91,9 +103,10 @@ class VoiceTurnsView:
 
     def close(self) -> None:
         """Stop the microphone and following the Session."""
-        self._closed = True
-        self._unsubscribe()
-        self.controller.close()
+        with self._lock:
+            self._closed = True
+            self._unsubscribe()
+            self.controller.close()
         self._wake.set()
 
     def _ipython_display_(self) -> None:
@@ -101,14 +114,35 @@ class VoiceTurnsView:
 
     def _run(self) -> None:
         while not self._closed:
-            self._wake.wait()
+            self._wake.wait(IDLE_POLL)
             self._wake.clear()
             try:
+                self._follow_registry()
                 self._render()
             except Exception:  # keep the view alive; the next change redraws
                 log.warning("rt_notebook: the voice view failed", exc_info=True)
             # Pace: deltas that arrive meanwhile are drawn together.
             threading.Event().wait(FRAME)
+
+    def _follow_registry(self) -> None:
+        """Writer thread: move to the Session that replaced ours in the registry."""
+        from .._registry import get_session
+
+        if not self._follow:
+            return
+        current = get_session(self.session.name)
+        if current is None or current is self.session:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self._unsubscribe()
+            self.controller = self.controller.replace(current)
+            self.controller.on_change(self._wake.set)
+            self.session = current
+            self._unsubscribe = current.subscribe(lambda *_: self._wake.set())
+        self._rows.clear()
+        self._list.children = ()  # a fresh conversation
 
     def _render(self) -> None:
         turns = self.controller.turns

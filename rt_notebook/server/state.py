@@ -25,9 +25,11 @@ Input audio: with turn detection on (``server_vad``, the service's default, or
 (:mod:`rt_notebook.server.vad`): ``speech_started`` (which cancels the active response when
 ``interrupt_response``, as the service does), then ``speech_stopped``, ``committed`` with the
 speech as a user audio item, and (with ``create_response``) a response. With turn detection
-``null`` the client commits. An audio answer to audio plays the user's own audio back with
-the transcript "[offline echo of 2.4 s of audio]"; with input transcription on, the user's
-item gets "[offline: no transcription of 2.4 s of audio]".
+``null`` the client commits. With ``idle_timeout_ms`` (GA), a pause that long after the last
+answer finished playing gives ``timeout_triggered``, the silence committed, and an answer.
+An audio answer to audio plays the user's own audio back with the transcript
+"[offline echo of 2.4 s of audio]"; with input transcription on, the user's item gets
+"[offline: no transcription of 2.4 s of audio]".
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ from rt_notebook.server.plan import (
 )
 from rt_notebook.server.responders import PlannedOutput, Responder, ResponseRequest
 from rt_notebook.server.streaming import ResponseStreamer, response_usage
-from rt_notebook.server.tone import BEEP_MS
-from rt_notebook.server.vad import EnergyVad, SpeechStarted
+from rt_notebook.server.tone import BEEP_MS, beep_bytes
+from rt_notebook.server.vad import EnergyVad, IdleTimeout, SpeechStarted
 from rt_notebook.server.validation import validate_client_event
 
 __all__ = ["ConnectionState"]
@@ -355,13 +357,19 @@ class ConnectionState:
             self._vad = None
             return []
         if self._vad is None or self._vad_settings != detection:
-            self._vad = EnergyVad(detection)
+            # The idle timeout is GA's (beta has neither the setting nor the event).
+            ga = self.dialect is Dialect.GA
+            self._vad = EnergyVad(detection if ga else {**detection, "idle_timeout_ms": None})
             self._vad.position = start
             self._vad_settings = detection
+            if self._conversation_response() is not None:
+                self._vad.hold()
         out: list[Event] = []
         for change in self._vad.feed(pcm):
             if isinstance(change, SpeechStarted):
                 out.extend(self._speech_started(change, detection))
+            elif isinstance(change, IdleTimeout):
+                out.extend(self._idle_timeout(change))
             else:
                 out.extend(self._speech_stopped(change.audio_end_ms, change.detected_ms, detection))
         return out
@@ -477,6 +485,29 @@ class ConnectionState:
             out.extend(self._start_response({}))
         return out
 
+    def _idle_timeout(self, change: IdleTimeout) -> list[Event]:
+        """No speech for ``idle_timeout_ms``: the silent stretch is committed as the user's
+        item and answered (the model prompts the user to go on)."""
+        item_id = new_id("item")
+        out = [
+            self.wire.event(
+                "input_audio_buffer.timeout_triggered",
+                audio_start_ms=change.audio_start_ms,
+                audio_end_ms=change.audio_end_ms,
+                item_id=item_id,
+            )
+        ]
+        base = self._buffer_base
+        begin = max(0, change.audio_start_ms * 48 - base)
+        end = max(begin, min(len(self._audio_buffer), change.audio_end_ms * 48 - base))
+        pcm = bytes(self._audio_buffer[begin:end])
+        del self._audio_buffer[:end]
+        self._buffer_base += end
+        out.extend(self._commit_pcm(pcm, item_id))
+        if self._conversation_response() is None:
+            out.extend(self._start_response({}))
+        return out
+
     def _output_audio_clear(self, event: Event) -> list[Event]:
         # WebRTC/SIP only on the service; over WebSocket there is no server-side buffer.
         return []
@@ -506,6 +537,8 @@ class ConnectionState:
             context = self.conversation.view()
         response = self._new_response(settings, context)
         self._responses.append(response)
+        if response.in_conversation and self._vad is not None:
+            self._vad.hold()  # no idle timeout while the answer runs
         created = self.streamer.render(response, "in_progress")
         out = [self.wire.event("response.created", response=created)]
         if self.dialect is Dialect.BETA:
@@ -641,6 +674,11 @@ class ConnectionState:
         self._responses.remove(response)
         self._tokens_used += response_usage(response)["total_tokens"]
         out: list[Event] = []
+        if response.in_conversation and self._vad is not None:
+            # The idle timeout counts from where the answer ends playing: now (in input
+            # audio time) plus its audio, as the service does.
+            now_ms = (self._buffer_base + len(self._audio_buffer)) // 48
+            self._vad.idle_since(now_ms + _audio_ms(response))
         if response.in_conversation:
             deferred, self._deferred = self._deferred, []
             for item, event in deferred:
@@ -724,3 +762,16 @@ def _client_id(event: Mapping[str, Any]) -> str | None:
 def _describe(value: object) -> str:
     kinds = {list: "an array", str: "a string", int: "an integer", float: "a decimal"}
     return kinds.get(type(value), "a boolean" if isinstance(value, bool) else "null")
+
+
+def _audio_ms(response: ActiveResponse) -> int:
+    """Milliseconds of audio ``response`` sent (echoed PCM, or a beep per delta)."""
+    size = 0
+    for stream in response.streams:
+        if stream.kind is not OutputKind.AUDIO:
+            continue
+        if stream.pcm is not None:
+            size += sum(len(base64.b64decode(chunk)) for chunk in stream.pcm[: stream.sent])
+        else:
+            size += stream.sent * beep_bytes()
+    return size // 48

@@ -234,12 +234,35 @@ function initialize({ model }) {
   };
 }
 
+// Icons as inline SVG drawn in the text colour: emoji render as empty boxes where the
+// machine has no emoji font (a CI runner, many Linux desktops).
+const SVG_NS = "http://www.w3.org/2000/svg";
+function icon(shapes) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "1em");
+  svg.setAttribute("height", "1em");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "rt-notebook-icon");
+  svg.innerHTML = shapes; // constant markup from this module, never model text
+  return svg;
+}
+
+const MIC =
+  '<rect x="5.5" y="1" width="5" height="9" rx="2.5"/>' +
+  '<path d="M3.5 7.5a4.5 4.5 0 0 0 9 0M8 12v3M5.5 15h5" fill="none" stroke="currentColor" stroke-width="1.3"/>';
+const HANDSFREE =
+  '<rect x="6" y="2" width="4" height="8" rx="2"/>' +
+  '<path d="M4.5 7.5a3.5 3.5 0 0 0 7 0M8 11v3M2.5 4.5a7 7 0 0 0 0 6M13.5 4.5a7 7 0 0 1 0 6"' +
+  ' fill="none" stroke="currentColor" stroke-width="1.2"/>';
+const STOP = '<rect x="3" y="3" width="10" height="10" rx="1.5"/>';
+
 function render({ model, el }) {
   const state = globalThis.__rtNotebookMics.get(model.get("_mic_id"));
   el.classList.add("rt-notebook-mic");
   const talk = document.createElement("button");
   talk.className = "rt-notebook-mic-talk";
-  talk.textContent = "🎤 Hold to talk";
+  talk.append(icon(MIC), " Hold to talk");
   talk.title = "Hold (mouse, touch, or Space) while you speak; release to send";
   const free = document.createElement("button");
   free.className = "rt-notebook-mic-handsfree";
@@ -250,6 +273,8 @@ function render({ model, el }) {
   const note = document.createElement("span");
   note.className = "rt-notebook-mic-note";
   el.append(talk, free, label, note);
+  const freeOn = [icon(STOP), " Hands-free off"];
+  const freeOff = [icon(HANDSFREE), " Hands-free"];
 
   // Push-to-talk: held with the pointer, or with Space/Enter on the focused button.
   const press = (event) => {
@@ -281,7 +306,8 @@ function render({ model, el }) {
   function update() {
     const handsfree = state.mode === "handsfree" && state.wanted;
     const recording = state.status === "recording";
-    free.textContent = handsfree ? "⏹ Hands-free off" : "🗣 Hands-free";
+    const wanted = handsfree ? freeOn : freeOff;
+    if (free.firstChild !== wanted[0]) free.replaceChildren(...wanted);
     free.setAttribute("aria-pressed", String(handsfree));
     talk.disabled = handsfree;
     talk.setAttribute("aria-pressed", String(recording && state.mode === "push"));

@@ -49,6 +49,7 @@ class Microphone(anywidget.AnyWidget):
       flex-wrap: wrap; }
     .rt-notebook-mic button { font-size: inherit; user-select: none; touch-action: none; }
     .rt-notebook-mic button[aria-pressed="true"] { background: var(--jp-brand-color3, #cde); }
+    .rt-notebook-mic .rt-notebook-icon { vertical-align: -0.125em; fill: currentColor; }
     .rt-notebook-mic-error { color: var(--jp-error-color1, #c00); }
     .rt-notebook-mic-note { color: var(--jp-ui-font-color2, #666); }
     .rt-notebook-voice-turn { margin: 0.4em 0; gap: 0.2em; }

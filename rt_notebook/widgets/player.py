@@ -40,6 +40,7 @@ class AudioPlayer(anywidget.AnyWidget):
     _css = """
     .rt-notebook-player { display: flex; gap: 0.5em; align-items: center; font-size: 90%; }
     .rt-notebook-player button { font-size: inherit; }
+    .rt-notebook-player .rt-notebook-icon { vertical-align: -0.125em; fill: currentColor; }
     """
 
     # anywidget gives initialize() and render() different model proxies: the browser finds

@@ -2,7 +2,8 @@
 
 Imported by the browser tests, not collected. Write a notebook from cell sources, open it
 in a new browser context, run one cell (or all) through JupyterLab's own command and wait
-until its prompt says it finished, wait for the notebook's kernel, save. Playwright's
+until its prompt says it finished, wait for the notebook's kernel, save. The same in
+Notebook 7, where cells run as a person runs them (a click, then Shift+Enter). Playwright's
 default timeout on these pages, and pytest-timeout's limit for a browser test, follow
 ``RT_TEST_TIME_SCALE`` (``tests/timing.py``).
 """
@@ -30,9 +31,12 @@ __all__ = [
     "expect",
     "goto_notebook",
     "open_notebook",
+    "open_notebook7",
     "page_timeout_ms",
     "run_all",
     "run_cell",
+    "run_cell_by_keyboard",
+    "run_cell_when_idle",
     "save",
     "write_notebook",
 ]
@@ -140,6 +144,51 @@ def open_notebook(
     return context, page
 
 
+def open_notebook7(
+    lab: Any,
+    browser: Any,
+    name: str,
+    cells: Sequence[str],
+    *,
+    viewport: tuple[int, int] = (1400, 1000),
+    timeout_s: float = 90,
+) -> tuple[Any, Any]:
+    """Write ``cells`` as ``name`` and open it in Notebook 7 (``/notebooks/``) in a new
+    context, once its last cell is on the page; return ``(context, page)``."""
+    write_notebook(lab.root, name, cells)
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(page_timeout_ms(timeout_s))
+        page.goto(f"{lab.url}/notebooks/{name}?token={lab.token}")
+        page.locator(".jp-Notebook .jp-Cell").nth(len(cells) - 1).wait_for()
+    except BaseException:
+        context.close()
+        raise
+    return context, page
+
+
+def run_cell_by_keyboard(page: Any, index: int, timeout_ms: float | None = None) -> None:
+    """Run cell ``index`` as a person would, once the notebook's kernel is connected and
+    idle: click it, see it active, Shift+Enter; return once its prompt shows it finished
+    (within ``timeout_ms``, else the page's default).
+
+    Why not the toolbar's execution indicator: it can read "idle" while the notebook has
+    no kernel yet (its session still starting), and a cell run with no kernel is silently
+    dropped, so the cell stayed "[ ]" (seen in 2 of 6 page loads)."""
+    page.wait_for_function(KERNEL_READY)
+    row = cell(page, index)
+    row.locator(".jp-InputArea-editor").click()
+    expect(row).to_have_class(re.compile(r"\bjp-mod-active\b"))
+    page.keyboard.press("Shift+Enter")
+    prompt = expect(row.locator(".jp-InputPrompt"))
+    if timeout_ms is None:
+        prompt.to_have_text(_FINISHED)
+    else:
+        prompt.to_have_text(_FINISHED, timeout=timeout_ms)
+
+
 def cell(page: Any, index: int) -> Any:
     """The locator of the notebook's ``index``-th cell."""
     return page.locator(".jp-Notebook .jp-Cell").nth(index)
@@ -156,6 +205,13 @@ def run_cell(page: Any, index: int, wait: bool = True, errors_ok: bool = False) 
     if not errors_ok:
         assert "Traceback" not in text, text
     return text
+
+
+def run_cell_when_idle(page: Any, index: int, wait: bool = True) -> str:
+    """:func:`run_cell`, once the notebook's kernel is connected and idle (the pages that
+    start a kernel and at once run cells that talk to the browser)."""
+    page.wait_for_function(KERNEL_READY)
+    return run_cell(page, index, wait)
 
 
 def run_all(page: Any, code_cells: Sequence[int]) -> None:

@@ -8,6 +8,7 @@ import re
 import nbformat
 import pytest
 
+from tests.browser import lab_page
 from tests.kernel.harness import UNIT
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -23,15 +24,6 @@ CELLS = [
     "%realtime inspect --live",
 ]
 SETUP, ASK, INSPECT = range(len(CELLS))
-
-RUN_CELL = """async ([index, wait]) => {
-  const panel = window.__rt_notebook;
-  await panel.sessionContext.ready;
-  panel.content.activeCellIndex = index;
-  panel.content.deselectAll();
-  const done = window.jupyterapp.commands.execute('notebook:run-cell');
-  if (wait) { await done; }
-}"""
 
 # Records every distinct state of one cell's output: rows of the table, and whether done.
 WATCH_OUTPUT = """(index) => {
@@ -59,26 +51,18 @@ def expect(locator):
     return playwright_expect(locator)
 
 
-def run_cell(page, index: int) -> None:
-    page.evaluate(RUN_CELL, [index, True])
-    prompt = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-InputPrompt")
-    expect(prompt).to_have_text(re.compile(r"\[\d+\]"))
+def run_cell(page, index: int, wait: bool = True) -> None:
+    lab_page.run_cell(page, index, wait, errors_ok=True)
+
+
+def open_notebook(browser, lab, name, cells=None):
+    """``lab_page.open_notebook`` in a wide page, with a shorter default timeout."""
+    return lab_page.open_notebook(lab, browser, name, cells, viewport=(1600, 1000), timeout_s=60)
 
 
 def test_the_live_inspector_grows_while_the_answer_streams(lab, browser, artifacts):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / NOTEBOOK))
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    context, page = open_notebook(browser, lab, NOTEBOOK, CELLS)
     try:
-        page.goto(lab.notebook_url(NOTEBOOK))
-        page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.sessionContext"
-        )
-        page.evaluate("() => { window.__rt_notebook = window.jupyterapp.shell.currentWidget; }")
         run_cell(page, SETUP)
         page.evaluate(WATCH_OUTPUT, INSPECT)
         run_cell(page, ASK)
@@ -93,8 +77,7 @@ def test_the_live_inspector_grows_while_the_answer_streams(lab, browser, artifac
         # It grew: a state with fewer rows, before the turn was done, came first.
         assert any(s["rows"] < final["rows"] and not s["done"] for s in shown), states
         # The saved output is Markdown, not a widget.
-        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-        page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+        lab_page.save(page)
         saved = nbformat.read(str(lab.root / NOTEBOOK), as_version=4)
         outputs = saved.cells[INSPECT].outputs
         assert outputs
@@ -145,26 +128,10 @@ SAVE = """async () => {
 }"""
 
 
-def open_notebook(browser, lab, name):
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(lab.notebook_url(name))
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext"
-    )
-    page.evaluate("() => { window.__rt_notebook = window.jupyterapp.shell.currentWidget; }")
-    return context, page
-
-
 def test_a_footer_link_opens_that_cells_events_live_and_the_notebook_stays_clean(
     lab, browser, artifacts
 ):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CLICK_CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / CLICK_NOTEBOOK))
-    context, page = open_notebook(browser, lab, CLICK_NOTEBOOK)
+    context, page = open_notebook(browser, lab, CLICK_NOTEBOOK, CLICK_CELLS)
     cells = page.locator(".jp-Notebook .jp-Cell")
     try:
         run_cell(page, C_SETUP)
@@ -173,7 +140,7 @@ def test_a_footer_link_opens_that_cells_events_live_and_the_notebook_stays_clean
         # The hub installed its click delegate (no output of its own anywhere).
         page.wait_for_function("() => !!document.documentElement.dataset.rtEvents")
         page.evaluate(WATCH_PANE)
-        page.evaluate(RUN_CELL, [C_LONG, False])
+        run_cell(page, C_LONG, wait=False)
         long_output = cells.nth(C_LONG).locator(".jp-OutputArea")
         expect(long_output).to_contain_text("stream stream")
         # Click while the answer streams (the cell is still running: its prompt is [*]).
@@ -261,10 +228,7 @@ def test_a_panel_answer_link_opens_its_events_and_hostile_fields_stay_text(lab, 
         "%%realtime\na cell's question before the panel",
         "%realtime chat",
     ]
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / PANEL_NOTEBOOK))
-    context, page = open_notebook(browser, lab, PANEL_NOTEBOOK)
+    context, page = open_notebook(browser, lab, PANEL_NOTEBOOK, cells)
     try:
         page.evaluate("() => { window.__rt_sentinel = 0; }")
         for index in range(len(cells)):
@@ -301,34 +265,16 @@ NB7_CELLS = [
     "%load_ext rt_notebook\nimport rt_notebook\ns = rt_notebook.connect(offline=True)",
     "%%realtime\nHello from Notebook 7",
 ]
-KERNEL_READY = """() => {
-    const session = window.jupyterapp?.shell?.currentWidget?.sessionContext;
-    const kernel = session?.session?.kernel;
-    return !!session?.isReady && !!kernel && kernel.connectionStatus === "connected"
-        && kernel.status === "idle";
-}"""
 
 
 def test_notebook7_gets_a_note_and_a_new_page_on_the_same_kernel_gets_the_inspector(
     lab, browser, artifacts
 ):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NB7_CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / NB7_NOTEBOOK))
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
+    context, page = lab_page.open_notebook7(lab, browser, NB7_NOTEBOOK, NB7_CELLS)
     try:
-        page.goto(f"{lab.url}/notebooks/{NB7_NOTEBOOK}?token={lab.token}")
         cells = page.locator(".jp-Notebook .jp-Cell")
-        cells.nth(len(NB7_CELLS) - 1).wait_for()
         for index in range(len(NB7_CELLS)):
-            page.wait_for_function(KERNEL_READY)
-            cells.nth(index).locator(".jp-InputArea-editor").click()
-            expect(cells.nth(index)).to_have_class(re.compile(r"\bjp-mod-active\b"))
-            page.keyboard.press("Shift+Enter")
-            prompt = cells.nth(index).locator(".jp-InputPrompt")
-            expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)
+            lab_page.run_cell_by_keyboard(page, index, timeout_ms=60_000)
         answer = cells.nth(1).locator(".jp-OutputArea")
         expect(answer).to_contain_text("Echo: Hello from Notebook 7")
         page.wait_for_function("() => !!document.documentElement.dataset.rtEvents")

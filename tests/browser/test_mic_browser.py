@@ -9,34 +9,27 @@ flag, and refused in the test that launches without it.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 
-import nbformat
 import pytest
+
+from tests.browser.lab_page import (
+    CHROMIUM_ARGS,
+    open_notebook,
+    open_notebook7,
+    run_cell_by_keyboard,
+)
+from tests.browser.lab_page import run_cell_when_idle as run_cell
+from tests.timing import within
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-# The conftest browser's flags (its module is not importable from here).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-CHROMIUM_ARGS += ["--disable-component-update", "--disable-sync", "--no-first-run"]
 CHUNK_BYTES = 4800  # 100 ms of PCM16 at 24 kHz
-
-KERNEL_READY = """() => {
-    const session = window.jupyterapp?.shell?.currentWidget?.sessionContext;
-    const kernel = session?.session?.kernel;
-    return !!session?.isReady && !!kernel && kernel.connectionStatus === "connected"
-        && kernel.status === "idle";
-}"""
-
-RUN_CELL = """async (index) => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  await panel.sessionContext.ready;
-  panel.content.activeCellIndex = index;
-  panel.content.deselectAll();
-  await window.jupyterapp.commands.execute('notebook:run-cell');
-}"""
+# Pictographs, arrows and symbols with no glyph in a plain Linux font set (no emoji font).
+EMOJI = re.compile("[\u2190-\u2bff\U0001f000-\U0001faff]")
 
 
 @pytest.fixture(scope="module")
@@ -80,33 +73,6 @@ def browsers(chromium_path, speech):
         refused.close()
 
 
-def open_notebook(lab, browser, name: str, cells: list[str], **options):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / name))
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **options)
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    page.goto(lab.notebook_url(name))
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext"
-    )
-    return context, page
-
-
-def run_cell(page, index: int) -> str:
-    from playwright.sync_api import expect
-
-    page.wait_for_function(KERNEL_READY)
-    page.evaluate(RUN_CELL, index)
-    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
-    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
-    text = " ".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
-    assert "Traceback" not in text, text
-    return text
-
-
 def hold(page, button, captured_seconds: float) -> dict:
     """Hold ``button`` until the page captured ``captured_seconds``; return the mic's data."""
     mic = button.locator("xpath=..")
@@ -140,13 +106,6 @@ while mic.received < 48_000:
     time.sleep(0.01)
 print("heard while busy")"""
 
-START_CELL = """(index) => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  panel.content.activeCellIndex = index;
-  panel.content.deselectAll();
-  window.jupyterapp.commands.execute('notebook:run-cell');  // not awaited: it runs on
-}"""
-
 
 def test_hold_to_talk_sends_every_captured_sample_while_a_cell_runs(lab, browsers):
     from playwright.sync_api import expect
@@ -155,7 +114,7 @@ def test_hold_to_talk_sends_every_captured_sample_while_a_cell_runs(lab, browser
     context, page = open_notebook(lab, browsers["granted"], "mic-only.ipynb", cells)
     try:
         run_cell(page, 0)
-        page.evaluate(START_CELL, 1)
+        run_cell(page, 1, wait=False)  # it runs on
         busy = page.locator(".jp-Notebook .jp-Cell").nth(1)
         expect(busy.locator(".jp-InputPrompt")).to_have_text("[*]:")
         button = page.locator(".rt-notebook-mic-talk")
@@ -389,29 +348,94 @@ def test_push_to_talk_in_notebook7(lab, browsers, artifacts):
     from playwright.sync_api import expect
 
     cells = [VOICE_SETUP, "%realtime voice"]
-    name = "mic-nb7.ipynb"
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / name))
-    context = browsers["granted"].new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
+    context, page = open_notebook7(lab, browsers["granted"], "mic-nb7.ipynb", cells)
     try:
-        page.goto(f"{lab.url}/notebooks/{name}?token={lab.token}")
-        rows = page.locator(".jp-Notebook .jp-Cell")
-        rows.nth(len(cells) - 1).wait_for()
         for index in range(len(cells)):  # as a person would: click the cell, Shift+Enter
-            page.wait_for_function(KERNEL_READY)
-            rows.nth(index).locator(".jp-InputArea-editor").click()
-            expect(rows.nth(index)).to_have_class(re.compile(r"\bjp-mod-active\b"))
-            page.keyboard.press("Shift+Enter")
-            expect(rows.nth(index).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
-        cell = rows.nth(1)
+            run_cell_by_keyboard(page, index)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
         hold(page, cell.locator(".rt-notebook-mic-talk"), 1.0)
         turn = cell.locator(".rt-notebook-voice-turn").first
         expect(turn.locator(".rt-chat-user")).to_contain_text("voice message")
         expect(turn.locator(".rt-notebook-player")).to_have_attribute("data-status", "ended")
         expect(turn.locator(".rt-chat-assistant")).to_contain_text("offline echo")
         page.screenshot(path=str(artifacts / "mic-notebook7.png"))
+    finally:
+        context.close()
+
+
+# What the panel's hands-free barge-in did, seen from the kernel's recording (every event
+# sent and received): the voice activity events, the truncates sent and the server's
+# acknowledgements, as (item id, audio_end_ms).
+PANEL_BARGE_IN = """import json, time
+def recorded(direction, kind):
+    with open("voice-events.jsonl") as f:
+        lines = [json.loads(line) for line in f]
+    return [l["data"] for l in lines if l["direction"] == direction and l["data"]["type"] == kind]
+deadline = time.monotonic() + {deadline!r}
+while not recorded("received", "conversation.item.truncated"):
+    assert time.monotonic() < deadline, 'no truncation'
+    time.sleep(0.05)
+pairs = lambda events: [[e["item_id"], e["audio_end_ms"]] for e in events]
+print(json.dumps({{
+    "started": len(recorded("received", "input_audio_buffer.speech_started")),
+    "committed": len(recorded("received", "input_audio_buffer.committed")),
+    "sent": pairs(recorded("sent", "conversation.item.truncate")),
+    "acknowledged": pairs(recorded("received", "conversation.item.truncated")),
+}}))"""
+
+
+def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
+    lab, browsers, artifacts
+):
+    """The fake microphone loops its phrase with 2 s of silence around it: the server
+    hears it end, commits and answers (the echo is longer than the silence), and the
+    phrase's next loop talks over the playing answer, which stops there and is truncated
+    where it stopped."""
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, PANEL, PANEL_BARGE_IN.format(deadline=within(60))]
+    context, page = open_notebook(lab, browsers["granted"], "mic-panel-free.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        chat = page.locator(".jp-Notebook .rt-chat")
+        chat.locator(".rt-notebook-mic-handsfree").click()
+        mic = chat.locator(".rt-notebook-mic")
+        expect(mic).to_have_attribute("data-status", "recording")
+        expect(mic).to_have_attribute("data-mode", "handsfree")
+        # A spoken turn: its bubble, then the answer's transcript.
+        expect(chat.locator(".rt-chat-transcript .rt-chat-user").first).to_contain_text(
+            "voice message"
+        )
+        expect(chat.locator(".rt-chat-transcript .rt-chat-assistant").first).to_contain_text(
+            "offline echo"
+        )
+        # An answer played, then stopped with part of it unheard: the user talked over it.
+        stopped = page.wait_for_function(
+            "() => globalThis.__rtNotebookAudio?.players.find((p) => p.status === 'stopped')"
+        )
+        heard = stopped.evaluate(
+            "(p) => ({played: p.played, received: p.received, start: p.startTime})"
+        )
+        assert heard["start"] is not None
+        assert 0 < heard["played"] < heard["received"], heard
+        page.screenshot(path=str(artifacts / "mic-panel-barge-in.png"))
+        # The controls' icons are drawn (inline SVG), not emoji: those are empty boxes
+        # where the machine has no emoji font, as on this one.
+        for selector in (".rt-notebook-mic-talk", ".rt-notebook-mic-handsfree"):
+            expect(chat.locator(f"{selector} svg.rt-notebook-icon")).to_be_visible()
+        label = chat.locator(".rt-chat-voice .rt-notebook-player-label")
+        expect(label.locator("svg.rt-notebook-icon")).to_be_visible()
+        for control in (mic, label):
+            assert not EMOJI.search(control.inner_text()), control.inner_text()
+        chat.locator(".rt-notebook-mic-handsfree").click()
+        expect(mic).to_have_attribute("data-status", "idle")
+        seen = json.loads(run_cell(page, 2))
+        assert seen["started"] >= 2  # the first phrase, and the one that talked over its answer
+        assert seen["committed"] >= 1
+        # A truncate says what the page played of the stopped answer, no more, and the
+        # server truncated that item there (each truncate sent is acknowledged as sent).
+        assert heard["played"] * 1000 // 24_000 in [ms for _, ms in seen["sent"]], (heard, seen)
+        assert seen["acknowledged"] == seen["sent"][: len(seen["acknowledged"])], seen
     finally:
         context.close()

@@ -8,6 +8,8 @@ import re
 import nbformat
 import pytest
 
+from tests.browser.lab_page import KERNEL_READY, open_notebook7, run_cell_by_keyboard
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 NOTEBOOK = "notebook7.ipynb"
@@ -18,41 +20,14 @@ CELLS = [
 ]
 
 
-# The notebook's own kernel connection, through the app Notebook 7 exposes for tests.
-KERNEL_READY = """() => {
-    const session = window.jupyterapp?.shell?.currentWidget?.sessionContext;
-    const kernel = session?.session?.kernel;
-    return !!session?.isReady && !!kernel && kernel.connectionStatus === "connected"
-        && kernel.status === "idle";
-}"""
-
-
 def test_chat_panel_and_cells_in_notebook7(lab, browser, artifacts):
     from playwright.sync_api import expect
 
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / NOTEBOOK))
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
+    context, page = open_notebook7(lab, browser, NOTEBOOK, CELLS)
     try:
-        page.goto(f"{lab.url}/notebooks/{NOTEBOOK}?token={lab.token}")
         cells = page.locator(".jp-Notebook .jp-Cell")
-        cells.nth(len(CELLS) - 1).wait_for()
-        # Run each cell once the notebook's kernel is connected and idle and that cell is
-        # the active one, as a person would: click it, then Shift+Enter. Why not the
-        # toolbar's execution indicator: it can read "idle" while the notebook has no
-        # kernel yet (its session still starting), and JupyterLab silently drops a cell
-        # run with no kernel, so the cell stayed "[ ]" (seen in 2 of 6 page loads).
-        for index in range(len(CELLS)):
-            page.wait_for_function(KERNEL_READY)
-            cells.nth(index).locator(".jp-InputArea-editor").click()
-            expect(cells.nth(index)).to_have_class(re.compile(r"\bjp-mod-active\b"))
-            page.keyboard.press("Shift+Enter")
-            # "[*]" while it runs, "[n]" once it has finished.
-            prompt = cells.nth(index).locator(".jp-InputPrompt")
-            expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)
+        for index in range(len(CELLS)):  # as a person would: a click, then Shift+Enter
+            run_cell_by_keyboard(page, index, timeout_ms=60_000)
 
         panel = page.locator(".jp-Notebook .rt-chat")
         expect(panel.locator(".rt-chat-status")).to_have_attribute("data-state", "ready")
@@ -92,23 +67,11 @@ def test_a_spoken_answer_plays_and_is_saved_in_notebook7(lab, browser):
 
     from rt_notebook.audio import wav_pcm
 
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in VOICE_CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / VOICE_NOTEBOOK))
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
+    context, page = open_notebook7(lab, browser, VOICE_NOTEBOOK, VOICE_CELLS)
     try:
-        page.goto(f"{lab.url}/notebooks/{VOICE_NOTEBOOK}?token={lab.token}")
         cells = page.locator(".jp-Notebook .jp-Cell")
-        cells.nth(len(VOICE_CELLS) - 1).wait_for()
         for index in range(2):
-            page.wait_for_function(KERNEL_READY)
-            cells.nth(index).locator(".jp-InputArea-editor").click()
-            expect(cells.nth(index)).to_have_class(re.compile(r"\bjp-mod-active\b"))
-            page.keyboard.press("Shift+Enter")
-            prompt = cells.nth(index).locator(".jp-InputPrompt")
-            expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)
+            run_cell_by_keyboard(page, index, timeout_ms=60_000)
         page.wait_for_function(PLAYED)
         assert page.evaluate(LAST_PLAYER) == {
             "status": "ended",

@@ -9,10 +9,17 @@ until its click through a bare DevTools session: every Playwright ``evaluate``, 
 
 from __future__ import annotations
 
-import re
-
-import nbformat
 import pytest
+
+from tests.browser.lab_page import (
+    CHROMIUM_ARGS,
+    KERNEL_READY,
+    RUN_CELL,
+    open_notebook,
+    page_timeout_ms,
+    write_notebook,
+)
+from tests.browser.lab_page import run_cell_when_idle as run_cell
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -23,31 +30,15 @@ COUNTS = (
     "print(len(spoken.audio) // 2, player.received, player.scheduled, player.status)"
 )
 
-KERNEL_READY = """() => {
-    const session = window.jupyterapp?.shell?.currentWidget?.sessionContext;
-    const kernel = session?.session?.kernel;
-    return !!session?.isReady && !!kernel && kernel.connectionStatus === "connected"
-        && kernel.status === "idle";
-}"""
-
-RUN_CELL = """async (index) => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  await panel.sessionContext.ready;
-  panel.content.activeCellIndex = index;
-  panel.content.deselectAll();
-  await window.jupyterapp.commands.execute('notebook:run-cell');
-}"""
-
 LAST_PLAYER = (
     "() => { const p = globalThis.__rtNotebookAudio?.players?.at(-1); return p ? "
     "{status: p.status, received: p.received, scheduled: p.scheduled, played: p.played} : null; }"
 )
 
 
-# The conftest browser's flags. One Playwright instance per module can run at a time (its
-# sync API keeps an event loop on this thread), so both browsers come from this one.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-FLAGS += ["--disable-component-update", "--disable-sync", "--no-first-run"]
+# The conftest browser's flags (CHROMIUM_ARGS). One Playwright instance per module can run
+# at a time (its sync API keeps an event loop on this thread), so both browsers come from
+# this one.
 
 
 PLAYED = "() => globalThis.__rtNotebookAudio?.players?.at(-1)?.status === 'ended'"
@@ -61,39 +52,12 @@ def browsers(chromium_path):
     with sync_playwright() as playwright:
         autoplay = playwright.chromium.launch(
             executable_path=str(chromium_path),
-            args=[*FLAGS, "--autoplay-policy=no-user-gesture-required"],
+            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
         )
-        strict = playwright.chromium.launch(executable_path=str(chromium_path), args=FLAGS)
+        strict = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         yield {"autoplay": autoplay, "strict": strict}
         strict.close()
         autoplay.close()
-
-
-def open_notebook(lab, browser, name: str, cells: list[str]):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / name))
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    page.goto(lab.notebook_url(name))
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext"
-    )
-    return context, page
-
-
-def run_cell(page, index: int) -> str:
-    from playwright.sync_api import expect
-
-    page.wait_for_function(KERNEL_READY)
-    page.evaluate(RUN_CELL, index)
-    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
-    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
-    text = " ".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
-    assert "Traceback" not in text, text
-    return text
 
 
 def test_an_audio_answer_plays_every_sample(lab, browsers, artifacts):
@@ -175,7 +139,7 @@ def test_stop_truncates_where_the_listener_stopped(lab, browsers, artifacts):
         context.close()
 
 
-WAIT_MS = 90_000  # the pages' default timeout: how long any one step may take
+WAIT_MS = page_timeout_ms()  # the pages' default timeout: how long any one step may take
 
 
 DIAG = """(() => { const a = globalThis.__rtNotebookAudio;
@@ -222,7 +186,7 @@ class Quiet:
 
     def run_cell(self, index: int) -> None:
         self.wait_for(KERNEL_READY, "the kernel is not ready")
-        self.evaluate(f"({RUN_CELL})({index})")
+        self.evaluate(f"({RUN_CELL})([{index}, true])")
         self.wait_for(
             f"""() => /\\[\\d+\\]/.test(document.querySelectorAll('.jp-Notebook .jp-Cell')
                 [{index}]?.querySelector('.jp-InputPrompt')?.textContent ?? '')""",
@@ -267,9 +231,7 @@ def test_enable_sound_prompt_one_click_for_the_page(lab, browsers, artifacts):
     # second cell's player is on the page while its answer streams, and asks.
     prompting = "%%realtime --modalities audio\n" + " ".join(f"ask{n}" for n in range(60))
     cells = [SETUP, SPOKEN, prompting, SPOKEN.replace("--out spoken", "--out again")]
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, str(lab.root / name))
+    write_notebook(lab.root, name, cells)
     context = browsers["strict"].new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)

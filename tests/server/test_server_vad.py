@@ -228,3 +228,61 @@ def _user_text(text: str) -> Event:
         "role": "user",
         "content": [{"type": "input_text", "text": text}],
     }
+
+
+def test_an_idle_timeout_after_the_answer_played_commits_the_silence_and_answers(speech):
+    """``idle_timeout_ms``: no speech for that long after the answer finished playing (its
+    response.done plus its audio, in input audio time) -> ``timeout_triggered`` with the
+    silent stretch, committed as the user's item, and an answer."""
+    pcm, _, _ = speech
+    driven = Driven()
+    idle = 1200
+    turn_detection(driven, {"type": "server_vad", "idle_timeout_ms": idle})
+    lead = silence(LEAD_MS) + pcm + silence(TAIL_MS)
+    out = driven.send(*appends(lead))
+    assert "input_audio_buffer.timeout_triggered" not in types(out)  # speech came first
+    streamed = driven.run()
+    answer_ms = len(spoken(streamed)) // 48  # the echo plays this long after response.done
+    # Input stops while the answer streams (run() appends nothing), so the answer ends
+    # playing at len(lead) + answer_ms; the timeout falls idle_timeout_ms later.
+    played_until = len(lead) // 48 + answer_ms
+    wait = silence(answer_ms + idle - CHUNK_MS)
+    out = driven.send(*appends(wait))
+    assert "input_audio_buffer.timeout_triggered" not in types(out)  # not yet
+    out = driven.send(*appends(silence(2 * CHUNK_MS)))
+    triggered = one(out, "input_audio_buffer.timeout_triggered")
+    assert triggered["audio_start_ms"] == played_until
+    idle_ms = triggered["audio_end_ms"] - triggered["audio_start_ms"]
+    assert idle <= idle_ms < idle + FRAME_MS  # at the end of the 20 ms frame that reached it
+    kinds = types(out)
+    assert kinds.index("input_audio_buffer.timeout_triggered") < kinds.index(
+        "input_audio_buffer.committed"
+    )
+    committed = one(out, "input_audio_buffer.committed")
+    assert committed["item_id"] == triggered["item_id"]
+    (user,) = [i for i in driven.state.items if i["id"] == triggered["item_id"]]
+    assert base64.b64decode(user["content"][0]["audio"]) == silence(idle_ms)  # the silence
+    assert "response.created" in kinds[kinds.index("input_audio_buffer.committed") :]
+    driven.run()
+    assert_all_valid(driven.log, Dialect.GA)
+
+
+def test_no_idle_timeout_while_an_answer_runs_nor_without_the_setting():
+    driven = Driven()
+    turn_detection(driven, {"type": "server_vad", "idle_timeout_ms": 500})
+    driven.send({"type": "conversation.item.create", "item": _user_text("Tell me a long story")})
+    driven.send({"type": "response.create"})
+    driven.tick(2)  # the answer is streaming: silence meanwhile is not the user's pause
+    out = driven.send(*appends(silence(3000)))
+    assert "input_audio_buffer.timeout_triggered" not in types(out)
+    plain = Driven()
+    turn_detection(plain, {"type": "server_vad"})
+    assert "input_audio_buffer.timeout_triggered" not in types(plain.send(*appends(silence(5000))))
+    # Without an answer yet, the count starts at the first audio: 500 ms of it.
+    fresh = Driven()
+    turn_detection(fresh, {"type": "server_vad", "idle_timeout_ms": 500})
+    out = fresh.send(*appends(silence(600)))
+    triggered = one(out, "input_audio_buffer.timeout_triggered")
+    assert (triggered["audio_start_ms"], triggered["audio_end_ms"]) == (0, 500)
+    fresh.run()
+    assert_all_valid(fresh.log, Dialect.GA)
