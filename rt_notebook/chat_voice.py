@@ -73,8 +73,14 @@ class PanelVoice:
 
     def shown(self, item: ItemSnapshot) -> ItemSnapshot:
         """``item`` as its bubble shows it: a spoken message without text reads as its
-        label."""
-        if item.text or item.role != "user":
+        label; an answer cut off before any of it was kept reads "(interrupted)"."""
+        if item.text:
+            return item
+        if item.role == "assistant" and item.status == "incomplete":
+            # A truncation drops the unheard transcript (as the service does): without a
+            # word, the bubble would show nothing at all.
+            return dataclasses.replace(item, text="*(interrupted)*")
+        if item.role != "user":
             return item
         with self._lock:
             label = self._labels.get(item.id)

@@ -214,3 +214,26 @@ def test_the_voice_view_follows_the_session_that_replaces_it(monkeypatch):
         for session in (old, get_session(name)):
             if session is not None:
                 session.close()
+
+
+def test_an_answer_cut_off_before_a_word_was_heard_reads_as_interrupted(
+    offline_server, make_session
+):
+    """A barge-in truncates the answer and drops its unheard transcript: the panel's bubble
+    says so instead of showing nothing; a finished answer is shown as it is."""
+    from rt_notebook.chat import ChatPanel
+    from rt_notebook.responses import ItemSnapshot
+
+    def answer(status: str, text: str) -> ItemSnapshot:
+        return ItemSnapshot(
+            id="item_1", type="message", role="assistant", status=status, text=text,
+            call_id=None, name=None, arguments=None, output=None, response_id="resp_1",
+        )  # fmt: skip
+
+    panel = ChatPanel(make_session(offline_server, modalities=["audio"]))
+    try:
+        assert panel.voice.shown(answer("incomplete", "")).text == "*(interrupted)*"
+        assert panel.voice.shown(answer("incomplete", "Hel")).text == "Hel"
+        assert panel.voice.shown(answer("completed", "")).text == ""
+    finally:
+        panel.close()
