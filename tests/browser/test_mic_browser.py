@@ -363,6 +363,29 @@ def test_push_to_talk_in_notebook7(lab, browsers, artifacts):
         context.close()
 
 
+def test_hands_free_in_notebook7(lab, browsers, artifacts):
+    from playwright.sync_api import expect
+
+    cells = [VOICE_SETUP, "%realtime voice"]
+    context, page = open_notebook7(lab, browsers["granted"], "mic-nb7-free.ipynb", cells)
+    try:
+        for index in range(len(cells)):
+            run_cell_by_keyboard(page, index)
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        cell.locator(".rt-notebook-mic-handsfree").click()
+        mic = cell.locator(".rt-notebook-mic")
+        expect(mic).to_have_attribute("data-mode", "handsfree")
+        # Server VAD ends the spoken turn by itself: no press, no release.
+        turn = cell.locator(".rt-notebook-voice-turn").first
+        expect(turn.locator(".rt-chat-user")).to_contain_text("voice message")
+        expect(turn.locator(".rt-chat-assistant")).to_contain_text("offline echo")
+        cell.locator(".rt-notebook-mic-handsfree").click()
+        expect(mic).to_have_attribute("data-status", "idle")
+        page.screenshot(path=str(artifacts / "mic-notebook7-hands-free.png"))
+    finally:
+        context.close()
+
+
 # What the panel's hands-free barge-in did, seen from the kernel's recording (every event
 # sent and received): the voice activity events, the truncates sent and the server's
 # acknowledgements, as (item id, audio_end_ms).
