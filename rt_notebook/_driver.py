@@ -9,8 +9,9 @@ The receive path stays short: a text frame, one ``json.loads`` (in the core's ch
 dispatch on ``type``; deltas skip the event log and the output flush. The reader takes
 every frame already buffered in one loop step without waiting; what is per step rather
 than per frame is done once a step: the clock is read once (every frame of the step had
-arrived before it began), and the changes of deltas that need nothing else are held and
-delivered to subscribers together when the step ends (see :meth:`Driver.on_frame`).
+arrived before it began), and after the step's first frame (delivered at once) the
+changes of deltas that need nothing else are held and delivered to subscribers together
+when the step ends (see :meth:`Driver.on_frame`).
 """
 
 from __future__ import annotations
@@ -201,15 +202,17 @@ class Driver:
         """Feed one frame to the core, then views; the hot path.
 
         ``batched`` (the reader, on the I/O loop): the frame is one of a loop step's. The
-        first frame of a step reads the clock and schedules :meth:`_end_step` (it runs as
-        soon as the reader waits, before any later frame); a delta needing nothing else
-        then holds its changes for that delivery. Anything else delivers what is held
-        first, so subscribers see every change once, in order, before any future resolves.
+        first frame of a step reads the clock, schedules :meth:`_end_step` (it runs as
+        soon as the reader waits, before any later frame) and goes out at once, as a lone
+        frame does; a later delta of the step needing nothing else holds its changes for
+        one delivery. Anything else delivers what is held first, so subscribers see every
+        change once, in order, before any future resolves.
         """
         core = self.core
         clock = self._step_clock if batched else None
         if clock is None:
             clock = self._read_clock(batched)
+            batched = False  # the step's first frame: delivered at once (no added latency)
         wall, now = clock
         with self.lock:
             event, changes = core.receive(

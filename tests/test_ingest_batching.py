@@ -1,5 +1,6 @@
-"""The reader's batching: frames read in one loop step share one clock reading and reach
-subscribers in as few calls as the held-back limit allows, every change once and in order.
+"""The reader's batching: frames read in one loop step share one clock reading; the step's
+first frame reaches subscribers at once and its later deltas in as few calls as the
+held-back limit allows; every change once and in order.
 
 The unit tests run the driver's reader path (``on_frame(..., batched=True)``) on the I/O
 thread, one loop step per ``step()`` call, exactly as the reader does with frames that were
@@ -67,25 +68,43 @@ def deltas_in(calls):
     return [c.delta for call in calls for c in call if type(c) is ItemDelta]
 
 
-def test_deltas_of_one_step_reach_subscribers_in_one_call(fed):
+def test_deltas_of_one_step_reach_subscribers_in_two_calls(fed):
     session, calls = fed
     step(session, *response_start())
     assert len(calls) == 2  # response.created, output_item.added: never held
     words = [f" w{n}" for n in range(10)]
     step(session, *(delta(w) for w in words))
-    assert len(calls) == 3
-    assert [c.delta for c in calls[2]] == words
+    assert len(calls) == 4  # the first at once (no added latency), the other nine together
+    assert [c.delta for c in calls[2]] == words[:1]
+    assert [c.delta for c in calls[3]] == words[1:]
     assert session.response_text("r1") == "".join(words)
+
+
+def test_a_lone_delta_is_delivered_before_the_reader_waits(fed):
+    # Goal: the first delta on screen at once. A step's first frame never waits for the
+    # step's end: it is delivered inside on_frame, as before batching.
+    session, calls = fed
+    step(session, *response_start())
+    driver = session._driver
+    during: list[int] = []
+
+    def run():
+        driver.on_frame(json.dumps(delta("first")), batched=True)
+        during.append(len(calls))
+
+    session._io.call(run).result(WAIT)
+    assert during == [3]
+    assert deltas_in(calls) == ["first"]
 
 
 def test_a_long_burst_is_delivered_every_hold_limit_deltas(fed):
     session, calls = fed
     step(session, *response_start())
-    count = 2 * HOLD_LIMIT + 1
+    count = 2 * HOLD_LIMIT + 2
     step(session, *(delta(f" w{n}") for n in range(count)))
     delta_calls = calls[2:]
-    assert len(delta_calls) == math.ceil(count / HOLD_LIMIT) == 3
-    assert [len(call) for call in delta_calls] == [HOLD_LIMIT, HOLD_LIMIT, 1]
+    assert len(delta_calls) == 1 + math.ceil((count - 1) / HOLD_LIMIT) == 4
+    assert [len(call) for call in delta_calls] == [1, HOLD_LIMIT, HOLD_LIMIT, 1]
     assert deltas_in(calls) == [f" w{n}" for n in range(count)]
 
 
@@ -149,9 +168,9 @@ def test_a_flush_delivers_held_deltas_before_resolving_anything(fed):
 
     session._io.call(run).result(WAIT)
     session._io.call(lambda: None).result(WAIT)
-    assert during == [2, 3]
+    assert during == [3, 4]  # "a" at once (the step's first frame), "b" by the flush
     assert deltas_in(calls) == ["a", "b"]
-    assert len(calls) == 3  # nothing delivered twice at the step's end
+    assert len(calls) == 4  # nothing delivered twice at the step's end
 
 
 def test_a_subscriber_added_mid_step_gets_only_later_deltas(fed):
@@ -174,7 +193,7 @@ def test_a_subscriber_added_mid_step_gets_only_later_deltas(fed):
     session._io.call(run).result(WAIT)
     session._io.call(lambda: None).result(WAIT)
     assert deltas_in(calls) == ["a", "b", "c", "d", "e"]
-    assert len(calls) == 2 + 2  # the subscriber list changed: two deliveries
+    assert [[c.delta for c in call] for call in calls[2:]] == [["a"], ["b", "c"], ["d", "e"]]
     assert late[0] == ["so far: abc"]
     assert deltas_in(late[1:]) == ["d", "e"]
 
