@@ -6,7 +6,12 @@ queues (one writer task per socket keeps the order), fires its timers, and turns
 finished into futures and results for other threads. It holds no decisions of its own.
 
 The receive path stays short: a text frame, one ``json.loads`` (in the core's check),
-dispatch on ``type``; deltas skip the event log and the output flush.
+dispatch on ``type``; deltas skip the event log and the output flush. The reader takes
+every frame already buffered in one loop step without waiting; what is per step rather
+than per frame is done once a step: the clock is read once (every frame of the step had
+arrived before it began), and after the step's first frame (delivered at once) the
+changes of deltas that need nothing else are held and delivered to subscribers together
+when the step ends (see :meth:`Driver.on_frame`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ log = logging.getLogger("rt_notebook")
 # bounded in count and in bytes of their frames.
 EVENT_LOG_SIZE = 1000
 EVENT_LOG_BYTES = 2 * 1024 * 1024
+# At most this many delta changes are held back within one reader step: a long burst still
+# reaches the views every few milliseconds.
+HOLD_LIMIT = 64
 
 Subscriber = Callable[["Session", Sequence[Change]], None]
 
@@ -74,6 +82,11 @@ class Driver:
         self._ready: list[concurrent.futures.Future[None]] = []
         self._recorder: IO[bytes] | None = None
         self._fresh = True  # the next start() begins an empty conversation
+        # The reader's step (see on_frame): its clock, and the delta changes held back
+        # with the subscribers they go to.
+        self._step_clock: tuple[float, float] | None = None
+        self._held: list[Change] = []
+        self._held_for: list[Subscriber] = self.subscribers
 
     # Connecting ----------------------------------------------------------------------
 
@@ -164,8 +177,14 @@ class Driver:
         recv = ws.recv if ws is not None else connection.recv_bytes
         try:
             while True:
+                # No wait while frames are buffered: a burst is one loop step.
                 frame = await recv()
-                self.on_frame(frame, generation, binary=ws is not None and type(frame) is bytes)
+                self.on_frame(
+                    frame,
+                    generation,
+                    binary=ws is not None and type(frame) is bytes,
+                    batched=True,
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # websockets.ConnectionClosed and friends
@@ -173,18 +192,35 @@ class Driver:
             self.flush()
 
     def on_frame(
-        self, raw: str | bytes, generation: int | None = None, *, binary: bool = False
+        self,
+        raw: str | bytes,
+        generation: int | None = None,
+        *,
+        binary: bool = False,
+        batched: bool = False,
     ) -> None:
-        """Feed one frame to the core, then views; the hot path."""
+        """Feed one frame to the core, then views; the hot path.
+
+        ``batched`` (the reader, on the I/O loop): the frame is one of a loop step's. The
+        first frame of a step reads the clock, schedules :meth:`_end_step` (it runs as
+        soon as the reader waits, before any later frame) and goes out at once, as a lone
+        frame does; a later delta of the step needing nothing else holds its changes for
+        one delivery. Anything else delivers what is held first, so subscribers see every
+        change once, in order, before any future resolves.
+        """
         core = self.core
+        clock = self._step_clock if batched else None
+        if clock is None:
+            clock = self._read_clock(batched)
+            batched = False  # the step's first frame: delivered at once (no added latency)
+        wall, now = clock
         with self.lock:
             event, changes = core.receive(
                 raw,
                 core.generation if generation is None else generation,
-                time.time(),
+                wall,
                 binary=binary,
             )
-            now = time.monotonic()
             if event is None:
                 tag, delta = None, False
             else:
@@ -193,13 +229,9 @@ class Driver:
                 delta = event["type"].endswith(".delta")
                 if not delta:
                     self.events.append(event, size)
-            if self._recorder is not None:
-                data = raw.encode() if isinstance(raw, str) else raw
-                self._record(b"received", data, tag, now)
+            if self._recorder is not None or self.listeners:
+                self._observe(raw, event, tag, now)
             subscribers = self.subscribers  # as of this change (see ResponseHandle._watch)
-            if self.listeners and event is not None:
-                for listener in self.listeners:
-                    listener(event)
         if (
             event is None
             or core.finished
@@ -208,15 +240,54 @@ class Driver:
             or self._ready
             or core.server_started
         ):
-            self.flush()
+            self.flush()  # delivers what is held first
         elif not delta:
+            self._release()
             self._schedule()
+        elif batched:
+            if changes:
+                if subscribers is not self._held_for or len(self._held) >= HOLD_LIMIT:
+                    self._release()
+                    self._held_for = subscribers
+                self._held += changes
+            return
         if changes:
-            for subscriber in subscribers:
-                try:
-                    subscriber(self.session, changes)
-                except Exception:  # a broken view must not break the connection
-                    log.exception("rt_notebook subscriber %r failed", subscriber)
+            self._notify(subscribers, changes)
+
+    def _read_clock(self, batched: bool) -> tuple[float, float]:
+        """Wall and monotonic time now; for a reader step, kept until the step ends."""
+        clock = time.time(), time.monotonic()
+        if batched:
+            self._step_clock = clock
+            asyncio.get_running_loop().call_soon(self._end_step)
+        return clock
+
+    def _observe(self, raw: str | bytes, event: Event | None, tag: str | None, now: float) -> None:
+        """Record a received frame, show its event to the raw listeners (under the lock)."""
+        if self._recorder is not None:
+            data = raw.encode() if isinstance(raw, str) else raw
+            self._record(b"received", data, tag, now)
+        if event is not None:
+            for listener in self.listeners:
+                listener(event)
+
+    def _end_step(self) -> None:
+        """The reader's step is over (it waits for data): deliver what it held."""
+        self._step_clock = None
+        self._release()
+
+    def _release(self) -> None:
+        """Deliver the delta changes held back (see :meth:`on_frame`)."""
+        if self._held:
+            changes, self._held = self._held, []
+            self._notify(self._held_for, changes)
+
+    def _notify(self, subscribers: list[Subscriber], changes: list[Change]) -> None:
+        for subscriber in subscribers:
+            try:
+                subscriber(self.session, changes)
+            except Exception:  # a broken view must not break the connection
+                log.exception("rt_notebook subscriber %r failed", subscriber)
 
     def _describe_close(self, exc: Exception) -> str:
         rcvd = getattr(exc, "rcvd", None)
@@ -232,6 +303,7 @@ class Driver:
 
     def flush(self) -> None:  # noqa: PLR0912 - one branch per kind of output
         """Send what the core queued, act on its commands, resolve what it finished."""
+        self._release()  # views see every delta before a future resolves
         core = self.core
         if core.commands:
             commands, core.commands[:] = list(core.commands), []

@@ -122,8 +122,11 @@ class ConversationReader:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(session, changes)`` on the I/O thread after each server event.
 
-        Callbacks must be quick (mark something dirty, wake a thread): they run on the
-        I/O thread. Returns a function that unsubscribes.
+        Deltas that arrive together (read from the socket in one go) come in one call (up
+        to 64; the first of them at once, alone), as soon as the reader has taken them;
+        every change comes once and in order, and before any response waiting on it
+        finishes. Callbacks must be quick (mark something dirty, wake a thread): they run
+        on the I/O thread. Returns a function that unsubscribes.
         """
         driver = self._driver
         with driver.lock:
