@@ -10,11 +10,12 @@ figure on a loaded machine.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-__all__ = ["interleaved", "median_ratio"]
+__all__ = ["interleaved", "median_ratio", "ratio"]
 
 T = TypeVar("T")
 
@@ -39,6 +40,12 @@ def interleaved(
     return results
 
 
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, or NaN when the denominator measured as zero (a CPU
+    clock read from /proc ticks every 10 ms: a short span can read 0)."""
+    return numerator / denominator if denominator > 0 else math.nan
+
+
 def median_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
-    """``median(numerator) / median(denominator)``."""
-    return statistics.median(numerator) / statistics.median(denominator)
+    """``median(numerator) / median(denominator)`` (NaN if the latter is zero)."""
+    return ratio(statistics.median(numerator), statistics.median(denominator))

@@ -135,7 +135,7 @@ def main() -> None:
         early = [sample[column] for sample in shorts]
         late = [sample[column] for sample in longs]
         ratio = _timing.median_ratio(late, early)
-        figures[name] = ratio, min(late) / min(early)
+        figures[name] = ratio, _timing.ratio(min(late), min(early))
         print(
             f"  {name:27s} turn {SHORT}: {statistics.median(early) * 1e3:6.3f} ms"
             f" ({min(early) * 1e3:6.3f})   turn {LONG}: {statistics.median(late) * 1e3:6.3f} ms"
