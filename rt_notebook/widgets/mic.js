@@ -234,20 +234,6 @@ function initialize({ model }) {
   };
 }
 
-// Icons as inline SVG drawn in the text colour: emoji render as empty boxes where the
-// machine has no emoji font (a CI runner, many Linux desktops).
-const SVG_NS = "http://www.w3.org/2000/svg";
-function icon(shapes) {
-  const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("viewBox", "0 0 16 16");
-  svg.setAttribute("width", "1em");
-  svg.setAttribute("height", "1em");
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("class", "rt-notebook-icon");
-  svg.innerHTML = shapes; // constant markup from this module, never model text
-  return svg;
-}
-
 const MIC =
   '<rect x="5.5" y="1" width="5" height="9" rx="2.5"/>' +
   '<path d="M3.5 7.5a4.5 4.5 0 0 0 9 0M8 12v3M5.5 15h5" fill="none" stroke="currentColor" stroke-width="1.3"/>';

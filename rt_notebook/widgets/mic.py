@@ -22,17 +22,15 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
+from ._esm import with_icons
 from .composer import _keep_frontend_subshell
 
 __all__ = ["Microphone"]
-
-_HERE = Path(__file__).parent
 
 
 class Microphone(anywidget.AnyWidget):
@@ -43,7 +41,7 @@ class Microphone(anywidget.AnyWidget):
     messages and must be quick. Thread-safe.
     """
 
-    _esm = _HERE / "mic.js"
+    _esm = with_icons("mic.js")  # icons.js, then mic.js
     _css = """
     .rt-notebook-mic { display: flex; gap: 0.5em; align-items: center; font-size: 90%;
       flex-wrap: wrap; }

@@ -246,20 +246,6 @@ function seconds(samples) {
   return (samples / 24000).toFixed(1);
 }
 
-// Icons as inline SVG drawn in the text colour: emoji render as empty boxes where the
-// machine has no emoji font (a CI runner, many Linux desktops).
-const SVG_NS = "http://www.w3.org/2000/svg";
-function icon(shapes) {
-  const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("viewBox", "0 0 16 16");
-  svg.setAttribute("width", "1em");
-  svg.setAttribute("height", "1em");
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("class", "rt-notebook-icon");
-  svg.innerHTML = shapes; // constant markup from this module, never model text
-  return svg;
-}
-
 const SPEAKER = '<path d="M1.5 5.5h3l4-3.5v12l-4-3.5h-3z"/>';
 const WAVES = '<path d="M10.5 5.5a3.5 3.5 0 0 1 0 5M12.5 3.5a6.5 6.5 0 0 1 0 9" fill="none" stroke="currentColor" stroke-width="1.3"/>';
 const MUTED = '<path d="M10.5 5.5l4 5M14.5 5.5l-4 5" fill="none" stroke="currentColor" stroke-width="1.3"/>';

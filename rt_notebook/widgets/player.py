@@ -16,17 +16,15 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
+from ._esm import with_icons
 from .composer import _keep_frontend_subshell
 
 __all__ = ["AudioPlayer"]
-
-_HERE = Path(__file__).parent
 
 
 class AudioPlayer(anywidget.AnyWidget):
@@ -36,7 +34,7 @@ class AudioPlayer(anywidget.AnyWidget):
     I/O thread feeds it). The browser reports through the traits below.
     """
 
-    _esm = _HERE / "player.js"
+    _esm = with_icons("player.js")  # icons.js, then player.js
     _css = """
     .rt-notebook-player { display: flex; gap: 0.5em; align-items: center; font-size: 90%; }
     .rt-notebook-player button { font-size: inherit; }
