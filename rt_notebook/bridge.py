@@ -3,19 +3,23 @@
 Code written for the SDK's realtime connection runs on the kernel's shared Session::
 
     async with session.connection() as connection:
-        await connection.session.update(session={"modalities": ["text"]})
+        await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
         await connection.conversation.item.create(item={...})
         await connection.response.create()
         async for event in connection:
-            if event.type == "response.text.delta": ...
+            if event.type == "response.output_text.delta": ...
             elif event.type == "response.done": break
 
-The resources take the same keywords as the SDK's (in the Session's dialect) and hand their
-events to the Session's client core on the I/O thread: ``response.create`` is a turn
-(queued behind any running one), ``session.update`` joins the settings restored on every
-reconnect, items join the conversation the cells and panels see. Iterating yields every
-server event of the connection from the moment the context was entered, as typed models of
-the SDK (built here, for this consumer only: the Session's own path stays on plain dicts).
+The resources take the same keywords as the SDK's, written in the connection's *shape*
+(``shape="ga"``, the default, or ``shape="beta"`` for classic code: ``modalities``,
+``response.text.delta``...), whatever dialect the Session speaks:
+:mod:`rt_notebook.protocol.translate` rewrites calls for the wire and events for the code.
+They hand their events to the Session's client core on the I/O thread: ``response.create``
+is a turn (queued behind any running one), ``session.update`` joins the settings restored
+on every reconnect, items join the conversation the cells and panels see. Iterating yields
+every server event of the connection from the moment the context was entered, as typed
+models of the SDK for the shape (built here, for this consumer only: the Session's own path
+stays on plain dicts); events the shape does not have are left out.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigurationError
+from .protocol import translate
 from .protocol.events import Dialect, Event
 from .protocol.turns import Request, Turn
 from .responses import ResponseHandle
@@ -63,7 +69,7 @@ class _SessionResource:
 
     async def update(self, *, session: dict[str, Any], event_id: str | None = None) -> None:
         """``session.update``: also part of the settings restored on reconnect."""
-        body = {"type": "session.update", "session": dict(session)}
+        body = self._connection._for_wire({"type": "session.update", "session": dict(session)})
         self._connection._hand(lambda core: core.request(Request("update", body), time.time()))
 
 
@@ -81,7 +87,8 @@ class _ItemResource:
         """``conversation.item.create`` (waits its turn while a turn runs)."""
         from ._items import item_request
 
-        request = item_request(dict(item), previous_item_id)
+        event = {"type": "conversation.item.create", "item": dict(item)}
+        request = item_request(self._connection._for_wire(event)["item"], previous_item_id)
         self._connection._hand(lambda core: core.add_item(request, time.time()))
 
     async def delete(self, *, item_id: str, event_id: str | None = None) -> None:
@@ -126,7 +133,8 @@ class _ResponseResource:
         self, *, response: dict[str, Any] | None = None, event_id: str | None = None
     ) -> ResponseHandle:
         """``response.create`` as a turn; returns its handle (iterable for text deltas)."""
-        params = dict(response or {})
+        event = {"type": "response.create", "response": dict(response or {})}
+        params = dict(self._connection._for_wire(event)["response"])
         params["metadata"] = dict(params.get("metadata") or {})
         turn = Turn([], params, params.get("conversation") == "none")
         session = self._connection.session_object
@@ -143,16 +151,21 @@ class _ResponseResource:
 
 
 class SessionConnection:
-    """An async context manager giving the SDK connection's resources on a Session."""
+    """An async context manager giving the SDK connection's resources on a Session,
+    for code written in ``shape`` (``"ga"`` or ``"beta"``)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, shape: str | Dialect = Dialect.GA) -> None:
+        try:
+            self.shape = Dialect(shape)
+        except ValueError:
+            raise ConfigurationError(f"shape must be 'ga' or 'beta', not {shape!r}") from None
         self.session_object = session
         self.session = _SessionResource(self)
         self.conversation = _ConversationResource(self)
         self.response = _ResponseResource(self)
         self.handles: list[ResponseHandle] = []
         self._queue: asyncio.Queue[Event] | None = None
-        self._parse = _typed(session.dialect)
+        self._parse = _typed(self.shape)
         self._unlisten: Callable[[], None] | None = None
 
     async def __aenter__(self) -> SessionConnection:
@@ -180,14 +193,24 @@ class SessionConnection:
             self._unlisten = None
 
     async def recv(self) -> Any:
-        """The next server event (a typed model of the SDK)."""
+        """The next server event (a typed model of the SDK for the connection's shape)."""
         if self._queue is None:
             raise RuntimeError("use `async with session.connection() as connection:` first")
-        return self._parse(await self._queue.get())
+        wire = self.session_object.dialect
+        while True:
+            event = translate.server_event(await self._queue.get(), wire, self.shape)
+            if event is not None:
+                return self._parse(event)
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         while True:
             yield await self.recv()
+
+    def _for_wire(self, event: Event) -> Event:
+        """``event``, written in the connection's shape, in the Session's dialect (raises
+        :class:`~rt_notebook.errors.ConfigurationError`, before anything is sent, when it
+        has no equivalent there)."""
+        return translate.client_event(event, self.shape, self.session_object.dialect)
 
     def _hand(self, action: Callable[[Any], None]) -> None:
         """Run ``action(core)`` on the I/O thread, then send what it queued."""

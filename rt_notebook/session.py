@@ -309,12 +309,16 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         """Cancel every queued and running response of this Session."""
         self._io.call(self._with_flush, self._driver.core.cancel_all, time.time()).result()
 
-    def connection(self) -> SessionConnection:
+    def connection(self, *, shape: str = "ga") -> SessionConnection:
         """``async with session.connection() as connection:``: the ``openai`` SDK's
-        realtime connection surface on this Session (see :mod:`rt_notebook.bridge`)."""
+        realtime connection surface on this Session (see :mod:`rt_notebook.bridge`).
+
+        ``shape`` is the dialect the code is written in, whatever this Session speaks:
+        ``"ga"`` (default) or ``"beta"`` (classic code: ``modalities``,
+        ``response.text.delta``...); calls and events are translated between the two."""
         from .bridge import SessionConnection
 
-        return SessionConnection(self)
+        return SessionConnection(self, shape)
 
     # Internals ------------------------------------------------------------------------
 

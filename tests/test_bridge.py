@@ -9,6 +9,7 @@ import json
 import pytest
 from pydantic import BaseModel
 
+from rt_notebook.errors import ConfigurationError
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.session import Session, Timing
 from tests.timing import UNIT, WAIT
@@ -30,10 +31,10 @@ def make(server, **options):
     ).connect()
 
 
-async def seed(session, update, delta_type):
+async def seed(session, update, delta_type, shape="ga"):
     """The seed's example (the SDK's reference for these resources)."""
     deltas = []
-    async with session.connection() as connection:
+    async with session.connection(shape=shape) as connection:
         await connection.session.update(session=update)
         await connection.conversation.item.create(
             item={
@@ -55,7 +56,9 @@ async def seed(session, update, delta_type):
 def test_the_seed_runs_verbatim_on_a_beta_session(server):
     session = make(server, dialect="beta")
     try:
-        text = asyncio.run(seed(session, {"modalities": ["text"]}, "response.text.delta"))
+        text = asyncio.run(
+            seed(session, {"modalities": ["text"]}, "response.text.delta", shape="beta")
+        )
         assert text == "Echo: Say hello!"
         # Part of the same conversation the cells and panels see.
         assert [(i.role, i.text) for i in session.items] == [
@@ -72,6 +75,101 @@ def test_the_seed_with_ga_names_on_a_ga_session(server):
         update = {"type": "realtime", "output_modalities": ["text"]}
         text = asyncio.run(seed(session, update, "response.output_text.delta"))
         assert text == "Echo: Say hello!"
+    finally:
+        session.close()
+
+
+def sent_events(path):
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [line["data"] for line in lines if line["direction"] == "sent"]
+
+
+CLASSIC_ITEM = {
+    "type": "message",
+    "role": "user",
+    "content": [{"type": "input_text", "text": "Say hello"}],
+}
+
+
+async def classic(session):
+    """OpenAI's older example, unchanged but for the line that opens the connection."""
+    printed, kinds = [], []
+    async with session.connection(shape="beta") as connection:
+        await connection.session.update(session={"modalities": ["text"]})
+        await connection.conversation.item.create(item=CLASSIC_ITEM)
+        await connection.response.create()
+        async for event in connection:
+            kinds.append((event.type, type(event).__module__))
+            if event.type == "response.text.delta":
+                printed.append(event.delta)
+            elif event.type == "response.done":
+                break
+    return "".join(printed), kinds, event
+
+
+def test_the_classic_beta_example_runs_on_a_ga_session(server, tmp_path):
+    session = make(server)
+    path = tmp_path / "events.jsonl"
+    try:
+        session.record(path)
+        printed, kinds, done = asyncio.run(classic(session))
+        session.stop_recording()
+        assert printed == "Echo: Say hello"
+        # Every event in its beta name, typed by the SDK's beta models.
+        assert {module.split(".")[2] for _, module in kinds} == {"beta"}
+        names = [kind for kind, _ in kinds]
+        assert "conversation.item.created" in names
+        assert "response.text.done" in names
+        assert not any(
+            "output_text" in name or name.startswith("conversation.item.added") for name in names
+        )
+        assert done.response.modalities == ["text"]
+        assert done.response.output[0].content[0].type == "text"
+        # On the wire, GA.
+        update = next(e for e in sent_events(path) if e["type"] == "session.update")
+        assert update["session"] == {"type": "realtime", "output_modalities": ["text"]}
+        assert [(i.role, i.text) for i in session.items] == [
+            ("user", "Say hello"),
+            ("assistant", "Echo: Say hello"),
+        ]
+    finally:
+        session.close()
+
+
+def test_ga_shaped_code_runs_on_a_beta_session(server):
+    session = make(server, dialect="beta")
+    try:
+        update = {"type": "realtime", "output_modalities": ["text"]}
+        text = asyncio.run(seed(session, update, "response.output_text.delta"))
+        assert text == "Echo: Say hello!"
+    finally:
+        session.close()
+
+
+def test_untranslatable_calls_fail_in_one_line_before_anything_is_sent(server, tmp_path):
+    session = make(server)
+    path = tmp_path / "events.jsonl"
+
+    async def attempt(shape, session_settings):
+        async with session.connection(shape=shape) as connection:
+            await connection.session.update(session=session_settings)
+
+    try:
+        session.record(path)
+        with pytest.raises(ConfigurationError) as error:
+            asyncio.run(attempt("beta", {"modalities": ["text"], "temperature": 0.7}))
+        assert str(error.value) == (
+            "session setting 'temperature' has no GA equivalent: "
+            "GA models choose their own sampling temperature; remove it"
+        )
+        # Classic code that forgot the shape is told what to do, not 'session.type'.
+        with pytest.raises(ConfigurationError, match=r'session.connection\(shape="beta"\)'):
+            asyncio.run(attempt("ga", {"modalities": ["text"]}))
+        with pytest.raises(ConfigurationError, match="shape must be 'ga' or 'beta', not 'Beta'"):
+            session.connection(shape="Beta")
+        assert session.ask("still fine").wait(WAIT).text == "Echo: still fine"
+        session.stop_recording()
+        assert not any(e["type"] == "session.update" for e in sent_events(path))
     finally:
         session.close()
 

@@ -6,6 +6,7 @@ the service in both dialects, and that a tool round completes with a real model.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -63,6 +64,36 @@ def test_tool_round(live_session):
     answer = tool_round.follow_up.wait(90)
     assert answer.status == "completed"
     assert "12" in answer.text or "fog" in answer.text.lower()
+
+
+def test_the_classic_beta_example_on_a_ga_session(live_session):
+    """OpenAI's older example, unchanged but for ``shape="beta"``, against the GA service."""
+
+    async def classic():
+        printed = []
+        async with live_session.connection(shape="beta") as connection:
+            await connection.session.update(session={"modalities": ["text"]})
+            await connection.conversation.item.create(
+                item={
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "Say hello"}],
+                }
+            )
+            await connection.response.create()
+            async for event in connection:
+                assert type(event).__module__.startswith("openai.types.beta.realtime"), event
+                if event.type == "response.text.delta":
+                    printed.append(event.delta)
+                elif event.type == "response.done":
+                    break
+        return "".join(printed), event
+
+    printed, done = asyncio.run(asyncio.wait_for(classic(), 120))
+    assert done.response.status == "completed", live_session.errors
+    assert "hello" in printed.lower()
+    assert done.response.modalities == ["text"]
+    assert live_session.errors == []
 
 
 def test_beta_dialect_turn():

@@ -15,7 +15,11 @@ import string
 from typing import Any
 
 __all__ = [
+    "BETA_TO_GA_AUDIO_FORMAT",
+    "BETA_TO_GA_CONTENT",
     "BETA_TO_GA_EVENT",
+    "BETA_TO_GA_RESPONSE_FIELD",
+    "BETA_TO_GA_SESSION_FIELD",
     "GA_TO_BETA_EVENT",
     "Dialect",
     "Event",
@@ -48,8 +52,38 @@ BETA_TO_GA_EVENT: dict[str, str] = {
 GA_TO_BETA_EVENT: dict[str, str] = {ga: beta for beta, ga in BETA_TO_GA_EVENT.items()}
 
 # Content-part types of assistant messages (beta name -> GA name).
-_BETA_TO_GA_CONTENT = {"text": "output_text", "audio": "output_audio"}
-_GA_TO_BETA_CONTENT = {ga: beta for beta, ga in _BETA_TO_GA_CONTENT.items()}
+BETA_TO_GA_CONTENT: dict[str, str] = {"text": "output_text", "audio": "output_audio"}
+_GA_TO_BETA_CONTENT = {ga: beta for beta, ga in BETA_TO_GA_CONTENT.items()}
+
+# Session settings whose place differs between the dialects (beta name -> GA path): beta
+# keeps them flat, GA nests the audio ones under ``audio.input`` / ``audio.output``. Every
+# other setting has the same name in both. Values of ``modalities`` and of the audio
+# formats are written differently too (see rt_notebook.protocol.translate).
+BETA_TO_GA_SESSION_FIELD: dict[str, tuple[str, ...]] = {
+    "modalities": ("output_modalities",),
+    "voice": ("audio", "output", "voice"),
+    "speed": ("audio", "output", "speed"),
+    "output_audio_format": ("audio", "output", "format"),
+    "input_audio_format": ("audio", "input", "format"),
+    "input_audio_noise_reduction": ("audio", "input", "noise_reduction"),
+    "input_audio_transcription": ("audio", "input", "transcription"),
+    "turn_detection": ("audio", "input", "turn_detection"),
+    "max_response_output_tokens": ("max_output_tokens",),
+}
+# Audio formats: beta names them, GA describes them (PCM16 is 24 kHz in both).
+BETA_TO_GA_AUDIO_FORMAT: dict[str, dict[str, Any]] = {
+    "pcm16": {"type": "audio/pcm", "rate": 24000},
+    "g711_ulaw": {"type": "audio/pcmu"},
+    "g711_alaw": {"type": "audio/pcma"},
+}
+# The same for the ``response`` of ``response.create``. (The beta *response object* the
+# server sends says ``max_output_tokens``, like GA: only the request used the long name.)
+BETA_TO_GA_RESPONSE_FIELD: dict[str, tuple[str, ...]] = {
+    "modalities": ("output_modalities",),
+    "voice": ("audio", "output", "voice"),
+    "output_audio_format": ("audio", "output", "format"),
+    "max_response_output_tokens": ("max_output_tokens",),
+}
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -67,7 +101,7 @@ def to_ga(event: Event) -> Event:
     Renames the event type, assistant content-part types and ``modalities`` on
     responses. Cheap for deltas: a single dict lookup when nothing needs renaming.
     """
-    return _rename(event, BETA_TO_GA_EVENT, _BETA_TO_GA_CONTENT, "modalities", "output_modalities")
+    return _rename(event, BETA_TO_GA_EVENT, BETA_TO_GA_CONTENT, "modalities", "output_modalities")
 
 
 def to_beta(event: Event) -> Event:

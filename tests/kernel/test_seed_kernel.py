@@ -1,5 +1,5 @@
-"""The seed's connection code in a real kernel cell (top-level await) on the kernel's
-Session, and ``%realtime status`` telling the truth after a drop."""
+"""The classic beta-shaped connection code in a real kernel cell (top-level await) on the
+kernel's GA Session, and ``%realtime status`` telling the truth after a drop."""
 
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ server = EmbeddedServer(pace=0.0)
 server.start()
 session = rt_notebook.connect(
     base_url=server.base_url, websocket_base_url=server.websocket_base_url,
-    api_key=server.token, dialect="beta", timing=Timing(backoff_initial=0.05),
+    api_key=server.token, timing=Timing(backoff_initial=0.05),
 )
 """
 
-SEED = """
-async with session.connection() as connection:
+# OpenAI's older example, unchanged but for the line that opens the connection.
+CLASSIC = """
+async with session.connection(shape="beta") as connection:
     await connection.session.update(session={"modalities": ["text"]})
     await connection.conversation.item.create(
         item={
@@ -37,12 +38,8 @@ async with session.connection() as connection:
     )
     await connection.response.create()
     async for event in connection:
-        if event.type == "response.text.delta":
-            print(event.delta, flush=True, end="")
-        elif event.type == "response.text.done":
-            print()
-        elif event.type == "response.done":
-            break
+        if event.type == "response.text.delta": print(event.delta, end="")
+        elif event.type == "response.done": break
 """
 
 
@@ -55,10 +52,11 @@ def kernel():
     kernel.shutdown()
 
 
-def test_the_seed_example_streams_on_the_kernels_session(kernel):
-    run = kernel.execute(SEED)
+def test_the_classic_example_streams_on_the_kernels_ga_session(kernel):
+    assert kernel.execute("print(session.dialect.value)").stream_text() == "ga\n"
+    run = kernel.execute(CLASSIC)
     assert not run.of_type("error"), run.error_text()
-    assert run.stream_text() == "Echo: Say hello!\n"
+    assert run.stream_text() == "Echo: Say hello!"
     # The cell's turn is part of the conversation the magics see.
     run = kernel.execute("%%realtime\nand now a cell")
     assert not run.of_type("error"), run.error_text()
