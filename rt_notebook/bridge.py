@@ -120,6 +120,20 @@ class _ItemResource:
         self._connection._hand(lambda core: core.request(request, time.time()))
 
 
+class _TranscriptionSessionResource:
+    def __init__(self, connection: SessionConnection) -> None:
+        self._connection = connection
+
+    async def update(self, *, session: dict[str, Any], event_id: str | None = None) -> None:
+        """Refused: a Session is a conversation, a transcription session a connection of
+        its own (the error says what GA has instead when the Session speaks GA)."""
+        self._connection._for_wire({"type": "transcription_session.update", "session": session})
+        raise ConfigurationError(
+            "transcription_session.update: a Session holds a conversation; "
+            "open a transcription session on a connection of its own"
+        )
+
+
 class _ConversationResource:
     def __init__(self, connection: SessionConnection) -> None:
         self.item = _ItemResource(connection)
@@ -163,6 +177,7 @@ class SessionConnection:
         self.session = _SessionResource(self)
         self.conversation = _ConversationResource(self)
         self.response = _ResponseResource(self)
+        self.transcription_session = _TranscriptionSessionResource(self)
         self.handles: list[ResponseHandle] = []
         self._queue: asyncio.Queue[Event] | None = None
         self._parse = _typed(self.shape)

@@ -154,6 +154,10 @@ def test_untranslatable_calls_fail_in_one_line_before_anything_is_sent(server, t
         async with session.connection(shape=shape) as connection:
             await connection.session.update(session=session_settings)
 
+    async def transcribe():
+        async with session.connection(shape="beta") as connection:
+            await connection.transcription_session.update(session={"modalities": ["text"]})
+
     try:
         session.record(path)
         with pytest.raises(ConfigurationError) as error:
@@ -165,6 +169,10 @@ def test_untranslatable_calls_fail_in_one_line_before_anything_is_sent(server, t
         # Classic code that forgot the shape is told what to do, not 'session.type'.
         with pytest.raises(ConfigurationError, match=r'session.connection\(shape="beta"\)'):
             asyncio.run(attempt("ga", {"modalities": ["text"]}))
+        with pytest.raises(
+            ConfigurationError, match=r"'transcription_session\.update' has no GA equivalent"
+        ):
+            asyncio.run(transcribe())
         with pytest.raises(ConfigurationError, match="shape must be 'ga' or 'beta', not 'Beta'"):
             session.connection(shape="Beta")
         assert session.ask("still fine").wait(WAIT).text == "Echo: still fine"

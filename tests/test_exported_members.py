@@ -31,6 +31,7 @@ MODULES = [
     "rt_notebook.protocol.events",
     "rt_notebook.protocol.payloads",
     "rt_notebook.protocol.restore",
+    "rt_notebook.protocol.translate",
     "rt_notebook.protocol.turns",
     "rt_notebook.redaction",
     "rt_notebook.render.blocks",

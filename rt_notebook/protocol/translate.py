@@ -38,7 +38,10 @@ __all__ = [
     "GA_ONLY_SERVER_EVENTS",
     "SAME_CLIENT_EVENTS",
     "client_event",
+    "item",
+    "response_params",
     "server_event",
+    "settings",
 ]
 
 Path = tuple[str, ...]
