@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from rt_notebook.errors import ConfigurationError
+from rt_notebook.protocol.events import GA_TO_BETA_EVENT
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.session import Session, Timing
 from tests.timing import UNIT, WAIT
@@ -17,7 +18,13 @@ from tests.timing import UNIT, WAIT
 
 @pytest.fixture(scope="module")
 def server():
-    with EmbeddedServer(pace=0.0) as server:
+    with EmbeddedServer(pace=0.0, dialect="ga") as server:  # GA only, like the service
+        yield server
+
+
+@pytest.fixture(scope="module")
+def beta_server():
+    with EmbeddedServer(pace=0.0, dialect="beta") as server:  # for beta Sessions
         yield server
 
 
@@ -53,8 +60,8 @@ async def seed(session, update, delta_type, shape="ga"):
     return "".join(deltas)
 
 
-def test_the_seed_runs_verbatim_on_a_beta_session(server):
-    session = make(server, dialect="beta")
+def test_the_seed_runs_verbatim_on_a_beta_session(beta_server):
+    session = make(beta_server, dialect="beta")
     try:
         text = asyncio.run(
             seed(session, {"modalities": ["text"]}, "response.text.delta", shape="beta")
@@ -136,8 +143,59 @@ def test_the_classic_beta_example_runs_on_a_ga_session(server, tmp_path):
         session.close()
 
 
-def test_ga_shaped_code_runs_on_a_beta_session(server):
-    session = make(server, dialect="beta")
+def test_two_shapes_at_once_each_see_the_same_spoken_answer_in_their_names(server):
+    session = make(server)
+
+    async def listen(connection):
+        seen = []
+        async for event in connection:
+            seen.append(event)
+            if event.type == "response.done":
+                break
+        return seen
+
+    async def both():
+        async with (
+            session.connection(shape="beta") as beta,
+            session.connection() as ga,
+        ):
+            listeners = [
+                asyncio.create_task(listen(beta)),
+                asyncio.create_task(listen(ga)),
+            ]
+            await beta.session.update(session={"modalities": ["audio", "text"], "voice": "ash"})
+            await beta.conversation.item.create(item=CLASSIC_ITEM)
+            await beta.response.create(response={"max_response_output_tokens": 200})
+            return await asyncio.gather(*listeners)
+
+    try:
+        beta_events, ga_events = asyncio.run(asyncio.wait_for(both(), WAIT))
+        beta_types = {event.type for event in beta_events}
+        ga_types = {event.type for event in ga_events}
+        assert {"response.audio.delta", "response.audio_transcript.delta"} <= beta_types
+        assert not beta_types & set(GA_TO_BETA_EVENT)  # no GA-only name reaches beta code
+        ga_spoken = {"response.output_audio.delta", "response.output_audio_transcript.delta"}
+        assert ga_spoken <= ga_types
+        assert "response.audio.delta" not in ga_types
+        transcript = "".join(
+            e.delta for e in beta_events if e.type == "response.audio_transcript.delta"
+        )
+        assert transcript == "".join(
+            e.delta for e in ga_events if e.type == "response.output_audio_transcript.delta"
+        )
+        assert transcript == "Echo: Say hello"
+        beta_done, ga_done = beta_events[-1].response, ga_events[-1].response
+        assert beta_done.modalities == ["audio", "text"]
+        assert beta_done.voice == "ash"
+        assert beta_done.output_audio_format == "pcm16"
+        assert ga_done.output_modalities == ["audio"]
+        assert ga_done.audio.output.voice == "ash"
+    finally:
+        session.close()
+
+
+def test_ga_shaped_code_runs_on_a_beta_session(beta_server):
+    session = make(beta_server, dialect="beta")
     try:
         update = {"type": "realtime", "output_modalities": ["text"]}
         text = asyncio.run(seed(session, update, "response.output_text.delta"))
