@@ -16,17 +16,20 @@ The resources take the same keywords as the SDK's, written in the connection's *
 :mod:`rt_notebook.protocol.translate` rewrites calls for the wire and events for the code.
 They hand their events to the Session's client core on the I/O thread: ``response.create``
 is a turn (queued behind any running one), ``session.update`` joins the settings restored
-on every reconnect, items join the conversation the cells and panels see. Iterating yields
-every server event of the connection from the moment the context was entered, as typed
-models of the SDK for the shape (built here, for this consumer only: the Session's own path
-stays on plain dicts); events the shape does not have are left out.
+on every reconnect, items join the conversation the cells and panels see, input audio goes
+through the Session's own ``append_audio`` / ``commit_audio``; ``send(event)`` takes the
+path of the matching resource. Iterating yields every server event of the connection from
+the moment the context was entered, as typed models of the SDK for the shape (built here,
+for this consumer only: the Session's own path stays on plain dicts); events the shape does
+not have are left out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +137,35 @@ class _TranscriptionSessionResource:
         )
 
 
+class _InputAudioBufferResource:
+    """The Session's input audio (PCM16, 24 kHz, mono), as the SDK's resource takes it."""
+
+    def __init__(self, connection: SessionConnection) -> None:
+        self._connection = connection
+
+    async def append(self, *, audio: str, event_id: str | None = None) -> None:
+        """``input_audio_buffer.append`` of base64 ``audio`` (split when over the limit)."""
+        self._connection.session_object.append_audio(base64.b64decode(audio, validate=True))
+
+    async def clear(self, *, event_id: str | None = None) -> None:
+        self._connection.session_object.clear_audio()
+
+    async def commit(self, *, event_id: str | None = None) -> None:
+        """``input_audio_buffer.commit``: the audio so far becomes a user message (ask for
+        the answer with ``response.create``, as the SDK's code does)."""
+        session = self._connection.session_object
+        await asyncio.to_thread(session.commit_audio, respond=False)
+
+
+class _OutputAudioBufferResource:
+    async def clear(self, *, event_id: str | None = None) -> None:
+        """Refused: the output audio buffer exists on WebRTC connections only."""
+        raise ConfigurationError(
+            "output_audio_buffer.clear is for WebRTC connections; over a WebSocket, "
+            "cancel the response (response.cancel) and truncate the item instead"
+        )
+
+
 class _ConversationResource:
     def __init__(self, connection: SessionConnection) -> None:
         self.item = _ItemResource(connection)
@@ -178,6 +210,8 @@ class SessionConnection:
         self.conversation = _ConversationResource(self)
         self.response = _ResponseResource(self)
         self.transcription_session = _TranscriptionSessionResource(self)
+        self.input_audio_buffer = _InputAudioBufferResource(self)
+        self.output_audio_buffer = _OutputAudioBufferResource()
         self.handles: list[ResponseHandle] = []
         self._queue: asyncio.Queue[Event] | None = None
         self._parse = _typed(self.shape)
@@ -206,6 +240,32 @@ class SessionConnection:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
+
+    async def send(self, event: Mapping[str, Any]) -> None:
+        """Send one client event (a dict in the connection's shape), as the SDK's ``send``:
+        it takes the path of the matching resource above."""
+        fields = {key: value for key, value in event.items() if key != "type"}
+        kind = event.get("type")
+        senders: dict[str, Callable[..., Awaitable[Any]]] = {
+            "session.update": self.session.update,
+            "transcription_session.update": self.transcription_session.update,
+            "conversation.item.create": self.conversation.item.create,
+            "conversation.item.delete": self.conversation.item.delete,
+            "conversation.item.retrieve": self.conversation.item.retrieve,
+            "conversation.item.truncate": self.conversation.item.truncate,
+            "input_audio_buffer.append": self.input_audio_buffer.append,
+            "input_audio_buffer.clear": self.input_audio_buffer.clear,
+            "input_audio_buffer.commit": self.input_audio_buffer.commit,
+            "output_audio_buffer.clear": self.output_audio_buffer.clear,
+            "response.create": self.response.create,
+            "response.cancel": self.response.cancel,
+        }
+        sender = senders.get(str(kind))
+        if sender is None:
+            raise ConfigurationError(
+                f"unknown client event type {kind!r}; the known ones: {', '.join(senders)}"
+            )
+        await sender(**fields)
 
     async def recv(self) -> Any:
         """The next server event (a typed model of the SDK for the connection's shape)."""

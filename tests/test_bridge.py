@@ -4,6 +4,7 @@ response handles iterated for their deltas. Real SDK, embedded server on 127.0.0
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
 import pytest
@@ -190,6 +191,38 @@ def test_two_shapes_at_once_each_see_the_same_spoken_answer_in_their_names(serve
         assert beta_done.output_audio_format == "pcm16"
         assert ga_done.output_modalities == ["audio"]
         assert ga_done.audio.output.voice == "ash"
+    finally:
+        session.close()
+
+
+def test_classic_send_calls_and_input_audio_take_the_same_paths(server):
+    session = make(server)
+    silence = base64.b64encode(bytes(24_000 * 2 // 5)).decode()  # 200 ms of PCM16 24 kHz
+
+    async def classic_send():
+        seen = []
+        async with session.connection(shape="beta") as connection:
+            await connection.send({"type": "session.update", "session": {"modalities": ["text"]}})
+            await connection.send({"type": "input_audio_buffer.append", "audio": silence})
+            await connection.send({"type": "input_audio_buffer.commit"})
+            await connection.send({"type": "response.create", "response": {"instructions": "x"}})
+            async for event in connection:
+                seen.append(event)
+                if event.type == "response.done":
+                    break
+            with pytest.raises(ConfigurationError, match="WebRTC"):
+                await connection.send({"type": "output_audio_buffer.clear"})
+            with pytest.raises(ConfigurationError, match="unknown client event type 'sesion"):
+                await connection.send({"type": "sesion.update", "session": {}})
+        return seen
+
+    try:
+        seen = asyncio.run(asyncio.wait_for(classic_send(), WAIT))
+        created = [e.item for e in seen if e.type == "conversation.item.created"]
+        assert created[0].role == "user"
+        assert created[0].content[0].type == "input_audio"
+        assert seen[-1].response.modalities == ["text"]
+        assert session.items[0].role == "user"
     finally:
         session.close()
 
