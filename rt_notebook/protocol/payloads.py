@@ -13,7 +13,7 @@ import base64
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .events import Dialect
+from .events import BETA_TO_GA_RESPONSE_FIELD, BETA_TO_GA_SESSION_FIELD, Dialect
 
 __all__ = [
     "MAX_APPEND_AUDIO_CHARS",
@@ -87,19 +87,13 @@ def _shared_settings(
     tool_choice: str | dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The settings a session and a single response both take, in ``dialect``'s names."""
-    beta = dialect is Dialect.BETA
     payload: dict[str, Any] = {}
     if instructions is not None:
         payload["instructions"] = instructions
     if wanted_modalities is not None:
-        payload["modalities" if beta else "output_modalities"] = modalities(
-            wanted_modalities, dialect
-        )
+        _put(payload, "modalities", modalities(wanted_modalities, dialect), dialect)
     if voice is not None:
-        if beta:
-            payload["voice"] = voice
-        else:
-            payload["audio"] = {"output": {"voice": voice}}
+        _put(payload, "voice", voice, dialect)  # the same place for a session and a response
     if tools is not None:
         payload["tools"] = tools
     if tool_choice is not None:
@@ -152,8 +146,8 @@ def response_settings(
         tool_choice=tool_choice,
     )
     if max_output_tokens is not None:
-        beta = dialect is Dialect.BETA
-        payload["max_response_output_tokens" if beta else "max_output_tokens"] = max_output_tokens
+        limit = "max_response_output_tokens"
+        _put(payload, limit, max_output_tokens, dialect, BETA_TO_GA_RESPONSE_FIELD)
     if conversation is not None:
         payload["conversation"] = conversation
     if input_items is not None:
@@ -196,9 +190,7 @@ def turn_detection_settings(
         if unknown:
             raise ValueError(f"{mode} does not take {sorted(unknown)}; it takes {sorted(allowed)}")
         value = {"type": mode, **params}
-    if dialect is Dialect.BETA:
-        return {"turn_detection": value}
-    return {"type": "realtime", "audio": {"input": {"turn_detection": value}}}
+    return _session_setting("turn_detection", value, dialect)
 
 
 def transcription_settings(dialect: Dialect, model: str | None) -> dict[str, Any]:
@@ -207,6 +199,27 @@ def transcription_settings(dialect: Dialect, model: str | None) -> dict[str, Any
     if model is not None and (not isinstance(model, str) or not model):
         raise ValueError(f"the transcription model must be a non-empty string, not {model!r}")
     value = None if model is None else {"model": model}
-    if dialect is Dialect.BETA:
-        return {"input_audio_transcription": value}
-    return {"type": "realtime", "audio": {"input": {"transcription": value}}}
+    return _session_setting("input_audio_transcription", value, dialect)
+
+
+def _put(
+    payload: dict[str, Any],
+    beta_name: str,
+    value: Any,
+    dialect: Dialect,
+    table: dict[str, tuple[str, ...]] = BETA_TO_GA_SESSION_FIELD,
+) -> None:
+    """Set the setting called ``beta_name`` in beta where ``dialect`` keeps it (GA: its
+    path in the dialect ``table``)."""
+    path = (beta_name,) if dialect is Dialect.BETA else table[beta_name]
+    *parents, last = path
+    for key in parents:
+        payload = payload.setdefault(key, {})
+    payload[last] = value
+
+
+def _session_setting(beta_name: str, value: Any, dialect: Dialect) -> dict[str, Any]:
+    """A ``session.update`` body setting just ``beta_name`` (GA: typed, nested)."""
+    payload: dict[str, Any] = {} if dialect is Dialect.BETA else {"type": "realtime"}
+    _put(payload, beta_name, value, dialect)
+    return payload
