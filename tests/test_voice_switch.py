@@ -263,3 +263,64 @@ def test_a_mic_press_stops_and_truncates_a_cells_spoken_answer(
 
 def wait_for_answer(controller):
     wait_until(lambda: controller.turns and controller.turns[0].answer, "the answer")
+
+
+def test_speech_heard_hands_free_stops_a_cells_spoken_answer(paced_server, make_session):
+    """Hands-free, nothing is pressed: the server hearing speech start is what stops the
+    cell's playing answer (the page stops nothing by itself then)."""
+    from rt_notebook.render.voice import VoiceOutput
+
+    session = make_session(paced_server)
+    controller = VoiceController(session, Microphone())
+    try:
+        browser = Browser(controller.mic)
+        browser.start("handsfree")
+        wait_until(lambda: session.settings.get("turn_detection"), "hands-free on")
+        handle = session.ask("a long answer " * 40, modalities=["audio"])
+        cell = VoiceOutput(session, handle, cap_seconds=300)
+        player = cell.player
+        player._handle_message(player, {"event": "ready"}, [])
+        wait_until(lambda: player.received > 24_000, "a second of the answer")
+        stops = []
+        player.stop = lambda: stops.append(True)
+        browser.speak(tone(0.5))  # the server's voice activity detection hears it
+        wait_until(lambda: stops, "the cell's player told to stop")
+        player._handle_message(player, {"event": "stopped", "played": 6_000}, [])
+        assert cell.truncated.wait(WAIT)
+        browser.end(0.5)
+    finally:
+        controller.close()
+
+
+def test_the_panel_speaks_from_its_first_press_until_it_closes(text_session):
+    """The panel's text box comes first: opening it changes nothing; its microphone's
+    first press switches to audio (said next to it); typed messages still answer in text;
+    closing the panel gives text back."""
+    from rt_notebook.chat import ChatPanel
+
+    session = text_session
+    panel = ChatPanel(session)
+    try:
+        assert panel.send("typed first").result(WAIT).wait(WAIT).text == "Echo: typed first"
+        assert output(session) == ["text"]
+        browser = Browser(panel.voice.microphone)
+        browser.start("push")
+        browser.speak(tone(0.5))
+        browser.end(0.5)
+        wait_until(lambda: panel.voice.controller.answers, "the spoken answer")
+        answer = panel.voice.controller.answers[0]
+        assert answer.handle.wait(WAIT).audio == tone(0.5)
+        assert output(session) == ["audio"]
+        wait_until(
+            lambda: (
+                "answers in audio" in panel.voice._note.value
+                and panel.voice._note in panel.voice.widget.children
+            ),
+            "the note next to the microphone",
+        )
+        typed = panel.send("typed meanwhile").result(WAIT)
+        assert typed.params["output_modalities"] == ["text"]
+        assert typed.wait(WAIT).audio == b""
+    finally:
+        panel.close()
+    wait_until(lambda: output(session) == ["text"], "text given back")

@@ -203,9 +203,9 @@ def show_voice(session: Session) -> VoiceTurnsView:
     from ..widgets.mic import Microphone
 
     old = _SHOWN.pop(session.name, None)
-    if old is not None:
-        old.close()
     view = VoiceTurnsView(session, VoiceController(session, Microphone()))
+    if old is not None:
+        old.close()  # after the new one holds the output: it stays audio throughout
     _SHOWN[session.name] = view
     display(view.widget)  # type: ignore[no-untyped-call]
     # The next cell (and `%realtime status`) finds the Session switched to audio.
