@@ -324,3 +324,13 @@ def test_the_panel_speaks_from_its_first_press_until_it_closes(text_session):
     finally:
         panel.close()
     wait_until(lambda: output(session) == ["text"], "text given back")
+
+
+def test_the_note_names_the_session_escaped():
+    from rt_notebook.render.voice_turns import _note_html
+
+    assert "<code>%realtime voice --off</code>" in _note_html("default")
+    hostile = _note_html('<img src=x onerror="alert(1)">')
+    assert "<img" not in hostile
+    assert "--off --session &lt;img" in hostile
+    assert "<img" not in _note_html("<img>", off=True)

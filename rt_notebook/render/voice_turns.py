@@ -100,7 +100,9 @@ class VoiceTurnsView:
         self._lock = threading.Lock()
         self._rows: dict[int, _Row] = {}
         self._list = widgets.VBox([], _dom_classes=("rt-notebook-voice-turns",))
-        self._note = widgets.HTML(_note_html(), _dom_classes=("rt-notebook-voice-note",))
+        self._note = widgets.HTML(
+            _note_html(session.name), _dom_classes=("rt-notebook-voice-note",)
+        )
         self.widget = widgets.VBox(
             [controller.mic, self._note, self._list], _dom_classes=("rt-notebook-voice",)
         )
@@ -123,7 +125,7 @@ class VoiceTurnsView:
             self._unsubscribe()
             self.controller.close()
         self._wake.set()
-        self._note.value = _note_html(off=True)
+        self._note.value = _note_html(self.session.name, off=True)
         self.widget.children = (self._note, self._list)  # the microphone is gone
 
     def _ipython_display_(self) -> None:
@@ -185,15 +187,21 @@ class VoiceTurnsView:
             self._list.children = tuple(self._rows[id(turn)].box for turn in turns)
 
 
-def _note_html(*, off: bool = False) -> str:
+def _note_html(name: str, *, off: bool = False) -> str:
+    """The line under the microphone: the Session answers in audio while voice is on."""
     from ..voice_switch import NOTE
 
+    which = "" if name == "default" else f" --session {name}"
     if off:
-        words = "Voice is off; the Session answers as it did before. <code>%realtime voice</code>"
-        return f'<span class="rt-notebook-mic-note">{words} turns it on again.</span>'
+        command = html.escape(f"%realtime voice{which}")
+        words = "Voice is off; the Session answers as it did before."
+        return (
+            f'<span class="rt-notebook-mic-note">{words} <code>{command}</code> turns it on.</span>'
+        )
+    command = html.escape(f"%realtime voice --off{which}")
     return (
         f'<span class="rt-notebook-mic-note">{html.escape(NOTE)} '
-        "<code>%realtime voice --off</code> turns it off.</span>"
+        f"<code>{command}</code> turns it off.</span>"
     )
 
 
