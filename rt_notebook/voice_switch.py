@@ -50,10 +50,15 @@ def audio_switch(session: Session) -> AudioSwitch:
 
 def typed_modalities(session: Session) -> list[str] | None:
     """The output a typed turn asks for per response while voice switched ``session`` to
-    audio (what it had before); ``None`` when nothing was switched."""
+    audio (what it had before); ``None`` when nothing was switched. Blocks (not on the I/O
+    thread) to give the output back first if that waited for a closed Session to
+    reconnect."""
     with _switches_lock:
         switch = _switches.get(session)
-    return None if switch is None else switch.before
+    if switch is None:
+        return None
+    switch.settle()
+    return switch.before
 
 
 class AudioSwitch:
@@ -96,6 +101,14 @@ class AudioSwitch:
     def let_go(self) -> None:
         with self._lock:
             self._holders = max(0, self._holders - 1)
+
+    def settle(self) -> None:
+        """Give the output back now if the last holder let go while the Session was
+        closed (and it is open again)."""
+        with self._lock:
+            waiting = not self._holders and self._switched
+        if waiting and self.session.status.state != "closed":
+            self.apply()
 
     def apply(self) -> None:
         """Send the output the holders want, if the Session does not have it yet."""

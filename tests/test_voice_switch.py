@@ -334,3 +334,23 @@ def test_the_note_names_the_session_escaped():
     assert "<img" not in hostile
     assert "--off --session &lt;img" in hostile
     assert "<img" not in _note_html("<img>", off=True)
+
+
+def test_voice_off_while_the_session_is_closed_gives_text_back_once_it_reconnects(
+    text_session,
+):
+    """Turning voice off does not reopen a Session someone closed; the next typed turn,
+    once it is open again, finds its output given back (and asks for text meanwhile)."""
+    session = text_session
+    controller = VoiceController(session, Microphone())
+    assert controller.wait_switched(WAIT)
+    session.close()
+    controller.close()
+    assert controller.wait_switched(WAIT)
+    assert session.status.state == "closed"  # not reopened to give the output back
+    session.connect()  # a fresh conversation with the Session's settings: still audio
+    assert output(session) == ["audio"]
+    assert typed_modalities(session) is None  # given back first: nothing to override
+    assert output(session) == ["text"]
+    assert session.settings["modalities"] == ["text"]
+    assert controller.errors == []
