@@ -281,7 +281,7 @@ class VoiceController:
             holding, self._holding = self._holding, False
         if holding:
             self._switch.let_go()
-            self._switching = self._submit(self._switch.apply)  # after the turns' calls
+            self._switching = self._submit(self._switch_output)  # after the turns' calls
         for unhook in self._unhook:
             unhook()
         self._unlisten()
@@ -300,7 +300,7 @@ class VoiceController:
                 return
             self._holding = True
         self._switch.hold()
-        self._switching = self._submit(self._switch.apply)
+        self._switching = self._submit(self._switch_output)
         self._changed()
 
     def _on_start(self, mode: str) -> None:
@@ -363,6 +363,10 @@ class VoiceController:
         handle = self.session.commit_audio(respond=True, modalities=AUDIO)
         if handle is not None:
             self._follow(handle, turn)
+
+    def _switch_output(self) -> None:
+        # (its name is what an error next to the microphone starts with)
+        self._switch.apply()
 
     def _handsfree_off(self) -> None:
         self.session.set_turn_detection(None)
