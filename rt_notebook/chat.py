@@ -60,6 +60,7 @@ from .render.approval import ApprovalButtons
 from .render.pacing import Pacer
 from .session import Session, connect, get_session
 from .tools import CallState, asking
+from .voice_switch import typed_modalities
 from .widgets.bubbles import error_html, is_streaming, item_html, outgoing_html
 from .widgets.composer import Composer
 from .widgets.export import transcript_cells, transcript_data, transcript_markdown
@@ -503,7 +504,11 @@ class ChatPanel:
             if session is None:
                 raise RealtimeConnectionError("not connected (the connection attempt failed)")
             with asking(self._ask_approval):  # its tool calls are approved in this panel
-                handle = session.ask(outgoing.text)
+                # While the microphone holds the output at audio, typed turns answer
+                # as before.
+                before = typed_modalities(session)
+                extra: dict[str, Any] = {} if before is None else {"modalities": before}
+                handle = session.ask(outgoing.text, **extra)
         except (RealtimeError, TimeoutError) as exc:
             self._settle(outgoing, "failed")
             self._report_error(str(exc))

@@ -6,6 +6,9 @@ panel's bubbles (an answer's transcript is its assistant item's text). A
 :class:`~rt_notebook.voice_control.VoiceController` does the talking, the same one
 ``%realtime voice`` uses; it is replaced when the panel follows a new Session.
 
+Once the microphone is first used, the panel's Session answers in audio until the panel
+closes (a line next to the microphone says so): see :mod:`rt_notebook.voice_switch`.
+
 A spoken user item has no text until (unless) the server transcribes it: its bubble reads
 "(voice message, 2.4 s)" meanwhile. The answers' audio, as the model remembers it (cut
 where the user interrupted), is kept for the panel's notebook export.
@@ -14,6 +17,7 @@ where the user interrupted), is kept for the panel's notebook export.
 from __future__ import annotations
 
 import dataclasses
+import html
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -44,6 +48,8 @@ class PanelVoice:
         self._answers: list[Answer] = []  # of every controller this panel had
         self._labels: dict[str, str] = {}  # spoken user item id -> its label
         self._shown_player: object = None
+        self._note = widgets.HTML("", _dom_classes=("rt-chat-voice-note",))
+        self._note_shown = False
         self.widget = widgets.HBox([self.microphone], _dom_classes=("rt-chat-voice",))
 
     def attach(self, session: Session) -> None:
@@ -51,7 +57,8 @@ class PanelVoice:
         with self._lock:
             old, self.controller = self.controller, None
         if old is None:
-            controller = VoiceController(session, self.microphone)
+            # The text box comes first: the output switches to audio at the first press.
+            controller = VoiceController(session, self.microphone, speak_now=False)
         else:
             controller = old.replace(session)
         controller.on_change(self._changed)
@@ -100,11 +107,24 @@ class PanelVoice:
 
     def sync(self) -> None:
         """Writer thread: show the latest answer's player next to the microphone."""
+        from .voice_switch import NOTE
+
         with self._lock:
             latest = self._answers[-1].player if self._answers else None
+            controller = self.controller
+        speaking = controller is not None and controller.speaking
         if latest is not None and latest is not self._shown_player:
             self._shown_player = latest
-            self.widget.children = (self.microphone, latest)
+        if speaking != self._note_shown:
+            self._note_shown = speaking
+            self._note.value = (
+                f'<span class="rt-notebook-mic-note">{html.escape(NOTE)}</span>' if speaking else ""
+            )
+        children = (self.microphone, *((self._note,) if speaking else ()))
+        if latest is not None:
+            children += (latest,)
+        if self.widget.children != children:
+            self.widget.children = children
 
     def _changed(self) -> None:
         controller = self.controller

@@ -229,7 +229,7 @@ LINE_COMMANDS = {
     "record": "FILE | --stop",
     "tools": "[--notebook]",
     "chat": "[--side]",
-    "voice": "[--transcribe MODEL | --no-transcribe]",
+    "voice": "[--transcribe MODEL | --no-transcribe | --off]",
     "inspect": "[RESPONSE_ID | ITEM_ID | session] [--live]",
 }
 
@@ -303,7 +303,7 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
 
 def _check_voice_arguments(words: Sequence[str], usage: str) -> None:
     transcribe = len(words) == 2 and words[0] == "--transcribe" and not words[1].startswith("-")
-    if words and not (transcribe or list(words) == ["--no-transcribe"]):
+    if words and not (transcribe or list(words) in (["--no-transcribe"], ["--off"])):
         raise ConfigurationError(f"{usage} (MODEL: a transcription model, e.g. whisper-1)")
 
 

@@ -354,6 +354,14 @@ class RealtimeMagics(Magics):
         return the item's id (``None`` out of band) and the response (``None`` with
         --no-response)."""
         overrides = response_overrides(args)
+        if "modalities" not in overrides:
+            # While a voice control holds the Session's output at audio, a cell answers
+            # as it did before (text, unless the user chose otherwise).
+            from .voice_switch import typed_modalities
+
+            before = typed_modalities(session)
+            if before is not None:
+                overrides["modalities"] = before
         role = args.role or "user"
         if args.oob:
             # The cell (after any --input items) is the response's input; nothing enters
@@ -406,9 +414,11 @@ class RealtimeMagics(Magics):
         tools [--notebook] the registered function tools (--notebook: first enable the
                            built-in notebook tools: variables, DataFrames, cells, last error)
         chat [--side]      a chat panel on the Session (--side: JupyterLab's side area)
-        voice [--transcribe MODEL | --no-transcribe]
+        voice [--transcribe MODEL | --no-transcribe | --off]
                            talk with the Session: hold-to-talk and hands-free microphone;
-                           --transcribe: show what you said, transcribed by MODEL
+                           while it is on the Session answers in audio (cells still
+                           answer as before); --transcribe: show what you said,
+                           transcribed by MODEL; --off: turn it off (output as before)
         inspect [ID] [--live]  the events, sent and received, of the last turn (or of the
                            turn a response or item ID names; "session": events of no
                            turn), with its latency; --live: updated while it runs
@@ -424,6 +434,8 @@ class RealtimeMagics(Magics):
             return self._status(connect(name, **self._session_options()))
         if command.name == "status":
             return self._status(get_session(name))
+        if command.name == "voice" and command.words == ("--off",):
+            return self._voice_off(name)
         if command.name in ("tools", "chat", "voice"):
             # Both connect if needed: tools are sent with session.update, and a panel
             # talks at once, like %%realtime.
@@ -508,6 +520,14 @@ class RealtimeMagics(Magics):
         if rest:
             session.set_input_transcription(rest[1] if rest[0] == "--transcribe" else None)
         show_voice(session)
+
+    def _voice_off(self, name: str) -> Markdown:
+        from .render.markdown import inline_code
+        from .render.voice_turns import hide_voice
+
+        if not hide_voice(name):
+            raise UsageError(f"no voice control is on for Session {name!r}")
+        return Markdown(f"Voice is off for Session {inline_code(name)}: it answers as before.")
 
     def _status(self, session: Session | None) -> Markdown:
         from .render.inspector import session_totals

@@ -14,9 +14,13 @@ each shown as its input transcription when the server provides one, otherwise as
   release commits it and asks for the answer. Hands-free: server voice activity detection
   is switched on; the server commits and answers by itself
   (``Session.on_server_response``).
+* Answers speak: while the controller is on it holds its Session's
+  :class:`~rt_notebook.voice_switch.AudioSwitch` (the Session's output is audio, so the
+  server's hands-free answers speak), and a push-to-talk turn asks for audio itself.
 * Each answer plays with an :class:`~rt_notebook.widgets.player.AudioPlayer`. Barge-in:
   when the server hears speech start (``input_audio_buffer.speech_started``), the user
-  presses to talk, or presses Stop, the player stops at once, the browser reports what it
+  presses to talk, or presses Stop, every answer of the Session that plays stops at once
+  (:func:`~rt_notebook.playing.interrupt`: a cell's too), the browser reports what it
   played, and ``conversation.item.truncate`` is sent with that ``audio_end_ms``
   (:func:`~rt_notebook.render.voice.truncate_played`), so the model remembers what the
   user heard.
@@ -31,6 +35,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .voice_switch import AUDIO
 
 if TYPE_CHECKING:
     from .responses import ResponseHandle
@@ -189,9 +195,15 @@ class VoiceController:
 
     ``on_change(callback)`` calls ``callback()`` (from any thread, quick) when a turn is
     added or changes, for the views; :meth:`close` stops following the Session.
+
+    ``speak_now``: switch the Session's output to audio at once (``%realtime voice``), or
+    only when the microphone is first used (the chat panel, whose text box comes first);
+    either way it is switched back by :meth:`close`.
     """
 
-    def __init__(self, session: Session, mic: Microphone) -> None:
+    def __init__(self, session: Session, mic: Microphone, *, speak_now: bool = True) -> None:
+        from .voice_switch import audio_switch
+
         self.session = session
         self.mic = mic
         self.core = VoiceTurns()
@@ -202,6 +214,11 @@ class VoiceController:
         self._worker = concurrent.futures.ThreadPoolExecutor(1, "rt_notebook-voice")
         self._detection: str | None = "unknown"
         self._closed = False
+        self._switch = audio_switch(session)
+        self._switching: concurrent.futures.Future[None] | None = None  # the last switch
+        self._holding = False  # the Session's output switched to audio for this controller
+        if speak_now:
+            self._speak()
         self._unhook = [mic.on_start(self._on_start), mic.on_audio(self._on_audio)]
         self._unhook.append(mic.on_end(self._on_end))
         self._unlisten = session.listen(self._on_event)
@@ -214,6 +231,25 @@ class VoiceController:
         with self._lock:
             return list(self.core.turns)
 
+    @property
+    def speaking(self) -> bool:
+        """Whether this controller holds its Session's output at audio (until closed)."""
+        with self._lock:
+            return self._holding
+
+    def wait_switched(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until the Session's output is as this
+        controller last asked (audio when it started, as before when it closed); say if
+        it is (a failure is shown next to the microphone)."""
+        switching = self._switching
+        if switching is None:
+            return True
+        try:
+            switching.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return False
+        return True
+
     def on_change(self, callback: Callable[[], None]) -> None:
         self._change_handlers.append(callback)
 
@@ -223,29 +259,29 @@ class VoiceController:
         in progress goes on in the new conversation: hands-free switches the new
         Session's voice activity detection on."""
         with self._lock:
-            mode = self.core.mode
+            mode, speaking = self.core.mode, self._holding
         self.close(stop_microphone=False)
-        controller = VoiceController(session, self.mic)
+        controller = VoiceController(session, self.mic, speak_now=speaking)
         if mode is not None:
             controller._on_start(mode)
         return controller
 
     def interrupt(self) -> None:
-        """Stop every answer that is playing (each is then truncated where it stopped)."""
-        with self._lock:
-            answers = list(self.answers)
-        for answer in answers:
-            if answer.player.status in ("ended", "stopped"):
-                continue
-            if answer.player.browser_ready:
-                answer.player.stop()  # the browser says what was heard; then truncated
-            elif not answer.handle.done():
-                answer.handle.cancel()  # nothing plays it: just stop the answer
+        """Stop every answer of the Session that is playing, this controller's or not (a
+        cell's, a panel's): each is then truncated where it stopped."""
+        from .playing import interrupt
+
+        interrupt(self.session)
 
     def close(self, *, stop_microphone: bool = True) -> None:
-        """Stop following the Session (and, unless told not to, the microphone)."""
+        """Stop following the Session (and, unless told not to, the microphone); give
+        the Session's output back (as it was before voice switched it to audio)."""
         with self._lock:
             self._closed = True
+            holding, self._holding = self._holding, False
+        if holding:
+            self._switch.let_go()
+            self._switching = self._submit(self._switch_output)  # after the turns' calls
         for unhook in self._unhook:
             unhook()
         self._unlisten()
@@ -256,10 +292,22 @@ class VoiceController:
 
     # Microphone (the comm thread: hand over, return) -----------------------------------
 
+    def _speak(self) -> None:
+        """Hold the Session's output at audio (once); the switch is sent before the
+        calls the microphone makes after this."""
+        with self._lock:
+            if self._holding or self._closed:
+                return
+            self._holding = True
+        self._switch.hold()
+        self._switching = self._submit(self._switch_output)
+        self._changed()
+
     def _on_start(self, mode: str) -> None:
         with self._lock:
             self.core.start(mode)
         self.interrupt()  # the user talks over the answer
+        self._speak()
         self._submit(self._start, mode)
 
     def _on_audio(self, pcm: bytes) -> None:
@@ -284,9 +332,12 @@ class VoiceController:
 
     # Worker thread: the Session calls, in order ------------------------------------------
 
-    def _submit(self, function: Callable[..., Any], *args: Any) -> None:
+    def _submit(
+        self, function: Callable[..., Any], *args: Any
+    ) -> concurrent.futures.Future[None] | None:
         with contextlib.suppress(RuntimeError):  # closed
-            self._worker.submit(self._guarded, function, *args)
+            return self._worker.submit(self._guarded, function, *args)
+        return None
 
     def _guarded(self, function: Callable[..., Any], *args: Any) -> None:
         try:
@@ -308,9 +359,14 @@ class VoiceController:
         if turn.note:  # too short: the server would refuse it
             self.session.clear_audio()
             return
-        handle = self.session.commit_audio(respond=True)
+        # Asked for audio by the turn itself: whatever the Session's output is meanwhile.
+        handle = self.session.commit_audio(respond=True, modalities=AUDIO)
         if handle is not None:
             self._follow(handle, turn)
+
+    def _switch_output(self) -> None:
+        # (its name is what an error next to the microphone starts with)
+        self._switch.apply()
 
     def _handsfree_off(self) -> None:
         self.session.set_turn_detection(None)
@@ -336,12 +392,14 @@ class VoiceController:
 
     def _follow(self, handle: ResponseHandle, turn: UserTurn | None) -> None:
         """Play ``handle``'s answer and keep it with its turn."""
+        from .playing import register
         from .widgets.player import AudioPlayer
 
         answer = Answer(handle, AudioPlayer())
         with self._lock:
             self.answers.append(answer)
             self.core.answer(answer, turn)
+        register(self.session, handle, answer.player)  # talking over it stops it
         unsubscribe = self.session.subscribe_audio(handle, answer.player.feed)
 
         def done(_: ResponseHandle) -> None:

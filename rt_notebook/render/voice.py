@@ -8,6 +8,9 @@ URL (the form :class:`IPython.display.Audio` writes), so a saved notebook keeps 
 model said. Audio longer than the cap is not embedded: a note says so instead. The
 transcript is the :class:`~rt_notebook.render.cell.CellView` shown next to it.
 
+The user talking over the answer (a microphone press, or speech the server hears) stops it
+like its Stop button (:mod:`rt_notebook.playing`); either way it is truncated where heard.
+
 A ``--background`` cell returns at once: :func:`voice_in_background` finishes
 it when the response does, from a thread (the player was displayed while the cell ran, so
 the thread only updates that display).
@@ -148,6 +151,9 @@ class VoiceOutput:
         self.player.on_status(self._on_status)
         self.player.on_stop(self._on_stop)
         self._unsubscribe = session.subscribe_audio(handle, self.player.feed)
+        from ..playing import register
+
+        register(session, handle, self.player)  # talking over it (a microphone) stops it
 
     def finish(self, result: ResponseResult) -> None:
         """The response is done: keep its audio in the notebook once the browser has

@@ -1,9 +1,11 @@
 """Cell view for talking by voice: the microphone, then each spoken turn and its answer.
 
 ``%realtime voice`` shows a :class:`VoiceTurnsView`: the
-:class:`~rt_notebook.widgets.mic.Microphone` on top and, below it, one row per turn: the
-user's bubble ("(voice message, 2.4 s)" or its input transcription), the answer's
+:class:`~rt_notebook.widgets.mic.Microphone` on top, a line saying that the Session
+answers in audio while the control is on, and, below it, one row per turn: the user's
+bubble ("(voice message, 2.4 s)" or its input transcription), the answer's
 :class:`~rt_notebook.widgets.player.AudioPlayer` and its transcript growing beside it.
+``%realtime voice --off`` (:func:`hide_voice`) turns it off.
 
 One writer thread per view does every widget write after construction (the controller
 and the Session's I/O thread only wake it), at most about ten times a second. Model text
@@ -26,7 +28,14 @@ if TYPE_CHECKING:
     from ..session import Session
     from ..voice_control import UserTurn, VoiceController
 
-__all__ = ["VoiceTurnsView", "answer_html", "show_voice", "shown_voices", "turn_html"]
+__all__ = [
+    "VoiceTurnsView",
+    "answer_html",
+    "hide_voice",
+    "show_voice",
+    "shown_voices",
+    "turn_html",
+]
 
 log = logging.getLogger("rt_notebook")
 
@@ -37,6 +46,8 @@ _SHOWN: dict[str, VoiceTurnsView] = {}
 
 # The writer's pace: transcript deltas arrive far more often than anyone reads.
 FRAME = 0.1
+# Longest a %realtime voice line waits for the Session's output to be switched.
+SWITCH_WAIT = 10.0
 # How often an idle writer looks whether its Session was replaced in the registry
 # (``%realtime reset``), which no event announces.
 IDLE_POLL = 1.0
@@ -89,8 +100,11 @@ class VoiceTurnsView:
         self._lock = threading.Lock()
         self._rows: dict[int, _Row] = {}
         self._list = widgets.VBox([], _dom_classes=("rt-notebook-voice-turns",))
+        self._note = widgets.HTML(
+            _note_html(session.name), _dom_classes=("rt-notebook-voice-note",)
+        )
         self.widget = widgets.VBox(
-            [controller.mic, self._list], _dom_classes=("rt-notebook-voice",)
+            [controller.mic, self._note, self._list], _dom_classes=("rt-notebook-voice",)
         )
         self._wake = threading.Event()
         self._closed = False
@@ -102,12 +116,17 @@ class VoiceTurnsView:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the microphone and following the Session."""
+        """Stop the microphone and following the Session; the Session's output goes back
+        to what it was before voice switched it to audio."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             self._unsubscribe()
             self.controller.close()
         self._wake.set()
+        self._note.value = _note_html(self.session.name, off=True)
+        self.widget.children = (self._note, self._list)  # the microphone is gone
 
     def _ipython_display_(self) -> None:
         display(self.widget)  # type: ignore[no-untyped-call]
@@ -168,18 +187,49 @@ class VoiceTurnsView:
             self._list.children = tuple(self._rows[id(turn)].box for turn in turns)
 
 
+def _note_html(name: str, *, off: bool = False) -> str:
+    """The line under the microphone: the Session answers in audio while voice is on."""
+    from ..voice_switch import NOTE
+
+    which = "" if name == "default" else f" --session {name}"
+    if off:
+        command = html.escape(f"%realtime voice{which}")
+        words = "Voice is off; the Session answers as it did before."
+        return (
+            f'<span class="rt-notebook-mic-note">{words} <code>{command}</code> turns it on.</span>'
+        )
+    command = html.escape(f"%realtime voice --off{which}")
+    return (
+        f'<span class="rt-notebook-mic-note">{html.escape(NOTE)} '
+        f"<code>{command}</code> turns it off.</span>"
+    )
+
+
 def show_voice(session: Session) -> VoiceTurnsView:
     """Display the voice control for ``session`` (``%realtime voice``)."""
     from ..voice_control import VoiceController
     from ..widgets.mic import Microphone
 
     old = _SHOWN.pop(session.name, None)
-    if old is not None:
-        old.close()
     view = VoiceTurnsView(session, VoiceController(session, Microphone()))
+    if old is not None:
+        old.close()  # after the new one holds the output: it stays audio throughout
     _SHOWN[session.name] = view
     display(view.widget)  # type: ignore[no-untyped-call]
+    # The next cell (and `%realtime status`) finds the Session switched to audio.
+    view.controller.wait_switched(SWITCH_WAIT)
     return view
+
+
+def hide_voice(name: str) -> bool:
+    """Turn off the voice control shown for the Session called ``name``
+    (``%realtime voice --off``); say whether there was one."""
+    view = _SHOWN.pop(name, None)
+    if view is None:
+        return False
+    view.close()
+    view.controller.wait_switched(SWITCH_WAIT)  # the next cell finds the output as before
+    return True
 
 
 def shown_voices() -> dict[str, VoiceTurnsView]:
