@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from .errors import RealtimeConnectionError, ServerError, scrub
 from .protocol.client import REQUEST_TAG, ClientCore
 from .protocol.conversation import Change, Item
 from .protocol.events import Event
+from .protocol.settings import SettingsLost
 from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn
 from .responses import ItemSnapshot, ResponseHandle, ResponseResult
@@ -82,6 +84,7 @@ class Driver:
         self._ready: list[concurrent.futures.Future[None]] = []
         self._recorder: IO[bytes] | None = None
         self._fresh = True  # the next start() begins an empty conversation
+        self._lost_told: SettingsLost | None = None  # the settings loss the user was told of
         # The reader's step (see on_frame): its clock, and the delta changes held back
         # with the subscribers they go to.
         self._step_clock: tuple[float, float] | None = None
@@ -103,7 +106,7 @@ class Driver:
                 if self._fresh:  # connect() after close(): a fresh conversation
                     self.core.reset()
                     self.events.clear()
-                    self.core.config = config
+                    self.core.settings.begin(config)
                 # After reconnecting gave up, the next connect restores the conversation
                 # and the settings as they were.
                 self._fresh = False
@@ -326,6 +329,9 @@ class Driver:
                         self._outbox.put_nowait(text)
         if core.server_started:
             self._announce_server_responses()
+        if core.settings.lost is not None and core.settings.lost is not self._lost_told:
+            self._lost_told = core.settings.lost
+            self._tell_settings_lost(core.settings.lost.describe())
         while core.protocol_errors:
             why = core.protocol_errors.popleft()
             log.warning("rt_notebook: protocol error from the server: %s", why)
@@ -361,6 +367,15 @@ class Driver:
                     callback(handle)
                 except Exception:  # a broken view must not break the connection
                     log.exception("rt_notebook server-response callback %r failed", callback)
+
+    def _tell_settings_lost(self, why: str) -> None:
+        """A restore lost settings: a warning where the user looks (the cell running now,
+        or the kernel's log) and an event for ``%realtime events``; status shows it too."""
+        name = self.session.name
+        log.info("rt_notebook: Session %r: %s", name, why)
+        with self.lock:
+            self.events.append({"type": "rt_notebook.settings_lost", "reason": why})
+        warnings.warn(f"rt_notebook Session {name!r}: {why}", UserWarning, stacklevel=1)
 
     async def _write(self, connection: Any, outbox: asyncio.Queue[str]) -> None:
         # Our events are plain JSON already: send_raw skips the SDK's per-event transform.
