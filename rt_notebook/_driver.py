@@ -31,7 +31,6 @@ from .errors import RealtimeConnectionError, ServerError, scrub
 from .protocol.client import REQUEST_TAG, ClientCore
 from .protocol.conversation import Change, Item
 from .protocol.events import Event
-from .protocol.settings import SettingsLost
 from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn
 from .responses import ItemSnapshot, ResponseHandle, ResponseResult
@@ -84,7 +83,6 @@ class Driver:
         self._ready: list[concurrent.futures.Future[None]] = []
         self._recorder: IO[bytes] | None = None
         self._fresh = True  # the next start() begins an empty conversation
-        self._lost_told: SettingsLost | None = None  # the settings loss the user was told of
         # The reader's step (see on_frame): its clock, and the delta changes held back
         # with the subscribers they go to.
         self._step_clock: tuple[float, float] | None = None
@@ -242,6 +240,7 @@ class Driver:
             or core.commands
             or self._ready
             or core.server_started
+            or core.settings.untold is not None
         ):
             self.flush()  # delivers what is held first
         elif not delta:
@@ -329,9 +328,9 @@ class Driver:
                         self._outbox.put_nowait(text)
         if core.server_started:
             self._announce_server_responses()
-        if core.settings.lost is not None and core.settings.lost is not self._lost_told:
-            self._lost_told = core.settings.lost
-            self._tell_settings_lost(core.settings.lost.describe())
+        lost = core.settings.take_lost()
+        if lost is not None:
+            self._tell_settings_lost(lost.describe())
         while core.protocol_errors:
             why = core.protocol_errors.popleft()
             log.warning("rt_notebook: protocol error from the server: %s", why)
@@ -370,12 +369,14 @@ class Driver:
 
     def _tell_settings_lost(self, why: str) -> None:
         """A restore lost settings: a warning where the user looks (the cell running now,
-        or the kernel's log) and an event for ``%realtime events``; status shows it too."""
+        or the kernel's log), then an event for ``%realtime events``; status shows it too."""
         name = self.session.name
-        log.info("rt_notebook: Session %r: %s", name, why)
+        try:
+            warnings.warn(f"rt_notebook Session {name!r}: {why}", UserWarning, stacklevel=1)
+        except Exception:  # warnings made errors: the I/O thread must go on
+            log.warning("rt_notebook: Session %r: %s", name, why)
         with self.lock:
             self.events.append({"type": "rt_notebook.settings_lost", "reason": why})
-        warnings.warn(f"rt_notebook Session {name!r}: {why}", UserWarning, stacklevel=1)
 
     async def _write(self, connection: Any, outbox: asyncio.Queue[str]) -> None:
         # Our events are plain JSON already: send_raw skips the SDK's per-event transform.

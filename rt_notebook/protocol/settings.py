@@ -54,7 +54,7 @@ class SessionSettings:
 
     Fed by the core: :meth:`ask`, :meth:`begin`, :meth:`acknowledged`, :meth:`refused`,
     :meth:`dropped`; drained with :meth:`next_update`, :meth:`restore_update`,
-    :meth:`expired` and :meth:`fail_all`.
+    :meth:`expired`, :meth:`take_lost` and :meth:`fail_all`.
     """
 
     def __init__(self) -> None:
@@ -65,6 +65,8 @@ class SessionSettings:
         self._restoring: Request | None = None
         self._first: dict[str, Any] | None = None  # what the first connection asks for
         self.lost: SettingsLost | None = None
+        # A loss the driver has not taken yet (an attribute: read on every frame).
+        self.untold: SettingsLost | None = None
 
     # Reading -------------------------------------------------------------------------
 
@@ -86,6 +88,11 @@ class SessionSettings:
     def restoring(self) -> Request | None:
         """The restore update sent on the new connection and not answered yet."""
         return self._restoring
+
+    def take_lost(self) -> SettingsLost | None:
+        """The loss of settings to tell the user of, once."""
+        lost, self.untold = self.untold, None
+        return lost
 
     # Fed by the core -------------------------------------------------------------------
 
@@ -144,7 +151,7 @@ class SessionSettings:
         if request is self._restoring:
             self._restoring = None
             names = tuple(sorted(k for k in request.event["session"] if k != "type"))
-            self.lost = SettingsLost(names, message)
+            self.lost = self.untold = SettingsLost(names, message)
             self._accepted = {}
             self._first = None
             return True
