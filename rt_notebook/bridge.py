@@ -13,9 +13,10 @@ Code written for the SDK's realtime connection runs on the kernel's shared Sessi
 The resources take the same keywords as the SDK's (in the Session's dialect) and hand their
 events to the Session's client core on the I/O thread: ``response.create`` is a turn
 (queued behind any running one), ``session.update`` joins the settings restored on every
-reconnect, items join the conversation the cells and panels see. Iterating yields every
-server event of the connection from the moment the context was entered, as typed models of
-the SDK (built here, for this consumer only: the Session's own path stays on plain dicts).
+reconnect once the server accepts it, items join the conversation the cells and panels see.
+Iterating yields every server event of the connection from the moment the context was
+entered, as typed models of the SDK (built here, for this consumer only: the Session's own
+path stays on plain dicts).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class _SessionResource:
         self._connection = connection
 
     async def update(self, *, session: dict[str, Any], event_id: str | None = None) -> None:
-        """``session.update``: also part of the settings restored on reconnect."""
+        """``session.update``: once the server accepts it, part of the settings restored
+        on reconnect (not checked: raw access, as the SDK's own)."""
         body = {"type": "session.update", "session": dict(session)}
         self._connection._hand(lambda core: core.request(Request("update", body), time.time()))
 

@@ -452,7 +452,7 @@ class RealtimeMagics(Magics):
         """Manage a Session: %realtime COMMAND [--session NAME] (default command: status).
 
         connect            connect (or reconnect) with the configured defaults
-        status             where the Session is connected, and what is running
+        status             where the Session is connected, what is running, its settings
         history            the conversation's items as a table
         events [N]         the last N server events (default 20)
         reset              close the Session and start a fresh conversation
@@ -471,7 +471,8 @@ class RealtimeMagics(Magics):
 
         --session NAME picks another Session (default: "default").
         Defaults live in traitlets: %config RealtimeMagics.model = "gpt-realtime"
-        (also voice, instructions, modalities, dialect, url, timeout).
+        (also voice, instructions, modalities, dialect, url, timeout, and the session
+        settings reasoning_effort, truncation, noise_reduction, turn_detection, session).
         """
         with _usage():
             command = parse_line(line)
