@@ -110,7 +110,7 @@ def _describe(problems: list[Any], body: Mapping[str, Any], kind: str, dialect: 
         name = str(path[-1])
         allowed = _allowed_at(_root(kind, dialect), first["loc"][1:-1])
         hint = ""
-        close = difflib.get_close_matches(name, allowed, n=1)
+        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.75)
         if close:
             hint = f" (did you mean {close[0]!r}?)"
         where = ".".join(str(part) for part in path[:-1]) or kind

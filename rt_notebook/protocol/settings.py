@@ -43,7 +43,7 @@ class SettingsLost:
 
     def describe(self) -> str:
         return (
-            f"the server refused the settings restored on the new connection, so "
+            f"the server refused the session settings sent on the new connection, so "
             f"{', '.join(self.names)} {'is' if len(self.names) == 1 else 'are'} back to the "
             f"server's defaults ({self.message})"
         )
