@@ -1011,3 +1011,29 @@ def test_closing_fails_pending_updates_and_keeps_the_accepted_settings():
     assert isinstance(asked.error, RealtimeConnectionError)
     assert core.settings.accepted() == {"type": "realtime", "instructions": "a"}
     assert core.settings.pending() == []
+
+
+def test_a_setting_of_another_kind_replaces_the_old_one_whole():
+    core = ready(
+        {
+            "type": "realtime",
+            "tool_choice": {"type": "function", "name": "lookup"},
+            "truncation": {"type": "retention_ratio", "retention_ratio": 0.5},
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 0.9}}},
+        }
+    )
+    update(
+        core,
+        {
+            "type": "realtime",
+            "tool_choice": {"type": "mcp", "server_label": "docs"},
+            "truncation": {"type": "retention_ratio", "retention_ratio": 0.8},
+            "audio": {"input": {"turn_detection": {"type": "semantic_vad"}}},
+        },
+    )
+    take(core)
+    feed(core, {"type": "session.updated", "session": {}})
+    accepted = core.settings.accepted()
+    assert accepted["tool_choice"] == {"type": "mcp", "server_label": "docs"}
+    assert accepted["truncation"] == {"type": "retention_ratio", "retention_ratio": 0.8}
+    assert accepted["audio"]["input"]["turn_detection"] == {"type": "semantic_vad"}

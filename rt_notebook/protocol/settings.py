@@ -25,9 +25,21 @@ from .turns import Request
 
 __all__ = ["SessionSettings", "SettingsLost", "merge_settings"]
 
-# Settings replaced as a whole: a new turn detection mode must not keep the old one's fields.
+# Settings replaced as a whole: a new turn detection mode (tool choice, truncation, audio
+# format...) must not keep the old one's fields.
 REPLACED = frozenset(
-    {"turn_detection", "transcription", "input_audio_transcription", "noise_reduction"}
+    {
+        "turn_detection",
+        "transcription",
+        "input_audio_transcription",
+        "noise_reduction",
+        "input_audio_noise_reduction",
+        "tool_choice",
+        "truncation",
+        "tracing",
+        "prompt",
+        "format",
+    }
 )
 # Fields of a reported session that describe it rather than set it: never restored.
 REPORTED_ONLY = frozenset({"id", "object", "expires_at", "client_secret", "model"})
