@@ -197,6 +197,12 @@ class VoiceInput:
         return self._update(body, timeout)
 
     def _update(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        from .protocol.setting_checks import SettingsCheckError, check_session
+
+        try:  # values too, against the SDK's types (eagerness, threshold, ...)
+            check_session(body, self.dialect)
+        except SettingsCheckError as exc:
+            raise ConfigurationError(str(exc)) from None
         request = Request("update", {"type": "session.update", "session": body})
         result = self._wait(request, timeout, self._driver.core.request, time.time())
         return dict(result)

@@ -281,3 +281,12 @@ def test_a_bridge_update_joins_the_settings_only_once_accepted(make):
     wait_until(lambda: session.settings.get("instructions") == "ok", "the second accepted")
     assert "max_output_tokens" not in session.settings
     assert any(json.dumps(e).find("max_output_tokens") >= 0 for e in session.errors)
+
+
+def test_turn_detection_values_are_checked_too(make):
+    session = make()
+    with pytest.raises(ConfigurationError, match="eagerness: should be 'low', 'medium'"):
+        session.set_turn_detection("semantic_vad", eagerness="hi")
+    assert "turn_detection" not in session.settings
+    session.set_turn_detection("semantic_vad", eagerness="high")
+    assert session.settings["turn_detection"] == {"type": "semantic_vad", "eagerness": "high"}
