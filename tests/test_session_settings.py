@@ -290,3 +290,15 @@ def test_turn_detection_values_are_checked_too(make):
     assert "turn_detection" not in session.settings
     session.set_turn_detection("semantic_vad", eagerness="high")
     assert session.settings["turn_detection"] == {"type": "semantic_vad", "eagerness": "high"}
+
+
+def test_close_then_connect_starts_a_new_conversation_with_the_accepted_settings(make):
+    session = make(instructions="Be terse.")
+    session.update_session(reasoning_effort="minimal", instructions="Be kind.")
+    session.ask("remember me").wait(WAIT)
+    session.close()
+    session.connect(WAIT)
+    assert session.items == []  # a fresh conversation ...
+    served = session.session_config  # ... with the settings the server had accepted
+    assert served["instructions"] == "Be kind."
+    assert served["reasoning"] == {"effort": "minimal"}
