@@ -5,7 +5,8 @@ from the model's context (``"auto"``); ``{"type": "retention_ratio", "retention_
 "token_limits": {"post_instructions": n}}`` truncates once the conversation passes ``n``
 tokens and then keeps only ``r`` of them, so truncation happens seldom and cached prefixes
 last; ``"disabled"`` never truncates. The conversation itself is never changed: only what
-the response is given to answer from (the responder's context, the usage it reports).
+the response is given to answer from (the responder's context, the usage it reports); the
+newest item always stays.
 Tokens are counted as the rest of the server counts them (:mod:`.plan`).
 """
 
@@ -45,7 +46,8 @@ def truncated(
     tokens = [_tokens(item_size(item), bytes_per_ms) for item in items]
     total = sum(tokens)
     first = 0
-    while first < len(items) and total > budget:
+    # The newest item stays whatever its size: it is what the response answers.
+    while first < len(items) - 1 and total > budget:
         total -= tokens[first]
         first += 1
     return items[first:]
