@@ -372,7 +372,10 @@ class Driver:
         or the kernel's log), then an event for ``%realtime events``; status shows it too."""
         name = self.session.name
         try:
-            warnings.warn(f"rt_notebook Session {name!r}: {why}", UserWarning, stacklevel=1)
+            # One line, as "rt_notebook:1: UserWarning: Session ...": no source line of ours.
+            warnings.warn_explicit(
+                f"Session {name!r}: {why}", UserWarning, "rt_notebook", 1, module="rt_notebook"
+            )
         except Exception:  # warnings made errors: the I/O thread must go on
             log.warning("rt_notebook: Session %r: %s", name, why)
         with self.lock:

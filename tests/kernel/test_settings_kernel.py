@@ -191,3 +191,42 @@ def test_status_shows_accepted_settings_not_refused_ones(kernel):
     assert "Answer in French." in shown
     assert "`medium`" in shown
     assert "nowhere" not in shown
+
+
+def test_settings_a_restore_loses_are_named_in_a_warning_and_in_status(kernel):
+    setup = kernel.execute(
+        "import time\n"
+        "lossy = rt_notebook.connect('lossy', websocket_base_url=server.websocket_base_url,"
+        " api_key=server.token, instructions='Answer in French.')\n"
+        "lossy.update_session(reasoning_effort='low')\n"
+        "from rt_notebook.server.state import ConnectionState\n"
+        "from rt_notebook.server.errors import ErrorInfo\n"
+        "real_update = ConnectionState._HANDLERS['session.update']\n"
+        "ConnectionState._HANDLERS['session.update'] = lambda state, event: [state._error(\n"
+        "    ErrorInfo(code='invalid_value', message='not on this model'), event)]\n"
+    )
+    assert setup.status == "ok", setup.error_text()
+    try:
+        seen = []
+        dropped = kernel.execute(
+            "server.drop_connections()\n"
+            "deadline = time.monotonic() + 60\n"
+            "def told():  # the event comes right after the warning\n"
+            "    return any(e['type'] == 'rt_notebook.settings_lost' for e in lossy.events)\n"
+            "while not told() and time.monotonic() < deadline:\n"
+            "    time.sleep(0.01)\n"
+            "print('told:', told())",
+            on_message=seen.append,
+            any_parent=True,
+        )
+        assert dropped.status == "ok", dropped.error_text()
+    finally:
+        kernel.execute("ConnectionState._HANDLERS['session.update'] = real_update")
+    warned = "".join(m["content"]["text"] for m in seen if m["msg_type"] == "stream")
+    assert "refused the session settings" in warned
+    assert "instructions" in warned
+    status = kernel.execute("%realtime status --session lossy")
+    shown = json.dumps([m["content"] for m in status.of_type("execute_result")])
+    assert "Lost on the last reconnect" in shown
+    assert "not on this model" in shown
+    assert "the server defaults" in shown
