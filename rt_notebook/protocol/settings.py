@@ -136,8 +136,8 @@ class SessionSettings:
         return None
 
     def acknowledged(self, session: dict[str, Any]) -> Request | None:
-        """A ``session.updated`` (or ``session.created``: ``reported`` only) arrived;
-        return the update of ours it acknowledges, if any."""
+        """A ``session.updated`` arrived: return the update of ours it acknowledges (the
+        restore, else the one in flight), or take what the server changed by itself."""
         previous, self._reported = self._reported, session
         if self._restoring is not None:
             done, self._restoring = self._restoring, None
