@@ -203,7 +203,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         tool_choice: str | dict[str, Any] | None = None,
         reasoning_effort: str | None = None,
         truncation: str | dict[str, Any] | None = None,
-        noise_reduction: str | None = None,
+        noise_reduction: str | dict[str, Any] | None = None,
         turn_detection: str | dict[str, Any] | None = None,
         timeout: float = 30.0,
         **fields: Any,

@@ -302,3 +302,20 @@ def test_close_then_connect_starts_a_new_conversation_with_the_accepted_settings
     served = session.session_config  # ... with the settings the server had accepted
     assert served["instructions"] == "Be kind."
     assert served["reasoning"] == {"effort": "minimal"}
+
+
+def test_protocol_names_work_as_well_as_the_short_ones(server, make):
+    session = make()
+    session.update_session(
+        reasoning={"effort": "medium"},
+        noise_reduction={"type": "near_field"},
+        audio={"output": {"speed": 1.2}},
+        output_modalities=["text"],
+    )
+    assert session.settings["reasoning_effort"] == "medium"
+    assert session.settings["noise_reduction"] == "near_field"
+    drop_and_wait(server, session)
+    served = session.session_config
+    assert served["reasoning"] == {"effort": "medium"}
+    assert served["audio"]["input"]["noise_reduction"] == {"type": "near_field"}
+    assert served["audio"]["output"]["speed"] == 1.2

@@ -118,14 +118,14 @@ def session_settings(
     tool_choice: str | dict[str, Any] | None = None,
     reasoning_effort: str | None = None,
     truncation: str | dict[str, Any] | None = None,
-    noise_reduction: str | None = None,
+    noise_reduction: str | Mapping[str, Any] | None = None,
     turn_detection: str | dict[str, Any] | None = None,
     fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``session`` of a ``session.update``; empty when there is nothing to change.
 
-    ``noise_reduction`` and ``turn_detection`` take ``"none"`` for off; ``turn_detection``
-    is a mode (``"semantic_vad"``) or a mode's settings (``{"type": ..., ...}``).
+    ``noise_reduction`` and ``turn_detection`` take ``"none"`` for off, a type
+    (``"near_field"``, ``"semantic_vad"``) or the whole object (``{"type": ..., ...}``).
     ``fields`` are any other session fields in the dialect's own names, merged last.
     """
     payload = _shared_settings(
@@ -142,7 +142,10 @@ def session_settings(
     if truncation is not None:
         payload["truncation"] = truncation
     if noise_reduction is not None:
-        value = None if noise_reduction == "none" else {"type": noise_reduction}
+        if isinstance(noise_reduction, Mapping):
+            value: dict[str, Any] | None = dict(noise_reduction)
+        else:
+            value = None if noise_reduction == "none" else {"type": noise_reduction}
         if beta:
             payload["input_audio_noise_reduction"] = value
         else:
