@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -103,7 +104,7 @@ class Driver:
                 if self._fresh:  # connect() after close(): a fresh conversation
                     self.core.reset()
                     self.events.clear()
-                    self.core.config = config
+                    self.core.settings.begin(config)
                 # After reconnecting gave up, the next connect restores the conversation
                 # and the settings as they were.
                 self._fresh = False
@@ -239,6 +240,7 @@ class Driver:
             or core.commands
             or self._ready
             or core.server_started
+            or core.settings.untold is not None
         ):
             self.flush()  # delivers what is held first
         elif not delta:
@@ -326,6 +328,9 @@ class Driver:
                         self._outbox.put_nowait(text)
         if core.server_started:
             self._announce_server_responses()
+        lost = core.settings.take_lost()
+        if lost is not None:
+            self._tell_settings_lost(lost.describe())
         while core.protocol_errors:
             why = core.protocol_errors.popleft()
             log.warning("rt_notebook: protocol error from the server: %s", why)
@@ -361,6 +366,20 @@ class Driver:
                     callback(handle)
                 except Exception:  # a broken view must not break the connection
                     log.exception("rt_notebook server-response callback %r failed", callback)
+
+    def _tell_settings_lost(self, why: str) -> None:
+        """A restore lost settings: a warning where the user looks (the cell running now,
+        or the kernel's log), then an event for ``%realtime events``; status shows it too."""
+        name = self.session.name
+        try:
+            # One line, as "rt_notebook:1: UserWarning: Session ...": no source line of ours.
+            warnings.warn_explicit(
+                f"Session {name!r}: {why}", UserWarning, "rt_notebook", 1, module="rt_notebook"
+            )
+        except Exception:  # warnings made errors: the I/O thread must go on
+            log.warning("rt_notebook: Session %r: %s", name, why)
+        with self.lock:
+            self.events.append({"type": "rt_notebook.settings_lost", "reason": why})
 
     async def _write(self, connection: Any, outbox: asyncio.Queue[str]) -> None:
         # Our events are plain JSON already: send_raw skips the SDK's per-event transform.

@@ -34,7 +34,8 @@ def connect(name: str = "default", *, timeout: float = 30.0, **options: Any) -> 
 
     ``options`` are :class:`Session` keywords (model, api_key, base_url,
     websocket_base_url, dialect, azure_endpoint, api_version, offline, chat_base_url,
-    chat_model, instructions, modalities, voice, timing); ``chat_base_url`` and
+    chat_model, instructions, modalities, voice, settings, timing); ``settings`` are more
+    session settings (``update_session``'s keywords and fields); ``chat_base_url`` and
     ``chat_model`` put a local model's Chat Completions endpoint behind an embedded server.
     Passing options for an existing name replaces that Session with a new connection.
     With no ``OPENAI_API_KEY`` and no URL, the embedded offline server is started in this

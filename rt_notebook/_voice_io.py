@@ -42,7 +42,6 @@ class VoiceInput:
 
     _driver: Driver
     _io: IOThread
-    _settings: dict[str, Any]
     _response_handle: Callable[..., ResponseHandle]  # an unsubmitted turn (Session)
 
     @property
@@ -182,7 +181,6 @@ class VoiceInput:
             body = payloads.turn_detection_settings(self.dialect, mode, params)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
-        self._settings["turn_detection"] = None if mode is None else {"type": mode, **params}
         return self._update(body, timeout)
 
     def set_input_transcription(
@@ -196,10 +194,15 @@ class VoiceInput:
             body = payloads.transcription_settings(self.dialect, model)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
-        self._settings["transcription"] = model
         return self._update(body, timeout)
 
     def _update(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        from .protocol.setting_checks import SettingsCheckError, check_session
+
+        try:  # values too, against the SDK's types (eagerness, threshold, ...)
+            check_session(body, self.dialect)
+        except SettingsCheckError as exc:
+            raise ConfigurationError(str(exc)) from None
         request = Request("update", {"type": "session.update", "session": body})
         result = self._wait(request, timeout, self._driver.core.request, time.time())
         return dict(result)

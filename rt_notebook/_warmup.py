@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # What the first %%realtime cell imports, in that order.
 MODULES = (
     "rt_notebook.session",
+    "rt_notebook.protocol.setting_checks",  # a Session checks its settings when made
     "rt_notebook.render.cell",
     "rt_notebook.render.approval",
     "rt_notebook.render.voice",
@@ -60,6 +61,11 @@ def _warm() -> None:
         # The HTTP client every Session's SDK client will share (its CA bundle loaded now).
         client = AsyncOpenAI(api_key="unused-warm-up", http_client=shared_http_client())
         client.realtime  # noqa: B018 - imports the resources
+        from .protocol.events import Dialect
+        from .protocol.setting_checks import check_session
+
+        # The settings check's validator over the SDK's types, built once.
+        check_session({"type": "realtime", "output_modalities": ["text"]}, Dialect.GA)
         if any(os.environ.get(setting) for setting in _ONLINE_SETTINGS):
             from .transport import shared_ssl_context
 

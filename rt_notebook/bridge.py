@@ -15,13 +15,13 @@ The resources take the same keywords as the SDK's, written in the connection's *
 ``response.text.delta``...), whatever dialect the Session speaks:
 :mod:`rt_notebook.protocol.translate` rewrites calls for the wire and events for the code.
 They hand their events to the Session's client core on the I/O thread: ``response.create``
-is a turn (queued behind any running one), ``session.update`` joins the settings restored
-on every reconnect, items join the conversation the cells and panels see, input audio goes
-through the Session's own ``append_audio`` / ``commit_audio``; ``send(event)`` takes the
-path of the matching resource. Iterating yields every server event of the connection from
-the moment the context was entered, as typed models of the SDK for the shape (built here,
-for this consumer only: the Session's own path stays on plain dicts); events the shape does
-not have are left out.
+is a turn (queued behind any running one), ``session.update`` joins the settings restored on
+every reconnect once the server accepts it, items join the conversation the cells and panels
+see, input audio goes through the Session's own ``append_audio`` / ``commit_audio``;
+``send(event)`` takes the path of the matching resource. Iterating yields every server event
+of the connection from the moment the context was entered, as typed models of the SDK for
+the shape (built here, for this consumer only: the Session's own path stays on plain dicts);
+events the shape does not have are left out.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class _SessionResource:
         self._connection = connection
 
     async def update(self, *, session: dict[str, Any], event_id: str | None = None) -> None:
-        """``session.update``: also part of the settings restored on reconnect."""
+        """``session.update``: once the server accepts it, part of the settings restored
+        on reconnect (not checked: raw access, as the SDK's own)."""
         body = self._connection._for_wire({"type": "session.update", "session": dict(session)})
         self._connection._hand(lambda core: core.request(Request("update", body), time.time()))
 

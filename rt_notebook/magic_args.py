@@ -31,6 +31,7 @@ __all__ = [
     "check_cell",
     "parse_line",
     "parse_metadata",
+    "reasoning_effort",
     "response_overrides",
     "split",
 ]
@@ -41,6 +42,7 @@ _RESPONSE_OPTIONS = (
     "modalities",
     "voice",
     "max_output_tokens",
+    "reasoning_effort",
     "tools",
     "tool_choice",
     "metadata",
@@ -134,6 +136,8 @@ def response_overrides(args: Any) -> dict[str, Any]:
         overrides["voice"] = args.voice.strip()
     if args.max_output_tokens is not None:
         overrides["max_output_tokens"] = _max_output_tokens(args.max_output_tokens)
+    if getattr(args, "reasoning_effort", None) is not None:
+        overrides["reasoning_effort"] = reasoning_effort(args.reasoning_effort)
     tools = None
     if args.tools is not None:
         tools = _names(args.tools, "--tools")
@@ -169,6 +173,18 @@ def _modalities(text: str) -> list[str]:
             f"--modalities takes text and/or audio (comma-separated), not {', '.join(unknown)}"
         )
     return wanted
+
+
+def reasoning_effort(text: str, option: str = "--reasoning-effort") -> str:
+    """A reasoning effort the ``openai`` SDK's types name (loaded here, not at import)."""
+    import typing
+
+    from openai.types.realtime.realtime_reasoning_effort import RealtimeReasoningEffort
+
+    allowed = typing.get_args(RealtimeReasoningEffort)
+    if text.strip() not in allowed:
+        raise ConfigurationError(f"{option} takes {', '.join(allowed)}, not {text!r}")
+    return text.strip()
 
 
 def _max_output_tokens(text: str) -> int | str:

@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import Markdown, display
-from traitlets import Bool, Dict, Float, List, Unicode, observe
+from traitlets import Bool, Dict, Float, List, Unicode, Union, observe
 
 from .anchors import CellAnchors, insert_answer, item_ids
 from .errors import ConfigurationError, RealtimeError
@@ -104,12 +104,58 @@ class RealtimeMagics(Magics):
     audio_cap_seconds = Float(
         300.0, help="Longest spoken answer kept in the notebook as audio (seconds)."
     ).tag(config=True)
+    # Session settings of new Sessions, checked against the openai SDK's types when set.
+    reasoning_effort = Unicode(
+        "", help="Reasoning effort (reasoning models): minimal, low, medium, high or xhigh."
+    ).tag(config=True)
+    truncation = Union(
+        [Unicode(), Dict()],
+        default_value="",
+        help="How the server truncates a long conversation: 'auto', 'disabled' or "
+        "{'type': 'retention_ratio', 'retention_ratio': 0.8}.",
+    ).tag(config=True)
+    noise_reduction = Unicode(
+        "", help="Input audio noise reduction: near_field, far_field or none."
+    ).tag(config=True)
+    turn_detection = Union(
+        [Unicode(), Dict()],
+        default_value="",
+        help="Turn detection: server_vad, semantic_vad, none, or a mode's settings "
+        "({'type': 'semantic_vad', 'eagerness': 'low'}).",
+    ).tag(config=True)
+    session = Dict(
+        help="Any other session fields, by their protocol names "
+        "({'parallel_tool_calls': True, 'max_output_tokens': 500, 'tracing': 'auto'})."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         # (session name, cell key) -> ids of the items that cell's last run added, in order:
         # re-running the cell replaces them where they stand.
         self._anchors = CellAnchors()  # what each cell added, so a re-run replaces it
+
+    @observe("reasoning_effort", "truncation", "noise_reduction", "turn_detection", "session")
+    def _settings_changed(self, change: Any) -> None:
+        try:
+            self._session_settings()
+        except ConfigurationError as exc:
+            self.set_trait(change["name"], change["old"])
+            raise UsageError(f"RealtimeMagics.{change['name']}: {exc}") from None
+
+    def _session_settings(self) -> dict[str, Any]:
+        """The settings traits as Session keywords, checked (ConfigurationError)."""
+        settings: dict[str, Any] = dict(self.session)
+        for name in ("reasoning_effort", "truncation", "noise_reduction", "turn_detection"):
+            value = getattr(self, name)
+            if value not in ("", {}):
+                settings[name] = value
+        if settings:
+            from .protocol.events import Dialect
+            from .session import check_settings
+
+            dialect = Dialect.BETA if self.dialect.lower() == "beta" else Dialect.GA
+            check_settings(settings, dialect)
+        return settings
 
     @observe("prices")
     def _prices_changed(self, change: Any) -> None:
@@ -150,6 +196,10 @@ class RealtimeMagics(Magics):
         if self.chat_base_url or self.chat_model:
             options["chat_base_url"] = self.chat_base_url or None
             options["chat_model"] = self.chat_model or None
+        with _usage():
+            settings = self._session_settings()
+        if settings:
+            options["settings"] = settings
         return options
 
     # %%realtime -------------------------------------------------------------------------
@@ -201,6 +251,12 @@ class RealtimeMagics(Magics):
         "RealtimeMagics.timeout, 300).",
     )
     @argument("--max-output-tokens", metavar="N", help="Token limit (1 to 4096, or inf).")
+    @argument(
+        "--reasoning-effort",
+        metavar="EFFORT",
+        help="Reasoning effort of this response (reasoning models): minimal, low, medium, "
+        "high or xhigh.",
+    )
     @argument(
         "--tools",
         metavar="NAMES",
@@ -404,7 +460,7 @@ class RealtimeMagics(Magics):
         """Manage a Session: %realtime COMMAND [--session NAME] (default command: status).
 
         connect            connect (or reconnect) with the configured defaults
-        status             where the Session is connected, and what is running
+        status             where the Session is connected, what is running, its settings
         history            the conversation's items as a table
         events [N]         the last N server events (default 20)
         reset              close the Session and start a fresh conversation
@@ -425,7 +481,8 @@ class RealtimeMagics(Magics):
 
         --session NAME picks another Session (default: "default").
         Defaults live in traitlets: %config RealtimeMagics.model = "gpt-realtime"
-        (also voice, instructions, modalities, dialect, url, timeout).
+        (also voice, instructions, modalities, dialect, url, timeout, and the session
+        settings reasoning_effort, truncation, noise_reduction, turn_detection, session).
         """
         with _usage():
             command = parse_line(line)
@@ -532,6 +589,7 @@ class RealtimeMagics(Magics):
     def _status(self, session: Session | None) -> Markdown:
         from .render.inspector import session_totals
         from .render.markdown import inline_code, safe_inline, safe_markdown
+        from .render.settings import settings_markdown
 
         if session is None:
             return Markdown("No Session yet: `%realtime connect` or run a `%%realtime` cell.")
@@ -542,7 +600,8 @@ class RealtimeMagics(Magics):
             f"{safe_markdown(session.endpoint.describe())}; "
             f"{session.item_count} items; active response: {active}; "
             f"pending requests: {session.pending_responses}; "
-            f"{session_totals(session)}."
+            f"{session_totals(session)}.\n\n"
+            + settings_markdown(session.settings, session.pending_settings, session.settings_lost)
         )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._driver import Driver
@@ -25,7 +25,7 @@ from ._ioloop import IOThread
 from ._items import ItemWriter, item_request
 from ._reading import ConversationReader
 from ._voice_io import VoiceInput
-from .errors import RealtimeConnectionError, RealtimeError
+from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from .protocol import payloads
 from .protocol.events import Dialect
 from .protocol.turns import Request, State, Timing, Turn, TurnState
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .bridge import SessionConnection
     from .tools import Tool, Toolbox
 
-__all__ = ["Session", "SessionStatus", "Timing", "connect", "get_session"]
+__all__ = ["Session", "SessionStatus", "Timing", "check_settings", "connect", "get_session"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -63,6 +63,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         instructions: str | None = None,
         modalities: Sequence[str] = ("text",),
         voice: str | None = None,
+        settings: Mapping[str, Any] | None = None,
         timing: Timing | None = None,
     ) -> None:
         self.name = name
@@ -84,11 +85,15 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         self._io = IOThread.get()
         self._driver = Driver(self, Transport(endpoint, key), timing)
         self._voice_setup()
-        self._settings: dict[str, Any] = {
+        # What connect() asks for on a fresh connection (the settings the server accepted
+        # since, kept in the core, go over them): checked now, before anything is sent.
+        self._connect_with: dict[str, Any] = {
             "instructions": instructions,
             "modalities": list(modalities),
             "voice": voice,
+            **dict(settings or {}),
         }
+        self._session_body(self._connect_with)
         from .tools import Toolbox  # pydantic-heavy: loaded with the first Session
 
         # Registered function tools and the runner that answers the model's calls to them.
@@ -131,8 +136,27 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The session settings asked for (instructions, modalities, voice, tools, …)."""
-        return dict(self._settings)
+        """The session settings the server accepted (instructions, modalities, voice, tools,
+        reasoning_effort, truncation, turn_detection, …): what a reconnect restores. An
+        update is here once ``session.updated`` acknowledges it, never before."""
+        with self._driver.lock:
+            accepted = self._driver.core.settings.accepted()
+        return payloads.settings_view(self.dialect, accepted)
+
+    @property
+    def pending_settings(self) -> list[dict[str, Any]]:
+        """The updates sent or queued and not acknowledged yet, oldest first."""
+        with self._driver.lock:
+            pending = self._driver.core.settings.pending()
+        return [payloads.settings_view(self.dialect, body) for body in pending]
+
+    @property
+    def settings_lost(self) -> str | None:
+        """Why settings were lost, when a new connection refused the ones it restored
+        (they are the server's defaults since); ``None`` otherwise."""
+        with self._driver.lock:
+            lost = self._driver.core.settings.lost
+        return None if lost is None else lost.describe()
 
     def on_io_thread(self) -> bool:
         """Whether the caller runs on the I/O thread (where blocking calls are refused)."""
@@ -147,8 +171,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         self._refuse_on_io_thread("connect")
         if self._driver.core.state is State.READY:
             return self
-        payload = self._session_payload(self._settings)
-        future = self._io.call(self._driver.start, payload).result()
+        future = self._io.call(self._driver.start, self._connect_settings()).result()
         try:
             future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -178,23 +201,43 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         voice: str | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        reasoning_effort: str | None = None,
+        truncation: str | dict[str, Any] | None = None,
+        noise_reduction: str | dict[str, Any] | None = None,
+        turn_detection: str | dict[str, Any] | None = None,
         timeout: float = 30.0,
+        **fields: Any,
     ) -> dict[str, Any]:
-        """Send ``session.update``; return the session the server confirms. The settings
-        are also sent again on every reconnect."""
+        """Change session settings; wait for the server; return the session it confirms.
+
+        Besides the keywords above (``noise_reduction`` and ``turn_detection`` take
+        ``"none"`` for off), ``fields`` are any other session field under its protocol name
+        (``parallel_tool_calls=True``, ``max_output_tokens=500``, ``tracing="auto"``,
+        ``include=[...]``, ``audio={...}``). Everything is checked against the ``openai``
+        SDK's session type first: an unknown field or a bad value raises
+        :class:`~rt_notebook.errors.ConfigurationError` and nothing is sent. The update is
+        :attr:`pending_settings` until the server accepts it; only then is it part of
+        :attr:`settings` and of what a reconnect restores. A refusal raises
+        :class:`~rt_notebook.errors.ServerError` with the server's message and leaves the
+        settings as they were.
+        """
         changes: dict[str, Any] = {
             "instructions": instructions,
             "modalities": list(modalities) if modalities is not None else None,
             "voice": voice,
             "tools": tools,
             "tool_choice": tool_choice,
+            "reasoning_effort": reasoning_effort,
+            "truncation": truncation,
+            "noise_reduction": noise_reduction,
+            "turn_detection": turn_detection,
+            **fields,
         }
-        changes = {key: value for key, value in changes.items() if value is not None}
-        self._settings.update(changes)
-        body = {"type": "session.update", "session": self._session_payload(changes)}
-        result = self._wait(
-            Request("update", body), timeout, self._driver.core.request, time.time()
-        )
+        body = self._session_body({k: v for k, v in changes.items() if v is not None})
+        if not body:
+            raise ConfigurationError("update_session() was given no setting to change")
+        request = Request("update", {"type": "session.update", "session": body})
+        result = self._wait(request, timeout, self._driver.core.request, time.time())
         return dict(result)
 
     # Function tools -------------------------------------------------------------------
@@ -221,6 +264,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         tools: Sequence[dict[str, Any] | str | Tool] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         max_output_tokens: int | str | None = None,
+        reasoning_effort: str | None = None,
         metadata: dict[str, str] | None = None,
         conversation: str | None = None,
         input: list[dict[str, Any]] | None = None,
@@ -234,6 +278,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         follow-up). ``conversation="none"`` asks for an out-of-band response that runs at
         once beside the conversation, with ``input`` items (or item references) as context.
         ``tools`` entries may be definitions, registered tool names or Tool objects.
+        ``reasoning_effort`` (reasoning models) is checked against the SDK's values.
         """
         handle = self._response_handle(
             instructions=instructions,
@@ -242,6 +287,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             tools=tools,
             tool_choice=tool_choice,
             max_output_tokens=max_output_tokens,
+            reasoning_effort=reasoning_effort,
             metadata=metadata,
             conversation=conversation,
             input=input,
@@ -260,6 +306,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         tools: Sequence[dict[str, Any] | str | Tool] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         max_output_tokens: int | str | None = None,
+        reasoning_effort: str | None = None,
         metadata: dict[str, str] | None = None,
         conversation: str | None = None,
         input: list[dict[str, Any]] | None = None,
@@ -277,9 +324,17 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             tools=tool_schemas,
             tool_choice=tool_choice,
             max_output_tokens=max_output_tokens,
+            reasoning_effort=reasoning_effort,
             conversation=conversation,
             input_items=input,
         )
+        if reasoning_effort is not None:
+            from .protocol.setting_checks import SettingsCheckError, check_response
+
+            try:
+                check_response({"reasoning": params["reasoning"]}, self.dialect)
+            except SettingsCheckError as exc:
+                raise ConfigurationError(str(exc)) from None
         params["metadata"] = dict(metadata or {})
         turn = Turn([item_request(item, None) for item in items], params, out_of_band)
         handle = ResponseHandle(self, turn)
@@ -294,6 +349,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
                     "tools": tool_schemas,
                     "tool_choice": tool_choice,
                     "max_output_tokens": max_output_tokens,
+                    "reasoning_effort": reasoning_effort,
                     "metadata": metadata,
                 },
             )
@@ -370,30 +426,76 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         if self._driver.core.state is State.CLOSED:
             self.connect()
 
-    def _session_payload(self, config: dict[str, Any]) -> dict[str, Any]:
-        """A ``session.update`` body for ``config`` in this connection's dialect."""
-        tools = None
-        if config.get("tools") is not None or len(self.tools.registry):
+    def _session_body(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A checked ``session.update`` body for ``config`` (:meth:`update_session`'s
+        keywords) in this connection's dialect; refusals are ConfigurationErrors."""
+        tools = config.get("tools")
+        if tools is not None and hasattr(self, "tools"):
             # Hand-written definitions plus every registered tool, always as a whole list.
-            tools = self.tools.session_schemas(self._settings.get("tools"))
+            config = {**config, "tools": self.tools.session_schemas(tools)}
+        return check_settings(config, self.dialect)
+
+    def _connect_settings(self) -> dict[str, Any]:
+        """What a fresh connection asks for: connect()'s settings, then every setting the
+        server accepted since, with the tools registered now."""
+        with self._driver.lock:
+            accepted = self._driver.core.settings.accepted()
+        body = self._session_body(self._connect_with)
+        _merge_body(body, accepted)
+        if body.get("tools") is not None or len(self.tools.registry):
+            body["tools"] = self.tools.session_schemas(
+                self.tools.hand_written(body.get("tools") or [])
+            )
+        if body and self.dialect is Dialect.GA:
+            body["type"] = "realtime"
+        return body
+
+
+# update_session()'s keywords in rt_notebook's vocabulary (the rest are protocol fields).
+_NAMED_SETTINGS = frozenset(
+    {
+        "instructions",
+        "modalities",
+        "voice",
+        "tools",
+        "tool_choice",
+        "reasoning_effort",
+        "truncation",
+        "noise_reduction",
+        "turn_detection",
+        "transcription",
+    }
+)
+
+
+def check_settings(config: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
+    """The ``session.update`` body for ``config`` (:meth:`Session.update_session`'s
+    keywords), checked against the ``openai`` SDK's session type: a problem raises
+    :class:`~rt_notebook.errors.ConfigurationError` with one line naming what is allowed."""
+    from .protocol.setting_checks import SettingsCheckError, check_session
+
+    fields = {k: v for k, v in config.items() if k not in _NAMED_SETTINGS}
+    try:
         body = payloads.session_settings(
-            self.dialect,
+            dialect,
             instructions=config.get("instructions"),
             wanted_modalities=config.get("modalities"),
             voice=config.get("voice"),
-            tools=tools,
+            tools=config.get("tools"),
             tool_choice=config.get("tool_choice"),
+            reasoning_effort=config.get("reasoning_effort"),
+            truncation=config.get("truncation"),
+            noise_reduction=config.get("noise_reduction"),
+            turn_detection=config.get("turn_detection"),
+            fields=fields,
         )
-        # Input audio settings (set_turn_detection, set_input_transcription), as set.
-        if "turn_detection" in config:
-            detection = config["turn_detection"]
-            mode = None if detection is None else detection["type"]
-            params = {k: v for k, v in (detection or {}).items() if k != "type"}
-            _merge_body(body, payloads.turn_detection_settings(self.dialect, mode, params))
         if "transcription" in config:
-            transcription = payloads.transcription_settings(self.dialect, config["transcription"])
-            _merge_body(body, transcription)
-        return body
+            _merge_body(body, payloads.transcription_settings(dialect, config["transcription"]))
+        if body:
+            check_session(body, dialect)
+    except (SettingsCheckError, ValueError) as exc:
+        raise ConfigurationError(str(exc)) from None
+    return body
 
 
 def _merge_body(into: dict[str, Any], more: dict[str, Any]) -> None:

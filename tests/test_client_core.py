@@ -99,7 +99,8 @@ def answer(response_id, item_id, text, status="completed"):
 
 def ready(config=None, expires_at=None, timing=TIMING):
     core = ClientCore(Dialect.GA, timing, seed=7)
-    core.config = dict(config or {})
+    if config:
+        core.settings.begin(config)
     core.open(0.0)
     assert core.commands == ["open"]
     assert core.state is State.CONNECTING
@@ -299,7 +300,9 @@ def test_session_updates_go_one_at_a_time_and_match_in_order():
     (sent,) = take(core)
     feed(core, {"type": "error", "error": {"message": "bad", "event_id": sent["event_id"]}})
     assert isinstance(second.error, ServerError)
-    assert core.config == {"instructions": "b"}  # the restore sends what was asked last
+    # The refused update changed nothing: a restore sends what the server accepted.
+    assert core.settings.accepted() == {"instructions": "a"}
+    assert core.settings.pending() == []
     # An unsolicited session.updated (another client) resolves nothing.
     third = Request("update", {"type": "session.update", "session": {"voice": "x"}})
     feed(core, {"type": "session.updated", "session": {}})
@@ -722,14 +725,16 @@ def test_requests_made_while_reconnecting_wait_for_the_restore():
     assert core.outbox == []
     core.tick(core.next_deadline())
     feed(core, {"type": "session.created", "session": {}})
-    sent = take(core)
-    assert [e["type"] for e in sent] == ["session.update", "conversation.item.create"]
-    assert sent[1]["item"]["id"] == "item_1"  # the restore first
+    # The restore first; a setting not accepted yet is not part of it.
+    (restored,) = take(core)
+    assert restored["item"]["id"] == "item_1"
+    feed(core, added(restored["item"]))
+    update_event, new = take(core)
+    assert update_event["session"] == {"instructions": "x"}  # settings before anything else
+    assert new["item"]["id"] == "item_2"
     feed(core, {"type": "session.updated", "session": {"instructions": "x"}})
     assert update.result == {"instructions": "x"}
-    feed(core, added(sent[1]["item"]))
-    (new,) = take(core)
-    assert new["item"]["id"] == "item_2"
+    assert core.settings.accepted() == {"instructions": "x"}
 
 
 def test_backoff_grows_and_gives_up_with_a_clear_error():
@@ -846,3 +851,189 @@ def test_cancel_all_spares_plain_messages_and_never_leaves_a_waiter_hanging():
     feed(core, *answer("resp_1", "item_a", "", status="cancelled"))
     (sent,) = take(core, "conversation.item.create")
     assert sent["item"]["id"] == "item_n"
+
+
+# Session settings: accepted only when the server says so --------------------------------
+
+
+def update(core, session, now=0.0):
+    request = Request("update", {"type": "session.update", "session": session})
+    core.request(request, now)
+    return request
+
+
+def refuse(core, event, message="Invalid value"):
+    feed(
+        core,
+        {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "invalid_value",
+                "message": message,
+                "event_id": event["event_id"],
+            },
+        },
+    )
+
+
+def drop_and_reopen(core):
+    core.socket_closed(core.generation, "dropped", 0)
+    core.tick(core.next_deadline())
+    core.commands.clear()
+    feed(core, {"type": "session.created", "session": {"id": "sess_2", "instructions": "default"}})
+
+
+def test_an_update_is_pending_until_the_server_acknowledges_it():
+    core = ready({"type": "realtime", "instructions": "a", "tools": [{"name": "lookup"}]})
+    asked = update(core, {"type": "realtime", "reasoning": {"effort": "low"}})
+    (_sent,) = take(core, "session.update")
+    assert core.settings.accepted() == {
+        "type": "realtime",
+        "instructions": "a",
+        "tools": [{"name": "lookup"}],
+    }
+    assert core.settings.pending() == [{"type": "realtime", "reasoning": {"effort": "low"}}]
+    feed(core, {"type": "session.updated", "session": {"reasoning": {"effort": "low"}}})
+    assert asked.result == {"reasoning": {"effort": "low"}}
+    assert core.settings.accepted()["reasoning"] == {"effort": "low"}
+    assert core.settings.pending() == []
+
+
+def test_a_refused_update_keeps_the_accepted_settings_and_is_not_restored():
+    config = {"type": "realtime", "instructions": "a", "tools": [{"name": "lookup"}]}
+    core = ready(config)
+    asked = update(core, {"type": "realtime", "tool_choice": "sometimes"})
+    (sent,) = take(core)
+    refuse(core, sent, "Invalid value: 'sometimes'.")
+    assert isinstance(asked.error, ServerError)
+    assert "sometimes" in str(asked.error)
+    assert core.settings.accepted() == config
+    drop_and_reopen(core)
+    (restore,) = take(core, "session.update")
+    assert restore["session"] == config  # no tool_choice: the server refused it
+    feed(core, {"type": "session.updated", "session": config})
+    assert core.state is State.READY
+    assert core.settings.lost is None
+
+
+def test_an_update_refused_during_a_reconnect_leaves_the_restored_settings():
+    config = {"type": "realtime", "instructions": "a"}
+    core = ready(config)
+    core.socket_closed(core.generation, "dropped", 0)
+    asked = update(core, {"type": "realtime", "truncation": "sometimes"})
+    core.tick(core.next_deadline())
+    feed(core, {"type": "session.created", "session": {"id": "sess_2"}})
+    (restore,) = take(core)
+    assert restore["session"] == config  # the pending update waits for the restore
+    feed(core, {"type": "session.updated", "session": config})
+    assert core.state is State.READY
+    (sent,) = take(core)
+    assert sent["session"] == {"type": "realtime", "truncation": "sometimes"}
+    refuse(core, sent)
+    assert isinstance(asked.error, ServerError)
+    assert core.settings.accepted() == config
+
+
+def test_an_update_in_flight_when_the_connection_drops_goes_again_after_the_restore():
+    core = ready({"type": "realtime", "instructions": "a"})
+    asked = update(core, {"type": "realtime", "instructions": "b"})
+    take(core)
+    drop_and_reopen(core)
+    (restore,) = take(core)
+    assert restore["session"]["instructions"] == "a"  # not acknowledged: not restored
+    feed(core, {"type": "session.updated", "session": restore["session"]})
+    (again,) = take(core)
+    assert again["session"]["instructions"] == "b"
+    feed(core, {"type": "session.updated", "session": {"instructions": "b"}})
+    assert asked.result == {"instructions": "b"}
+    assert core.settings.accepted()["instructions"] == "b"
+
+
+def test_two_updates_are_pending_one_behind_the_other():
+    core = ready()
+    first = update(core, {"type": "realtime", "instructions": "a"})
+    second = update(core, {"type": "realtime", "truncation": "disabled"})
+    (sent,) = take(core)
+    assert core.settings.pending() == [
+        {"type": "realtime", "instructions": "a"},
+        {"type": "realtime", "truncation": "disabled"},
+    ]
+    refuse(core, sent)
+    assert first.error is not None
+    (sent,) = take(core)
+    assert sent["session"]["truncation"] == "disabled"
+    feed(core, {"type": "session.updated", "session": {"truncation": "disabled"}})
+    assert second.result is not None
+    assert core.settings.accepted() == {"type": "realtime", "truncation": "disabled"}
+
+
+def test_an_unsolicited_session_updated_changes_the_accepted_settings():
+    core = ready({"type": "realtime", "instructions": "a"})
+    reported = {
+        "id": "sess_1",
+        "expires_at": 99,
+        "instructions": "a",
+        "audio": {"output": {"voice": "alloy", "speed": 1.0}},
+    }
+    feed(core, {"type": "session.updated", "session": reported})
+    changed = {**reported, "expires_at": 100, "audio": {"output": {"voice": "marin", "speed": 1.0}}}
+    feed(core, {"type": "session.updated", "session": changed})
+    accepted = core.settings.accepted()
+    assert accepted["audio"]["output"]["voice"] == "marin"
+    assert accepted["instructions"] == "a"
+    assert "expires_at" not in accepted
+    assert "id" not in accepted
+    drop_and_reopen(core)
+    (restore,) = take(core, "session.update")
+    assert restore["session"]["audio"]["output"]["voice"] == "marin"
+
+
+def test_a_refused_restore_says_which_settings_were_lost():
+    config = {"type": "realtime", "instructions": "a", "tools": [{"name": "lookup"}]}
+    core = ready(config)
+    drop_and_reopen(core)
+    (restore,) = take(core, "session.update")
+    refuse(core, restore, "this model does not take tools")
+    assert core.state is State.READY  # the conversation goes on, with the defaults
+    lost = core.settings.lost
+    assert lost is not None
+    assert lost.names == ("instructions", "tools")
+    assert "instructions, tools" in lost.describe()
+    assert "does not take tools" in lost.describe()
+    assert core.settings.accepted() == {}
+
+
+def test_closing_fails_pending_updates_and_keeps_the_accepted_settings():
+    core = ready({"type": "realtime", "instructions": "a"})
+    asked = update(core, {"type": "realtime", "instructions": "b"})
+    core.close()
+    assert isinstance(asked.error, RealtimeConnectionError)
+    assert core.settings.accepted() == {"type": "realtime", "instructions": "a"}
+    assert core.settings.pending() == []
+
+
+def test_a_setting_of_another_kind_replaces_the_old_one_whole():
+    core = ready(
+        {
+            "type": "realtime",
+            "tool_choice": {"type": "function", "name": "lookup"},
+            "truncation": {"type": "retention_ratio", "retention_ratio": 0.5},
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 0.9}}},
+        }
+    )
+    update(
+        core,
+        {
+            "type": "realtime",
+            "tool_choice": {"type": "mcp", "server_label": "docs"},
+            "truncation": {"type": "retention_ratio", "retention_ratio": 0.8},
+            "audio": {"input": {"turn_detection": {"type": "semantic_vad"}}},
+        },
+    )
+    take(core)
+    feed(core, {"type": "session.updated", "session": {}})
+    accepted = core.settings.accepted()
+    assert accepted["tool_choice"] == {"type": "mcp", "server_label": "docs"}
+    assert accepted["truncation"] == {"type": "retention_ratio", "retention_ratio": 0.8}
+    assert accepted["audio"]["input"]["turn_detection"] == {"type": "semantic_vad"}

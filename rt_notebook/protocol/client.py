@@ -13,7 +13,8 @@ Matching, since acknowledgements carry only server ids:
 * errors name the client's ``event_id``;
 * items by the item id the client chose (``conversation.item.added``);
 * responses by the metadata tag (:data:`REQUEST_TAG`) the client put in ``response.create``;
-* ``session.update`` by order, with one in flight at a time.
+* ``session.update`` by order, with one in flight at a time (:mod:`.settings` owns them:
+  a setting is the Session's only once the server accepts it).
 
 A turn is the items it adds plus its response request. Queued turns keep their items
 unsent until it is their turn, so each response answers its own question. Responses the
@@ -46,6 +47,7 @@ from .conversation import (
 )
 from .events import Dialect, Event, new_id
 from .lifecycle import Lifecycle
+from .settings import SessionSettings
 from .turns import Request, State, Timing, Turn, TurnState
 from .voice import VoiceCore
 
@@ -71,8 +73,9 @@ class ClientCore(Lifecycle, VoiceCore):
         self.commands: list[str] = []  # "open": open a socket; "close": close the current one
         self.finished: list[Request | Turn] = []
         self.protocol_errors: deque[str] = deque(maxlen=200)
-        # The settings restored on every connection (session.update bodies merged).
-        self.config: dict[str, Any] = {}
+        # The settings the server accepted (restored on every connection), and the updates
+        # on their way; a part with its own state.
+        self.settings = SessionSettings()
         self.generation = 0  # of the socket the core listens to
         self.attempt = 0
         self.restored = 0  # items re-created by the last restore
@@ -85,11 +88,8 @@ class ClientCore(Lifecycle, VoiceCore):
         self._by_tag: dict[str, Turn] = {}
         self._by_event: dict[str, Request | Turn] = {}
         self._items: dict[str, list[Request]] = {}  # acknowledgements by item id
-        self._updates: deque[Request] = deque()
-        self._update_inflight: Request | None = None
         self._deferred: list[Request] = []  # sent once ready
         self._restore_pending: set[str] = set()  # item ids the restore waits for
-        self._restore_update: Request | None = None
         self._interrupted: Turn | None = None
         self._retry_at: float | None = None
         self._renew_at: float | None = None
@@ -155,8 +155,7 @@ class ClientCore(Lifecycle, VoiceCore):
             )
             return
         if request.kind == "update":
-            _merge(self.config, request.event["session"])
-            self._updates.append(request)
+            self.settings.ask(request)
             self._next_update()
         elif self.state is State.READY:
             self._send_request(request)
@@ -276,16 +275,11 @@ class ClientCore(Lifecycle, VoiceCore):
                 self._send_response_create(turn, now)
 
     def _on_session_changed(self, change: Any, now: float) -> None:
-        if self._restore_update is not None:
-            self._restore_update = None
-            # A user update folded into the restored settings is acknowledged with it.
-            while self._updates:
-                self._resolve(self._updates.popleft(), change.session)
+        restoring = self.settings.restoring is not None
+        request = self.settings.acknowledged(change.session)
+        if restoring:
             self._maybe_ready(now)
-            return
-        request = self._update_inflight
-        if request is not None:
-            self._update_inflight = None
+        elif request is not None:
             self._resolve(request, change.session)
             self._next_update()
 
@@ -344,13 +338,13 @@ class ClientCore(Lifecycle, VoiceCore):
         if isinstance(target, Turn):
             self._on_turn_error(target, error, now)
             return
-        if target is self._restore_update:
-            self._restore_update = None
-            self.protocol_errors.append(f"restoring the settings failed: {error.get('message')}")
+        if target is self.settings.restoring:
+            # The settings it carried are lost: settings.lost tells the user which.
+            self.settings.refused(target, str(error.get("message") or error.get("code")))
             self._maybe_ready(now)
             return
-        if target is self._update_inflight:
-            self._update_inflight = None
+        if self.settings.refused(target, str(error.get("message") or "")):
+            # Nothing accepted changes: the Session keeps the settings it had.
             self._fail(target, ServerError(error))
             self._next_update()
             return
@@ -432,9 +426,10 @@ class ClientCore(Lifecycle, VoiceCore):
         self.outbox.append(event)
 
     def _next_update(self) -> None:
-        if self.state is State.READY and self._update_inflight is None and self._updates:
-            self._update_inflight = self._updates.popleft()
-            self._send_tracked(self._update_inflight)
+        if self.state is State.READY:
+            request = self.settings.next_update()
+            if request is not None:
+                self._send_tracked(request)
 
     def _send(self, event: Event) -> None:
         event["event_id"] = new_id("event")
@@ -489,21 +484,19 @@ class ClientCore(Lifecycle, VoiceCore):
         for turn in turns:
             self._fail_turn(turn, error)
         requests = (
-            [r for rs in self._items.values() for r in rs] + self._deferred + list(self._updates)
+            [r for rs in self._items.values() for r in rs]
+            + self._deferred
+            + self.settings.fail_all()
         )
-        if self._update_inflight is not None:
-            requests.append(self._update_inflight)
         self._items.clear()
         self._deferred = []
-        self._updates.clear()
-        self._update_inflight = None
         for request in requests:
             self._fail(request, error)
 
     def _generation_reset(self) -> None:
         self._by_event.clear()
         self._restore_pending.clear()
-        self._restore_update = None
+        self.settings.dropped()
         self._interrupted = None
         self._retry_at = None
         self._renew_at = None
@@ -535,18 +528,3 @@ _HANDLERS: dict[type, Callable[[ClientCore, Any, float], None]] = {
     ResponseDone: ClientCore._on_response_done,
     ErrorReceived: ClientCore._on_error,
 }
-
-
-# Settings replaced as a whole: a new turn detection mode must not keep the old one's fields.
-_REPLACED = frozenset({"turn_detection", "transcription", "input_audio_transcription"})
-
-
-def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
-    """Merge a ``session.update`` body into the restored settings (objects recursively)."""
-    for key, value in changes.items():
-        if key in _REPLACED:
-            into[key] = value
-        elif isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value

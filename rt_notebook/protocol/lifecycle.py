@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import RealtimeConnectionError, RealtimeError
 from .conversation import Conversation
 from .events import Dialect, Event
 from .restore import restore_items
+from .settings import SessionSettings
 from .turns import Request, State, Timing, Turn, TurnState
 
 __all__ = ["Lifecycle"]
@@ -31,7 +32,7 @@ class Lifecycle:
     commands: list[str]
     finished: list[Request | Turn]
     protocol_errors: deque[str]
-    config: dict[str, Any]
+    settings: SessionSettings
     generation: int
     attempt: int
     restored: int
@@ -43,11 +44,8 @@ class Lifecycle:
     _oob: dict[str, Turn]
     _by_event: dict[str, Request | Turn]
     _items: dict[str, list[Request]]
-    _updates: deque[Request]
-    _update_inflight: Request | None
     _deferred: list[Request]
     _restore_pending: set[str]
-    _restore_update: Request | None
     _interrupted: Turn | None
     _retry_at: float | None
     _renew_at: float | None
@@ -173,7 +171,7 @@ class Lifecycle:
         """The connection dropped: decide what becomes of everything in flight."""
         self._by_event.clear()
         self._restore_pending.clear()
-        self._restore_update = None
+        self.settings.dropped()  # an update in flight goes again once restored
         turn = self._current
         self._current = None
         own = turn.items if turn is not None else []
@@ -219,10 +217,6 @@ class Lifecycle:
                     request.sent = False
                     self._deferred.append(request)
         self._items.clear()
-        if self._update_inflight is not None:
-            # Its settings are in self.config: the restore's session.update carries them.
-            self._updates.appendleft(self._update_inflight)
-            self._update_inflight = None
         self._drop_voice(self.reason or "the connection dropped")
 
     def _called_tool(self, response_id: str | None) -> bool:
@@ -253,8 +247,9 @@ class Lifecycle:
         turn = self._current
         if self._renew_at is not None and self._can_renew():
             times.append(self._renew_at)
-        if self._update_inflight is not None and self.state is State.READY:
-            times.append(self._update_inflight.sent_at + self.timing.idle_timeout)
+        update = self.settings.inflight
+        if update is not None and self.state is State.READY:
+            times.append(update.sent_at + self.timing.idle_timeout)
         if turn is not None and turn.state is TurnState.ADDING:
             times.append((turn.sent_at or 0.0) + self.timing.idle_timeout)
         elif turn is not None and turn.state in (TurnState.REQUESTED, TurnState.ACTIVE):
@@ -276,13 +271,12 @@ class Lifecycle:
         self._now = now
         if self._retry_at is not None and now >= self._retry_at:
             self._open_socket(now)
-        update = self._update_inflight
-        if (
-            update is not None
-            and self.state is State.READY
-            and now >= update.sent_at + self.timing.idle_timeout
-        ):
-            self._update_inflight = None
+        update = (
+            self.settings.expired(now, self.timing.idle_timeout)
+            if self.state is State.READY
+            else None
+        )
+        if update is not None:
             self._fail_request(
                 update,
                 RealtimeError(
@@ -384,6 +378,7 @@ class Lifecycle:
 
     def _on_session_created(self, event: Event, now: float) -> None:
         self._had_session = True
+        self.settings.created(event["session"])
         expires_at = event["session"].get("expires_at")
         candidates = []
         if (
@@ -401,9 +396,9 @@ class Lifecycle:
 
     def _restore(self, now: float) -> None:
         """Send the settings, then the conversation's items in order."""
-        if self.config:
-            request = Request("update", {"type": "session.update", "session": dict(self.config)})
-            self._restore_update = request
+        # The accepted settings only: never a field the server refused.
+        request = self.settings.restore_update()
+        if request is not None:
             self._send_tracked(request)
         skip = self._interrupted.response_id if self._interrupted else None
         plan = restore_items(self.conversation.items, self.dialect, skip)
@@ -414,7 +409,7 @@ class Lifecycle:
         self._maybe_ready(now)
 
     def _maybe_ready(self, now: float) -> None:
-        if self._restore_update is not None or self._restore_pending:
+        if self.settings.restoring is not None or self._restore_pending:
             return
         if self._renewing:
             self._renewing = False
@@ -422,6 +417,7 @@ class Lifecycle:
         self.state = State.READY
         self.attempt = 0
         self._interrupted = None
+        self._next_update()  # settings first: the turns below answer with them
         deferred, self._deferred = self._deferred, []
         for request in deferred:
             if request.error is None and request.result is None:
@@ -432,5 +428,4 @@ class Lifecycle:
         for oob in list(self._oob.values()):
             if oob.state is TurnState.QUEUED:
                 self._send_response_create(oob, now)
-        self._next_update()
         self._pump(now)

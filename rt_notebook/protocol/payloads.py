@@ -10,7 +10,7 @@ Values left as ``None`` are omitted, so the server keeps its own defaults.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .events import BETA_TO_GA_RESPONSE_FIELD, BETA_TO_GA_SESSION_FIELD, Dialect
@@ -27,6 +27,7 @@ __all__ = [
     "modalities",
     "response_settings",
     "session_settings",
+    "settings_view",
     "transcription_settings",
     "turn_detection_settings",
 ]
@@ -109,8 +110,18 @@ def session_settings(
     voice: str | None = None,
     tools: list[dict[str, Any]] | None = None,
     tool_choice: str | dict[str, Any] | None = None,
+    reasoning_effort: str | None = None,
+    truncation: str | dict[str, Any] | None = None,
+    noise_reduction: str | Mapping[str, Any] | None = None,
+    turn_detection: str | dict[str, Any] | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``session`` of a ``session.update``; empty when there is nothing to change."""
+    """The ``session`` of a ``session.update``; empty when there is nothing to change.
+
+    ``noise_reduction`` and ``turn_detection`` take ``"none"`` for off, a type
+    (``"near_field"``, ``"semantic_vad"``) or the whole object (``{"type": ..., ...}``).
+    ``fields`` are any other session fields in the dialect's own names, merged last.
+    """
     payload = _shared_settings(
         dialect,
         instructions=instructions,
@@ -119,9 +130,92 @@ def session_settings(
         tools=tools,
         tool_choice=tool_choice,
     )
-    if payload and dialect is Dialect.GA:
+    beta = dialect is Dialect.BETA
+    if reasoning_effort is not None:
+        payload["reasoning"] = {"effort": reasoning_effort}
+    if truncation is not None:
+        payload["truncation"] = truncation
+    if noise_reduction is not None:
+        if isinstance(noise_reduction, Mapping):
+            value: dict[str, Any] | None = dict(noise_reduction)
+        else:
+            value = None if noise_reduction == "none" else {"type": noise_reduction}
+        if beta:
+            payload["input_audio_noise_reduction"] = value
+        else:
+            _merge_into(payload, {"audio": {"input": {"noise_reduction": value}}})
+    if turn_detection is not None:
+        detection = {"type": turn_detection} if isinstance(turn_detection, str) else turn_detection
+        mode = detection.get("type")
+        params = {k: v for k, v in detection.items() if k != "type"}
+        _merge_into(
+            payload, turn_detection_settings(dialect, None if mode == "none" else mode, params)
+        )
+    if fields:
+        _merge_into(payload, fields)
+    if payload and not beta:
         payload = {"type": "realtime", **payload}
     return payload
+
+
+def settings_view(dialect: Dialect, session: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``session`` body in rt_notebook's vocabulary (``modalities``, ``voice``,
+    ``turn_detection``, ``transcription``, ``noise_reduction``, ``reasoning_effort``), with
+    every other field under its own name: how a Session shows its settings."""
+    view = {k: v for k, v in session.items() if k not in ("type", "audio", *_BETA_NAMED)}
+    if dialect is Dialect.BETA:
+        audio_in = {
+            "turn_detection": session.get("turn_detection", ...),
+            "transcription": session.get("input_audio_transcription", ...),
+            "noise_reduction": session.get("input_audio_noise_reduction", ...),
+        }
+        modalities, voice = session.get("modalities"), session.get("voice")
+    else:
+        audio = session.get("audio") or {}
+        if audio:
+            view["audio"] = audio
+        given = audio.get("input") or {}
+        audio_in = {
+            key: given.get(key, ...)
+            for key in ("turn_detection", "transcription", "noise_reduction")
+        }
+        modalities = session.get("output_modalities")
+        voice = (audio.get("output") or {}).get("voice")
+    if modalities is not None:
+        view["modalities"] = list(modalities)
+    if voice is not None:
+        view["voice"] = voice
+    if audio_in["turn_detection"] is not ...:
+        view["turn_detection"] = audio_in["turn_detection"]
+    if audio_in["transcription"] is not ...:
+        transcription = audio_in["transcription"]
+        view["transcription"] = transcription.get("model") if transcription else None
+    if audio_in["noise_reduction"] is not ...:
+        noise = audio_in["noise_reduction"]
+        view["noise_reduction"] = noise.get("type") if noise else None
+    effort = (session.get("reasoning") or {}).get("effort")
+    if effort is not None:
+        view["reasoning_effort"] = effort
+    return view
+
+
+# Beta fields the view shows under rt_notebook's names.
+_BETA_NAMED = (
+    "modalities",
+    "output_modalities",
+    "voice",
+    "turn_detection",
+    "input_audio_transcription",
+    "input_audio_noise_reduction",
+)
+
+
+def _merge_into(into: dict[str, Any], more: Mapping[str, Any]) -> None:
+    for key, value in more.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge_into(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
 
 
 def response_settings(
@@ -133,6 +227,7 @@ def response_settings(
     tools: list[dict[str, Any]] | None = None,
     tool_choice: str | dict[str, Any] | None = None,
     max_output_tokens: int | str | None = None,
+    reasoning_effort: str | None = None,
     conversation: str | None = None,
     input_items: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
@@ -148,6 +243,8 @@ def response_settings(
     if max_output_tokens is not None:
         limit = "max_response_output_tokens"
         _put(payload, limit, max_output_tokens, dialect, BETA_TO_GA_RESPONSE_FIELD)
+    if reasoning_effort is not None:
+        payload["reasoning"] = {"effort": reasoning_effort}
     if conversation is not None:
         payload["conversation"] = conversation
     if input_items is not None:

@@ -35,6 +35,7 @@ __all__ = [
     "quote_choices",
     "session_expired",
     "too_long",
+    "tool_choice_not_found",
     "truncate_invalid",
     "unknown_parameter",
 ]
@@ -174,6 +175,15 @@ def invalid_value(param: str, value: object, allowed: Iterable[str]) -> ErrorInf
     else:
         rule = f"Supported values are: {quote_choices(choices)}."
     return ErrorInfo(code="invalid_value", message=f"Invalid value: '{shown}'. {rule}", param=param)
+
+
+def tool_choice_not_found(name: object) -> ErrorInfo:
+    """A ``tool_choice`` forcing a function the session's tools do not have."""
+    return ErrorInfo(
+        code="invalid_value",
+        message=f"Tool choice 'function' with name '{name}' not found in 'tools' parameter.",
+        param="session.tool_choice",
+    )
 
 
 def invalid_type(param: str, expected: str, got: str) -> ErrorInfo:

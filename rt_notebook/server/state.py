@@ -66,6 +66,7 @@ from rt_notebook.server.plan import (
 from rt_notebook.server.responders import PlannedOutput, Responder, ResponseRequest
 from rt_notebook.server.streaming import ResponseStreamer, response_usage
 from rt_notebook.server.tone import BEEP_MS, beep_bytes
+from rt_notebook.server.truncation import truncated
 from rt_notebook.server.vad import EnergyVad, IdleTimeout, SpeechStarted
 from rt_notebook.server.validation import validate_client_event
 
@@ -267,7 +268,15 @@ class ConnectionState:
     # Handlers of client events (process())
 
     def _session_update(self, event: Event) -> list[Event]:
-        self.session = shapes.merge_session(self.session, event["session"], self.dialect)
+        merged = shapes.merge_session(self.session, event["session"], self.dialect)
+        choice = merged.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") == "function":
+            # As the service: a forced function must be one of the session's tools; the
+            # whole update is refused.
+            names = [tool.get("name") for tool in merged.get("tools") or ()]
+            if choice.get("name") not in names:
+                return [self._error(errors.tool_choice_not_found(choice.get("name")), event)]
+        self.session = merged
         return [self.wire.event("session.updated", session=self._session_copy())]
 
     def _item_create(self, event: Event) -> list[Event]:
@@ -534,7 +543,7 @@ class ConnectionState:
         if settings is None:
             settings = shapes.response_settings(self.session, params, self.dialect)
         if context is None:
-            context = self.conversation.view()
+            context = self._truncated(self.conversation.view())
         response = self._new_response(settings, context)
         self._responses.append(response)
         if response.in_conversation and self._vad is not None:
@@ -589,7 +598,7 @@ class ConnectionState:
     def _context(self, params: Mapping[str, Any]) -> tuple[Sequence[Event], ErrorInfo | None]:
         """The items a response sees: its ``input`` (references resolved) or the conversation."""
         if params.get("input") is None:
-            return self.conversation.view(), None
+            return self._truncated(self.conversation.view()), None
         context = []
         for index, entry in enumerate(params["input"]):
             if entry.get("type") != "item_reference":
@@ -601,6 +610,11 @@ class ConnectionState:
                 return [], errors.item_not_found("retrieve", entry["id"], param)
             context.append(dict(item))
         return context, None
+
+    def _truncated(self, view: ContextView) -> Sequence[Event]:
+        """The conversation as a response reads it: the session's truncation applied."""
+        bytes_per_ms = shapes.input_bytes_per_ms(self.session, self.dialect)
+        return truncated(view, self.conversation.size, self.session.get("truncation"), bytes_per_ms)
 
     # Responses
 

@@ -224,6 +224,7 @@ class Toolbox(Mapping[str, Tool]):
         self._requests: dict[str, _Request] = {}
         # Recent rounds by response id (a future: the view may ask before it exists).
         self._rounds: OrderedDict[str, concurrent.futures.Future[ToolRound | None]] = OrderedDict()
+        self._made: set[str] = set()  # names of the tools registered here, ever
         self.registry.on_change(self._sync)
         session.subscribe(self._on_changes)
 
@@ -306,8 +307,15 @@ class Toolbox(Mapping[str, Tool]):
                 )
         return schemas
 
+    def hand_written(self, tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The definitions in ``tools`` that no tool registered here ever made (a session's
+        tool list holds both; an unregistered tool must not stay as a hand-written one)."""
+        self._made.update(self.registry)
+        return [dict(t) for t in tools if t.get("name") not in self._made]
+
     def session_schemas(self, extra: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
         """The ``session.tools`` list: hand-written definitions, then registered tools."""
+        self._made.update(self.registry)
         registered = self.registry.schemas()
         names = {schema["name"] for schema in registered}
         kept = [dict(t) for t in extra or () if t.get("name") not in names]
@@ -357,7 +365,7 @@ class Toolbox(Mapping[str, Tool]):
         if not session.connected or session.on_io_thread():
             return  # sent with the next session.update (connect sends one)
         try:
-            session.update_session(tools=session.settings.get("tools") or [])
+            session.update_session(tools=self.hand_written(session.settings.get("tools") or []))
         except RealtimeConnectionError as exc:  # closed meanwhile: connect sends the list
             log.debug("rt_notebook: tool list not sent to %r: %s", session.name, exc)
 
