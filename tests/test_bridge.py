@@ -16,7 +16,8 @@ from tests.timing import UNIT, WAIT
 
 @pytest.fixture(scope="module")
 def server():
-    with EmbeddedServer(pace=0.0) as server:
+    # auto: GA, and beta for the beta Session (a default server refuses beta, as OpenAI does)
+    with EmbeddedServer(pace=0.0, dialect="auto") as server:
         yield server
 
 

@@ -17,7 +17,7 @@ SETUP = """
 import rt_notebook
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.session import Timing
-server = EmbeddedServer(pace=0.0)
+server = EmbeddedServer(pace=0.0, dialect="beta")
 server.start()
 session = rt_notebook.connect(
     base_url=server.base_url, websocket_base_url=server.websocket_base_url,

@@ -101,7 +101,7 @@ def test_cli_serves_prints_how_to_connect_and_stops_cleanly(
     assert printed["token"] == "cli-token"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", printed["base_url"])
     assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/v1", printed["websocket_base_url"])
-    assert printed["endpoint"] == printed["websocket_base_url"] + "/realtime?model=gpt-realtime"
+    assert printed["endpoint"] == printed["websocket_base_url"] + "/realtime?model=gpt-realtime-2.1"
     # A fresh server process imports the SDK's models on its first event.
     answer = asyncio.run(
         asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), PROCESS_WAIT)
