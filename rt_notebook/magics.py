@@ -95,7 +95,11 @@ class RealtimeMagics(Magics):
     modalities = List(Unicode(), ["text"], help="Output modalities: text and/or audio.").tag(
         config=True
     )
-    dialect = Unicode("ga", help="Protocol dialect: 'ga' or 'beta'.").tag(config=True)
+    dialect = Unicode(
+        "ga",
+        help="Protocol dialect: 'ga' (OpenAI's only one since May 2026) or 'beta' (old "
+        "servers, some Azure deployments).",
+    ).tag(config=True)
     url = Unicode(
         "", help="websocket_base_url of a Realtime server; empty: OpenAI or the offline server."
     ).tag(config=True)
