@@ -542,7 +542,7 @@ class RealtimeMagics(Magics):
             f"{safe_markdown(session.endpoint.describe())}; "
             f"{session.item_count} items; active response: {active}; "
             f"pending requests: {session.pending_responses}; "
-            f"{session_totals(session)}."
+            f"{safe_inline(session_totals(session))}."  # names a model a server may send
         )
         warning = deprecation_warning(str(session.session_config.get("model") or session.model))
         return Markdown(f"{line}\n\n{safe_inline(warning)}" if warning else line)

@@ -116,3 +116,22 @@ def test_a_status_after_a_reconnect_has_no_stale_reason(kernel):
     )
     assert run.status == "ok", run.error_text()
     assert run.stream_text().strip() == "'ready' None"
+
+
+def test_a_hostile_model_name_stays_inert_in_no_price_for(kernel):
+    hostile = "<img src=x onerror=alert(1)>"
+    run = kernel.execute(
+        f"h = rt_notebook.connect('hostile', model={hostile!r}, "
+        "websocket_base_url=server.websocket_base_url, api_key=server.token)\n"
+        "h.ask('hi').wait(60).status"
+    )
+    assert run.status == "ok", run.error_text()
+    status = _markdown_result(kernel.execute("%realtime status --session hostile"))
+    assert "no price for" in status
+    assert "<img" not in status
+    answer = kernel.execute("%%realtime --session hostile\nhello")
+    assert answer.status == "ok", answer.error_text()
+    footer = answer.final_markdown()
+    assert "no price for" in footer
+    assert "<img" not in footer
+    kernel.execute("h.close()")
