@@ -92,8 +92,8 @@ def price_for(model: str, *, official: bool) -> dict[str, float] | None:
     if official:
         table = builtin_table()
         for name in names:
-            if name in table.get("unknown", {}):
-                return None  # listed: no public figure was found
+            if name in table["unknown"]:
+                return None  # listed: no public figure was found for it
             if name in table["models"]:
                 return dict(table["models"][name])
     return None

@@ -182,7 +182,7 @@ USAGE = {
 
 
 def test_cost_is_usage_times_the_table() -> None:
-    prices = pricing.price_for("gpt-4o-realtime-preview-2024-12-17", official=True)  # a snapshot
+    prices = pricing.price_for("gpt-realtime-2.1", official=True)
     assert prices is not None
     expected = (
         200 * prices["text_input"]
