@@ -86,14 +86,28 @@ def test_beta_is_refused_in_one_line_before_connecting_to_openai(kernel):
     assert len([line for line in shown.splitlines() if line.strip()]) == 1, shown
 
 
-def test_a_server_refusing_beta_says_to_use_ga(kernel):
-    refused = kernel.execute(
-        "rt_notebook.connect('refused', websocket_base_url=server.websocket_base_url, "
-        "api_key=server.token, dialect='beta')"
-    )
+@pytest.mark.parametrize("how", ["connect", "cell"])
+def test_a_server_refusing_beta_says_to_use_ga(kernel, how):
+    if how == "connect":
+        refused = kernel.execute(
+            "rt_notebook.connect('refused', websocket_base_url=server.websocket_base_url, "
+            "api_key=server.token, dialect='beta')"
+        )
+    else:
+        kernel.execute(
+            "%config RealtimeMagics.url = server.websocket_base_url\n"
+            "%config RealtimeMagics.dialect = 'beta'\n"
+            "import os; os.environ['OPENAI_API_KEY'] = server.token"
+        )
+        refused = kernel.execute("%%realtime --session refused_cell\nhello")
+        kernel.execute(
+            "%config RealtimeMagics.url = ''\n%config RealtimeMagics.dialect = 'ga'\n"
+            "del os.environ['OPENAI_API_KEY']"
+        )
     assert refused.status == "error"
     shown = refused.shown_error()
     assert "beta_api_shape_disabled" in shown
+    assert "retired" in shown
     assert 'dialect="ga"' in shown
     assert "OpenAI-Beta" not in shown  # a header the user never set
     assert len([line for line in shown.splitlines() if line.strip()]) == 1, shown
