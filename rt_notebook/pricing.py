@@ -133,7 +133,8 @@ def cost_label(
     """What a footer says about the cost of ``usages``: ``None`` when it can be computed
     (the caller formats it) or nothing at all is known about the tokens; otherwise
     ``no price for MODEL`` or ``no price for MODEL audio output`` (the missing kinds)."""
-    usages = [usage for usage in usages if usage]
+    # Only responses that used tokens: a response cancelled before any output costs nothing.
+    usages = [usage for usage in usages if usage and usage.get("total_tokens") != 0]
     if not usages:
         return None
     if prices is None:

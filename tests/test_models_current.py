@@ -142,6 +142,9 @@ def test_a_missing_price_is_named_not_left_out():
         "output_token_details": {"text_tokens": 5, "audio_tokens": 15},
     }
     assert pricing.cost_label([usage], None, "mystery") == "no price for mystery"
+    nothing_used = {**usage, "total_tokens": 0, "input_tokens": 0, "output_tokens": 0}
+    assert pricing.cost_label([nothing_used], None, "mystery") is None  # nothing to price
+    assert pricing.cost_label([], None, "mystery") is None
     text_only = pricing.price_for("gpt-audio-mini", official=True)
     assert pricing.cost(usage, text_only) is None
     assert pricing.cost_label([usage], text_only, "gpt-audio-mini") == (
