@@ -66,7 +66,11 @@ def load_ipython_extension(ipython: Any) -> None:
     def show_briefly(shell: Any, etype: type, value: BaseException, tb: Any, **_: Any) -> list[str]:
         # A server refusal or a timeout is not a bug in the user's code: one line, no
         # traceback, no echo of the cell (%tb still shows the traceback).
-        return [f"{etype.__name__}: {value}"]
+        lines = [f"{etype.__name__}: {value}"]
+        # IPython discards what a custom handler returns: show it as a traceback would be
+        # shown (the kernel sends it to the front end as the cell's error output).
+        shell._showtraceback(etype, value, lines)
+        return lines
 
     ipython.set_custom_exc((RealtimeError,), show_briefly)
     _warmup.start()

@@ -34,6 +34,7 @@ from .protocol.events import Event
 from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn
 from .responses import ItemSnapshot, ResponseHandle, ResponseResult
+from .transport import BETA_REFUSED_CODE, beta_refused
 
 if TYPE_CHECKING:
     from .session import Session
@@ -295,8 +296,12 @@ class Driver:
         rcvd = getattr(exc, "rcvd", None)
         errors = self.core.conversation.errors
         if errors and not errors[-1].get("event_id"):
+            if errors[-1].get("code") == BETA_REFUSED_CODE:
+                return beta_refused()  # says what to do, not which header to remove
             # The service sends an error just before closing (bad key, session_expired).
             return str(ServerError(errors[-1]))
+        if rcvd is not None and BETA_REFUSED_CODE in str(rcvd.reason):
+            return beta_refused()
         if rcvd is not None:
             return f"the server closed the connection ({rcvd.code} {rcvd.reason})".strip()
         return scrub(f"the connection failed: {exc}")

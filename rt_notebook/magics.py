@@ -1,8 +1,8 @@
 """Front end: the ``%%realtime`` cell magic and the ``%realtime`` line magic.
 
 Thin by design: parse the arguments, call the Session, attach a view. Defaults are
-traitlets (``%config RealtimeMagics.model = "gpt-realtime"``), so they can also live in an
-IPython profile.
+traitlets (``%config RealtimeMagics.model = "gpt-realtime-2.1"``), so they can also live
+in an IPython profile.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .anchors import CellAnchors, insert_answer, item_ids
 from .errors import ConfigurationError, RealtimeError
 from .magic_args import LineCommand, check_cell, parse_line, response_overrides
 from .magic_args import split as split_line
+from .models import DEFAULT_MODEL, deprecation_warning
 from .protocol import payloads
 from .responses import ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
@@ -41,21 +42,36 @@ def _usage() -> Iterator[None]:
         raise UsageError(str(exc)) from None
 
 
-# {name}, {name.attr}, {name[0]}: the fields that are looked up in the user namespace.
-_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]{}]*\])*)\}")
+# {name}, {name.attr}, {name[0]}: the fields that are looked up in the user namespace;
+# and the escapes {{ and }} (matched first, so "{{name}}" is the literal "{name}").
+_FIELD = re.compile(
+    r"(?P<open>\{\{)|(?P<close>\}\})"
+    r"|\{(?P<field>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]{}]*\])*)\}"
+)
 _formatter = string.Formatter()
 
 
 def interpolate(text: str, namespace: dict[str, Any]) -> str:
     """Replace ``{name}`` fields whose root name is defined in ``namespace``; leave the rest.
 
-    Braces that are not such a field (JSON, code) are kept as they are.
+    ``{{`` gives ``{``, and a ``}}`` after it gives ``}``, as in ``str.format``
+    (``{{name}}`` is the literal ``{name}``). Other braces (JSON, code) are kept as they
+    are: a ``}}`` that closes nested JSON, with no ``{{`` before it, stays ``}}``.
     """
+    escapes_open = 0
 
     def replace(match: re.Match[str]) -> str:
-        field = match.group(1)
+        nonlocal escapes_open
+        if match.group("open"):
+            escapes_open += 1
+            return "{"
+        if match.group("close"):
+            if not escapes_open:
+                return match.group(0)
+            escapes_open -= 1
+            return "}"
         try:
-            value, _ = _formatter.get_field(field, (), namespace)
+            value, _ = _formatter.get_field(match.group("field"), (), namespace)
         except (KeyError, AttributeError, IndexError, TypeError, ValueError):
             return match.group(0)
         return str(value)
@@ -67,7 +83,7 @@ def interpolate(text: str, namespace: dict[str, Any]) -> str:
 class RealtimeMagics(Magics):
     """``%%realtime`` sends the cell to the model; ``%realtime`` manages the Session."""
 
-    model = Unicode("gpt-realtime", help="Model (or Azure deployment) for new Sessions.").tag(
+    model = Unicode(DEFAULT_MODEL, help="Model (or Azure deployment) for new Sessions.").tag(
         config=True
     )
     voice = Unicode("", help="Voice for audio output; empty: the server's default.").tag(
@@ -79,7 +95,11 @@ class RealtimeMagics(Magics):
     modalities = List(Unicode(), ["text"], help="Output modalities: text and/or audio.").tag(
         config=True
     )
-    dialect = Unicode("ga", help="Protocol dialect: 'ga' or 'beta'.").tag(config=True)
+    dialect = Unicode(
+        "ga",
+        help="Protocol dialect: 'ga' (OpenAI's only one since May 2026) or 'beta' (old "
+        "servers, some Azure deployments).",
+    ).tag(config=True)
     url = Unicode(
         "", help="websocket_base_url of a Realtime server; empty: OpenAI or the offline server."
     ).tag(config=True)
@@ -480,7 +500,7 @@ class RealtimeMagics(Magics):
                            turn), with its latency; --live: updated while it runs
 
         --session NAME picks another Session (default: "default").
-        Defaults live in traitlets: %config RealtimeMagics.model = "gpt-realtime"
+        Defaults live in traitlets: %config RealtimeMagics.model = "gpt-realtime-2.1"
         (also voice, instructions, modalities, dialect, url, timeout, and the session
         settings reasoning_effort, truncation, noise_reduction, turn_detection, session).
         """
@@ -595,14 +615,16 @@ class RealtimeMagics(Magics):
             return Markdown("No Session yet: `%realtime connect` or run a `%%realtime` cell.")
         state = session.status.describe()
         active = safe_inline(session.active_response_id or "none")  # server-made
-        return Markdown(
+        line = (
             f"Session {inline_code(session.name)}: {state} to "
             f"{safe_markdown(session.endpoint.describe())}; "
             f"{session.item_count} items; active response: {active}; "
             f"pending requests: {session.pending_responses}; "
-            f"{session_totals(session)}.\n\n"
+            f"{safe_inline(session_totals(session))}.\n\n"  # names a model a server may send
             + settings_markdown(session.settings, session.pending_settings, session.settings_lost)
         )
+        warning = deprecation_warning(str(session.session_config.get("model") or session.model))
+        return Markdown(f"{line}\n\n{safe_inline(warning)}" if warning else line)
 
 
 def _check_in_session(session: Session, args: Any) -> None:

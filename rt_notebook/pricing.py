@@ -1,10 +1,12 @@
 """Pure cost of a response: its ``usage`` times a price table that is data.
 
-The built-in table (``prices.json`` in this package) is dated and names its source; it
-applies only to OpenAI's own service. A user's table (``%config RealtimeMagics.prices`` or
-:func:`set_prices`) is the user's statement of what their endpoint charges, so it applies
-to any endpoint but the embedded offline server. No price for the model, or a token kind
-the table has no price for: no cost at all, never a guess.
+The built-in table (``prices.json`` in this package) names, for each model, the page its
+figures come from and the date they were read (``sources``); a figure no page gave is left
+out, and a model no page priced is listed under ``unknown``. It applies only to OpenAI's
+own service. A user's table (``%config RealtimeMagics.prices`` or :func:`set_prices`) is
+the user's statement of what their endpoint charges, so it applies to any endpoint but the
+embedded offline server. No price for the model, or a token kind the table has no price
+for: no cost at all, never a guess (:func:`cost_label` says which price is missing).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "PRICE_KINDS",
     "builtin_table",
     "cost",
+    "cost_label",
     "endpoint_prices",
     "price_for",
     "set_prices",
@@ -87,10 +90,12 @@ def price_for(model: str, *, official: bool) -> dict[str, float] | None:
             if name in _user:
                 return dict(_user[name])
     if official:
-        models = builtin_table()["models"]
+        table = builtin_table()
         for name in names:
-            if name in models:
-                return dict(models[name])
+            if name in table["unknown"]:
+                return None  # listed: no public figure was found for it
+            if name in table["models"]:
+                return dict(table["models"][name])
     return None
 
 
@@ -120,6 +125,30 @@ def cost(usage: Mapping[str, Any] | None, prices: Mapping[str, float] | None) ->
                 return None  # tokens of a kind the table does not price: no guess
             total += count * prices[kind] / 1_000_000
     return total
+
+
+def cost_label(
+    usages: Iterable[Mapping[str, Any]], prices: Mapping[str, float] | None, model: str
+) -> str | None:
+    """What a footer says about the cost of ``usages``: ``None`` when it can be computed
+    (the caller formats it) or nothing at all is known about the tokens; otherwise
+    ``no price for MODEL`` or ``no price for MODEL audio output`` (the missing kinds)."""
+    # Only responses that used tokens: a response cancelled before any output costs nothing.
+    usages = [usage for usage in usages if usage and usage.get("total_tokens") != 0]
+    if not usages:
+        return None
+    if prices is None:
+        return f"no price for {model}"
+    missing: set[str] = set()
+    for usage in usages:
+        tokens = _tokens(usage)
+        if tokens is None:
+            return None  # no details: which price would apply is unknown
+        missing.update(kind for kind, count in tokens.items() if count and kind not in prices)
+    if not missing:
+        return None
+    kinds = ", ".join(kind.replace("_", " ") for kind in PRICE_KINDS if kind in missing)
+    return f"no price for {model} {kinds}"
 
 
 def total_cost(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from .errors import ConfigurationError, register_secret
+from .models import DEFAULT_MODEL
 from .protocol.events import Dialect
 from .redaction import install_log_filter
 
@@ -28,21 +29,26 @@ if TYPE_CHECKING:
     from .server import EmbeddedServer
 
 __all__ = [
+    "BETA_REFUSED_CODE",
     "DEFAULT_MODEL",
     "Endpoint",
     "Transport",
+    "beta_refused",
     "resolve_endpoint",
     "shared_http_client",
     "shared_ssl_context",
 ]
 
-DEFAULT_MODEL = "gpt-realtime"
-
-# The process-wide embedded server (at most one), started on first offline use.
-_embedded: list[EmbeddedServer] = []
+# The process-wide embedded servers (at most one per dialect), started on first offline use.
+_embedded: dict[Dialect, EmbeddedServer] = {}
 _embedded_lock = threading.Lock()
+# What a GA server (OpenAI's since May 2026, the embedded one by default) answers a beta
+# client with, in an ``error`` event and as the reason of the close (4000) that follows.
+BETA_REFUSED_CODE = "beta_api_shape_disabled"
+_USE_GA = 'use the default, dialect="ga" (%config RealtimeMagics.dialect = "ga")'
+
 # Embedded servers relaying to a local model, one per (chat base URL, model).
-_chat_servers: dict[tuple[str, str], EmbeddedServer] = {}
+_chat_servers: dict[tuple[str, str, Dialect], EmbeddedServer] = {}
 CHAT_URL_VARIABLE = "RT_NOTEBOOK_CHAT_BASE_URL"
 CHAT_MODEL_VARIABLE = "RT_NOTEBOOK_CHAT_MODEL"
 
@@ -88,25 +94,38 @@ class Endpoint:
         return f"{where} (model {self.model}, {self.dialect.value} dialect)"
 
 
-def embedded_server() -> EmbeddedServer:
-    """The process-wide embedded offline server, started on first use.
+def beta_refused(*, by_openai: bool = False) -> str:
+    """The one line shown when the beta dialect is refused: before connecting to OpenAI
+    (``by_openai``), or by a server that answered ``beta_api_shape_disabled``."""
+    who = (
+        'dialect="beta" cannot reach OpenAI'
+        if by_openai
+        else f"the server refused the beta dialect ({BETA_REFUSED_CODE})"
+    )
+    return f"{who}: OpenAI retired the beta Realtime interface in May 2026; {_USE_GA}"
+
+
+def embedded_server(dialect: Dialect = Dialect.GA) -> EmbeddedServer:
+    """The process-wide embedded offline server speaking ``dialect``, started on first use
+    (a GA one refuses beta clients, as the service does; a beta Session gets its own).
 
     ``RT_NOTEBOOK_SERVER_PACE`` (seconds between streamed words) slows or speeds it up.
     """
     from .server import EmbeddedServer
 
     with _embedded_lock:
-        if not _embedded:
+        if dialect not in _embedded:
             pace = os.environ.get("RT_NOTEBOOK_SERVER_PACE")
             try:
-                server = EmbeddedServer(pace=float(pace)) if pace else EmbeddedServer()
+                options: dict[str, Any] = {"pace": float(pace)} if pace else {}
+                server = EmbeddedServer(dialect=dialect, **options)
             except ValueError:
                 raise ConfigurationError(
                     f"RT_NOTEBOOK_SERVER_PACE must be a number of seconds, not {pace!r}"
                 ) from None
             server.start()
-            _embedded.append(server)
-        return _embedded[0]
+            _embedded[dialect] = server
+        return _embedded[dialect]
 
 
 def shared_http_client() -> Any:
@@ -137,17 +156,19 @@ def shared_ssl_context() -> ssl.SSLContext:
         return _ssl_contexts[0]
 
 
-def chat_server(base_url: str, model: str) -> EmbeddedServer:
+def chat_server(base_url: str, model: str, dialect: Dialect = Dialect.GA) -> EmbeddedServer:
     """The embedded server answering from ``model`` at the Chat Completions ``base_url``
-    (one per configuration, started on first use; its key is ``RT_NOTEBOOK_CHAT_API_KEY``)."""
+    in ``dialect`` (one per configuration, started on first use; its key is
+    ``RT_NOTEBOOK_CHAT_API_KEY``)."""
     from .server import ChatResponder, EmbeddedServer
 
     with _embedded_lock:
-        server = _chat_servers.get((base_url, model))
+        server = _chat_servers.get((base_url, model, dialect))
         if server is None:
             # Pace 0: tokens go out as the model makes them, not on the echo's clock.
-            server = EmbeddedServer(responder=ChatResponder(base_url, model), pace=0).start()
-            _chat_servers[(base_url, model)] = server
+            responder = ChatResponder(base_url, model)
+            server = EmbeddedServer(responder=responder, dialect=dialect, pace=0).start()
+            _chat_servers[(base_url, model, dialect)] = server
         return server
 
 
@@ -210,6 +231,10 @@ def resolve_endpoint(
             api_version=api_version or os.environ.get("OPENAI_API_VERSION") or "2025-08-28",
         ), key
     key = api_key or os.environ.get("OPENAI_API_KEY")
+    explicit = bool(base_url or websocket_base_url)
+    if dialect is Dialect.BETA and (key or explicit) and _is_openai(base_url, websocket_base_url):
+        # Refused before connecting: the service would refuse it after the upgrade.
+        raise ConfigurationError(beta_refused(by_openai=True))
     if base_url or websocket_base_url:
         register_secret(key)
         endpoint = Endpoint(
@@ -222,13 +247,18 @@ def resolve_endpoint(
     return _offline(model, dialect)
 
 
+def _is_openai(*urls: str | None) -> bool:
+    """Whether these URLs (unset: the SDK's default) reach OpenAI's own service."""
+    return all(url is None or "//api.openai.com" in url for url in urls)
+
+
 def _local_model(base_url: str | None, model: str | None, dialect: Dialect) -> tuple[Endpoint, str]:
     if not base_url or not model:
         raise ConfigurationError(
             "a local model needs both a Chat Completions base URL and a model name "
             f"(chat_base_url= and chat_model=, or {CHAT_URL_VARIABLE} and {CHAT_MODEL_VARIABLE})"
         )
-    server = chat_server(base_url, model)
+    server = chat_server(base_url, model, dialect)
     register_secret(server.token)
     endpoint = Endpoint(
         model=model,
@@ -241,7 +271,7 @@ def _local_model(base_url: str | None, model: str | None, dialect: Dialect) -> t
 
 
 def _offline(model: str, dialect: Dialect) -> tuple[Endpoint, str]:
-    server = embedded_server()
+    server = embedded_server(dialect)
     register_secret(server.token)
     endpoint = Endpoint(
         model=model,

@@ -37,6 +37,16 @@ def offline_server():
 
 
 @pytest.fixture(scope="session")
+def beta_server():
+    """An embedded server started for the beta dialect (a default one refuses beta clients,
+    as OpenAI's service does)."""
+    from rt_notebook.server import EmbeddedServer
+
+    with EmbeddedServer(pace=0.0, dialect="beta") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def paced_server():
     """An embedded server that streams slowly enough to cancel mid-answer."""
     from rt_notebook.server import EmbeddedServer

@@ -1,7 +1,8 @@
 """The real OpenAI Realtime service: skipped unless OPENAI_API_KEY is set (never in CI).
 
 These check what the embedded server can only imitate: that our event shapes are accepted by
-the service in both dialects, and that a tool round completes with a real model.
+the service, that it refuses the retired beta shape as the embedded server does, and that a
+tool round completes with a real model.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 
 import pytest
 
+from rt_notebook.errors import ConfigurationError
+from rt_notebook.models import DEFAULT_MODEL
 from rt_notebook.session import Session
 
 pytestmark = [
@@ -20,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get("OPENAI_API_KEY"), reason="needs OPENAI_API_KEY"),
 ]
 
-MODEL = os.environ.get("RT_NOTEBOOK_LIVE_MODEL", "gpt-realtime")
+MODEL = os.environ.get("RT_NOTEBOOK_LIVE_MODEL", DEFAULT_MODEL)
 
 
 @pytest.fixture
@@ -96,12 +99,26 @@ def test_the_classic_beta_example_on_a_ga_session(live_session):
     assert live_session.errors == []
 
 
-def test_beta_dialect_turn():
-    session = Session(model=os.environ.get("RT_NOTEBOOK_LIVE_BETA_MODEL", MODEL), dialect="beta")
-    try:
-        session.connect()
-        assert session.ask("Say hello.").wait(90).status == "completed"
-    except Exception as error:  # the GA service refuses the beta shape: say so plainly
-        pytest.skip(f"beta dialect not available for this key/model: {error}")
-    finally:
-        session.close()
+def test_beta_dialect_is_refused_before_reaching_the_service():
+    # OpenAI retired the beta shape in May 2026: refused in one line, nothing is sent.
+    with pytest.raises(ConfigurationError, match=r'retired.*dialect="ga"'):
+        Session(model=MODEL, dialect="beta")
+
+
+def test_the_service_refuses_the_beta_shape_as_the_embedded_server_does():
+    import asyncio
+
+    from openai import AsyncOpenAI
+    from websockets.exceptions import ConnectionClosedError
+
+    async def beta_client() -> None:
+        client = AsyncOpenAI()
+        async with client.beta.realtime.connect(model=MODEL) as connection:
+            async for _ in connection:
+                pass
+
+    with pytest.raises(ConnectionClosedError) as closed:
+        asyncio.run(beta_client())
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4000
+    assert "beta_api_shape_disabled" in closed.value.rcvd.reason

@@ -42,6 +42,17 @@ def test_interpolate_expands_known_names_only():
     assert interpolate('json {"a": 1}', namespace) == 'json {"a": 1}'
 
 
+def test_interpolate_unescapes_doubled_braces_like_str_format():
+    namespace = {"city": "Paris"}
+    assert interpolate("{{city}} is {city}", namespace) == "{city} is Paris"
+    assert interpolate("{{city}} is {city}", namespace) == "{{city}} is {city}".format(**namespace)
+    assert interpolate("a {{ b", namespace) == "a { b"
+    assert interpolate("{{{city}}}", namespace) == "{Paris}"
+    assert interpolate('{{"town": "{city}"}}', namespace) == '{"town": "Paris"}'
+    # Nested JSON closes with }} but never opened with {{: kept as written.
+    assert interpolate('{"a": {"b": 1}}', namespace) == '{"a": {"b": 1}}'
+
+
 def test_transcript_from_recording():
     fixture = Path(__file__).parent / "fixtures" / "text_turn_ga.jsonl"
     conversation = load_recording(fixture.read_text().splitlines())

@@ -28,8 +28,8 @@ def test_text_turn_streams_into_the_mirror(session):
     assert result.time_to_first_delta is not None
 
 
-def test_beta_dialect_turn(offline_server, make_session):
-    session = make_session(offline_server, dialect="beta")
+def test_beta_dialect_turn(beta_server, make_session):
+    session = make_session(beta_server, dialect="beta")
     try:
         result = session.ask("beta hello").wait(WAIT)
         assert "beta hello" in result.text

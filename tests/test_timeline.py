@@ -182,7 +182,7 @@ USAGE = {
 
 
 def test_cost_is_usage_times_the_table() -> None:
-    prices = pricing.price_for("gpt-realtime-2025-08-28", official=True)
+    prices = pricing.price_for("gpt-realtime-2.1", official=True)
     assert prices is not None
     expected = (
         200 * prices["text_input"]

@@ -156,8 +156,9 @@ def test_settings_are_checked_before_anything_is_sent(manual):
 
 
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
-def test_turn_detection_and_transcription_reach_the_session(offline_server, make_session, dialect):
-    session = make_session(offline_server, dialect=dialect)
+def test_turn_detection_and_transcription_reach_the_session(request, make_session, dialect):
+    server = request.getfixturevalue("beta_server" if dialect == "beta" else "offline_server")
+    session = make_session(server, dialect=dialect)
     confirmed = session.set_turn_detection("server_vad", threshold=0.7, silence_duration_ms=300)
     detection = (
         confirmed["audio"]["input"]["turn_detection"]

@@ -338,6 +338,11 @@ class Conversation:
     # Public methods for reading -------------------------------------------------------
 
     @property
+    def event_types(self) -> frozenset[str]:
+        """The GA server event types the mirror folds in (beta names are renamed first)."""
+        return frozenset(self._handlers)
+
+    @property
     def items(self) -> list[Item]:
         """The items of the default conversation, in server order."""
         return [self._items[item_id] for item_id in self._order]

@@ -21,6 +21,8 @@ __all__ = [
     "BETA_TO_GA_RESPONSE_FIELD",
     "BETA_TO_GA_SESSION_FIELD",
     "GA_TO_BETA_EVENT",
+    "IGNORED_SERVER_EVENTS",
+    "READ_OUTSIDE_THE_MIRROR",
     "Dialect",
     "Event",
     "new_id",
@@ -50,6 +52,46 @@ BETA_TO_GA_EVENT: dict[str, str] = {
     "response.audio_transcript.done": "response.output_audio_transcript.done",
 }
 GA_TO_BETA_EVENT: dict[str, str] = {ga: beta for beta, ga in BETA_TO_GA_EVENT.items()}
+
+# GA server events that parts other than the conversation mirror act on (the mirror's own
+# are :attr:`Conversation.event_types`), and which part.
+READ_OUTSIDE_THE_MIRROR: dict[str, str] = {
+    "input_audio_buffer.committed": "client core: acknowledges a commit (protocol/voice.py)",
+    "input_audio_buffer.speech_stopped": "client core: the server commits that turn itself",
+    "input_audio_buffer.timeout_triggered": "client core: the server commits that turn itself",
+    "input_audio_buffer.speech_started": "voice control: the user talks over what plays",
+}
+
+# GA server events no part acts on, and why. Every one is still kept in the event log
+# and drawn by the inspector; a type in neither list (a new SDK release) fails a test.
+IGNORED_SERVER_EVENTS: dict[str, str] = {
+    "conversation.created": "beta-era: a GA session has one default conversation, no news",
+    "conversation.item.input_audio_transcription.delta": (
+        "the user's words are shown once complete (transcription .completed)"
+    ),
+    "conversation.item.input_audio_transcription.failed": (
+        "the item keeps no transcript; the inspector flags the event as a failure"
+    ),
+    "conversation.item.input_audio_transcription.segment": (
+        "diarized segments: only with a diarizing transcription model, never requested"
+    ),
+    "input_audio_buffer.cleared": "acknowledges our own clear; nothing waits for it",
+    "input_audio_buffer.dtmf_event_received": "telephone keypad tones (SIP calls only)",
+    "output_audio_buffer.started": "WebRTC and SIP only: over WebSocket we play the audio",
+    "output_audio_buffer.stopped": "WebRTC and SIP only: over WebSocket we play the audio",
+    "output_audio_buffer.cleared": "WebRTC and SIP only: over WebSocket we play the audio",
+    "response.content_part.added": "the output item events and the deltas carry the same",
+    "response.content_part.done": "the text/transcript .done event carries the same",
+    "response.output_audio.done": "the audio deltas are all there; the item's .done ends it",
+    "mcp_list_tools.in_progress": "remote MCP tools are not supported yet",
+    "mcp_list_tools.completed": "remote MCP tools are not supported yet",
+    "mcp_list_tools.failed": "remote MCP tools are not supported yet",
+    "response.mcp_call_arguments.delta": "remote MCP tools are not supported yet",
+    "response.mcp_call_arguments.done": "remote MCP tools are not supported yet",
+    "response.mcp_call.in_progress": "remote MCP tools are not supported yet",
+    "response.mcp_call.completed": "remote MCP tools are not supported yet",
+    "response.mcp_call.failed": "remote MCP tools are not supported yet",
+}
 
 # Content-part types of assistant messages (beta name -> GA name).
 BETA_TO_GA_CONTENT: dict[str, str] = {"text": "output_text", "audio": "output_audio"}

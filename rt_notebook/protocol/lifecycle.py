@@ -416,6 +416,7 @@ class Lifecycle:
             self.renewed_at = now
         self.state = State.READY
         self.attempt = 0
+        self.reason = None  # up again: the last drop's reason is history, not status
         self._interrupted = None
         self._next_update()  # settings first: the turns below answer with them
         deferred, self._deferred = self._deferred, []

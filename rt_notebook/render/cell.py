@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import DisplayHandle, display
 
 from ..errors import RealtimeError
+from ..models import deprecation_warning
 from .blocks import BlockScanner
 from .inspector import footer_pieces
 from .markdown import fenced, inline_code, safe_inline, safe_markdown
@@ -280,10 +281,12 @@ class CellView:
         if result.out_of_band:
             pieces.append("out of band")
         footer = " · ".join(pieces)
+        warning = deprecation_warning(result.model)  # one line under the footer
         if self.plain:
-            return footer
+            return f"{footer}\n{warning}" if warning else footer
         # The link is built from ids only (no server text): it stays outside safe_inline.
-        return f"*{safe_inline(footer)}" + (f" · {self._link}*" if self._link else "*")
+        footer = f"*{safe_inline(footer)}" + (f" · {self._link}*" if self._link else "*")
+        return f"{footer}\n\n{safe_inline(warning)}" if warning else footer
 
     def _provenance(self, result: ResponseResult) -> dict[str, Any]:
         return {

@@ -131,10 +131,21 @@ def footer_pieces(session: Session, handle: ResponseHandle, result: ResponseResu
         queued = timeline.latency().queued
         if queued is not None:
             pieces.append(f"queued {queued:.2f} s")
-    usd = pricing.cost(result.usage, pricing.endpoint_prices(session.endpoint, result.model))
+    prices = pricing.endpoint_prices(session.endpoint, result.model)
+    usd = pricing.cost(result.usage, prices)
     if usd is not None:
         pieces.append(format_cost(usd))
+    elif _priceable(session):
+        label = pricing.cost_label([result.usage or {}], prices, result.model)
+        if label:
+            pieces.append(label)  # say which price is missing rather than leave cost out
     return pieces
+
+
+def _priceable(session: Session) -> bool:
+    """Whether answers of ``session`` cost money someone could price (not the offline
+    server, not a local model)."""
+    return not session.endpoint.offline and not session.endpoint.local_model
 
 
 def session_totals(session: Session) -> str:
@@ -143,11 +154,17 @@ def session_totals(session: Session) -> str:
     total = sum(int(u.get("total_tokens") or 0) for u in usages)
     inputs = sum(int(u.get("input_tokens") or 0) for u in usages)
     outputs = sum(int(u.get("output_tokens") or 0) for u in usages)
-    text = f"{len(usages)} responses · {total} tokens (in {inputs}, out {outputs})"
+    count = f"{len(usages)} response" + ("" if len(usages) == 1 else "s")
+    text = f"{count} · {total} tokens (in {inputs}, out {outputs})"
     model = str(session.session_config.get("model") or session.model)
-    usd = pricing.total_cost(usages, pricing.endpoint_prices(session.endpoint, model))
+    prices = pricing.endpoint_prices(session.endpoint, model)
+    usd = pricing.total_cost(usages, prices)
     if usd is not None and usages:
         text += f" · {format_cost(usd)}"
+    elif _priceable(session):
+        label = pricing.cost_label(usages, prices, model)
+        if label:
+            text += f" · {label}"
     return text
 
 

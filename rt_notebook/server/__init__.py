@@ -1,8 +1,9 @@
 """Embedded offline Realtime-protocol server: public API of the server package.
 
-A Realtime server on loopback, built on :mod:`websockets`, that speaks both dialects of
-OpenAI's Realtime API with deterministic responders instead of a model, so tutorials,
-tests and CI run with no API key and no network.
+A Realtime server on loopback, built on :mod:`websockets`, that speaks OpenAI's Realtime
+API with deterministic responders instead of a model, so tutorials, tests and CI run with
+no API key and no network. It speaks GA and, like the service, refuses beta clients,
+unless started for the beta dialect (old clients, Azure deployments that still use it).
 
 Layers, each module saying which one it is in its first docstring line:
 

@@ -9,9 +9,10 @@ Azure's shape is accepted too, so Azure clients can be tested offline: the path
 ``/openai/realtime``, the model as ``?deployment=`` and the key in an ``api-key`` header
 (what ``AsyncAzureOpenAI`` sends).
 
-Dialect: a server started without a dialect speaks beta to clients that send
-``OpenAI-Beta: realtime=v1`` and GA to the others; a GA server refuses that header as the
-GA service does (``beta_api_shape_disabled``, close 4000); a beta server always speaks beta.
+Dialect: a GA server (the default) refuses that header as the GA service does
+(``beta_api_shape_disabled``, close 4000); a beta server always speaks beta; a server
+started for ``auto`` speaks beta to clients that send ``OpenAI-Beta: realtime=v1`` and GA
+to the others.
 """
 
 from __future__ import annotations

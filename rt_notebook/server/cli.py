@@ -54,9 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--dialect",
-        choices=("auto", "ga", "beta"),
-        default="auto",
-        help="auto: GA, or beta for clients sending 'OpenAI-Beta: realtime=v1' (default)",
+        choices=("ga", "beta", "auto"),
+        default="ga",
+        help=(
+            "ga: the current interface; like OpenAI's service, beta clients are refused "
+            "(default); beta: for old beta clients and Azure deployments that still use it; "
+            "auto: GA, or beta for clients sending 'OpenAI-Beta: realtime=v1'"
+        ),
     )
     parser.add_argument(
         "--pace",
@@ -167,7 +171,7 @@ def how_to_connect(config: DriverConfig, netloc: str) -> str:
         f"  websocket_base_url: {ws_base}\n"
         f"  base_url:           {http_base}\n"
         f"  token:              {token}\n"
-        f"  endpoint:           ws://{netloc}{ENDPOINT}?model=gpt-realtime "
+        f"  endpoint:           ws://{netloc}{ENDPOINT}?model=gpt-realtime-2.1 "
         "(the full WebSocket URL, not a base URL)\n"
         "In a notebook, either of:\n"
         f"  import rt_notebook; rt_notebook.connect(websocket_base_url={ws_base!r}, "
@@ -176,7 +180,7 @@ def how_to_connect(config: DriverConfig, netloc: str) -> str:
         f"  %config RealtimeMagics.url = {ws_base!r}\n"
         "With the openai SDK:\n"
         f"  AsyncOpenAI(base_url={http_base!r}, websocket_base_url={ws_base!r}, "
-        f"api_key={token!r}).realtime.connect(model='gpt-realtime')\n"
+        f"api_key={token!r}).realtime.connect(model='gpt-realtime-2.1')\n"
         "Press Ctrl-C to stop.\n"
     )
 

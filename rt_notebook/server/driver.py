@@ -76,7 +76,7 @@ class DriverConfig:
 
     token: str
     responder: Responder | LiveResponder
-    dialect: Dialect | None = None  # None: GA unless the client sends the beta header
+    dialect: Dialect | None = Dialect.GA  # None: GA unless the client sends the beta header
     pace: float = 0.02  # seconds between ticks of a streaming response
     max_session_seconds: float | None = None  # None: 60 minutes, announced, not enforced
     compression: bool = False  # accept permessage-deflate when a client offers it

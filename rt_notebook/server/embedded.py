@@ -4,16 +4,19 @@
 :mod:`~rt_notebook.server.driver` on a daemon thread with a fresh event loop, so it works
 from a Jupyter cell (whose loop is already running) and from plain scripts alike::
 
-    with EmbeddedServer() as server:
+    with EmbeddedServer() as server:  # GA, like the service
         client = AsyncOpenAI(
             api_key=server.token,
             base_url=server.base_url,
             websocket_base_url=server.websocket_base_url,  # beta clients need it
         )
-        async with client.realtime.connect(model="gpt-realtime") as connection:  # GA
+        async with client.realtime.connect(model="gpt-realtime-2.1") as connection:
             ...
-        async with client.beta.realtime.connect(model="gpt-4o-realtime-preview") as beta:
-            ...
+    with EmbeddedServer(dialect="beta") as server:  # for old beta clients only
+        ...  # client.beta.realtime.connect(model="gpt-4o-realtime-preview")
+
+Like the service, a GA server (the default) refuses beta clients (the ``OpenAI-Beta:
+realtime=v1`` header): an ``error`` with code ``beta_api_shape_disabled``, then close 4000.
 
 (The SDK's beta client turns ``http://`` base URLs into ``wss://``; ``websocket_base_url``
 keeps it on ``ws://``.) The token is random per instance unless given, and never appears
@@ -46,7 +49,8 @@ _START_TIMEOUT_S = 30.0
 
 
 def parse_dialect(dialect: Dialect | str | None) -> Dialect | None:
-    """``None`` or ``"auto"`` gives ``None`` (GA unless the client asks for beta)."""
+    """``"ga"`` or ``"beta"`` gives that dialect; ``None`` or ``"auto"`` gives ``None``
+    (GA, or beta for clients that ask for it)."""
     if dialect is None or isinstance(dialect, Dialect):
         return dialect
     if dialect == "auto":
@@ -64,9 +68,10 @@ class EmbeddedServer:
     ``responder`` is ``"echo"``, ``"scripted"`` (with ``script=`` a JSON script path) or a
     :class:`~rt_notebook.server.responders.Responder`, or a live backend such as
     :class:`~rt_notebook.server.chat_backend.ChatResponder` (a local model). ``dialect`` is
-    ``None`` (GA, or beta for clients that send ``OpenAI-Beta: realtime=v1``), ``"ga"`` or
-    ``"beta"``. ``pace`` is the pause between streamed deltas in seconds (0 streams as fast
-    as possible).
+    ``"ga"`` (the default: like the service, beta clients are refused), ``"beta"`` (for old
+    beta clients and Azure deployments that still speak it) or ``"auto"`` (GA, or beta for
+    clients that send ``OpenAI-Beta: realtime=v1``; ``None`` too). ``pace`` is the pause
+    between streamed deltas in seconds (0 streams as fast as possible).
     ``max_session_seconds`` ends each connection that long after it opened, as the service
     does after 60 minutes: an ``error`` with code ``session_expired``, then close 1001
     (``None``: no limit is enforced; ``session.created`` announces 60 minutes either way).
@@ -81,7 +86,7 @@ class EmbeddedServer:
         port: int = 0,
         token: str | None = None,
         responder: str | Responder | LiveResponder = "echo",
-        dialect: Dialect | str | None = None,
+        dialect: Dialect | str | None = Dialect.GA,
         pace: float = 0.02,
         script: str | os.PathLike[str] | None = None,
         max_session_seconds: float | None = None,

@@ -152,7 +152,7 @@ def test_a_cells_inspector_lists_exactly_its_events_with_others_interleaved(kern
 
 
 PRICES = {
-    "gpt-realtime": {
+    "gpt-realtime-2.1": {
         "text_input": 4.0,
         "text_cached_input": 0.4,
         "text_output": 16.0,
@@ -174,10 +174,10 @@ def test_footer_cost_is_usage_times_the_table_and_absent_when_unpriced(kernel):
         "from rt_notebook import pricing\n"
         "from rt_notebook.render.inspector import format_cost\n"
         "print(priced.model, format_cost(pricing.cost(priced.usage, "
-        f"{PRICES!r}['gpt-realtime'])))"
+        f"{PRICES!r}['gpt-realtime-2.1'])))"
     ).stream_text()
     model, cost = expected.split()
-    assert model.startswith("gpt-realtime")
+    assert model == "gpt-realtime-2.1"  # the default model
     assert cost in priced.final_markdown()
     status = kernel.execute("%realtime status")
     shown = status.of_type("execute_result")[-1]["content"]["data"]["text/markdown"]

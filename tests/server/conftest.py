@@ -11,8 +11,9 @@ from rt_notebook.server import EmbeddedServer
 
 @pytest.fixture(scope="module")
 def fast_server() -> Iterator[EmbeddedServer]:
-    """A GA-by-default echo server that streams without pauses (pace 0), one per module."""
-    with EmbeddedServer(pace=0) as server:
+    """An echo server that streams without pauses (pace 0), one per module; started for
+    ``auto`` (GA, beta for beta clients) because tests of both dialects share it."""
+    with EmbeddedServer(pace=0, dialect="auto") as server:
         yield server
 
 
@@ -21,6 +22,7 @@ def slow_server() -> Iterator[EmbeddedServer]:
     """An echo server pausing 50 ms between deltas, so a cancel can land mid-stream.
 
     Tests only count events; the pace just leaves room for the client's next frame.
+    Started for ``auto``: tests of both dialects share it.
     """
-    with EmbeddedServer(pace=0.05) as server:
+    with EmbeddedServer(pace=0.05, dialect="auto") as server:
         yield server

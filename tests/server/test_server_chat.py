@@ -515,7 +515,8 @@ def test_paced_server_streams_too(standin: ChatStandIn) -> None:
             await text_mode(client)
             return await _turn(client, "beta and paced")
 
-    with EmbeddedServer(responder=ChatResponder(standin.base_url, MODEL), pace=0.01) as server:
+    responder = ChatResponder(standin.base_url, MODEL)
+    with EmbeddedServer(responder=responder, pace=0.01, dialect="beta") as server:
         events = run(scenario(server))
     deltas = [e["delta"] for e in events if e["type"] == "response.text.delta"]
     assert "".join(deltas) == "You said: beta and paced"

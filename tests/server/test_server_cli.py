@@ -101,7 +101,7 @@ def test_cli_serves_prints_how_to_connect_and_stops_cleanly(
     assert printed["token"] == "cli-token"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", printed["base_url"])
     assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/v1", printed["websocket_base_url"])
-    assert printed["endpoint"] == printed["websocket_base_url"] + "/realtime?model=gpt-realtime"
+    assert printed["endpoint"] == printed["websocket_base_url"] + "/realtime?model=gpt-realtime-2.1"
     # A fresh server process imports the SDK's models on its first event.
     answer = asyncio.run(
         asyncio.wait_for(one_turn(printed["endpoint"], printed["token"]), PROCESS_WAIT)
@@ -121,6 +121,41 @@ def test_cli_generates_a_token_when_none_is_given(processes: list[subprocess.Pop
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=WAIT)
     assert process.returncode == 0
+
+
+async def first_reply(url: str, token: str, beta: bool) -> tuple[dict[str, object], int | None]:
+    """The first event a client gets, and the close code if the server closes at once."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if beta:
+        headers["OpenAI-Beta"] = "realtime=v1"
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        first = json.loads(await ws.recv())
+        with contextlib.suppress(websockets.ConnectionClosed):
+            if first["type"] == "error":
+                await ws.recv()
+        return first, ws.close_code
+
+
+@pytest.mark.parametrize(
+    ("arguments", "beta_welcome"), [((), False), (("--dialect", "beta"), True)]
+)
+def test_cli_speaks_ga_and_refuses_beta_clients_unless_started_for_beta(
+    arguments: tuple[str, ...], beta_welcome: bool, processes: list[subprocess.Popen[str]]
+) -> None:
+    process, printed = start_cli(*arguments)
+    processes.append(process)
+    assert f"dialect: {'beta' if beta_welcome else 'ga'}" in printed["text"]
+    first, code = asyncio.run(
+        asyncio.wait_for(first_reply(printed["endpoint"], printed["token"], True), PROCESS_WAIT)
+    )
+    if beta_welcome:
+        assert first["type"] == "session.created"
+    else:
+        assert first["type"] == "error"
+        assert first["error"]["code"] == "beta_api_shape_disabled"  # type: ignore[index]
+        assert code == 4000
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=WAIT)
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,8 @@ def stable_fields(event: Event) -> Any:
 async def replay(path: Path) -> list[tuple[list[Event], list[Event]]]:
     """Per segment: (the server's events, the recorded events)."""
     dialect = Dialect.BETA if path.name.startswith("beta") else Dialect.GA
-    server = await start_server(DriverConfig(token="t", responder=EchoResponder(), pace=PACE))
+    config = DriverConfig(token="t", responder=EchoResponder(), pace=PACE, dialect=dialect)
+    server = await start_server(config)
     port = next(iter(server.sockets)).getsockname()[1]
     headers = {"Authorization": "Bearer t"}
     if dialect is Dialect.BETA:

@@ -442,7 +442,7 @@ def test_embedded_server_addresses_and_repr() -> None:
         assert server.base_url == f"http://127.0.0.1:{server.port}/v1"
         assert server.websocket_base_url == f"ws://127.0.0.1:{server.port}/v1"
         assert server.token == "secret-token-123"
-        assert server.dialect is None
+        assert server.dialect is Dialect.GA  # like the service: beta clients are refused
         assert "secret-token-123" not in repr(server)
         assert server.url in repr(server)
         with pytest.raises(RuntimeError, match="already running"):

@@ -48,8 +48,9 @@ def deltas(events: list[Event]) -> list[str]:
 
 @pytest.fixture
 def server() -> Iterator[EmbeddedServer]:
-    """A fresh echo server with a small pace, so a fault lands mid-response."""
-    with EmbeddedServer(pace=0.01) as fresh:
+    """A fresh echo server with a small pace, so a fault lands mid-response (``auto``: the
+    tests of both dialects use it)."""
+    with EmbeddedServer(pace=0.01, dialect="auto") as fresh:
         yield fresh
 
 
@@ -90,7 +91,7 @@ def test_a_session_ends_at_its_maximum_duration_like_the_service(dialect: Dialec
             return before, after, client.received[0], events, closed
 
     # 40 words at 0.2 s a delta: 8 s of streaming, longer than the session.
-    with EmbeddedServer(pace=0.2, max_session_seconds=seconds) as expiring:
+    with EmbeddedServer(pace=0.2, max_session_seconds=seconds, dialect=dialect) as expiring:
         before, after, created, events, closed = run(scenario())
     expires_at = created["session"]["expires_at"]
     assert math.floor(before + seconds) <= expires_at <= math.floor(after + seconds)
