@@ -293,6 +293,7 @@ class RealtimeMagics(Magics):
             added += insert_answer(session, item_id, result)
         if args.out:
             self._user_ns[args.out] = result
+        _fail_if_failed(result)
         return None
 
     def _show(
@@ -343,6 +344,8 @@ class RealtimeMagics(Magics):
             except KeyboardInterrupt:
                 return result
             added += [c.output_item_id for c in tool_round.calls if c.output_item_id]
+            if tool_round.error is not None:  # an output could not be posted: say so
+                raise tool_round.error
             if tool_round.follow_up is None:
                 return result
             handle = tool_round.follow_up
@@ -524,6 +527,13 @@ class RealtimeMagics(Magics):
             f"pending requests: {session.pending_responses}; "
             f"{session_totals(session)}."
         )
+
+
+def _fail_if_failed(result: ResponseResult) -> None:
+    """A failed answer ends the cell with an error (one line, see ``cell_errors``) under
+    its footer: "Run All" and headless runs stop there, saying why."""
+    if result.status == "failed":
+        raise RealtimeError(f"the answer failed: {result.reason or 'the server gave no reason'}")
 
 
 def _check_in_session(session: Session, args: Any) -> None:

@@ -132,7 +132,7 @@ def footer_pieces(session: Session, handle: ResponseHandle, result: ResponseResu
         if queued is not None:
             pieces.append(f"queued {queued:.2f} s")
     usd = pricing.cost(result.usage, pricing.endpoint_prices(session.endpoint, result.model))
-    if usd is not None:
+    if usd:  # None: no price known; 0: nothing was used (a failed answer), nothing to say
         pieces.append(format_cost(usd))
     return pieces
 
@@ -146,7 +146,7 @@ def session_totals(session: Session) -> str:
     text = f"{len(usages)} responses · {total} tokens (in {inputs}, out {outputs})"
     model = str(session.session_config.get("model") or session.model)
     usd = pricing.total_cost(usages, pricing.endpoint_prices(session.endpoint, model))
-    if usd is not None and usages:
+    if usd:  # as in a footer: no "$0.000000" for nothing used
         text += f" · {format_cost(usd)}"
     return text
 
