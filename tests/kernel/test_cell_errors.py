@@ -271,3 +271,11 @@ def test_the_terminal_ipython_prints_the_line(tmp_path: Path) -> None:
     assert lines == [lines[0]], printed
     assert lines[0].startswith("RealtimeConnectionError: could not connect to ws://127.0.0.1:9/v1")
     assert "Traceback" not in printed
+
+
+def test_an_incomplete_answer_says_why_in_its_footer_and_is_not_an_error(kernel: Kernel) -> None:
+    run = kernel.execute("%%realtime --session fast --max-output-tokens 2\nsay many words please")
+    assert run.status == "ok", shown_errors(run)
+    assert shown_errors(run) == []
+    footer = run.final_markdown().rsplit("\n\n", 1)[-1]
+    assert " · incomplete (max_output_tokens) · " in footer, footer
