@@ -427,9 +427,10 @@ class RealtimeMagics(Magics):
             return self._status(connect(name, **self._session_options()))
         if command.name == "status":
             return self._status(get_session(name))
-        if command.name in ("tools", "chat", "voice"):
-            # Both connect if needed: tools are sent with session.update, and a panel
-            # talks at once, like %%realtime.
+        recording = command.name == "record" and list(command.words) != ["--stop"]
+        if command.name in ("tools", "chat", "voice") or recording:
+            # These connect if needed, like %%realtime: tools are sent with session.update,
+            # a panel talks at once, and record FILE records from the connection on.
             return self._run_command(self._session(name), command)
         session = get_session(name)
         if session is None:
