@@ -139,6 +139,13 @@ def test_a_server_refusal_shows_in_the_cell(kernel: Kernel) -> None:
     assert line == "ServerError: refused_once: try again later"
 
 
+def test_a_real_server_refusal_from_python_shows_in_the_cell(kernel: Kernel) -> None:
+    """Not only magics: a Session call in plain Python that the server refuses (here an
+    empty audio buffer committed) shows its one line too."""
+    line = one_line_error(kernel.execute("fast.clear_audio()\nfast.commit_audio()"))
+    assert line.startswith("ServerError: input_audio_buffer_commit_empty: ")
+
+
 def test_a_failing_model_backend_shows_in_the_cell_and_its_footer(
     kernel: Kernel, standin: ChatStandIn, magics_reset: None
 ) -> None:
@@ -279,3 +286,25 @@ def test_an_incomplete_answer_says_why_in_its_footer_and_is_not_an_error(kernel:
     assert shown_errors(run) == []
     footer = run.final_markdown().rsplit("\n\n", 1)[-1]
     assert " · incomplete (max_output_tokens) · " in footer, footer
+
+
+def test_a_verbose_traceback_shows_no_key(kernel: Kernel) -> None:
+    """Verbose tracebacks show the variables of each line they show: here the cell's own
+    ``key``, which the Session was given and the server refused; it is scrubbed."""
+    key = "sk-verbose-wrong-key-0123456789abcdef"
+    try:
+        configure(kernel, "%xmode Verbose")
+        run = kernel.execute(
+            f"key = {key!r}\n"
+            "rt_notebook.connect('verbose_key', websocket_base_url=server.websocket_base_url,"
+            " api_key=key)"
+        )
+    finally:
+        configure(kernel, "%xmode Minimal")
+    (traceback,) = shown_errors(run)
+    text = "".join(traceback)
+    assert "invalid_api_key" in text
+    assert len(traceback) > 1  # the whole traceback, with variables
+    assert "key" in text
+    assert key not in text
+    assert key[:20] not in text
