@@ -28,6 +28,7 @@ __all__ = ["BriefErrors"]
 # the doctest modes get the one line).
 _TRACEBACK_MODES = frozenset({"Verbose", "Context"})
 _IPYTHON_DEFAULT_MODE = "Context"
+_OWNER = "_rt_notebook_brief_errors"  # on the %xmode wrapper: whom it tells
 
 
 class BriefErrors:
@@ -43,16 +44,21 @@ class BriefErrors:
         """Handle RealtimeError in every cell, and note each ``%xmode`` the user runs."""
         self.shell.set_custom_exc((RealtimeError,), self.handle)
         original = self.shell.find_line_magic("xmode")
-        if original is None or getattr(original, "_rt_notebook_noting", False):
+        if original is None:
+            return
+        earlier = getattr(original, _OWNER, None)
+        if earlier is not None:  # %reload_ext: the wrapper stays, and now tells this one
+            self.mode_chosen = self.mode_chosen or earlier.mode_chosen
+            setattr(original, _OWNER, self)
             return
 
         @functools.wraps(original)
         def xmode(parameter_s: str = "") -> Any:
             result = original(parameter_s)
-            self.mode_chosen = True
+            getattr(xmode, _OWNER).mode_chosen = True
             return result
 
-        xmode._rt_notebook_noting = True  # type: ignore[attr-defined]  # installed once
+        setattr(xmode, _OWNER, self)
         self.shell.register_magic_function(xmode, "line", "xmode")
 
     def handle(

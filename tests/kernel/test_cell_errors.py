@@ -225,6 +225,22 @@ def test_xmode_verbose_or_context_shows_the_traceback_the_user_chose(kernel: Ker
         configure(kernel, "%xmode Minimal")
 
 
+def test_xmode_after_reload_ext_still_counts_as_chosen() -> None:
+    """``%reload_ext rt_notebook`` keeps noting ``%xmode`` (a fresh kernel: nothing chosen)."""
+    fresh = Kernel()
+    try:
+        configure(fresh, "%load_ext rt_notebook\nfrom rt_notebook.errors import RealtimeError")
+        one_line_error(fresh.execute("raise RealtimeError('first')"))
+        configure(fresh, "%reload_ext rt_notebook")
+        one_line_error(fresh.execute("raise RealtimeError('second')"))
+        configure(fresh, "%xmode Context")  # IPython's default, typed: the user chose it
+        (traceback,) = shown_errors(fresh.execute("raise RealtimeError('third')"))
+        assert len(traceback) > 1
+        assert "Traceback" in "".join(traceback)
+    finally:
+        fresh.shutdown()
+
+
 def test_tb_still_shows_the_whole_traceback(kernel: Kernel) -> None:
     one_line_error(kernel.execute("%%realtime --session slow --timeout 0.2\nanything"))
     configure(kernel, "%xmode Plain")  # whatever the mode, as long as it has tracebacks
