@@ -56,21 +56,13 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext rt_notebook``: register the magics and a short error display; warm
-    the SDK and the offline server in the background, so the first answer is quick."""
+    """``%load_ext rt_notebook``: register the magics and the one-line display of
+    rt_notebook's errors in the cell (``cell_errors``); warm the SDK and the offline
+    server in the background, so the first answer is quick."""
     from . import _warmup
+    from .cell_errors import BriefErrors
     from .magics import RealtimeMagics
 
     ipython.register_magics(RealtimeMagics)
-
-    def show_briefly(shell: Any, etype: type, value: BaseException, tb: Any, **_: Any) -> list[str]:
-        # A server refusal or a timeout is not a bug in the user's code: one line, no
-        # traceback, no echo of the cell (%tb still shows the traceback).
-        lines = [f"{etype.__name__}: {value}"]
-        # IPython discards what a custom handler returns: show it as a traceback would be
-        # shown (the kernel sends it to the front end as the cell's error output).
-        shell._showtraceback(etype, value, lines)
-        return lines
-
-    ipython.set_custom_exc((RealtimeError,), show_briefly)
+    BriefErrors(ipython).install()
     _warmup.start()

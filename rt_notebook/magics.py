@@ -369,6 +369,7 @@ class RealtimeMagics(Magics):
             added += insert_answer(session, item_id, result)
         if args.out:
             self._user_ns[args.out] = result
+        _fail_if_failed(result)
         return None
 
     def _show(
@@ -419,6 +420,8 @@ class RealtimeMagics(Magics):
             except KeyboardInterrupt:
                 return result
             added += [c.output_item_id for c in tool_round.calls if c.output_item_id]
+            if tool_round.error is not None:  # an output could not be posted: say so
+                raise tool_round.error
             if tool_round.follow_up is None:
                 return result
             handle = tool_round.follow_up
@@ -513,9 +516,10 @@ class RealtimeMagics(Magics):
             return self._status(get_session(name))
         if command.name == "voice" and command.words == ("--off",):
             return self._voice_off(name)
-        if command.name in ("tools", "chat", "voice"):
-            # Both connect if needed: tools are sent with session.update, and a panel
-            # talks at once, like %%realtime.
+        recording = command.name == "record" and list(command.words) != ["--stop"]
+        if command.name in ("tools", "chat", "voice") or recording:
+            # These connect if needed, like %%realtime: tools are sent with session.update,
+            # a panel talks at once, and record FILE records from the connection on.
             return self._run_command(self._session(name), command)
         session = get_session(name)
         if session is None:
@@ -625,6 +629,13 @@ class RealtimeMagics(Magics):
         )
         warning = deprecation_warning(str(session.session_config.get("model") or session.model))
         return Markdown(f"{line}\n\n{safe_inline(warning)}" if warning else line)
+
+
+def _fail_if_failed(result: ResponseResult) -> None:
+    """A failed answer ends the cell with an error (one line, see ``cell_errors``) under
+    its footer: "Run All" and headless runs stop there, saying why."""
+    if result.status == "failed":
+        raise RealtimeError(f"the answer failed: {result.reason or 'the server gave no reason'}")
 
 
 def _check_in_session(session: Session, args: Any) -> None:

@@ -48,8 +48,10 @@ _secrets: set[str] = set()
 _lock = threading.Lock()
 
 # A credential's name, its separator and optional scheme; group 2 is the value.
+# (The error code's label ``invalid_api_key: Incorrect API key provided`` is a message to
+# read, not a setting: only ``invalid_api_key=…`` counts.)
 _CREDENTIAL = re.compile(
-    r"""((?:\bauthorization|api[-_]?key|\bx-api-key)["']?\s*[:=]\s*["']?"""
+    r"""((?:\bauthorization|(?<!invalid_)api[-_]?key|invalid_api_key(?=\s*=)|\bx-api-key)["']?\s*[:=]\s*["']?"""
     r"""(?:(?:bearer|basic|token)\s+)?|\bbearer\s+)([^\s"',;&)}\]]+)""",
     re.IGNORECASE,
 )

@@ -226,6 +226,14 @@ def test_readme_links_the_notebook(path):
     assert f"notebooks/{path.name}" in readme
 
 
+def test_the_quickstart_points_to_every_other_tutorial():
+    quickstart = read_tutorial(NOTEBOOK_DIR / "quickstart.ipynb")
+    (next_list,) = [c.source for c in quickstart.cells if c.source.startswith("## Next")]
+    others = [path.name for path in NOTEBOOKS if path.name != "quickstart.ipynb"]
+    assert others
+    assert [name for name in others if f"]({name})" not in next_list] == []
+
+
 def test_readme_opens_the_quickstart_on_binder():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     badge = re.search(r"\[!\[Binder\]\(https://mybinder.org/badge_logo.svg\)\]\(([^)]+)\)", readme)

@@ -166,6 +166,8 @@ def test_the_notebook_really_talked_to_the_server(saved):
     assert "Authorization" in _cell_text(notebook, "setup")  # DEBUG logging is on
     assert '"1' in _cell_text(notebook, "log_records")  # the filter is installed
     assert "invalid_api_key" in _cell_text(notebook, "echoed_error")  # the server's error
+    for verbose in ("traceback", "connect_traceback"):  # the whole traceback, with locals
+        assert "Traceback (most recent call last)" in _cell_text(notebook, verbose)
 
 
 @pytest.mark.parametrize("name", list(CELLS))
