@@ -27,13 +27,17 @@ def main(argv: list[str] | None = None) -> int:
         "last turn; 'session': events of no turn)",
     )
     args = parser.parse_args(argv)
+    notes: list[str] = []
     try:
         if args.timeline is not None:
-            sys.stdout.write(transcript.timeline_text(args.file, args.timeline or None))
+            text = transcript.timeline_text(args.file, args.timeline or None, notes)
         else:
-            sys.stdout.write(transcript.main(args.file, args.format))
+            text = transcript.main(args.file, args.format, notes)
     except (OSError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")
+    sys.stdout.write(text)
+    for note in notes:  # what was skipped, on stderr: the transcript itself stays clean
+        sys.stderr.write(f"note: {note}\n")
     return 0
 
 

@@ -24,9 +24,11 @@ from typing import Any
 __all__ = [
     "LOGGERS",
     "RedactingFilter",
+    "Secret",
     "install_log_filter",
     "register_secret",
     "scrub",
+    "scrub_bytes",
     "scrub_data",
 ]
 
@@ -55,6 +57,49 @@ _CREDENTIAL = re.compile(
 )
 
 
+class Secret:
+    """A credential that never shows itself: its ``repr`` and ``str`` are ``***``.
+
+    A key is wrapped the moment it enters a function that can still fail on a user's
+    other arguments, so that a verbose traceback (``%xmode Verbose``, which prints each
+    frame's variables) shows ``Secret('***')``; only :meth:`reveal` gives the text, at
+    the one place that hands it to the SDK.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    @classmethod
+    def wrap(cls, value: str | Secret | None) -> Secret | None:
+        """``value`` as a registered :class:`Secret` (``None`` and secrets as they are)."""
+        if value is None or isinstance(value, Secret):
+            return value
+        if not isinstance(value, str):
+            raise TypeError(f"api_key must be a string, not {type(value).__name__}")
+        register_secret(value)
+        return cls(value)
+
+    def reveal(self) -> str:
+        """The credential itself (for the SDK client, nowhere else)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:  # no key in a pickle (copy, multiprocessing) either
+        raise TypeError("a Secret cannot be pickled")
+
+
 def register_secret(secret: str | None) -> None:
     """Remember a credential so that :func:`scrub` removes it from any text."""
     if secret and len(secret) >= _MIN_SECRET:
@@ -71,6 +116,16 @@ def scrub(text: str) -> str:
     if "authorization" in lowered or "bearer" in lowered or "key" in lowered:
         return _CREDENTIAL.sub(_redact_value, text)
     return text
+
+
+def scrub_bytes(data: bytes) -> bytes:
+    """``data`` (a frame that is not UTF-8 text) with every registered credential
+    replaced by ``***``."""
+    for secret in tuple(_secrets):
+        encoded = secret.encode()
+        if encoded in data:
+            data = data.replace(encoded, b"***")
+    return data
 
 
 def _redact_value(match: re.Match[str]) -> str:
