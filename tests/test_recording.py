@@ -27,7 +27,8 @@ def _strict(line: bytes) -> dict:
 
     record = json.loads(line.decode("utf-8"), parse_constant=refuse)
     assert isinstance(record, dict)
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
     return record
 
 
@@ -50,7 +51,8 @@ HOSTILE_FRAMES = [
 @pytest.mark.parametrize("frame", HOSTILE_FRAMES, ids=range(len(HOSTILE_FRAMES)))
 def test_every_frame_is_one_valid_json_line(frame):
     record = _strict(record_line("received", frame, "t1", 3.25))
-    assert record["direction"] == "received" and record["turn"] == "t1"
+    assert record["direction"] == "received"
+    assert record["turn"] == "t1"
     assert record["at"] == 3.25
     assert read_line(json.dumps(record)) is not None  # a frame or a note, never a raise
 
@@ -66,7 +68,8 @@ def test_an_undecodable_frame_is_kept_as_base64_with_a_flag():
 def test_a_cut_frame_is_kept_as_text_with_a_flag():
     cut = '{"type": "response.output_text.delta", "delta": "cu'
     record = _strict(record_line("received", cut, "t2", 1.0))
-    assert record["not_json"] is True and record["text"] == cut
+    assert record["not_json"] is True
+    assert record["text"] == cut
 
 
 def test_a_good_frame_is_stored_as_its_event():
@@ -74,7 +77,9 @@ def test_a_good_frame_is_stored_as_its_event():
     record = _strict(record_line("sent", json.dumps(event), None, 1.0))
     assert record["data"] == event
     frame = read_line(json.dumps(record))
-    assert not isinstance(frame, str) and frame.event == event and frame.direction == "sent"
+    assert not isinstance(frame, str)
+    assert frame.event == event
+    assert frame.direction == "sent"
 
 
 def test_registered_keys_are_scrubbed_unless_raw():
