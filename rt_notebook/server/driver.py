@@ -42,7 +42,7 @@ from websockets.http11 import Request, Response
 from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server.admission import ENDPOINT, Rejected, admit, is_endpoint
 from rt_notebook.server.connections import ConnectionRegistry
-from rt_notebook.server.errors import error_event
+from rt_notebook.server.errors import error_event, server_error
 from rt_notebook.server.live import LiveError, LiveResponder, live_failure
 from rt_notebook.server.responders import Responder
 from rt_notebook.server.shapes import EncodedEvent
@@ -55,6 +55,8 @@ logger = logging.getLogger("rt_notebook.server")
 # input_audio_buffer.append may carry 15 MiB of base64 audio.
 MAX_FRAME_BYTES = 20 * 1024 * 1024
 SERVER_HEADER = "rt-notebook-offline-realtime"
+# Failures of the pump (a bug met by some client event) answered before the connection closes.
+PUMP_FAILURES_LIMIT = 8
 UNPACED_BURST = 16  # with pace 0, ticks written at once between two yields to the event loop
 # A scheduled drop lets the frames already written reach the client first, for so long.
 DROP_FLUSH_LIMIT_S = 2.0
@@ -163,10 +165,7 @@ class _Link:
             expiry = asyncio.get_running_loop().call_later(self.max_session_seconds, self._expire)
         try:
             async for message in self.connection:
-                if isinstance(message, str):
-                    await self.send(self.state.receive_text(message))
-                else:
-                    await self.send(self.state.receive_bytes(message))
+                await self.send(self._receive(message))
                 if self.state.pending:
                     self.wake.set()
         except ConnectionClosed:
@@ -182,6 +181,16 @@ class _Link:
             if self.expiry_task is not None:
                 await self.expiry_task  # the closing handshake it started ends by itself
 
+    def _receive(self, message: str | bytes) -> list[Event]:
+        """The state's answer to one frame; a failure is answered, not fatal."""
+        try:
+            if isinstance(message, str):
+                return self.state.receive_text(message)
+            return self.state.receive_bytes(message)
+        except Exception:
+            logger.exception("embedded server: a client frame failed")
+            return [error_event(server_error())]
+
     def _expire(self) -> None:
         self.expiry_task = asyncio.create_task(self._end_session())
 
@@ -195,13 +204,25 @@ class _Link:
             await self.connection.close(code, reason)
 
     async def pump(self) -> None:
-        try:
-            await self._pump()
-        except ConnectionClosed:
-            pass
-        except Exception:
-            logger.exception("embedded server: connection state failed")
-            await self.connection.close(1011, "internal error")
+        """Run :meth:`_pump`; a failure is answered with an ``error`` and the pump goes on
+        (the failing event was taken off the queue), up to :data:`PUMP_FAILURES_LIMIT`
+        failures on one connection: then its state is broken, and it closes with 1011."""
+        failures = 0
+        while True:
+            try:
+                await self._pump()
+            except ConnectionClosed:
+                return
+            except Exception:
+                logger.exception("embedded server: connection state failed")
+                failures += 1
+                if failures >= PUMP_FAILURES_LIMIT:
+                    await self.connection.close(1011, "internal error")
+                    return
+                try:
+                    await self.send([error_event(server_error())])
+                except ConnectionClosed:
+                    return
 
     async def _pump(self) -> None:
         loop = asyncio.get_running_loop()
