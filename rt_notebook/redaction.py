@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "RedactingFilter",
     "Secret",
     "install_log_filter",
+    "install_traceback_filter",
     "register_secret",
     "scrub",
     "scrub_bytes",
@@ -101,20 +103,71 @@ class Secret:
 
 
 def register_secret(secret: str | None) -> None:
-    """Remember a credential so that :func:`scrub` removes it from any text."""
+    """Remember a credential so that :func:`scrub` removes it from any text (and, in
+    IPython, from every traceback shown from now on: :func:`install_traceback_filter`)."""
     if secret and len(secret) >= _MIN_SECRET:
         with _lock:
             _secrets.add(secret)
+        install_traceback_filter()
+
+
+class _ScrubbedText:
+    """Stands for an exception where only its text is read (``str(evalue)``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def install_traceback_filter() -> None:
+    """In an IPython shell, scrub every traceback before it is shown or sent to the front
+    end, including the frames of the user's own code (``%xmode Verbose`` prints a cell's
+    variables: ``key = '***'``). Idempotent; nothing outside IPython.
+
+    ``InteractiveShell._showtraceback(etype, evalue, stb)`` is the one place every
+    traceback passes through on its way out (ipykernel sends ``stb`` and ``str(evalue)``
+    as the ``error`` message; the terminal prints ``stb``); subclasses override it, so a
+    wrapper on the instance is the hook IPython offers.
+    """
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # an IPython too old or half-imported: nothing to filter
+        return
+    if shell is None or getattr(shell, "_rt_notebook_scrubs_tracebacks", False):
+        return
+    show = shell._showtraceback
+
+    def show_scrubbed(etype: Any, evalue: Any, stb: Any) -> Any:
+        # Registered keys only: the credential patterns would also rewrite the user's
+        # code in the traceback (``api_key=os.getenv(…)``).
+        lines = [_scrub_registered(line) if isinstance(line, str) else line for line in stb or ()]
+        return show(etype, _ScrubbedText(_scrub_registered(str(evalue))), lines)
+
+    shell._showtraceback = show_scrubbed
+    shell._rt_notebook_scrubs_tracebacks = True
 
 
 def scrub(text: str) -> str:
     """``text`` with every registered credential and credential value replaced by ``***``."""
-    for secret in tuple(_secrets):
-        if secret in text:
-            text = text.replace(secret, "***")
+    text = _scrub_registered(text)
     lowered = text.lower()  # a cheap look first: nearly no text names a credential
     if "authorization" in lowered or "bearer" in lowered or "key" in lowered:
         return _CREDENTIAL.sub(_redact_value, text)
+    return text
+
+
+def _scrub_registered(text: str) -> str:
+    """``text`` with every registered credential replaced by ``***`` (nothing else)."""
+    for secret in tuple(_secrets):
+        if secret in text:
+            text = text.replace(secret, "***")
     return text
 
 

@@ -87,3 +87,28 @@ def test_the_sdk_refusing_settings_shows_no_sdk_frame():
     assert "transport.py" in frames
     assert KEY not in frames
     assert "openai/" not in frames
+
+
+def test_ipython_tracebacks_are_scrubbed_on_their_way_out(monkeypatch):
+    """Every traceback IPython shows passes ``_showtraceback``: registered keys are
+    replaced there, the user's code is left as it is."""
+    import IPython
+
+    from rt_notebook import redaction
+
+    class Shell:
+        shown: tuple[str, list[str]] | None = None
+
+        def _showtraceback(self, etype, evalue, stb):
+            self.shown = (str(evalue), stb)
+
+    shell = Shell()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    redaction.register_secret(KEY)
+    redaction.install_traceback_filter()  # idempotent
+    stb = [f"key = '{KEY}'", "connect(api_key=os.getenv('OPENAI_API_KEY'))"]
+    shell._showtraceback(ValueError, ValueError(f"bad {KEY}"), stb)
+    assert shell.shown == (
+        "bad ***",
+        ["key = '***'", "connect(api_key=os.getenv('OPENAI_API_KEY'))"],
+    )

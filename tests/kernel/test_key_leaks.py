@@ -79,6 +79,15 @@ CELLS = {
     "session_wrong_type": (
         "%xmode Verbose\nrt_notebook.Session(api_key=os.getenv('OPENAI_API_KEY'), modalities=5)"
     ),
+    # The user's own frame: a variable holding the key, os.environ (shown whole).
+    "own_variable": (
+        "key = os.environ['OPENAI_API_KEY']\n"
+        "%xmode Verbose\n"
+        "rt_notebook.connect('own', api_key=key, tmeout=5)"
+    ),
+    "environ": (
+        "%xmode Verbose\nrt_notebook.connect('env', api_key=os.environ['OPENAI_API_KEY'], tmeout=5)"
+    ),
     "record": "%realtime record recording.jsonl",
     "tool_echo": (
         "def leak_secret() -> str:\n"
@@ -217,6 +226,12 @@ def test_the_typos_failed_where_the_user_made_them(saved):
     session_frame = _cell_text(notebook, "session_wrong_type")
     assert "not iterable" in session_frame
     assert "api_key=Secret(" in session_frame  # the verbose frame shows the wrapper
+
+
+def test_a_users_own_frame_fails_at_the_call(saved):
+    _, notebook = saved
+    for name in ("own_variable", "environ"):
+        assert "unexpected keyword argument 'tmeout'" in _cell_text(notebook, name)
 
 
 def test_the_tool_echoed_the_key_into_the_conversation(saved):
