@@ -109,6 +109,15 @@ CELLS = {
         "print(panel.to_cells())\n"
         "import nbformat; nbformat.write(panel.to_notebook(), 'exported.ipynb')"
     ),
+    # Asked for: a raw recording keeps the frames (the key an error echoed), with a warning.
+    "raw_record": (
+        "%realtime record raw.jsonl --raw\n"
+        "try:\n"
+        "    s.add_message('ECHO-KEY raw')\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__)\n"
+    ),
+    "raw_record_stop": "%realtime record --stop",
 }
 
 
@@ -248,6 +257,14 @@ def test_the_files_the_notebook_wrote_hold_no_key(saved, name):
     text = (path.parent / name).read_text(encoding="utf-8")
     assert "leak_secret" in text  # the file holds the tool round
     assert text.count(KEY) == 0
+
+
+def test_a_raw_recording_keeps_the_key_and_says_so(saved):
+    path, notebook = saved
+    assert (path.parent / "raw.jsonl").read_text(encoding="utf-8").count(KEY) >= 1
+    shown = _cell_text(notebook, "raw_record")
+    assert "recording raw frames" in shown
+    assert "ServerError" in shown
 
 
 @pytest.mark.parametrize("name", list(CELLS))
