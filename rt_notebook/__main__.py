@@ -8,6 +8,8 @@ import sys
 
 from . import transcript
 
+MAX_NOTES = 50  # skipped lines named one by one; past that, counted
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
@@ -36,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")
     sys.stdout.write(text)
-    for note in notes:  # what was skipped, on stderr: the transcript itself stays clean
+    for note in notes[:MAX_NOTES]:  # what was skipped, on stderr: the transcript stays clean
         sys.stderr.write(f"note: {note}\n")
+    if len(notes) > MAX_NOTES:
+        sys.stderr.write(f"note: {len(notes) - MAX_NOTES} more lines skipped\n")
     return 0
 
 

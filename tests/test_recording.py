@@ -7,7 +7,6 @@ import base64
 import json
 import subprocess
 import sys
-import warnings
 
 import pytest
 
@@ -176,17 +175,36 @@ def test_a_session_records_hostile_frames_as_valid_lines_without_its_key(session
     assert len(notes) == 2
 
 
-def test_a_raw_recording_keeps_the_frames_and_warns(session, tmp_path):
+def test_a_raw_recording_keeps_the_frames_and_warns(session, tmp_path, monkeypatch):
+    from rt_notebook import _reading
+
+    warned: list[str] = []  # (pytest.warns would reset the filters the whole run relies on)
+    monkeypatch.setattr(_reading.warnings, "warn", lambda message, *_, **__: warned.append(message))
     path = tmp_path / "raw.jsonl"
     secret = session._driver.transport._client.api_key
-    with pytest.warns(UserWarning, match="raw frames"):
-        session.record(path, raw=True)
+    session.record(path, raw=True)
     try:
         session._on_raw(json.dumps({"type": "error", "error": {"message": f"bad key {secret}"}}))
     finally:
         session.stop_recording()
     assert secret in path.read_text()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        session.record(tmp_path / "scrubbed.jsonl")  # no warning without raw
-        session.stop_recording()
+    assert len(warned) == 1
+    assert "raw frames" in warned[0]
+    session.record(tmp_path / "scrubbed.jsonl")  # no warning without raw
+    session.stop_recording()
+    assert len(warned) == 1
+
+
+def test_a_file_of_garbage_is_read_with_the_notes_counted(tmp_path):
+    path = tmp_path / "garbage.jsonl"
+    path.write_bytes(b"\x00\xff garbage\n" * 500)
+    done = subprocess.run(
+        [sys.executable, "-m", "rt_notebook", "transcript", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_WAIT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("note: line ") == 50
+    assert "note: 450 more lines skipped" in done.stderr
