@@ -61,7 +61,7 @@ class EventsHub(anywidget.AnyWidget):
         self.app = ""  # the front end that reported last (e.g. "JupyterLab")
         self.opened: list[str] = []  # keys opened by clicks, for tests
         # The last key asked to open and when (monotonic): "open" is idempotent per turn.
-        self._last_open: tuple[str, float] | None = None
+        self._last_open: tuple[str, str, float] | None = None
         self.on_msg(self._handle_message)
 
     def href(self, key: str) -> str:
@@ -73,13 +73,14 @@ class EventsHub(anywidget.AnyWidget):
         href = self.href(key)
         return f"[events]({href})" if href else ""
 
-    def _repeated(self, key: str) -> bool:
-        """Whether ``key`` was asked to open less than :data:`REOPEN_AFTER_S` ago (each
-        ask counts: a flood opens once). Later it opens again: the user may have closed
-        the pane, which the front end does not report."""
+    def _repeated(self, key: str, app: str) -> bool:
+        """Whether the same front end asked to open ``key`` less than
+        :data:`REOPEN_AFTER_S` ago (each ask counts: a flood opens once). Later it opens
+        again (the user may have closed the pane, which the front end does not report),
+        and another front end (a page in JupyterLab after one in Notebook 7) at once."""
         now = time.monotonic()
-        last, self._last_open = self._last_open, (key, now)
-        return last is not None and last[0] == key and now - last[1] < REOPEN_AFTER_S
+        last, self._last_open = self._last_open, (key, app, now)
+        return last is not None and last[:2] == (key, app) and now - last[2] < REOPEN_AFTER_S
 
     def _handle_message(self, _: Any, content: Any, buffers: Any) -> None:
         # Runs on the comm's thread (rt_notebook's subshell when there is one).
@@ -94,7 +95,7 @@ class EventsHub(anywidget.AnyWidget):
         if content.get("event") != "open" or not isinstance(key, str) or not KEY.match(key):
             return
         self.app = app or self.app
-        if self._repeated(key):
+        if self._repeated(key, app):
             return  # the turn's inspector was just opened: a double click, or a flood
         self.opened.append(key)
         try:
