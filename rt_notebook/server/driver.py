@@ -55,6 +55,9 @@ logger = logging.getLogger("rt_notebook.server")
 # input_audio_buffer.append may carry 15 MiB of base64 audio.
 MAX_FRAME_BYTES = 20 * 1024 * 1024
 SERVER_HEADER = "rt-notebook-offline-realtime"
+# Characters of client frames the receiver takes before the pump has applied them; past
+# this the receiver waits (websockets stops reading, TCP pushes back on the client).
+MAX_UNAPPLIED_CHARS = 32 * 1024 * 1024
 # Failures of the pump (a bug met by some client event) answered before the connection closes.
 PUMP_FAILURES_LIMIT = 8
 UNPACED_BURST = 16  # with pace 0, ticks written at once between two yields to the event loop
@@ -150,6 +153,11 @@ class _Link:
         self.connections = config.connections
         # Set by the receiver when the state has queued events; cleared by the pump.
         self.wake = asyncio.Event()
+        # Characters of client frames queued since the pump last applied the queue, and
+        # the event the pump sets when it has (see run: a client that sends faster than
+        # the pump applies, e.g. one that does not read, is not read either).
+        self.unapplied = 0
+        self.applied = asyncio.Event()
         # Deltas left before a scheduled drop, once this connection claimed one.
         self.drop_countdown: int | None = None
         self.pump_task: asyncio.Task[None] | None = None
@@ -167,7 +175,10 @@ class _Link:
             async for message in self.connection:
                 await self.send(self._receive(message))
                 if self.state.pending:
+                    self.unapplied += len(message)
                     self.wake.set()
+                if self.unapplied > MAX_UNAPPLIED_CHARS:
+                    await self._wait_for_pump()
         except ConnectionClosed:
             pass
         finally:
@@ -180,6 +191,18 @@ class _Link:
                 task.cancel()  # the client is gone: stop asking the backend
             if self.expiry_task is not None:
                 await self.expiry_task  # the closing handshake it started ends by itself
+
+    async def _wait_for_pump(self) -> None:
+        """Until the pump has applied the queue, or has ended (cancelled, failed)."""
+        assert self.pump_task is not None
+        if self.pump_task.done():
+            return
+        self.applied.clear()
+        applied = asyncio.ensure_future(self.applied.wait())
+        try:
+            await asyncio.wait({applied, self.pump_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            applied.cancel()
 
     def _receive(self, message: str | bytes) -> list[Event]:
         """The state's answer to one frame; a failure is answered, not fatal."""
@@ -231,6 +254,8 @@ class _Link:
         while True:
             self.wake.clear()
             out = self.state.process()
+            self.unapplied = 0
+            self.applied.set()
             if live:
                 self._sync_live()
             if not self.state.streaming or (live and self.state.waiting):

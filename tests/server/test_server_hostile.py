@@ -334,3 +334,71 @@ def test_loopback_hosts_need_no_token() -> None:
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "", "::", "192.168.1.2", "example.org"))
+
+
+class _ClientThatDoesNotRead:
+    """A connection whose client sends ``frames`` and never reads: each send blocks."""
+
+    def __init__(self, frames: list[str]) -> None:
+        self.frames = frames
+        self.taken = 0
+
+    async def send(self, text: str) -> None:
+        await asyncio.Event().wait()  # the client's receive window stays full
+
+    def __aiter__(self) -> Any:
+        return self._frames()
+
+    async def _frames(self) -> Any:
+        for frame in self.frames:
+            self.taken += 1
+            yield frame
+        await asyncio.Event().wait()
+
+
+def test_a_client_that_does_not_read_is_not_read_either(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pump is stuck writing to a client that does not read; the receiver stops taking
+    its frames once 32 MiB wait to be applied, instead of queueing all of them."""
+    from rt_notebook.server import driver
+
+    monkeypatch.setattr(driver, "_BATCHED_WRITES", False)
+    item = json.dumps({"type": "conversation.item.create", "item": user_text("z" * 4_000_000)})
+    client = _ClientThatDoesNotRead([item] * 20)
+    waiting = asyncio.Event()
+    wait_for_pump = driver._Link._wait_for_pump
+
+    async def noted(self: Any) -> None:
+        waiting.set()
+        await wait_for_pump(self)
+
+    monkeypatch.setattr(driver._Link, "_wait_for_pump", noted)
+
+    async def scenario() -> int:
+        link = driver._Link(
+            client, _state(), driver.DriverConfig(token="t", responder=EchoResponder())
+        )
+        link.send = _send_after_start(link)  # session.created goes out; then the client stalls
+        task = asyncio.create_task(link.run())
+        await asyncio.wait_for(waiting.wait(), within(30))
+        taken = client.taken
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return taken
+
+    taken = run(scenario())
+    assert taken <= 10  # 8 frames of 4 MB pass 32 MiB; the first was applied (then stuck)
+
+
+def _send_after_start(link: Any) -> Any:
+    original = link.send
+    started = False
+
+    async def send(events: list[Event]) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            return
+        await original(events)
+
+    return send
