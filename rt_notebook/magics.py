@@ -489,6 +489,7 @@ class RealtimeMagics(Magics):
         reset              close the Session and start a fresh conversation
         close              close the Session
         record FILE        write every event, sent and received, to FILE as JSON lines
+                           (keys replaced by ***; --raw keeps the frames as they were)
         record --stop      stop recording
         tools [--notebook] the registered function tools (--notebook: first enable the
                            built-in notebook tools: variables, DataFrames, cells, last error)
@@ -581,9 +582,9 @@ class RealtimeMagics(Magics):
         if rest == ["--stop"]:
             session.stop_recording()
             return
-        path = Path(rest[0]).expanduser()
+        path = Path(next(word for word in rest if word != "--raw")).expanduser()
         try:
-            session.record(path)
+            session.record(path, raw="--raw" in rest)
         except OSError as exc:  # e.g. no permission: one line, like a typo
             raise ConfigurationError(f"cannot record to {path}: {exc.strerror}") from None
 

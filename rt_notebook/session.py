@@ -29,6 +29,7 @@ from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from .protocol import payloads
 from .protocol.events import Dialect
 from .protocol.turns import Request, State, Timing, Turn, TurnState
+from .redaction import Secret
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
 
@@ -51,7 +52,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         *,
         name: str = "default",
         model: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         base_url: str | None = None,
         websocket_base_url: str | None = None,
         dialect: str | Dialect = Dialect.GA,
@@ -66,6 +67,8 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         settings: Mapping[str, Any] | None = None,
         timing: Timing | None = None,
     ) -> None:
+        # First: from here on no frame shows the key (a verbose traceback prints them).
+        api_key = Secret.wrap(api_key)
         self.name = name
         # A fingerprint of the keywords connect() created this Session with (never the key).
         self.options: dict[str, Any] = {}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .events import Event, to_ga
+from .numbers import clean_usage
 
 __all__ = [
     "AUDIO_BYTES_PER_MS",
@@ -525,7 +526,7 @@ class Conversation:
         response = self._response(wire.get("id", ""))
         response.status = wire.get("status") or "completed"
         response.status_details = wire.get("status_details")
-        response.usage = wire.get("usage")
+        response.usage = clean_usage(wire.get("usage"))  # counts checked where they enter
         if wire.get("metadata") is not None:
             response.metadata = wire["metadata"]
         changes: list[Change] = []
