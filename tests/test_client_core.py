@@ -484,6 +484,11 @@ HOSTILE = [
     '{"type": "conversation.item.deleted", "item_id": {"a": 1}}',
     '{"type": "rate_limits.updated", "rate_limits": "x"}',
     "[" * 100000,
+    # Frames orjson (the decoder) and json.loads both refuse, each in its own way.
+    '{"type": "error", "error": {}',
+    b'{"type": "error", "error": {"message": "\xff"}}',  # not UTF-8
+    '{"type": "error", "error": {"code": 1' + "0" * 30 + "}}",  # a big int where a string goes
+    '{"type": "error", "error": {"message": NaN}}',
 ]
 
 
