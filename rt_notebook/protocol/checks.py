@@ -128,7 +128,7 @@ def decode(raw: object) -> tuple[Event | None, str | None]:
     if type(raw) is not str and type(raw) not in (bytes, bytearray):
         return None, f"not a text frame ({type(raw).__name__}, {_size(raw)} bytes)"
     try:
-        event: Any = _loads(raw)
+        event: Any = _loads(raw)  # type: ignore[arg-type]
     except ValueError:  # orjson.JSONDecodeError
         # orjson is stricter than the json module: it refuses integers past 64 bits, NaN
         # and lone surrogates. Such a frame (rare, and no Realtime event has them) gets
