@@ -279,6 +279,9 @@ Change = (
 # The mirror ---------------------------------------------------------------------------
 
 _TEXT_DELTAS = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
+_STREAMED_GA = frozenset(
+    {*_TEXT_DELTAS, "response.output_audio.delta", "response.function_call_arguments.delta"}
+)
 
 
 class Conversation:
@@ -389,14 +392,16 @@ class Conversation:
 
     def apply(self, event: Event) -> list[Change]:
         """Fold one server event (either dialect) into the mirror; return what changed."""
-        handler = self._handlers.get(event.get("type", ""))
+        kind = event.get("type", "")
+        handler = self._handlers.get(kind)
         if handler is None:
             event = to_ga(event)
             handler = self._handlers.get(event.get("type", ""))
             if handler is None:
                 return []
-        # Items and responses carry dialect-specific names too (beta "text" parts).
-        elif "item" in event or "response" in event:
+        # Items and responses carry dialect-specific names too (beta "text" parts); deltas
+        # (most events) carry neither, and skip the look.
+        elif kind not in _STREAMED_GA and ("item" in event or "response" in event):
             event = to_ga(event)
         return handler(event)
 
