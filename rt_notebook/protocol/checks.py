@@ -130,9 +130,10 @@ def decode(raw: object) -> tuple[Event | None, str | None]:
     try:
         event: Any = _loads(raw)  # type: ignore[arg-type]
     except ValueError:  # orjson.JSONDecodeError
-        # orjson is stricter than the json module: it refuses integers past 64 bits, NaN
-        # and lone surrogates. Such a frame (rare, and no Realtime event has them) gets
-        # json.loads' answer, so both decoders accept the same frames.
+        # orjson is stricter than the json module: it refuses NaN and infinities, lone
+        # surrogates and UTF-16 or a BOM in bytes. Such a frame (rare: no Realtime event
+        # has them) gets json.loads' answer, so both accept the same frames. (The one
+        # difference left: orjson reads an integer past 64 bits as a float.)
         try:
             event = json.loads(raw)  # type: ignore[arg-type]
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
