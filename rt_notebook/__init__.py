@@ -13,7 +13,8 @@ from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError, 
 
 if TYPE_CHECKING:
     from .chat import ChatPanel
-    from .responses import ResponseHandle, ResponseResult
+    from .protocol.turns import Timing
+    from .responses import ItemSnapshot, ResponseHandle, ResponseResult, SessionStatus
     from .session import Session, connect
     from .tools import Tool, tool
 
@@ -22,12 +23,15 @@ __version__ = "0.1.0"
 __all__ = [
     "ChatPanel",
     "ConfigurationError",
+    "ItemSnapshot",
     "RealtimeConnectionError",
     "RealtimeError",
     "ResponseHandle",
     "ResponseResult",
     "ServerError",
     "Session",
+    "SessionStatus",
+    "Timing",
     "Tool",
     "__version__",
     "connect",
@@ -40,6 +44,9 @@ _LAZY = {
     "Session": "session",
     "ResponseHandle": "responses",
     "ResponseResult": "responses",
+    "ItemSnapshot": "responses",
+    "SessionStatus": "responses",
+    "Timing": "protocol.turns",
     "connect": "session",
     "Tool": "tools",
     "tool": "tools",

@@ -5,7 +5,7 @@ closes sockets when the core says so, feeds it every frame with the time, sends 
 queues (one writer task per socket keeps the order), fires its timers, and turns what it
 finished into futures and results for other threads. It holds no decisions of its own.
 
-The receive path stays short: a text frame, one ``json.loads`` (in the core's check),
+The receive path stays short: a text frame, one ``orjson.loads`` (in the core's check),
 dispatch on ``type``; deltas skip the event log and the output flush. The reader takes
 every frame already buffered in one loop step without waiting; what is per step rather
 than per frame is done once a step: the clock is read once (every frame of the step had

@@ -32,6 +32,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.timing import within
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 
@@ -73,7 +75,7 @@ def read_tutorial(path: Path) -> Any:
 
 
 MARK = "rt_notebook_test"
-CELL_TIMEOUT = 60  # seconds per cell; the offline server answers in well under one
+CELL_TIMEOUT = int(within(60))  # seconds per cell; the offline server answers in well under one
 # Every tutorial must check at least this many outputs, so a silently broken cell shows.
 MIN_EXPECTATIONS = 3
 
@@ -284,7 +286,7 @@ def test_the_kernel_gets_no_credentials(monkeypatch):
 
 
 @pytest.mark.kernel
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(within(300))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_runs_offline(path, tmp_path):
     notebook = execute(path, tmp_path)
@@ -318,7 +320,7 @@ def model_like_server(tmp_path_factory):
 
 
 @pytest.mark.kernel
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(within(300))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_runs_unchanged_with_a_key(path, tmp_path, model_like_server):
     """With OPENAI_API_KEY set, the cells that need a key run, and nothing relies on echoes.

@@ -24,9 +24,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.timing import PROCESS_WAIT
+from tests.timing import PROCESS_WAIT, within
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(within(300))
 
 KEY = "sk-proj-LEAKCHECK0123456789abcdefghijklmnop"
 
