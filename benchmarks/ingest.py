@@ -28,6 +28,7 @@ import gc
 import json
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,24 +83,32 @@ class SessionRun:
         self.session = Session(websocket_base_url=url, api_key=token).connect()
         seen: dict[str, Any] = {"start": 0.0, "cpu": 0.0}
         self.seen = seen
+        # The subscriber may hear of the response's end just after wait() returns (they run
+        # on different threads): each repetition waits for both.
+        self.done = done = threading.Event()
 
         def count(_session: object, changes: Any) -> None:
-            if type(changes[0]) is ItemDelta:  # most calls: deltas, nothing else to look at
-                return
+            # A reader step delivers its changes in one call: deltas, and sometimes the
+            # response's start or end among them (not only first), so each is looked at.
             for change in changes:
+                if type(change) is ItemDelta:
+                    continue
                 if isinstance(change, ResponseCreated):
                     seen.update(start=time.perf_counter(), cpu=time.process_time())
                 elif isinstance(change, ResponseDone):
                     seen.update(end=time.perf_counter(), end_cpu=time.process_time())
+                    done.set()
 
         self.session.subscribe(count)
 
     def __call__(self) -> Sample:
         self.session.add_message(TEXT)
         gc.collect()  # as before the bare loop: no collection left over from earlier work
+        self.done.clear()
         handle = self.session.create_response()
         result = handle.wait(120)
         assert result.status == "completed", result.status
+        assert self.done.wait(120), "the subscriber never saw the response end"
         seen = self.seen
         return (
             self.events(handle.request_id),
