@@ -194,3 +194,26 @@ def test_view_loop_raises_at_its_deadline():
     loop = ViewLoop(lambda: False)
     with pytest.raises(TimeoutError):
         loop.run(concurrent.futures.Future(), deadline=0.0)
+
+
+def test_a_huge_answer_gets_bounded_html_that_keeps_every_character_and_runs_nothing():
+    from rt_notebook.render.bounded import bounded_html, needs_bounds
+
+    hostile = '<img src=x onerror="window.__rt=1"> [x](javascript:alert(1)) ![i](http://a/b.png)'
+    raw = "\n\n".join(f"para {n} {hostile}" for n in range(2_000)) + "\n\n```\ncode <b>\n```"
+    assert needs_bounds(safe_markdown(raw), limit=20_000)
+    assert not needs_bounds("short", limit=20_000)
+    page = bounded_html(raw, "*footer · [events](#rt-events-abc-req_1)*", limit=20_000)
+    rendered, rest = page.split("<pre", 1)
+    assert len(rendered) < 3 * 20_000  # the Markdown part is bounded
+    assert "<img" not in page  # raw HTML shown as text, images as links
+    assert 'href="javascript' not in page.lower()  # script links refused
+    assert "<script" not in page
+    # The cut is at a block boundary, and the rest is escaped text: every character kept.
+    import html as html_module
+
+    first = rendered.count("<p>para ")
+    body = rest.split(">", 1)[1].split("</pre>", 1)[0]
+    assert html_module.unescape(body).startswith(f"para {first} ")
+    assert html_module.unescape(body).endswith("```\ncode <b>\n```")
+    assert 'href="#rt-events-abc-req_1"' in page

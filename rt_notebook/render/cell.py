@@ -7,7 +7,9 @@ growing tail as appended text (:class:`~rt_notebook.render.stream_edits.StreamEd
 what; the page renders the Markdown). A :class:`~rt_notebook.render.view_loop.ViewLoop`
 paces the messages: the first delta at once, then at most five messages a second. Past
 :data:`~rt_notebook.render.stream_edits.MARKDOWN_LIMIT` characters the rest streams as
-plain text, folded behind the page's "show all" control.
+plain text, folded behind the page's "show all" control; the final output of such an
+answer also holds ``text/html`` (:mod:`~rt_notebook.render.bounded`), which front ends
+draw instead of rendering megabytes of Markdown.
 
 When the answer ends, one display update replaces the widget with the exact final text
 as ``text/markdown`` (with a footer) and ``text/plain``, and provenance metadata (never
@@ -35,6 +37,7 @@ from IPython.display import display
 
 from ..errors import RealtimeError
 from ..redaction import scrub
+from .bounded import bounded_html, needs_bounds
 from .inspector import footer_pieces
 from .markdown import fenced, inline_code, safe_inline, safe_markdown
 from .stream_edits import StreamEdits
@@ -200,6 +203,9 @@ class CellView:
         """The whole answer replaces the streaming widget, which is then closed."""
         body = "\n\n".join(p for p in (text, footer) if p) or "*…*"
         bundle = {"text/plain": body} if self.plain else {"text/markdown": body, "text/plain": text}
+        if not self.plain and needs_bounds(text):
+            # Too long to render whole: front ends draw this instead, and keep the rest.
+            bundle["text/html"] = bounded_html(self._current_text(), footer)
         kwargs: dict[str, Any] = {"raw": True}
         if metadata is not None:
             kwargs["metadata"] = metadata
