@@ -39,7 +39,8 @@ from _goals import goal
 
 from rt_notebook.server.responders import echo_reply
 from tests.kernel.harness import Execution, Kernel
-from tests.kernel.test_render_kernel import answer_messages, page_ready, payload, whole
+from tests.kernel.page import page_ready
+from tests.kernel.test_render_kernel import answer_messages, payload, whole
 
 PAYLOAD_GOAL = 3.5  # payload bytes per byte of final text
 RATE_GOAL = 5  # streaming messages per second

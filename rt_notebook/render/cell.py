@@ -108,18 +108,13 @@ class CellView:
         self._context = contextvars.copy_context()  # the cell's parent header lives here
         self._link = "" if plain else _events_link(handle.request_id)  # the "events" control
         self.edits = StreamEdits(scrub if plain else safe_markdown)
-        waiting = f"waiting for {session.model}…"
-        self.stream = _open_stream(waiting, self._link, plain)
-        bundle: dict[str, Any] = (
-            {"text/plain": waiting}
-            if plain
-            else {"text/markdown": f"*waiting for {safe_inline(session.model)}…*"}
-        )
-        if self.stream is not None:
-            from ..widgets.stream import widget_bundle
-
-            # The widget's view, and its waiting line as text instead of its repr.
-            bundle = {**widget_bundle(self.stream), "text/plain": waiting, **bundle}
+        self._waiting = f"waiting for {session.model}…"
+        # The answer's widget: opened now if a page has the stream renderer, else at the
+        # first publish that finds one (the kernel's first answer: the page says "ready"
+        # a moment after the hub is made); never where no page shows widgets.
+        self.stream: AnswerStream | None = None
+        self._closed = False  # the final output is shown: no widget may open any more
+        bundle = self._stream_bundle() if self._open() else self._waiting_bundle()
         self._display = display(bundle, raw=True, display_id=True)
         self.updates += 1
         self.loop = ViewLoop(self._publish, interval=self.interval)
@@ -188,12 +183,33 @@ class CellView:
     def _render(self, raw: str) -> str:
         return scrub(raw) if self.plain else safe_markdown(raw)
 
+    def _open(self) -> bool:
+        """Open the answer's widget if a page can show it; return whether it is open."""
+        if self.stream is None and not self._closed:
+            self.stream = self._context.run(_open_stream, self._waiting, self._link, self.plain)
+        return self.stream is not None
+
+    def _waiting_bundle(self) -> dict[str, Any]:
+        if self.plain:
+            return {"text/plain": self._waiting}
+        return {"text/markdown": f"*waiting for {safe_inline(self.session.model)}…*"}
+
+    def _stream_bundle(self) -> dict[str, Any]:
+        """The widget's view, with the waiting line as text (for a front end without it)."""
+        from ..widgets.stream import widget_bundle
+
+        return {**widget_bundle(self.stream), "text/plain": self._waiting}
+
     def _publish(self) -> bool:
         """Send the page what is new (the view loop's publish step)."""
         if self.stream is None:
-            return False  # nothing to stream to: the final output says it all
+            if not self._open():
+                return False  # nothing to stream to: the final output says it all
+            # The waiting output becomes the widget (it then receives the whole text so far).
+            self._context.run(self._display.update, self._stream_bundle(), raw=True)
+            self.updates += 1
         edit = self.edits.update(self._current_text())
-        if edit is None:
+        if edit is None or self.stream is None:
             return False
         self._context.run(self.stream.send, dict(edit))
         self.updates += 1
@@ -211,6 +227,7 @@ class CellView:
             kwargs["metadata"] = metadata
         self._context.run(self._display.update, bundle, **kwargs)
         self.updates += 1
+        self._closed = True
         if self.stream is not None:
             self._context.run(self.stream.close)
             self.stream = None

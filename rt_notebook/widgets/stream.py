@@ -71,8 +71,6 @@ class AnswerStream(anywidget.AnyWidget):
     plain = traitlets.Bool(False).tag(sync=True)  # show text, not Markdown (--format text)
 
 
-FIRST_READY_WAIT = 1.0  # seconds the kernel's first answer waits for a page's "ready"
-
 _lock = threading.Lock()
 _hub: list[StreamHub] = []
 _layout: list[ipywidgets.Layout] = []  # one Layout for every answer: no new one each time
@@ -93,8 +91,6 @@ def _made_hub() -> StreamHub | None:
             route_to_subshell([made])  # the page's "ready" arrives while a cell blocks
             _hub.append(made)
             _layout.append(ipywidgets.Layout())
-            # The first answer waits a moment for a page to answer; later ones never wait.
-            made.ready.wait(FIRST_READY_WAIT)
         return _hub[0]
 
 

@@ -33,6 +33,7 @@ from rt_notebook.server.responders import echo_reply
 from tests.timing import PROCESS_WAIT
 
 from .harness import Execution, Kernel
+from .page import page_ready
 
 pytestmark = pytest.mark.kernel
 
@@ -50,19 +51,6 @@ for name, pace in PACES.items():
 EVENTS_LINK = re.compile(r"\n\n\*\[events\]\(#rt-events-[\w-]+\)\*$")
 PACES = {"burst": 0.0, "fast": 0.001, "slow": 0.01, "words20": 0.05}
 ANSWER_TYPES = ("display_data", "update_display_data", "comm_open", "comm_msg", "comm_close")
-
-
-def page_ready(kernel: Kernel) -> None:
-    """Say "ready" as a page does once it installed the stream renderer (a comm message to
-    the kernel's stream hub): from then on answers stream through their widgets."""
-    made = kernel.execute(
-        "from rt_notebook.widgets import stream\nprint(stream._made_hub().comm.comm_id)"
-    )
-    comm_id = made.stream_text().strip()
-    content = {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "ready"}}}
-    kernel.client.shell_channel.send(kernel.client.session.msg("comm_msg", content))
-    check = kernel.execute("print(stream._hub[0].ready.wait(30))")
-    assert check.stream_text().strip() == "True"
 
 
 @pytest.fixture(scope="module")
