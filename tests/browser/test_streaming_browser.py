@@ -61,6 +61,9 @@ WATCH_CELL = """(index) => {
     if (!view) { return; }
     watch.streamed = 1;
     watch.most = Math.max(watch.most, view.querySelectorAll('.rt-stream-block').length);
+    // Blocks drawn by Jupyter's own Markdown renderer (not the plain-text fallback).
+    watch.rendered = Math.max(watch.rendered || 0,
+      view.querySelectorAll('.rt-stream-block .jp-RenderedMarkdown').length);
     const text = view.querySelector('.rt-stream-blocks').innerText + '\\n'
       + view.querySelector('.rt-stream-tail').innerText;
     if (text.trim() && watch.states[watch.states.length - 1] !== text) { watch.states.push(text); }
@@ -83,6 +86,7 @@ def check_streamed(page, answer_cell) -> None:
     assert watch["replaced"] == 0  # no sealed block was ever replaced or redrawn
     assert watch["added"] >= 10  # blocks were appended one by one...
     assert watch["most"] >= 10
+    assert watch["rendered"] >= 10
     assert len(watch["states"]) > 3  # ...and the page changed many times
     for state in watch["states"]:  # always a prefix of the answer: no gap, no repeat
         shown = words(state)
@@ -134,5 +138,53 @@ def test_a_long_answer_grows_by_appends_in_notebook7(lab, browser, artifacts):
         expect(answer_cell.locator(".jp-RenderedMarkdown").last).to_contain_text("completed")
         page.screenshot(path=str(artifacts / "long-answer-notebook7.png"))
         check_streamed(page, answer_cell)
+    finally:
+        context.close()
+
+
+# While hostile text streams, every element added to the answer's view is audited at once
+# (the security test audits the final outputs; this audits the streaming view).
+WATCH_HOSTILE = """([index, audit]) => {
+  const check = new Function('return ' + audit)();
+  const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[index];
+  const found = window.__rt_hostile = {bad: [], audits: 0, saw: 0};
+  new MutationObserver(() => {
+    if (!cell.querySelector('.rt-stream')) { return; }
+    found.saw = 1;
+    cell.classList.add('rt-audit-cell');
+    found.audits += 1;
+    found.bad.push(...check('.rt-audit-cell .rt-stream'));
+  }).observe(cell, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_hostile_text_stays_inert_while_it_streams(lab, browser):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import hostile
+    from test_security_browser import AUDIT, INIT
+
+    text = "\n\n".join(p for group in hostile.GROUPS.values() for p in group)
+    cells = [CELLS[0].replace("pace=0.004", "pace=0.02"), CELLS[1], f"%%realtime\n{text}"]
+    context, page = open_notebook(lab, browser, "hostile_stream.ipynb", cells)
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    try:
+        page.evaluate(f"() => {{ {INIT} }}")  # (a bare script's last value would be called)
+        run_cell(page, 0)
+        run_cell(page, 1)
+        page.wait_for_function("() => document.documentElement.dataset.rtStream === '1'")
+        page.evaluate(WATCH_HOSTILE, [2, AUDIT])
+        run_cell(page, 2, wait=True)
+        expect(cell(page, 2).locator(".jp-RenderedMarkdown").last).to_contain_text("completed")
+        found = page.evaluate("() => window.__rt_hostile")
+        assert found["saw"] == 1  # it streamed through the widget
+        assert found["audits"] > 3
+        assert found["bad"] == []
+        assert page.evaluate("() => window.__rt_sentinel") == 0
+        assert page.evaluate("() => window.__rt_alerts") == 0
+        assert not [u for u in requests if "203.0.113.7" in u]
     finally:
         context.close()

@@ -9,8 +9,7 @@ def page_ready(kernel: Kernel) -> None:
     """Say "ready" as a page does once it installed the stream renderer (a comm message to
     the kernel's stream hub): from then on answers stream through their widgets."""
     made = kernel.execute(
-        "from rt_notebook.widgets import stream as _stream\n"
-        "print(_stream._made_hub().comm.comm_id)"
+        "from rt_notebook.widgets import stream as _stream\nprint(_stream._made_hub().comm.comm_id)"
     )
     assert made.status == "ok", made.error_text()
     comm_id = made.stream_text().strip()
