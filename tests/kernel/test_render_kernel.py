@@ -231,7 +231,7 @@ def test_nbclient_saves_one_markdown_output_with_the_whole_answer(tmp_path):
 def test_a_huge_answer_streams_bounded_and_ends_with_html_and_the_exact_text(kernel):
     """Past 100 KB of Markdown the rest streams as plain text; the final output adds a
     bounded text/html (drawn instead of megabytes of Markdown) and keeps the exact text."""
-    text = "\n\n".join(f"- [link {n}](https://example.org/{n}) `code_{n}()`" for n in range(4_000))
+    text = "\n\n".join(f"- [link {n}](https://example.org/{n}) `code_{n}()`" for n in range(8_000))
     messages = answer_messages(ask(kernel, "burst", text))
     answer = echo_reply(text)
     sent = edits(messages)
@@ -245,8 +245,9 @@ def test_a_huge_answer_streams_bounded_and_ends_with_html_and_the_exact_text(ker
     html = final["data"]["text/html"]
     rendered, rest = html.split("<pre", 1)
     assert len(rendered) < 4 * 100_000  # the Markdown drawn is bounded (links make it long)
-    assert "remaining" in rendered
-    assert "code_3999()" in rest  # the rest is kept, as plain text
+    assert "more are not drawn" in rendered
+    assert "code_3000()" in rest  # some of the rest is drawn as plain text
+    assert "code_7999()" not in rest  # but not all of it: the drawing is bounded
 
 
 def test_hostile_html_is_neutralised_in_every_streamed_block(kernel):
