@@ -228,6 +228,24 @@ def test_nbclient_saves_one_markdown_output_with_the_whole_answer(tmp_path):
     assert "p0w0" not in saved
 
 
+def test_text_format_streams_text_and_ends_as_plain_text(kernel):
+    text = paragraphs(10, 15) + "\n\n<b>not markup</b>"
+    messages = answer_messages(ask(kernel, "slow", text, "--format text"))
+    opened = next(m for m in messages if m["msg_type"] == "comm_open")
+    assert opened["content"]["data"]["state"]["plain"] is True  # the page shows text
+    sent = edits(messages)
+    assert len(sent) > 3
+    page = PageMirror()
+    for edit in sent:
+        apply_edit(page, edit)
+    shown = "".join(page.blocks) + page.tail
+    answer = echo_reply(text)
+    assert answer.startswith(shown)  # the raw text, unescaped: it is shown as text
+    final = [m for m in messages if m["msg_type"] == "update_display_data"][-1]["content"]
+    assert set(final["data"]) == {"text/plain"}
+    assert final["data"]["text/plain"].startswith(answer)
+
+
 def test_a_huge_answer_streams_bounded_and_ends_with_html_and_the_exact_text(kernel):
     """Past 100 KB of Markdown the rest streams as plain text; the final output adds a
     bounded text/html (drawn instead of megabytes of Markdown) and keeps the exact text."""
