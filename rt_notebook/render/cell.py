@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import re
 import threading
 import time
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["CellView", "render_items"]
 
 METADATA_KEY = "rt_notebook"
+log = logging.getLogger("rt_notebook")
 _HREF = re.compile(r"\((#rt-events-[\w-]+)\)")
 
 
@@ -161,10 +163,10 @@ class CellView:
         try:
             result = self.handle.wait(10)
         except RealtimeError as error:
-            self._final(self._render(self._current_text()), self._error_footer(error))
+            self._collapse(self._render(self._current_text()), self._error_footer(error))
             raise
         text = render_items(result.items) if not self.plain else result.text
-        self._final(text, self._footer(result), self._provenance(result))
+        self._collapse(text, self._footer(result), self._provenance(result))
         return result
 
     # Internals ---------------------------------------------------------------------------
@@ -211,11 +213,16 @@ class CellView:
         edit = self.edits.update(self._current_text())
         if edit is None or self.stream is None:
             return False
-        self._context.run(self.stream.send, dict(edit))
+        try:
+            self._context.run(self.stream.send, dict(edit))
+        except Exception as exc:  # the comm is gone: the final output still says it all
+            log.debug("rt_notebook: streaming stopped: %s", exc)
+            self._closed, self.stream = True, None
+            return False
         self.updates += 1
         return True
 
-    def _final(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
+    def _collapse(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
         """The whole answer replaces the streaming widget, which is then closed."""
         body = "\n\n".join(p for p in (text, footer) if p) or "*…*"
         bundle = {"text/plain": body} if self.plain else {"text/markdown": body, "text/plain": text}
