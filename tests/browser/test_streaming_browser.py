@@ -16,6 +16,7 @@ from tests.browser.lab_page import (
     expect,
     open_notebook,
     open_notebook7,
+    page_timeout_ms,
     run_cell,
     run_cell_by_keyboard,
     save,
@@ -191,5 +192,36 @@ def test_hostile_text_stays_inert_while_it_streams(lab, browser):
         assert page.evaluate("() => window.__rt_sentinel") == 0
         assert page.evaluate("() => window.__rt_alerts") == 0
         assert not [u for u in requests if "203.0.113.7" in u]
+    finally:
+        context.close()
+
+
+def test_past_the_limit_the_rest_is_plain_text_behind_show_all(lab, browser, artifacts):
+    """A 166 KB answer: Markdown up to 100 KB, the rest folded as plain text behind the
+    page's own "show all" control; the final output draws the bounded HTML."""
+    items = "\n\n".join(f"- item {n} with [a link](https://example.org/{n})" for n in range(3_200))
+    cells = [CELLS[0].replace("pace=0.004", "pace=0.0004"), CELLS[1], f"%%realtime\n{items}"]
+    context, page = open_notebook(lab, browser, "bounded.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        page.wait_for_function("() => document.documentElement.dataset.rtStream === '1'")
+        run_cell(page, 2, wait=False)
+        answer_cell = cell(page, 2)
+        show_all = answer_cell.locator(".rt-stream-show-all")
+        expect(show_all).to_have_text("show all", timeout=page_timeout_ms(60))
+        assert answer_cell.locator(".rt-stream-plain").count() == 0  # folded: not drawn
+        answer_cell.locator(".rt-stream-fold").screenshot(path=str(artifacts / "bounded.png"))
+        show_all.click()
+        plain = answer_cell.locator(".rt-stream-plain")
+        # The rest, as text: the Markdown of a list item and its link, not parsed.
+        expect(plain).to_contain_text(re.compile(r"- item \d+ with \[a link\]\(https://"))
+        assert plain.locator("a").count() == 0
+        prompt = answer_cell.locator(".jp-InputPrompt")
+        expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=page_timeout_ms(90))
+        output = answer_cell.locator(".jp-OutputArea-output").last
+        expect(output).to_have_attribute("data-mime-type", "text/html")
+        expect(output).to_contain_text("follow as plain text")
+        expect(output.locator("pre")).to_contain_text("item 3199")
     finally:
         context.close()
