@@ -219,3 +219,13 @@ def test_a_huge_answer_gets_bounded_html_that_keeps_every_character_and_runs_not
     assert raw.startswith(body, raw.index(f"para {first} "))
     assert "more are not drawn" in rendered
     assert 'href="#rt-events-abc-req_1"' in page
+
+
+def test_a_snapshot_gives_a_late_page_what_the_first_one_holds():
+    rng = random.Random(5)
+    text = "\n".join(rng.choice(PIECES + HOSTILE) for _ in range(40))
+    page, _, edits = stream(text, random_steps(rng, len(text)), StreamEdits(limit=600))
+    late = PageMirror()
+    late.tail, late.blocks = "stale", ["stale"]  # whatever it made of edits it half saw
+    apply_edit(late, edits.snapshot())
+    assert (late.blocks, late.tail, late.plain) == (page.blocks, page.tail, page.plain)

@@ -211,6 +211,9 @@ class CellView:
             self._context.run(self._display.update, self._stream_bundle(), raw=True)
             self.updates += 1
         edit = self.edits.update(self._current_text())
+        if self.stream is not None and self.stream.snapshot_wanted:
+            self.stream.snapshot_wanted = False
+            edit = self.edits.snapshot()  # a page joined late: everything, once
         if edit is None or self.stream is None:
             return False
         try:

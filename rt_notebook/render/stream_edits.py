@@ -14,7 +14,8 @@ carry only what is new:
   page's tail become the block: nearly always, since sanitized Markdown of ordinary text
   is the text itself) or a ``str`` (the block's Markdown, when sanitizing it alone spells
   it differently than the tail did; the tail edit then already left the rest);
-- ``pk`` / ``p``: the same for the plain-text part past the limit.
+- ``pk`` / ``p``: the same for the plain-text part past the limit;
+- ``r``: a snapshot (:meth:`StreamEdits.snapshot`): the page forgets what it holds first.
 
 Every Markdown piece is :func:`~rt_notebook.render.markdown.safe_markdown` of one block or
 of the tail (the sanitizer's rule: pieces sanitized apart and shown apart are as safe as
@@ -59,6 +60,7 @@ class Edit(TypedDict, total=False):
     a: str  # then append this to the tail
     pk: int  # keep this much of the plain part (absent: all)
     p: str  # then append this to the plain part
+    r: int  # 1: a snapshot: forget everything first (for a page that missed edits)
 
 
 def common_prefix(a: str, b: str) -> int:
@@ -90,6 +92,7 @@ class StreamEdits:
         self.sealed = 0  # raw[:sealed] is in the page's sealed blocks
         self.cut: int | None = None  # raw[cut:] goes as plain text (bounded rendering)
         self.blocks = 0  # sealed blocks the page holds
+        self.sealed_blocks: list[str] = []  # their Markdown (for a snapshot)
         self.rendered = 0  # characters of Markdown in those blocks
         self.tail = ""  # the Markdown tail the page holds
         self.plain = ""  # the plain text the page holds
@@ -134,6 +137,19 @@ class StreamEdits:
         self.sealed = boundary
         self.blocks += 1
         self.rendered += len(block)
+        self.sealed_blocks.append(block)
+
+    def snapshot(self) -> Edit:
+        """Everything the page should hold, as one edit that resets it (a page that joined
+        late: a reloaded page restores the widget but not the messages it missed)."""
+        edit = Edit(r=1)
+        if self.sealed_blocks:
+            edit["b"] = list(self.sealed_blocks)
+        if self.tail:
+            edit["a"] = self.tail
+        if self.plain:
+            edit["p"] = self.plain
+        return edit
 
     def _edit_tail(self, edit: Edit, tail: str) -> None:
         keep = common_prefix(self.tail, tail)
@@ -163,6 +179,8 @@ class PageMirror:
 
 def apply_edit(page: PageMirror, edit: Edit) -> None:
     """Apply ``edit`` as the page's ES module does (``stream.js``: ``applyEdit``)."""
+    if edit.get("r"):
+        page.blocks, page.tail, page.plain = [], "", ""
     page.tail = page.tail[: edit.get("k", len(page.tail))] + edit.get("a", "")
     for block in edit.get("b", []):
         if isinstance(block, int):

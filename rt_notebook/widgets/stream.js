@@ -20,6 +20,11 @@ const EVENTS_HREF = /^#rt-events-[A-Za-z0-9_-]{1,40}-[A-Za-z0-9_-]{1,80}$/;
 const answers = new Map(); // key -> what the page holds of that answer, and its views
 
 function applyEdit(answer, edit) {
+  if (edit.r) {
+    answer.blocks = [];
+    answer.tail = "";
+    answer.plain = "";
+  }
   if (typeof edit.k === "number") {
     answer.tail = answer.tail.slice(0, edit.k);
   }
@@ -51,7 +56,11 @@ function initialize(model, early) {
     }
     const sealed = applyEdit(answer, edit);
     for (const view of answer.views) {
-      view.update(sealed, edit);
+      if (edit.r) {
+        view.reset(); // a snapshot: this page missed edits (another page joined late)
+      } else {
+        view.update(sealed, edit);
+      }
     }
   };
   for (const edit of early) {
@@ -90,6 +99,13 @@ class AnswerView {
     this.foldOpen = false;
     this.plainNode = null;
     this.update(answer.blocks, { a: "x", p: answer.plain ? "x" : "" });
+  }
+
+  reset() {
+    this.blocks.replaceChildren();
+    this.tail.replaceChildren();
+    this.foldOpen = false;
+    this.update(this.answer.blocks, { a: "x", p: this.answer.plain ? "x" : "" });
   }
 
   update(sealed, edit) {

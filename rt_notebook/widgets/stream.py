@@ -31,7 +31,7 @@ _HERE = Path(__file__).parent
 # then hand over. (It shows the waiting line meanwhile, as text.)
 _STUB = """const g=globalThis.__rtStream??={};g.ready??=new Promise(r=>g.resolve=r);
 export default{initialize({model:m}){const q=[],h=e=>q.push(e);m.on("msg:custom",h);
-g.ready.then(s=>{m.off("msg:custom",h);s.initialize(m,q)})},
+m.send({hello:1});g.ready.then(s=>{m.off("msg:custom",h);s.initialize(m,q)})},
 render({model:m,el}){el.textContent=m.get("waiting");return g.ready.then(s=>s.render(m,el))}}
 """
 
@@ -70,6 +70,22 @@ class AnswerStream(anywidget.AnyWidget):
     link = traitlets.Unicode("").tag(sync=True)  # the "events" link's href, or ""
     plain = traitlets.Bool(False).tag(sync=True)  # show text, not Markdown (--format text)
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Pages that made this widget's model, each saying hello: the first saw it open
+        # and gets every edit; a later one (a reloaded page) missed some and needs a
+        # snapshot, which the cell view sends at its next publish.
+        self.hellos = 0
+        self.snapshot_wanted = False
+        self.on_msg(self._handle_message)
+
+    def _handle_message(self, _: Any, content: Any, buffers: Any) -> None:
+        # Runs on the comm's thread (rt_notebook's subshell when there is one).
+        if isinstance(content, dict) and content.get("hello"):
+            self.hellos += 1
+            if self.hellos > 1:
+                self.snapshot_wanted = True
+
 
 _lock = threading.Lock()
 _hub: list[StreamHub] = []
@@ -101,12 +117,16 @@ def open_stream(*, waiting: str, link: str = "", plain: bool = False) -> AnswerS
         made = _made_hub()
         if made is None or not made.ready.is_set():
             return None
-        return AnswerStream(
+        from ..render.approval import route_to_subshell
+
+        stream = AnswerStream(
             key=secrets.token_hex(8), waiting=waiting, link=link, plain=plain, layout=_layout[0]
         )
+        route_to_subshell([stream])  # a page's hello arrives while the cell blocks
     except Exception as exc:  # no comms here: the answer is shown when it is done
         log.debug("rt_notebook: no streaming widget: %s", exc)
         return None
+    return stream
 
 
 def widget_bundle(widget: Any) -> dict[str, Any]:

@@ -182,6 +182,36 @@ def test_streaming_sends_each_character_once_and_seals_blocks_in_place(kernel):
     assert all(isinstance(b, int) for e in sent for b in e.get("b", []))
 
 
+def test_a_page_that_joins_late_gets_one_snapshot(kernel):
+    """Every page that makes the answer's model says hello; a second one (a reloaded page,
+    which missed the edits sent before) gets everything once, as a snapshot edit."""
+    text = paragraphs(20, 15)  # ~3 s at ~100 deltas a second
+    kernel.execute(f"question = {text!r}")
+
+    def hello(message):
+        state = message["content"].get("data", {}).get("state", {})
+        if message["msg_type"] == "comm_open" and "AnswerStream" in str(state):
+            for _ in range(2):  # the page that saw it open, then a late one
+                content = {
+                    "comm_id": message["content"]["comm_id"],
+                    "data": {"method": "custom", "content": {"hello": 1}},
+                }
+                kernel.client.shell_channel.send(kernel.client.session.msg("comm_msg", content))
+
+    run = kernel.execute("%%realtime --session slow\n{question}", on_message=hello)
+    assert run.status == "ok", run.error_text()
+    sent = edits(answer_messages(run))
+    snapshots = [i for i, e in enumerate(sent) if e.get("r")]
+    assert len(snapshots) == 1
+    first, late = PageMirror(), PageMirror()
+    for index, edit in enumerate(sent):
+        apply_edit(first, edit)
+        if index >= snapshots[0]:  # the late page holds only what followed its hello
+            apply_edit(late, edit)
+    assert (late.blocks, late.tail) == (first.blocks, first.tail)
+    assert echo_reply(text).startswith("".join(late.blocks) + late.tail)
+
+
 def test_background_stream_is_the_same_widget_and_final_output(kernel):
     text = paragraphs(10, 15)
     kernel.execute(f"question = {text!r}")
@@ -189,8 +219,11 @@ def test_background_stream_is_the_same_widget_and_final_output(kernel):
     assert run.status == "ok", run.error_text()
     wait = kernel.execute("print(pending.wait(60).status)", any_parent=True)
     assert wait.stream_text().strip() == "completed"
-    both = Execution(reply={}, messages=run.messages + wait.messages)
-    messages = answer_messages(both)
+    seen = run.messages + wait.messages
+    if not any(m["msg_type"] == "comm_close" for m in seen):
+        # The thread's final update and close may still be on their way after `wait`.
+        kernel.wait_for_message(lambda m: seen.append(m) or m["msg_type"] == "comm_close")
+    messages = answer_messages(Execution(reply={}, messages=seen))
     answer = echo_reply(text)
     assert len(edits(messages)) > 3  # it streamed from the background thread
     # Every message of the answer carries the cell's parent header.
