@@ -93,27 +93,23 @@ def test_the_pane_grows_while_the_turn_runs_and_shows_only_that_turn(registered)
     assert "response.done" in final
 
 
-@pytest.mark.parametrize(
-    "tail",
-    [
-        "plain text",
-        "```python\nx = 1",  # an open fence: closed before the link
-        "~~~~\nx\n~~~",  # a shorter run does not close it
-        "- item\n\n  ```\n  code",  # a fence inside a list item
-        "> quote\n> ```\n> code",  # a fence inside a quote
-        "| a | b |\n|---|---|\n| 1 | 2 |",
-        "    indented code",
-    ],
-)
-def test_the_streaming_tail_ends_with_a_working_link_whatever_it_ends_in(tail):
-    from markdown_it import MarkdownIt
+def test_the_streaming_answer_carries_the_link_as_its_own_control(monkeypatch):
+    """While an answer streams, its "events" link is the widget's own element (an href
+    of ids only, checked again by the page), never Markdown appended to the tail."""
+    from rt_notebook.render import cell
+    from rt_notebook.widgets import stream
 
-    from rt_notebook.render.cell import CellView
-
-    view = CellView.__new__(CellView)  # only the tail's Markdown is under test here
-    view._link = "[events](#rt-events-abc-req_1)"
-    html = MarkdownIt("commonmark").enable("table").render(view._live(tail))
-    assert '<a href="#rt-events-abc-req_1">events</a>' in html, html
+    hub = stream.StreamHub()
+    hub.ready.set()  # as if a page installed the renderer
+    monkeypatch.setattr(stream, "_made_hub", lambda: hub)
+    monkeypatch.setattr(stream, "_layout", [ipywidgets.Layout()])
+    made = cell._open_stream("waiting", "[events](#rt-events-abc-req_1)", plain=False)
+    assert made is not None
+    assert made.link == "#rt-events-abc-req_1"
+    for hostile in ("", "[events](javascript:alert(1))", "[x](#rt-events-a b)"):
+        made = cell._open_stream("waiting", hostile, plain=False)
+        assert made is not None
+        assert made.link == ""
 
 
 def test_open_is_idempotent_per_turn_and_front_end(monkeypatch):

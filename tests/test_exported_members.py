@@ -35,10 +35,13 @@ MODULES = [
     "rt_notebook.protocol.turns",
     "rt_notebook.redaction",
     "rt_notebook.render.blocks",
+    "rt_notebook.render.bounded",
     "rt_notebook.render.cell",
     "rt_notebook.render.markdown",
     "rt_notebook.render.pacing",
+    "rt_notebook.render.stream_edits",
     "rt_notebook.render.tables",
+    "rt_notebook.render.view_loop",
     "rt_notebook.responses",
     "rt_notebook.server",
     "rt_notebook.session",
@@ -49,6 +52,7 @@ MODULES = [
     "rt_notebook.transcript",
     "rt_notebook.transport",
     "rt_notebook.widgets.events",
+    "rt_notebook.widgets.stream",
 ]
 
 

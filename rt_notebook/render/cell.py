@@ -1,49 +1,60 @@
-"""Cell view: one response streamed into a notebook cell through IPython display handles.
+"""Cell view: one response streamed into a notebook cell, append only, ending as Markdown.
 
-Updates go out as ``update_display_data`` by ``display_id``, paced by
-:class:`~rt_notebook.render.pacing.Pacer` so that they cost a bounded multiple of the text
-whatever the model's speed. On the cell's own thread (blocking mode, the default) the
-answer is shown as finished Markdown blocks, each published once into its own display
-(:class:`~rt_notebook.render.blocks.BlockScanner` finds them), followed by a growing tail,
-the only display that is updated; from a background thread no new output may be created,
-so the whole text lives in one display and the pacer alone bounds the bytes. The final
-update writes the whole answer, exact, into the first display with a footer, provenance
-metadata (never credentials) and ``text/plain`` (written only then), and empties the block
-displays: the saved notebook keeps one Markdown output. Model text is passed through
-:func:`~rt_notebook.render.markdown.safe_markdown` block by block (never the whole text
-per update) and published as ``text/markdown``, so raw HTML cannot run.
+While the answer streams, the cell shows an :class:`~rt_notebook.widgets.stream.AnswerStream`
+widget and the page receives only what is new, as the widget's messages: each finished
+Markdown block once (:class:`~rt_notebook.render.blocks.BlockScanner` finds them), and the
+growing tail as appended text (:class:`~rt_notebook.render.stream_edits.StreamEdits` says
+what; the page renders the Markdown). A :class:`~rt_notebook.render.view_loop.ViewLoop`
+paces the messages: the first delta at once, then at most five messages a second. Past
+:data:`~rt_notebook.render.stream_edits.MARKDOWN_LIMIT` characters the rest streams as
+plain text, folded behind the page's "show all" control; the final output of such an
+answer also holds ``text/html`` (:mod:`~rt_notebook.render.bounded`), which front ends
+draw instead of rendering megabytes of Markdown.
+
+When the answer ends, one display update replaces the widget with the exact final text
+as ``text/markdown`` (with a footer) and ``text/plain``, and provenance metadata (never
+credentials); the widget is closed, so a saved notebook holds one Markdown output and no
+widget state. Without a kernel to stream through (a terminal) only the final output is
+shown; nbclient and papermill save the same final output. Model text is passed through
+:func:`~rt_notebook.render.markdown.safe_markdown` block by block (never the whole text per
+message), so raw HTML cannot run.
 
 A view captures the cell's :mod:`contextvars` at creation, where ipykernel keeps the
-parent header, so updates from a background thread land in the right cell.
+parent header, so messages from a background thread belong to the right cell.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import contextvars
+import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from IPython.display import DisplayHandle, display
+from IPython.display import display
 
 from ..errors import RealtimeError
 from ..models import deprecation_warning
-from .blocks import BlockScanner
+from ..redaction import scrub
+from .bounded import bounded_html, needs_bounds
 from .inspector import footer_pieces
 from .markdown import fenced, inline_code, safe_inline, safe_markdown
-from .pacing import Pacer
+from .stream_edits import StreamEdits
+from .view_loop import ViewLoop
 
 if TYPE_CHECKING:
-    from ..protocol.conversation import Change
     from ..responses import ItemSnapshot, ResponseHandle, ResponseResult
     from ..session import Session
+    from ..widgets.stream import AnswerStream
 
 __all__ = ["CellView", "render_items"]
 
 METADATA_KEY = "rt_notebook"
+log = logging.getLogger("rt_notebook")
+_HREF = re.compile(r"\((#rt-events-[\w-]+)\)")
 
 
 def render_items(items: Sequence[ItemSnapshot]) -> str:
@@ -68,6 +79,16 @@ def _events_link(key: str) -> str:
     return events_link(key)
 
 
+def _open_stream(waiting: str, link: str, plain: bool) -> AnswerStream | None:
+    """The answer's streaming widget (``None`` where there is no page to stream to)."""
+    try:
+        from ..widgets.stream import open_stream
+    except ImportError:  # anywidget missing: the answer is shown when it is done
+        return None
+    match = _HREF.search(link)
+    return open_stream(waiting=waiting, link=match.group(1) if match else "", plain=plain)
+
+
 def _item_source(item: ItemSnapshot) -> str:
     """An item's Markdown before sanitizing (sanitized block by block while streaming)."""
     if item.type == "message":
@@ -80,59 +101,41 @@ def _item_source(item: ItemSnapshot) -> str:
 class CellView:
     """Shows one response in the current cell, growing as deltas arrive."""
 
-    seal_interval = 1.0  # seconds: at most one new block display a second
-    # Finished blocks stay in the tail until they are this long: a short answer keeps one
-    # output, and a long one opens few displays (each stays, emptied, in the notebook).
-    seal_minimum = 1_000
+    interval = 0.2  # seconds between streaming messages: at most five a second
 
-    def __init__(
-        self,
-        session: Session,
-        handle: ResponseHandle,
-        *,
-        plain: bool = False,
-        pacer: Pacer | None = None,
-    ) -> None:
+    def __init__(self, session: Session, handle: ResponseHandle, *, plain: bool = False) -> None:
         self.session = session
         self.handle = handle
         self.plain = plain  # publish text/plain only (--format text)
-        self.pacer = pacer or Pacer()
-        self.updates = 0  # display messages sent, for tests and benchmarks
-        self.blocks = True  # finished blocks in their own displays (cell thread only)
+        self.updates = 0  # display and widget messages sent, for tests and benchmarks
         self._context = contextvars.copy_context()  # the cell's parent header lives here
-        self._changed = threading.Event()
-        self._shown = ""  # the raw text the displays show
-        self._scanner = BlockScanner()
-        self._sealed = 0  # raw[:_sealed] is shown, final, in the displays before the last
-        self._last_seal = float("-inf")
         self._link = "" if plain else _events_link(handle.request_id)  # the "events" control
-        self._displays: list[DisplayHandle] = [
-            display(
-                self._bundle(self._live(f"*waiting for {safe_inline(session.model)}…*")),
-                raw=True,
-                display_id=True,
-            )
-        ]
-        self._unsubscribe = session.subscribe(self._on_changes)
+        self.edits = StreamEdits(scrub if plain else safe_markdown)
+        self._waiting = f"waiting for {session.model}…"
+        # The answer's widget: opened now if a page has the stream renderer, else at the
+        # first publish that finds one (the kernel's first answer: the page says "ready"
+        # a moment after the hub is made); never where no page shows widgets.
+        self.stream: AnswerStream | None = None
+        self._closed = False  # the final output is shown: no widget may open any more
+        bundle = self._stream_bundle() if self._open() else self._waiting_bundle()
+        self._display = display(bundle, raw=True, display_id=True)
+        self.updates += 1
+        self.loop = ViewLoop(self._publish, interval=self.interval)
+        self._unsubscribe = session.subscribe(self.loop.wake)
 
     # Public methods -------------------------------------------------------------------
 
     def run(self, timeout: float | None = None) -> ResponseResult:
-        """Publish updates until the response is done; return its result.
+        """Publish what is new until the response is done; return its result.
 
         Raises :class:`TimeoutError` after ``timeout`` seconds; ``KeyboardInterrupt``
         propagates (the caller cancels). The final state is shown either way.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        future = self.handle._future
         try:
-            while not future.done():
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(f"the response did not finish within {timeout} s")
-                self._changed.wait(0.25)
-                delay = self.refresh()
-                if delay:
-                    concurrent.futures.wait([future], timeout=delay)
+            self.loop.run(self.handle._future, deadline)
+        except TimeoutError:
+            raise TimeoutError(f"the response did not finish within {timeout} s") from None
         finally:
             self._unsubscribe()
         return self.finish()
@@ -140,11 +143,8 @@ class CellView:
     def run_in_background(self) -> threading.Thread:
         """Stream from a daemon thread; the cell returns at once.
 
-        A background thread may only update the displays the cell created, so the whole
-        text streams into the first one. Every display write enters the cell's captured
-        context itself (``_update``), so the thread runs in its own context.
-        """
-        self.blocks = False
+        The widget was displayed by the cell; the thread only sends its messages and the
+        final display update, each in the cell's captured context (``_send``)."""
 
         def target() -> None:
             # finish() has already shown any error in the cell.
@@ -155,34 +155,9 @@ class CellView:
         thread.start()
         return thread
 
-    def refresh(self) -> float:
-        """Publish the new text if the pacer allows; return the delay until a pending
-        update may go out (0 if nothing is pending or only more text can pay for it)."""
-        self._changed.clear()
-        raw = self._current_text()
-        if raw == self._shown:
-            return 0.0
-        self.pacer.grow(len(raw))
-        now = time.monotonic()
-        sealed = self._sealed
-        if self.blocks and now - self._last_seal >= self.seal_interval:
-            boundary = self._scanner.feed(raw)
-            if boundary - self._sealed >= self.seal_minimum:
-                sealed = boundary
-        wait = self.pacer.wait_time(now, len(raw) - sealed)
-        if wait is None:
-            return 0.0  # the next delta pays for it (and wakes us)
-        if wait > 0:
-            self._changed.set()  # still pending
-            return wait
-        tail = self._render(raw[sealed:])
-        if sealed > self._sealed:
-            self._seal(self._render(raw[self._sealed : sealed]), tail, sealed, now)
-        else:
-            self._update(self._displays[-1], self._bundle(self._live(tail)))
-        self._shown = raw
-        self.pacer.published(now, len(tail))
-        return 0.0
+    def refresh(self) -> bool:
+        """Publish what is new now, whatever the pace; return whether anything was sent."""
+        return self.loop.step()
 
     def finish(self) -> ResponseResult:
         """Publish the exact final text with a footer and provenance; return the result."""
@@ -197,9 +172,6 @@ class CellView:
 
     # Internals ---------------------------------------------------------------------------
 
-    def _on_changes(self, session: Session, changes: Sequence[Change]) -> None:
-        self._changed.set()  # runs on the I/O thread: only wake the writer
-
     def _current_text(self) -> str:
         """The raw (unsanitized) text of the response so far."""
         response_id = self.handle.response_id
@@ -212,52 +184,64 @@ class CellView:
         )
 
     def _render(self, raw: str) -> str:
-        return raw if self.plain else safe_markdown(raw)
+        return scrub(raw) if self.plain else safe_markdown(raw)
 
-    def _seal(self, blocks: str, tail: str, end: int, now: float) -> None:
-        """Show ``blocks`` (finished, up to ``end``) for good in the last display and the
-        tail in a new display just after it."""
-        self._update(self._displays[-1], self._bundle(blocks))
-        self._displays.append(
-            self._context.run(display, self._bundle(self._live(tail)), raw=True, display_id=True)
-        )
+    def _open(self) -> bool:
+        """Open the answer's widget if a page can show it; return whether it is open."""
+        if self.stream is None and not self._closed:
+            self.stream = self._context.run(_open_stream, self._waiting, self._link, self.plain)
+        return self.stream is not None
+
+    def _waiting_bundle(self) -> dict[str, Any]:
+        if self.plain:
+            return {"text/plain": self._waiting}
+        return {"text/markdown": f"*waiting for {safe_inline(self.session.model)}…*"}
+
+    def _stream_bundle(self) -> dict[str, Any]:
+        """The widget's view, with the waiting line as text (for a front end without it)."""
+        from ..widgets.stream import widget_bundle
+
+        return {**widget_bundle(self.stream), "text/plain": self._waiting}
+
+    def _publish(self) -> bool:
+        """Send the page what is new (the view loop's publish step)."""
+        if self.stream is None:
+            if not self._open():
+                return False  # nothing to stream to: the final output says it all
+            # The waiting output becomes the widget (it then receives the whole text so far).
+            self._context.run(self._display.update, self._stream_bundle(), raw=True)
+            self.updates += 1
+        edit = self.edits.update(self._current_text())
+        if self.stream is not None and self.stream.snapshot_wanted:
+            self.stream.snapshot_wanted = False
+            edit = self.edits.snapshot()  # a page joined late: everything, once
+        if edit is None or self.stream is None:
+            return False
+        try:
+            self._context.run(self.stream.send, dict(edit))
+        except Exception as exc:  # the comm is gone: the final output still says it all
+            log.debug("rt_notebook: streaming stopped: %s", exc)
+            self._closed, self.stream = True, None
+            return False
         self.updates += 1
-        self._sealed = end
-        self._last_seal = now
+        return True
 
     def _collapse(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
-        """The whole answer into the first display; the block displays emptied."""
+        """The whole answer replaces the streaming widget, which is then closed."""
         body = "\n\n".join(p for p in (text, footer) if p) or "*…*"
         bundle = {"text/plain": body} if self.plain else {"text/markdown": body, "text/plain": text}
-        self._update(self._displays[0], bundle, metadata)
-        for extra in self._displays[1:]:
-            self._update(extra, {})
-        del self._displays[1:]
-
-    def _live(self, text: str) -> str:
-        """The streaming tail with the "events" link under it (none in plain text).
-
-        A tail that ends inside a fenced code block gets the fence closed first, or the
-        link would read as code."""
-        if not self._link:
-            return text
-        scanner = BlockScanner()
-        scanner.feed(text + "\n")
-        fence = scanner.open_fence
-        closed = f"{text}\n{fence}" if fence else text
-        return f"{closed}\n\n*{self._link}*"
-
-    def _bundle(self, text: str) -> dict[str, Any]:
-        return {"text/plain" if self.plain else "text/markdown": text}
-
-    def _update(
-        self, handle: DisplayHandle, bundle: dict[str, Any], metadata: dict[str, Any] | None = None
-    ) -> None:
+        if not self.plain and needs_bounds(text):
+            # Too long to render whole: front ends draw this instead, and keep the rest.
+            bundle["text/html"] = bounded_html(self._current_text(), footer)
         kwargs: dict[str, Any] = {"raw": True}
         if metadata is not None:
             kwargs["metadata"] = metadata
-        self._context.run(handle.update, bundle, **kwargs)
+        self._context.run(self._display.update, bundle, **kwargs)
         self.updates += 1
+        self._closed = True
+        if self.stream is not None:
+            self._context.run(self.stream.close)
+            self.stream = None
 
     def _error_footer(self, error: RealtimeError) -> str:
         footer = f"**Error:** {safe_markdown(str(error))}"

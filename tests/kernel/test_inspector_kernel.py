@@ -9,6 +9,7 @@ import pytest
 from tests.timing import SCALE, within
 
 from .harness import Kernel
+from .page import page_ready
 
 pytestmark = pytest.mark.kernel
 
@@ -247,6 +248,7 @@ def test_an_events_click_is_handled_while_the_blocking_cell_still_streams(kernel
     hub = kernel.execute("from rt_notebook.widgets import events\nprint(events.hub().comm.comm_id)")
     assert hub.status == "ok", hub.error_text()
     comm_id = hub.stream_text().strip()
+    page_ready(kernel)  # the answer streams to the page through its widget
     client = kernel.client
     msg_id = client.execute("%%realtime\n" + "stream " * 1500)
     order: list[str] = []
@@ -265,9 +267,11 @@ def test_an_events_click_is_handled_while_the_blocking_cell_still_streams(kernel
         if message["parent_header"].get("msg_id") != msg_id:
             continue
         data = content.get("data") or {}
-        link = re.search(r"#rt-events-[0-9a-f]+-(req_\w+)\)", data.get("text/markdown", ""))
-        if kind == "update_display_data" and link and not key:
-            key = link.group(1)  # the first streamed update carries the link: click it
+        # The answer's widget carries its events link from the start: click it.
+        state = json.dumps(data.get("state", {})) if kind == "comm_open" else ""
+        link = re.search(r"#rt-events-[0-9a-f]+-(req_\w+)", state)
+        if link and not key:
+            key = link.group(1)
             click = client.session.msg(
                 "comm_msg",
                 {

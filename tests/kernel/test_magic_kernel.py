@@ -9,6 +9,7 @@ from nbclient import NotebookClient
 from tests.timing import PROCESS_WAIT
 
 from .harness import Kernel
+from .page import page_ready
 
 pytestmark = pytest.mark.kernel
 
@@ -99,11 +100,12 @@ def test_interrupt_cancels_and_the_next_cell_works():
     kernel = Kernel()
     try:
         assert kernel.execute(SETUP.format(pace=0.05)).status == "ok"
+        page_ready(kernel)  # answers stream to the page through their widget
         text = " ".join(f"word{i}" for i in range(400))
         seen = []
 
         def interrupt_once_streaming(message):
-            if message["msg_type"] == "update_display_data" and not seen:
+            if message["msg_type"] == "comm_msg" and not seen:  # the answer's first text
                 seen.append(message)
                 kernel.interrupt()
 

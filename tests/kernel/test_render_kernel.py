@@ -1,9 +1,22 @@
-"""Streaming cost in a real kernel: exact final text and IOPub bounded by the text at
-every delta rate (slowed embedded servers), blocking and background, saved by nbclient.
+"""Streaming cost in a real kernel, as the front end receives it: every message an answer
+causes (its display, the final update, its widget's open, messages and close), counted
+whole and by payload, at several delta rates (slowed embedded servers), blocking and
+background, saved by nbclient.
 
-Bounds asserted (counts and bytes, never times): display-message bytes ≤ 20 times the final
-text, and messages ≤ 25 times the stream's duration + 10, the duration read from the
-messages' own timestamps (a slow machine only widens the allowance).
+Bounds asserted (counts and bytes, never times):
+
+- streaming messages ≤ 5 per second of streaming + 3, the duration read from the
+  messages' own timestamps (a slow machine only widens the allowance);
+- payload bytes (message content, the text as JSON spells it) ≤ 3 x the final text (the
+  text once while streaming, then as text/markdown and text/plain) + 2,400 bytes (the
+  widget's open, display and close, the footer and the provenance) + 130 bytes per
+  streaming message (the comm message's own framing);
+- in a burst (few messages), payload ≤ 3.5 x the final text;
+- whole messages (header, parent header, metadata too) ≤ payload + 650 bytes a message.
+
+The kernel's two hub widgets (the events links, the stream renderer) are made once per
+kernel, before the module's first answer (``page_ready``, ``warm``), and not counted per
+answer. The page's "ready" is sent as a page sends it (a comm message to the hub).
 """
 
 from __future__ import annotations
@@ -15,10 +28,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from rt_notebook.render.stream_edits import PageMirror, apply_edit
 from rt_notebook.server.responders import echo_reply
 from tests.timing import PROCESS_WAIT
 
 from .harness import Execution, Kernel
+from .page import page_ready
 
 pytestmark = pytest.mark.kernel
 
@@ -34,7 +49,8 @@ for name, pace in PACES.items():
     )
 """
 EVENTS_LINK = re.compile(r"\n\n\*\[events\]\(#rt-events-[\w-]+\)\*$")
-PACES = {"burst": 0.0, "fast": 0.001, "slow": 0.01}
+PACES = {"burst": 0.0, "fast": 0.001, "slow": 0.01, "words20": 0.05}
+ANSWER_TYPES = ("display_data", "update_display_data", "comm_open", "comm_msg", "comm_close")
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +58,9 @@ def kernel():
     kernel = Kernel()
     setup = kernel.execute(f"PACES = {PACES!r}\n{SETUP}")
     assert setup.status == "ok", setup.error_text()
+    page_ready(kernel)
+    warm = kernel.execute("%%realtime --session burst\nwarm up the hubs")
+    assert warm.status == "ok", warm.error_text()
     yield kernel
     kernel.shutdown()
 
@@ -50,17 +69,45 @@ def paragraphs(count: int, words: int) -> str:
     return "\n\n".join(" ".join(f"p{p}w{w}" for w in range(words)) for p in range(count))
 
 
-def display_messages(run: Execution) -> list[dict]:
-    return run.of_type("display_data", "update_display_data")
+def answer_messages(run: Execution) -> list[dict]:
+    """The messages this answer caused (not a hub's: those come once per kernel)."""
+    return [
+        m
+        for m in run.messages
+        if m["msg_type"] in ANSWER_TYPES
+        and "Hub" not in str(m["content"].get("data", {}).get("state", {}).get("_anywidget_id"))
+    ]
 
 
-def assert_bounded(run: Execution, text: str) -> None:
-    messages = display_messages(run)
-    size = sum(len(json.dumps(m["content"], ensure_ascii=False).encode()) for m in messages)
-    assert size <= 20 * len(text.encode()), (size, len(text))
-    dates = [m["header"]["date"] for m in messages]
-    seconds = (max(dates) - min(dates)).total_seconds()
-    assert len(messages) <= 25 * seconds + 10, (len(messages), seconds)
+def streaming(messages: list[dict]) -> list[dict]:
+    return [m for m in messages if m["msg_type"] == "comm_msg"]
+
+
+def edits(messages: list[dict]) -> list[dict]:
+    return [m["content"]["data"]["content"] for m in streaming(messages)]
+
+
+def payload(message: dict) -> int:
+    return len(json.dumps(message["content"], ensure_ascii=False).encode()) + sum(
+        len(b) for b in message.get("buffers", [])
+    )
+
+
+def whole(message: dict) -> int:
+    parts = ("header", "parent_header", "metadata", "content")
+    return sum(len(json.dumps(message[p], ensure_ascii=False, default=str).encode()) for p in parts)
+
+
+def assert_bounded(messages: list[dict], text: str) -> None:
+    size = len(json.dumps(text, ensure_ascii=False).encode()) - 2  # the text as sent
+    streamed = streaming(messages)
+    total = sum(payload(m) for m in messages)
+    assert total <= 3 * size + 2_400 + 130 * len(streamed), (total, size, len(streamed))
+    assert sum(whole(m) for m in messages) <= total + 650 * len(messages)
+    if len(streamed) > 1:
+        dates = [m["header"]["date"] for m in streamed]
+        seconds = (max(dates) - min(dates)).total_seconds()
+        assert len(streamed) <= 5 * seconds + 3, (len(streamed), seconds)
 
 
 def ask(kernel: Kernel, session: str, text: str, options: str = "") -> Execution:
@@ -70,73 +117,119 @@ def ask(kernel: Kernel, session: str, text: str, options: str = "") -> Execution
     return run
 
 
+def assert_final(messages: list[dict], answer: str) -> None:
+    """One display, ending as the exact answer in text/markdown and text/plain, its
+    widget closed: nothing of the stream is left to save."""
+    displays = {
+        m["content"]["transient"]["display_id"]
+        for m in messages
+        if m["msg_type"] in ("display_data", "update_display_data")
+    }
+    assert len(displays) == 1
+    final = [m for m in messages if m["msg_type"] == "update_display_data"][-1]["content"]
+    assert final["data"]["text/plain"] == answer
+    assert final["data"]["text/markdown"].startswith(answer + "\n\n*")
+    assert set(final["data"]) == {"text/markdown", "text/plain"}
+    assert final["metadata"]["rt_notebook"]["status"] == "completed"
+    opened = {m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_open"}
+    closed = {m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_close"}
+    assert opened
+    assert opened == closed
+    assert messages[-1]["msg_type"] == "comm_close"
+
+
 @pytest.mark.parametrize(
     ("session", "text"),
     [
+        ("words20", paragraphs(4, 15)),  # 60 deltas at ~20 a second
         ("slow", paragraphs(10, 15)),  # 150 deltas at ~100 a second
         ("fast", paragraphs(40, 40)),  # 1,600 deltas at ~1,000 a second
         ("fast", " ".join(f"word{i}" for i in range(2_500))),  # one 17 KB paragraph
-        ("fast", "```\n" + "\n".join(f"line = {i}" for i in range(1_500)) + "\n```"),
+        ("fast", "```\n" + "\n".join(f"line = {i}" for i in range(300)) + "\n```"),
         ("burst", paragraphs(100, 100)),  # 10,000 deltas as fast as they come
     ],
-    ids=["paragraphs-slow", "paragraphs-fast", "one-paragraph", "code-fence", "burst"],
+    ids=["words20", "paragraphs-slow", "paragraphs-fast", "one-paragraph", "code-300", "burst"],
 )
 def test_final_text_is_exact_and_iopub_is_bounded_by_the_text(kernel, session, text):
     run = ask(kernel, session, text)
     answer = echo_reply(text)
-    final = run.final_markdown()
-    assert final.startswith(answer + "\n\n*"), final[-200:]
-    assert_bounded(run, answer)
-    last = display_messages(run)
-    # The final update writes text/plain, exactly, and the provenance.
-    finals = [m for m in last if m["content"]["data"].get("text/markdown") == final]
-    assert finals[-1]["content"]["data"]["text/plain"] == answer
-    assert finals[-1]["content"]["metadata"]["rt_notebook"]["status"] == "completed"
-    # Every block display opened while streaming is emptied at the end.
-    shown: dict[str, dict] = {}
-    for message in last:
-        shown[message["content"]["transient"]["display_id"]] = message["content"]["data"]
-    assert [data for data in shown.values() if data] == [finals[-1]["content"]["data"]]
+    messages = answer_messages(run)
+    assert run.final_markdown().startswith(answer + "\n\n*")
+    assert_final(messages, answer)
+    assert_bounded(messages, answer)
+    if session == "burst":
+        assert sum(payload(m) for m in messages) <= 3.5 * len(answer.encode())
 
 
-def test_streaming_updates_only_the_tail_and_publishes_blocks_once(kernel):
-    text = paragraphs(30, 15)  # ~4.5 s: blocks are sealed at most once a second
-    messages = display_messages(ask(kernel, "slow", text))
-    final = next(i for i, m in enumerate(messages) if "text/plain" in m["content"]["data"])
-    streamed = [m["content"]["data"]["text/markdown"] for m in messages[1:final]]
-    assert len(streamed) > 10  # it did stream
-    # No streaming message resends the whole answer, only the last paragraphs...
-    assert max(len(s) for s in streamed) < len(text) / 2
-    # ...and what the block displays show, in order, reads as the whole answer.
-    shown: dict[str, str] = {}
-    for message in messages[:final]:
-        # The streaming tail carries the "events" link under it; the answer is above it.
-        shown[message["content"]["transient"]["display_id"]] = EVENTS_LINK.sub(
-            "", message["content"]["data"]["text/markdown"]
-        )
-    assert len(shown) > 2
-    words, answer = "".join(shown.values()).split(), echo_reply(text).split()
-    assert words == answer[: len(words)]  # (the final update brings the last deltas)
-    assert len(words) > len(answer) * 0.9
+def test_streaming_sends_each_character_once_and_seals_blocks_in_place(kernel):
+    text = paragraphs(30, 15)  # ~4.5 s at ~100 deltas a second
+    messages = answer_messages(ask(kernel, "slow", text))
+    sent = edits(messages)
+    assert len(sent) > 10  # it did stream
+    page = PageMirror()
+    for edit in sent:
+        apply_edit(page, edit)
+    answer = echo_reply(text)
+    shown = "".join(page.blocks) + page.tail
+    # Ordinary text only grows: nothing taken back, each character sent once, and what
+    # the page holds reads as the answer (the final update brings the last deltas).
+    assert all("k" not in e and "pk" not in e for e in sent)
+    assert sum(len(e.get("a", "")) for e in sent) == len(shown)
+    assert answer.startswith(shown)
+    assert len(shown) > 0.9 * len(answer)
+    # Paragraphs were sealed as blocks, each by its length in the page's tail.
+    assert len(page.blocks) > 10
+    assert all(isinstance(b, int) for e in sent for b in e.get("b", []))
 
 
-def test_background_stream_stays_in_one_display_and_bounded(kernel):
+def test_a_page_that_joins_late_gets_one_snapshot(kernel):
+    """Every page that makes the answer's model says hello; a second one (a reloaded page,
+    which missed the edits sent before) gets everything once, as a snapshot edit."""
+    text = paragraphs(20, 15)  # ~3 s at ~100 deltas a second
+    kernel.execute(f"question = {text!r}")
+
+    def hello(message):
+        state = message["content"].get("data", {}).get("state", {})
+        if message["msg_type"] == "comm_open" and "AnswerStream" in str(state):
+            for _ in range(2):  # the page that saw it open, then a late one
+                content = {
+                    "comm_id": message["content"]["comm_id"],
+                    "data": {"method": "custom", "content": {"hello": 1}},
+                }
+                kernel.client.shell_channel.send(kernel.client.session.msg("comm_msg", content))
+
+    run = kernel.execute("%%realtime --session slow\n{question}", on_message=hello)
+    assert run.status == "ok", run.error_text()
+    sent = edits(answer_messages(run))
+    snapshots = [i for i, e in enumerate(sent) if e.get("r")]
+    assert len(snapshots) == 1
+    first, late = PageMirror(), PageMirror()
+    for index, edit in enumerate(sent):
+        apply_edit(first, edit)
+        if index >= snapshots[0]:  # the late page holds only what followed its hello
+            apply_edit(late, edit)
+    assert (late.blocks, late.tail) == (first.blocks, first.tail)
+    assert echo_reply(text).startswith("".join(late.blocks) + late.tail)
+
+
+def test_background_stream_is_the_same_widget_and_final_output(kernel):
     text = paragraphs(10, 15)
     kernel.execute(f"question = {text!r}")
     run = kernel.execute("%%realtime --session slow --background --out pending\n{question}")
     assert run.status == "ok", run.error_text()
     wait = kernel.execute("print(pending.wait(60).status)", any_parent=True)
     assert wait.stream_text().strip() == "completed"
-    messages = [
-        m
-        for m in run.messages + wait.messages
-        if m["msg_type"] in ("display_data", "update_display_data")
-    ]
-    assert len({m["content"]["transient"]["display_id"] for m in messages}) == 1
+    seen = run.messages + wait.messages
+    if not any(m["msg_type"] == "comm_close" for m in seen):
+        # The thread's final update and close may still be on their way after `wait`.
+        kernel.wait_for_message(lambda m: seen.append(m) or m["msg_type"] == "comm_close")
+    messages = answer_messages(Execution(reply={}, messages=seen))
     answer = echo_reply(text)
-    assert messages[-1]["content"]["data"]["text/plain"] == answer
-    run.messages = messages
-    assert_bounded(run, answer)
+    assert len(edits(messages)) > 3  # it streamed from the background thread
+    # Every message of the answer carries the cell's parent header.
+    assert {m["parent_header"]["msg_id"] for m in messages} == {run.msg_id}
+    assert_final(messages, answer)
+    assert_bounded(messages, answer)
 
 
 def test_nbclient_saves_one_markdown_output_with_the_whole_answer(tmp_path):
@@ -161,21 +254,71 @@ def test_nbclient_saves_one_markdown_output_with_the_whole_answer(tmp_path):
     assert markdown[0]["data"]["text/plain"] == f"Echo:\n\n{text}"
     assert markdown[0]["data"]["text/markdown"].startswith(f"Echo:\n\n{text}\n\n*")
     assert markdown[0]["metadata"]["rt_notebook"]["status"] == "completed"
+    # No page said "ready", so the answer opened no widget: no saved widget state holds
+    # it or its text (nbclient keeps the state of every widget ever opened).
+    saved = json.dumps(nbformat.read(path, as_version=4).metadata.get("widgets", {}))
+    assert "AnswerStream" not in saved
+    assert "p0w0" not in saved
+
+
+def test_text_format_streams_text_and_ends_as_plain_text(kernel):
+    text = paragraphs(10, 15) + "\n\n<b>not markup</b>"
+    messages = answer_messages(ask(kernel, "slow", text, "--format text"))
+    opened = next(m for m in messages if m["msg_type"] == "comm_open")
+    assert opened["content"]["data"]["state"]["plain"] is True  # the page shows text
+    sent = edits(messages)
+    assert len(sent) > 3
+    page = PageMirror()
+    for edit in sent:
+        apply_edit(page, edit)
+    shown = "".join(page.blocks) + page.tail
+    answer = echo_reply(text)
+    assert answer.startswith(shown)  # the raw text, unescaped: it is shown as text
+    final = [m for m in messages if m["msg_type"] == "update_display_data"][-1]["content"]
+    assert set(final["data"]) == {"text/plain"}
+    assert final["data"]["text/plain"].startswith(answer)
+
+
+def test_a_huge_answer_streams_bounded_and_ends_with_html_and_the_exact_text(kernel):
+    """Past 100 KB of Markdown the rest streams as plain text; the final output adds a
+    bounded text/html (drawn instead of megabytes of Markdown) and keeps the exact text."""
+    text = "\n\n".join(f"- [link {n}](https://example.org/{n}) `code_{n}()`" for n in range(8_000))
+    messages = answer_messages(ask(kernel, "burst", text))
+    answer = echo_reply(text)
+    sent = edits(messages)
+    assert any(e.get("p") for e in sent) or len(sent) <= 1  # the rest went as plain text
+    rendered = sum(len(b) for e in sent for b in e.get("b", []) if isinstance(b, str))
+    rendered += sum(b for e in sent for b in e.get("b", []) if isinstance(b, int))
+    assert rendered <= 100_000
+    final = [m for m in messages if m["msg_type"] == "update_display_data"][-1]["content"]
+    assert final["data"]["text/plain"] == answer
+    assert final["data"]["text/markdown"].startswith(answer + "\n\n*")
+    html = final["data"]["text/html"]
+    rendered, rest = html.split("<pre", 1)
+    assert len(rendered) < 4 * 100_000  # the Markdown drawn is bounded (links make it long)
+    assert "more are not drawn" in rendered
+    assert "code_3000()" in rest  # some of the rest is drawn as plain text
+    assert "code_7999()" not in rest  # but not all of it: the drawing is bounded
 
 
 def test_hostile_html_is_neutralised_in_every_streamed_block(kernel):
-    """Raw HTML in every paragraph, a code fence holding HTML: no display message, block
-    or tail, ever carries a live tag; the code keeps its characters."""
+    """Raw HTML in every paragraph, a code fence holding HTML: no message, sealed block
+    or tail edit, ever carries a live tag; the code keeps its characters."""
     hostile = '<img src=x onerror="window.__rt=1">'
     parts = [f"para {n} {hostile} &lt;b&gt; [x](javascript:alert({n}))" for n in range(40)]
     parts.insert(20, "```html\n<b>code stays</b>\n```")
     text = "\n\n".join(parts)
-    messages = display_messages(ask(kernel, "fast", text))
+    messages = answer_messages(ask(kernel, "slow", text))
+    sent = edits(messages)
+    assert len(sent) > 1
     for message in messages:
-        markdown = message["content"]["data"].get("text/markdown", "")
-        assert "<img" not in markdown
-        assert "javascript:" not in markdown.lower()
-    assert any(
-        "<b>code stays</b>" in m["content"]["data"].get("text/markdown", "") for m in messages
-    )
-    assert len({m["content"]["transient"]["display_id"] for m in messages}) > 1  # blocks
+        content = json.dumps(message["content"], ensure_ascii=False)
+        assert "<img" not in content
+        assert "javascript:" not in content.lower()
+    page = PageMirror()
+    for edit in sent:
+        apply_edit(page, edit)
+    shown = "".join(page.blocks) + page.tail
+    assert len(page.blocks) > 1  # blocks
+    # The code block keeps its characters (if the stream got that far before it ended).
+    assert "<b>code stays</b>" in shown or "para 20" not in shown

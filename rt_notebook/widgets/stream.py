@@ -1,0 +1,136 @@
+"""Widgets: an answer streaming into a cell, append only (the page renders the Markdown).
+
+:class:`AnswerStream` is the view a cell shows while its answer streams: a widget whose
+own ES module is a few lines (it crosses the wire with every answer) that waits for the
+renderer installed by :class:`StreamHub` (``stream.js``, sent once per kernel: a widget
+that is never displayed, made on first use like the events hub). The kernel sends each
+answer's edits (:mod:`rt_notebook.render.stream_edits`) as the widget's custom messages;
+no trait ever holds the text, so nothing is resent and nothing is saved. When the answer
+ends the cell view replaces the widget's output with the final Markdown and closes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import ipywidgets
+import traitlets
+
+__all__ = ["AnswerStream", "StreamHub", "open_stream", "widget_bundle"]
+
+log = logging.getLogger("rt_notebook")
+
+_HERE = Path(__file__).parent
+
+# Each answer's module: hold the edits that arrive before the hub's renderer is ready,
+# then hand over. (It shows the waiting line meanwhile, as text.)
+_STUB = """const g=globalThis.__rtStream??={};g.ready??=new Promise(r=>g.resolve=r);
+export default{initialize({model:m}){const q=[],h=e=>q.push(e);m.on("msg:custom",h);
+m.send({hello:1});g.ready.then(s=>{m.off("msg:custom",h);s.initialize(m,q)})},
+render({model:m,el}){el.textContent=m.get("waiting");return g.ready.then(s=>s.render(m,el))}}
+"""
+
+
+class StreamHub(anywidget.AnyWidget):
+    """Installs the page's renderer of streamed answers (one per kernel, never shown)."""
+
+    # Without its comment lines: the module crosses the wire once per kernel and page.
+    _esm = "\n".join(
+        line
+        for line in (_HERE / "stream.js").read_text(encoding="utf-8").splitlines()
+        if not line.lstrip().startswith("//")
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Set when a page installed the renderer: until then no answer opens a widget
+        # (nbclient, papermill and front ends without widgets get the final output only,
+        # and no widget state of any answer to save).
+        self.ready = threading.Event()
+        self.on_msg(self._handle_message)
+
+    def _handle_message(self, _: Any, content: Any, buffers: Any) -> None:
+        # Runs on the comm's thread (rt_notebook's subshell when there is one).
+        if isinstance(content, dict) and content.get("event") == "ready":
+            self.ready.set()
+
+
+class AnswerStream(anywidget.AnyWidget):
+    """One answer as it streams (see the module docstring)."""
+
+    _esm = _STUB
+
+    key = traitlets.Unicode("").tag(sync=True)  # which answer the page's edits belong to
+    waiting = traitlets.Unicode("").tag(sync=True)  # shown until the first text
+    link = traitlets.Unicode("").tag(sync=True)  # the "events" link's href, or ""
+    plain = traitlets.Bool(False).tag(sync=True)  # show text, not Markdown (--format text)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Pages that made this widget's model, each saying hello: the first saw it open
+        # and gets every edit; a later one (a reloaded page) missed some and needs a
+        # snapshot, which the cell view sends at its next publish.
+        self.hellos = 0
+        self.snapshot_wanted = False
+        self.on_msg(self._handle_message)
+
+    def _handle_message(self, _: Any, content: Any, buffers: Any) -> None:
+        # Runs on the comm's thread (rt_notebook's subshell when there is one).
+        if isinstance(content, dict) and content.get("hello"):
+            self.hellos += 1
+            if self.hellos > 1:
+                self.snapshot_wanted = True
+
+
+_lock = threading.Lock()
+_hub: list[StreamHub] = []
+_layout: list[ipywidgets.Layout] = []  # one Layout for every answer: no new one each time
+
+
+def _made_hub() -> StreamHub | None:
+    """This kernel's hub, made on first use (``None`` outside a Jupyter kernel)."""
+    with _lock:
+        if not _hub:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is None or getattr(shell, "kernel", None) is None:
+                return None  # a terminal: no page to stream to
+            from ..render.approval import route_to_subshell
+
+            made = StreamHub()
+            route_to_subshell([made])  # the page's "ready" arrives while a cell blocks
+            _hub.append(made)
+            _layout.append(ipywidgets.Layout())
+        return _hub[0]
+
+
+def open_stream(*, waiting: str, link: str = "", plain: bool = False) -> AnswerStream | None:
+    """A new answer's widget, or ``None`` where no page shows widgets (a terminal,
+    nbclient): the answer is then shown when it is done."""
+    try:
+        made = _made_hub()
+        if made is None or not made.ready.is_set():
+            return None
+        from ..render.approval import route_to_subshell
+
+        stream = AnswerStream(
+            key=secrets.token_hex(8), waiting=waiting, link=link, plain=plain, layout=_layout[0]
+        )
+        route_to_subshell([stream])  # a page's hello arrives while the cell blocks
+    except Exception as exc:  # no comms here: the answer is shown when it is done
+        log.debug("rt_notebook: no streaming widget: %s", exc)
+        return None
+    return stream
+
+
+def widget_bundle(widget: Any) -> dict[str, Any]:
+    """The display data that shows ``widget`` (its view), without a text fallback."""
+    bundle = widget._repr_mimebundle_()
+    data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
+    return data
