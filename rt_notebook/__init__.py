@@ -66,18 +66,10 @@ def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext rt_notebook``: register the magics and the one-line display of
     rt_notebook's errors in the cell (``cell_errors``); warm the SDK and the offline
     server in the background, so the first answer is quick."""
-    import os
-
     from . import _warmup
     from .cell_errors import BriefErrors
     from .magics import RealtimeMagics
-    from .redaction import Secret, install_traceback_filter
 
     ipython.register_magics(RealtimeMagics)
     BriefErrors(ipython).install()
-    # From the first cell on, not only once a Session registered its key: the key in the
-    # environment is known now, so a Verbose traceback of a cell that read it into a
-    # variable before connecting shows *** too.
-    Secret.wrap(os.environ.get("OPENAI_API_KEY"))
-    install_traceback_filter()
     _warmup.start()
