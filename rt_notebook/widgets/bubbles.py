@@ -14,10 +14,10 @@ The chat panel shows each item in an ``ipywidgets.HTML`` widget, and that widget
 from __future__ import annotations
 
 import html
-import json
 from typing import TYPE_CHECKING
 
 from ..redaction import scrub
+from ..render.items import ROLE_LABELS, pretty_json
 from ..render.markdown import markdown_html
 
 if TYPE_CHECKING:
@@ -32,19 +32,10 @@ __all__ = [
     "pretty_json",
 ]
 
-ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 # Response statuses worth showing on a bubble (completed is the quiet default).
 _NOTABLE = frozenset({"cancelled", "failed", "incomplete"})
 # The only bubble kinds a class attribute may name (rt-chat-KIND), styled in chat.css.
 _KINDS = frozenset({*ROLE_LABELS, "function-call", "function-output", "error", "other"})
-
-
-def pretty_json(text: str) -> str:
-    """``text`` indented if it is JSON, else as it is (arguments may still be streaming)."""
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
 
 
 def _bubble(kind: str, label: str, body: str, attrs: dict[str, str]) -> str:
