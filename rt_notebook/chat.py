@@ -1,21 +1,29 @@
-"""Front end: the ChatPanel, an ipywidgets chat view onto a shared Session.
+"""Front end: the ChatPanel, a chat view onto a shared Session.
 
 The panel is one more view of a :class:`~rt_notebook.session.Session`: items that
 ``%%realtime`` cells create appear in it as they stream, and what it sends is part of the
 conversation the next cell sees. Several panels on one Session render the same snapshots,
 so they agree.
 
+The transcript is ONE widget (:class:`~rt_notebook.widgets.chat_view.ChatView`) whose
+page code holds the message list: the kernel sends what changed (an entry added, text
+appended to a streaming answer, a label changed; :mod:`rt_notebook.render.panel_doc`),
+never the list, so a turn costs the same at message 1,000 as at message 10 and the panel
+is a fixed number of widget models. Bodies are Markdown parsed in the kernel under the
+project's policy and sent as plain-data trees; the page builds elements from a fixed list
+and text nodes, never HTML.
+
 Threads (``docs/architecture.md``):
 
 * The Session's subscriber runs on the I/O thread: it records what changed and wakes the
   writer, nothing else.
-* One writer thread per panel does every widget write after construction: it creates and
-  orders bubbles, updates only the bubbles whose HTML changed, paces streaming bubbles
-  with a :class:`~rt_notebook.render.pacing.Pacer` (bytes bounded by a multiple of the text)
-  and always writes the exact final text.
-* Enter, Send and Stop arrive on whichever kernel thread delivers comm messages (the main
-  shell, or a JupyterLab subshell while a cell runs). Sending may have to connect first, so
-  it is handed to one sender thread per panel and the comm thread returns at once.
+* One writer thread per panel sends every op after construction: it adds and orders
+  entries, appends what streamed (the first delta at once, then at most five messages a
+  second per answer: each character is sent once as text, then once in its finished
+  block) and always sends the exact final text.
+* Enter, Send, Stop, Approve / Deny and a page's replay request arrive on whichever kernel
+  thread delivers comm messages. Sending may have to connect first, so it is handed to one
+  sender thread per panel and the comm thread returns at once.
 
 Each message is sent as one turn (``Session.ask``): the message waits, unsent, until the
 turns before it (a ``%%realtime`` cell's answer, say) are done. Meanwhile the panel shows
@@ -23,20 +31,25 @@ it at once as an *outgoing* bubble marked queued; the server's item replaces it 
 message is added. If Stop cancels the turn first, the bubble stays, marked not sent, so
 the text is not silently lost (it is not part of the conversation or the exports).
 
-Bubbles are ``ipywidgets.HTML`` fed HTML that :mod:`rt_notebook.widgets.bubbles` builds
-from model text with raw HTML disabled; see that module for why this is safe.
+Lifetime: widgets, the Session and the writer hold the panel only weakly, so a panel
+that is dropped without :meth:`~ChatPanel.close` (and was never shown) is collected and
+leaves no thread or subscriber behind. A shown panel lives until :meth:`~ChatPanel.close`
+or the kernel's exit; either replaces its outputs by a static Markdown transcript, so a
+saved notebook shows the conversation instead of a widget that cannot load.
 """
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
+import contextvars
 import enum
-import html
 import json
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from IPython.display import display
+from ipywidgets import Layout
 
 from .errors import RealtimeConnectionError, RealtimeError, ServerError
 from .protocol.conversation import (
@@ -56,13 +70,24 @@ from .protocol.conversation import (
     ResponseCreated,
     ResponseDone,
 )
-from .render.approval import ApprovalButtons
-from .render.pacing import Pacer
+from .render.blocks import BlockScanner
+from .render.markdown import inline_code, safe_inline
+from .render.markdown_tree import markdown_tree
+from .render.panel_doc import (
+    Entry,
+    PanelDoc,
+    approval_entry,
+    error_entry,
+    is_streaming,
+    item_body,
+    item_meta,
+    outgoing_entry,
+)
 from .responses import one_line, status_reason
 from .session import Session, connect, get_session
 from .tools import CallState, asking
 from .voice_switch import typed_modalities
-from .widgets.bubbles import error_html, is_streaming, item_html, outgoing_html
+from .widgets.chat_view import ChatView
 from .widgets.composer import Composer
 from .widgets.export import transcript_cells, transcript_data, transcript_markdown
 from .widgets.side import SideSlot
@@ -80,6 +105,10 @@ log = logging.getLogger("rt_notebook")
 # How often an idle writer looks at things no event announces (a closed connection, a
 # Session replaced by ``%realtime reset``).
 IDLE_POLL = 1.0
+# Seconds between two messages of one streaming answer (the first delta goes at once):
+# five a second keeps a paint at most 200 ms behind, and the message count (each costs
+# about 450 bytes of framing) bounded by time, not by the number of deltas.
+STREAM_INTERVAL = 0.2
 
 
 class PanelState(enum.Enum):
@@ -103,6 +132,7 @@ class _Pending:
     layout: bool = True  # items were added, removed or moved, or an error arrived
     errors: list[str] = field(default_factory=list)  # new error messages, oldest first
     approvals: list[ToolCall] = field(default_factory=list)  # calls to ask about
+    replay: bool = False  # a page asked for the whole list
 
 
 @dataclass(slots=True, eq=False)
@@ -110,24 +140,122 @@ class _Outgoing:
     """A message this panel sent that is not (or never will be) in the conversation."""
 
     text: str
+    key: str
     item_id: str = ""  # known once its turn is submitted
     state: str = "queued"  # then "sent", or "stopped" / "failed" if it never got there
     settled: bool = False  # its turn ended without the server having the message
-    # Writer thread only: the widget, its HTML, and (once settled) the item it stays after.
-    widget: Any = None
-    shown: tuple[str, str] = ("", "")  # (item id, state) its HTML shows
+    # Writer thread only: what its entry shows, and (once settled) the item it stays after.
+    shown: tuple[str, str] = ("", "")  # (item id, state)
     placed: bool = False
     anchor: str | None = None  # None: at the top
 
 
 @dataclass(slots=True)
 class _Bubble:
-    """One item's widget and what it shows (writer thread only)."""
+    """What one item's entry shows (writer thread only)."""
 
-    widget: Any  # ipywidgets.HTML
-    pacer: Pacer
-    html: str = ""
-    waiting: bool = False  # its item changed and the new HTML is not shown yet
+    key: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    text: str = ""  # the message text the page has (blocks and tail)
+    sealed: int = 0  # text[:sealed] is in finished blocks
+    scanner: BlockScanner = field(default_factory=BlockScanner)
+    body: list[Any] | None = None  # a call's or an output's body as shown
+    final: bool = False  # the final state is shown
+    last_sent: float | None = None  # when its last streaming message went out
+
+
+@dataclass(slots=True)
+class _Layout:
+    """The last layout (writer thread only): what a turn that only appends items reuses."""
+
+    ids: tuple[str, ...]  # the conversation's item ids
+    present: set[str]  # the same, as a set
+    head: list[str]  # entries before the first item (anchored to none, or to a gone one)
+    anchored: dict[str, list[str]]  # item id -> the entries that follow it
+    body: list[str]  # item entries, each followed by its anchored entries
+    small: set[str]  # every key that is not an item's
+
+
+class _Loop:
+    """What the writer thread waits on; it holds no reference to the panel."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+
+
+class _Resources:
+    """What a panel must release however it ends (close, garbage, kernel exit); holds no
+    reference to the panel, so a finalizer can release it after the panel is gone."""
+
+    def __init__(self, loop: _Loop) -> None:
+        self.loop = loop
+        self.unsubscribe: Callable[[], None] = lambda: None
+        self.closers: list[Callable[[], None]] = []
+
+    def release(self) -> None:
+        self.unsubscribe()
+        self.unsubscribe = lambda: None
+        self.loop.stopping.set()
+        self.loop.wake.set()
+        closers, self.closers = self.closers, []
+        for close in closers:
+            try:
+                close()
+            except Exception:  # one failure must not keep the rest open
+                log.exception("rt_notebook: closing a chat panel's part failed")
+
+
+def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (bound) called through a weak reference: a no-op once its object is gone."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        bound = ref()
+        return None if bound is None else bound(*args)
+
+    return call
+
+
+def _write_loop(ref: weakref.ReferenceType[ChatPanel], loop: _Loop) -> None:
+    """The writer thread: wake, flush, pace; it ends when the panel closes or is gone."""
+    delay: float | None = None
+    while not loop.stopping.is_set():
+        if delay is None:
+            loop.wake.wait(IDLE_POLL)
+        else:
+            # A paced update is pending: let events pile up until it is due instead of
+            # waking for each delta (everything that arrives meanwhile goes out then).
+            loop.stopping.wait(min(delay, IDLE_POLL))
+        loop.wake.clear()
+        panel = ref()
+        if panel is None or panel._closed:
+            return
+        try:
+            delay = panel._flush()
+        except Exception:  # a failed write must not end the panel's updates
+            log.exception("chat panel update failed")
+            delay = None
+        del panel  # hold it only while flushing
+
+
+# Panels shown in a notebook live until closed (the page still shows them).
+_shown: set[ChatPanel] = set()
+_shown_lock = threading.Lock()
+
+
+def _close_shown_panels() -> None:
+    """At the kernel's exit: each shown panel's outputs become its static transcript."""
+    with _shown_lock:
+        panels = list(_shown)
+    for panel in panels:
+        try:
+            panel.close()
+        except Exception:  # exiting: say nothing more
+            log.debug("rt_notebook: closing a panel at exit failed", exc_info=True)
+
+
+atexit.register(_close_shown_panels)
 
 
 class ChatPanel:
@@ -135,7 +263,8 @@ class ChatPanel:
 
     ``ChatPanel()`` uses the kernel's default Session (connecting in the background if
     needed); ``ChatPanel(session)`` a given one. Show it with :meth:`show` or as the last
-    expression of a cell; :meth:`close` stops its threads.
+    expression of a cell; :meth:`close` stops its threads and leaves the transcript, as
+    Markdown, where the panel was shown.
     """
 
     def __init__(
@@ -151,40 +280,59 @@ class ChatPanel:
         self.notebook = notebook_name()  # which notebook's kernel this panel belongs to
         # Guards everything below that the I/O, comm, sender and writer threads share.
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._loop = _Loop()
+        self._wake = self._loop.wake
+        self._resources = _Resources(self._loop)
         self._pending = _Pending()
         self.session: Session | None = None
-        self._unsubscribe: Callable[[], None] = lambda: None
         # Follow the registry (``%realtime reset`` replaces the named Session) unless the
         # caller handed us a Session of their own.
         self._follow = session is None or get_session(session.name) is session
         self._sending = 0  # messages handed to the sender and not yet submitted as turns
         self._outgoing: list[_Outgoing] = []  # sent messages not in the conversation, in order
+        self._sent_count = 0
         self._stop_generation = 0  # bumped by Stop: sends queued before it give up
         self._connecting = False
         self._error: str | None = None  # shown in the status line until the next response
         self._error_log: list[str] = []  # every error shown, for the exports
         self._closed = False
-        self._stopping = threading.Event()  # set by close(): ends the writer's waits
         self._sidecar: Any = None  # the Sidecar the panel was shown in, if any
         self._side_widgets: list[Any] = []  # the inline slot of show(sidecar=True)
+        # Where the panel was shown: (the cell's context, display handle), for the static
+        # transcript that replaces it on close.
+        self._displays: list[tuple[contextvars.Context, Any]] = []
         self._asked: list[ToolCall] = []  # calls this panel was asked to approve
+        self._decisions: dict[str, ToolCall] = {}  # approval key -> its call
+        self._outcomes: dict[ToolCall, str] = {}  # decided calls -> what their row says
         self._clock: Callable[[], float] = time.monotonic  # tests freeze it to check pacing
         self._sender = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="rt_notebook-chat-send"
         )
         # Writer-thread state below: touched only by the writer (or here, before it starts).
-        self._bubbles: dict[str, _Bubble] = {}
-        self._error_bubbles: list[tuple[str | None, Any]] = []  # (anchor item id, widget)
-        self._approval_rows: dict[str, list[Any]] = {}  # function-call item id -> rows
+        self._doc = PanelDoc()  # what the page shows
+        self._bubbles: dict[str, _Bubble] = {}  # item id -> its entry
+        self._item_keys: dict[str, str] = {}  # item id -> its entry's key
+        self._layout: _Layout | None = None
+        self._waiting: set[str] = set()  # item ids whose entry may be behind
+        self._error_entries: list[tuple[str | None, str, str]] = []  # (anchor, key, message)
+        self._approval_keys: dict[str, list[str]] = {}  # function-call item id -> rows
+        self._approval_shown: dict[str, str] = {}  # approval key -> outcome shown ("" open)
         self._shown_status: tuple[PanelState, str] | None = None
         self._last_connected: bool | None = None
         self._events_hub = _events_hub()  # made here, on the cell's thread
         self._build_widgets(placeholder)
+        self._resources.closers += [self._sender_shutdown(), *self._widget_closers()]
         self._start_session(session)
         self._flush()  # the history is visible as soon as the panel is
-        self._writer = threading.Thread(target=self._run, name="rt_notebook-chat", daemon=True)
+        self._writer = threading.Thread(
+            target=_write_loop,
+            args=(weakref.ref(self), self._loop),
+            name="rt_notebook-chat",
+            daemon=True,
+        )
         self._writer.start()
+        # Dropped without close(): the subscription, threads and widgets go with it.
+        self._finalizer = weakref.finalize(self, self._resources.release)
 
     def __repr__(self) -> str:
         state, _ = self._state()
@@ -199,16 +347,23 @@ class ChatPanel:
         ``split-right``, ``split-bottom``, ``tab-after``, ``right`` …). Front ends without
         a side area for widgets (Notebook 7, VS Code) show it inline, with a note saying so.
         """
+        with _shown_lock:
+            _shown.add(self)  # the page shows it: it lives until closed
         if not sidecar:
-            display(self.widget)
+            self._display(self.widget)
             return
         # Only the browser knows whether it has a side area: a small slot asks it, and
         # the answer (a comm message, after this cell) opens the side panel or fills the
         # box below the slot.
         holder = widgets.VBox([])
-        slot = SideSlot(lambda side, app: self._place(side, app, anchor, slot, holder))
+        place = _weakly(self._place)
+        slot = SideSlot(lambda side, app: place(side, app, anchor, slot, holder))
         self._side_widgets = [slot, holder]
-        display(widgets.VBox([slot, holder]))
+        self._display(widgets.VBox([slot, holder]))
+
+    def _display(self, widget: Any) -> None:
+        handle = display(widget, display_id=True)
+        self._displays.append((contextvars.copy_context(), handle))
 
     def _place(self, side: bool, app: str, anchor: str, slot: SideSlot, holder: Any) -> None:
         """Comm thread: put the panel where the front end can show it."""
@@ -233,36 +388,65 @@ class ChatPanel:
         self.show()
 
     def close(self) -> None:
-        """Stop listening, stop the threads and close the widgets."""
+        """Stop listening, stop the threads, close the widgets, and leave the transcript
+        (Markdown) where the panel was shown."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            unsubscribe = self._unsubscribe
-        unsubscribe()
-        self._stopping.set()
-        self._wake.set()
-        self._writer.join(5)
-        self.voice.close()
-        self._sender.shutdown(wait=False, cancel_futures=True)
-        for bubble in self._bubbles.values():
-            bubble.widget.close()
-        for _, widget in self._error_bubbles:
-            widget.close()
-        for outgoing in self._outgoing:
-            if outgoing.widget is not None:
-                outgoing.widget.close()
-        for widget in self._own_widgets:
-            widget.close()
-        for rows in self._approval_rows.values():
-            for row in rows:
-                row.close()
+        with _shown_lock:
+            _shown.discard(self)
+        self._resources.unsubscribe()
+        self._loop.stopping.set()
+        self._loop.wake.set()
+        if self._writer is not threading.current_thread():
+            self._writer.join(5)
+        self._show_static()
+        self._finalizer()  # everything else (runs once)
         for widget in self._side_widgets:
             widget.close()
         if self._sidecar is not None:
             self._sidecar.close()
         for call in self._asked:  # no one will click these any more
             call.interrupt()
+
+    def static_bundle(self) -> dict[str, str]:
+        """What replaces the panel's outputs when it is closed: the transcript as Markdown
+        (renders anywhere: JupyterLab without the kernel, GitHub, nbconvert), and a line of
+        plain text saying where it is (the transcript is not stored twice)."""
+        head = f"**{safe_inline(self.title)}** · session {inline_code(self.name)} · closed"
+        try:
+            transcript = self.to_markdown()
+        except Exception:  # the Session may be half gone at exit
+            log.debug("rt_notebook: no transcript for a closed panel", exc_info=True)
+            transcript = ""
+        count = len(self.items) if transcript else 0
+        plain = f"{self.title} (closed) · session {self.name} · {count} items (see the Markdown)"
+        return {"text/markdown": f"{head}\n\n{transcript}", "text/plain": plain}
+
+    def _show_static(self) -> None:
+        """Replace the panel's outputs by its transcript (what a reopened notebook then
+        shows, with no widget state needed)."""
+        if not self._displays:
+            return
+        bundle = self.static_bundle()
+        for context, handle in self._displays:
+            try:
+                context.run(handle.update, bundle, raw=True)
+            except Exception:
+                log.debug("rt_notebook: could not replace a panel's output", exc_info=True)
+        self._displays.clear()
+
+    def _sender_shutdown(self) -> Callable[[], None]:
+        sender = self._sender
+        return lambda: sender.shutdown(wait=False, cancel_futures=True)
+
+    def _widget_closers(self) -> list[Callable[[], None]]:
+        voice = self.voice
+        parts = [*self._own_widgets, voice.microphone]
+        # A widget's Layout is a model of its own, left open by the widget's close().
+        layouts = [w.layout for w in parts if isinstance(getattr(w, "layout", None), Layout)]
+        return [voice.close, *(widget.close for widget in [*self._own_widgets, *layouts])]
 
     # Public methods for the conversation ----------------------------------------------
 
@@ -274,10 +458,11 @@ class ChatPanel:
         """
         if not text.strip():
             raise ValueError("nothing to send: the message is empty")
-        outgoing = _Outgoing(text)
         with self._lock:
             if self._closed:
                 raise RealtimeError("this chat panel is closed")
+            self._sent_count += 1
+            outgoing = _Outgoing(text, key=f"o:{self._sent_count}")
             self._sending += 1
             self._error = None
             generation = self._stop_generation
@@ -388,38 +573,42 @@ class ChatPanel:
     # Widgets (built on the caller's thread) ----------------------------------------------
 
     def _build_widgets(self, placeholder: str) -> None:
-        where = f" · <b>{html.escape(self.notebook)}</b>" if self.notebook else ""
-        header = widgets.HTML(
-            f'<span class="rt-chat-title">{html.escape(self.title)}</span>{where}'
-            f" · session <code>{html.escape(self.name)}</code>",
-            _dom_classes=("rt-chat-header",),
-        )
-        self._status = widgets.HTML("", _dom_classes=("rt-chat-status-line",))
-        self._transcript = widgets.VBox([], _dom_classes=("rt-chat-transcript",))
-        scroll = widgets.Box([self._transcript], _dom_classes=("rt-chat-scroll",))
+        self.view = ChatView(title=self.title, notebook=self.notebook, session=self.name)
+        self.view.on_replay(_weakly(self._on_replay))
+        self.view.on_decide(_weakly(self._on_decide))
+        _route_clicks(self.view)  # Approve / Deny work while a cell blocks the shell
         self.composer = Composer(placeholder=placeholder)
-        self.composer.on_submit(self._on_submit)
-        self.composer.on_stop(self.stop)
+        self.composer.on_submit(_weakly(self._on_submit))
+        self.composer.on_stop(_weakly(self.stop))
         from .chat_voice import PanelVoice
 
         self.voice = PanelVoice(self._wake.set)  # the microphone and spoken answers
         self.widget = widgets.VBox(
-            [header, self._status, scroll, self.composer, self.voice.widget],
-            _dom_classes=("rt-chat",),
+            [self.view, self.composer, self.voice.widget], _dom_classes=("rt-chat",)
         )
-        self._own_widgets = [
-            header,
-            self._status,
-            self._transcript,
-            scroll,
-            self.composer,
-            self.widget,
-        ]
+        self._own_widgets = [self.view, self.composer, self.voice.widget, self.widget]
 
     def _on_submit(self, text: str) -> None:
         # On the comm thread: hand over and return.
         if text.strip() and not self._closed:
             self.send(text)
+
+    def _on_replay(self) -> None:
+        # On the comm thread: the writer sends the list (every op comes from the writer).
+        with self._lock:
+            self._pending.replay = True
+        self._wake.set()
+
+    def _on_decide(self, key: str, allow: bool) -> None:
+        # On the comm thread: resolve the call's decision (thread-safe), nothing more.
+        with self._lock:
+            call = self._decisions.get(key)
+        if call is None:
+            return
+        if allow:
+            call.approve()
+        else:
+            call.deny()
 
     # Session attachment --------------------------------------------------------------
 
@@ -452,9 +641,10 @@ class ChatPanel:
         with self._lock:
             if self.session is session or self._closed:
                 return
-            self._unsubscribe()
+            self._resources.unsubscribe()
             self.session = session
-            self._unsubscribe = session.subscribe(self._on_changes)
+            # Weakly: a dropped panel must not be kept alive by its Session.
+            self._resources.unsubscribe = session.subscribe(_weakly(self._on_changes))
             self._pending.layout = True
         self.voice.attach(session)
         self._wake.set()
@@ -561,32 +751,20 @@ class ChatPanel:
             self._asked.append(call)
             self._pending.approvals.append(call)
             self._pending.layout = True
-        call.on_decided(lambda _: self._wake.set())  # the status line changes
+        wake, outcomes = self._wake, self._outcomes
+
+        def decided(outcome: str) -> None:  # on the deciding thread
+            outcomes[call] = call.error or outcome  # the error says why no one answered
+            wake.set()  # the row and the status line change
+
+        call.on_decided(decided)
         self._wake.set()
         return True
 
     # Writer thread -----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        delay: float | None = None
-        while True:
-            if delay is None:
-                self._wake.wait(IDLE_POLL)
-            else:
-                # A paced update is pending: let events pile up until it is due instead
-                # of waking for each delta (everything that arrives meanwhile goes out then).
-                self._stopping.wait(min(delay, IDLE_POLL))
-            self._wake.clear()
-            if self._closed:
-                return
-            try:
-                delay = self._flush()
-            except Exception:  # a failed write must not end the panel's updates
-                log.exception("chat panel update failed")
-                delay = None
-
     def _flush(self) -> float | None:
-        """Bring the widgets up to date; return seconds until a paced update is due."""
+        """Bring the page's list up to date; return seconds until a paced update is due."""
         self._follow_registry()
         with self._lock:
             pending, self._pending = self._pending, _Pending(layout=False)
@@ -597,10 +775,8 @@ class ChatPanel:
         delay = None
         if session is not None:
             for call in pending.approvals:
-                buttons = ApprovalButtons(call)
-                buttons.route()  # clicks are handled even while a cell blocks the shell
-                buttons.widget.add_class("rt-approval")
-                self._approval_rows.setdefault(call.item_id, []).append(buttons.widget)
+                self._add_approval(call)
+            self._settle_approvals()
             self._say_why_failed(session, pending)
             if pending.layout or pending.errors:
                 self._relayout(session, pending.errors)
@@ -608,7 +784,12 @@ class ChatPanel:
             delay = self._publish_waiting(session, self._clock())
         self.voice.sync()
         self._update_status()
+        if pending.replay:
+            self.view.publish(self._doc.reset())
         return delay
+
+    def _publish(self, op: dict[str, Any]) -> None:
+        self.view.publish(op)
 
     def _follow_registry(self) -> None:
         session = self.session
@@ -617,96 +798,207 @@ class ChatPanel:
             if current is not None and current is not session:
                 self._attach(current)
 
+    # Layout: which entries, in which order ---------------------------------------------
+
     def _relayout(self, session: Session, new_errors: Sequence[str]) -> None:
-        # Ids, and a copy of only the items new to the panel: every turn changes the
-        # layout, and a long conversation must not be copied each time.
+        """Put new entries in place and move or remove the others.
+
+        Ids, and a copy of only the items new to the panel: every turn changes the layout,
+        and a long conversation must not be walked each time. When the conversation only
+        grew at its end (the usual turn) and nothing anchored to an item changed, only
+        the new items are handled; otherwise the whole order is rebuilt."""
         ids = session.item_ids()
-        for item_id in ids:
-            if item_id not in self._bubbles:
-                item = session.item(item_id)
-                if item is not None:  # None: deleted since (the next layout drops it)
-                    self._bubbles[item_id] = self._new_bubble(session, item)
-        present = set(ids)
-        for gone in set(self._bubbles) - present:
-            self._bubbles.pop(gone).widget.close()
+        last = self._layout
+        appended, present, grown = self._items_since(ids, last)
         anchor = ids[-1] if ids else None
         for message in new_errors:
-            widget = widgets.HTML(error_html(message), _dom_classes=("rt-chat-item",))
-            self._error_bubbles.append((anchor, widget))
-        queued, settled = self._outgoing_bubbles(present, anchor)
-        # What stays after each item (settled messages, then errors), found in one pass.
-        after: dict[str | None, list[Any]] = {}
-        for a, w in [*settled, *self._error_bubbles]:
-            after.setdefault(a, []).append(w)
-        children = [w for a, w in self._error_bubbles if a is None or a not in self._bubbles]
-        children += [w for a, w in settled if a is None or a not in self._bubbles]
-        for item_id in ids:
-            bubble = self._bubbles.get(item_id)
-            if bubble is None:
-                continue
-            children.append(bubble.widget)
-            children += self._approval_rows.get(item_id, [])
-            children += after.get(item_id, [])
-        children += queued  # after everything: their turns come after the running ones
-        if tuple(children) != tuple(self._transcript.children):
-            self._transcript.children = tuple(children)
+            key = f"e:{len(self._error_entries)}"
+            self._error_entries.append((anchor, key, message))
+        queued, settled = self._outgoing_entries(present, anchor)
+        # What stays after an item: its approval rows, then settled messages, then errors.
+        after: dict[str | None, list[str]] = {}
+        for item_id, approvals in self._approval_keys.items():
+            after.setdefault(item_id, []).extend(approvals)
+        for a, key in [*settled, *((a, k) for a, k, _ in self._error_entries)]:
+            after.setdefault(a, []).append(key)
+        head = [k for a, k, _ in self._error_entries if a is None or a not in present]
+        head += [k for a, k in settled if a is None or a not in present]
+        anchored = {a: v for a, v in after.items() if a is not None and a in present}
+        small = {*head, *queued, *(k for v in anchored.values() for k in v)}
+        keys = self._item_keys
+        gone: set[str] | None = None  # found by arrange()
+        if (
+            last is not None
+            and grown
+            and head == last.head
+            and anchored == last.anchored
+            and not any(a in anchored for a in appended)
+        ):
+            body = last.body  # only the new items are new
+            body.extend(map(keys.__getitem__, appended))
+            candidates = [*head, *body[len(body) - len(appended) :], *queued]
+            gone = last.small - small
+        else:
+            body = list(map(keys.__getitem__, ids))
+            positions = sorted(((ids.index(a), v) for a, v in anchored.items()), reverse=True)
+            for position, extra in positions:
+                body[position + 1 : position + 1] = extra
+            candidates = [*head, *body, *queued]
+        wanted = [*head, *body, *queued]
+        self._put_new(session, candidates, wanted, body)
+        for op in self._doc.arrange(wanted, gone):
+            self._publish(op)
+        self._layout = _Layout(ids, present, head, anchored, body, small)
 
-    def _outgoing_bubbles(
+    def _items_since(
+        self, ids: tuple[str, ...], last: _Layout | None
+    ) -> tuple[tuple[str, ...], set[str], bool]:
+        """The items added since the last layout, the set of all, and whether the
+        conversation only grew at its end (else every item counts as new, and the
+        bubbles of deleted items are dropped)."""
+        keys = self._item_keys
+        if last is not None and len(ids) >= len(last.ids) and ids[: len(last.ids)] == last.ids:
+            appended = ids[len(last.ids) :]
+            last.present.update(appended)
+            for item_id in appended:
+                keys.setdefault(item_id, f"i:{item_id}")
+            return appended, last.present, True
+        present = set(ids)
+        for gone in self._bubbles.keys() - present:
+            del self._bubbles[gone]
+            self._waiting.discard(gone)
+        for gone in keys.keys() - present:
+            del keys[gone]
+        for item_id in ids:
+            keys.setdefault(item_id, f"i:{item_id}")
+        return ids, present, False
+
+    def _put_new(
+        self, session: Session, candidates: list[str], wanted: list[str], body: list[str]
+    ) -> None:
+        """Put the entries of ``candidates`` the page does not have yet, each after the
+        entry before it in ``wanted`` (dropping items deleted meanwhile from both lists)."""
+        for key in [key for key in candidates if key not in self._doc.entries]:
+            entry = self._new_entry(session, key)
+            if entry is None:  # an item deleted since (the next layout drops it)
+                wanted.remove(key)
+                if key in body:
+                    body.remove(key)
+                continue
+            index = wanted.index(key)
+            previous = wanted[index - 1] if index else None
+            if previous is not None and previous not in self._doc.entries:
+                previous = None  # (arrange() puts it in its place)
+            self._publish(self._doc.put(entry, previous))
+
+    def _new_entry(self, session: Session, key: str) -> Entry | None:
+        kind, _, rest = key.partition(":")
+        if kind == "i":
+            item = session.item(rest)
+            return None if item is None else self._new_bubble(session, item)
+        if kind == "e":
+            message = next(m for _, k, m in self._error_entries if k == key)
+            return error_entry(key, message)
+        if kind == "a":
+            call = self._decisions[key]
+            return approval_entry(key, key, call.name, call.arguments)
+        outgoing = next((o for o in self._outgoing if o.key == key), None)
+        if outgoing is None:
+            return None
+        return outgoing_entry(key, outgoing.item_id, outgoing.text, outgoing.state)
+
+    def _outgoing_entries(
         self, present: set[str], last: str | None
-    ) -> tuple[list[Any], list[tuple[str | None, Any]]]:
-        """Bring the outgoing bubbles up to date: the queued ones, and the settled ones
+    ) -> tuple[list[str], list[tuple[str | None, str]]]:
+        """Bring the outgoing entries up to date: the queued ones, and the settled ones
         with the item each stays after. A message the server has is dropped (its item's
         bubble shows it now)."""
         with self._lock:
             outgoing = list(self._outgoing)
             states = [(o.item_id, o.state, o.settled) for o in outgoing]
-        queued: list[Any] = []
-        settled: list[tuple[str | None, Any]] = []
+        queued: list[str] = []
+        settled: list[tuple[str | None, str]] = []
         gone: list[_Outgoing] = []
         for entry, (item_id, state, is_settled) in zip(outgoing, states, strict=True):
             if state == "sent" or (item_id and item_id in present):
                 gone.append(entry)
                 continue
-            if entry.widget is None or entry.shown != (item_id, state):
-                markup = outgoing_html(item_id, entry.text, state)  # only when it changes
-                if entry.widget is None:
-                    entry.widget = widgets.HTML(markup, _dom_classes=("rt-chat-item",))
-                else:
-                    entry.widget.value = markup
-                entry.shown = (item_id, state)
+            if entry.key in self._doc.entries and entry.shown != (item_id, state):
+                fresh = outgoing_entry(entry.key, item_id, entry.text, state)
+                self._publish(self._doc.meta(entry.key, fresh["meta"]))
+            entry.shown = (item_id, state)
             if not is_settled:
-                queued.append(entry.widget)
+                queued.append(entry.key)
                 continue
             if not entry.placed:  # it stays where it was when its turn ended
                 entry.placed, entry.anchor = True, last
-            settled.append((entry.anchor, entry.widget))
+            settled.append((entry.anchor, entry.key))
         if gone:
             with self._lock:
                 self._outgoing = [o for o in self._outgoing if o not in gone]
-            for entry in gone:
-                if entry.widget is not None:
-                    entry.widget.close()
         return queued, settled
 
-    def _new_bubble(self, session: Session, item: ItemSnapshot) -> _Bubble:
-        status, reason = _response_state(session, item.response_id)
-        markup = self._item_html(item, status, reason)
-        bubble = _Bubble(widgets.HTML(markup, _dom_classes=("rt-chat-item",)), Pacer(), markup)
-        if item.text:  # an empty new bubble leaves the first delta free to show at once
-            bubble.pacer.published(self._clock())
-        return bubble
+    # Approvals ------------------------------------------------------------------------
 
-    def _item_html(self, item: ItemSnapshot, status: str | None, reason: str | None) -> str:
-        """A bubble (with why its answer failed or stopped short), and under an answer the
-        "events" link that opens its inspector (the kernel's events hub catches the click;
-        the href holds only ids)."""
-        markup = item_html(self.voice.shown(item), status, reason)
-        if self._events_hub is None or not item.response_id:
-            return markup
-        href = self._events_hub.href(item.response_id)
-        if not href:
-            return markup
-        return f'{markup}<div class="rt-chat-events"><a href="{html.escape(href)}">events</a></div>'
+    def _add_approval(self, call: ToolCall) -> None:
+        key = f"a:{len(self._approval_shown)}"
+        with self._lock:
+            self._decisions[key] = call
+        self._approval_shown[key] = ""
+        self._approval_keys.setdefault(call.item_id, []).append(key)
+
+    def _settle_approvals(self) -> None:
+        """Rows whose call was decided (a click, an interrupt, a timeout) say how."""
+        for key, shown in self._approval_shown.items():
+            if shown or key not in self._doc.entries:
+                continue
+            call = self._decisions[key]
+            outcome = self._outcomes.get(call)
+            if outcome is None:
+                continue
+            self._approval_shown[key] = outcome
+            settled = approval_entry(key, key, call.name, call.arguments, outcome)
+            self._publish(self._doc.meta(key, settled["meta"]))
+            with self._lock:
+                self._decisions.pop(key, None)
+
+    # Bubbles: one per item, streamed by appending ----------------------------------------
+
+    def _new_bubble(self, session: Session, item: ItemSnapshot) -> Entry:
+        """An item's first entry: all of it when it is done, else empty (the first delta
+        then goes out at once)."""
+        bubble = self._bubbles[item.id] = _Bubble(f"i:{item.id}")
+        status = _response_status(session, item.response_id)
+        shown = self.voice.shown(item)
+        bubble.meta = self._item_meta(item, shown, status)
+        blocks: list[Any] = []
+        if item.type != "message":
+            blocks = bubble.body = item_body(shown)
+        elif not is_streaming(item, status):
+            blocks = markdown_tree(shown.text)
+            bubble.text, bubble.sealed, bubble.final = shown.text, len(shown.text), True
+        else:
+            self._waiting.add(item.id)  # its text so far goes out with the first delta
+        return _bubble_entry(bubble.key, bubble.meta, blocks)
+
+    def _item_meta(
+        self, item: ItemSnapshot, shown: ItemSnapshot, status: str | None
+    ) -> dict[str, Any]:
+        """A bubble's label and attributes, with the "events" link under an answer (the
+        kernel's events hub catches the click; the href holds only ids)."""
+        events = ""
+        if self._events_hub is not None and item.response_id:
+            events = self._events_hub.href(item.response_id)
+        return item_meta(shown, status, events, self._footer(item, status))
+
+    def _footer(self, item: ItemSnapshot, status: str | None) -> str:
+        """A line under an answer's bubble (plain text; "" for none): why it failed or
+        stopped short (the server's or the backend's message, scrubbed, one line)."""
+        if status not in ("cancelled", "failed", "incomplete") or self.session is None:
+            return ""
+        info = self.session.response_info(item.response_id or "") or {}
+        reason = status_reason(status, info.get("status_details"))
+        return f"{status} ({reason})" if reason else ""
 
     def _say_why_failed(self, session: Session, pending: _Pending) -> None:
         """A failed answer with no bubble of its own (the model never got to write) says
@@ -725,43 +1017,108 @@ class ChatPanel:
 
     def _mark_waiting(self, session: Session, pending: _Pending) -> None:
         for item_id in pending.items:
-            bubble = self._bubbles.get(item_id)
-            if bubble is not None:
-                bubble.waiting = True
+            if item_id in self._bubbles:
+                self._waiting.add(item_id)
         for response_id in pending.responses:
             for item in session.response_items(response_id):
-                bubble = self._bubbles.get(item.id)
-                if bubble is not None:
-                    bubble.waiting = True
+                if item.id in self._bubbles:
+                    self._waiting.add(item.id)
 
     def _publish_waiting(self, session: Session, now: float) -> float | None:
-        """Write the bubbles whose HTML changed; streaming ones no faster than the pacer."""
+        """Send what changed in the waiting bubbles; streaming ones at most every
+        ``STREAM_INTERVAL`` seconds, the final state at once."""
         delay: float | None = None
-        for item_id, bubble in self._bubbles.items():
-            if not bubble.waiting:
-                continue
+        for item_id in list(self._waiting):
+            bubble = self._bubbles.get(item_id)
             item = session.item(item_id)
-            if item is None:
-                bubble.waiting = False
+            if bubble is None or item is None:
+                self._waiting.discard(item_id)
                 continue
-            status, reason = _response_state(session, item.response_id)
-            # The final state always goes out at once; growth waits for the pacer (checked
-            # before rendering: Markdown costs time proportional to the text).
-            # Each update resends the whole bubble: the pacer's byte credit (earned by the
-            # text's growth) keeps the total within a multiple of the text.
-            bubble.pacer.grow(len(item.text) + len(item.arguments or ""))
-            if is_streaming(item, status) and not bubble.pacer.due(now, len(bubble.html)):
-                wait = bubble.pacer.wait_time(now, len(bubble.html))
-                if wait is not None:  # None: the next delta pays for it (and wakes us)
+            status = _response_status(session, item.response_id)
+            streaming = is_streaming(item, status)
+            if streaming and bubble.last_sent is not None:
+                wait = bubble.last_sent + STREAM_INTERVAL - now
+                if wait > 0:
                     delay = wait if delay is None else min(delay, wait)
-                continue
-            bubble.waiting = False
-            markup = self._item_html(item, status, reason)
-            if markup != bubble.html:
-                bubble.widget.value = markup
-                bubble.html = markup
-                bubble.pacer.published(now, len(markup))
+                    continue
+            self._waiting.discard(item_id)
+            self._write_bubble(bubble, item, status, streaming, now)
         return delay
+
+    def _write_bubble(
+        self,
+        bubble: _Bubble,
+        item: ItemSnapshot,
+        status: str | None,
+        streaming: bool,
+        now: float,
+    ) -> None:
+        shown = self.voice.shown(item)
+        meta = self._item_meta(item, shown, status)
+        key = bubble.key
+        if key not in self._doc.entries:
+            return  # not placed yet: the next layout puts it whole
+        if item.type != "message":
+            body = item_body(shown)
+            if body != bubble.body:
+                bubble.body, bubble.meta = body, meta
+                self._publish(self._doc.put(_bubble_entry(key, meta, body), self._previous(key)))
+            elif meta != bubble.meta:
+                bubble.meta = meta
+                self._publish(self._doc.meta(key, meta))
+            bubble.last_sent = now
+            return
+        text = shown.text
+        if streaming:
+            if text != bubble.text:
+                self._grow(bubble, text)
+                bubble.last_sent = now  # (an empty bubble leaves the first delta free)
+        elif not bubble.final or text != bubble.text:
+            self._finish(bubble, text)
+        if meta != bubble.meta:
+            bubble.meta = meta
+            self._publish(self._doc.meta(key, meta))
+
+    def _grow(self, bubble: _Bubble, text: str) -> None:
+        """Streaming: send the new text, and the blocks it finished, once each."""
+        if not text.startswith(bubble.text):  # replaced, not appended: start over
+            self._replace(bubble, "")
+        new = text[len(bubble.text) :]
+        boundary = bubble.scanner.feed(text)
+        seal = None
+        cut = 0
+        if boundary > bubble.sealed:
+            seal = markdown_tree(text[bubble.sealed : boundary])
+            cut = boundary - bubble.sealed
+            bubble.sealed = boundary
+        self._publish(self._doc.grow(bubble.key, new, seal, cut))
+        bubble.text = text
+
+    def _finish(self, bubble: _Bubble, text: str) -> None:
+        """The final text: the rest sealed, unless the page's blocks would then differ
+        from the whole text rendered at once (a later link reference, a list's spacing):
+        then the whole body once more, so what stays is exact."""
+        whole = markdown_tree(text)
+        if text.startswith(bubble.text):
+            rest = markdown_tree(text[bubble.sealed :]) if bubble.sealed < len(text) else []
+            if self._doc.entries[bubble.key]["blocks"] + rest == whole:
+                new = text[len(bubble.text) :]
+                cut = len(text) - bubble.sealed
+                self._publish(self._doc.grow(bubble.key, new, rest, cut))
+                bubble.text, bubble.sealed, bubble.final = text, len(text), True
+                return
+        self._replace(bubble, text, whole)
+        bubble.final = True
+
+    def _replace(self, bubble: _Bubble, text: str, blocks: list[Any] | None = None) -> None:
+        entry = _bubble_entry(bubble.key, bubble.meta, blocks or [])
+        self._publish(self._doc.put(entry, self._previous(bubble.key)))
+        bubble.text, bubble.sealed, bubble.scanner = text, len(text), BlockScanner()
+
+    def _previous(self, key: str) -> str | None:
+        order = self._doc.order
+        index = order.index(key)
+        return order[index - 1] if index else None
 
     # Status --------------------------------------------------------------------------
 
@@ -802,10 +1159,7 @@ class ChatPanel:
             )
         parts = [state.value + ("…" if state in _ONGOING else "")]
         parts += [text for text in (detail, where) if text]
-        line = html.escape(" · ".join(parts))
-        self._status.value = (
-            f'<div class="rt-chat-status" data-state="{state.value}">● {line}</div>'
-        )
+        self.view.status = {"state": state.value, "line": " · ".join(parts)}
         self.composer.responding = state is PanelState.RESPONDING
 
 
@@ -839,6 +1193,22 @@ def notebook_name() -> str:
         except ImportError:  # pragma: no cover - IPython is a dependency
             path = ""
     return os.path.basename(path)
+
+
+def _bubble_entry(key: str, meta: dict[str, Any], blocks: list[Any]) -> Entry:
+    return {"key": key, "kind": "bubble", "meta": meta, "blocks": blocks, "tail": ""}
+
+
+def _route_clicks(view: ChatView) -> None:
+    """Have the view's messages (Approve / Deny, replay) handled on rt_notebook's kernel
+    subshell, so a click counts while a cell blocks the main shell (see render/approval)."""
+    from .render.approval import route_to_subshell
+
+    route_to_subshell([view])
+
+
+def _response_status(session: Session, response_id: str | None) -> str | None:
+    return _response_state(session, response_id)[0]
 
 
 def _response_state(session: Session, response_id: str | None) -> tuple[str | None, str | None]:

@@ -20,7 +20,7 @@ from typing import Any
 from .protocol.conversation import Conversation
 from .protocol.timeline import DEFAULT_CAP, Timeline
 from .recording import RecordedFrame, read_line
-from .render.markdown import fenced, inline_code, safe_inline, safe_markdown
+from .render.items import transcript_markdown
 
 __all__ = ["load_recording", "load_timelines", "to_json", "to_markdown"]
 
@@ -129,18 +129,9 @@ def to_json(conversation: Conversation) -> dict[str, Any]:
 
 
 def to_markdown(conversation: Conversation) -> str:
-    """The conversation as readable Markdown, one section per item (model text made safe)."""
-    sections = []
-    for item in conversation.items:
-        if item.type == "message":
-            sections.append(f"**{safe_inline(item.role or '')}:**\n\n{safe_markdown(item.text)}")
-        elif item.type == "function_call":
-            call = f"**function call** {inline_code(item.name or '?')}"
-            sections.append(f"{call}\n\n{fenced(item.arguments or '', 'json')}")
-        elif item.type == "function_call_output":
-            output = f"**function output** ({inline_code(item.call_id or '?')})"
-            sections.append(f"{output}\n\n{fenced(item.output or '')}")
-    return "\n\n---\n\n".join(sections) + "\n"
+    """The conversation as readable Markdown, one section per item (model text made safe),
+    as the chat panel's transcript reads (:func:`~rt_notebook.render.items.transcript_markdown`)."""
+    return transcript_markdown(conversation.items)
 
 
 def main(path: str, output_format: str = "markdown", notes: list[str] | None = None) -> str:

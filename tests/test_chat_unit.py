@@ -1,24 +1,28 @@
-"""The chat panel without a browser: bubble HTML, exports, and the widget logic driven by a
-Session fed events by hand (deterministic pacing) or talking to the embedded server."""
+"""The chat panel without a browser: exports, and the panel's logic driven by a Session fed
+events by hand (deterministic pacing) or talking to the embedded server. What the page
+shows is read as the page gets it: the ops the panel's widget sends, applied by
+:class:`Page` as ``chat_view.js`` applies them."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
+import weakref
 
-import ipywidgets as widgets
 import nbformat
 import pytest
 
-from rt_notebook.chat import ChatPanel, PanelState
+from rt_notebook.chat import STREAM_INTERVAL, ChatPanel, PanelState
 from rt_notebook.errors import ConfigurationError, RealtimeError, ServerError
 from rt_notebook.magics import RealtimeMagics
+from rt_notebook.render.markdown import markdown_html
+from rt_notebook.render.markdown_tree import markdown_tree, tree_text
+from rt_notebook.render.panel_doc import outgoing_entry
 from rt_notebook.responses import ItemSnapshot
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.server.responders import echo_reply
 from rt_notebook.session import Session
-from rt_notebook.widgets.bubbles import error_html, item_html, markdown_html, outgoing_html
 from rt_notebook.widgets.export import hard_breaks, transcript_cells, transcript_markdown
 from tests import timing
 from tests.timing import WAIT, within
@@ -78,37 +82,6 @@ def test_lines_typed_with_shift_enter_stay_lines():
     assert "first<br />\nsecond" in markdown_html("first\nsecond")
     exported = hard_breaks("first\nsecond\n\n```\ncode\nblock\n```")
     assert exported == "first  \nsecond\n\n```\ncode\nblock\n```"
-
-
-def test_bubbles_for_each_kind_of_item():
-    user = item_html(snapshot(role="user", text="hi *there*"))
-    assert 'data-role="user"' in user
-    assert "<em>there</em>" in user
-    streaming = item_html(snapshot(status="in_progress", text="Hal"), "in_progress")
-    assert 'data-status="in_progress"' in streaming
-    assert "streaming…" in streaming
-    cancelled = item_html(snapshot(status="incomplete", text="Half"), "cancelled")
-    assert 'data-response-status="cancelled"' in cancelled
-    assert "rt-chat-flag" in cancelled
-    call = item_html(
-        snapshot(type="function_call", role=None, name="<b>f</b>", arguments='{"x": 1}')
-    )
-    assert "&lt;b&gt;f&lt;/b&gt;" in call
-    assert "{\n  &quot;x&quot;: 1\n}" in call
-    output = item_html(
-        snapshot(type="function_call_output", role=None, call_id="call_1", output=XSS)
-    )
-    assert "<img" not in output
-    assert "<script" not in output
-    error = error_html(f"bad: {XSS}")
-    assert "<img" not in error
-    assert 'data-type="error"' in error
-
-
-def test_attribute_values_are_escaped():
-    rendered = item_html(snapshot(item_id='x" onmouseover="alert(1)', text="t"))
-    assert 'onmouseover="alert' not in rendered
-    assert "&quot; onmouseover=&quot;" in rendered
 
 
 # Exports ------------------------------------------------------------------------------
@@ -233,38 +206,146 @@ def fed_panel():
     session.connected = False  # nothing may try to send on it later
 
 
-def bubble_widget(panel, item_id):
-    wait_until(lambda: item_id in panel._bubbles, what=f"a bubble for {item_id}")
-    return panel._bubbles[item_id].widget
+class Page:
+    """A page's copy of a panel's list: the ops the panel's widget sends, applied as
+    ``chat_view.js`` applies them, starting from the replay a page asks for when it
+    loads. ``sizes`` holds each op's key (or None) and JSON size, as it went out."""
 
+    def __init__(self, panel):
+        self.panel = weakref.proxy(panel)  # a page does not keep its panel alive
+        self.entries = {}
+        self.order = []
+        self.ready = False
+        self.sizes = []
+        self.ops = []
+        self.threads = set()
+        real = panel.view.send
 
-def record_values(widget):
-    values = []
-    widget.observe(lambda change: values.append(change["new"]), names="value")
-    return values
+        def receive(content, buffers=None):
+            self.threads.add(threading.current_thread().name)
+            real(content, buffers)
+            wire = json.dumps(content, ensure_ascii=False)
+            self.ops.append(json.loads(wire))
+            self.apply(json.loads(wire))
+            self.sizes.append(
+                (content.get("key") or content.get("entry", {}).get("key"), len(wire.encode()))
+            )
+
+        panel.view.send = receive
+        panel.view._handle_message(None, {"event": "replay"}, [])
+        wait_until(lambda: self.ready, what="the replay")
+
+    def apply(self, op):
+        kind = op["op"]
+        if kind == "reset":
+            self.entries = {entry["key"]: entry for entry in op["entries"]}
+            self.order = [entry["key"] for entry in op["entries"]]
+            self.ready = True
+        elif not self.ready:
+            return
+        elif kind == "put":
+            self.entries[op["entry"]["key"]] = op["entry"]
+            self._place(op["entry"]["key"], op["after"])
+        elif kind == "meta":
+            self.entries[op["key"]]["meta"] = op["meta"]
+        elif kind == "grow":
+            entry = self.entries[op["key"]]
+            entry["tail"] += op["append"]
+            if "seal" in op:
+                entry["blocks"] = entry["blocks"] + op["seal"]
+                entry["tail"] = entry["tail"][op["cut"] :]  # the tests' text is all BMP
+        elif kind == "move":
+            self._place(op["key"], op["after"])
+        elif kind == "remove":
+            del self.entries[op["key"]]
+            self.order.remove(op["key"])
+
+    def _place(self, key, after):
+        if key in self.order:
+            self.order.remove(key)
+        self.order.insert(0 if after is None else self.order.index(after) + 1, key)
+
+    def has(self, key):
+        return key in self.entries
+
+    def text(self, key):
+        entry = self.entries.get(key)
+        return None if entry is None else tree_text(entry["blocks"]) + entry["tail"]
+
+    def meta(self, key):
+        entry = self.entries.get(key)
+        return {} if entry is None else entry["meta"]
+
+    def data(self, key, name):
+        return self.meta(key).get("data", {}).get(name)
+
+    def bubbles(self, role=None):
+        """Keys of the bubbles, in order (``role``: only those of that role)."""
+        keys = [k for k in self.order if self.entries[k]["kind"] == "bubble"]
+        return [k for k in keys if role is None or self.data(k, "role") == role]
+
+    def approvals(self):
+        return [k for k in self.order if self.entries[k]["kind"] == "approval"]
+
+    def ops_for(self, key):
+        return [size for op_key, size in self.sizes if op_key == key]
 
 
 def test_streaming_bubble_is_paced_and_ends_with_the_exact_text(fed_panel):
     session, panel = fed_panel
+    page = Page(panel)
     feed(session, *user_turn("u1", "Count"), *response_start("r1", "a1", "u1"))
-    user_values = record_values(bubble_widget(panel, "u1"))
-    values = record_values(bubble_widget(panel, "a1"))
+    wait_until(lambda: page.has("i:a1"), what="the answer's bubble")
     feed(session, delta("r1", "a1", "one"))
-    wait_until(lambda: values, what="the first delta, shown at once")
+    wait_until(lambda: page.text("i:a1") == "one", what="the first delta, shown at once")
+    assert page.meta("i:a1")["streaming"]
     feed(session, *(delta("r1", "a1", f" w{n}") for n in range(50)))  # the clock stands
-    panel._clock.now += 0.06  # one interval later: one more update may go out
     feed(session, delta("r1", "a1", " last"))
-    wait_until(lambda: len(values) >= 2 and "last" in values[-1], what="a paced update")
+    panel._clock.now += STREAM_INTERVAL  # one interval later: one more update may go out
+    wait_until(lambda: page.text("i:a1").endswith("last"), what="a paced update")
     final = "one " + " ".join(f"w{n}" for n in range(50)) + " last."
     feed(session, *response_end("r1", "a1", final))
-    wait_until(lambda: final in values[-1] and 'data-status="completed"' in values[-1])
-    assert len(values) == 3  # first delta, one paced update, the final text
-    assert "streaming…" in values[0]
-    assert user_values == []  # only the streaming bubble is rewritten
+    wait_until(lambda: page.data("i:a1", "status") == "completed", what="the final state")
+    assert page.text("i:a1") == final
+    assert page.entries["i:a1"]["blocks"] == markdown_tree(final)  # as if rendered at once
+    assert not page.meta("i:a1")["streaming"]
+    # The first delta, one paced update and the final text: three appends.
+    grows = [op for op in page.ops if op.get("key") == "i:a1" and op["op"] == "grow"]
+    assert len(grows) == 3
+    assert [op["append"] for op in grows[:2]] == ["one", final[3:-1]]
+    # Besides: the bubble's put and its label once or twice (as the item and its response
+    # end, maybe seen apart).
+    assert len(page.ops_for("i:a1")) <= 6
+    assert len(page.ops_for("i:u1")) == 1  # only the streaming bubble is written
+
+
+def test_streamed_text_is_appended_never_resent(fed_panel):
+    """What the page receives for a streaming answer: each character once as text, then
+    once in the finished block that shows it, never the whole text again."""
+    session, panel = fed_panel
+    page = Page(panel)
+    appended = []
+    feed(session, *user_turn("u1", "Go"), *response_start("r1", "a1", "u1"))
+    wait_until(lambda: page.has("i:a1"), what="the answer's bubble")
+    paragraphs = [" ".join(f"p{p}w{n}" for n in range(30)) for p in range(6)]
+    for number, paragraph in enumerate(paragraphs):
+        piece = ("\n\n" if number else "") + paragraph
+        feed(session, delta("r1", "a1", piece))
+        appended.append(piece)
+        panel._clock.now += STREAM_INTERVAL
+        wait_until(lambda: page.text("i:a1") == "".join(appended).replace("\n\n", ""))
+    entry = page.entries["i:a1"]
+    assert [tree_text([b]) for b in entry["blocks"]] == paragraphs[:-1]  # sealed ones
+    assert entry["tail"] == paragraphs[-1]  # the growing one, as text
+    grows = [op for op in page.ops if op.get("key") == "i:a1" and op["op"] == "grow"]
+    assert "".join(op["append"] for op in grows) == "".join(appended)
 
 
 def test_every_widget_write_comes_from_the_writer_thread(fed_panel, monkeypatch):
+    import ipywidgets as widgets
+
     session, panel = fed_panel
+    page = Page(panel)
     threads = []
     original = widgets.Widget.send_state
 
@@ -275,37 +356,42 @@ def test_every_widget_write_comes_from_the_writer_thread(fed_panel, monkeypatch)
     monkeypatch.setattr(widgets.Widget, "send_state", recording_send_state)
     feed(session, *user_turn("u1", "Hi"), *response_start("r1", "a1", "u1"))
     feed(session, delta("r1", "a1", "Hello"), *response_end("r1", "a1", "Hello."))
-    wait_until(lambda: "Hello." in bubble_widget(panel, "a1").value)
+    wait_until(lambda: page.text("i:a1") == "Hello.")
     wait_until(lambda: panel.state is PanelState.READY)
+    error = {"type": "invalid_request_error", "code": "late", "message": "a status change"}
+    feed(session, {"type": "error", "error": error})
+    wait_until(lambda: panel.view.status["state"] == "error")
     assert threads
     assert set(threads) == {"rt_notebook-chat"}
+    assert page.threads == {"rt_notebook-chat"}
 
 
 def test_bubbles_follow_server_order_and_deletions(fed_panel):
     session, panel = fed_panel
+    page = Page(panel)
     feed(session, *user_turn("u2", "second"), *user_turn("u1", "first", previous=None))
-    wait_until(lambda: len(panel._transcript.children) == 2)
-    first, second = (child.value for child in panel._transcript.children)
-    assert "first" in first
-    assert "second" in second
+    wait_until(lambda: page.order == ["i:u1", "i:u2"], what="server order")
+    assert [page.text(k) for k in page.order] == ["first", "second"]
     feed(session, {"type": "conversation.item.deleted", "item_id": "u1"})
-    wait_until(lambda: len(panel._transcript.children) == 1)
+    wait_until(lambda: page.order == ["i:u2"], what="the deletion")
     assert "u1" not in panel._bubbles
+    assert page.entries == panel._doc.entries  # the page and the kernel's copy agree
 
 
 def test_server_error_gets_a_bubble_and_the_status_line(fed_panel):
     session, panel = fed_panel
+    page = Page(panel)
     feed(session, *user_turn("u1", "hi"))
     error = {"type": "invalid_request_error", "code": "bad_thing", "message": XSS}
     feed(session, {"type": "error", "error": error})
     wait_until(lambda: panel.state is PanelState.ERROR)
-    wait_until(lambda: len(panel._transcript.children) == 2)
-    bubble = panel._transcript.children[-1].value
-    assert "bad_thing" in bubble
-    assert "<img" not in bubble
+    wait_until(lambda: len(page.order) == 2)
+    last = page.order[-1]
+    assert page.meta(last)["kind"] == "error"
+    assert page.entries[last]["blocks"] == [["p", f"bad_thing: {XSS}"]]  # text, not Markdown
     # The status line is written by the panel's writer thread, after the state changes.
-    wait_until(lambda: 'data-state="error"' in panel._status.value, what="the error status")
-    assert "<img" not in panel._status.value
+    wait_until(lambda: panel.view.status["state"] == "error", what="the error status")
+    assert "bad_thing" in panel.view.status["line"]
     assert panel._errors() == [f"bad_thing: {XSS}"]
     feed(session, *response_start("r1", "a1", "u1"))
     wait_until(lambda: panel.state is PanelState.RESPONDING, what="the error to clear")
@@ -313,11 +399,27 @@ def test_server_error_gets_a_bubble_and_the_status_line(fed_panel):
 
 def test_cancelled_response_is_marked(fed_panel):
     session, panel = fed_panel
+    page = Page(panel)
     feed(session, *user_turn("u1", "long"), *response_start("r1", "a1", "u1"))
     feed(session, delta("r1", "a1", "Half"), *response_end("r1", "a1", "Half", "cancelled"))
-    widget = bubble_widget(panel, "a1")
-    wait_until(lambda: 'data-response-status="cancelled"' in widget.value)
-    assert 'data-status="incomplete"' in widget.value
+    wait_until(lambda: page.data("i:a1", "response-status") == "cancelled")
+    assert page.data("i:a1", "status") == "incomplete"
+    assert page.meta("i:a1")["flag"] == "cancelled"
+
+
+def test_a_page_that_joins_late_gets_the_whole_list_once(fed_panel):
+    session, panel = fed_panel
+    first = Page(panel)
+    feed(session, *user_turn("u1", "hi *there*"), *response_start("r1", "a1", "u1"))
+    feed(session, delta("r1", "a1", "Hel"))
+    wait_until(lambda: first.text("i:a1") == "Hel")
+    late = Page(panel)  # a reload: the page asks for a replay
+    assert late.order == first.order
+    assert late.text("i:a1") == "Hel"
+    feed(session, *response_end("r1", "a1", "Hello."))
+    wait_until(lambda: late.data("i:a1", "status") == "completed")
+    wait_until(lambda: first.entries == late.entries)
+    assert late.entries["i:u1"]["blocks"] == [["p", "hi ", ["em", "there"]]]
 
 
 def test_composer_messages_reach_the_panel(fed_panel, monkeypatch):
@@ -336,12 +438,18 @@ def test_composer_messages_reach_the_panel(fed_panel, monkeypatch):
 # The panel on a real Session (embedded server) ------------------------------------------
 
 
-def assistant_texts(panel):
-    return [b.value for b in panel._transcript.children if 'data-role="assistant"' in b.value]
+def assistant_entries(page):
+    return [page.entries[k] for k in page.bubbles("assistant")]
+
+
+def settled(page):
+    """Whether no assistant bubble is streaming any more."""
+    return all(not e["meta"]["streaming"] for e in assistant_entries(page))
 
 
 def test_send_streams_the_answer_and_exports_the_transcript(session, tmp_path):
     panel = ChatPanel(session)
+    page = Page(panel)
     try:
         caller = threading.current_thread().name
         threads = []
@@ -359,9 +467,12 @@ def test_send_streams_the_answer_and_exports_the_transcript(session, tmp_path):
         final = session.items[-1].text
         assert "Hello **panel**" in final
         wait_until(lambda: panel.state is PanelState.READY)
-        wait_until(lambda: len(assistant_texts(panel)) == 1)
-        wait_until(lambda: 'data-status="completed"' in assistant_texts(panel)[0])
-        assert "<strong>panel</strong>" in assistant_texts(panel)[0]
+        wait_until(lambda: len(assistant_entries(page)) == 1)
+        wait_until(lambda: assistant_entries(page)[0]["meta"]["data"]["status"] == "completed")
+        answer = assistant_entries(page)[0]
+        assert answer["blocks"] == markdown_tree(final)  # the exact final text
+        assert answer["tail"] == ""
+        assert '["strong", "panel"]' in json.dumps(answer["blocks"])
 
         assert "**Assistant:**" in panel.to_markdown()
         data = json.loads(panel.to_json())
@@ -381,17 +492,20 @@ def test_send_streams_the_answer_and_exports_the_transcript(session, tmp_path):
 
 def test_panel_and_cells_share_one_conversation(session):
     first, second = ChatPanel(session), ChatPanel(session)
+    pages = Page(first), Page(second)
     try:
         session.ask("from a cell").wait(WAIT)  # what %%realtime does
         first.send("from the panel").result(WAIT).wait(WAIT)
         texts = [item.text for item in session.items]
         assert texts[0] == "from a cell"
         assert texts[2] == "from the panel"  # the next cell sees it
-        for panel in (first, second):
-            wait_until(lambda p=panel: len(p._transcript.children) == 4)
-            wait_until(lambda p=panel: all("streaming" not in b for b in assistant_texts(p)))
-        assert [b.value for b in first._transcript.children] == [
-            b.value for b in second._transcript.children
+        for page in pages:
+            wait_until(lambda p=page: len(p.order) == 4)
+            wait_until(lambda p=page: settled(p))
+            wait_until(lambda p=page: p.entries == p.panel._doc.entries)
+        assert pages[0].order == [f"i:{item.id}" for item in session.items]
+        assert [pages[0].text(k) for k in pages[0].order] == [
+            pages[1].text(k) for k in pages[1].order
         ]
     finally:
         first.close()
@@ -401,13 +515,14 @@ def test_panel_and_cells_share_one_conversation(session):
 def test_stop_cancels_the_running_response(paced_server, make_session):
     session = make_session(paced_server)
     panel = ChatPanel(session)
+    page = Page(panel)
     try:
         handle = panel.send(" ".join(f"w{n}" for n in range(300))).result(WAIT)
         wait_until(lambda: handle.text, what="the answer to start")
         wait_until(lambda: panel.state is PanelState.RESPONDING)
         panel.composer._handle_message(panel.composer, {"event": "stop"}, [])
         assert handle.wait(WAIT).status == "cancelled"
-        wait_until(lambda: any("cancelled" in b for b in assistant_texts(panel)))
+        wait_until(lambda: any(e["meta"]["flag"] == "cancelled" for e in assistant_entries(page)))
         wait_until(lambda: panel.state is PanelState.READY)
         assert not panel.composer.responding
     finally:
@@ -416,18 +531,19 @@ def test_stop_cancels_the_running_response(paced_server, make_session):
 
 def test_stop_before_the_turn_is_submitted_sends_nothing(session, monkeypatch):
     panel = ChatPanel(session)
+    page = Page(panel)
     try:
         entered, release = threading.Event(), threading.Event()
         # Hold the sender thread so the message is still waiting for it when Stop comes.
         panel._sender.submit(lambda: (entered.set(), release.wait(WAIT)))
         assert entered.wait(WAIT)
         future = panel.send("never sent")
-        widget = outgoing_widget(panel, "never sent")
-        assert 'data-status="queued"' in widget.value  # shown before the sender ran
+        key = outgoing_key(page, "never sent")
+        assert page.data(key, "status") == "queued"  # shown before the sender ran
         panel.stop()
         release.set()
         assert future.result(WAIT) is None
-        wait_until(lambda: 'data-status="stopped"' in widget.value, what="not sent")
+        wait_until(lambda: page.data(key, "status") == "stopped", what="not sent")
         assert session.items == []
     finally:
         panel.close()
@@ -480,26 +596,21 @@ def test_stop_while_the_turn_is_being_submitted_cancels_it(held_server, make_ses
 # Outgoing (queued) bubbles: each message is one turn --------------------------------------
 
 
-def outgoing_widget(panel, text):
-    """The panel's outgoing bubble for ``text`` once it is in the transcript."""
+def outgoing_key(page, text):
+    """The key of the panel's outgoing bubble for ``text`` once the page has it."""
 
     def find():
-        for child in panel._transcript.children:
-            value = child.value
-            if 'data-role="user"' in value and text in value and "rt-chat-flag" in value:
-                return child
+        for key in page.bubbles("user"):
+            if key.startswith("o:") and text in page.text(key):
+                return key
         return None
 
     wait_until(lambda: find() is not None, what=f"an outgoing bubble for {text!r}")
     return find()
 
 
-def user_bubbles(panel, text):
-    return [
-        child.value
-        for child in panel._transcript.children
-        if 'data-role="user"' in child.value and text in child.value
-    ]
+def user_keys(page, text):
+    return [k for k in page.bubbles("user") if text in page.text(k)]
 
 
 LONG = " ".join(f"cell{n}" for n in range(2000))  # ~40 s at the paced server's pace
@@ -510,16 +621,17 @@ def test_a_message_sent_during_a_cell_answer_shows_queued_then_as_the_item(
 ):
     session = make_session(paced_server)
     panel = ChatPanel(session)
+    page = Page(panel)
     try:
         cell = session.ask(LONG)  # what a running %%realtime cell does
         wait_until(lambda: cell.text, what="the cell's answer to start")
         future = panel.send("queued *behind* <b>it</b>")
-        widget = outgoing_widget(panel, "queued")
+        key = outgoing_key(page, "queued")
         assert not cell.done()  # shown while the cell's answer still streams
-        assert 'data-status="queued"' in widget.value
-        assert "<em>behind</em>" in widget.value  # the same Markdown as other bubbles
-        assert "<b>" not in widget.value
-        assert panel._transcript.children[-1] is widget  # after the running answer
+        assert page.data(key, "status") == "queued"
+        # The same Markdown as other bubbles; the tag is text.
+        assert page.entries[key]["blocks"] == [["p", "queued ", ["em", "behind"], " <b>it</b>"]]
+        assert page.order[-1] == key  # after the running answer
         handle = future.result(WAIT)
         message_id = handle.item_ids[0]
         assert session.item(message_id) is None  # not sent while the cell's turn runs
@@ -527,12 +639,12 @@ def test_a_message_sent_during_a_cell_answer_shows_queued_then_as_the_item(
         result = handle.wait(WAIT)
         assert result.status == "completed"
         assert result.text == echo_reply("queued *behind* <b>it</b>")
-        wait_until(lambda: message_id in panel._bubbles, what="the message's own bubble")
-        wait_until(lambda: widget not in panel._transcript.children, what="queued bubble gone")
-        bubbles = user_bubbles(panel, "queued")
-        assert len(bubbles) == 1
-        assert f'data-item-id="{message_id}"' in bubbles[0]
-        assert 'data-status="completed"' in bubbles[0]
+        wait_until(lambda: page.has(f"i:{message_id}"), what="the message's own bubble")
+        wait_until(lambda: not page.has(key), what="queued bubble gone")
+        keys = user_keys(page, "queued")
+        assert keys == [f"i:{message_id}"]
+        assert page.data(keys[0], "item-id") == message_id
+        assert page.data(keys[0], "status") == "completed"
         assert panel._outgoing == []
         # Its items are a turn of their own for the inspector.
         timeline = session.timeline(message_id)
@@ -551,28 +663,27 @@ def test_stop_cancels_the_cell_and_the_queued_message_which_says_not_sent(
 ):
     session = make_session(paced_server)
     panel = ChatPanel(session)
+    page = Page(panel)
     try:
         cell = session.ask(LONG)
         wait_until(lambda: cell.text, what="the cell's answer to start")
         handle = panel.send("never sent").result(WAIT)
-        widget = outgoing_widget(panel, "never sent")
+        key = outgoing_key(page, "never sent")
         panel.composer._handle_message(panel.composer, {"event": "stop"}, [])
         assert cell.wait(WAIT).status == "cancelled"
         assert handle.wait(WAIT).status == "cancelled"
-        wait_until(lambda: 'data-status="stopped"' in widget.value, what="marked not sent")
-        assert "not sent" in widget.value
+        wait_until(lambda: page.data(key, "status") == "stopped", what="marked not sent")
+        assert page.meta(key)["flag"] == "not sent: stopped"
         assert session.item(handle.item_ids[0]) is None
         assert [item.text for item in session.items if item.role == "user"] == [LONG]
         # It stays where it was (after the cancelled answer), and a later message is
         # answered normally below it.
         later = panel.send("after stop").result(WAIT)
         assert later.wait(WAIT).text == echo_reply("after stop")
-        wait_until(lambda: later.item_ids[0] in panel._bubbles)
+        wait_until(lambda: page.has(f"i:{later.item_ids[0]}"))
         wait_until(lambda: panel.state is PanelState.READY)
-        children = list(panel._transcript.children)
-        position = children.index(widget)
-        assert position < children.index(panel._bubbles[later.item_ids[0]].widget)
-        assert children.index(panel._bubbles[cell.item_ids[0]].widget) < position
+        wait_until(lambda: page.order.index(key) < page.order.index(f"i:{later.item_ids[0]}"))
+        assert page.order.index(f"i:{cell.item_ids[0]}") < page.order.index(key)
         assert "never sent" not in panel.to_markdown()  # not part of the conversation
         assert panel._errors() == []  # a stopped message is not an error
     finally:
@@ -581,10 +692,11 @@ def test_stop_cancels_the_cell_and_the_queued_message_which_says_not_sent(
 
 def test_a_refused_message_is_marked_and_reported(fed_panel):
     session, panel = fed_panel
+    page = Page(panel)
     future = panel.send("refused")
     handle = future.result(WAIT)
     message_id = handle.item_ids[0]
-    widget = outgoing_widget(panel, "refused")
+    key = outgoing_key(page, "refused")
     sent = session.timeline(message_id).entries[0].event
     assert sent["type"] == "conversation.item.create"
     error = {
@@ -596,25 +708,27 @@ def test_a_refused_message_is_marked_and_reported(fed_panel):
     feed(session, {"type": "error", "error": error})
     with pytest.raises(ServerError, match="bad_item"):
         handle.wait(WAIT)
-    wait_until(lambda: 'data-status="failed"' in widget.value, what="marked failed")
+    wait_until(lambda: page.data(key, "status") == "failed", what="marked failed")
     wait_until(lambda: panel.state is PanelState.ERROR)
     assert panel._errors() == [f"bad_item: no: {XSS}"]  # once, from the error event
-    assert all("<img" not in child.value for child in panel._transcript.children)
+    wait_until(lambda: any(page.meta(k)["kind"] == "error" for k in page.order))
 
 
 def test_a_turn_that_fails_without_a_server_error_is_reported(fed_panel):
     session, panel = fed_panel
+    page = Page(panel)
     handle = panel.send("lost").result(WAIT)
-    widget = outgoing_widget(panel, "lost")
+    key = outgoing_key(page, "lost")
     session.close()  # the connection goes away before the message was acknowledged
     with pytest.raises(RealtimeError):
         handle.wait(WAIT)
-    wait_until(lambda: 'data-status="failed"' in widget.value, what="marked failed")
+    wait_until(lambda: page.data(key, "status") == "failed", what="marked failed")
     wait_until(panel._errors, what="the failure reported")
 
 
 def test_messages_sent_from_two_threads_at_once_each_get_their_own_answer(session):
     panels = [ChatPanel(session), ChatPanel(session)]
+    pages = [Page(panel) for panel in panels]
     try:
         texts = [f"thread {n} says {word}" for n in range(4) for word in ("hello",)]
         start = threading.Barrier(len(texts))
@@ -639,13 +753,13 @@ def test_messages_sent_from_two_threads_at_once_each_get_their_own_answer(sessio
             answer = ids[ids.index(message.id) + 1]
             assert session.item(answer).response_id == result.id
         assert len(session.items) == 2 * len(texts)
-        for panel in panels:
-            wait_until(lambda p=panel: len(p._transcript.children) == 2 * len(texts))
-            wait_until(lambda p=panel: p._outgoing == [], what="no outgoing bubble left")
-            wait_until(lambda p=panel: all("streaming" not in b for b in assistant_texts(p)))
-        assert [b.value for b in panels[0]._transcript.children] == [
-            b.value for b in panels[1]._transcript.children
-        ]
+        for page in pages:
+            wait_until(lambda p=page: len(p.order) == 2 * len(texts))
+            wait_until(lambda p=page: p.panel._outgoing == [], what="no outgoing bubble left")
+            wait_until(lambda p=page: settled(p))
+        wanted = [f"i:{item.id}" for item in session.items]
+        assert pages[0].order == pages[1].order == wanted
+        assert [pages[0].text(k) for k in wanted] == [pages[1].text(k) for k in wanted]
     finally:
         for panel in panels:
             panel.close()
@@ -656,7 +770,7 @@ def test_panel_without_a_session_connects_in_the_background(monkeypatch):
     panel = ChatPanel(name="chat-unit-background")
     try:
         wait_until(lambda: panel.state is PanelState.READY, timeout=30)
-        wait_until(lambda: "offline server" in panel._status.value, what="the status line")
+        wait_until(lambda: "offline server" in panel.view.status["line"], what="the status line")
         assert panel.session is not None
         assert panel.session.endpoint.offline
     finally:
@@ -671,11 +785,13 @@ def test_panel_follows_a_session_replaced_in_the_registry(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     old = connect("chat-unit-follow", offline=True)
     panel = ChatPanel(old)
+    page = Page(panel)
     try:
         new = connect("chat-unit-follow", offline=True)  # what %realtime reset does
         wait_until(lambda: panel.session is new, timeout=5)
         new.ask("after reset").wait(WAIT)
-        wait_until(lambda: len(panel._transcript.children) == 2)
+        wait_until(lambda: page.order == [f"i:{item.id}" for item in new.items])
+        assert len(page.order) == 2
     finally:
         panel.close()
         for session in (old, panel.session):
@@ -716,35 +832,31 @@ def test_function_calls_and_outputs_get_their_own_bubbles(session):
     }
     session.update_session(tools=[weather])
     panel = ChatPanel(session)
+    page = Page(panel)
     try:
         result = panel.send("What is the weather in Paris?").result(WAIT).wait(WAIT)
         (call,) = result.function_calls
         session.add_function_output(call.call_id, '{"temp_c": 21}')
         session.create_response().wait(WAIT)
-        kinds = ["function-call", "function-output"]
+
+        def of_kind(kind):
+            return [k for k in page.bubbles() if page.meta(k)["kind"] == kind]
+
+        wait_until(lambda: of_kind("function-call") and of_kind("function-output"))
+        [call_key] = of_kind("function-call")
+        assert page.meta(call_key)["label"] == "Function call"
+        assert page.meta(call_key)["code"] == "get_weather"
+        assert '"city"' in page.text(call_key)
+        [output_key] = of_kind("function-output")
+        assert page.meta(output_key)["code"] == call.call_id
+        assert page.entries[output_key]["blocks"] == [["pre", ["code", '{\n  "temp_c": 21\n}']]]
         wait_until(
-            lambda: all(any(f"rt-chat-{k}" in b.value for b in bubbles(panel)) for k in kinds)
+            lambda: any(e["meta"]["data"]["status"] == "completed" for e in assistant_entries(page))
         )
-        call_bubble = next(b.value for b in bubbles(panel) if "rt-chat-function-call" in b.value)
-        assert "<code>get_weather</code>" in call_bubble
-        assert "&quot;city&quot;" in call_bubble
-        output_bubble = next(
-            b.value for b in bubbles(panel) if "rt-chat-function-output" in b.value
-        )
-        assert "&quot;temp_c&quot;: 21" in output_bubble
-        wait_until(lambda: any('data-status="completed"' in t for t in assistant_texts(panel)))
         cells = panel.to_cells()
         assert cells[-1].source.startswith(f"%%realtime --function-output {call.call_id}")
     finally:
         panel.close()
-
-
-def bubbles(panel):
-    return list(panel._transcript.children)
-
-
-def approval_rows(panel):
-    return [w for w in panel._transcript.children if "rt-approval" in w._dom_classes]
 
 
 def test_a_call_from_the_panel_is_approved_in_the_panel(session):
@@ -756,20 +868,26 @@ def test_a_call_from_the_panel_is_approved_in_the_panel(session):
 
     session.register_tool(wipe, approval=True)
     panel = ChatPanel(session)
+    page = Page(panel)
     try:
         panel.send('call wipe {"path": "p.txt"}').result(WAIT).wait(WAIT)
-        wait_until(lambda: approval_rows(panel), what="the approval row")
-        [row] = approval_rows(panel)
+        wait_until(page.approvals, what="the approval row")
+        [row] = page.approvals()
         # Under the call's bubble, and the status line says what it waits for.
-        children = list(panel._transcript.children)
-        assert "rt-chat-function-call" in children[children.index(row) - 1].value
+        above = page.order[page.order.index(row) - 1]
+        assert page.meta(above)["kind"] == "function-call"
+        assert page.meta(row)["label"] == 'Run wipe({"path":"p.txt"})?'
         wait_until(lambda: panel.state is PanelState.APPROVAL, what="awaiting approval")
-        approve = row.children[1]
-        assert approve.description == "Approve"
-        approve.click()  # what the front end's click does, on this (comm) thread
+        # What the page's Approve sends, on this (comm) thread; a key it never got is ignored.
+        panel.view._handle_message(None, {"event": "decide", "call": "a:99", "allow": True}, [])
+        panel.view._handle_message(None, {"event": "decide", "call": row, "allow": True}, [])
         wait_until(lambda: ran == ["p.txt"], what="the tool ran")
-        wait_until(lambda: "wipe: approved" in row.children[0].value, what="the row's outcome")
+        wait_until(lambda: page.meta(row)["decided"] == "approved", what="the row's outcome")
+        assert page.meta(row)["label"] == "wipe: approved"
         wait_until(lambda: panel.state is PanelState.READY, what="ready")
+        # A second click (another view, a late page) decides nothing more.
+        panel.view._handle_message(None, {"event": "decide", "call": row, "allow": False}, [])
+        assert ran == ["p.txt"]
     finally:
         panel.close()
 
@@ -777,9 +895,10 @@ def test_a_call_from_the_panel_is_approved_in_the_panel(session):
 def test_closing_the_panel_interrupts_its_pending_approvals(session):
     session.register_tool(lambda path: path, name="wipe", approval=True)
     panel = ChatPanel(session)
+    page = Page(panel)
     result = panel.send('call wipe {"path": "q.txt"}').result(WAIT).wait(WAIT)
     tool_round = session.tools.round_for(result.id)
-    wait_until(lambda: approval_rows(panel), what="the approval row")
+    wait_until(page.approvals, what="the approval row")
     panel.close()
     assert tool_round.wait(within(10))
     assert tool_round.calls[0].state.value == "interrupted"
@@ -788,11 +907,15 @@ def test_closing_the_panel_interrupts_its_pending_approvals(session):
 
 
 @pytest.mark.parametrize("paragraph_words", [40, 0], ids=["paragraphs", "one-paragraph"])
-def test_streaming_bubble_bytes_stay_within_twenty_times_the_text(fed_panel, paragraph_words):
+def test_streaming_bubble_bytes_stay_within_three_and_a_half_times_the_text(
+    fed_panel, paragraph_words
+):
     """1,000 deltas at 50 a second (the panel's clock advanced per delta, each delta seen
-    by the writer before the next): the widget state written for the bubble stays within
-    20x the final text, at most 25 writes a second plus 10, and ends with the exact text."""
+    by the writer before the next): what the page receives for the bubble stays within
+    3.5x the final text (each character once as text, once in its block), at most five
+    messages a second plus a few, and ends with the exact text."""
     session, panel = fed_panel
+    page = Page(panel)
     flushes = [0]
     flush = panel._flush
 
@@ -804,7 +927,7 @@ def test_streaming_bubble_bytes_stay_within_twenty_times_the_text(fed_panel, par
 
     panel._flush = counting_flush
     feed(session, *user_turn("u1", "Talk"), *response_start("r1", "a1", "u1"))
-    values = record_values(bubble_widget(panel, "a1"))
+    wait_until(lambda: page.has("i:a1"), what="the answer's bubble")
     words = []
     for n in range(1_000):
         gap = "\n\n" if paragraph_words and n and n % paragraph_words == 0 else " "
@@ -815,22 +938,100 @@ def test_streaming_bubble_bytes_stay_within_twenty_times_the_text(fed_panel, par
         panel._clock.now += 1 / 50
     final = "".join(words)
     feed(session, *response_end("r1", "a1", final))
-    wait_until(lambda: values and 'data-status="completed"' in values[-1], what="the final")
-    assert markdown_html(final) in values[-1]
-    sent = sum(len(json.dumps({"value": value}, ensure_ascii=False).encode()) for value in values)
-    assert sent <= 20 * len(final.encode()), (sent, len(final))
-    assert len(values) <= 25 * (1_000 / 50) + 10
+    wait_until(lambda: page.data("i:a1", "status") == "completed", what="the final")
+    assert page.entries["i:a1"]["blocks"] == markdown_tree(final)
+    assert page.text("i:a1") == tree_text(markdown_tree(final))
+    sizes = page.ops_for("i:a1")
+    assert sum(sizes) <= 3.5 * len(final.encode()), (sum(sizes), len(final))
+    assert len(sizes) <= 5 * (1_000 / 50) + 5
 
 
-def test_outgoing_bubbles_render_like_user_bubbles_and_only_known_states():
-    queued = outgoing_html('x" onclick="1', f"hi *there* {XSS}", "queued")
-    assert "<em>there</em>" in queued
-    assert "<img" not in queued
-    assert "<script" not in queued
-    assert 'onclick="1' not in queued
-    assert 'data-status="queued"' in queued
-    assert "not sent" in outgoing_html("item_1", "x", "stopped")
-    assert "not sent" in outgoing_html("item_1", "x", "failed")
-    odd = outgoing_html("item_1", "x", '"><script>')
-    assert "<script" not in odd
-    assert 'data-status="queued"' in odd
+def test_outgoing_entries_render_like_user_bubbles_and_only_known_states():
+    queued = outgoing_entry("o:1", 'x" onclick="1', f"hi *there* {XSS}", "queued")
+    assert queued["blocks"] == [["p", "hi ", ["em", "there"], f" {XSS}"]]
+    assert queued["meta"]["kind"] == "user"
+    assert queued["meta"]["data"]["status"] == "queued"
+    assert queued["meta"]["data"]["item-id"] == 'x" onclick="1'  # an attribute value, as text
+    assert outgoing_entry("o:1", "item_1", "x", "stopped")["meta"]["flag"] == "not sent: stopped"
+    assert outgoing_entry("o:1", "item_1", "x", "failed")["meta"]["flag"] == "not sent: error"
+    odd = outgoing_entry("o:1", "item_1", "x", '"><script>')
+    assert odd["meta"]["data"]["status"] == "queued"
+
+
+# Lifetime: bounded models, nothing left behind, a static transcript when closed ----------
+
+
+def test_a_panel_is_a_fixed_number_of_widget_models(session):
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
+    panel = ChatPanel(session)
+    page = Page(panel)
+    try:
+        models = len(set(_instances) - before)
+        for n in range(12):
+            panel.send(f"message {n}").result(WAIT).wait(WAIT)
+        wait_until(lambda: len(page.order) == 24 and settled(page), what="24 bubbles")
+        assert len(set(_instances) - before) == models  # not one per bubble
+        assert models <= 10
+    finally:
+        panel.close()
+    assert set(_instances) - before == set()  # close() closes them all
+
+
+def test_dropped_panels_leave_no_thread_or_subscriber(session):
+    import gc
+
+    from ipywidgets.widgets.widget import _instances
+
+    threads = set(threading.enumerate())
+    subscribers = len(session._driver.subscribers)
+    models = set(_instances)
+    panels = [ChatPanel(session) for _ in range(10)]  # never shown, never closed
+    for panel in panels:
+        Page(panel)  # with a page that asked for the list
+    assert len(session._driver.subscribers) == subscribers + 10
+    assert len(set(threading.enumerate()) - threads) >= 10  # a writer each
+    del panels, panel
+    gc.collect()
+    wait_until(
+        lambda: len(session._driver.subscribers) == subscribers, what="subscriptions dropped"
+    )
+    wait_until(lambda: set(threading.enumerate()) <= threads, what="the writers to end")
+    assert set(_instances) <= models  # their widgets closed with them
+
+
+def test_a_closed_panel_leaves_its_transcript_where_it_was_shown(session, monkeypatch):
+    import rt_notebook.chat as chat
+
+    shown = []
+
+    class Handle:
+        def __init__(self, obj):
+            self.bundles = [obj]
+
+        def update(self, bundle, raw=False):
+            assert raw
+            self.bundles.append(bundle)
+
+    def fake_display(obj, display_id=False):
+        assert display_id is True  # so that close() can replace it
+        shown.append(Handle(obj))
+        return shown[-1]
+
+    monkeypatch.setattr(chat, "display", fake_display)
+    panel = ChatPanel(session)
+    panel.show()
+    assert shown[0].bundles == [panel.widget]
+    panel.send("keep *this*").result(WAIT).wait(WAIT)
+    transcript = panel.to_markdown()
+    panel.close()
+    [bundle] = shown[0].bundles[1:]
+    assert bundle["text/markdown"].endswith(transcript)
+    assert bundle["text/markdown"].startswith("**Realtime chat** · session `default` · closed")
+    assert (
+        bundle["text/plain"]
+        == "Realtime chat (closed) · session default · 2 items (see the Markdown)"
+    )
+    assert "keep *this*" in transcript
+    assert panel not in chat._shown  # a closed panel is no longer held

@@ -127,7 +127,7 @@ def test_the_chat_panel_talks_to_the_local_model(local: Session, standin: ChatSt
         assert handle.wait(within(10)).text == "You said: hello from the panel"
         where = f"local model {MODEL} via {standin.base_url}"
         # The status line is redrawn by the panel's own thread.
-        wait_until(lambda: where in panel._status.value, "the status line to name the model")
-        assert "offline" not in panel._status.value
+        wait_until(lambda: where in panel.view.status["line"], "the status line to name the model")
+        assert "offline" not in panel.view.status["line"]
     finally:
         panel.close()

@@ -10,6 +10,7 @@ images, autolinks, reference definitions and entity tricks.
 from __future__ import annotations
 
 import html
+import json
 import random
 import re
 from html.parser import HTMLParser
@@ -26,8 +27,9 @@ from rt_notebook.render.markdown import (
     safe_inline,
     safe_markdown,
 )
+from rt_notebook.render.markdown_tree import TAGS, markdown_tree, tree_text
+from rt_notebook.render.panel_doc import KINDS, error_entry, item_body, item_meta
 from rt_notebook.responses import ItemSnapshot
-from rt_notebook.widgets.bubbles import error_html, item_html
 
 SEPARATORS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\r", "\r\n"]
 ALLOWED_TAGS = {
@@ -298,7 +300,7 @@ def test_fuzz_sanitizing_is_idempotent_in_effect():
         assert problems(safe_markdown(safe)) == []
 
 
-# Escaping of every value that reaches the panel's HTML -------------------------------------
+# Every value that reaches the panel's page: plain data, tags and kinds from fixed sets ------
 
 HOSTILE = '"><img src=x onerror=alert(1)> x" onmouseover="alert(2)'
 
@@ -319,6 +321,32 @@ def _item(**fields: str) -> ItemSnapshot:
     return ItemSnapshot(**{**values, **fields})  # type: ignore[arg-type]
 
 
+def tree_problems(nodes: list) -> list[str]:
+    """What in a Markdown tree the page would refuse or could not show safely."""
+    found: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, str):
+            return
+        tag, *rest = node
+        if tag not in TAGS:
+            found.append(f"<{tag}>")
+        if rest and isinstance(rest[0], dict):
+            attributes, rest = rest[0], rest[1:]
+            for name, value in attributes.items():
+                allowed = {"a": {"href"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
+                if name not in allowed.get(tag, set()):
+                    found.append(f"<{tag} {name}=…>")
+                if name == "href" and not re.match(r"(https?:|mailto:|#)", value, re.I):
+                    found.append(f"<{tag} href={value!r}>")
+        for child in rest:
+            walk(child)
+
+    for node in nodes:
+        walk(node)
+    return found
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -331,29 +359,31 @@ def _item(**fields: str) -> ItemSnapshot:
         {"type": HOSTILE},
     ],
 )
-def test_every_item_field_is_escaped_or_from_a_fixed_set(fields):
-    markup = item_html(_item(**fields), response_status=HOSTILE)
-    walker = _Walker(bubble=True)
-    walker.feed(markup)
-    assert walker.problems == []
-    classes = re.findall(r'class="([^"]*)"', markup)
-    allowed = {
-        "rt-chat-bubble", "rt-chat-meta", "rt-chat-body", "rt-chat-flag", "rt-chat-streaming",
-        "rt-chat-user", "rt-chat-assistant", "rt-chat-system", "rt-chat-other",
-        "rt-chat-function-call", "rt-chat-function-output",
-    }  # fmt: skip
-    assert {c for value in classes for c in value.split()} <= allowed
-    assert "<img" not in markup
-    assert 'onmouseover="' not in markup
+def test_every_item_field_is_text_or_from_a_fixed_set(fields):
+    item = _item(**fields)
+    meta = item_meta(item, HOSTILE)
+    assert meta["kind"] in KINDS  # the only value that becomes a class name
+    assert set(meta["data"]) == {"item-id", "type", "role", "status", "response-status"}
+    assert meta["events"] == ""
+    body = item_body(item)
+    assert tree_problems(body) == []
+    assert HOSTILE in tree_text(body) or HOSTILE in json.dumps(body)  # shown, as text
 
 
-def test_error_bubbles_escape_and_scrub():
+def test_fuzz_hostile_mixtures_make_trees_of_allowed_elements_only():
+    rng = random.Random(23)
+    for _ in range(800):
+        text = hostile_text(rng, 14)
+        assert tree_problems(markdown_tree(text)) == [], repr(text)
+
+
+def test_error_entries_are_text_and_scrubbed():
     from rt_notebook.redaction import register_secret
 
     register_secret("sk-test-error-bubble-0123456789")
-    markup = error_html(f"{HOSTILE} key sk-test-error-bubble-0123456789")
-    assert "<img" not in markup
-    assert "sk-test-error-bubble" not in markup
+    entry = error_entry("e:0", f"{HOSTILE} key sk-test-error-bubble-0123456789")
+    assert entry["blocks"] == [["p", f"{HOSTILE} key ***"]]
+    assert entry["meta"]["kind"] == "error"
 
 
 def test_code_nested_in_lists_and_quotes_keeps_its_characters_and_its_place():

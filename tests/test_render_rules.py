@@ -66,7 +66,7 @@ def test_transcript_from_recording():
         }
     ]
     markdown = to_markdown(conversation)
-    assert "**assistant:**\n\nTeal blue." in markdown
+    assert "**Assistant:**\n\nTeal blue." in markdown
     assert json.loads(json.dumps(data)) == data  # plain data all the way down
 
 

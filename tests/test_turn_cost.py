@@ -225,7 +225,9 @@ def _answer(n, previous):
 
 
 def _panel_turns_cost(counted, count):
-    """Item snapshots built while a panel shows three turns after ``count`` items."""
+    """What a panel's three turns after ``count`` items cost: item snapshots built, and
+    the messages and bytes its widget sends. Its writer thread is stopped and the test
+    flushes once per turn, so the figures do not depend on how threads interleave."""
     from rt_notebook.chat import ChatPanel
     from rt_notebook.session import Session
 
@@ -233,22 +235,23 @@ def _panel_turns_cost(counted, count):
     session.connected = True  # never opened: events are fed by hand
     previous = None
     for n in range(count):
-        _feed(session, _added(f"old{n}", previous))
-        previous = f"old{n}"
+        _feed(session, _added(f"old{n:04d}", previous))  # ids of one length at 10 and 60
+        previous = f"old{n:04d}"
     panel = ChatPanel(session)
     try:
-        wait_for(lambda: len(panel._bubbles) == count, what="the history's bubbles")
-        before = counted[0]
+        panel._loop.stopping.set()  # the test is the writer from here on
+        panel._loop.wake.set()
+        panel._writer.join(WAIT)
+        panel._flush()
+        assert len(panel._bubbles) == count
+        before = counted[0], panel.view.ops_sent, panel.view.bytes_sent
         for n in range(3):
             _feed(session, *_answer(n, previous))
             previous = f"a{n}"
-
-        def answered():
-            bubble = panel._bubbles.get("a2")
-            return bubble is not None and "answer 2" in bubble.widget.value
-
-        wait_for(answered, what="the last answer in its bubble")
-        return counted[0] - before
+            panel._flush()
+        assert panel._doc.entries["i:a2"]["blocks"] == [["p", "answer 2"]]
+        after = counted[0], panel.view.ops_sent, panel.view.bytes_sent
+        return tuple(b - a for a, b in zip(before, after, strict=True))
     finally:
         panel.close()
         session.connected = False
@@ -256,5 +259,8 @@ def _panel_turns_cost(counted, count):
 
 def test_a_panel_turn_copies_no_more_items_in_a_long_conversation(counted):
     costs = [_panel_turns_cost(counted, count) for count in (10, 60)]
-    assert costs[0] == costs[1], costs
-    assert costs[0] <= 3 * 8, costs  # each turn reads its own two items, a few times
+    assert costs[0] == costs[1], costs  # snapshots, messages and bytes alike
+    snapshots, messages, sent = costs[0]
+    assert snapshots <= 3 * 8, costs  # each turn reads its own two items, a few times
+    assert messages <= 3 * 3, costs  # two entries and their final state, never the list
+    assert sent <= 3 * 1_500, costs

@@ -34,7 +34,7 @@ from IPython.display import DisplayHandle, display
 
 from ..redaction import scrub
 from ..tools import CallState
-from .markdown import fenced, inline_code, safe_markdown
+from .markdown import fenced, inline_code, safe_inline, safe_markdown
 
 if TYPE_CHECKING:
     from ..responses import ItemSnapshot
@@ -111,6 +111,9 @@ class ApprovalButtons:
         self.approve_button.on_click(lambda _: self._decide(True))
         self.deny_button.on_click(lambda _: self._decide(False))
         self._lock = threading.Lock()
+        # Where show() displayed the row (the cell's context, its handle): once decided, the
+        # row's output becomes the decision as Markdown (no widget left to restore).
+        self._shown: tuple[contextvars.Context, DisplayHandle] | None = None
         ApprovalButtons.live.add(self)
         # However it is settled (click, interrupt, timeout), the row says so.
         call.on_decided(lambda outcome: self.close(call.error or outcome))
@@ -123,7 +126,8 @@ class ApprovalButtons:
     def show(self) -> None:
         """Display the buttons in the current cell, with clicks handled off the main shell."""
         self.route()
-        display(self.widget)  # type: ignore[no-untyped-call]
+        handle = display(self.widget, display_id=True)  # type: ignore[no-untyped-call]
+        self._shown = (contextvars.copy_context(), handle)
 
     def _decide(self, allowed: bool) -> None:
         # Runs on whichever thread delivered the click: resolve the future, nothing more
@@ -143,6 +147,21 @@ class ApprovalButtons:
             outcome = outcome or self.call.state.value
             self.label.value = f"{_one_line(self.call.name, 60)}: {outcome}"
         ApprovalButtons.live.discard(self)
+        if self._shown is not None:
+            context, handle = self._shown
+            context.run(handle.update, decision_bundle([self.label.value]), raw=True)
+            self.close_widgets()
+
+    def close_widgets(self) -> None:
+        """Close the row's widget models (its output no longer shows them)."""
+        for widget in (self.widget, self.label, self.approve_button, self.deny_button):
+            widget.close()
+
+
+def decision_bundle(lines: list[str]) -> dict[str, str]:
+    """What a decided approval leaves in the notebook: each decision, as Markdown."""
+    text = "\n\n".join(f"*{safe_inline(line)}*" for line in lines)
+    return {"text/markdown": text, "text/plain": "\n".join(lines)}
 
 
 class CellApprovals:
@@ -168,6 +187,7 @@ class BackgroundApprovals:
         self._context = contextvars.copy_context()
         self._lock = threading.Lock()
         self._rows: list[Any] = []
+        self._buttons: list[ApprovalButtons] = []
         self._display: DisplayHandle = display(  # type: ignore[no-untyped-call]
             {"text/plain": ""}, raw=True, display_id=True
         )
@@ -184,9 +204,26 @@ class BackgroundApprovals:
         buttons.route()
         with self._lock:
             self._rows.append(buttons.widget)
+            self._buttons.append(buttons)
             box = widgets.VBox(list(self._rows))
             self._display.update(box)  # type: ignore[no-untyped-call]
+        # After the row's own callback (registered first) wrote the outcome.
+        call.on_decided(lambda _: self._context.run(self._settled))
         return True
+
+    def _settled(self) -> None:
+        """Once every call asked here is decided, the area shows the decisions as Markdown
+        (a reopened notebook then needs no widget state)."""
+        with self._lock:
+            # A row's own callback disabled it when its call was decided.
+            if not self._buttons or not all(b.approve_button.disabled for b in self._buttons):
+                return
+            buttons, self._buttons, self._rows = self._buttons, [], []
+            self._display.update(  # type: ignore[no-untyped-call]
+                decision_bundle([b.label.value for b in buttons]), raw=True
+            )
+        for row in buttons:
+            row.close_widgets()
 
 
 def _one_line(text: str, limit: int = 120) -> str:

@@ -41,7 +41,8 @@ from ..models import deprecation_warning
 from ..redaction import scrub
 from .bounded import bounded_html, needs_bounds
 from .inspector import footer_pieces
-from .markdown import fenced, inline_code, safe_inline, safe_markdown
+from .items import item_source, response_markdown
+from .markdown import safe_inline, safe_markdown
 from .stream_edits import StreamEdits
 from .view_loop import ViewLoop
 
@@ -58,16 +59,8 @@ _HREF = re.compile(r"\((#rt-events-[\w-]+)\)")
 
 
 def render_items(items: Sequence[ItemSnapshot]) -> str:
-    """Markdown for a response's output items: message text, function calls as JSON."""
-    parts = []
-    for item in items:
-        if item.type == "message":
-            if item.text:
-                parts.append(safe_markdown(item.text))
-        elif item.type == "function_call":
-            code = fenced(item.arguments or "", "json")
-            parts.append(f"**Function call** {inline_code(item.name or '?')}\n\n{code}")
-    return "\n\n".join(parts)
+    """Markdown for a response's output items (see :func:`.items.response_markdown`)."""
+    return response_markdown(items)
 
 
 def _events_link(key: str) -> str:
@@ -90,12 +83,8 @@ def _open_stream(waiting: str, link: str, plain: bool) -> AnswerStream | None:
 
 
 def _item_source(item: ItemSnapshot) -> str:
-    """An item's Markdown before sanitizing (sanitized block by block while streaming)."""
-    if item.type == "message":
-        return item.text or ""
-    if item.type == "function_call":
-        return f"**Function call** `{item.name}`\n\n```json\n{item.arguments or ''}\n```"
-    return ""
+    """An item's Markdown before sanitizing (see :func:`.items.item_source`)."""
+    return item_source(item)
 
 
 class CellView:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .items import item_summary
 from .markdown import inline_code, safe_inline
 
 if TYPE_CHECKING:
@@ -21,16 +22,7 @@ def history_table(session: Session) -> str:
     """The conversation as a Markdown table (one row per item)."""
     rows = ["| # | id | type | role | status | text |", "|---|---|---|---|---|---|"]
     for index, item in enumerate(session.items):
-        if item.type == "function_call":
-            text = f"{item.name}({item.arguments}) {item.call_id}"
-        elif item.type == "function_call_output":
-            text = f"→ {item.output}"
-        else:
-            text = item.text
-        text = " ".join(text.split())
-        if len(text) > 80:
-            text = text[:79] + "…"
-        cells = [item.type, item.role or "", item.status or "", text]
+        cells = [item.type, item.role or "", item.status or "", item_summary(item)]
         type_, role, status, text = (_cell(value) for value in cells)
         rows.append(f"| {index} | {inline_code(item.id)} | {type_} | {role} | {status} | {text} |")
     return "\n".join(rows)

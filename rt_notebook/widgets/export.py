@@ -2,21 +2,17 @@
 
 Widget state does not survive a reload in every frontend, so the chat panel can write
 what it shows as ordinary Markdown, JSON, or ``%%realtime`` cells whose outputs hold the
-answers (re-running them replays the conversation in a new Session). Model text passes
-through :func:`~rt_notebook.render.markdown.safe_markdown` wherever it becomes Markdown.
+answers (re-running them replays the conversation in a new Session). Items become Markdown
+through :mod:`rt_notebook.render.items`, the renderer every view shares.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from markdown_it import MarkdownIt
-
 from ..redaction import scrub, scrub_data
-from ..render.markdown import fenced, inline_code, safe_inline, safe_markdown
-from .bubbles import ROLE_LABELS, pretty_json
+from ..render.items import hard_breaks, item_markdown, response_markdown, transcript_markdown
 
 if TYPE_CHECKING:
     from ..responses import ItemSnapshot
@@ -31,56 +27,6 @@ __all__ = [
 ]
 
 METADATA_KEY = "rt_notebook"
-
-
-def item_markdown(item: ItemSnapshot) -> str:
-    """One item as Markdown: a bold speaker line, then its text, call or output."""
-    if item.type == "function_call":
-        arguments = pretty_json(item.arguments or "")
-        return f"**Function call** {inline_code(item.name or '?')}\n\n{fenced(arguments, 'json')}"
-    if item.type == "function_call_output":
-        output = fenced(pretty_json(item.output or ""))
-        return f"**Function output** ({inline_code(item.call_id or '?')})\n\n{output}"
-    label = safe_inline(ROLE_LABELS.get(item.role or "", item.role or "message"))
-    return f"**{label}:**\n\n{hard_breaks(safe_markdown(item.text))}"
-
-
-def hard_breaks(markdown: str) -> str:
-    """End each line that a next line follows with a hard break, outside code blocks.
-
-    Chat bubbles show a line typed with Shift+Enter as a line; Markdown would join it to
-    the next one. Breaks at the end of a paragraph are ignored by Markdown, so only the
-    lines inside paragraphs change.
-    """
-    lines = markdown.split("\n")
-    code = [False] * len(lines)
-    for token in _parser().parse(markdown):
-        if token.type in ("fence", "code_block") and token.map is not None:
-            for index in range(token.map[0], min(token.map[1], len(lines))):
-                code[index] = True
-    for index, line in enumerate(lines[:-1]):
-        if (
-            line.strip()
-            and lines[index + 1].strip()
-            and not code[index]
-            and not line.endswith("  ")
-        ):
-            lines[index] = line + "  "
-    return "\n".join(lines)
-
-
-@lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark")
-
-
-def transcript_markdown(items: Sequence[ItemSnapshot], errors: Sequence[str] = ()) -> str:
-    """The conversation as Markdown, one section per item, errors at the end."""
-    sections = [item_markdown(item) for item in items]
-    sections += [f"**Error:** {safe_markdown(message)}" for message in errors]
-    if not sections:
-        return "*(empty conversation)*\n"
-    return "\n\n---\n\n".join(sections) + "\n"
 
 
 def transcript_data(
@@ -148,10 +94,7 @@ def _magic_line(item: ItemSnapshot, answered: bool) -> str:
 def _answer_output(outputs: Sequence[ItemSnapshot], session: str) -> Any:
     import nbformat.v4
 
-    markdown = "\n\n".join(
-        safe_markdown(item.text) if item.type == "message" else item_markdown(item)
-        for item in outputs
-    )
+    markdown = response_markdown(outputs)
     response_id = next((item.response_id for item in outputs if item.response_id), None)
     return nbformat.v4.new_output(
         "display_data",

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from rt_notebook.server.responders import echo_reply
-from tests.browser.lab_page import TIMEOUT, expect, open_notebook, run_cell
+from tests.browser.lab_page import TIMEOUT, expect, goto_notebook, open_notebook, run_cell, save
 
 pytestmark = [pytest.mark.browser, TIMEOUT]
 
@@ -107,6 +107,39 @@ def test_enter_sends_and_the_answer_grows_live_to_the_exact_text(page, artifacts
     assert len(growing) >= 2, f"saw only {texts!r} before the final text"
     assert sorted(growing, key=len) == growing  # it only ever grew
     page.screenshot(path=str(artifacts / "chat-02-final.png"))
+
+
+# Records, in the inline panel's assistant bodies, every element removed and every text
+# node removed outside the streaming tail (a finished block is never rewritten).
+WATCH_REWRITES = """(selector) => {
+  window.__rt_rewrites = [];
+  const root = document.querySelector(selector);
+  new MutationObserver((records) => {
+    for (const record of records) {
+      const body = record.target.closest && record.target.closest('.rt-chat-body');
+      if (!body || !body.closest('.rt-chat-bubble[data-role="assistant"]')) { continue; }
+      for (const node of record.removedNodes) {
+        const inTail = record.target.closest('.rt-chat-tail');
+        if (node.nodeType === 1 || !inTail) { window.__rt_rewrites.push(node.textContent); }
+      }
+    }
+  }).observe(root, {subtree: true, childList: true});
+}"""
+
+
+def test_a_long_answer_grows_by_appending_blocks(page):
+    paragraphs = [words(40, f"para{p}w") for p in range(4)]
+    page.evaluate(WATCH_REWRITES, INLINE)
+    box = page.locator(f"{INLINE} .rt-chat-input")
+    box.fill("\n\n".join(paragraphs))
+    box.press("Enter")
+    answer = bubble(page, "assistant", "para0w0")
+    expect(answer).to_have_attribute("data-status", "completed")
+    blocks = answer.locator(".rt-chat-body > p")
+    expect(blocks).to_have_count(5)  # "Echo:" and the four paragraphs, each its own block
+    assert blocks.all_inner_texts() == ["Echo:", *paragraphs]
+    assert answer.locator(".rt-chat-tail").inner_text() == ""
+    assert page.evaluate("() => window.__rt_rewrites") == []  # appended, never rewritten
 
 
 def test_shift_enter_adds_a_line_and_runs_no_cell(page):
@@ -219,3 +252,21 @@ def test_enter_and_stop_work_while_a_cell_is_running(page, artifacts):
     expect(cell.locator(".jp-OutputArea")).to_contain_text("cancelled")
     expect_status(page, INLINE, "ready")
     page.screenshot(path=str(artifacts / "chat-08-stop-a-running-cell.png"))
+
+
+def test_a_reloaded_page_gets_the_whole_list_from_the_kernel(page, artifacts):
+    read = """(els) => els.map((e) => [e.dataset.itemId, e.dataset.role, e.dataset.status,
+        e.querySelector('.rt-chat-body').innerText])"""
+    bubbles = page.locator(f"{INLINE} .rt-chat-bubble")
+    before = bubbles.evaluate_all(read)
+    assert len(before) >= 10
+    save(page)
+    goto_notebook(page, page.url)  # a reload: the panel's list lives in the kernel
+    expect(bubbles).to_have_count(len(before))
+    assert bubbles.evaluate_all(read) == before
+    expect_status(page, INLINE, "ready")
+    send(page, "after the reload")
+    expect(bubble(page, "assistant", "Echo: after the reload")).to_have_attribute(
+        "data-status", "completed"
+    )
+    page.screenshot(path=str(artifacts / "chat-09-reloaded.png"))

@@ -119,7 +119,7 @@ def test_record_then_transcript_cli(kernel, tmp_path):
         text=True,
         check=True,
     ).stdout
-    assert "**user:**\n\nrecorded in a cell" in markdown
+    assert "**You:**\n\nrecorded in a cell" in markdown
 
 
 def test_history_lists_items_as_a_table(kernel):

@@ -222,6 +222,21 @@ def test_approval_by_a_click_sent_as_a_comm_message_while_the_cell_blocks(kernel
     assert clicked
     outputs = saved_outputs(run)
     assert any("deleted notes.txt" in output for output in outputs)
+    # The row's output became the decision, as Markdown: nothing left to restore.
+    [row] = [
+        m["content"]["transient"]["display_id"]
+        for m in run.of_type("display_data")
+        if "application/vnd.jupyter.widget-view+json" in m["content"]["data"]
+    ]
+    decided = [
+        m["content"]["data"]
+        for m in run.of_type("update_display_data")
+        if m["content"]["transient"]["display_id"] == row
+    ]
+    assert decided[-1] == {
+        "text/markdown": "*delete_file: approved*",
+        "text/plain": "delete_file: approved",
+    }
     assert value(kernel, "outputs_of('delete_file')")[-1] == "deleted notes.txt"
 
 
@@ -292,6 +307,15 @@ def test_a_background_cell_asks_in_the_area_it_made_and_a_click_runs_the_tool(ke
         "awaiting approval"
     ]
     click(kernel, buttons["Approve"])
+    # The area the cell made now holds the decision as Markdown, by its display id.
+    decided = kernel.wait_for_message(
+        lambda m: (
+            m["msg_type"] == "update_display_data"
+            and m["content"]["transient"]["display_id"] == area
+            and "text/markdown" in m["content"]["data"]
+        )
+    )
+    assert decided["content"]["data"]["text/markdown"] == "*delete_file: approved*"
     done = kernel.execute(
         "r = session.tools.rounds[-1]\nr.wait(30)\n"
         "print(json.dumps([r.calls[0].state.value, r.calls[0].output]))"
