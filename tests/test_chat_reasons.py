@@ -1,11 +1,10 @@
-"""The chat panel says why an answer failed or stopped short, as the user sees it: the HTML
-of the panel's bubbles (what JupyterLab renders), for a local model with a wrong name, a
-model stream cut mid-answer, and a server whose responder breaks."""
+"""The chat panel says why an answer failed or stopped short, as the user sees it: the
+entries the panel's page holds (label, text, footer line), for a local model with a wrong
+name, a model stream cut mid-answer, and a server whose responder breaks."""
 
 from __future__ import annotations
 
 import contextlib
-import html
 from collections.abc import Iterator
 
 import pytest
@@ -22,11 +21,27 @@ def standin() -> Iterator[ChatStandIn]:
         yield server
 
 
-def shown(panel: ChatPanel) -> list[str]:
-    """Each bubble's text as the browser shows it (tags dropped, entities decoded)."""
-    import re
+def _text(node: object) -> str:
+    """A Markdown tree's text, as the page's text nodes hold it."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, list):
+        return " ".join(_text(child) for child in node[1:] if not isinstance(child, dict))
+    return ""
 
-    return [html.unescape(re.sub(r"<[^>]+>", " ", c.value)) for c in panel._transcript.children]
+
+def shown(panel: ChatPanel) -> list[str]:
+    """Each bubble as the page draws it: label, text and footer line (the panel's copy of
+    the page's list, which every op the page receives keeps equal to it)."""
+    doc = panel._doc
+    entries = [doc.entries[key] for key in doc.order]
+    shown = []
+    for entry in entries:
+        meta = entry["meta"]
+        body = " ".join(_text(block) for block in entry["blocks"])
+        shown.append(" ".join([meta.get("label", ""), body, entry["tail"], meta.get("flag", "")]))
+        shown[-1] += " " + meta.get("footer", "")
+    return shown
 
 
 @contextlib.contextmanager
