@@ -116,7 +116,8 @@ class Driver:
 
     def give_up_waiting(self, future: concurrent.futures.Future[None], why: str) -> None:
         """A connect() timed out: without other waiters, a first connect is abandoned
-        (no socket, no task left); a reconnect goes on."""
+        (no socket, no task left); a reconnect goes on (each of its attempts has its own
+        deadline, ``Timing.restore_timeout``, and the attempts are bounded)."""
         if future in self._ready:
             self._ready.remove(future)
         if not self._ready and self.core.state is State.CONNECTING:

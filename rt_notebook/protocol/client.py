@@ -56,6 +56,7 @@ __all__ = ["REQUEST_TAG", "ClientCore"]
 # Metadata key that ties a response back to the turn that requested it.
 REQUEST_TAG = "rt_notebook_request"
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
+SESSION_EXPIRED = "session_expired"
 
 
 class ClientCore(Lifecycle, VoiceCore):
@@ -93,6 +94,11 @@ class ClientCore(Lifecycle, VoiceCore):
         self._interrupted: Turn | None = None
         self._retry_at: float | None = None
         self._renew_at: float | None = None
+        self._attempt_deadline: float | None = None  # of the connection attempt under way
+        self._session_generation = -1  # of the socket the last session.created came on
+        self._expired_generation: int | None = None  # of the socket session_expired came on
+        self._expiries = 0  # session_expired drops in a row with no answer completed
+        self._last_drop_expired = False
         self._last_rx = 0.0
         self._had_session = False  # a session.created arrived since open()
         self._awaiting_delta: dict[str, Turn] = {}  # response id -> turn, until a delta
@@ -312,14 +318,19 @@ class ClientCore(Lifecycle, VoiceCore):
             turn.cancel_sent_at = now
 
     def _on_response_done(self, change: ResponseDone, now: float) -> None:
+        response = self.conversation.responses.get(change.response_id)
+        tag = ((response.metadata if response else None) or {}).get(REQUEST_TAG)
+        owner = self._by_tag.get(tag) if isinstance(tag, str) else None
+        if owner is not None and owner.response_id is None and owner.state is TurnState.REQUESTED:
+            # Its response.created was lost or comes late; response.done carries the whole
+            # response, so the answer is complete all the same.
+            owner.response_id = change.response_id
         turn = self._current
         if turn is not None and turn.response_id == change.response_id:
             self._current = None
             self._finish_turn(turn, change.status)
         else:
-            response = self.conversation.responses.get(change.response_id)
-            tag = ((response.metadata if response else None) or {}).get(REQUEST_TAG)
-            oob = self._oob.get(tag) if tag else None
+            oob = self._oob.get(tag) if isinstance(tag, str) else None
             if oob is not None and oob.response_id == change.response_id:
                 self._finish_turn(oob, change.status)
             elif self._server_turns:
@@ -330,6 +341,8 @@ class ClientCore(Lifecycle, VoiceCore):
         event_id = change.client_event_id
         target = self._by_event.pop(event_id, None) if event_id else None
         if target is None:
+            if change.error.get("code") == SESSION_EXPIRED:
+                self._expired_generation = self.generation  # the close that follows says why
             return  # not ours to fail; it stays in the error log
         error = change.error
         if isinstance(target, Request) and target.kind == "commit":
@@ -455,6 +468,8 @@ class ClientCore(Lifecycle, VoiceCore):
             return
         turn.state = TurnState.DONE
         turn.status = status
+        if status == "completed" and (turn.params is not None or turn.by_server):
+            self._expiries = 0  # an answer fits in the server's sessions
         if status == "cancelled":
             for request in turn.items:  # never sent: their waiters must not hang
                 self._fail(request, RealtimeError("cancelled before it was sent"))
@@ -500,6 +515,7 @@ class ClientCore(Lifecycle, VoiceCore):
         self._interrupted = None
         self._retry_at = None
         self._renew_at = None
+        self._attempt_deadline = None
         if self.conversation.active_response_id is not None:
             self._abandon_response(self.conversation.active_response_id)
 

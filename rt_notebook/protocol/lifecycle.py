@@ -49,6 +49,11 @@ class Lifecycle:
     _interrupted: Turn | None
     _retry_at: float | None
     _renew_at: float | None
+    _attempt_deadline: float | None
+    _session_generation: int
+    _expired_generation: int | None
+    _expiries: int
+    _last_drop_expired: bool
     _last_rx: float
     _had_session: bool
     _renewing: bool
@@ -102,6 +107,7 @@ class Lifecycle:
         self.attempt = 0
         self.reason = None
         self._had_session = False
+        self._expiries = 0
         self._open_socket(now)
 
     def close(self, reason: str = "the session was closed") -> None:
@@ -127,9 +133,21 @@ class Lifecycle:
             return
         self.reason = reason
         self.commands.append("close")  # the dead socket's tasks go with it
+        self._last_drop_expired = self._expired_generation == generation
+        if self._last_drop_expired:
+            self._expiries += 1
         if self.state is State.CONNECTING and not self._had_session:
             self.state = State.CLOSED  # the first connect fails to its caller
             self._fail_everything(RealtimeConnectionError(reason))
+            return
+        if self._expiries >= self.timing.max_expiries:
+            # Each new session expires before an answer completes: reconnecting again
+            # would loop forever (the attempt counter starts over at each restore).
+            self._stop_reconnecting(
+                f"the server ended the session (session_expired) {self._expiries} times in "
+                "a row before any answer completed, so the Session stopped reconnecting "
+                "(its sessions are shorter than an answer); connect() tries again"
+            )
             return
         self._begin_reconnect(now, reason)
 
@@ -143,13 +161,12 @@ class Lifecycle:
     def _begin_reconnect(self, now: float, reason: str, *, immediately: bool = False) -> None:
         self.generation += 1  # frames of the old socket are ignored from now on
         self.state = State.RECONNECTING
+        self._attempt_deadline = None  # armed again when the next attempt opens
         self.attempt += 1
         if self.attempt > self.timing.max_attempts:
-            self.state = State.CLOSED
-            self.reason = (
+            self._stop_reconnecting(
                 f"gave up reconnecting after {self.timing.max_attempts} attempts ({reason})"
             )
-            self._fail_everything(RealtimeConnectionError(self.reason))
             return
         self._interrupt_in_flight()
         if immediately:
@@ -160,12 +177,47 @@ class Lifecycle:
             )
             self._retry_at = now + delay * (0.5 + self._random.random() / 2)
 
+    def _stop_reconnecting(self, reason: str) -> None:
+        """Give up for good: every pending request fails with ``reason``."""
+        self.state = State.CLOSED
+        self.reason = reason
+        self._fail_everything(RealtimeConnectionError(reason))
+
     def _open_socket(self, now: float) -> None:
         self._retry_at = None
         self._renew_at = None
         self.generation += 1
         self._last_rx = now
+        # Every attempt has a deadline: open, session.created and the restore acknowledged.
+        self._attempt_deadline = now + self.timing.restore_timeout
         self.commands.append("open")
+
+    def _attempt_timed_out(self, now: float) -> None:
+        """The connection attempt did not become ready in time: abandon it, try again
+        (with backoff), and fail the turns waiting for it rather than keep them hanging."""
+        limit = self.timing.restore_timeout
+        if self._session_generation != self.generation:
+            why = f"no session.created within {limit:g} s of opening the connection"
+        else:
+            why = f"the server did not acknowledge the restored conversation within {limit:g} s"
+        self._attempt_deadline = None
+        self.reason = why
+        self.commands.append("close")
+        if self.state is State.CONNECTING and not self._had_session:
+            self.state = State.CLOSED  # the first connect fails to its caller
+            self._fail_everything(RealtimeConnectionError(why))
+            return
+        self._begin_reconnect(now, why)
+        if self.state is State.CLOSED:
+            return  # gave up: everything failed already
+        error = RealtimeConnectionError(
+            f"{why}; the Session is reconnecting (attempt {self.attempt}) and did not "
+            "request this answer (ask again)"
+        )
+        waiting = [*self._queue, *self._oob.values()]
+        self._queue.clear()
+        for turn in waiting:
+            self._fail_turn(turn, error)
 
     def _interrupt_in_flight(self) -> None:
         """The connection dropped: decide what becomes of everything in flight."""
@@ -190,13 +242,7 @@ class Lifecycle:
                     ),
                 )
             elif turn.restarts >= 1:
-                self._fail_turn(
-                    turn,
-                    RealtimeConnectionError(
-                        "the connection dropped twice during this answer; "
-                        "it was not requested again"
-                    ),
-                )
+                self._fail_turn(turn, RealtimeConnectionError(self._second_drop()))
             else:
                 turn.restarts += 1
                 turn.state = TurnState.QUEUED
@@ -218,6 +264,18 @@ class Lifecycle:
                     self._deferred.append(request)
         self._items.clear()
         self._drop_voice(self.reason or "the connection dropped")
+
+    def _second_drop(self) -> str:
+        """Why an answer interrupted twice fails, naming the cause."""
+        if self._last_drop_expired:
+            return (
+                "the server's session expired (session_expired) during this answer twice: "
+                "its sessions are shorter than this answer; it was not requested again"
+            )
+        return (
+            f"the connection dropped twice during this answer ({self.reason}); "
+            "it was not requested again"
+        )
 
     def _called_tool(self, response_id: str | None) -> bool:
         if response_id is None:
@@ -244,6 +302,8 @@ class Lifecycle:
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do (``None``: nothing timed)."""
         times = [] if self._retry_at is None else [self._retry_at]
+        if self._attempt_deadline is not None and self.state is not State.READY:
+            times.append(self._attempt_deadline)
         turn = self._current
         if self._renew_at is not None and self._can_renew():
             times.append(self._renew_at)
@@ -271,6 +331,12 @@ class Lifecycle:
         self._now = now
         if self._retry_at is not None and now >= self._retry_at:
             self._open_socket(now)
+        if (
+            self._attempt_deadline is not None
+            and self.state in (State.CONNECTING, State.RECONNECTING)
+            and now >= self._attempt_deadline
+        ):
+            self._attempt_timed_out(now)
         update = (
             self.settings.expired(now, self.timing.idle_timeout)
             if self.state is State.READY
@@ -378,6 +444,7 @@ class Lifecycle:
 
     def _on_session_created(self, event: Event, now: float) -> None:
         self._had_session = True
+        self._session_generation = self.generation
         self.settings.created(event["session"])
         expires_at = event["session"].get("expires_at")
         candidates = []
@@ -415,6 +482,7 @@ class Lifecycle:
             self._renewing = False
             self.renewed_at = now
         self.state = State.READY
+        self._attempt_deadline = None
         self.attempt = 0
         self.reason = None  # up again: the last drop's reason is history, not status
         self._interrupted = None
