@@ -395,6 +395,10 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
     def _cancel_turn(self, turn: Turn) -> None:
         self._io.call(self._with_flush, self._driver.core.cancel, turn, time.time())
 
+    def _abandon_turn(self, turn: Turn) -> None:
+        """Finish ``turn`` as cancelled now, confirmed or not (see ``ClientCore.abandon``)."""
+        self._io.call(self._with_flush, self._driver.core.abandon, turn, time.time()).result()
+
     def _with_flush(self, method: Callable[..., None], *args: Any) -> None:
         with self._driver.lock:
             method(*args)

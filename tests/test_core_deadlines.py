@@ -241,3 +241,35 @@ def test_events_of_an_unknown_response_block_nothing():
     turn = ask(core, "item_q", "q")
     run_turn(core, turn, "resp_1", "item_a", "fine")
     assert turn.status == "completed"
+
+
+def test_abandon_finishes_a_running_turn_as_cancelled_and_recycles_the_connection():
+    core = ready(timing=TIMING)
+    turn = ask(core, "item_q", "q")
+    queued = ask(core, "item_q2", "q2")
+    feed(core, added(take(core)[0]["item"]))
+    take(core, "response.create")
+    feed(core, created("resp_1", turn.tag), *answer("resp_1", "item_a", "partial")[:3])
+    core.commands.clear()
+    core.abandon(turn, now=1)
+    assert turn.status == "cancelled"
+    assert [e["type"] for e in take(core)] == ["response.cancel"]  # asked, never confirmed
+    assert core.commands == ["close", "open"]  # the stubborn response goes with its socket
+    assert core.state is State.RECONNECTING
+    assert queued.state is TurnState.QUEUED  # the queue moves on once restored
+    feed(core, {"type": "session.created", "session": {}}, now=1)
+    acknowledge_restore(core, 1)
+    assert core.state is State.READY
+    run_turn(core, queued, "resp_2", "item_a2", "next", now=1)
+    assert queued.status == "completed"
+
+
+def test_abandon_of_a_queued_turn_sends_nothing():
+    core = ready(timing=TIMING)
+    running = ask(core, "item_q", "q")
+    queued = ask(core, "item_q2", "q2")
+    take(core)
+    core.abandon(queued, now=0)
+    assert queued.status == "cancelled"
+    assert take(core) == []
+    assert running.state is TurnState.ADDING

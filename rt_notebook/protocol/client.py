@@ -189,6 +189,22 @@ class ClientCore(Lifecycle, VoiceCore):
             self._finish_turn(turn, "cancelled")
         # REQUESTED: cancelled as soon as response.created names it.
 
+    def abandon(self, turn: Turn, now: float) -> None:
+        """Cancel a turn without waiting for the server's confirmation: it finishes as
+        cancelled now. A response still running is forgotten and its connection recycled
+        (a new one, with the conversation restored), so it cannot block the next turn."""
+        self._now = now
+        running = turn.state in (TurnState.REQUESTED, TurnState.ACTIVE)
+        self.cancel(turn, now)  # queued (or only adding items): it is finished now
+        if not running:
+            return
+        if turn is self._current:
+            self._give_up(turn, now, "the server did not confirm the cancel in time")
+        else:  # out of band: nothing in the conversation waits for it
+            if turn.response_id is not None:
+                self._abandon_response(turn.response_id)
+            self._finish_turn(turn, "cancelled")
+
     def cancel_all(self, now: float) -> None:
         """Cancel every turn that asks for a response (plain item additions still go)."""
         for turn in [
