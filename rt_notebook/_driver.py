@@ -124,6 +124,18 @@ class Driver:
             self.core.close(why)
             self.flush()
 
+    def move(self, transport: Transport) -> concurrent.futures.Future[None]:
+        """Carry the conversation to ``transport``'s endpoint (the restore reconnects use);
+        a future that resolves once it is restored there."""
+        self.transport = transport
+        self._fresh = False  # the conversation goes along, even after close()
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._ready.append(future)
+        with self.lock:
+            self.core.restore_snapshot(time.time(), why=f"moved to {transport.endpoint.describe()}")
+        self.flush()
+        return future
+
     def close(self, reason: str = "the session was closed") -> None:
         self._fresh = True
         self.core.close(reason)

@@ -28,6 +28,7 @@ from ._voice_io import VoiceInput
 from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from .protocol import payloads
 from .protocol.events import Dialect
+from .protocol.sendable import check_sendable
 from .protocol.turns import Request, State, Timing, Turn, TurnState
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
@@ -176,6 +177,45 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             future.result(timeout)
         except concurrent.futures.TimeoutError:
             why = f"no session.created from {self.endpoint.describe()} within {timeout} s"
+            self._io.call(self._driver.give_up_waiting, future, why).result()
+            raise RealtimeConnectionError(why) from None
+        return self
+
+    def move(
+        self,
+        *,
+        websocket_base_url: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+    ) -> Session:
+        """Carry this conversation to another endpoint (a server back on another port, or
+        with a new token): a new connection there, the conversation and accepted settings
+        restored on it, as after a drop (an answer under way is asked again). Returns once
+        restored; if the new endpoint cannot be reached, raises
+        :class:`RealtimeConnectionError` and keeps the conversation for another try.
+        The model and dialect stay; ``api_key`` is the new endpoint's (``None``: from the
+        environment, or none needed)."""
+        key, api_key = _Key(api_key), None  # never a frame local a traceback could show
+        self._refuse_on_io_thread("move")
+        if websocket_base_url is None and base_url is None and key.value is None:
+            raise ConfigurationError("move() needs websocket_base_url, base_url or api_key")
+        # Straight from the resolver into the SDK client: the key is in no local here.
+        transport = Transport(
+            *resolve_endpoint(
+                model=self.model,
+                api_key=key.value,
+                base_url=base_url,
+                websocket_base_url=websocket_base_url,
+                dialect=self.dialect,
+            )
+        )
+        endpoint = self.endpoint = transport.endpoint
+        future = self._io.call(self._driver.move, transport).result()
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            why = f"no session.created from {endpoint.describe()} within {timeout} s"
             self._io.call(self._driver.give_up_waiting, future, why).result()
             raise RealtimeConnectionError(why) from None
         return self
@@ -336,6 +376,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             except SettingsCheckError as exc:
                 raise ConfigurationError(str(exc)) from None
         params["metadata"] = dict(metadata or {})
+        check_sendable(params, "the response request")
         turn = Turn([item_request(item, None) for item in items], params, out_of_band)
         handle = ResponseHandle(self, turn)
         if not out_of_band:
@@ -433,6 +474,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
     def _session_body(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """A checked ``session.update`` body for ``config`` (:meth:`update_session`'s
         keywords) in this connection's dialect; refusals are ConfigurationErrors."""
+        check_sendable(dict(config), "the session settings")
         tools = config.get("tools")
         if tools is not None and hasattr(self, "tools"):
             # Hand-written definitions plus every registered tool, always as a whole list.
@@ -453,6 +495,18 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         if body and self.dialect is Dialect.GA:
             body["type"] = "realtime"
         return body
+
+
+class _Key:
+    """An API key on its way to the SDK client, with a repr that never shows it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str | None) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<api key>" if self.value else "<no api key>"
 
 
 # update_session()'s keywords in rt_notebook's vocabulary (the rest are protocol fields).

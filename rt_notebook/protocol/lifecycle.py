@@ -117,6 +117,32 @@ class Lifecycle:
         self.commands.append("close")
         self._fail_everything(RealtimeConnectionError(reason))
 
+    def restore_snapshot(
+        self, now: float, conversation: Conversation | None = None, why: str = "moved"
+    ) -> None:
+        """Restore a conversation on a new connection: ``conversation`` (default: the one
+        held now) with the accepted settings, through the restore every reconnect uses.
+
+        The connection held now (if any) is closed; what was in flight is handled as on a
+        drop (an answer under way is asked again once restored). The new connection is a
+        first connection: if it cannot be opened, the core closes and the caller is told,
+        and the conversation stays here for another try. The driver may have changed the
+        endpoint first (``Session.move``).
+        """
+        self.reason = why
+        if self.state is not State.CLOSED:
+            self.commands.append("close")
+            self.generation += 1  # frames of the old socket are ignored from now on
+            self._interrupt_in_flight()
+        if conversation is not None:
+            self.conversation = conversation
+        self.state = State.CONNECTING
+        self.attempt = 0
+        self.reason = None
+        self._had_session = False
+        self._expiries = 0
+        self._open_socket(now)
+
     def reset(self) -> None:
         """A fresh, empty conversation on the next connection (settings are kept)."""
         self.conversation = Conversation()
