@@ -185,3 +185,13 @@ def test_a_lone_surrogate_is_refused_before_sending_with_a_message_saying_so(sen
             assert session.ask("fine").wait(WAIT).status == "completed"
         finally:
             session.close()
+
+
+def test_a_tool_output_with_a_lone_surrogate_is_still_sent():
+    from rt_notebook.protocol.sendable import check_sendable
+    from rt_notebook.tools.schema import encode_output
+
+    for result in ("half \ud83d an emoji", {"text": "half \ud83d"}):
+        output = encode_output(result)
+        check_sendable(output, "the output")  # does not raise
+        assert "half" in output

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
-__all__ = ["check_sendable"]
+__all__ = ["check_sendable", "sendable_text"]
 
 
 def check_sendable(value: Any, what: str) -> None:
@@ -26,6 +26,14 @@ def check_sendable(value: Any, what: str) -> None:
             "which is not valid Unicode and cannot be sent; remove or replace it "
             "(text.encode('utf-8', 'replace').decode() replaces each with '?')"
         )
+
+
+def sendable_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by ``?`` (for text the model must get
+    whatever it holds, such as a tool's output)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _first_surrogate(value: Any) -> tuple[str, int] | None:
