@@ -117,13 +117,12 @@ def test_attempts_that_all_time_out_give_up_after_max_attempts():
     assert core.next_deadline() is None
 
 
-def test_a_first_connect_without_session_created_fails_its_caller_at_the_deadline():
+def test_a_first_connect_waits_as_long_as_its_caller_says():
     core = ClientCore(Dialect.GA, TIMING)
     core.open(0.0)
-    assert core.next_deadline() == TIMING.restore_timeout
-    core.tick(TIMING.restore_timeout)
-    assert core.state is State.CLOSED
-    assert "no session.created" in str(core.reason)
+    assert core.next_deadline() is None  # connect(timeout=...) gives up, not the core
+    core.tick(10 * TIMING.restore_timeout)
+    assert core.state is State.CONNECTING
 
 
 def expire(core, now):
@@ -273,3 +272,17 @@ def test_abandon_of_a_queued_turn_sends_nothing():
     assert queued.status == "cancelled"
     assert take(core) == []
     assert running.state is TurnState.ADDING
+
+
+def test_an_answer_given_up_after_refused_events_names_them_not_silence():
+    core = ready(timing=TIMING)
+    turn = ask(core, "item_q", "q")
+    feed(core, added(take(core)[0]["item"]))
+    take(core, "response.create")
+    feed(core, created("resp_1", turn.tag))
+    core.receive('{"type": "response.done", "response": 7}', core.generation, 1.0)
+    core.tick(core.next_deadline())
+    message = str(turn.error)
+    assert "nothing usable for 30 s" in message
+    assert "response.done" in message
+    assert "sent nothing" not in message

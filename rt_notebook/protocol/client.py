@@ -99,6 +99,7 @@ class ClientCore(Lifecycle, VoiceCore):
         self._expired_generation: int | None = None  # of the socket session_expired came on
         self._expiries = 0  # session_expired drops in a row with no answer completed
         self._last_drop_expired = False
+        self._refused: str | None = None  # the last frame refused since a response was asked
         self._last_rx = 0.0
         self._had_session = False  # a session.created arrived since open()
         self._awaiting_delta: dict[str, Turn] = {}  # response id -> turn, until a delta
@@ -235,16 +236,16 @@ class ClientCore(Lifecycle, VoiceCore):
             return None, []  # an old socket's frame
         self._last_rx = self._now = now
         if binary:
-            self.protocol_errors.append(f"binary frame ({len(raw)} bytes)")
+            self._refuse(f"binary frame ({len(raw)} bytes)")
             return None, []
         event, why = decode(raw)
         if event is None:
-            self.protocol_errors.append(why or "bad frame")
+            self._refuse(why or "bad frame")
             return None, []
         try:
             changes = self.conversation.apply(event)
         except Exception as exc:  # a check the mirror needed is missing: never crash
-            self.protocol_errors.append(f"{event.get('type')}: {type(exc).__name__}: {exc}")
+            self._refuse(f"{event.get('type')}: {type(exc).__name__}: {exc}")
             return None, []
         kind = event["type"]
         if kind in STREAMED:
@@ -263,6 +264,11 @@ class ClientCore(Lifecycle, VoiceCore):
         if event["type"].startswith("input_audio_buffer."):
             self._on_input_audio(event, now)
         return event, changes
+
+    def _refuse(self, why: str) -> None:
+        """A frame the mirror cannot take: logged, and named if a turn is given up."""
+        self.protocol_errors.append(why)
+        self._refused = why
 
     def _note_first_delta(self, changes: list[Change], now: float) -> None:
         for change in changes:
@@ -433,6 +439,7 @@ class ClientCore(Lifecycle, VoiceCore):
 
     def _send_response_create(self, turn: Turn, now: float) -> None:
         assert turn.params is not None
+        self._refused = None
         turn.event_id = new_id("event")
         turn.state = TurnState.REQUESTED
         turn.sent_at = now

@@ -54,6 +54,7 @@ class Lifecycle:
     _expired_generation: int | None
     _expiries: int
     _last_drop_expired: bool
+    _refused: str | None
     _last_rx: float
     _had_session: bool
     _renewing: bool
@@ -229,10 +230,6 @@ class Lifecycle:
         self._attempt_deadline = None
         self.reason = why
         self.commands.append("close")
-        if self.state is State.CONNECTING and not self._had_session:
-            self.state = State.CLOSED  # the first connect fails to its caller
-            self._fail_everything(RealtimeConnectionError(why))
-            return
         self._begin_reconnect(now, why)
         if self.state is State.CLOSED:
             return  # gave up: everything failed already
@@ -328,7 +325,8 @@ class Lifecycle:
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do (``None``: nothing timed)."""
         times = [] if self._retry_at is None else [self._retry_at]
-        if self._attempt_deadline is not None and self.state is not State.READY:
+        if self._attempt_deadline is not None and self.state is State.RECONNECTING:
+            # (A first connection's deadline is its caller's: connect(timeout=...).)
             times.append(self._attempt_deadline)
         turn = self._current
         if self._renew_at is not None and self._can_renew():
@@ -359,7 +357,7 @@ class Lifecycle:
             self._open_socket(now)
         if (
             self._attempt_deadline is not None
-            and self.state in (State.CONNECTING, State.RECONNECTING)
+            and self.state is State.RECONNECTING
             and now >= self._attempt_deadline
         ):
             self._attempt_timed_out(now)
@@ -398,9 +396,7 @@ class Lifecycle:
                     f"no response.done within {self.timing.cancel_timeout:g} s of response.cancel",
                 )
             elif now >= max(self._last_rx, turn.sent_at or 0.0) + self.timing.idle_timeout:
-                self._give_up(
-                    turn, now, f"the server sent nothing for {self.timing.idle_timeout:g} s"
-                )
+                self._give_up(turn, now, self._silence())
         elif (
             self._blocked_by_foreign_response() and now >= self._last_rx + self.timing.idle_timeout
         ):
@@ -425,15 +421,19 @@ class Lifecycle:
                 oob.sent_at is not None
                 and now >= max(self._last_rx, oob.sent_at) + self.timing.idle_timeout
             ):
-                self._fail_turn(
-                    oob,
-                    RealtimeError(
-                        "gave up on the answer: the server sent nothing for "
-                        f"{self.timing.idle_timeout:g} s"
-                    ),
-                )
+                self._fail_turn(oob, RealtimeError(f"gave up on the answer: {self._silence()}"))
         if self._renew_at is not None and now >= self._renew_at and self._can_renew():
             self.renew(now)
+
+    def _silence(self) -> str:
+        """Why an answer is given up for lack of events: silence, or events refused."""
+        limit = self.timing.idle_timeout
+        if self._refused is not None:
+            return (
+                f"nothing usable for {limit:g} s (the server's last refused event: "
+                f"{self._refused[:160]})"
+            )
+        return f"the server sent nothing for {limit:g} s"
 
     def _can_renew(self) -> bool:
         """Renewals happen between responses only."""
