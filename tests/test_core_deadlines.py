@@ -7,7 +7,7 @@ from __future__ import annotations
 from rt_notebook.errors import RealtimeConnectionError
 from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
 from rt_notebook.protocol.events import Dialect
-from rt_notebook.protocol.turns import State, Timing, TurnState
+from rt_notebook.protocol.turns import Request, State, Timing, TurnState
 from tests.test_client_core import added, answer, ask, created, feed, ready, run_turn, take
 
 TIMING = Timing(
@@ -55,6 +55,8 @@ def test_a_restore_never_acknowledged_is_abandoned_retried_and_fails_the_waiting
     run_turn(core, first, "resp_1", "item_a1", "first answer")
     core.socket_closed(core.generation, "the connection failed", now=1)
     waiting = ask(core, "item_q2", "second", now=1)  # queued behind the restore
+    delete = Request("delete", {"type": "conversation.item.delete", "item_id": "item_q1"})
+    core.request(delete, now=1)  # deferred until the restore
     now = reopen(core, 1)
     feed(core, {"type": "session.created", "session": {"id": "s2"}}, now=now)
     restore = take(core, "conversation.item.create")
@@ -73,6 +75,7 @@ def test_a_restore_never_acknowledged_is_abandoned_retried_and_fails_the_waiting
     assert isinstance(waiting.error, RealtimeConnectionError)
     message = str(waiting.error)
     assert "reconnecting (attempt 2)" in message
+    assert str(delete.error) == message
     assert "\n" not in message
     # Another attempt, with backoff; this server answers and the Session works again.
     retry = core.next_deadline()

@@ -234,13 +234,16 @@ class Lifecycle:
         if self.state is State.CLOSED:
             return  # gave up: everything failed already
         error = RealtimeConnectionError(
-            f"{why}; the Session is reconnecting (attempt {self.attempt}) and did not "
-            "request this answer (ask again)"
+            f"{why}; the Session is reconnecting (attempt {self.attempt}), and this was "
+            "not sent (try again)"
         )
         waiting = [*self._queue, *self._oob.values()]
         self._queue.clear()
         for turn in waiting:
             self._fail_turn(turn, error)
+        deferred, self._deferred = self._deferred, []
+        for request in deferred:
+            self._fail_request(request, error)
 
     def _interrupt_in_flight(self) -> None:
         """The connection dropped: decide what becomes of everything in flight."""
