@@ -195,3 +195,27 @@ def test_a_tool_output_with_a_lone_surrogate_is_still_sent():
         output = encode_output(result)
         check_sendable(output, "the output")  # does not raise
         assert "half" in output
+
+
+def test_sessions_shorter_than_an_answer_fail_it_naming_the_expiry_then_give_up():
+    with EmbeddedServer(pace=0.05, max_session_seconds=10 * UNIT) as server:
+        # No renewal before expires_at: every session ends with the server's session_expired.
+        session = new_session(server, timing=timing(renew_before_expiry=False))
+        try:
+            session.connect(WAIT)
+            handle = session.ask(" ".join(f"word{i}" for i in range(2000)))
+            with pytest.raises(RealtimeConnectionError) as failed:
+                handle.wait(WAIT)
+            # "expired twice during this answer", or (on a machine too slow to restore
+            # within a session) the give-up below: the cause is named either way.
+            assert "expired" in str(failed.value)
+            assert "dropped" not in str(failed.value)
+            # Nothing completes in these sessions: after max_expiries, one line and stop.
+            wait_until(lambda: session.status.state == "closed", "the Session to give up")
+            reason = session.status.reason or ""
+            assert "session_expired" in reason
+            assert "3 times in a row" in reason
+            opened = server.connections_opened
+            assert opened == 3
+        finally:
+            session.close()
