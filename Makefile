@@ -25,8 +25,16 @@ $(VENV)/.installed-%: pyproject.toml | $(CREATED)
 	touch $@
 
 ## JupyterLab on the quickstart notebook (embedded offline server unless OPENAI_API_KEY is set).
+## JupyterLab's own URL opens the quickstart (its default_url), in the browser it starts or,
+## on a machine without one, as the one http://127.0.0.1 URL it prints (with its token).
+## LAB_ARGS adds options (e.g. LAB_ARGS="--port=8899 --no-browser"); NOTEBOOKS is its root.
+NOTEBOOKS ?= notebooks
+LAB_ARGS ?=
 lab: $(LAB)
-	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
+	@echo "make lab: JupyterLab on $(NOTEBOOKS)/quickstart.ipynb; the URL it prints opens it (Ctrl-C stops it)"
+	@$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(NOTEBOOKS) --ServerApp.ip=127.0.0.1 \
+	  --LabApp.default_url=/lab/tree/quickstart.ipynb $(LAB_ARGS) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 ## Lint, type-check and run the whole test suite. pytest's exit code 5 (it collected no
 ## tests) is a failure too, said plainly: a test run that tests nothing must not pass.

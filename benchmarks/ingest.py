@@ -1,4 +1,4 @@
-"""Goal 3: the Session ingests server events at least 0.8x as fast as a bare loop.
+"""Goal 3: the Session ingests server events at least as fast as a bare loop (CPU time).
 
 A blasting server runs in a subprocess (``_server.py blast``): it answers the protocol with
 the embedded server's sans-I/O state, but computes a whole response before its
@@ -17,8 +17,8 @@ answers every repetition, as in a notebook; the bare loop connects per repetitio
 the measured span). Both start each repetition with a full garbage collection, so a
 collection owed to earlier work (connecting, importing) does not land in one side's span.
 Repetitions alternate. Printed: wall and CPU microseconds per event (median and min) of
-each, and the goal figure: the Session's rate over the bare loop's, from the medians (and
-from the minimums).
+each, and the goal figure: the Session's rate over the bare loop's from CPU time, from the
+medians (and from the minimums); the same ratio from wall time is printed too.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import gc
 import json
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from websockets.asyncio.client import connect
 
 WORDS = 10_000
 REPETITIONS = 11
-GOAL = 0.8
+GOAL = 1.0
 TEXT = " ".join(f"w{i}" for i in range(WORDS))
 
 Sample = tuple[int, float, float]  # (events, seconds, CPU seconds) from created to done
@@ -82,24 +83,32 @@ class SessionRun:
         self.session = Session(websocket_base_url=url, api_key=token).connect()
         seen: dict[str, Any] = {"start": 0.0, "cpu": 0.0}
         self.seen = seen
+        # The subscriber may hear of the response's end just after wait() returns (they run
+        # on different threads): each repetition waits for both.
+        self.done = done = threading.Event()
 
         def count(_session: object, changes: Any) -> None:
-            if type(changes[0]) is ItemDelta:  # most calls: deltas, nothing else to look at
-                return
+            # A reader step delivers its changes in one call: deltas, and sometimes the
+            # response's start or end among them (not only first), so each is looked at.
             for change in changes:
+                if type(change) is ItemDelta:
+                    continue
                 if isinstance(change, ResponseCreated):
                     seen.update(start=time.perf_counter(), cpu=time.process_time())
                 elif isinstance(change, ResponseDone):
                     seen.update(end=time.perf_counter(), end_cpu=time.process_time())
+                    done.set()
 
         self.session.subscribe(count)
 
     def __call__(self) -> Sample:
         self.session.add_message(TEXT)
         gc.collect()  # as before the bare loop: no collection left over from earlier work
+        self.done.clear()
         handle = self.session.create_response()
         result = handle.wait(120)
         assert result.status == "completed", result.status
+        assert self.done.wait(120), "the subscriber never saw the response end"
         seen = self.seen
         return (
             self.events(handle.request_id),
@@ -151,22 +160,22 @@ def main() -> None:
             f" ({min(wall):5.1f}) us/event = {1e6 / statistics.median(wall):7,.0f} events/s"
             f"   CPU {statistics.median(cpu):5.1f} ({min(cpu):5.1f}) us/event"
         )
-    # Session rate / bare rate = bare time per event / Session time per event.
-    base, session = per_event["bare recv + json.loads"], per_event["rt_notebook Session"]
+    # Session rate / bare rate = bare time per event / Session time per event. The goal is
+    # judged on CPU time: steadier when other jobs take the cores (wall time then includes
+    # the time this process waited for one).
+    base, session = cpu_per_event["bare recv + json.loads"], cpu_per_event["rt_notebook Session"]
     goal(
         "3",
-        "ingest rate, Session / bare loop",
+        "ingest rate (CPU), Session / bare loop",
         statistics.median(base) / statistics.median(session),
         min(base) / min(session),
         GOAL,
         at_most=False,
         unit="x",
     )
-    # The same ratio from CPU time: steadier when other jobs take the cores (wall time then
-    # includes the time this process waited for one).
-    base, session = cpu_per_event["bare recv + json.loads"], cpu_per_event["rt_notebook Session"]
+    base, session = per_event["bare recv + json.loads"], per_event["rt_notebook Session"]
     print(
-        f"  (from CPU time: median {statistics.median(base) / statistics.median(session):.3f}x"
+        f"  (from wall time: median {statistics.median(base) / statistics.median(session):.3f}x"
         f"  min {min(base) / min(session):.3f}x)"
     )
 

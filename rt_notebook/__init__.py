@@ -13,7 +13,8 @@ from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError, 
 
 if TYPE_CHECKING:
     from .chat import ChatPanel
-    from .responses import ResponseHandle, ResponseResult
+    from .protocol.turns import Timing
+    from .responses import ItemSnapshot, ResponseHandle, ResponseResult, SessionStatus
     from .session import Session, connect
     from .tools import Tool, tool
 
@@ -22,12 +23,15 @@ __version__ = "0.1.0"
 __all__ = [
     "ChatPanel",
     "ConfigurationError",
+    "ItemSnapshot",
     "RealtimeConnectionError",
     "RealtimeError",
     "ResponseHandle",
     "ResponseResult",
     "ServerError",
     "Session",
+    "SessionStatus",
+    "Timing",
     "Tool",
     "__version__",
     "connect",
@@ -40,6 +44,9 @@ _LAZY = {
     "Session": "session",
     "ResponseHandle": "responses",
     "ResponseResult": "responses",
+    "ItemSnapshot": "responses",
+    "SessionStatus": "responses",
+    "Timing": "protocol.turns",
     "connect": "session",
     "Tool": "tools",
     "tool": "tools",
@@ -56,21 +63,21 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext rt_notebook``: register the magics and a short error display; warm
-    the SDK and the offline server in the background, so the first answer is quick."""
+    """``%load_ext rt_notebook``: register the magics and the one-line display of
+    rt_notebook's errors in the cell (``cell_errors``); warm the SDK and the offline
+    server in the background, so the first answer is quick."""
+    import os
+
     from . import _warmup
+    from .cell_errors import BriefErrors
     from .magics import RealtimeMagics
+    from .redaction import Secret, install_traceback_filter
 
     ipython.register_magics(RealtimeMagics)
-
-    def show_briefly(shell: Any, etype: type, value: BaseException, tb: Any, **_: Any) -> list[str]:
-        # A server refusal or a timeout is not a bug in the user's code: one line, no
-        # traceback, no echo of the cell (%tb still shows the traceback).
-        lines = [f"{etype.__name__}: {value}"]
-        # IPython discards what a custom handler returns: show it as a traceback would be
-        # shown (the kernel sends it to the front end as the cell's error output).
-        shell._showtraceback(etype, value, lines)
-        return lines
-
-    ipython.set_custom_exc((RealtimeError,), show_briefly)
+    BriefErrors(ipython).install()
+    # From the first cell on, not only once a Session registered its key: the key in the
+    # environment is known now, so a Verbose traceback of a cell that read it into a
+    # variable before connecting shows *** too.
+    Secret.wrap(os.environ.get("OPENAI_API_KEY"))
+    install_traceback_filter()
     _warmup.start()

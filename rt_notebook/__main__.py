@@ -8,6 +8,8 @@ import sys
 
 from . import transcript
 
+MAX_NOTES = 50  # skipped lines named one by one; past that, counted
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
@@ -27,13 +29,19 @@ def main(argv: list[str] | None = None) -> int:
         "last turn; 'session': events of no turn)",
     )
     args = parser.parse_args(argv)
+    notes: list[str] = []
     try:
         if args.timeline is not None:
-            sys.stdout.write(transcript.timeline_text(args.file, args.timeline or None))
+            text = transcript.timeline_text(args.file, args.timeline or None, notes)
         else:
-            sys.stdout.write(transcript.main(args.file, args.format))
+            text = transcript.main(args.file, args.format, notes)
     except (OSError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")
+    sys.stdout.write(text)
+    for note in notes[:MAX_NOTES]:  # what was skipped, on stderr: the transcript stays clean
+        sys.stderr.write(f"note: {note}\n")
+    if len(notes) > MAX_NOTES:
+        sys.stderr.write(f"note: {len(notes) - MAX_NOTES} more lines skipped\n")
     return 0
 
 

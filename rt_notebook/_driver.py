@@ -5,7 +5,7 @@ closes sockets when the core says so, feeds it every frame with the time, sends 
 queues (one writer task per socket keeps the order), fires its timers, and turns what it
 finished into futures and results for other threads. It holds no decisions of its own.
 
-The receive path stays short: a text frame, one ``json.loads`` (in the core's check),
+The receive path stays short: a text frame, one ``orjson.loads`` (in the core's check),
 dispatch on ``type``; deltas skip the event log and the output flush. The reader takes
 every frame already buffered in one loop step without waiting; what is per step rather
 than per frame is done once a step: the clock is read once (every frame of the step had
@@ -33,6 +33,7 @@ from .protocol.conversation import Change, Item
 from .protocol.events import Event
 from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn
+from .recording import record_line
 from .responses import ItemSnapshot, ResponseHandle, ResponseResult
 from .transport import BETA_REFUSED_CODE, beta_refused
 
@@ -83,6 +84,7 @@ class Driver:
         self._timer: asyncio.TimerHandle | None = None
         self._ready: list[concurrent.futures.Future[None]] = []
         self._recorder: IO[bytes] | None = None
+        self._record_raw = False  # keys left in the recorded frames (record(raw=True))
         self._fresh = True  # the next start() begins an empty conversation
         # The reader's step (see on_frame): its clock, and the delta changes held back
         # with the subscribers they go to.
@@ -281,8 +283,7 @@ class Driver:
     def _observe(self, raw: str | bytes, event: Event | None, tag: str | None, now: float) -> None:
         """Record a received frame, show its event to the raw listeners (under the lock)."""
         if self._recorder is not None:
-            data = raw.encode() if isinstance(raw, str) else raw
-            self._record(b"received", data, tag, now)
+            self._record("received", raw, tag, now)
         if event is not None:
             for listener in self.listeners:
                 listener(event)
@@ -341,7 +342,7 @@ class Driver:
                     text = json.dumps(event)  # once: for the socket, the timeline, the record
                     tag = self.timelines.sent(event, len(text), now)
                     if self._recorder is not None:
-                        self._record(b"sent", text.encode(), tag, now)
+                        self._record("sent", text, tag, now)
                     if self._outbox is not None:
                         self._outbox.put_nowait(text)
         if core.server_started:
@@ -498,19 +499,16 @@ class Driver:
 
     # Recording -----------------------------------------------------------------------
 
-    def set_recorder(self, stream: IO[bytes] | None) -> None:
+    def set_recorder(self, stream: IO[bytes] | None, raw: bool = False) -> None:
         if self._recorder is not None:
             self._recorder.close()
         self._recorder = stream
+        self._record_raw = raw
 
-    def _record(self, direction: bytes, data: bytes, turn: str | None, now: float) -> None:
-        """One line: direction, the turn it is filed under, monotonic time, the event."""
+    def _record(self, direction: str, frame: str | bytes, turn: str | None, now: float) -> None:
+        """One valid JSON line (see :mod:`rt_notebook.recording`), keys scrubbed unless raw."""
         assert self._recorder is not None
-        head = b'{"direction": "' + direction + b'"'
-        if turn is not None:
-            head += b', "turn": "' + turn.encode() + b'"'  # our own tag: plain ASCII
-        head += b', "at": ' + repr(round(now, 6)).encode()
-        self._recorder.write(head + b', "data": ' + data + b"}\n")
+        self._recorder.write(record_line(direction, frame, turn, now, raw=self._record_raw))
 
 
 def _loop_time(wall: float) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,11 +186,20 @@ class ConversationReader:
 
         return stop
 
-    def record(self, path: str | Path) -> None:
-        """Write every event, sent and received, to ``path`` as JSON lines from now on
-        (each with the tag of the turn it belongs to and its monotonic time)."""
+    def record(self, path: str | Path, *, raw: bool = False) -> None:
+        """Write every frame, sent and received, to ``path`` as JSON lines from now on
+        (each with the tag of the turn it belongs to and its monotonic time; see
+        :mod:`rt_notebook.recording`). Registered keys are replaced by ``***`` unless
+        ``raw``: then the frames are kept as they were, keys included (with a warning)."""
+        if raw:
+            warnings.warn(
+                f"recording raw frames to {path}: any API key a frame carries is kept "
+                "in the file (record without raw to replace keys by ***)",
+                UserWarning,
+                stacklevel=2,
+            )
         stream = Path(path).open("ab")  # noqa: SIM115 - closed by stop_recording/close
-        self._io.call(self._driver.set_recorder, stream).result()
+        self._io.call(self._driver.set_recorder, stream, raw).result()
 
     def stop_recording(self) -> None:
         """Stop :meth:`record`."""

@@ -58,6 +58,7 @@ from .protocol.conversation import (
 )
 from .render.approval import ApprovalButtons
 from .render.pacing import Pacer
+from .responses import one_line, status_reason
 from .session import Session, connect, get_session
 from .tools import CallState, asking
 from .voice_switch import typed_modalities
@@ -600,6 +601,7 @@ class ChatPanel:
                 buttons.route()  # clicks are handled even while a cell blocks the shell
                 buttons.widget.add_class("rt-approval")
                 self._approval_rows.setdefault(call.item_id, []).append(buttons.widget)
+            self._say_why_failed(session, pending)
             if pending.layout or pending.errors:
                 self._relayout(session, pending.errors)
             self._mark_waiting(session, pending)
@@ -687,23 +689,39 @@ class ChatPanel:
         return queued, settled
 
     def _new_bubble(self, session: Session, item: ItemSnapshot) -> _Bubble:
-        status = _response_status(session, item.response_id)
-        markup = self._item_html(item, status)
+        status, reason = _response_state(session, item.response_id)
+        markup = self._item_html(item, status, reason)
         bubble = _Bubble(widgets.HTML(markup, _dom_classes=("rt-chat-item",)), Pacer(), markup)
         if item.text:  # an empty new bubble leaves the first delta free to show at once
             bubble.pacer.published(self._clock())
         return bubble
 
-    def _item_html(self, item: ItemSnapshot, status: str | None) -> str:
-        """A bubble, and under an answer the "events" link that opens its inspector (the
-        kernel's events hub catches the click; the href holds only ids)."""
-        markup = item_html(self.voice.shown(item), status)
+    def _item_html(self, item: ItemSnapshot, status: str | None, reason: str | None) -> str:
+        """A bubble (with why its answer failed or stopped short), and under an answer the
+        "events" link that opens its inspector (the kernel's events hub catches the click;
+        the href holds only ids)."""
+        markup = item_html(self.voice.shown(item), status, reason)
         if self._events_hub is None or not item.response_id:
             return markup
         href = self._events_hub.href(item.response_id)
         if not href:
             return markup
         return f'{markup}<div class="rt-chat-events"><a href="{html.escape(href)}">events</a></div>'
+
+    def _say_why_failed(self, session: Session, pending: _Pending) -> None:
+        """A failed answer with no bubble of its own (the model never got to write) says
+        why in an error bubble, unless the server's ``error`` event already said it."""
+        for response_id in pending.responses:
+            status, reason = _response_state(session, response_id)
+            if status != "failed" or session.response_items(response_id):
+                continue
+            with self._lock:
+                if reason and any(_says(shown, reason) for shown in self._error_log):
+                    continue
+                message = f"the answer failed: {reason or 'the server gave no reason'}"
+                self._error = message
+                self._error_log.append(message)
+            pending.errors.append(message)
 
     def _mark_waiting(self, session: Session, pending: _Pending) -> None:
         for item_id in pending.items:
@@ -726,7 +744,7 @@ class ChatPanel:
             if item is None:
                 bubble.waiting = False
                 continue
-            status = _response_status(session, item.response_id)
+            status, reason = _response_state(session, item.response_id)
             # The final state always goes out at once; growth waits for the pacer (checked
             # before rendering: Markdown costs time proportional to the text).
             # Each update resends the whole bubble: the pacer's byte credit (earned by the
@@ -738,7 +756,7 @@ class ChatPanel:
                     delay = wait if delay is None else min(delay, wait)
                 continue
             bubble.waiting = False
-            markup = self._item_html(item, status)
+            markup = self._item_html(item, status, reason)
             if markup != bubble.html:
                 bubble.widget.value = markup
                 bubble.html = markup
@@ -794,6 +812,12 @@ class ChatPanel:
 _ONGOING = frozenset({PanelState.CONNECTING, PanelState.RESPONDING})
 
 
+def _says(message: str, reason: str) -> bool:
+    """Whether an error ``message`` shown already says ``reason`` (a one-line, maybe cut,
+    copy of a server's message)."""
+    return reason.removesuffix("…")[:100] in one_line(message, limit=len(message) + 1)
+
+
 def _events_hub() -> EventsHub | None:
     """The kernel's events hub (``None`` outside a kernel or without anywidget)."""
     try:
@@ -817,8 +841,12 @@ def notebook_name() -> str:
     return os.path.basename(path)
 
 
-def _response_status(session: Session, response_id: str | None) -> str | None:
+def _response_state(session: Session, response_id: str | None) -> tuple[str | None, str | None]:
+    """A response's status and why it failed or stopped short (``None``: not said)."""
     if response_id is None:
-        return None
+        return None, None
     info = session.response_info(response_id)
-    return None if info is None else str(info.get("status"))
+    if info is None:
+        return None, None
+    status = str(info.get("status"))
+    return status, status_reason(status, info.get("status_details"))

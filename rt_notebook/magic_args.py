@@ -242,7 +242,7 @@ LINE_COMMANDS = {
     "events": "[N]",
     "reset": "",
     "close": "",
-    "record": "FILE | --stop",
+    "record": "FILE [--raw] | --stop",
     "tools": "[--notebook]",
     "chat": "[--side]",
     "voice": "[--transcribe MODEL | --no-transcribe | --off]",
@@ -298,10 +298,11 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
         if len(words) > 1 or (words and not (words[0].isdigit() and int(words[0]) > 0)):
             raise ConfigurationError(f"{usage} (N: how many, a whole number above 0)")
     elif command == "record":
-        if len(words) != 1:
+        files = [word for word in words if word != "--raw"]
+        if len(files) != 1 or (files == ["--stop"] and len(words) != 1):
             raise ConfigurationError(usage)
-        if words[0] != "--stop":
-            _check_record_path(Path(words[0]).expanduser(), usage)
+        if files[0] != "--stop":
+            _check_record_path(Path(files[0]).expanduser(), usage)
     elif command == "chat":
         pass  # the chat panel checks its own options
     elif command == "inspect":

@@ -371,6 +371,7 @@ class RealtimeMagics(Magics):
             added += insert_answer(session, item_id, result)
         if args.out:
             self._user_ns[args.out] = result
+        _fail_if_failed(result)
         return None
 
     def _show(
@@ -402,12 +403,12 @@ class RealtimeMagics(Magics):
                     voice.close()
                 view.finish()  # the answer so far, marked cancelled (or the error it met)
                 unconfirmed = (
-                    "" if confirmed else f" (the server did not confirm within {CANCEL_GRACE:g} s)"
+                    "" if confirmed else f" without the server's confirmation in {CANCEL_GRACE:g} s"
                 )
                 # One line (see load_ipython_extension), without the cell's text.
                 raise RealtimeError(
-                    f"no answer within {timeout:g} s, so it was cancelled{unconfirmed}; "
-                    "--timeout SECONDS waits longer"
+                    f"no answer within {timeout:g} s, so it was cancelled{unconfirmed} "
+                    "(--timeout SECONDS waits longer)"
                 ) from None
             if voice is not None:
                 voice.finish(result)
@@ -424,6 +425,8 @@ class RealtimeMagics(Magics):
             except KeyboardInterrupt:
                 return result
             added += [c.output_item_id for c in tool_round.calls if c.output_item_id]
+            if tool_round.error is not None:  # an output could not be posted: say so
+                raise tool_round.error
             if tool_round.follow_up is None:
                 return result
             handle = tool_round.follow_up
@@ -491,6 +494,7 @@ class RealtimeMagics(Magics):
         reset              close the Session and start a fresh conversation
         close              close the Session
         record FILE        write every event, sent and received, to FILE as JSON lines
+                           (keys replaced by ***; --raw keeps the frames as they were)
         record --stop      stop recording
         tools [--notebook] the registered function tools (--notebook: first enable the
                            built-in notebook tools: variables, DataFrames, cells, last error)
@@ -518,9 +522,10 @@ class RealtimeMagics(Magics):
             return self._status(get_session(name))
         if command.name == "voice" and command.words == ("--off",):
             return self._voice_off(name)
-        if command.name in ("tools", "chat", "voice"):
-            # Both connect if needed: tools are sent with session.update, and a panel
-            # talks at once, like %%realtime.
+        recording = command.name == "record" and list(command.words) != ["--stop"]
+        if command.name in ("tools", "chat", "voice") or recording:
+            # These connect if needed, like %%realtime: tools are sent with session.update,
+            # a panel talks at once, and record FILE records from the connection on.
             return self._run_command(self._session(name), command)
         session = get_session(name)
         if session is None:
@@ -582,9 +587,9 @@ class RealtimeMagics(Magics):
         if rest == ["--stop"]:
             session.stop_recording()
             return
-        path = Path(rest[0]).expanduser()
+        path = Path(next(word for word in rest if word != "--raw")).expanduser()
         try:
-            session.record(path)
+            session.record(path, raw="--raw" in rest)
         except OSError as exc:  # e.g. no permission: one line, like a typo
             raise ConfigurationError(f"cannot record to {path}: {exc.strerror}") from None
 
@@ -630,6 +635,13 @@ class RealtimeMagics(Magics):
         )
         warning = deprecation_warning(str(session.session_config.get("model") or session.model))
         return Markdown(f"{line}\n\n{safe_inline(warning)}" if warning else line)
+
+
+def _fail_if_failed(result: ResponseResult) -> None:
+    """A failed answer ends the cell with an error (one line, see ``cell_errors``) under
+    its footer: "Run All" and headless runs stop there, saying why."""
+    if result.status == "failed":
+        raise RealtimeError(f"the answer failed: {result.reason or 'the server gave no reason'}")
 
 
 def _check_in_session(session: Session, args: Any) -> None:

@@ -24,7 +24,38 @@ if TYPE_CHECKING:
     from .protocol.turns import Turn
     from .session import Session
 
-__all__ = ["ItemSnapshot", "ResponseHandle", "ResponseResult", "SessionStatus"]
+__all__ = [
+    "ItemSnapshot",
+    "ResponseHandle",
+    "ResponseResult",
+    "SessionStatus",
+    "one_line",
+    "status_reason",
+]
+
+REASON_LIMIT = 300  # characters of a server's message kept in a footer or an error line
+
+
+def one_line(text: str, limit: int = REASON_LIMIT) -> str:
+    """``text`` scrubbed of keys, its whitespace runs (newlines too) made one space, and
+    cut to ``limit`` characters: a server's message fit for a footer or an error line."""
+    from .redaction import scrub
+
+    flat = " ".join(scrub(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def status_reason(status: str | None, details: Any) -> str | None:
+    """Why a response with ``status`` and ``status_details`` did not complete, in one line
+    (see :attr:`ResponseResult.reason`)."""
+    if status in (None, "completed", "in_progress") or not isinstance(details, dict):
+        return None
+    error = details.get("error")
+    said: Any = None
+    if isinstance(error, dict):
+        said = error.get("message") or error.get("code") or error.get("type")
+    said = said or details.get("reason")
+    return one_line(str(said)) if said else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +111,13 @@ class ResponseResult:
         from .audio import write_wav
 
         return write_wav(path, self.audio)
+
+    @property
+    def reason(self) -> str | None:
+        """Why the response did not complete, in one line: the server's message (or its
+        error code), or the reason it was cut short (``max_output_tokens``,
+        ``client_cancelled``); ``None`` when it completed or nobody said. Keys scrubbed."""
+        return status_reason(self.status, self.status_details)
 
     @property
     def function_calls(self) -> list[ItemSnapshot]:

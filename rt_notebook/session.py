@@ -30,6 +30,7 @@ from .protocol import payloads
 from .protocol.events import Dialect
 from .protocol.sendable import check_sendable
 from .protocol.turns import Request, State, Timing, Turn, TurnState
+from .redaction import Secret
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
 
@@ -52,7 +53,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         *,
         name: str = "default",
         model: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         base_url: str | None = None,
         websocket_base_url: str | None = None,
         dialect: str | Dialect = Dialect.GA,
@@ -67,6 +68,8 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         settings: Mapping[str, Any] | None = None,
         timing: Timing | None = None,
     ) -> None:
+        # First: from here on no frame shows the key (a verbose traceback prints them).
+        api_key = Secret.wrap(api_key)
         self.name = name
         # A fingerprint of the keywords connect() created this Session with (never the key).
         self.options: dict[str, Any] = {}
@@ -186,7 +189,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         *,
         websocket_base_url: str | None = None,
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         timeout: float = 30.0,
     ) -> Session:
         """Carry this conversation to another endpoint (a server back on another port, or
@@ -196,15 +199,15 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         :class:`RealtimeConnectionError` and keeps the conversation for another try.
         The model and dialect stay; ``api_key`` is the new endpoint's (``None``: from the
         environment, or none needed)."""
-        key, api_key = _Key(api_key), None  # never a frame local a traceback could show
+        # First: from here on no frame shows the key (a verbose traceback prints them).
+        api_key = Secret.wrap(api_key)
         self._refuse_on_io_thread("move")
-        if websocket_base_url is None and base_url is None and key.value is None:
+        if websocket_base_url is None and base_url is None and api_key is None:
             raise ConfigurationError("move() needs websocket_base_url, base_url or api_key")
-        # Straight from the resolver into the SDK client: the key is in no local here.
         transport = Transport(
             *resolve_endpoint(
                 model=self.model,
-                api_key=key.value,
+                api_key=api_key,
                 base_url=base_url,
                 websocket_base_url=websocket_base_url,
                 dialect=self.dialect,
@@ -495,18 +498,6 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         if body and self.dialect is Dialect.GA:
             body["type"] = "realtime"
         return body
-
-
-class _Key:
-    """An API key on its way to the SDK client, with a repr that never shows it."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "<api key>" if self.value else "<no api key>"
 
 
 # update_session()'s keywords in rt_notebook's vocabulary (the rest are protocol fields).

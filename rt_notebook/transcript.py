@@ -1,67 +1,84 @@
 """Transcripts: rebuild a conversation from a recording (``%realtime record FILE``).
 
 A recording is JSON lines of ``{"direction": "sent" | "received", "data": event}``, the
-same shape as the reference captures; the Session adds ``turn`` (the tag of the turn the
-event belongs to, absent for events of no turn) and ``at`` (monotonic seconds), from which
-:func:`load_timelines` rebuilds each turn's timeline. The received events are replayed into the same
-sans-I/O :class:`~rt_notebook.protocol.conversation.Conversation` mirror the Session uses,
-so a transcript shows exactly what the Session saw.
+same shape as the reference captures (see :mod:`rt_notebook.recording`); the Session adds
+``turn`` (the tag of the turn the event belongs to, absent for events of no turn) and ``at``
+(monotonic seconds), from which :func:`load_timelines` rebuilds each turn's timeline. The
+received events are replayed into the same sans-I/O
+:class:`~rt_notebook.protocol.conversation.Conversation` mirror the Session uses, so a
+transcript shows exactly what the Session saw. A line that cannot be read is skipped with
+a note, never the whole file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .protocol.conversation import Conversation
 from .protocol.timeline import DEFAULT_CAP, Timeline
+from .recording import RecordedFrame, read_line
 from .render.markdown import fenced, inline_code, safe_inline, safe_markdown
 
 __all__ = ["load_recording", "load_timelines", "to_json", "to_markdown"]
 
 
-def load_recording(lines: Iterable[str]) -> Conversation:
-    """Replay the received events of a recording into a fresh mirror."""
+def load_recording(lines: Iterable[str], notes: list[str] | None = None) -> Conversation:
+    """Replay the received events of a recording into a fresh mirror.
+
+    A line that cannot be read (cut, garbage, a binary frame) is skipped, with a note
+    appended to ``notes``; an event the mirror cannot apply is skipped the same way.
+    """
     conversation = Conversation()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for number, frame in _frames(lines, notes):
+        if frame.direction != "received" or frame.event is None:
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"line {number} is not JSON: {exc.msg}") from None
-        if record.get("direction") == "received":
-            conversation.apply(record["data"])
+            conversation.apply(frame.event)
+        except Exception as exc:  # a hostile event: the rest of the file still counts
+            _note(notes, number, f"event not applied ({type(exc).__name__})")
     return conversation
 
 
-def load_timelines(lines: Iterable[str]) -> dict[str, Timeline]:
+def load_timelines(lines: Iterable[str], notes: list[str] | None = None) -> dict[str, Timeline]:
     """The turns' timelines of a recording (lines with a ``turn`` and an ``at``), by tag,
-    in order; events of no turn under ``"session"``."""
+    in order; events of no turn under ``"session"``. Unreadable lines: as
+    :func:`load_recording`."""
     timelines: dict[str, Timeline] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"line {number} is not JSON: {exc.msg}") from None
-        event, at = record.get("data"), record.get("at")
-        if not isinstance(event, dict) or not isinstance(at, int | float):
-            continue  # recorded before timelines were written, or not an event
-        tag = str(record.get("turn") or "session")
+    for _, frame in _frames(lines, notes):
+        event, at = frame.event, frame.at
+        if event is None or at is None:
+            continue  # recorded before timelines were written
+        tag = frame.turn or "session"
         timeline = timelines.get(tag)
         if timeline is None:
-            timeline = timelines[tag] = Timeline(tag, float(at))
+            timeline = timelines[tag] = Timeline(tag, at)
         size = len(json.dumps(event))
-        timeline.add(str(record.get("direction")), event, size, float(at), DEFAULT_CAP)
+        timeline.add(frame.direction, event, size, at, DEFAULT_CAP)
         _note_ids(timeline, event)
     for timeline in timelines.values():
         timeline.done = True
         timeline.folds.clear()
     return timelines
+
+
+def _frames(lines: Iterable[str], notes: list[str] | None) -> Iterator[tuple[int, RecordedFrame]]:
+    """The readable frames of a recording with their line numbers; a note for the rest."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        frame = read_line(line)
+        if isinstance(frame, str):
+            _note(notes, number, frame)
+        else:
+            yield number, frame
+
+
+def _note(notes: list[str] | None, number: int, why: str) -> None:
+    if notes is not None:
+        notes.append(f"line {number} skipped: {why}")
 
 
 def _note_ids(timeline: Timeline, event: dict[str, Any]) -> None:
@@ -77,13 +94,13 @@ def _note_ids(timeline: Timeline, event: dict[str, Any]) -> None:
         timeline.response_ids.append(response_id)
 
 
-def timeline_text(path: str, turn: str | None) -> str:
+def timeline_text(path: str, turn: str | None, notes: list[str] | None = None) -> str:
     """The timeline of ``turn`` (a tag, response id or item id; ``None``: the last turn;
     ``"session"``: events of no turn) in the recording at ``path``, as Markdown."""
     from .render.inspector import timeline_markdown
 
-    with Path(path).open(encoding="utf-8") as stream:
-        timelines = load_timelines(stream)
+    with Path(path).open(encoding="utf-8", errors="replace") as stream:
+        timelines = load_timelines(stream, notes)
     turns = [t for t in timelines.values() if t.key != "session"]
     if turn is None:
         if not turns:
@@ -126,10 +143,12 @@ def to_markdown(conversation: Conversation) -> str:
     return "\n\n---\n\n".join(sections) + "\n"
 
 
-def main(path: str, output_format: str = "markdown") -> str:
-    """The transcript of the recording at ``path`` in ``output_format``."""
-    with Path(path).open(encoding="utf-8") as stream:
-        conversation = load_recording(stream)
+def main(path: str, output_format: str = "markdown", notes: list[str] | None = None) -> str:
+    """The transcript of the recording at ``path`` in ``output_format`` (lines that
+    cannot be read are skipped, with a note in ``notes``)."""
+    # Bytes that are not UTF-8 spoil one line, not the file.
+    with Path(path).open(encoding="utf-8", errors="replace") as stream:
+        conversation = load_recording(stream, notes)
     if output_format == "json":
         return json.dumps(to_json(conversation), indent=2) + "\n"
     return to_markdown(conversation)

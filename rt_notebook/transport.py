@@ -20,10 +20,10 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from .errors import ConfigurationError, register_secret
+from .errors import ConfigurationError
 from .models import DEFAULT_MODEL
 from .protocol.events import Dialect
-from .redaction import install_log_filter
+from .redaction import Secret, install_log_filter, scrub
 
 if TYPE_CHECKING:
     from .server import EmbeddedServer
@@ -175,7 +175,7 @@ def chat_server(base_url: str, model: str, dialect: Dialect = Dialect.GA) -> Emb
 def resolve_endpoint(
     *,
     model: str | None = None,
-    api_key: str | None = None,
+    api_key: str | Secret | None = None,
     base_url: str | None = None,
     websocket_base_url: str | None = None,
     dialect: str | Dialect = Dialect.GA,
@@ -184,7 +184,7 @@ def resolve_endpoint(
     offline: bool | None = None,
     chat_base_url: str | None = None,
     chat_model: str | None = None,
-) -> tuple[Endpoint, str]:
+) -> tuple[Endpoint, Secret]:
     """Decide where to connect from the arguments, then the environment; return the
     endpoint and the key to make the SDK client with.
 
@@ -193,8 +193,23 @@ def resolve_endpoint(
     other URL is given) → an embedded server relaying to it; an Azure endpoint (argument or
     ``AZURE_OPENAI_ENDPOINT`` with ``AZURE_OPENAI_API_KEY``) → Azure; an explicit URL →
     that server (``OPENAI_BASE_URL`` counts); ``OPENAI_API_KEY`` (or ``api_key``) → the real
-    service; otherwise the embedded offline server.
+    service; otherwise the embedded offline server. The key comes back wrapped in a
+    :class:`~rt_notebook.redaction.Secret` (and is one from the start here), so no frame
+    of a traceback shows it.
     """
+    api_key = Secret.wrap(api_key)
+    texts = {
+        "model": model,
+        "base_url": base_url,
+        "websocket_base_url": websocket_base_url,
+        "azure_endpoint": azure_endpoint,
+        "api_version": api_version,
+        "chat_base_url": chat_base_url,
+        "chat_model": chat_model,
+    }
+    for keyword, value in texts.items():  # checked here, not in the SDK (whose frames hold the key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"{keyword} must be a string, not {type(value).__name__}")
     try:
         dialect = Dialect(dialect)
     except ValueError:
@@ -217,12 +232,11 @@ def resolve_endpoint(
     if chat_base_url or chat_model:
         return _local_model(chat_base_url, chat_model, dialect)
     if azure_endpoint:
-        key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+        key = api_key or Secret.wrap(os.environ.get("AZURE_OPENAI_API_KEY"))
         if not key:
             raise ConfigurationError(
                 "Azure needs an API key: pass api_key= or set AZURE_OPENAI_API_KEY"
             )
-        register_secret(key)
         return Endpoint(
             model=model,
             dialect=dialect,
@@ -230,19 +244,17 @@ def resolve_endpoint(
             websocket_base_url=websocket_base_url,  # e.g. a test server without TLS
             api_version=api_version or os.environ.get("OPENAI_API_VERSION") or "2025-08-28",
         ), key
-    key = api_key or os.environ.get("OPENAI_API_KEY")
+    key = api_key or Secret.wrap(os.environ.get("OPENAI_API_KEY"))
     explicit = bool(base_url or websocket_base_url)
     if dialect is Dialect.BETA and (key or explicit) and _is_openai(base_url, websocket_base_url):
         # Refused before connecting: the service would refuse it after the upgrade.
         raise ConfigurationError(beta_refused(by_openai=True))
     if base_url or websocket_base_url:
-        register_secret(key)
         endpoint = Endpoint(
             model=model, dialect=dialect, base_url=base_url, websocket_base_url=websocket_base_url
         )
-        return endpoint, key or "unused"  # many compatible servers need no key
+        return endpoint, key or Secret("unused")  # many compatible servers need no key
     if key:
-        register_secret(key)
         return Endpoint(model=model, dialect=dialect), key
     return _offline(model, dialect)
 
@@ -252,14 +264,15 @@ def _is_openai(*urls: str | None) -> bool:
     return all(url is None or "//api.openai.com" in url for url in urls)
 
 
-def _local_model(base_url: str | None, model: str | None, dialect: Dialect) -> tuple[Endpoint, str]:
+def _local_model(
+    base_url: str | None, model: str | None, dialect: Dialect
+) -> tuple[Endpoint, Secret]:
     if not base_url or not model:
         raise ConfigurationError(
             "a local model needs both a Chat Completions base URL and a model name "
             f"(chat_base_url= and chat_model=, or {CHAT_URL_VARIABLE} and {CHAT_MODEL_VARIABLE})"
         )
     server = chat_server(base_url, model, dialect)
-    register_secret(server.token)
     endpoint = Endpoint(
         model=model,
         dialect=dialect,
@@ -267,12 +280,11 @@ def _local_model(base_url: str | None, model: str | None, dialect: Dialect) -> t
         websocket_base_url=server.websocket_base_url,
         local_model=f"local model {model} via {base_url.rstrip('/')}",
     )
-    return endpoint, server.token
+    return endpoint, Secret.wrap(server.token) or Secret("unused")
 
 
-def _offline(model: str, dialect: Dialect) -> tuple[Endpoint, str]:
+def _offline(model: str, dialect: Dialect) -> tuple[Endpoint, Secret]:
     server = embedded_server(dialect)
-    register_secret(server.token)
     endpoint = Endpoint(
         model=model,
         dialect=dialect,
@@ -280,7 +292,7 @@ def _offline(model: str, dialect: Dialect) -> tuple[Endpoint, str]:
         websocket_base_url=server.websocket_base_url,
         offline=True,
     )
-    return endpoint, server.token
+    return endpoint, Secret.wrap(server.token) or Secret("unused")
 
 
 class Transport:
@@ -289,27 +301,39 @@ class Transport:
 
     __slots__ = ("_client", "endpoint")
 
-    def __init__(self, endpoint: Endpoint, api_key: str) -> None:
-        from openai import AsyncAzureOpenAI, AsyncOpenAI
+    def __init__(self, endpoint: Endpoint, api_key: Secret | str) -> None:
+        from openai import AsyncOpenAI
 
+        api_key = Secret.wrap(api_key) or Secret("unused")
         self.endpoint = endpoint
         self._client: AsyncOpenAI
+        try:
+            self._client = self._make_client(endpoint, api_key)
+        except Exception as exc:
+            # Raised again without the SDK's frames: its locals hold the key.
+            raise ConfigurationError(
+                scrub(f"the openai SDK refused these settings: {type(exc).__name__}: {exc}")
+            ) from None
+
+    @staticmethod
+    def _make_client(endpoint: Endpoint, api_key: Secret) -> Any:
+        from openai import AsyncAzureOpenAI, AsyncOpenAI
+
         if endpoint.azure_endpoint:
-            self._client = AsyncAzureOpenAI(
-                api_key=api_key,
+            return AsyncAzureOpenAI(
+                api_key=api_key.reveal(),
                 azure_endpoint=endpoint.azure_endpoint,
                 api_version=endpoint.api_version,
                 azure_deployment=endpoint.model,
                 websocket_base_url=endpoint.websocket_base_url,
                 http_client=shared_http_client(),
             )
-        else:
-            self._client = AsyncOpenAI(
-                api_key=api_key,
-                base_url=endpoint.base_url,
-                websocket_base_url=endpoint.websocket_base_url,
-                http_client=shared_http_client(),
-            )
+        return AsyncOpenAI(
+            api_key=api_key.reveal(),
+            base_url=endpoint.base_url,
+            websocket_base_url=endpoint.websocket_base_url,
+            http_client=shared_http_client(),
+        )
 
     def __repr__(self) -> str:
         return f"<Transport {self.endpoint.describe()}>"

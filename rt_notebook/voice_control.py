@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .protocol.numbers import count
 from .voice_switch import AUDIO
 
 if TYPE_CHECKING:
@@ -140,17 +141,17 @@ class VoiceTurns:
         kind = event.get("type")
         if kind == "input_audio_buffer.speech_started":
             start = event.get("audio_start_ms")
-            self._speech_start_ms = start if isinstance(start, int) else None
+            self._speech_start_ms = count(start)  # from the server: checked
             self._speech_end_ms = None
             return "speech_started"
         if kind == "input_audio_buffer.speech_stopped":
             end = event.get("audio_end_ms")
-            self._speech_end_ms = end if isinstance(end, int) else None
+            self._speech_end_ms = count(end)
             return None
         if kind == "input_audio_buffer.timeout_triggered":  # the silence is the turn
             start, end = event.get("audio_start_ms"), event.get("audio_end_ms")
-            self._speech_start_ms = start if isinstance(start, int) else None
-            self._speech_end_ms = end if isinstance(end, int) else None
+            self._speech_start_ms = count(start)  # from the server: checked
+            self._speech_end_ms = count(end)
             return None
         if kind == "input_audio_buffer.committed":
             item_id = event.get("item_id")

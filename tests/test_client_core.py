@@ -487,6 +487,11 @@ HOSTILE = [
     '{"type": "conversation.item.deleted", "item_id": {"a": 1}}',
     '{"type": "rate_limits.updated", "rate_limits": "x"}',
     "[" * 100000,
+    # Frames orjson (the decoder) and json.loads both refuse, each in its own way.
+    '{"type": "error", "error": {}',
+    b'{"type": "error", "error": {"message": "\xff"}}',  # not UTF-8
+    '{"type": "error", "error": {"code": 1' + "0" * 30 + "}}",  # a big int where a string goes
+    '{"type": "error", "error": {"message": NaN}}',
 ]
 
 
@@ -598,6 +603,56 @@ def test_a_drop_mid_answer_restores_the_conversation_and_asks_again():
         ("item_q3", "user", "third"),
         ("item_a3", "assistant", "third answer"),
     ]
+
+
+def drop_and_restore(core, now=5):
+    """Drop the socket, reconnect, and answer the restore as a server does; return the
+    mirror's position rebuilds during the restore and the restored item ids."""
+    core.socket_closed(core.generation, "the connection failed", now=now)
+    core.tick(core.next_deadline())
+    core.commands.clear()
+    feed(core, {"type": "session.created", "session": {"id": "sess_2"}}, now=now + 2)
+    sent = take(core, "conversation.item.create")
+    rebuilds = core.conversation.position_rebuilds
+    previous = None
+    for event in sent:
+        feed(core, added(event["item"], previous))
+        previous = event["item"]["id"]
+    return core.conversation.position_rebuilds - rebuilds, [e["item"]["id"] for e in sent]
+
+
+def test_a_long_restore_rebuilds_the_positions_at_most_once():
+    """Each restored item is already in place: it stays, and no lookup rebuilds the whole
+    position map (once per item made a restore quadratic in the conversation's length)."""
+    core = ready()
+    ids = [f"item_{n}" for n in range(2000)]
+    for item_id in ids:
+        feed(core, added(user_item(item_id, item_id)))
+    rebuilds, restored = drop_and_restore(core)
+    assert restored == ids
+    assert rebuilds <= 1
+    assert core.state is State.READY
+    assert [i.id for i in core.conversation.items] == ids
+    assert [core.conversation.index_of(i) for i in ids] == list(range(2000))
+
+
+def test_an_item_left_out_of_the_restore_moves_behind_the_restored_ones():
+    """An unfinished item in the middle is not re-created: the restored items close up in
+    front of it, without a rebuild per item, and every position stays right."""
+    core = ready()
+    ids = [f"item_{n}" for n in range(500)]
+    for item_id in ids:
+        wire = user_item(item_id, item_id)
+        if item_id == "item_100":
+            wire["status"] = "in_progress"
+        feed(core, added(wire))
+    rebuilds, restored = drop_and_restore(core)
+    kept = [i for i in ids if i != "item_100"]
+    assert restored == kept
+    assert rebuilds <= 1
+    order = [i.id for i in core.conversation.items]
+    assert order == [*kept, "item_100"]
+    assert [core.conversation.index_of(i) for i in order] == list(range(500))
 
 
 def test_an_answer_interrupted_twice_fails_clearly():

@@ -99,6 +99,42 @@ def test_insert_at_root_and_after_an_item():
     assert [i.id for i in conversation.items] == ["item_S0", "item_U1", "item_M1", "item_A1"]
 
 
+@pytest.mark.parametrize(
+    ("item_id", "previous", "order"),
+    [
+        ("c", "a", "acbde"),  # back
+        ("b", "d", "acdbe"),  # forward
+        ("a", None, "abcde"),  # at root already: stays
+        ("e", None, "eabcd"),  # to the root
+        ("b", "zz", "acdeb"),  # an unknown anchor: to the end
+        ("c", "b", "abcde"),  # in place already: stays
+    ],
+)
+def test_an_item_added_again_moves_where_the_server_puts_it(item_id, previous, order):
+    """A known item announced again (a restore) keeps its place, or moves to the new one;
+    every position stays right."""
+    conversation = Conversation()
+    anchor = None
+    for known in "abcde":
+        conversation.apply(
+            {
+                "type": "conversation.item.added",
+                "previous_item_id": anchor,
+                "item": {"id": known, "type": "message", "role": "user", "content": []},
+            }
+        )
+        anchor = known
+    again = {
+        "type": "conversation.item.added",
+        "previous_item_id": previous,
+        "item": {"id": item_id, "type": "message", "role": "user", "content": []},
+    }
+    assert conversation.apply(again) == [ItemAdded(item_id, order.index(item_id))]
+    assert "".join(conversation.item_ids()) == order
+    assert [conversation.index_of(known) for known in order] == list(range(5))
+    assert conversation.position_rebuilds == 0
+
+
 def test_deleted_item_leaves_the_conversation():
     conversation = replay(FIXTURES / "text_turn_ga.jsonl")
     conversation.apply({"type": "conversation.item.deleted", "item_id": "item_U1"})

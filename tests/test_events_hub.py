@@ -114,3 +114,25 @@ def test_the_streaming_tail_ends_with_a_working_link_whatever_it_ends_in(tail):
     view._link = "[events](#rt-events-abc-req_1)"
     html = MarkdownIt("commonmark").enable("table").render(view._live(tail))
     assert '<a href="#rt-events-abc-req_1">events</a>' in html, html
+
+
+def test_open_is_idempotent_per_turn_and_front_end(monkeypatch):
+    hub = events.EventsHub()
+    opened = []
+    monkeypatch.setattr(events, "open_inspector", lambda key, **_: opened.append(key) or "")
+    monkeypatch.setattr(events, "REOPEN_AFTER_S", 3600.0)  # one burst, however slow the machine
+
+    def click(key: str, app: str = "JupyterLab") -> None:
+        hub._handle_message(None, {"event": "open", "key": key, "app": app}, [])
+
+    for _ in range(300):
+        click("req_flood")
+    assert opened == ["req_flood"]
+    click("req_flood", app="Notebook")  # another front end asks: it gets its answer
+    click("req_other")
+    click("req_flood")  # another turn was asked in between: this is a new ask
+    assert opened == ["req_flood", "req_flood", "req_other", "req_flood"]
+    monkeypatch.setattr(events, "REOPEN_AFTER_S", 0.0)  # the pane may have been closed since
+    click("req_flood")
+    assert opened[-1] == "req_flood"
+    assert len(opened) == 5

@@ -16,10 +16,11 @@ import pytest
 from rt_notebook.errors import ConfigurationError
 from rt_notebook.models import DEFAULT_MODEL
 from rt_notebook.session import Session
+from tests.timing import within
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.timeout(180),
+    pytest.mark.timeout(within(180)),
     pytest.mark.skipif(not os.environ.get("OPENAI_API_KEY"), reason="needs OPENAI_API_KEY"),
 ]
 

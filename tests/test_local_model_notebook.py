@@ -19,6 +19,7 @@ from tests.test_notebooks import (
     read_tutorial,
     tracebacks,
 )
+from tests.timing import within
 
 NOTEBOOK = NOTEBOOK_DIR / "local_model.ipynb"
 
@@ -30,7 +31,7 @@ def standin() -> Iterator[ChatStandIn]:
 
 
 @pytest.mark.kernel
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(within(300))
 def test_local_model_tutorial_talks_to_the_local_model(standin: ChatStandIn, tmp_path) -> None:
     env = kernel_env()
     env["RT_NOTEBOOK_CHAT_BASE_URL"] = standin.base_url
@@ -67,7 +68,7 @@ def test_local_model_tutorial_talks_to_the_local_model(standin: ChatStandIn, tmp
 
 
 @pytest.mark.kernel
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(within(300))
 def test_local_model_tutorial_with_config_and_a_key(standin: ChatStandIn, tmp_path) -> None:
     """``%config RealtimeMagics.chat_*`` instead of the environment; the key never shows."""
     key = "sk-local-notebook-key-0123456789abcdef"

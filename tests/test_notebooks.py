@@ -32,6 +32,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.timing import within
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 
@@ -73,7 +75,7 @@ def read_tutorial(path: Path) -> Any:
 
 
 MARK = "rt_notebook_test"
-CELL_TIMEOUT = 60  # seconds per cell; the offline server answers in well under one
+CELL_TIMEOUT = int(within(60))  # seconds per cell; the offline server answers in well under one
 # Every tutorial must check at least this many outputs, so a silently broken cell shows.
 MIN_EXPECTATIONS = 3
 
@@ -226,6 +228,14 @@ def test_readme_links_the_notebook(path):
     assert f"notebooks/{path.name}" in readme
 
 
+def test_the_quickstart_points_to_every_other_tutorial():
+    quickstart = read_tutorial(NOTEBOOK_DIR / "quickstart.ipynb")
+    (next_list,) = [c.source for c in quickstart.cells if c.source.startswith("## Next")]
+    others = [path.name for path in NOTEBOOKS if path.name != "quickstart.ipynb"]
+    assert others
+    assert [name for name in others if f"]({name})" not in next_list] == []
+
+
 def test_readme_opens_the_quickstart_on_binder():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     badge = re.search(r"\[!\[Binder\]\(https://mybinder.org/badge_logo.svg\)\]\(([^)]+)\)", readme)
@@ -276,7 +286,7 @@ def test_the_kernel_gets_no_credentials(monkeypatch):
 
 
 @pytest.mark.kernel
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(within(300))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_runs_offline(path, tmp_path):
     notebook = execute(path, tmp_path)
@@ -310,7 +320,7 @@ def model_like_server(tmp_path_factory):
 
 
 @pytest.mark.kernel
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(within(300))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_runs_unchanged_with_a_key(path, tmp_path, model_like_server):
     """With OPENAI_API_KEY set, the cells that need a key run, and nothing relies on echoes.

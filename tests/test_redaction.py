@@ -30,6 +30,12 @@ KEY = "sk-proj-FAKE0123456789abcdefREDACTION"
         ("wss://x/openai/realtime?api-key=abc&deployment=d", "?api-key=***&deployment=d"),
         ("bearer xyz", "bearer ***"),
         ("no credentials here: authorisation pending", "no credentials here"),
+        # an error code's label is not a setting: its message stays readable
+        (
+            "invalid_api_key: Incorrect API key provided.",
+            "invalid_api_key: Incorrect API key provided.",
+        ),
+        ("invalid_api_key=sk-whatever", "invalid_api_key=***"),
     ],
 )
 def test_scrub_hides_credential_values(text, kept):

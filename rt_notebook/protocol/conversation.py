@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .events import Event, to_ga
+from .numbers import clean_usage
 
 __all__ = [
     "AUDIO_BYTES_PER_MS",
@@ -279,6 +280,9 @@ Change = (
 # The mirror ---------------------------------------------------------------------------
 
 _TEXT_DELTAS = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
+_STREAMED_GA = frozenset(
+    {*_TEXT_DELTAS, "response.output_audio.delta", "response.function_call_arguments.delta"}
+)
 
 
 class Conversation:
@@ -301,6 +305,7 @@ class Conversation:
         self._order: list[str] = []
         self._positions: dict[str, int] = {}
         self._positions_stale = False
+        self.position_rebuilds = 0  # how often the positions were rebuilt (for tests)
         # Every response seen, by id, in creation order (dicts keep insertion order).
         self.responses: dict[str, Response] = {}
         # The in-conversation response now running, if any (at most one at a time).
@@ -366,6 +371,7 @@ class Conversation:
         if self._positions_stale:
             self._positions = {known: index for index, known in enumerate(self._order)}
             self._positions_stale = False
+            self.position_rebuilds += 1
         return self._positions.get(item_id)
 
     def response_items(self, response_id: str) -> Iterator[Item]:
@@ -392,14 +398,16 @@ class Conversation:
 
     def apply(self, event: Event) -> list[Change]:
         """Fold one server event (either dialect) into the mirror; return what changed."""
-        handler = self._handlers.get(event.get("type", ""))
+        kind = event.get("type", "")
+        handler = self._handlers.get(kind)
         if handler is None:
             event = to_ga(event)
             handler = self._handlers.get(event.get("type", ""))
             if handler is None:
                 return []
-        # Items and responses carry dialect-specific names too (beta "text" parts).
-        elif "item" in event or "response" in event:
+        # Items and responses carry dialect-specific names too (beta "text" parts); deltas
+        # (most events) carry neither, and skip the look.
+        elif kind not in _STREAMED_GA and ("item" in event or "response" in event):
             event = to_ga(event)
         return handler(event)
 
@@ -424,10 +432,15 @@ class Conversation:
             return []
         item, _ = self._ensure_item(wire)
         item._absorb(wire)
+        previous_item_id = event.get("previous_item_id")
         if item.in_conversation:
-            self._unplace(item.id)  # re-placed below: the server moved it
+            # Known already (a restore re-creates every item on a new connection): it
+            # stays where it is unless the server put it elsewhere.
+            current = self.index_of(item.id)
+            if current is not None:
+                return [ItemAdded(item.id, self._move(current, previous_item_id))]
         item.in_conversation = True
-        index = self._place(item.id, event.get("previous_item_id"))
+        index = self._place(item.id, previous_item_id)
         return [ItemAdded(item.id, index)]
 
     def _place(self, item_id: str, previous_item_id: str | None) -> int:
@@ -443,6 +456,32 @@ class Conversation:
             self._positions_stale = True
         self._order.insert(index, item_id)
         return index
+
+    def _move(self, current: int, previous_item_id: str | None) -> int:
+        """Put the item at ``current`` right after ``previous_item_id``; its new index.
+
+        Only the positions between the old and the new place change, so a restore (every
+        item re-announced in order, each one already in place) costs O(1) per item, and
+        one left out of it (an unfinished item) moves back one place per item: no rebuild.
+        """
+        order = self._order
+        if previous_item_id is None:
+            target = 0
+        else:
+            anchor = self.index_of(previous_item_id)
+            if anchor is None or anchor == current:
+                target = len(order) - 1  # an unknown anchor: at the end, as _place does
+            else:
+                target = anchor + 1 if anchor < current else anchor
+        if target == current:
+            return current
+        item_id = order.pop(current)
+        order.insert(target, item_id)
+        if not self._positions_stale:
+            positions = self._positions
+            for index in range(min(current, target), max(current, target) + 1):
+                positions[order[index]] = index
+        return target
 
     def _unplace(self, item_id: str) -> None:
         """Take an item out of the conversation's order (if it is there)."""
@@ -525,7 +564,7 @@ class Conversation:
         response = self._response(wire.get("id", ""))
         response.status = wire.get("status") or "completed"
         response.status_details = wire.get("status_details")
-        response.usage = wire.get("usage")
+        response.usage = clean_usage(wire.get("usage"))  # counts checked where they enter
         if wire.get("metadata") is not None:
             response.metadata = wire["metadata"]
         changes: list[Change] = []

@@ -269,10 +269,9 @@ class CellView:
         # A local model behind the embedded server: name it and where it runs.
         answered_by = self.session.endpoint.local_model or result.model
         pieces = ["offline server (echo)" if offline else answered_by, result.status]
-        if result.status_details and result.status != "completed":
-            reason = result.status_details.get("reason")
-            if reason:
-                pieces[-1] += f" ({reason})"
+        reason = result.reason  # why it failed or stopped: scrubbed, one line
+        if reason:
+            pieces[-1] += f" ({reason})"
         if result.usage and result.usage.get("total_tokens") is not None:
             pieces.append(f"{result.usage['total_tokens']} tokens")
         if result.time_to_first_delta is not None:

@@ -133,7 +133,7 @@ def footer_pieces(session: Session, handle: ResponseHandle, result: ResponseResu
             pieces.append(f"queued {queued:.2f} s")
     prices = pricing.endpoint_prices(session.endpoint, result.model)
     usd = pricing.cost(result.usage, prices)
-    if usd is not None:
+    if usd:  # None: no price known; 0: nothing was used (a failed answer), nothing to say
         pieces.append(format_cost(usd))
     elif _priceable(session):
         label = pricing.cost_label([result.usage or {}], prices, result.model)
@@ -159,7 +159,7 @@ def session_totals(session: Session) -> str:
     model = str(session.session_config.get("model") or session.model)
     prices = pricing.endpoint_prices(session.endpoint, model)
     usd = pricing.total_cost(usages, prices)
-    if usd is not None and usages:
+    if usd:  # as in a footer: no "$0.000000" for nothing used
         text += f" · {format_cost(usd)}"
     elif _priceable(session):
         label = pricing.cost_label(usages, prices, model)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
@@ -27,7 +28,16 @@ from rt_notebook.protocol.events import Dialect
 from rt_notebook.server import errors
 from rt_notebook.server.errors import ErrorInfo
 
-__all__ = ["ENDPOINT", "Admitted", "Rejected", "admit", "is_endpoint", "new_token"]
+__all__ = [
+    "ENDPOINT",
+    "Admitted",
+    "Rejected",
+    "admit",
+    "exposure_warning",
+    "is_endpoint",
+    "is_loopback",
+    "new_token",
+]
 
 ENDPOINT = "/v1/realtime"
 AZURE_ENDPOINT = "/openai/realtime"
@@ -90,3 +100,22 @@ def _presented_key(headers: Mapping[str, str]) -> str:
     if scheme.lower() == "bearer" and bearer.strip():
         return bearer.strip()
     return headers.get("api-key", "").strip()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` serves this machine only (``localhost``, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a name, or "" (every interface): it may reach the network
+        return False
+
+
+def exposure_warning(host: str) -> str:
+    """What to tell someone binding a ``host`` that is not loopback."""
+    return (
+        f"warning: --host {host or '(every interface)'} serves beyond this machine: anyone "
+        "who can reach it and knows the token can use this server, and the traffic (token "
+        "included) is not encrypted (ws://). Use --host 127.0.0.1 unless that is what you want."
+    )

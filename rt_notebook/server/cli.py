@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from rt_notebook.server.admission import ENDPOINT, new_token
+from rt_notebook.server.admission import ENDPOINT, exposure_warning, is_loopback, new_token
 from rt_notebook.server.chat_backend import CHAT_KEY_VARIABLE, ChatResponder
 from rt_notebook.server.driver import DriverConfig, start_server
 from rt_notebook.server.embedded import parse_dialect
@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: %(default)s); any other than loopback needs --token",
     )
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
     parser.add_argument("--token", help="bearer token clients must send (default: random)")
@@ -106,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--pace must be >= 0")
     if args.max_session_seconds is not None and not args.max_session_seconds > 0:
         parser.error("--max-session-seconds must be > 0")
+    if not is_loopback(args.host):
+        if not args.token:  # a random token printed to a terminal is no protection on a network
+            parser.error(f"--host {args.host} serves beyond this machine: it needs --token TOKEN")
+        sys.stderr.write(exposure_warning(args.host) + "\n")
     responder: Responder | LiveResponder
     if args.backend == "chat":
         if not args.chat_base_url or not args.chat_model:

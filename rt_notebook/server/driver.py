@@ -42,7 +42,7 @@ from websockets.http11 import Request, Response
 from rt_notebook.protocol.events import Dialect, Event
 from rt_notebook.server.admission import ENDPOINT, Rejected, admit, is_endpoint
 from rt_notebook.server.connections import ConnectionRegistry
-from rt_notebook.server.errors import error_event
+from rt_notebook.server.errors import error_event, server_error
 from rt_notebook.server.live import LiveError, LiveResponder, live_failure
 from rt_notebook.server.responders import Responder
 from rt_notebook.server.shapes import EncodedEvent
@@ -55,6 +55,11 @@ logger = logging.getLogger("rt_notebook.server")
 # input_audio_buffer.append may carry 15 MiB of base64 audio.
 MAX_FRAME_BYTES = 20 * 1024 * 1024
 SERVER_HEADER = "rt-notebook-offline-realtime"
+# Characters of client frames the receiver takes before the pump has applied them; past
+# this the receiver waits (websockets stops reading, TCP pushes back on the client).
+MAX_UNAPPLIED_CHARS = 32 * 1024 * 1024
+# Failures of the pump (a bug met by some client event) answered before the connection closes.
+PUMP_FAILURES_LIMIT = 8
 UNPACED_BURST = 16  # with pace 0, ticks written at once between two yields to the event loop
 # A scheduled drop lets the frames already written reach the client first, for so long.
 DROP_FLUSH_LIMIT_S = 2.0
@@ -148,6 +153,11 @@ class _Link:
         self.connections = config.connections
         # Set by the receiver when the state has queued events; cleared by the pump.
         self.wake = asyncio.Event()
+        # Characters of client frames queued since the pump last applied the queue, and
+        # the event the pump sets when it has (see run: a client that sends faster than
+        # the pump applies, e.g. one that does not read, is not read either).
+        self.unapplied = 0
+        self.applied = asyncio.Event()
         # Deltas left before a scheduled drop, once this connection claimed one.
         self.drop_countdown: int | None = None
         self.pump_task: asyncio.Task[None] | None = None
@@ -165,12 +175,12 @@ class _Link:
             async for message in self.connection:
                 if self.connections.ignores(message):
                     continue  # a fault a test armed: the client's event goes unanswered
-                if isinstance(message, str):
-                    await self.send(self.state.receive_text(message))
-                else:
-                    await self.send(self.state.receive_bytes(message))
+                await self.send(self._receive(message))
                 if self.state.pending:
+                    self.unapplied += len(message)
                     self.wake.set()
+                if self.unapplied > MAX_UNAPPLIED_CHARS:
+                    await self._wait_for_pump()
         except ConnectionClosed:
             pass
         finally:
@@ -183,6 +193,28 @@ class _Link:
                 task.cancel()  # the client is gone: stop asking the backend
             if self.expiry_task is not None:
                 await self.expiry_task  # the closing handshake it started ends by itself
+
+    async def _wait_for_pump(self) -> None:
+        """Until the pump has applied the queue, or has ended (cancelled, failed)."""
+        assert self.pump_task is not None
+        if self.pump_task.done():
+            return
+        self.applied.clear()
+        applied = asyncio.ensure_future(self.applied.wait())
+        try:
+            await asyncio.wait({applied, self.pump_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            applied.cancel()
+
+    def _receive(self, message: str | bytes) -> list[Event]:
+        """The state's answer to one frame; a failure is answered, not fatal."""
+        try:
+            if isinstance(message, str):
+                return self.state.receive_text(message)
+            return self.state.receive_bytes(message)
+        except Exception:
+            logger.exception("embedded server: a client frame failed")
+            return [error_event(server_error())]
 
     def _expire(self) -> None:
         self.expiry_task = asyncio.create_task(self._end_session())
@@ -197,13 +229,25 @@ class _Link:
             await self.connection.close(code, reason)
 
     async def pump(self) -> None:
-        try:
-            await self._pump()
-        except ConnectionClosed:
-            pass
-        except Exception:
-            logger.exception("embedded server: connection state failed")
-            await self.connection.close(1011, "internal error")
+        """Run :meth:`_pump`; a failure is answered with an ``error`` and the pump goes on
+        (the failing event was taken off the queue), up to :data:`PUMP_FAILURES_LIMIT`
+        failures on one connection: then its state is broken, and it closes with 1011."""
+        failures = 0
+        while True:
+            try:
+                await self._pump()
+            except ConnectionClosed:
+                return
+            except Exception:
+                logger.exception("embedded server: connection state failed")
+                failures += 1
+                if failures >= PUMP_FAILURES_LIMIT:
+                    await self.connection.close(1011, "internal error")
+                    return
+                try:
+                    await self.send([error_event(server_error())])
+                except ConnectionClosed:
+                    return
 
     async def _pump(self) -> None:
         loop = asyncio.get_running_loop()
@@ -212,6 +256,8 @@ class _Link:
         while True:
             self.wake.clear()
             out = self.state.process()
+            self.unapplied = 0
+            self.applied.set()
             if live:
                 self._sync_live()
             if not self.state.streaming or (live and self.state.waiting):

@@ -37,7 +37,7 @@ import threading
 from types import TracebackType
 
 from rt_notebook.protocol.events import Dialect
-from rt_notebook.server.admission import ENDPOINT, new_token
+from rt_notebook.server.admission import ENDPOINT, is_loopback, new_token
 from rt_notebook.server.connections import ConnectionRegistry
 from rt_notebook.server.driver import DriverConfig, start_server
 from rt_notebook.server.live import LiveResponder
@@ -96,6 +96,10 @@ class EmbeddedServer:
             raise ValueError(f"pace must be >= 0 seconds, not {pace}")
         if max_session_seconds is not None and not max_session_seconds > 0:
             raise ValueError(f"max_session_seconds must be > 0, not {max_session_seconds}")
+        if not is_loopback(host) and not token:
+            raise ValueError(
+                f"host {host!r} serves beyond this machine: choose a token (token=...)"
+            )
         self.host = host
         self.token = token or new_token()
         # An echo streams for two minutes at most at this pace (no limit at pace 0).

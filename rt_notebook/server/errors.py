@@ -16,10 +16,12 @@ from rt_notebook.protocol.events import Event, new_id
 __all__ = [
     "ErrorInfo",
     "active_response",
+    "audio_buffer_full",
     "beta_shape_disabled",
     "binary_frame",
     "cancel_not_active",
     "commit_empty",
+    "conversation_too_large",
     "describe_duration",
     "duplicate_item_id",
     "error_event",
@@ -33,6 +35,7 @@ __all__ = [
     "missing_parameter",
     "out_of_range",
     "quote_choices",
+    "server_error",
     "session_expired",
     "too_long",
     "tool_choice_not_found",
@@ -149,6 +152,40 @@ def binary_frame() -> ErrorInfo:
     return ErrorInfo(
         code="invalid_event",
         message="Binary frames are not supported. Send each event as a JSON text frame.",
+    )
+
+
+def server_error() -> ErrorInfo:
+    """A client event the server failed on (a bug): said, and the connection goes on."""
+    return ErrorInfo(
+        code="server_error",
+        message="The server had an error while processing your request. The event was not "
+        "applied; the connection goes on.",
+        type="server_error",
+    )
+
+
+def conversation_too_large(limit: int, held: int) -> ErrorInfo:
+    return ErrorInfo(
+        code="conversation_too_large",
+        message=(
+            f"The conversation would hold more than {limit:,} characters of items (it holds "
+            f"{held:,}), the embedded server's limit per connection. The item was not added: "
+            "delete items (conversation.item.delete) or start a new conversation."
+        ),
+        param="item",
+    )
+
+
+def audio_buffer_full(limit: int, held: int) -> ErrorInfo:
+    return ErrorInfo(
+        code="input_audio_buffer_full",
+        message=(
+            f"The input audio buffer would hold more than {limit:,} bytes of audio (it holds "
+            f"{held:,}), the embedded server's limit per connection. The audio was not "
+            "appended: commit (input_audio_buffer.commit) or clear the buffer first."
+        ),
+        param="audio",
     )
 
 

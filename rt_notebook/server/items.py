@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import overload
 
 from rt_notebook.protocol.events import Event
+from rt_notebook.server.limits import item_chars
 
 __all__ = ["ROOT", "ContextView", "ItemStore", "Measure"]
 
@@ -69,6 +70,9 @@ class ItemStore:
         self._measure = measure
         self._sizes: dict[str, tuple[int, int]] = {}  # id -> its measure when last taken
         self.size = (0, 0)  # the sum of every item's measure
+        # Characters every item holds (see limits.item_chars): the memory cap's measure.
+        self.chars = 0
+        self._chars: dict[str, int] = {}
         self.measured = 0  # items measured so far (the work a turn does, for tests)
 
     def __contains__(self, item_id: object) -> bool:
@@ -115,10 +119,14 @@ class ItemStore:
         if position < len(self._items):
             self._previous[self._items[position]["id"]] = before
         self._add_size(self._sizes.pop(item_id, (0, 0)), -1)
+        self.chars -= self._chars.pop(item_id, 0)
         return item
 
     def refresh(self, item_id: str) -> None:
         """Measure an item again after it changed in place (content filled, truncated)."""
+        chars = item_chars(self._by_id[item_id])
+        self.chars += chars - self._chars.get(item_id, 0)
+        self._chars[item_id] = chars
         if self._measure is None:
             return
         size = self._measure(self._by_id[item_id])

@@ -125,8 +125,12 @@ def apply_updates(response: ActiveResponse, updates: Iterable[LiveUpdate]) -> No
 
 
 def failure_details(info: ErrorInfo) -> Event:
-    """``status_details`` of a response that failed with ``info``."""
-    return {"type": "failed", "error": {"type": info.type, "code": info.code}}
+    """``status_details`` of a response that failed with ``info``: with the message too,
+    so the answer's footer can say why (the ``error`` event before it names no event)."""
+    return {
+        "type": "failed",
+        "error": {"type": info.type, "code": info.code, "message": info.message},
+    }
 
 
 def live_failure(exc: BaseException) -> ErrorInfo:

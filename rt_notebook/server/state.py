@@ -44,7 +44,9 @@ from typing import Any, ClassVar, cast
 from rt_notebook.protocol.events import Dialect, Event, new_id
 from rt_notebook.server import errors, shapes
 from rt_notebook.server.errors import ErrorInfo, error_event
+from rt_notebook.server.frames import parse_client_frame
 from rt_notebook.server.items import ContextView, ItemStore
+from rt_notebook.server.limits import MAX_CONVERSATION_CHARS, MAX_INPUT_AUDIO_BYTES, item_chars
 from rt_notebook.server.live import (
     AUDIO_NOTICE,
     LiveResponder,
@@ -151,10 +153,9 @@ class ConnectionState:
 
     def receive_text(self, text: str) -> list[Event]:
         """Take one text frame; return the errors to send now (valid events are queued)."""
-        try:
-            event = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return [error_event(errors.invalid_json(exc.msg))]
+        event = parse_client_frame(text)  # never raises: deep, huge, lone surrogates
+        if isinstance(event, ErrorInfo):
+            return [error_event(event)]
         if not isinstance(event, dict):
             return [error_event(errors.invalid_type("event", "an object", _describe(event)))]
         problem = validate_client_event(event, self.dialect)
@@ -287,6 +288,9 @@ class ConnectionState:
         item = shapes.normalize_item(event["item"])
         if item["id"] in self.conversation:
             return [self._error(errors.duplicate_item_id(item["id"]), event)]
+        if self.conversation.chars + item_chars(item) > MAX_CONVERSATION_CHARS:
+            problem = errors.conversation_too_large(MAX_CONVERSATION_CHARS, self.conversation.chars)
+            return [self._error(problem, event)]
         if item["type"] == "function_call_output" and self._conversation_response() is not None:
             # The service acknowledges tool results only after the running response ends.
             self._deferred.append((item, event))
@@ -359,6 +363,9 @@ class ConnectionState:
             pcm = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
             return [self._error(errors.invalid_audio("audio"), event)]
+        if len(self._audio_buffer) + len(pcm) > MAX_INPUT_AUDIO_BYTES:
+            problem = errors.audio_buffer_full(MAX_INPUT_AUDIO_BYTES, len(self._audio_buffer))
+            return [self._error(problem, event)]
         start = self._buffer_base + len(self._audio_buffer)
         self._audio_buffer += pcm
         detection = self._turn_detection()
@@ -406,6 +413,9 @@ class ConnectionState:
 
     def _commit_pcm(self, pcm: bytes, item_id: str | None) -> list[Event]:
         """``committed``, the user audio item, and its offline transcription if asked for."""
+        held = self.conversation.chars
+        if held + (len(pcm) + 2) // 3 * 4 > MAX_CONVERSATION_CHARS:  # its base64, before making it
+            return [error_event(errors.conversation_too_large(MAX_CONVERSATION_CHARS, held))]
         audio = base64.b64encode(pcm).decode("ascii")
         content = [{"type": "input_audio", "audio": audio, "transcript": None}]
         wire: Event = {"type": "message", "role": "user", "content": content}

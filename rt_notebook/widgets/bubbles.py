@@ -75,8 +75,11 @@ def is_streaming(item: ItemSnapshot, response_status: str | None) -> bool:
     )
 
 
-def item_html(item: ItemSnapshot, response_status: str | None = None) -> str:
-    """One conversation item as a bubble; ``response_status`` is its response's status."""
+def item_html(
+    item: ItemSnapshot, response_status: str | None = None, reason: str | None = None
+) -> str:
+    """One conversation item as a bubble; ``response_status`` is its response's status and
+    ``reason`` why that response failed or stopped short (shown with the status)."""
     status = item.status or "in_progress"
     streaming = is_streaming(item, response_status)
     attrs = {
@@ -90,7 +93,8 @@ def item_html(item: ItemSnapshot, response_status: str | None = None) -> str:
     if streaming:
         suffix = ' <span class="rt-chat-streaming">streaming…</span>'
     elif response_status in _NOTABLE:
-        suffix = f' <span class="rt-chat-flag">{_escape(response_status or "")}</span>'
+        flag = f"{response_status} ({reason})" if reason else str(response_status)
+        suffix = f' <span class="rt-chat-flag">{_escape(flag)}</span>'
     if item.type == "function_call":
         label = f"Function call <code>{_escape(item.name or '?')}</code>{suffix}"
         return _bubble(

@@ -26,6 +26,7 @@ import logging
 import re
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,8 @@ log = logging.getLogger("rt_notebook")
 
 _HERE = Path(__file__).parent
 KEY = re.compile(r"[A-Za-z0-9_-]{1,80}\Z")  # request tags, response and item ids
+# A turn asked to open again within this many seconds of the last ask opens nothing.
+REOPEN_AFTER_S = 2.0
 
 
 class EventsHub(anywidget.AnyWidget):
@@ -57,6 +60,8 @@ class EventsHub(anywidget.AnyWidget):
         self.ready = threading.Event()  # set when a page installed the click delegate
         self.app = ""  # the front end that reported last (e.g. "JupyterLab")
         self.opened: list[str] = []  # keys opened by clicks, for tests
+        # The last key asked to open and when (monotonic): "open" is idempotent per turn.
+        self._last_open: tuple[str, str, float] | None = None
         self.on_msg(self._handle_message)
 
     def href(self, key: str) -> str:
@@ -67,6 +72,15 @@ class EventsHub(anywidget.AnyWidget):
         """``[events](#rt-events-TOKEN-KEY)`` (empty for a key that is not an id)."""
         href = self.href(key)
         return f"[events]({href})" if href else ""
+
+    def _repeated(self, key: str, app: str) -> bool:
+        """Whether the same front end asked to open ``key`` less than
+        :data:`REOPEN_AFTER_S` ago (each ask counts: a flood opens once). Later it opens
+        again (the user may have closed the pane, which the front end does not report),
+        and another front end (a page in JupyterLab after one in Notebook 7) at once."""
+        now = time.monotonic()
+        last, self._last_open = self._last_open, (key, app, now)
+        return last is not None and last[:2] == (key, app) and now - last[2] < REOPEN_AFTER_S
 
     def _handle_message(self, _: Any, content: Any, buffers: Any) -> None:
         # Runs on the comm's thread (rt_notebook's subshell when there is one).
@@ -81,6 +95,8 @@ class EventsHub(anywidget.AnyWidget):
         if content.get("event") != "open" or not isinstance(key, str) or not KEY.match(key):
             return
         self.app = app or self.app
+        if self._repeated(key, app):
+            return  # the turn's inspector was just opened: a double click, or a flood
         self.opened.append(key)
         try:
             note = open_inspector(key, side=app == "JupyterLab")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from markdown_it import MarkdownIt
 
+from ..redaction import scrub, scrub_data
 from ..render.markdown import fenced, inline_code, safe_inline, safe_markdown
 from .bubbles import ROLE_LABELS, pretty_json
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "hard_breaks",
     "item_markdown",
+    "scrubbed_export",
     "transcript_cells",
     "transcript_data",
     "transcript_markdown",
@@ -87,13 +89,23 @@ def transcript_data(
     responses: Sequence[dict[str, Any]] = (),
     **header: Any,
 ) -> dict[str, Any]:
-    """The conversation as JSON-ready data: ``header`` fields, items, responses, errors."""
-    return {
-        **header,
-        "items": [{**item.as_dict(), "response_id": item.response_id} for item in items],
-        "responses": list(responses),
-        "errors": list(errors),
-    }
+    """The conversation as JSON-ready data: ``header`` fields, items, responses, errors
+    (credentials scrubbed, as in every other export: see :func:`scrubbed_export`)."""
+    return scrubbed_export(
+        {
+            **header,
+            "items": [{**item.as_dict(), "response_id": item.response_id} for item in items],
+            "responses": list(responses),
+            "errors": list(errors),
+        }
+    )
+
+
+def scrubbed_export(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of exported ``data`` with every registered credential (and anything shaped
+    like one) replaced by ``***``, as the Markdown and the cell views show it. A chat
+    panel's ``to_dict()`` / ``to_json()`` pass through here."""
+    return cast(dict[str, Any], scrub_data(data))
 
 
 # Notebook cells ---------------------------------------------------------------------
@@ -173,7 +185,8 @@ def transcript_cells(
             cells.append(nbformat.v4.new_markdown_cell(item_markdown(item)))
             continue
         text = item.output if item.type == "function_call_output" else item.text
-        cell = nbformat.v4.new_code_cell(f"{_magic_line(item, bool(outputs))}\n{text or ''}")
+        source = f"{_magic_line(item, bool(outputs))}\n{scrub(text or '')}"
+        cell = nbformat.v4.new_code_cell(source)
         if outputs:
             cell.outputs = [_answer_output(outputs, session)]
             response_id = next((o.response_id for o in outputs if o.response_id), None)

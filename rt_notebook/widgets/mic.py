@@ -27,6 +27,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..protocol.numbers import seconds_of
 from ._esm import with_icons
 from .composer import _keep_frontend_subshell
 
@@ -120,10 +121,8 @@ class Microphone(anywidget.AnyWidget):
             for start in tuple(self._start_handlers):
                 start(str(content["mode"]))
         elif event == "end":
-            captured, rate = content.get("captured"), content.get("rate")
-            seconds = 0.0
-            if type(captured) is int and isinstance(rate, int | float) and rate > 0:
-                seconds = captured / rate
+            # From the page: checked here (10**400 samples, NaN rates: 0 seconds).
+            seconds = seconds_of(content.get("captured"), content.get("rate"))
             for end in tuple(self._end_handlers):
                 end(seconds)
 

@@ -1,9 +1,14 @@
-"""Browser fixtures: one JupyterLab server and one headless Chromium for the whole run.
+"""Browser fixtures: one JupyterLab server for the whole run, headless Chromium per module.
 
 JupyterLab runs from this virtualenv on 127.0.0.1 (a free port, a random token, a temporary
 root with the test notebook, settings and runtime directories of its own, no OpenAI or
 Azure credentials in its environment, so the kernel talks to the embedded offline server).
-Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright's sync API.
+Its start costs most of a minute on a busy machine, so every test file shares it (the
+``lab`` fixture, session-scoped); each file still starts from a clean server: when a test
+file ends, every kernel and notebook session it started is shut down (``_fresh_kernels``),
+so no kernel, widget model or Session of one file is seen by (or slows) the next, and a
+notebook name a later file writes again opens with a fresh kernel. Chromium is Debian's
+``/usr/bin/chromium`` driven by Playwright's sync API.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,14 +149,59 @@ def lab(chromium_path, tmp_path_factory) -> Iterator[Lab]:
         )
     try:
         _wait_until_serving(lab, process, log)
+        _running.append(lab)
         yield lab
     finally:
+        _running.clear()
         process.terminate()
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+def _api(lab: Lab, path: str, method: str = "GET") -> object:
+    """One call to the Jupyter server's REST API (JSON reply, or ``None``)."""
+    request = urllib.request.Request(
+        f"{lab.url}/api/{path}", headers={"Authorization": f"token {lab.token}"}, method=method
+    )
+    with urllib.request.urlopen(request, timeout=within(30)) as reply:
+        body = reply.read()
+    return json.loads(body) if body else None
+
+
+def _kernel_ids(lab: Lab) -> set[str]:
+    kernels = _api(lab, "kernels")
+    assert isinstance(kernels, list)
+    return {kernel["id"] for kernel in kernels}
+
+
+def shut_down_kernels_since(lab: Lab, before: set[str]) -> list[str]:
+    """Shut down every kernel (and its notebook session) not in ``before``; their ids."""
+    new = _kernel_ids(lab) - before
+    sessions = _api(lab, "sessions")
+    assert isinstance(sessions, list)
+    for session in sessions:
+        if session["kernel"]["id"] in new:
+            with contextlib.suppress(urllib.error.HTTPError):  # ended meanwhile
+                _api(lab, f"sessions/{session['id']}", "DELETE")
+    for kernel_id in new & _kernel_ids(lab):  # kernels no notebook session holds
+        with contextlib.suppress(urllib.error.HTTPError):
+            _api(lab, f"kernels/{kernel_id}", "DELETE")
+    return sorted(new)
+
+
+_running: list[Lab] = []  # the session's JupyterLab, once started
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_kernels() -> Iterator[None]:
+    """Per-file isolation on the shared server: the kernels a test file started end with it."""
+    before = _kernel_ids(_running[0]) if _running else set()
+    yield
+    if _running:
+        shut_down_kernels_since(_running[0], before)
 
 
 @pytest.fixture(scope="module")

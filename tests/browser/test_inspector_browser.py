@@ -10,8 +10,9 @@ import pytest
 
 from tests.browser import lab_page
 from tests.kernel.harness import UNIT
+from tests.timing import within
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(within(240))]
 
 NOTEBOOK = "inspector.ipynb"
 CELLS = [
@@ -147,7 +148,9 @@ def test_a_footer_link_opens_that_cells_events_live_and_the_notebook_stays_clean
         expect(cells.nth(C_LONG).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\*"))
         long_output.locator(LINK).first.click()
         page.locator(PANE).wait_for()
-        page.wait_for_function("() => window.__rt_pane.some((s) => s.done)", timeout=120_000)
+        page.wait_for_function(
+            "() => window.__rt_pane.some((s) => s.done)", timeout=within(120) * 1000
+        )
         page.screenshot(path=str(artifacts / "inspector-click-done.png"))
         states = page.evaluate("() => window.__rt_pane")
         final = next(s for s in states if s["done"])

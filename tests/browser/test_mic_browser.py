@@ -25,7 +25,7 @@ from tests.browser.lab_page import (
 from tests.browser.lab_page import run_cell_when_idle as run_cell
 from tests.timing import within
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(within(300))]
 
 CHUNK_BYTES = 4800  # 100 ms of PCM16 at 24 kHz
 # Pictographs, arrows and symbols with no glyph in a plain Linux font set (no emoji font).
@@ -101,8 +101,10 @@ MIC_COUNTS = "print(sum(map(len, got)), len(got), ends[-1] if ends else None, mi
 
 # Blocks the kernel's main shell until a second of audio has arrived: only possible when
 # the microphone's messages are handled on a subshell while a cell runs.
-BUSY = """import time
+BUSY = f"""import time
+deadline = time.monotonic() + {within(60)!r}
 while mic.received < 48_000:
+    assert time.monotonic() < deadline, f'heard {{mic.received}} bytes, not a second'
     time.sleep(0.01)
 print("heard while busy")"""
 
@@ -206,8 +208,8 @@ def test_push_to_talk_completes_a_turn(lab, browsers, artifacts):
         context.close()
 
 
-TRUNCATED = """import time
-deadline = time.monotonic() + 60
+TRUNCATED = f"""import time
+deadline = time.monotonic() + {within(60)!r}
 while not [e for e in s.events if e['type'] == 'conversation.item.truncated']:
     assert time.monotonic() < deadline, 'no truncation'
     time.sleep(0.05)

@@ -9,8 +9,9 @@ import nbformat
 import pytest
 
 from tests.browser.lab_page import KERNEL_READY, open_notebook7, run_cell_by_keyboard
+from tests.timing import within
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(within(240))]
 
 NOTEBOOK = "notebook7.ipynb"
 CELLS = [

@@ -20,8 +20,9 @@ from tests.browser.lab_page import (
     write_notebook,
 )
 from tests.browser.lab_page import run_cell_when_idle as run_cell
+from tests.timing import within
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(within(240))]
 
 SETUP = "%load_ext rt_notebook\nimport rt_notebook\ns = rt_notebook.connect(offline=True)"
 SPOKEN = "%%realtime --modalities audio --out spoken\n" + " ".join(f"word{n}" for n in range(24))
@@ -89,8 +90,8 @@ def test_an_audio_answer_plays_every_sample(lab, browsers, artifacts):
 
 
 LONG = "%%realtime --modalities audio\n" + " ".join(f"long{n}" for n in range(200))
-TRUNCATED = """import time
-deadline = time.monotonic() + 30
+TRUNCATED = f"""import time
+deadline = time.monotonic() + {within(30)!r}
 while not [e for e in s.events if e['type'] == 'conversation.item.truncated']:
     assert time.monotonic() < deadline, 'no truncation'
     time.sleep(0.05)

@@ -94,7 +94,7 @@ def test_timeout_ends_the_cell_with_one_line_when_the_server_never_confirms_the_
         run = kernel.execute(f"%%realtime --timeout {seconds:g}\n{text}", timeout=120)
         line = one_error_line(run)
         assert f"no answer within {seconds:g} s, so it was cancelled" in line
-        assert "the server did not confirm within 2 s" in line
+        assert "without the server's confirmation in 2 s" in line
         assert "TimeoutError" not in line
         metadata = run.of_type("update_display_data")[-1]["content"]["metadata"]
         assert metadata["rt_notebook"]["status"] == "cancelled"

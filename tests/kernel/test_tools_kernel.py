@@ -231,13 +231,16 @@ def test_deny_tells_the_model_the_user_declined(kernel):
     kernel.execute(
         textwrap.dedent(
             """
+            import time
             def click_deny():
+                deadline = time.monotonic() + DEADLINE
                 while not ApprovalButtons.live:
+                    assert time.monotonic() < deadline, "no approval buttons"
                     threading.Event().wait(0.01)
                 next(iter(ApprovalButtons.live)).deny_button.click()
             threading.Thread(target=click_deny, daemon=True).start()
             """
-        )
+        ).replace("DEADLINE", repr(within(60)))
     )
     run = kernel.execute('%%realtime\ncall delete_file {"path": "thesis.tex"}')
     assert run.status == "ok", run.error_text()

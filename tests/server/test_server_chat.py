@@ -624,6 +624,6 @@ def test_live_state_reports_a_failure_once() -> None:
     assert done["status"] == "failed"
     assert done["status_details"] == {
         "type": "failed",
-        "error": {"type": "server_error", "code": "x"},
+        "error": {"type": "server_error", "code": "x", "message": "it broke"},
     }
     assert_all_valid(driven.log, Dialect.GA)
