@@ -219,3 +219,28 @@ def test_sessions_shorter_than_an_answer_fail_it_naming_the_expiry_then_give_up(
             assert opened == 3
         finally:
             session.close()
+
+
+def test_a_failed_move_shows_the_key_in_no_frame_of_its_traceback():
+    key = "sk-move-frame-secret-0987654321"
+    with EmbeddedServer(pace=0.0) as server:
+        session = new_session(server)
+        try:
+            session.connect(WAIT)
+            with pytest.raises(RealtimeConnectionError) as failed:
+                session.move(
+                    websocket_base_url=f"ws://127.0.0.1:{free_port()}/v1",
+                    api_key=key,
+                    timeout=WAIT,
+                )
+            tb = failed.value.__traceback__.tb_next  # past this test's own frame
+            frames = 0
+            while tb is not None:  # what %xmode Verbose prints: every frame's variables
+                frames += 1
+                for name, value in tb.tb_frame.f_locals.items():
+                    assert key not in repr(value), name
+                tb = tb.tb_next
+            assert frames >= 1
+            assert key not in str(failed.value)
+        finally:
+            session.close()
