@@ -118,12 +118,25 @@ class Driver:
 
     def give_up_waiting(self, future: concurrent.futures.Future[None], why: str) -> None:
         """A connect() timed out: without other waiters, a first connect is abandoned
-        (no socket, no task left); a reconnect goes on."""
+        (no socket, no task left); a reconnect goes on (each of its attempts has its own
+        deadline, ``Timing.restore_timeout``, and the attempts are bounded)."""
         if future in self._ready:
             self._ready.remove(future)
         if not self._ready and self.core.state is State.CONNECTING:
             self.core.close(why)
             self.flush()
+
+    def move(self, transport: Transport) -> concurrent.futures.Future[None]:
+        """Carry the conversation to ``transport``'s endpoint (the restore reconnects use);
+        a future that resolves once it is restored there."""
+        self.transport = transport
+        self._fresh = False  # the conversation goes along, even after close()
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._ready.append(future)
+        with self.lock:
+            self.core.restore_snapshot(time.time(), why=f"moved to {transport.endpoint.describe()}")
+        self.flush()
+        return future
 
     def close(self, reason: str = "the session was closed") -> None:
         self._fresh = True

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .protocol import payloads
 from .protocol.events import Dialect, Event, new_id
+from .protocol.sendable import check_sendable
 from .protocol.turns import Request
 from .responses import ItemSnapshot
 
@@ -101,6 +102,7 @@ class ItemWriter:
 
 
 def item_request(item: dict[str, Any], after: str | None) -> Request:
+    check_sendable(item, "the item")
     item = dict(item)
     item_id = item.setdefault("id", new_id("item", 20))
     event: Event = {"type": "conversation.item.create", "item": item}

@@ -42,6 +42,8 @@ def _usage() -> Iterator[None]:
         raise UsageError(str(exc)) from None
 
 
+# Seconds a cancelled cell waits for the server's confirmation before it ends anyway.
+CANCEL_GRACE = 2.0
 # {name}, {name.attr}, {name[0]}: the fields that are looked up in the user namespace;
 # and the escapes {{ and }} (matched first, so "{{name}}" is the literal "{name}").
 _FIELD = re.compile(
@@ -268,7 +270,7 @@ class RealtimeMagics(Magics):
         metavar="SECONDS",
         type=float,
         help="Seconds to wait for the answer before cancelling it (default: "
-        "RealtimeMagics.timeout, 300).",
+        "RealtimeMagics.timeout, 300); the cell ends at most 2 s later, confirmed or not.",
     )
     @argument("--max-output-tokens", metavar="N", help="Token limit (1 to 4096, or inf).")
     @argument(
@@ -393,16 +395,19 @@ class RealtimeMagics(Magics):
             try:
                 result = view.run(timeout=timeout)
             except KeyboardInterrupt:
-                handle.cancel()
+                handle.cancel(grace=CANCEL_GRACE)
                 result = view.finish()
             except TimeoutError:
-                handle.cancel()
+                confirmed = handle.cancel(grace=CANCEL_GRACE)
                 if voice is not None:
                     voice.close()
-                view.finish()
+                view.finish()  # the answer so far, marked cancelled (or the error it met)
+                unconfirmed = (
+                    "" if confirmed else f" without the server's confirmation in {CANCEL_GRACE:g} s"
+                )
                 # One line (see load_ipython_extension), without the cell's text.
                 raise RealtimeError(
-                    f"no answer within {timeout:g} s, so it was cancelled "
+                    f"no answer within {timeout:g} s, so it was cancelled{unconfirmed} "
                     "(--timeout SECONDS waits longer)"
                 ) from None
             if voice is not None:

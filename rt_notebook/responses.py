@@ -252,10 +252,24 @@ class ResponseHandle:
     def __await__(self) -> Generator[Any, None, ResponseResult]:
         return asyncio.wrap_future(self._future).__await__()
 
-    def cancel(self) -> None:
+    def cancel(self, *, grace: float | None = None) -> bool:
         """Cancel the response: unsent requests are dropped, running ones get
-        ``response.cancel``. The handle then finishes with status ``cancelled``."""
+        ``response.cancel``. The handle then finishes with status ``cancelled``.
+
+        ``grace`` (seconds): wait this long for the server to confirm; without its
+        ``response.done`` by then, the response is marked cancelled here all the same
+        (its connection is recycled, so it cannot block the next turn). Returns whether
+        the response had finished on the server's word: ``False`` when the grace ran out
+        (or, without a grace, while the confirmation is still to come).
+        """
         self.session._cancel_turn(self._turn)
+        if grace is None:
+            return self.done()
+        concurrent.futures.wait([self._future], timeout=max(0.0, grace))
+        confirmed = self.done()
+        if not confirmed:
+            self.session._abandon_turn(self._turn)
+        return confirmed
 
     def output_item_ids(self) -> list[str]:
         """The ids of the response's output items so far (its message, function calls)."""

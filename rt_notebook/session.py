@@ -28,6 +28,7 @@ from ._voice_io import VoiceInput
 from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from .protocol import payloads
 from .protocol.events import Dialect
+from .protocol.sendable import check_sendable
 from .protocol.turns import Request, State, Timing, Turn, TurnState
 from .redaction import Secret
 from .responses import ResponseHandle, SessionStatus
@@ -179,6 +180,45 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             future.result(timeout)
         except concurrent.futures.TimeoutError:
             why = f"no session.created from {self.endpoint.describe()} within {timeout} s"
+            self._io.call(self._driver.give_up_waiting, future, why).result()
+            raise RealtimeConnectionError(why) from None
+        return self
+
+    def move(
+        self,
+        *,
+        websocket_base_url: str | None = None,
+        base_url: str | None = None,
+        api_key: str | Secret | None = None,
+        timeout: float = 30.0,
+    ) -> Session:
+        """Carry this conversation to another endpoint (a server back on another port, or
+        with a new token): a new connection there, the conversation and accepted settings
+        restored on it, as after a drop (an answer under way is asked again). Returns once
+        restored; if the new endpoint cannot be reached, raises
+        :class:`RealtimeConnectionError` and keeps the conversation for another try.
+        The model and dialect stay; ``api_key`` is the new endpoint's (``None``: from the
+        environment, or none needed)."""
+        # First: from here on no frame shows the key (a verbose traceback prints them).
+        api_key = Secret.wrap(api_key)
+        self._refuse_on_io_thread("move")
+        if websocket_base_url is None and base_url is None and api_key is None:
+            raise ConfigurationError("move() needs websocket_base_url, base_url or api_key")
+        transport = Transport(
+            *resolve_endpoint(
+                model=self.model,
+                api_key=api_key,
+                base_url=base_url,
+                websocket_base_url=websocket_base_url,
+                dialect=self.dialect,
+            )
+        )
+        endpoint = self.endpoint = transport.endpoint
+        future = self._io.call(self._driver.move, transport).result()
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            why = f"no session.created from {endpoint.describe()} within {timeout} s"
             self._io.call(self._driver.give_up_waiting, future, why).result()
             raise RealtimeConnectionError(why) from None
         return self
@@ -339,6 +379,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             except SettingsCheckError as exc:
                 raise ConfigurationError(str(exc)) from None
         params["metadata"] = dict(metadata or {})
+        check_sendable(params, "the response request")
         turn = Turn([item_request(item, None) for item in items], params, out_of_band)
         handle = ResponseHandle(self, turn)
         if not out_of_band:
@@ -398,6 +439,10 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
     def _cancel_turn(self, turn: Turn) -> None:
         self._io.call(self._with_flush, self._driver.core.cancel, turn, time.time())
 
+    def _abandon_turn(self, turn: Turn) -> None:
+        """Finish ``turn`` as cancelled now, confirmed or not (see ``ClientCore.abandon``)."""
+        self._io.call(self._with_flush, self._driver.core.abandon, turn, time.time()).result()
+
     def _with_flush(self, method: Callable[..., None], *args: Any) -> None:
         with self._driver.lock:
             method(*args)
@@ -432,6 +477,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
     def _session_body(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """A checked ``session.update`` body for ``config`` (:meth:`update_session`'s
         keywords) in this connection's dialect; refusals are ConfigurationErrors."""
+        check_sendable(dict(config), "the session settings")
         tools = config.get("tools")
         if tools is not None and hasattr(self, "tools"):
             # Hand-written definitions plus every registered tool, always as a whole list.

@@ -111,11 +111,42 @@ def _mutate_field(rng, event):
     return event
 
 
+def ghost_events(response_id="resp_ghost"):
+    """Events of a response the client never asked for and never saw start."""
+    item = {"id": "item_ghost", "type": "message", "role": "assistant", "content": []}
+    return [
+        {"type": "response.output_item.added", "response_id": response_id, "item": item},
+        {
+            "type": "response.output_text.delta",
+            "response_id": response_id,
+            "item_id": "item_ghost",
+            "delta": "boo",
+        },
+        {"type": "response.done", "response": {"id": response_id, "status": "completed"}},
+    ]
+
+
+def reorder(rng, events):
+    """Out of order but complete: the response.done first (before its response.created),
+    a late duplicate of response.created, events of an unknown response interleaved."""
+    frames = list(events)
+    kind = rng.randrange(3)
+    done = next(i for i, f in enumerate(frames) if f["type"] == "response.done")
+    if kind == 0:
+        frames.insert(0, frames.pop(done))
+    elif kind == 1:
+        frames.insert(0, frames.pop(done))
+        frames.insert(rng.randrange(len(frames) + 1), events[0])
+    for ghost in ghost_events(f"resp_ghost_{rng.randrange(1000)}"):
+        frames.insert(rng.randrange(len(frames) + 1), ghost)
+    return frames
+
+
 def mutate(rng, events):
     """A few random mutations of a list of events (frames: str, bytes or dicts)."""
     frames = list(events)
     for _ in range(rng.randint(1, 4)):
-        kind = rng.randrange(8)
+        kind = rng.randrange(10)
         if not frames:
             break
         i = rng.randrange(len(frames))
@@ -163,6 +194,12 @@ def mutate(rng, events):
                     },
                 },
             )
+        elif kind == 8 and all(isinstance(f, dict) for f in frames):
+            done = [i for i, f in enumerate(frames) if f.get("type") == "response.done"]
+            if done:  # the done first: before its response.created
+                frames.insert(0, frames.pop(done[-1]))
+        elif kind == 9:
+            frames[i:i] = ghost_events()
     return frames
 
 
@@ -284,6 +321,34 @@ def test_core_fuzz_never_crashes_never_hangs_and_recovers():
     assert sum(outcomes.values()) == CORE_SEQUENCES
     assert outcomes["failed"] > 0  # both paths were taken
     assert outcomes["completed"] > 0
+
+
+def test_out_of_order_but_complete_answers_all_complete():
+    """A response.done that carries the whole response completes its turn, whatever came
+    before it (its response.created late or never, a stranger's events in between): no
+    hang, no give-up, no stuck core, and the next turn is answered."""
+    rng = random.Random(20261206)
+    outcomes = {"completed": 0, "gave up": 0, "failed": 0, "stuck": 0}
+    sequences = max(1, CORE_SEQUENCES // 10)
+    for n in range(sequences):
+        core = ClientCore(Dialect.GA, TIMING, seed=n)
+        server = FakeServer(core)
+        core.open(0)
+        server.serve()
+        turn = ask(core, server, f"q {n}")
+        server.serve(hostile=lambda events: reorder(rng, events))
+        if turn.status == "completed":
+            outcomes["completed"] += 1
+            assert core.conversation.response_text(turn.response_id).startswith("answer")
+        elif turn.error is not None and "gave up" in str(turn.error):
+            outcomes["gave up"] += 1
+        elif turn.error is not None:
+            outcomes["failed"] += 1
+        clean = ask(core, server, f"clean {n}")
+        server.serve()
+        if clean.status != "completed" or core.state is not State.READY:
+            outcomes["stuck"] += 1
+    assert outcomes == {"completed": sequences, "gave up": 0, "failed": 0, "stuck": 0}
 
 
 # End to end: a hostile websockets server and the real SDK -------------------------------

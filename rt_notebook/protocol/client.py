@@ -56,6 +56,7 @@ __all__ = ["REQUEST_TAG", "ClientCore"]
 # Metadata key that ties a response back to the turn that requested it.
 REQUEST_TAG = "rt_notebook_request"
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
+SESSION_EXPIRED = "session_expired"
 
 
 class ClientCore(Lifecycle, VoiceCore):
@@ -93,6 +94,12 @@ class ClientCore(Lifecycle, VoiceCore):
         self._interrupted: Turn | None = None
         self._retry_at: float | None = None
         self._renew_at: float | None = None
+        self._attempt_deadline: float | None = None  # of the connection attempt under way
+        self._session_generation = -1  # of the socket the last session.created came on
+        self._expired_generation: int | None = None  # of the socket session_expired came on
+        self._expiries = 0  # session_expired drops in a row with no answer completed
+        self._last_drop_expired = False
+        self._refused: str | None = None  # the last frame refused since a response was asked
         self._last_rx = 0.0
         self._had_session = False  # a session.created arrived since open()
         self._awaiting_delta: dict[str, Turn] = {}  # response id -> turn, until a delta
@@ -183,6 +190,22 @@ class ClientCore(Lifecycle, VoiceCore):
             self._finish_turn(turn, "cancelled")
         # REQUESTED: cancelled as soon as response.created names it.
 
+    def abandon(self, turn: Turn, now: float) -> None:
+        """Cancel a turn without waiting for the server's confirmation: it finishes as
+        cancelled now. A response still running is forgotten and its connection recycled
+        (a new one, with the conversation restored), so it cannot block the next turn."""
+        self._now = now
+        running = turn.state in (TurnState.REQUESTED, TurnState.ACTIVE)
+        self.cancel(turn, now)  # queued (or only adding items): it is finished now
+        if not running:
+            return
+        if turn is self._current:
+            self._give_up(turn, now, "the server did not confirm the cancel in time")
+        else:  # out of band: nothing in the conversation waits for it
+            if turn.response_id is not None:
+                self._abandon_response(turn.response_id)
+            self._finish_turn(turn, "cancelled")
+
     def cancel_all(self, now: float) -> None:
         """Cancel every turn that asks for a response (plain item additions still go)."""
         for turn in [
@@ -213,16 +236,16 @@ class ClientCore(Lifecycle, VoiceCore):
             return None, []  # an old socket's frame
         self._last_rx = self._now = now
         if binary:
-            self.protocol_errors.append(f"binary frame ({len(raw)} bytes)")
+            self._refuse(f"binary frame ({len(raw)} bytes)")
             return None, []
         event, why = decode(raw)
         if event is None:
-            self.protocol_errors.append(why or "bad frame")
+            self._refuse(why or "bad frame")
             return None, []
         try:
             changes = self.conversation.apply(event)
         except Exception as exc:  # a check the mirror needed is missing: never crash
-            self.protocol_errors.append(f"{event.get('type')}: {type(exc).__name__}: {exc}")
+            self._refuse(f"{event.get('type')}: {type(exc).__name__}: {exc}")
             return None, []
         kind = event["type"]
         if kind in STREAMED:
@@ -241,6 +264,11 @@ class ClientCore(Lifecycle, VoiceCore):
         if event["type"].startswith("input_audio_buffer."):
             self._on_input_audio(event, now)
         return event, changes
+
+    def _refuse(self, why: str) -> None:
+        """A frame the mirror cannot take: logged, and named if a turn is given up."""
+        self.protocol_errors.append(why)
+        self._refused = why
 
     def _note_first_delta(self, changes: list[Change], now: float) -> None:
         for change in changes:
@@ -312,14 +340,19 @@ class ClientCore(Lifecycle, VoiceCore):
             turn.cancel_sent_at = now
 
     def _on_response_done(self, change: ResponseDone, now: float) -> None:
+        response = self.conversation.responses.get(change.response_id)
+        tag = ((response.metadata if response else None) or {}).get(REQUEST_TAG)
+        owner = self._by_tag.get(tag) if isinstance(tag, str) else None
+        if owner is not None and owner.response_id is None and owner.state is TurnState.REQUESTED:
+            # Its response.created was lost or comes late; response.done carries the whole
+            # response, so the answer is complete all the same.
+            owner.response_id = change.response_id
         turn = self._current
         if turn is not None and turn.response_id == change.response_id:
             self._current = None
             self._finish_turn(turn, change.status)
         else:
-            response = self.conversation.responses.get(change.response_id)
-            tag = ((response.metadata if response else None) or {}).get(REQUEST_TAG)
-            oob = self._oob.get(tag) if tag else None
+            oob = self._oob.get(tag) if isinstance(tag, str) else None
             if oob is not None and oob.response_id == change.response_id:
                 self._finish_turn(oob, change.status)
             elif self._server_turns:
@@ -330,6 +363,8 @@ class ClientCore(Lifecycle, VoiceCore):
         event_id = change.client_event_id
         target = self._by_event.pop(event_id, None) if event_id else None
         if target is None:
+            if change.error.get("code") == SESSION_EXPIRED:
+                self._expired_generation = self.generation  # the close that follows says why
             return  # not ours to fail; it stays in the error log
         error = change.error
         if isinstance(target, Request) and target.kind == "commit":
@@ -404,6 +439,7 @@ class ClientCore(Lifecycle, VoiceCore):
 
     def _send_response_create(self, turn: Turn, now: float) -> None:
         assert turn.params is not None
+        self._refused = None
         turn.event_id = new_id("event")
         turn.state = TurnState.REQUESTED
         turn.sent_at = now
@@ -455,6 +491,8 @@ class ClientCore(Lifecycle, VoiceCore):
             return
         turn.state = TurnState.DONE
         turn.status = status
+        if status == "completed" and (turn.params is not None or turn.by_server):
+            self._expiries = 0  # an answer fits in the server's sessions
         if status == "cancelled":
             for request in turn.items:  # never sent: their waiters must not hang
                 self._fail(request, RealtimeError("cancelled before it was sent"))
@@ -500,6 +538,7 @@ class ClientCore(Lifecycle, VoiceCore):
         self._interrupted = None
         self._retry_at = None
         self._renew_at = None
+        self._attempt_deadline = None
         if self.conversation.active_response_id is not None:
             self._abandon_response(self.conversation.active_response_id)
 

@@ -49,6 +49,12 @@ class Lifecycle:
     _interrupted: Turn | None
     _retry_at: float | None
     _renew_at: float | None
+    _attempt_deadline: float | None
+    _session_generation: int
+    _expired_generation: int | None
+    _expiries: int
+    _last_drop_expired: bool
+    _refused: str | None
     _last_rx: float
     _had_session: bool
     _renewing: bool
@@ -102,6 +108,7 @@ class Lifecycle:
         self.attempt = 0
         self.reason = None
         self._had_session = False
+        self._expiries = 0
         self._open_socket(now)
 
     def close(self, reason: str = "the session was closed") -> None:
@@ -110,6 +117,32 @@ class Lifecycle:
         self.reason = reason
         self.commands.append("close")
         self._fail_everything(RealtimeConnectionError(reason))
+
+    def restore_snapshot(
+        self, now: float, conversation: Conversation | None = None, why: str = "moved"
+    ) -> None:
+        """Restore a conversation on a new connection: ``conversation`` (default: the one
+        held now) with the accepted settings, through the restore every reconnect uses.
+
+        The connection held now (if any) is closed; what was in flight is handled as on a
+        drop (an answer under way is asked again once restored). The new connection is a
+        first connection: if it cannot be opened, the core closes and the caller is told,
+        and the conversation stays here for another try. The driver may have changed the
+        endpoint first (``Session.move``).
+        """
+        self.reason = why
+        if self.state is not State.CLOSED:
+            self.commands.append("close")
+            self.generation += 1  # frames of the old socket are ignored from now on
+            self._interrupt_in_flight()
+        if conversation is not None:
+            self.conversation = conversation
+        self.state = State.CONNECTING
+        self.attempt = 0
+        self.reason = None
+        self._had_session = False
+        self._expiries = 0
+        self._open_socket(now)
 
     def reset(self) -> None:
         """A fresh, empty conversation on the next connection (settings are kept)."""
@@ -127,9 +160,21 @@ class Lifecycle:
             return
         self.reason = reason
         self.commands.append("close")  # the dead socket's tasks go with it
+        self._last_drop_expired = self._expired_generation == generation
+        if self._last_drop_expired:
+            self._expiries += 1
         if self.state is State.CONNECTING and not self._had_session:
             self.state = State.CLOSED  # the first connect fails to its caller
             self._fail_everything(RealtimeConnectionError(reason))
+            return
+        if self._expiries >= self.timing.max_expiries:
+            # Each new session expires before an answer completes: reconnecting again
+            # would loop forever (the attempt counter starts over at each restore).
+            self._stop_reconnecting(
+                f"the server ended the session (session_expired) {self._expiries} times in "
+                "a row before any answer completed, so the Session stopped reconnecting "
+                "(its sessions are shorter than an answer); connect() tries again"
+            )
             return
         self._begin_reconnect(now, reason)
 
@@ -143,13 +188,12 @@ class Lifecycle:
     def _begin_reconnect(self, now: float, reason: str, *, immediately: bool = False) -> None:
         self.generation += 1  # frames of the old socket are ignored from now on
         self.state = State.RECONNECTING
+        self._attempt_deadline = None  # armed again when the next attempt opens
         self.attempt += 1
         if self.attempt > self.timing.max_attempts:
-            self.state = State.CLOSED
-            self.reason = (
+            self._stop_reconnecting(
                 f"gave up reconnecting after {self.timing.max_attempts} attempts ({reason})"
             )
-            self._fail_everything(RealtimeConnectionError(self.reason))
             return
         self._interrupt_in_flight()
         if immediately:
@@ -160,12 +204,46 @@ class Lifecycle:
             )
             self._retry_at = now + delay * (0.5 + self._random.random() / 2)
 
+    def _stop_reconnecting(self, reason: str) -> None:
+        """Give up for good: every pending request fails with ``reason``."""
+        self.state = State.CLOSED
+        self.reason = reason
+        self._fail_everything(RealtimeConnectionError(reason))
+
     def _open_socket(self, now: float) -> None:
         self._retry_at = None
         self._renew_at = None
         self.generation += 1
         self._last_rx = now
+        # Every attempt has a deadline: open, session.created and the restore acknowledged.
+        self._attempt_deadline = now + self.timing.restore_timeout
         self.commands.append("open")
+
+    def _attempt_timed_out(self, now: float) -> None:
+        """The connection attempt did not become ready in time: abandon it, try again
+        (with backoff), and fail the turns waiting for it rather than keep them hanging."""
+        limit = self.timing.restore_timeout
+        if self._session_generation != self.generation:
+            why = f"no session.created within {limit:g} s of opening the connection"
+        else:
+            why = f"the server did not acknowledge the restored conversation within {limit:g} s"
+        self._attempt_deadline = None
+        self.reason = why
+        self.commands.append("close")
+        self._begin_reconnect(now, why)
+        if self.state is State.CLOSED:
+            return  # gave up: everything failed already
+        error = RealtimeConnectionError(
+            f"{why}; the Session is reconnecting (attempt {self.attempt}), and this was "
+            "not sent (try again)"
+        )
+        waiting = [*self._queue, *self._oob.values()]
+        self._queue.clear()
+        for turn in waiting:
+            self._fail_turn(turn, error)
+        deferred, self._deferred = self._deferred, []
+        for request in deferred:
+            self._fail_request(request, error)
 
     def _interrupt_in_flight(self) -> None:
         """The connection dropped: decide what becomes of everything in flight."""
@@ -190,13 +268,7 @@ class Lifecycle:
                     ),
                 )
             elif turn.restarts >= 1:
-                self._fail_turn(
-                    turn,
-                    RealtimeConnectionError(
-                        "the connection dropped twice during this answer; "
-                        "it was not requested again"
-                    ),
-                )
+                self._fail_turn(turn, RealtimeConnectionError(self._second_drop()))
             else:
                 turn.restarts += 1
                 turn.state = TurnState.QUEUED
@@ -218,6 +290,18 @@ class Lifecycle:
                     self._deferred.append(request)
         self._items.clear()
         self._drop_voice(self.reason or "the connection dropped")
+
+    def _second_drop(self) -> str:
+        """Why an answer interrupted twice fails, naming the cause."""
+        if self._last_drop_expired:
+            return (
+                "the server's session expired (session_expired) during this answer twice: "
+                "its sessions are shorter than this answer; it was not requested again"
+            )
+        return (
+            f"the connection dropped twice during this answer ({self.reason}); "
+            "it was not requested again"
+        )
 
     def _called_tool(self, response_id: str | None) -> bool:
         if response_id is None:
@@ -244,6 +328,9 @@ class Lifecycle:
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do (``None``: nothing timed)."""
         times = [] if self._retry_at is None else [self._retry_at]
+        if self._attempt_deadline is not None and self.state is State.RECONNECTING:
+            # (A first connection's deadline is its caller's: connect(timeout=...).)
+            times.append(self._attempt_deadline)
         turn = self._current
         if self._renew_at is not None and self._can_renew():
             times.append(self._renew_at)
@@ -271,6 +358,12 @@ class Lifecycle:
         self._now = now
         if self._retry_at is not None and now >= self._retry_at:
             self._open_socket(now)
+        if (
+            self._attempt_deadline is not None
+            and self.state is State.RECONNECTING
+            and now >= self._attempt_deadline
+        ):
+            self._attempt_timed_out(now)
         update = (
             self.settings.expired(now, self.timing.idle_timeout)
             if self.state is State.READY
@@ -306,9 +399,7 @@ class Lifecycle:
                     f"no response.done within {self.timing.cancel_timeout:g} s of response.cancel",
                 )
             elif now >= max(self._last_rx, turn.sent_at or 0.0) + self.timing.idle_timeout:
-                self._give_up(
-                    turn, now, f"the server sent nothing for {self.timing.idle_timeout:g} s"
-                )
+                self._give_up(turn, now, self._silence())
         elif (
             self._blocked_by_foreign_response() and now >= self._last_rx + self.timing.idle_timeout
         ):
@@ -333,15 +424,19 @@ class Lifecycle:
                 oob.sent_at is not None
                 and now >= max(self._last_rx, oob.sent_at) + self.timing.idle_timeout
             ):
-                self._fail_turn(
-                    oob,
-                    RealtimeError(
-                        "gave up on the answer: the server sent nothing for "
-                        f"{self.timing.idle_timeout:g} s"
-                    ),
-                )
+                self._fail_turn(oob, RealtimeError(f"gave up on the answer: {self._silence()}"))
         if self._renew_at is not None and now >= self._renew_at and self._can_renew():
             self.renew(now)
+
+    def _silence(self) -> str:
+        """Why an answer is given up for lack of events: silence, or events refused."""
+        limit = self.timing.idle_timeout
+        if self._refused is not None:
+            return (
+                f"nothing usable for {limit:g} s (the server's last refused event: "
+                f"{self._refused[:160]})"
+            )
+        return f"the server sent nothing for {limit:g} s"
 
     def _can_renew(self) -> bool:
         """Renewals happen between responses only."""
@@ -378,6 +473,7 @@ class Lifecycle:
 
     def _on_session_created(self, event: Event, now: float) -> None:
         self._had_session = True
+        self._session_generation = self.generation
         self.settings.created(event["session"])
         expires_at = event["session"].get("expires_at")
         candidates = []
@@ -415,6 +511,7 @@ class Lifecycle:
             self._renewing = False
             self.renewed_at = now
         self.state = State.READY
+        self._attempt_deadline = None
         self.attempt = 0
         self.reason = None  # up again: the last drop's reason is history, not status
         self._interrupted = None

@@ -44,6 +44,11 @@ class Timing:
     backoff_initial: float = 0.5
     backoff_max: float = 15.0
     max_attempts: int = 8  # reconnect attempts before the Session gives up
+    # A connection attempt (socket, session.created, the restore acknowledged) not done
+    # within this long is abandoned: the socket is closed and another attempt made.
+    restore_timeout: float = 30.0
+    # session_expired this many times in a row with no answer completed: give up.
+    max_expiries: int = 3
     renew_margin: float = 120.0  # renew this long before the server's expires_at
     max_age: float | None = None  # renew after this long even without expires_at
     renew_before_expiry: bool = True  # False: only max_age renews (the server's end drops)

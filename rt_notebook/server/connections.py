@@ -12,6 +12,7 @@ set of connections is only touched on the server's event loop.
 
 from __future__ import annotations
 
+import json
 import threading
 
 from websockets.asyncio.server import ServerConnection
@@ -28,6 +29,9 @@ class ConnectionRegistry:
         self._open: set[ServerConnection] = set()  # event loop only
         self._open_count = 0  # len(self._open), readable from any thread
         self._drop_after: int | None = None  # deltas before the next response's drop
+        # Client event types read and left unanswered ("*": all); swapped whole, so the
+        # event loop reads it without the lock.
+        self._ignored: frozenset[str] = frozenset()
 
     # Counters (any thread)
 
@@ -76,6 +80,23 @@ class ConnectionRegistry:
             raise ValueError(f"after_deltas must be >= 0, not {after_deltas}")
         with self._lock:
             self._drop_after = after_deltas
+
+    def ignore_client_events(self, types: frozenset[str]) -> None:
+        """From now on, client events of these types ("*": every one) go unanswered."""
+        self._ignored = types
+
+    def ignores(self, message: str | bytes) -> bool:
+        """Whether this client frame is to be dropped unread (see ignore_client_events)."""
+        ignored = self._ignored
+        if not ignored:
+            return False
+        if "*" in ignored:
+            return True
+        try:
+            kind = json.loads(message).get("type")
+        except (ValueError, AttributeError, RecursionError):
+            return False
+        return kind in ignored
 
     def claim_drop(self) -> int | None:
         """Take the armed drop, if any: the number of deltas to send before aborting."""

@@ -173,6 +173,8 @@ class _Link:
             expiry = asyncio.get_running_loop().call_later(self.max_session_seconds, self._expire)
         try:
             async for message in self.connection:
+                if self.connections.ignores(message):
+                    continue  # a fault a test armed: the client's event goes unanswered
                 await self.send(self._receive(message))
                 if self.state.pending:
                     self.unapplied += len(message)

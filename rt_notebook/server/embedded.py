@@ -198,6 +198,13 @@ class EmbeddedServer:
         """
         self._connections.schedule_drop(after_deltas)
 
+    def ignore_client_events(self, *types: str) -> None:
+        """Leave client events of these types unanswered on every connection, like a
+        server that stalls (``"*"``: all of them, e.g. the restore after a reconnect;
+        ``"response.cancel"``: a cancel never confirmed). No argument: answer again.
+        ``session.created`` still greets each new connection."""
+        self._connections.ignore_client_events(frozenset(types))
+
     @property
     def connections_opened(self) -> int:
         """WebSocket connections accepted since this server was created."""

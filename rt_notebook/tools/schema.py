@@ -232,9 +232,14 @@ def _docstring(function: Callable[..., Any]) -> tuple[str, dict[str, str]]:
 def encode_output(result: Any) -> str:
     """A tool's result as ``function_call_output.output``: strings as they are, the rest
     as JSON (pydantic's encoder: models, dataclasses, dates, sets; ``str()`` otherwise)."""
+    from ..protocol.sendable import sendable_text
+
     if isinstance(result, str):
-        return result
-    return pydantic_core.to_json(result, fallback=str).decode()
+        return sendable_text(result)  # a lone surrogate would make the output unsendable
+    try:
+        return pydantic_core.to_json(result, fallback=str).decode()
+    except pydantic_core.PydanticSerializationError:  # e.g. a lone surrogate in a string
+        return json.dumps(result, default=str)  # escaped: ASCII, always sendable
 
 
 def error_output(message: str) -> str:
