@@ -136,6 +136,42 @@ def execute(path: Path, workdir: Path, env: dict[str, str] | None = None) -> Any
     return notebook
 
 
+# Run in the kernel after the tutorial: every function_call_output of every Session answers
+# a function call that stands before it (none orphaned, none ahead of its call).
+CONSISTENCY_CHECK = """
+from rt_notebook import _registry
+problems = []
+for session in list(_registry._sessions.values()):
+    calls = set()
+    for item in session.items:
+        if item.type == "function_call":
+            calls.add(item.call_id)
+        elif item.type == "function_call_output" and item.call_id not in calls:
+            problems.append(f"{session.name}: output {item.id} answers no call before it")
+print("conversation problems:", problems)
+"""
+
+
+def execute_twice(path: Path, workdir: Path) -> Any:
+    """Run the tutorial at ``path`` top to bottom twice in one kernel, as "Run All" clicked
+    twice does, then :data:`CONSISTENCY_CHECK`; return it as the second run left it, the
+    check's cell last. A cell error raises."""
+    notebook = read_tutorial(path)
+    notebook.cells.append(nbformat.v4.new_code_cell(CONSISTENCY_CHECK))
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    with client.setup_kernel(env=kernel_env()):
+        for _ in range(2):
+            for index, cell in enumerate(notebook.cells[:-1]):
+                client.execute_cell(cell, index)
+        client.execute_cell(notebook.cells[-1], len(notebook.cells) - 1)
+    return notebook
+
+
 def tracebacks(notebook: Any) -> list[str]:
     """Tracebacks in outputs: errors in background threads do not fail a cell, but show."""
     return [
@@ -288,6 +324,24 @@ def test_notebook_runs_offline(path, tmp_path):
         if cell.cell_type == "code" and "offline server" in output_text(cell)
     ]
     assert offline, "no answer says it came from the offline server"
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_notebook_runs_twice_in_one_kernel(path, tmp_path):
+    """Run All again without restarting the kernel: no cell fails, every re-run
+    ``%%realtime`` cell replaces its own turn (tool rounds included) and says what it said
+    the first time, and no conversation holds an output whose call is gone. (Python cells
+    that read the conversation see what the first run left in it, so only the cells'
+    own answers are checked against the first run's expectations.)"""
+    notebook = execute_twice(path, tmp_path)
+    assert output_text(notebook.cells[-1]).strip() == "conversation problems: []"
+    answers = nbformat.v4.new_notebook(
+        cells=[cell for cell in notebook.cells if cell.source.startswith("%%realtime")]
+    )
+    assert not missing_expectations(answers), "\n".join(missing_expectations(answers))
+    assert not tracebacks(notebook), "\n".join(tracebacks(notebook))
 
 
 # A stand-in for the real service: what a key changes -------------------------------------
