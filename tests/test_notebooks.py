@@ -56,13 +56,14 @@ def tutorials() -> list[Path]:
 NOTEBOOKS = tutorials()
 
 
-def tracked_text(path: Path) -> str:
-    """The tutorial as git tracks it (the index): running it in JupyterLab, which saves
-    outputs into the working copy, changes nothing here. Outside git, the file."""
-    relative = path.relative_to(ROOT).as_posix()
+def tracked_text(path: Path, root: Path = ROOT) -> str:
+    """The tutorial as git tracks it (the index) in the checkout at ``root``: running it in
+    JupyterLab, which saves outputs into the working copy, changes nothing here. Outside
+    git, the file."""
+    relative = path.relative_to(root).as_posix()
     try:
         return subprocess.run(
-            ["git", "show", f":{relative}"], cwd=ROOT, capture_output=True, check=True
+            ["git", "show", f":{relative}"], cwd=root, capture_output=True, check=True
         ).stdout.decode("utf-8")
     except (OSError, subprocess.CalledProcessError):
         return path.read_text(encoding="utf-8")
@@ -210,19 +211,22 @@ def test_tutorials_are_what_git_tracks(tmp_path):
 
 
 def test_a_tutorial_saved_with_outputs_is_not_what_the_tests_read(tmp_path):
-    """JupyterLab autosaves outputs into the working copy: the checks read git's copy."""
-    path = NOTEBOOKS[0]
-    original = path.read_bytes()
-    try:
-        notebook = nbformat.reads(original.decode("utf-8"), as_version=4)
-        code = next(cell for cell in notebook.cells if cell.cell_type == "code")
-        code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
-        code.execution_count = 1
-        nbformat.write(notebook, str(path))
-        tracked = read_tutorial(path)
-        assert all(c.outputs == [] for c in tracked.cells if c.cell_type == "code")
-    finally:
-        path.write_bytes(original)
+    """JupyterLab autosaves outputs into the working copy: the checks read git's copy.
+    (In a checkout of its own: no test writes into this one's notebooks/.)"""
+    original = NOTEBOOKS[0].read_bytes()
+    path = tmp_path / "notebooks" / NOTEBOOKS[0].name
+    path.parent.mkdir()
+    path.write_bytes(original)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "notebooks"], cwd=tmp_path, check=True)
+    notebook = nbformat.reads(original.decode("utf-8"), as_version=4)
+    code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+    code.execution_count = 1
+    nbformat.write(notebook, str(path))
+    tracked = nbformat.reads(tracked_text(path, tmp_path), as_version=4)
+    assert all(c.outputs == [] for c in tracked.cells if c.cell_type == "code")
+    assert tracked_text(path, tmp_path) == original.decode("utf-8")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
