@@ -87,7 +87,7 @@ class CellAnchors:
             if cell_id:
                 return f"id:{cell_id}"
             code = parent["content"].get("code")
-            if isinstance(code, str) and cell in code:
+            if isinstance(code, str) and cell.strip() in code:  # IPython adds a newline
                 source = code
         return "text:" + hashlib.sha256(f"{source}\n{cell}".encode()).hexdigest()
 

@@ -77,7 +77,7 @@ def test_a_cell_is_known_by_its_id_else_by_the_code_the_kernel_received():
     assert CellAnchors.cell_key(by_id, "--a", "b") == "id:c1"
     # nbclient and papermill send no cell id: IPython expands {name} on the magic's line,
     # so the key is the cell as received, which a new value of the name does not change.
-    code = "%%realtime --function-output {call_id}\n{weather}\n"
+    code = "%%realtime --function-output {call_id}\n{weather}"  # as nbclient sends it
     first = CellAnchors.cell_key(
         _shell({"metadata": {}, "content": {"code": code}}),
         "--function-output call_1",

@@ -138,17 +138,22 @@ def execute(path: Path, workdir: Path, env: dict[str, str] | None = None) -> Any
 
 
 # Run in the kernel after the tutorial: every function_call_output of every Session answers
-# a function call that stands before it (none orphaned, none ahead of its call).
+# a function call that stands before it (none orphaned), with only its round's other calls
+# and outputs in between (where a re-run cell put it, not at the end).
 CONSISTENCY_CHECK = """
 from rt_notebook import _registry
 problems = []
 for session in list(_registry._sessions.values()):
-    calls = set()
-    for item in session.items:
-        if item.type == "function_call":
-            calls.add(item.call_id)
-        elif item.type == "function_call_output" and item.call_id not in calls:
+    items = session.items
+    for index, item in enumerate(items):
+        if item.type != "function_call_output":
+            continue
+        calls = [j for j in range(index) if items[j].type == "function_call"
+                 and items[j].call_id == item.call_id]
+        if not calls:
             problems.append(f"{session.name}: output {item.id} answers no call before it")
+        elif any(items[j].type == "message" for j in range(calls[-1] + 1, index)):
+            problems.append(f"{session.name}: output {item.id} stands apart from its call")
 print("conversation problems:", problems)
 """
 
