@@ -131,7 +131,13 @@ def test_hold_to_talk_sends_every_captured_sample_while_a_cell_runs(lab, browser
         context.close()
 
 
-MIC_ERROR = "print(repr(mic.status), repr(mic.error))"
+# The page's status reaches the kernel as a widget update on a subshell, in its own time:
+# the cell waits (on the main shell) for the state it then prints, up to a ceiling.
+MIC_ERROR = f"""import time
+deadline = time.monotonic() + {within(30)}
+while mic.status != "error" and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(repr(mic.status), repr(mic.error))"""
 
 
 @pytest.mark.parametrize("case", ["denied", "insecure"])
@@ -407,18 +413,41 @@ print(json.dumps({{
 }}))"""
 
 
+# The page's microphone, in the test's hands: a 220 Hz tone the test switches on (speech,
+# to the server's energy detector) and off (digital silence), instead of a file that loops
+# on its own clock. The user then talks over an answer once it is heard playing.
+TEST_VOICE = """(() => {
+  const voice = (globalThis.__rtTestVoice = { set: () => {} });
+  navigator.mediaDevices.getUserMedia = async () => {
+    const ctx = new AudioContext();
+    const tone = ctx.createOscillator();
+    const gain = ctx.createGain();
+    const out = ctx.createMediaStreamDestination();
+    tone.frequency.value = 220;
+    gain.gain.value = 0;
+    tone.connect(gain).connect(out);
+    tone.start();
+    voice.set = (on) => { gain.gain.value = on ? 0.5 : 0; };
+    return out.stream;
+  };
+})();"""
+
+
 def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
     lab, browsers, artifacts
 ):
-    """The fake microphone loops its phrase with 2 s of silence around it: the server
-    hears it end, commits and answers (the echo is longer than the silence), and the
-    phrase's next loop talks over the playing answer, which stops there and is truncated
-    where it stopped."""
+    """The user speaks, then pauses: the server hears the pause, commits and answers (the
+    echo of what was said, as long). Once the answer is heard playing, the user talks over
+    it: it stops there and is truncated where it stopped. The speech lasts longer than any
+    round trip from the page to the server and back (a ceiling, like every wait here), so
+    the answer is still playing when the barge-in reaches it."""
     from playwright.sync_api import expect
 
     cells = [VOICE_SETUP, PANEL, PANEL_BARGE_IN.format(deadline=within(60))]
     context, page = open_notebook(lab, browsers["granted"], "mic-panel-free.ipynb", cells)
     try:
+        page.add_init_script(TEST_VOICE)
+        page.reload()
         run_cell(page, 0)
         run_cell(page, 1)
         chat = page.locator(".jp-Notebook .rt-chat")
@@ -426,6 +455,14 @@ def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
         mic = chat.locator(".rt-notebook-mic")
         expect(mic).to_have_attribute("data-status", "recording")
         expect(mic).to_have_attribute("data-mode", "handsfree")
+        voice = mic.element_handle()
+        captured = "(el) => +el.dataset.rate > 0 ? +el.dataset.captured / +el.dataset.rate : 0"
+        page.evaluate("() => globalThis.__rtTestVoice.set(true)")
+        spoke_from = mic.evaluate(captured)
+        page.wait_for_function(
+            f"([el, until]) => ({captured})(el) >= until", arg=[voice, spoke_from + within(2)]
+        )
+        page.evaluate("() => globalThis.__rtTestVoice.set(false)")
         # A spoken turn: its bubble, then the answer's transcript.
         expect(chat.locator(".rt-chat-transcript .rt-chat-user").first).to_contain_text(
             "voice message"
@@ -433,10 +470,17 @@ def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
         expect(chat.locator(".rt-chat-transcript .rt-chat-assistant").first).to_contain_text(
             "offline echo"
         )
-        # An answer played, then stopped with part of it unheard: the user talked over it.
+        # The answer is heard (some of it played), and the user talks over it.
+        page.wait_for_function(
+            "() => globalThis.__rtNotebookAudio?.players.find("
+            "(p) => p.status === 'playing' && p.played > 0)"
+        )
+        page.evaluate("() => globalThis.__rtTestVoice.set(true)")
+        # It stopped with part of it unheard.
         stopped = page.wait_for_function(
             "() => globalThis.__rtNotebookAudio?.players.find((p) => p.status === 'stopped')"
         )
+        page.evaluate("() => globalThis.__rtTestVoice.set(false)")
         heard = stopped.evaluate(
             "(p) => ({played: p.played, received: p.received, start: p.startTime})"
         )
