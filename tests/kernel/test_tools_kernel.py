@@ -517,6 +517,41 @@ def test_rerunning_a_call_answered_by_another_cell_leaves_no_orphan(kernel):
     )
 
 
+def test_a_background_cell_rerun_in_the_middle_gets_its_answer_after_it(kernel):
+    cell = "%%realtime --background --out bg\n"
+    first = execute_in_cell(kernel, cell + "Apples, first", "cell-bg")
+    assert first.status == "ok", first.error_text()
+    assert value(kernel, "bg.wait(30).status") == "completed"
+    later = execute_in_cell(kernel, "%%realtime\nA later question about figs", "cell-figs")
+    assert later.status == "ok", later.error_text()
+    again = execute_in_cell(kernel, cell + "Plums, again", "cell-bg")
+    assert again.status == "ok", again.error_text()
+    # The answer comes later, from a thread: it lands right after the cell's message.
+    placed = kernel.execute(
+        textwrap.dedent(
+            f"""
+            import time
+            deadline = time.monotonic() + {within(30)}
+            texts = []
+            while time.monotonic() < deadline:
+                texts = [i.text for i in session.items]
+                if any(t == "Echo: Plums, again" for t in texts):
+                    break
+                time.sleep(0.01)
+            print(json.dumps(texts[-4:]))
+            """
+        )
+    )
+    assert placed.status == "ok", placed.error_text()
+    assert json.loads(placed.stream_text()) == [
+        "Plums, again",
+        "Echo: Plums, again",
+        "A later question about figs",
+        "Echo: A later question about figs",
+    ]
+    assert not any("Apples" in text for text in value(kernel, "[i.text for i in session.items]"))
+
+
 def test_without_a_cell_id_the_cell_text_identifies_the_cell(kernel):
     before = value(kernel, "len(session.items)")
     kernel.execute("%%realtime\nSame text twice")
