@@ -606,6 +606,8 @@ def _round_of(
         for new_id, call in placed
         if call.type == "function_call"
     ]
+    if not calls:
+        return None  # none could be placed (no call_id): the user answers, if anyone
     return session.tools.run_in_place(
         str(result.id), calls, after=placed[-1][0], overrides=overrides
     )
