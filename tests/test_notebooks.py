@@ -14,6 +14,9 @@ after the run: stream text, ``text/plain`` and ``text/markdown`` of displays, di
 and results, and error names and values. They describe offline runs only: the same notebooks
 run unchanged against the real service, where the answers differ.
 
+Each notebook also runs twice in one kernel ("Run All" clicked again): re-run cells replace
+their own turns, so nothing fails and no conversation is left inconsistent.
+
 A second run of each notebook stands in for the real service: ``OPENAI_API_KEY`` is set and
 ``OPENAI_BASE_URL`` points the openai SDK at a local server whose answers repeat nothing, so
 the cells guarded by a key run, and a cell that relied on echoes would fail.
