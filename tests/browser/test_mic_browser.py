@@ -443,6 +443,7 @@ def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
     the answer is still playing when the barge-in reaches it."""
     from playwright.sync_api import expect
 
+    wait_ms = within(30) * 1000  # expect()'s own default (5 s) is not the page's
     cells = [VOICE_SETUP, PANEL, PANEL_BARGE_IN.format(deadline=within(60))]
     context, page = open_notebook(lab, browsers["granted"], "mic-panel-free.ipynb", cells)
     try:
@@ -453,8 +454,8 @@ def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
         chat = page.locator(".jp-Notebook .rt-chat")
         chat.locator(".rt-notebook-mic-handsfree").click()
         mic = chat.locator(".rt-notebook-mic")
-        expect(mic).to_have_attribute("data-status", "recording")
-        expect(mic).to_have_attribute("data-mode", "handsfree")
+        expect(mic).to_have_attribute("data-status", "recording", timeout=wait_ms)
+        expect(mic).to_have_attribute("data-mode", "handsfree", timeout=wait_ms)
         voice = mic.element_handle()
         captured = "(el) => +el.dataset.rate > 0 ? +el.dataset.captured / +el.dataset.rate : 0"
         page.evaluate("() => globalThis.__rtTestVoice.set(true)")
@@ -465,10 +466,10 @@ def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
         page.evaluate("() => globalThis.__rtTestVoice.set(false)")
         # A spoken turn: its bubble, then the answer's transcript.
         expect(chat.locator(".rt-chat-transcript .rt-chat-user").first).to_contain_text(
-            "voice message"
+            "voice message", timeout=wait_ms
         )
         expect(chat.locator(".rt-chat-transcript .rt-chat-assistant").first).to_contain_text(
-            "offline echo"
+            "offline echo", timeout=wait_ms
         )
         # The answer is heard (some of it played), and the user talks over it.
         page.wait_for_function(
@@ -490,13 +491,13 @@ def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
         # The controls' icons are drawn (inline SVG), not emoji: those are empty boxes
         # where the machine has no emoji font, as on this one.
         for selector in (".rt-notebook-mic-talk", ".rt-notebook-mic-handsfree"):
-            expect(chat.locator(f"{selector} svg.rt-notebook-icon")).to_be_visible()
+            expect(chat.locator(f"{selector} svg.rt-notebook-icon")).to_be_visible(timeout=wait_ms)
         label = chat.locator(".rt-chat-voice .rt-notebook-player-label")
-        expect(label.locator("svg.rt-notebook-icon")).to_be_visible()
+        expect(label.locator("svg.rt-notebook-icon")).to_be_visible(timeout=wait_ms)
         for control in (mic, label):
             assert not EMOJI.search(control.inner_text()), control.inner_text()
         chat.locator(".rt-notebook-mic-handsfree").click()
-        expect(mic).to_have_attribute("data-status", "idle")
+        expect(mic).to_have_attribute("data-status", "idle", timeout=wait_ms)
         seen = json.loads(run_cell(page, 2))
         assert seen["started"] >= 2  # the first phrase, and the one that talked over its answer
         assert seen["committed"] >= 1
