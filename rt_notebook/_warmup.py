@@ -33,7 +33,9 @@ MODULES = (
     "rt_notebook.render.cell",
     "rt_notebook.render.approval",
     "rt_notebook.render.voice",
+    "rt_notebook.voice_switch",  # a text cell asks what voice controls left it to say
     "rt_notebook.widgets.events",  # anywidget: the first cell makes the events hub
+    "rt_notebook.widgets.stream",  # and the stream hub its answer streams through
     "rt_notebook.tools",
     "openai",
     "websockets.asyncio.client",

@@ -48,7 +48,9 @@ class PanelVoice:
         self._answers: list[Answer] = []  # of every controller this panel had
         self._labels: dict[str, str] = {}  # spoken user item id -> its label
         self._shown_player: object = None
-        self._note = widgets.HTML("", _dom_classes=("rt-chat-voice-note",))
+        # Made at the first switch to audio: a panel never used for voice keeps its fixed
+        # number of widget models.
+        self._note: widgets.HTML | None = None
         self._note_shown = False
         self.widget = widgets.HBox([self.microphone], _dom_classes=("rt-chat-voice",))
 
@@ -77,6 +79,10 @@ class PanelVoice:
         if controller is not None:
             controller.close()
         self.microphone.close()
+        note = self._note
+        if note is not None:  # its Layout and style are models of their own
+            for model in (note, note.layout, note.style):
+                model.close()
 
     def shown(self, item: ItemSnapshot) -> ItemSnapshot:
         """``item`` as its bubble shows it: a spoken message without text reads as its
@@ -115,12 +121,14 @@ class PanelVoice:
         speaking = controller is not None and controller.speaking
         if latest is not None and latest is not self._shown_player:
             self._shown_player = latest
-        if speaking != self._note_shown:
+        if speaking and self._note is None:
+            self._note = widgets.HTML("", _dom_classes=("rt-chat-voice-note",))
+        if speaking != self._note_shown and self._note is not None:
             self._note_shown = speaking
             self._note.value = (
                 f'<span class="rt-notebook-mic-note">{html.escape(NOTE)}</span>' if speaking else ""
             )
-        children = (self.microphone, *((self._note,) if speaking else ()))
+        children = (self.microphone, *((self._note,) if speaking and self._note else ()))
         if latest is not None:
             children += (latest,)
         if self.widget.children != children:

@@ -349,7 +349,7 @@ def test_notebook_runs_offline(path, tmp_path):
 
 
 @pytest.mark.kernel
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(within(600))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_runs_twice_in_one_kernel(path, tmp_path):
     """Run All again without restarting the kernel: no cell fails, every re-run

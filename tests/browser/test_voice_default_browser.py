@@ -20,7 +20,7 @@ from tests.browser.lab_page import run_cell_when_idle as run_cell
 from tests.browser.test_mic_browser import browsers, hold, speech  # noqa: F401 - fixtures
 from tests.timing import within
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(within(300))]
 
 
 def test_a_fresh_kernel_speaks_the_answer_to_a_push_to_talk_turn(lab, browsers, artifacts):  # noqa: F811
