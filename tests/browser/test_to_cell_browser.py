@@ -1,0 +1,86 @@
+"""``--to-cell`` in a real JupyterLab page: the answer's code appears in a new cell below
+the cell that asked, exactly as the kernel sent it (hostile fences and HTML as text), and
+nothing runs; ``%realtime fix --to-cell`` after a failing cell does the same."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.lab_page import (
+    KERNEL_READY,
+    TIMEOUT,
+    cell,
+    expect,
+    open_notebook,
+    run_cell,
+)
+
+pytestmark = [pytest.mark.browser, TIMEOUT]
+
+# The echo server repeats a message of several lines verbatim after "Echo:", so the
+# answer's one code block is exactly CODE.
+CODE = (
+    "x = '<img src=x onerror=\"window.__rt_pwned = 1\">'\n"
+    "```\n"
+    "</pre><script>window.__rt_pwned = 2</script>\n"
+    "print('ran:' + 'to-cell')"
+)
+CELLS = [
+    "%load_ext rt_notebook\nimport rt_notebook\n"
+    "from rt_notebook.server import EmbeddedServer\n"
+    "server = EmbeddedServer(pace=0.001).start()\n"
+    "session = rt_notebook.connect(websocket_base_url=server.websocket_base_url,"
+    " api_key=server.token)",
+    f"%%realtime --to-cell --no-interpolate\nHostile code\n\n````python\n{CODE}\n````",
+    "after = 'the cell that was below'",
+    "1/0",
+    "%realtime fix --to-cell",
+]
+SOURCES = """() => {
+  const panel = window.__rt_notebook || window.jupyterapp.shell.currentWidget;
+  return panel.content.widgets.map((c) => [c.model.type, c.model.sharedModel.getSource(),
+                                           c.model.sharedModel.execution_count ?? null]);
+}"""
+
+
+def _wait_for_cells(page, count: int) -> None:
+    page.wait_for_function(
+        "(n) => (window.__rt_notebook || window.jupyterapp.shell.currentWidget)"
+        ".content.widgets.length === n",
+        arg=count,
+    )
+
+
+def test_to_cell_and_fix_add_the_code_below_verbatim_and_run_nothing(lab, browser) -> None:
+    context, page = open_notebook(lab, browser, "to_cell.ipynb", CELLS)
+    try:
+        page.wait_for_function(KERNEL_READY)
+        run_cell(page, 0)
+        run_cell(page, 1)
+        _wait_for_cells(page, len(CELLS) + 1)
+        cells = page.evaluate(SOURCES)
+        assert cells[2] == ["code", CODE, None]  # below the asking cell, never run
+        assert cells[3][1] == CELLS[2]  # the cell that was below is now after it
+        expect(cell(page, 2).locator(".jp-InputPrompt")).to_have_text("[ ]:")
+        expect(cell(page, 2).locator(".jp-OutputArea-output")).to_have_count(0)
+        # The hostile code is text everywhere: in the new cell's editor and in the answer.
+        expect(cell(page, 2).locator(".cm-content")).to_contain_text("<script>")
+        assert page.evaluate("() => window.__rt_pwned") is None
+        notebook = page.locator(".jp-Notebook")
+        expect(notebook.locator("script, img[src='x'], img[onerror]")).to_have_count(0)
+        expect(cell(page, 1).locator(".jp-OutputArea-output").last).to_contain_text("<script>")
+
+        run_cell(page, 4, errors_ok=True)  # 1/0, moved down by the new cell
+        run_cell(page, 5, errors_ok=True)  # %realtime fix --to-cell: its answer says "Traceback"
+        expect(cell(page, 5).locator(".jp-OutputArea-output[data-mime-type*=error]")).to_have_count(
+            0
+        )
+        _wait_for_cells(page, len(CELLS) + 2)
+        fixed = page.evaluate(SOURCES)[6]
+        assert fixed[0] == "code"
+        assert fixed[1].startswith("1/0\n\nTraceback (most recent call last):")
+        assert fixed[1].endswith("ZeroDivisionError: division by zero")
+        assert fixed[2] is None
+        assert page.evaluate("() => window.__rt_pwned") is None
+    finally:
+        context.close()
