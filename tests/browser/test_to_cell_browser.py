@@ -84,3 +84,47 @@ def test_to_cell_and_fix_add_the_code_below_verbatim_and_run_nothing(lab, browse
         assert page.evaluate("() => window.__rt_pwned") is None
     finally:
         context.close()
+
+
+PANEL_CELLS = [
+    "%load_ext rt_notebook\nimport rt_notebook\ns = rt_notebook.connect(offline=True)",
+    "%realtime chat",
+    f"%%realtime --no-interpolate\nTwo blocks\n\n```\nfirst = 1\n```\n\n````python\n{CODE}\n````",
+]
+PANEL = ".jp-Notebook .rt-chat"
+
+
+def test_the_panels_copy_code_copies_each_block_as_the_kernel_sent_it(
+    lab, browser, artifacts
+) -> None:
+    context, page = open_notebook(lab, browser, "copy_code.ipynb", PANEL_CELLS)
+    try:
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
+        page.wait_for_function(KERNEL_READY)
+        run_cell(page, 0)
+        run_cell(page, 1)
+        page.locator(PANEL).wait_for()
+        run_cell(page, 2)
+        answer = page.locator(f'{PANEL} .rt-chat-bubble[data-role="assistant"]')
+        expect(answer).to_have_attribute("data-status", "completed")
+        copies = answer.locator(".rt-chat-copy")
+        expect(copies).to_have_count(2)
+        expect(copies.nth(1)).to_be_visible()
+        expect(copies.nth(1)).to_have_accessible_name("Copy code")
+        # The user's own message shows the same blocks, with no copy control.
+        user_copies = page.locator(f'{PANEL} .rt-chat-bubble[data-role="user"] .rt-chat-copy')
+        expect(user_copies.first).to_be_hidden()
+        copies.nth(1).click()
+        expect(copies.nth(1)).to_have_attribute("data-copied", "yes")
+        assert page.evaluate("() => navigator.clipboard.readText()") == CODE
+        copies.nth(0).click()
+        expect(copies.nth(0)).to_have_attribute("data-copied", "yes")
+        assert page.evaluate("() => navigator.clipboard.readText()") == "first = 1"
+        page.locator(PANEL).screenshot(path=str(artifacts / "panel-copy-code.png"))
+        # The hostile code stayed text: no element it names exists, nothing ran.
+        expect(page.locator(f"{PANEL} script, {PANEL} img")).to_have_count(0)
+        assert page.evaluate("() => window.__rt_pwned") is None
+        # The bubble's text is the answer's text (the control adds none).
+        assert "Copy" not in answer.locator(".rt-chat-body").inner_text()
+    finally:
+        context.close()
