@@ -107,11 +107,6 @@ def _check_combinations(args: Any) -> None:
         raise ConfigurationError("--input gives an out-of-band response its context: add --oob")
     if args.function_output and args.role is not None:
         raise ConfigurationError("--function-output items have no role: drop --role")
-    if args.background and args.to_cell:
-        raise ConfigurationError(
-            "--to-cell adds the new cell with the cell's reply, which --background does not "
-            "wait for: drop one of them"
-        )
     if args.background and args.timeout is not None:
         raise ConfigurationError(
             "--background does not wait, so --timeout has nothing to limit: "

@@ -309,7 +309,7 @@ class RealtimeMagics(Magics):
         "--to-cell",
         action="store_true",
         help="Put the answer's code blocks (joined, in order) into a new cell below; "
-        "nothing is run.",
+        "nothing is run (with --background: a 'Copy code' button under the answer).",
     )
     @cell_magic
     def realtime(self, line: str, cell: str) -> ResponseResult | None:
@@ -352,20 +352,8 @@ class RealtimeMagics(Magics):
             item_id, handle = self._post(session, args, text, added)
         if handle is None:
             return None
-        # Imported here, not at load: %load_ext stays fast (the views pull in Markdown
-        # parsing and pydantic, which load_ipython_extension warms in the background).
-        from .render.cell import CellView
-
         if args.background:
-            # Only the first response streams into the cell: new outputs must not be
-            # displayed from a background thread. Tool rounds still run (session.tools).
-            handle.add_done_callback(lambda done: added.extend(item_ids(done)))
-            from .render.voice import voice_in_background
-
-            voice_in_background(session, handle, cap_seconds=self.audio_cap_seconds)
-            CellView(session, handle, plain=args.format == "text").run_in_background()
-            if args.out:
-                self._user_ns[args.out] = handle
+            self._stream_in_background(session, handle, args, added)
             return None
         try:
             result = self._show(session, handle, args, added)
@@ -380,6 +368,27 @@ class RealtimeMagics(Magics):
         self._to_cell(args, result)
         _fail_if_failed(result)
         return None
+
+    def _stream_in_background(
+        self, session: Session, handle: ResponseHandle, args: Any, added: list[str]
+    ) -> None:
+        """--background: stream the answer from a thread; the cell returns at once."""
+        # Imported here, not at load: %load_ext stays fast (the views pull in Markdown
+        # parsing and pydantic, which load_ipython_extension warms in the background).
+        from .render.cell import CellView
+        from .render.voice import voice_in_background
+
+        # Only the first response streams into the cell: new outputs must not be
+        # displayed from a background thread. Tool rounds still run (session.tools).
+        handle.add_done_callback(lambda done: added.extend(item_ids(done)))
+        voice_in_background(session, handle, cap_seconds=self.audio_cap_seconds)
+        CellView(session, handle, plain=args.format == "text").run_in_background()
+        if args.to_cell:  # no reply is left to carry a new cell: a copy button instead
+            from .render.copy_slot import CopySlot
+
+            CopySlot().watch(handle)
+        if args.out:
+            self._user_ns[args.out] = handle
 
     def _to_cell(self, args: Any, result: ResponseResult) -> None:
         """With --to-cell: put the code blocks of a completed answer into a new cell below

@@ -90,6 +90,7 @@ PANEL_CELLS = [
     "%load_ext rt_notebook\nimport rt_notebook\ns = rt_notebook.connect(offline=True)",
     "%realtime chat",
     f"%%realtime --no-interpolate\nTwo blocks\n\n```\nfirst = 1\n```\n\n````python\n{CODE}\n````",
+    f"%%realtime --background --to-cell --no-interpolate\nIn the background\n\n````\n{CODE}\n````",
 ]
 PANEL = ".jp-Notebook .rt-chat"
 
@@ -126,5 +127,17 @@ def test_the_panels_copy_code_copies_each_block_as_the_kernel_sent_it(
         assert page.evaluate("() => window.__rt_pwned") is None
         # The bubble's text is the answer's text (the control adds none).
         assert "Copy" not in answer.locator(".rt-chat-body").inner_text()
+
+        # A --background --to-cell cell: no new cell, a "Copy code" button under its answer.
+        run_cell(page, 3)
+        button = cell(page, 3).locator("button.rt-copy-code")
+        expect(button).to_have_text("Copy code (4 lines)")
+        expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(len(PANEL_CELLS))
+        button.click()
+        expect(button).to_have_text("Copied")
+        assert page.evaluate("() => navigator.clipboard.readText()") == CODE
+        expect(cell(page, 3).locator("script, img")).to_have_count(0)
+        assert page.evaluate("() => window.__rt_pwned") is None
+        cell(page, 3).screenshot(path=str(artifacts / "background-copy-code.png"))
     finally:
         context.close()

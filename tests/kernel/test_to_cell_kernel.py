@@ -93,11 +93,59 @@ def test_without_to_cell_no_cell_is_added(kernel):
     assert next_inputs(run) == []
 
 
-def test_to_cell_with_background_is_refused_before_sending(kernel):
-    run = kernel.execute("%%realtime --to-cell --background\nnever sent 1")
+def _seen_or_next(kernel: Kernel, run: Execution, matches) -> dict:
+    """The first message of ``run`` that ``matches``, else the next one on IOPub (the
+    answer may end before or after its cell returns)."""
+    for message in run.messages:
+        if matches(message):
+            return message
+    return kernel.wait_for_message(matches)
+
+
+def _copy_widget(message: dict) -> bool:
+    state = message["content"].get("data", {}).get("state", {})
+    opened = message["msg_type"] == "comm_open"
+    return opened and state.get("_anywidget_id") == "rt_notebook.widgets.copy_code.CopyCode"
+
+
+def test_a_background_cell_gets_a_copy_button_with_the_code_and_no_new_cell(kernel):
+    run = kernel.execute("%%realtime --to-cell --background\nBg\n\n```python\nbg = 1\n```")
+    assert run.status == "ok", run.error_text()
+    assert next_inputs(run) == []  # a background cell has no reply left to carry a cell
+    opened = _seen_or_next(kernel, run, _copy_widget)
+    assert opened["content"]["data"]["state"]["code"] == "bg = 1"
+    comm_id = opened["content"]["comm_id"]
+
+    def shows_the_button(message):
+        data = message["content"].get("data", {})
+        view = data.get("application/vnd.jupyter.widget-view+json", {})
+        return message["msg_type"] == "update_display_data" and view.get("model_id") == comm_id
+
+    shown = _seen_or_next(kernel, run, shows_the_button)
+    assert shown["parent_header"]["msg_id"] == run.msg_id  # in the cell that asked
+    assert shown["content"]["data"]["text/plain"] == "[Copy code: 1 line]"
+    assert kernel.execute("print('bg' in globals())").stream_text().strip() == "False"
+
+
+def test_a_background_answer_without_code_says_so_in_its_cell(kernel):
+    run = kernel.execute("%%realtime --to-cell --background\nno code in the background")
+
+    def note(message):
+        data = message["content"].get("data", {})
+        return message["msg_type"] == "update_display_data" and "no code block" in str(
+            data.get("text/markdown", "")
+        )
+
+    shown = _seen_or_next(kernel, run, note)
+    assert shown["parent_header"]["msg_id"] == run.msg_id
+    assert not any(_copy_widget(m) for m in run.messages)
+
+
+def test_to_cell_with_no_response_is_refused_before_sending(kernel):
+    run = kernel.execute("%%realtime --to-cell --no-response\nnever sent 1")
     assert run.status == "error"
     assert "UsageError" in run.error_text()
-    assert "--background" in run.error_text()
+    assert "--to-cell" in run.error_text()
     assert "never sent 1" not in kernel.execute("print(session.items)").stream_text()
 
 
