@@ -39,6 +39,7 @@ MODULES = [
     "rt_notebook.render.blocks",
     "rt_notebook.render.bounded",
     "rt_notebook.render.cell",
+    "rt_notebook.render.copy_slot",
     "rt_notebook.render.markdown",
     "rt_notebook.render.pacing",
     "rt_notebook.render.stream_edits",
@@ -53,6 +54,7 @@ MODULES = [
     "rt_notebook.tools.schema",
     "rt_notebook.transcript",
     "rt_notebook.transport",
+    "rt_notebook.widgets.copy_code",
     "rt_notebook.widgets.events",
     "rt_notebook.widgets.stream",
 ]
