@@ -243,3 +243,23 @@ def test_help_lists_to_cell_and_fix(kernel):
     text = run.reply["content"]["payload"][0]["data"]["text/plain"]
     assert "--to-cell" in text
     assert "fix [--to-cell] [--oob]" in text
+
+
+def test_a_key_in_the_answers_code_is_scrubbed_in_the_new_cell(kernel):
+    # The user pastes the key into the question; the echo answers it back in code.
+    run = kernel.execute("%%realtime --to-cell\nKey\n\n```python\nkey = '{server.token}'\n```")
+    token = kernel.execute("print(server.token)").stream_text().strip()
+    (payload,) = next_inputs(run)
+    assert payload["text"] == "key = '***'"
+    assert token not in str(run.reply)
+
+
+def test_fix_bounds_a_long_cell_keeping_its_start(kernel):
+    long_cell = "# " + "c" * 6000 + "\n1/0"
+    assert kernel.execute(long_cell).status == "error"
+    kernel.execute("%realtime fix")
+    sent = last_user_text(kernel)
+    source = sent.split("The traceback:")[0]
+    assert "more characters of the cell left out" in source
+    assert "c" * 3990 in source
+    assert "c" * 4100 not in source
