@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,24 @@ class ConversationReader:
         """The ids of the conversation's items in server order (cheap: no item copied)."""
         with self._driver.lock:
             return self._driver.core.conversation.item_ids()
+
+    def outputs_answering(self, item_ids: Iterable[str]) -> tuple[str, ...]:
+        """The ids of the ``function_call_output`` items (in conversation order) that answer
+        the function calls among ``item_ids`` (no item copied)."""
+        with self._driver.lock:
+            conversation = self._driver.core.conversation
+            calls = set()
+            for item_id in item_ids:
+                item = conversation.item(item_id)
+                if item is not None and item.type == "function_call" and item.call_id:
+                    calls.add(item.call_id)
+            if not calls:
+                return ()
+            return tuple(
+                item.id
+                for item in conversation.items
+                if item.type == "function_call_output" and item.call_id in calls
+            )
 
     @property
     def item_count(self) -> int:

@@ -13,7 +13,7 @@ import string
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -27,8 +27,11 @@ from .magic_args import LineCommand, check_cell, parse_line, response_overrides
 from .magic_args import split as split_line
 from .models import DEFAULT_MODEL, deprecation_warning
 from .protocol import payloads
-from .responses import ResponseHandle, ResponseResult
+from .responses import ItemSnapshot, ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
+
+if TYPE_CHECKING:
+    from .tools import ToolRound
 
 __all__ = ["RealtimeMagics", "interpolate"]
 
@@ -334,7 +337,7 @@ class RealtimeMagics(Magics):
         key = None
         if not (args.oob or args.append):
             key = (session.name, CellAnchors.cell_key(self.shell, line, cell))
-            args.after = self._anchors.clear(session, key, args.after)
+            self._replace(session, key, args)
         added: list[str] = []
         # Approvals are asked in this cell: by its tool view, or in an area made now.
         from .render.approval import BackgroundApprovals, CellApprovals
@@ -352,35 +355,46 @@ class RealtimeMagics(Magics):
             item_id, handle = self._post(session, args, text, added)
         if handle is None:
             return None
+        # Placed in the middle (see _post): its answers join the conversation after it.
+        place = item_id if handle.out_of_band else None
         if args.background:
-            self._stream_in_background(session, handle, args, added)
+            self._in_background(session, handle, args, added, place)
             return None
         try:
-            result = self._show(session, handle, args, added)
+            with asking(approvals):  # rounds run in place ask here too
+                result = self._show(session, handle, args, added, place)
         finally:
             if isinstance(approvals, CellApprovals):
                 approvals.close()  # later calls have no one to ask here
-        if item_id is not None and handle.out_of_band:
-            # Answered in place (see _post): its answer joins the conversation after it.
-            added += insert_answer(session, item_id, result)
         if args.out:
             self._user_ns[args.out] = result
         self._to_cell(args, result)
         _fail_if_failed(result)
         return None
 
-    def _stream_in_background(
-        self, session: Session, handle: ResponseHandle, args: Any, added: list[str]
+    def _in_background(
+        self,
+        session: Session,
+        handle: ResponseHandle,
+        args: Any,
+        added: list[str],
+        place: str | None,
     ) -> None:
-        """--background: stream the answer from a thread; the cell returns at once."""
+        """Stream the response into the cell from a background thread; return at once."""
         # Imported here, not at load: %load_ext stays fast (the views pull in Markdown
         # parsing and pydantic, which load_ipython_extension warms in the background).
         from .render.cell import CellView
         from .render.voice import voice_in_background
 
         # Only the first response streams into the cell: new outputs must not be
-        # displayed from a background thread. Tool rounds still run (session.tools).
-        handle.add_done_callback(lambda done: added.extend(item_ids(done)))
+        # displayed from a background thread. Tool rounds still run (session.tools); an
+        # answer placed in the middle gets its messages and calls there, not their round.
+        if place is None:
+            handle.add_done_callback(lambda done: added.extend(item_ids(done)))
+        else:
+            handle.add_done_callback(
+                lambda done: _in_thread(_place_finished, session, place, done, added)
+            )
         voice_in_background(session, handle, cap_seconds=self.audio_cap_seconds)
         CellView(session, handle, plain=args.format == "text").run_in_background()
         if args.to_cell:  # no reply is left to carry a new cell: a copy button instead
@@ -389,6 +403,24 @@ class RealtimeMagics(Magics):
             CopySlot().watch(handle)
         if args.out:
             self._user_ns[args.out] = handle
+
+    def _replace(self, session: Session, key: tuple[str, str], args: Any) -> None:
+        """Delete what this cell's last run added and aim its new item where that stood
+        (``args.after``)."""
+        replacement = self._anchors.clear(session, key, args.after)
+        args.after = replacement.after
+        if replacement.vacated and args.function_output and args.after is None:
+            # Its old output went with the call it answered: answer the call where it is.
+            calls = (i for i in session.items if i.type == "function_call")
+            args.after = next((c.id for c in calls if c.call_id == args.function_output), None)
+        if replacement.others:
+            display(
+                Markdown(
+                    "The function call this cell replaced had been answered by another "
+                    "cell (or code): that output was deleted with it. Run that cell again "
+                    "to answer the new call."
+                )
+            )
 
     def _to_cell(self, args: Any, result: ResponseResult) -> None:
         """With --to-cell: put the code blocks of a completed answer into a new cell below
@@ -411,10 +443,17 @@ class RealtimeMagics(Magics):
             self.shell.set_next_input(code, replace=False)
 
     def _show(
-        self, session: Session, handle: ResponseHandle, args: Any, added: list[str]
+        self,
+        session: Session,
+        handle: ResponseHandle,
+        args: Any,
+        added: list[str],
+        place: str | None = None,
     ) -> ResponseResult:
         """Stream the response, then each tool round and the follow-up it requests;
-        return the last result. ``added`` collects the ids of the items they add."""
+        return the last result. ``added`` collects the ids of the items they add.
+        ``place``: the cell's item when it stands in the middle of the conversation (its
+        answers, out of band, are placed after it, and their tool rounds run there)."""
         from .render.approval import ToolRoundView, manual_calls_markdown
         from .render.cell import CellView
         from .render.voice import VoiceOutput, wants_audio
@@ -448,11 +487,14 @@ class RealtimeMagics(Magics):
                 ) from None
             if voice is not None:
                 voice.finish(result)
-            added += [item.id for item in result.items if not result.out_of_band]
+            placed = _keep(session, result, added, place)
+            place = placed[-1][0] if placed else place
             calls = result.function_calls
-            if not calls or result.out_of_band or result.status != "completed":
+            if not calls or result.status != "completed":
                 return result
-            tool_round = session.tools.round_for(str(result.id))
+            if result.out_of_band and place is None:
+                return result  # --oob: its calls stay out of the conversation
+            tool_round = _round_of(session, result, placed, response_overrides(args))
             if tool_round is None:  # not registered (or auto_run off): the user answers
                 display(Markdown(manual_calls_markdown(calls)))
                 return result
@@ -460,9 +502,12 @@ class RealtimeMagics(Magics):
                 ToolRoundView(tool_round, plain=plain).run()
             except KeyboardInterrupt:
                 return result
-            added += [c.output_item_id for c in tool_round.calls if c.output_item_id]
+            outputs = [c.output_item_id for c in tool_round.calls if c.output_item_id]
+            added += outputs
             if tool_round.error is not None:  # an output could not be posted: say so
                 raise tool_round.error
+            if place is not None and outputs:
+                place = outputs[-1]
             if tool_round.follow_up is None:
                 return result
             handle = tool_round.follow_up
@@ -699,6 +744,59 @@ def _fail_if_failed(result: ResponseResult) -> None:
     its footer: "Run All" and headless runs stop there, saying why."""
     if result.status == "failed":
         raise RealtimeError(f"the answer failed: {result.reason or 'the server gave no reason'}")
+
+
+def _keep(
+    session: Session, result: ResponseResult, added: list[str], place: str | None
+) -> list[tuple[str, ItemSnapshot]]:
+    """Note the items a response added to ``added``; an answer to a cell placed in the
+    middle (``place``: the item it follows) is first added there. Returns what was placed."""
+    if not result.out_of_band:
+        added += [item.id for item in result.items]
+        return []
+    if place is None:
+        return []  # --oob: nothing enters the conversation
+    placed = insert_answer(session, place, result)
+    added += [new_id for new_id, _ in placed]
+    return placed
+
+
+def _round_of(
+    session: Session,
+    result: ResponseResult,
+    placed: list[tuple[str, ItemSnapshot]],
+    overrides: dict[str, Any],
+) -> ToolRound | None:
+    """The tool round answering ``result``'s calls: the runner's own, or (an answer
+    placed in the middle) one run where its calls were ``placed``."""
+    if not result.out_of_band:
+        return session.tools.round_for(str(result.id))
+    calls = [
+        (new_id, call.call_id or "", call.name or "", call.arguments or "")
+        for new_id, call in placed
+        if call.type == "function_call"
+    ]
+    if not calls:
+        return None  # none could be placed (no call_id): the user answers, if anyone
+    return session.tools.run_in_place(
+        str(result.id), calls, after=placed[-1][0], overrides=overrides
+    )
+
+
+def _in_thread(target: Any, *args: Any) -> None:
+    """Run ``target`` on a thread of its own (a done callback may run on the I/O thread,
+    which must not wait for the items it adds)."""
+    import threading
+
+    threading.Thread(target=target, args=args, name="rt_notebook-place", daemon=True).start()
+
+
+def _place_finished(session: Session, place: str, handle: ResponseHandle, added: list[str]) -> None:
+    """Place a finished background answer after the cell's item (see ``_post``)."""
+    if handle.error is not None:
+        return
+    with contextlib.suppress(RealtimeError):  # closed meanwhile: nothing to place it in
+        added += [new_id for new_id, _ in insert_answer(session, place, handle.wait(0))]
 
 
 def _check_in_session(session: Session, args: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,28 @@ def _no_real_credentials():
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(prefixes)}
     yield
     os.environ.update(saved)
+
+
+TUTORIALS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tutorials_left_as_they_were():
+    """No test writes into ``notebooks/`` (tests run the tutorials from copies, in folders
+    of their own): every file there has the same bytes after the run, and none is new."""
+    before = _folder_bytes(TUTORIALS)
+    yield
+    after = _folder_bytes(TUTORIALS)
+    changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
+    assert not changed, f"the tests changed or added files in notebooks/: {changed}"
 
 
 @pytest.fixture(scope="session")

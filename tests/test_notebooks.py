@@ -14,6 +14,9 @@ after the run: stream text, ``text/plain`` and ``text/markdown`` of displays, di
 and results, and error names and values. They describe offline runs only: the same notebooks
 run unchanged against the real service, where the answers differ.
 
+Each notebook also runs twice in one kernel ("Run All" clicked again): re-run cells replace
+their own turns, so nothing fails and no conversation is left inconsistent.
+
 A second run of each notebook stands in for the real service: ``OPENAI_API_KEY`` is set and
 ``OPENAI_BASE_URL`` points the openai SDK at a local server whose answers repeat nothing, so
 the cells guarded by a key run, and a cell that relied on echoes would fail.
@@ -58,13 +61,14 @@ def tutorials() -> list[Path]:
 NOTEBOOKS = tutorials()
 
 
-def tracked_text(path: Path) -> str:
-    """The tutorial as git tracks it (the index): running it in JupyterLab, which saves
-    outputs into the working copy, changes nothing here. Outside git, the file."""
-    relative = path.relative_to(ROOT).as_posix()
+def tracked_text(path: Path, root: Path = ROOT) -> str:
+    """The tutorial as git tracks it (the index) in the checkout at ``root``: running it in
+    JupyterLab, which saves outputs into the working copy, changes nothing here. Outside
+    git, the file."""
+    relative = path.relative_to(root).as_posix()
     try:
         return subprocess.run(
-            ["git", "show", f":{relative}"], cwd=ROOT, capture_output=True, check=True
+            ["git", "show", f":{relative}"], cwd=root, capture_output=True, check=True
         ).stdout.decode("utf-8")
     except (OSError, subprocess.CalledProcessError):
         return path.read_text(encoding="utf-8")
@@ -138,6 +142,47 @@ def execute(path: Path, workdir: Path, env: dict[str, str] | None = None) -> Any
     return notebook
 
 
+# Run in the kernel after the tutorial: every function_call_output of every Session answers
+# a function call that stands before it (none orphaned), with only its round's other calls
+# and outputs in between (where a re-run cell put it, not at the end).
+CONSISTENCY_CHECK = """
+from rt_notebook import _registry
+problems = []
+for session in list(_registry._sessions.values()):
+    items = session.items
+    for index, item in enumerate(items):
+        if item.type != "function_call_output":
+            continue
+        calls = [j for j in range(index) if items[j].type == "function_call"
+                 and items[j].call_id == item.call_id]
+        if not calls:
+            problems.append(f"{session.name}: output {item.id} answers no call before it")
+        elif any(items[j].type == "message" for j in range(calls[-1] + 1, index)):
+            problems.append(f"{session.name}: output {item.id} stands apart from its call")
+print("conversation problems:", problems)
+"""
+
+
+def execute_twice(path: Path, workdir: Path) -> Any:
+    """Run the tutorial at ``path`` top to bottom twice in one kernel, as "Run All" clicked
+    twice does, then :data:`CONSISTENCY_CHECK`; return it as the second run left it, the
+    check's cell last. A cell error raises."""
+    notebook = read_tutorial(path)
+    notebook.cells.append(nbformat.v4.new_code_cell(CONSISTENCY_CHECK))
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    with client.setup_kernel(env=kernel_env()):
+        for _ in range(2):
+            for index, cell in enumerate(notebook.cells[:-1]):
+                client.execute_cell(cell, index)
+        client.execute_cell(notebook.cells[-1], len(notebook.cells) - 1)
+    return notebook
+
+
 def tracebacks(notebook: Any) -> list[str]:
     """Tracebacks in outputs: errors in background threads do not fail a cell, but show."""
     return [
@@ -176,19 +221,22 @@ def test_tutorials_are_what_git_tracks(tmp_path):
 
 
 def test_a_tutorial_saved_with_outputs_is_not_what_the_tests_read(tmp_path):
-    """JupyterLab autosaves outputs into the working copy: the checks read git's copy."""
-    path = NOTEBOOKS[0]
-    original = path.read_bytes()
-    try:
-        notebook = nbformat.reads(original.decode("utf-8"), as_version=4)
-        code = next(cell for cell in notebook.cells if cell.cell_type == "code")
-        code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
-        code.execution_count = 1
-        nbformat.write(notebook, str(path))
-        tracked = read_tutorial(path)
-        assert all(c.outputs == [] for c in tracked.cells if c.cell_type == "code")
-    finally:
-        path.write_bytes(original)
+    """JupyterLab autosaves outputs into the working copy: the checks read git's copy.
+    (In a checkout of its own: no test writes into this one's notebooks/.)"""
+    original = NOTEBOOKS[0].read_bytes()
+    path = tmp_path / "notebooks" / NOTEBOOKS[0].name
+    path.parent.mkdir()
+    path.write_bytes(original)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "notebooks"], cwd=tmp_path, check=True)
+    notebook = nbformat.reads(original.decode("utf-8"), as_version=4)
+    code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+    code.execution_count = 1
+    nbformat.write(notebook, str(path))
+    tracked = nbformat.reads(tracked_text(path, tmp_path), as_version=4)
+    assert all(c.outputs == [] for c in tracked.cells if c.cell_type == "code")
+    assert tracked_text(path, tmp_path) == original.decode("utf-8")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
@@ -298,6 +346,24 @@ def test_notebook_runs_offline(path, tmp_path):
         if cell.cell_type == "code" and "offline server" in output_text(cell)
     ]
     assert offline, "no answer says it came from the offline server"
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_notebook_runs_twice_in_one_kernel(path, tmp_path):
+    """Run All again without restarting the kernel: no cell fails, every re-run
+    ``%%realtime`` cell replaces its own turn (tool rounds included) and says what it said
+    the first time, and no conversation holds an output whose call is gone. (Python cells
+    that read the conversation see what the first run left in it, so only the cells'
+    own answers are checked against the first run's expectations.)"""
+    notebook = execute_twice(path, tmp_path)
+    assert output_text(notebook.cells[-1]).strip() == "conversation problems: []"
+    answers = nbformat.v4.new_notebook(
+        cells=[cell for cell in notebook.cells if cell.source.startswith("%%realtime")]
+    )
+    assert not missing_expectations(answers), "\n".join(missing_expectations(answers))
+    assert not tracebacks(notebook), "\n".join(tracebacks(notebook))
 
 
 # A stand-in for the real service: what a key changes -------------------------------------

@@ -332,6 +332,47 @@ class Toolbox(Mapping[str, Tool]):
         except concurrent.futures.TimeoutError:
             return None
 
+    def run_in_place(
+        self,
+        response_id: str,
+        calls: Sequence[tuple[str, str, str, str]],
+        *,
+        after: str,
+        overrides: Mapping[str, Any],
+    ) -> ToolRound | None:
+        """Run the function calls of an out-of-band answer that a re-run cell placed in the
+        middle of the conversation; ``None`` when the runner leaves them alone (auto_run
+        off, only hand-declared tools).
+
+        ``calls`` are ``(item id, call_id, name, arguments)`` of the function_call items
+        placed for it; their outputs go in right after ``after`` (the last placed item),
+        and the follow-up (asked with ``overrides``, as the cell's response was) answers
+        from the items up to them: out of band, unless they are the conversation's last.
+        Approvals are asked as :func:`asking` names (around this call).
+        """
+        metadata = overrides.get("metadata") or {}
+        round = ToolRound(response_id, int(metadata.get(ROUND_TAG, "0")) + 1)
+        round.approver = _approver.get()
+        declared = self._declared(overrides.get("tools"))
+        round.calls = tuple(ToolCall(round, *call) for call in calls)
+        for call in round.calls:
+            if call.name not in self.registry and call.name in declared:
+                call.state = CallState.MANUAL
+        if not self.auto_run or all(call.state is CallState.MANUAL for call in round.calls):
+            return None
+        future: concurrent.futures.Future[ToolRound | None] = concurrent.futures.Future()
+        future.set_result(round)
+        with self._lock:  # round_for() finds it (out of band, the runner said None)
+            self._rounds[response_id] = future
+        worker = threading.Thread(
+            target=self._run_round,
+            args=(round, dict(overrides), after),
+            name=f"rt_notebook-tools-{response_id}",
+            daemon=True,
+        )
+        worker.start()
+        return round
+
     @property
     def rounds(self) -> list[ToolRound]:
         """Recent rounds, oldest first."""
@@ -444,7 +485,11 @@ class Toolbox(Mapping[str, Tool]):
             definitions += response_tools
         return {str(d.get("name")) for d in definitions if isinstance(d, Mapping)}
 
-    def _run_round(self, round: ToolRound, overrides: dict[str, Any]) -> None:
+    def _run_round(
+        self, round: ToolRound, overrides: dict[str, Any], after: str | None = None
+    ) -> None:
+        """Run the round's calls, post their outputs (at the end, or right after item
+        ``after``: a round placed in the middle) and request the follow-up."""
         try:
             outputs = []
             for call in round.calls:
@@ -467,15 +512,32 @@ class Toolbox(Mapping[str, Tool]):
                     "rt_notebook: stopped after %d tool rounds without an answer", round.depth
                 )
                 stop = True
-            if stop:
+            if after is not None:
+                for output_item in outputs:  # in order, where the calls stand
+                    after = self.session.add_item(output_item, after=after, first=True)
+            elif stop:
                 # The outputs go in at the head of the queue: they continue their turn.
                 for output_item in outputs:
                     self.session.add_item(output_item, first=True)
+            if stop:
                 return
             follow_up = {k: v for k, v in overrides.items() if v is not None}
             follow_up.pop("tool_choice", None)  # a forced choice would loop forever
             metadata = overrides.get("metadata") or {}
             follow_up["metadata"] = {**metadata, ROUND_TAG: str(round.depth)}
+            if after is not None:
+                order = self.session.item_ids()
+                if order and order[-1] != after:
+                    # In the middle: answered from the items up to the outputs, out of band
+                    # (the front end then places the answer after them).
+                    follow_up["conversation"] = "none"
+                    follow_up["input"] = [
+                        {"type": "item_reference", "id": earlier}
+                        for earlier in order[: order.index(after) + 1]
+                    ]
+                with asking(round.approver):
+                    round.follow_up = self.session.create_response(first=True, **follow_up)
+                return
             # One turn at the head of the queue: the outputs, then the follow-up.
             with asking(round.approver):  # the follow-up's calls ask the same front end
                 round.follow_up = self.session.create_response(

@@ -133,7 +133,13 @@ def test_hold_to_talk_sends_every_captured_sample_while_a_cell_runs(lab, browser
         context.close()
 
 
-MIC_ERROR = "print(repr(mic.status), repr(mic.error))"
+# The page's status reaches the kernel as a widget update on a subshell, in its own time:
+# the cell waits (on the main shell) for the state it then prints, up to a ceiling.
+MIC_ERROR = f"""import time
+deadline = time.monotonic() + {within(30)}
+while mic.status != "error" and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(repr(mic.status), repr(mic.error))"""
 
 
 @pytest.mark.parametrize("case", ["denied", "insecure"])
@@ -409,52 +415,91 @@ print(json.dumps({{
 }}))"""
 
 
+# The page's microphone, in the test's hands: a 220 Hz tone the test switches on (speech,
+# to the server's energy detector) and off (digital silence), instead of a file that loops
+# on its own clock. The user then talks over an answer once it is heard playing.
+TEST_VOICE = """(() => {
+  const voice = (globalThis.__rtTestVoice = { set: () => {} });
+  navigator.mediaDevices.getUserMedia = async () => {
+    const ctx = new AudioContext();
+    const tone = ctx.createOscillator();
+    const gain = ctx.createGain();
+    const out = ctx.createMediaStreamDestination();
+    tone.frequency.value = 220;
+    gain.gain.value = 0;
+    tone.connect(gain).connect(out);
+    tone.start();
+    voice.set = (on) => { gain.gain.value = on ? 0.5 : 0; };
+    return out.stream;
+  };
+})();"""
+
+
 def test_hands_free_in_the_panel_answers_and_stops_when_the_user_talks_over_it(
     lab, browsers, artifacts
 ):
-    """The fake microphone loops its phrase with 2 s of silence around it: the server
-    hears it end, commits and answers (the echo is longer than the silence), and the
-    phrase's next loop talks over the playing answer, which stops there and is truncated
-    where it stopped."""
+    """The user speaks, then pauses: the server hears the pause, commits and answers (the
+    echo of what was said, as long). Once the answer is heard playing, the user talks over
+    it: it stops there and is truncated where it stopped. The speech lasts longer than any
+    round trip from the page to the server and back (a ceiling, like every wait here), so
+    the answer is still playing when the barge-in reaches it."""
     from playwright.sync_api import expect
 
+    wait_ms = within(30) * 1000  # expect()'s own default (5 s) is not the page's
     cells = [VOICE_SETUP, PANEL, PANEL_BARGE_IN.format(deadline=within(60))]
     context, page = open_notebook(lab, browsers["granted"], "mic-panel-free.ipynb", cells)
     try:
+        page.add_init_script(TEST_VOICE)
+        page.reload()
         run_cell(page, 0)
         run_cell(page, 1)
         chat = page.locator(".jp-Notebook .rt-chat")
         chat.locator(".rt-notebook-mic-handsfree").click()
         mic = chat.locator(".rt-notebook-mic")
-        expect(mic).to_have_attribute("data-status", "recording")
-        expect(mic).to_have_attribute("data-mode", "handsfree")
+        expect(mic).to_have_attribute("data-status", "recording", timeout=wait_ms)
+        expect(mic).to_have_attribute("data-mode", "handsfree", timeout=wait_ms)
+        voice = mic.element_handle()
+        captured = "(el) => +el.dataset.rate > 0 ? +el.dataset.captured / +el.dataset.rate : 0"
+        page.evaluate("() => globalThis.__rtTestVoice.set(true)")
+        spoke_from = mic.evaluate(captured)
+        page.wait_for_function(
+            f"([el, until]) => ({captured})(el) >= until", arg=[voice, spoke_from + within(3)]
+        )
+        page.evaluate("() => globalThis.__rtTestVoice.set(false)")
         # A spoken turn: its bubble, then the answer's transcript.
         expect(chat.locator(".rt-chat-transcript .rt-chat-user").first).to_contain_text(
-            "voice message"
+            "voice message", timeout=wait_ms
         )
         expect(chat.locator(".rt-chat-transcript .rt-chat-assistant").first).to_contain_text(
-            "offline echo"
+            "offline echo", timeout=wait_ms
         )
-        # An answer played, then stopped with part of it unheard: the user talked over it.
-        stopped = page.wait_for_function(
-            "() => globalThis.__rtNotebookAudio?.players.find((p) => p.status === 'stopped')"
+        # The answer is heard (some of it played), and the user talks over it.
+        playing = page.wait_for_function(
+            "() => globalThis.__rtNotebookAudio?.players.find("
+            "(p) => p.status === 'playing' && p.played > 0)"
         )
-        heard = stopped.evaluate(
-            "(p) => ({played: p.played, received: p.received, start: p.startTime})"
+        page.evaluate("() => globalThis.__rtTestVoice.set(true)")
+        # That answer stops, with part of it unheard.
+        page.wait_for_function("(p) => p.status !== 'playing'", arg=playing)
+        page.evaluate("() => globalThis.__rtTestVoice.set(false)")
+        heard = playing.evaluate(
+            "(p) => ({status: p.status, played: p.played, received: p.received,"
+            " start: p.startTime})"
         )
+        assert heard["status"] == "stopped", heard  # not "ended": the barge-in reached it
         assert heard["start"] is not None
         assert 0 < heard["played"] < heard["received"], heard
         page.screenshot(path=str(artifacts / "mic-panel-barge-in.png"))
         # The controls' icons are drawn (inline SVG), not emoji: those are empty boxes
         # where the machine has no emoji font, as on this one.
         for selector in (".rt-notebook-mic-talk", ".rt-notebook-mic-handsfree"):
-            expect(chat.locator(f"{selector} svg.rt-notebook-icon")).to_be_visible()
+            expect(chat.locator(f"{selector} svg.rt-notebook-icon")).to_be_visible(timeout=wait_ms)
         label = chat.locator(".rt-chat-voice .rt-notebook-player-label")
-        expect(label.locator("svg.rt-notebook-icon")).to_be_visible()
+        expect(label.locator("svg.rt-notebook-icon")).to_be_visible(timeout=wait_ms)
         for control in (mic, label):
             assert not EMOJI.search(control.inner_text()), control.inner_text()
         chat.locator(".rt-notebook-mic-handsfree").click()
-        expect(mic).to_have_attribute("data-status", "idle")
+        expect(mic).to_have_attribute("data-status", "idle", timeout=wait_ms)
         seen = json.loads(run_cell(page, 2))
         assert seen["started"] >= 2  # the first phrase, and the one that talked over its answer
         assert seen["committed"] >= 1

@@ -439,6 +439,146 @@ def test_rerunning_a_cell_replaces_its_items_where_they_stand(kernel):
     assert len(json.loads(check.stream_text())) == 2
 
 
+# Shape of the conversation's items, and whether each output answers the call before it.
+SHAPE = """[(i.type, i.role, i.name, i.call_id, i.text or i.output or i.arguments)
+ for i in session.items]"""
+
+
+def consistent(items) -> bool:
+    """Every function_call_output answers a function call that stands before it."""
+    calls = set()
+    for kind, _, _, call_id, _ in items:
+        if kind == "function_call":
+            calls.add(call_id)
+        elif kind == "function_call_output" and call_id not in calls:
+            return False
+    return True
+
+
+def test_rerunning_a_tool_round_in_the_middle_runs_it_in_place(kernel):
+    first = execute_in_cell(kernel, "%%realtime\nWhat is the weather in Oslo?", "cell-oslo")
+    assert first.status == "ok", first.error_text()
+    later = execute_in_cell(kernel, "%%realtime\nA later question about pears", "cell-pears")
+    assert later.status == "ok", later.error_text()
+    again = execute_in_cell(kernel, "%%realtime\nWhat is the weather in Bergen?", "cell-oslo")
+    assert again.status == "ok", again.error_text()
+    # The cell shows the whole round again: the call, the tool's result, the answer.
+    outputs = saved_outputs(again)
+    assert "`get_weather`" in outputs[0]
+    assert "It is foggy and 12 degrees in Bergen." in outputs[1]
+    assert "It is foggy and 12 degrees in Bergen." in outputs[-1]
+    items = value(kernel, SHAPE)
+    assert consistent(items), items
+    assert not any("Oslo" in str(item) for item in items), items
+    tail = [[kind, role] for kind, role, *_ in items[-6:]]
+    assert tail == [
+        ["message", "user"],
+        ["function_call", None],
+        ["function_call_output", None],
+        ["message", "assistant"],
+        ["message", "user"],
+        ["message", "assistant"],
+    ]
+    question, call, output, answer = items[-6:-2]
+    assert "Bergen" in question[4]
+    assert "Bergen" in call[4]
+    assert call[2] == "get_weather"
+    assert output[3] == call[3]  # it answers the new call
+    assert output[4] == "It is foggy and 12 degrees in Bergen."
+    assert "It is foggy and 12 degrees in Bergen." in answer[4]
+    assert "pears" in items[-2][4]
+    # The server holds the same items (each retrievable).
+    check = kernel.execute("for item in session.items: session.retrieve_item(item.id)")
+    assert check.status == "ok", check.error_text()
+
+
+def test_rerunning_a_call_answered_by_another_cell_leaves_no_orphan(kernel):
+    """Asked in one cell, answered by hand in another (``--function-output``): re-running
+    the asking cell deletes the old output with the old call, and says so; re-running the
+    answering cell puts the new output right after the new call."""
+    declared = kernel.execute(
+        textwrap.dedent(
+            """
+            session.update_session(tools=[{
+                "type": "function", "name": "lookup_order", "description": "Find an order.",
+                "parameters": {"type": "object", "properties": {"id": {"type": "integer"}}},
+            }])
+            """
+        )
+    )
+    assert declared.status == "ok", declared.error_text()
+    ask = '%%realtime --out asked\ncall lookup_order {"id": 7}'
+    answer = "%%realtime --function-output {asked.function_calls[0].call_id}\nOrder 7 shipped."
+    assert execute_in_cell(kernel, ask, "cell-ask").status == "ok"
+    old_call = value(kernel, "asked.function_calls[0].call_id")
+    run = execute_in_cell(kernel, answer, "cell-answer")
+    assert run.status == "ok", run.error_text()
+    assert execute_in_cell(kernel, "%%realtime\nSomething else", "cell-else").status == "ok"
+
+    asked_again = execute_in_cell(kernel, ask, "cell-ask")
+    assert asked_again.status == "ok", asked_again.error_text()
+    assert any("answered by another cell" in text for text in saved_outputs(asked_again))
+    new_call = value(kernel, "asked.function_calls[0].call_id")
+    assert new_call != old_call
+    items = value(kernel, SHAPE)
+    assert consistent(items), items
+    assert not any(call_id == old_call for _, _, _, call_id, _ in items), items
+
+    answered_again = execute_in_cell(kernel, answer, "cell-answer")
+    assert answered_again.status == "ok", answered_again.error_text()
+    items = value(kernel, SHAPE)
+    assert consistent(items), items
+    tail = [[kind, role, call_id] for kind, role, _, call_id, _ in items[-6:]]
+    assert tail == [
+        ["message", "user", None],
+        ["function_call", None, new_call],
+        ["function_call_output", None, new_call],
+        ["message", "assistant", None],
+        ["message", "user", None],
+        ["message", "assistant", None],
+    ]
+    assert items[-4][4] == "Order 7 shipped."
+    assert "Something else" in items[-2][4]
+    assert len([item for item in items if item[0] == "function_call_output"]) == len(
+        {item[3] for item in items if item[0] == "function_call_output"}
+    )
+
+
+def test_a_background_cell_rerun_in_the_middle_gets_its_answer_after_it(kernel):
+    cell = "%%realtime --background --out bg\n"
+    first = execute_in_cell(kernel, cell + "Apples, first", "cell-bg")
+    assert first.status == "ok", first.error_text()
+    assert value(kernel, "bg.wait(30).status") == "completed"
+    later = execute_in_cell(kernel, "%%realtime\nA later question about figs", "cell-figs")
+    assert later.status == "ok", later.error_text()
+    again = execute_in_cell(kernel, cell + "Plums, again", "cell-bg")
+    assert again.status == "ok", again.error_text()
+    # The answer comes later, from a thread: it lands right after the cell's message.
+    placed = kernel.execute(
+        textwrap.dedent(
+            f"""
+            import time
+            deadline = time.monotonic() + {within(30)}
+            texts = []
+            while time.monotonic() < deadline:
+                texts = [i.text for i in session.items]
+                if any(t == "Echo: Plums, again" for t in texts):
+                    break
+                time.sleep(0.01)
+            print(json.dumps(texts[-4:]))
+            """
+        )
+    )
+    assert placed.status == "ok", placed.error_text()
+    assert json.loads(placed.stream_text()) == [
+        "Plums, again",
+        "Echo: Plums, again",
+        "A later question about figs",
+        "Echo: A later question about figs",
+    ]
+    assert not any("Apples" in text for text in value(kernel, "[i.text for i in session.items]"))
+
+
 def test_without_a_cell_id_the_cell_text_identifies_the_cell(kernel):
     before = value(kernel, "len(session.items)")
     kernel.execute("%%realtime\nSame text twice")
