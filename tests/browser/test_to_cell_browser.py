@@ -1,6 +1,7 @@
-"""``--to-cell`` in a real JupyterLab page: the answer's code appears in a new cell below
-the cell that asked, exactly as the kernel sent it (hostile fences and HTML as text), and
-nothing runs; ``%realtime fix --to-cell`` after a failing cell does the same."""
+"""``--to-cell`` in a real JupyterLab page (and Notebook 7): the answer's code appears in
+a new cell below the cell that asked, exactly as the kernel sent it (hostile fences and HTML
+as text), and nothing runs; ``%realtime fix --to-cell`` after a failing cell does the same.
+The copy controls (chat panel, ``--background`` cells) copy that same text."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from tests.browser.lab_page import (
     cell,
     expect,
     open_notebook,
+    open_notebook7,
     run_cell,
+    run_cell_by_keyboard,
 )
 
 pytestmark = [pytest.mark.browser, TIMEOUT]
@@ -139,5 +142,20 @@ def test_the_panels_copy_code_copies_each_block_as_the_kernel_sent_it(
         expect(cell(page, 3).locator("script, img")).to_have_count(0)
         assert page.evaluate("() => window.__rt_pwned") is None
         cell(page, 3).screenshot(path=str(artifacts / "background-copy-code.png"))
+    finally:
+        context.close()
+
+
+def test_to_cell_adds_the_cell_below_in_notebook7(lab, browser) -> None:
+    cells = [CELLS[0], "%%realtime --to-cell\nCode\n\n```python\nnb7 = 'below'\n```", "last = 1"]
+    context, page = open_notebook7(lab, browser, "to_cell_nb7.ipynb", cells)
+    try:
+        run_cell_by_keyboard(page, 0)
+        run_cell_by_keyboard(page, 1)
+        rows = page.locator(".jp-Notebook .jp-Cell")
+        expect(rows).to_have_count(len(cells) + 1)
+        expect(cell(page, 2).locator(".cm-content")).to_have_text("nb7 = 'below'")
+        expect(cell(page, 2).locator(".jp-InputPrompt")).to_have_text("[ ]:")
+        expect(cell(page, 3).locator(".cm-content")).to_have_text("last = 1")
     finally:
         context.close()
