@@ -26,6 +26,7 @@ from .protocol.payloads import (
 )
 
 __all__ = [
+    "FIX_OPTIONS",
     "LINE_COMMANDS",
     "LineCommand",
     "check_cell",
@@ -52,6 +53,7 @@ _RESPONSE_OPTIONS = (
     "timeout",
     "format",
     "oob",
+    "to_cell",
 )
 _TOOL_CHOICES = ("auto", "none", "required")
 
@@ -247,7 +249,12 @@ LINE_COMMANDS = {
     "chat": "[--side]",
     "voice": "[--transcribe MODEL | --no-transcribe | --off]",
     "inspect": "[RESPONSE_ID | ITEM_ID | session] [--live]",
+    "fix": "[--to-cell] [--oob]",
 }
+# The options %realtime fix passes on to the %%realtime cell it stands for.
+FIX_OPTIONS = ("--to-cell", "--oob")
+# Commands that take only flags: the flags each takes.
+_FLAG_COMMANDS = {"tools": ("--notebook",), "fix": FIX_OPTIONS}
 
 
 @dataclass(frozen=True)
@@ -311,8 +318,8 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
             raise ConfigurationError(usage)
     elif command == "voice":
         _check_voice_arguments(words, usage)
-    elif command == "tools":
-        if words and list(words) != ["--notebook"]:
+    elif command in _FLAG_COMMANDS:  # flags only, each at most once
+        if any(w not in _FLAG_COMMANDS[command] for w in words) or len(set(words)) < len(words):
             raise ConfigurationError(usage)
     elif words:
         raise ConfigurationError(f"{usage} (no arguments, not {' '.join(words)!r})")

@@ -308,6 +308,12 @@ class RealtimeMagics(Magics):
         help="Add new items even if this cell ran before (default: replace its old ones).",
     )
     @argument("--no-interpolate", action="store_true", help="Do not expand {name} fields.")
+    @argument(
+        "--to-cell",
+        action="store_true",
+        help="Put the answer's code blocks (joined, in order) into a new cell below; "
+        "nothing is run (with --background: a 'Copy code' button under the answer).",
+    )
     @cell_magic
     def realtime(self, line: str, cell: str) -> ResponseResult | None:
         """Send the cell as a conversation item and stream the model's answer below it.
@@ -362,6 +368,7 @@ class RealtimeMagics(Magics):
                 approvals.close()  # later calls have no one to ask here
         if args.out:
             self._user_ns[args.out] = result
+        self._to_cell(args, result)
         _fail_if_failed(result)
         return None
 
@@ -390,6 +397,10 @@ class RealtimeMagics(Magics):
             )
         voice_in_background(session, handle, cap_seconds=self.audio_cap_seconds)
         CellView(session, handle, plain=args.format == "text").run_in_background()
+        if args.to_cell:  # no reply is left to carry a new cell: a copy button instead
+            from .render.copy_slot import CopySlot
+
+            CopySlot().watch(handle)
         if args.out:
             self._user_ns[args.out] = handle
 
@@ -410,6 +421,26 @@ class RealtimeMagics(Magics):
                     "to answer the new call."
                 )
             )
+
+    def _to_cell(self, args: Any, result: ResponseResult) -> None:
+        """With --to-cell: put the code blocks of a completed answer into a new cell below
+        this one (the execute reply's ``set_next_input`` payload: the front end adds the
+        cell; nothing runs), or say in one line why there is none."""
+        from .code_blocks import cell_text
+        from .render.markdown import safe_inline
+
+        if not args.to_cell:
+            return
+        if result.status != "completed":
+            status = safe_inline(result.status)
+            display(Markdown(f"`--to-cell`: the answer is {status}, so no cell was added."))
+            return
+        code = cell_text(result.text)
+        if code is None:
+            display(Markdown("`--to-cell`: the answer has no code block, so no cell was added."))
+            return
+        if self.shell is not None:
+            self.shell.set_next_input(code, replace=False)
 
     def _show(
         self,
@@ -554,6 +585,11 @@ class RealtimeMagics(Magics):
                            while it is on the Session answers in audio (cells still
                            answer as before); --transcribe: show what you said,
                            transcribed by MODEL; --off: turn it off (output as before)
+        fix [--to-cell] [--oob]
+                           ask why the last error happened: the failing cell's source and
+                           its traceback (colours stripped, keys scrubbed, bounded) are
+                           sent as a message in the conversation (--oob: out of band);
+                           --to-cell: the answer's code goes into a new cell below
         inspect [ID] [--live]  the events, sent and received, of the last turn (or of the
                            turn a response or item ID names; "session": events of no
                            turn), with its latency; --live: updated while it runs
@@ -572,6 +608,8 @@ class RealtimeMagics(Magics):
             return self._status(get_session(name))
         if command.name == "voice" and command.words == ("--off",):
             return self._voice_off(name)
+        if command.name == "fix":
+            return self._fix(command)
         recording = command.name == "record" and list(command.words) != ["--stop"]
         if command.name in ("tools", "chat", "voice") or recording:
             # These connect if needed, like %%realtime: tools are sent with session.update,
@@ -581,6 +619,20 @@ class RealtimeMagics(Magics):
         if session is None:
             raise UsageError(f"no Session {name!r} yet: run %realtime connect first")
         return self._run_command(session, command)
+
+    def _fix(self, command: LineCommand) -> None:
+        """Ask about this kernel's last error as a ``%%realtime`` cell would (its options:
+        --to-cell, --oob); one line when there has been no error."""
+        import shlex
+
+        from .last_error import fix_message, last_error
+
+        error = last_error(self.shell)
+        if error is None:
+            display(Markdown("No error yet in this kernel: nothing to fix."))
+            return
+        options = ["--no-interpolate", "--session", shlex.quote(command.session)]
+        self.realtime(" ".join([*options, *command.words]), fix_message(error))
 
     def _run_command(self, session: Session, command: LineCommand) -> Any:
         action = getattr(self, f"_command_{command.name}")

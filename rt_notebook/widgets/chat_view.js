@@ -17,6 +17,9 @@
 // [tag, {attributes}?, ...children]; elements are made with createElement from a fixed
 // list of tags, text with text nodes, and the only attributes copied are checked here
 // again (href: http(s), mailto or an in-page fragment; start: digits; align: a fixed set).
+// After each code block comes its own "copy code" control (a button, not part of the
+// tree): it copies, as plain text with navigator.clipboard.writeText, the strings of the
+// block's tree, i.e. the code as the kernel sent it, never HTML. Shown on answers only.
 
 const TAGS = new Set([
   "p", "br", "hr", "em", "strong", "s", "code", "pre", "a", "ul", "ol", "li", "blockquote",
@@ -56,7 +59,34 @@ function node(tree) {
   for (const child of children) {
     element.appendChild(node(child));
   }
+  if (tree[0] === "pre") {
+    const block = document.createDocumentFragment();
+    block.append(element, copyControl(treeText(tree).replace(/\n$/, "")));
+    return block;
+  }
   return element;
+}
+
+// The text a tree shows: its strings in order (attributes are not text).
+function treeText(tree) {
+  if (typeof tree === "string") {
+    return tree;
+  }
+  return Array.isArray(tree) ? tree.slice(1).map(treeText).join("") : "";
+}
+
+function copyControl(text) {
+  // No text of its own (the label is CSS), so a bubble's text stays the answer's text.
+  const control = button("", "rt-chat-copy");
+  control.title = "Copy code";
+  control.setAttribute("aria-label", "Copy code");
+  control.addEventListener("click", () => {
+    navigator.clipboard.writeText(text).then(
+      () => { control.dataset.copied = "yes"; },
+      () => { control.dataset.copied = "failed"; },
+    );
+  });
+  return control;
 }
 
 function appendBlocks(body, tail, blocks) {
