@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -103,10 +104,9 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
 
         # Registered function tools and the runner that answers the model's calls to them.
         self.tools: Toolbox = Toolbox(self)
-        from .mcp_servers import MCPServers  # the mcp SDK itself loads with the first server
-
-        # Local MCP servers whose tools are offered through self.tools (add_mcp_server).
-        self.mcp: MCPServers = MCPServers(self.tools)
+        # Local MCP servers whose tools are offered through self.tools: made on first use.
+        self._mcp: MCPServers | None = None
+        self._mcp_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -235,7 +235,8 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         """
         self._refuse_on_io_thread("close")
         self._io.call(self._driver.close).result(10)
-        self.mcp.stop_all()  # they start again on their next call
+        if self._mcp is not None:
+            self._mcp.stop_all()  # they start again on their next call
 
     def renew(self) -> None:
         """Move the conversation to a new connection now (it happens by itself before
@@ -297,6 +298,16 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         ``@session.tool`` or ``@session.tool(approval=True, timeout=10)``.
         """
         return self.tools.tool(function, **options)
+
+    @property
+    def mcp(self) -> MCPServers:
+        """The local MCP servers added with :meth:`add_mcp_server`, by label."""
+        with self._mcp_lock:
+            if self._mcp is None:
+                from .mcp_servers import MCPServers  # the mcp SDK loads with the first server
+
+                self._mcp = MCPServers(self.tools)
+            return self._mcp
 
     def add_mcp_server(
         self,

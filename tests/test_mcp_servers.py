@@ -330,3 +330,13 @@ def test_the_published_mcp_server_time_over_stdio(session):
     [call] = tool_round.calls
     assert call.state is CallState.DONE, call.error
     assert json.loads(call.output)["timezone"] == "UTC"
+
+
+def test_env_secrets_are_scrubbed_from_what_the_server_prints(session):
+    secret = "mcp-env-secret-8675309"
+    with pytest.raises(MCPServerError) as mute:
+        session.add_mcp_server(
+            "leaky", command=demo("--mute"), env={"DEMO_TOKEN": secret}, start_timeout=within(3)
+        )
+    assert "(token ***)" in str(mute.value)  # its stderr line, scrubbed
+    assert secret not in str(mute.value)

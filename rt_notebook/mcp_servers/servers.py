@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,8 @@ class MCPServer:
         self.start_timeout = start_timeout
         self.tools: dict[str, str] = {}  # exposed name -> the server's tool name
         self.skipped: dict[str, str] = {}  # the server's tool name -> why it is not offered
+        # Told of a new listing (list_changed, or a restart): set by MCPServers.
+        self.on_tools_changed: Callable[[list[mcp_types.Tool]], None] | None = None
         self._connection: MCPConnection | None = None
         self._lock = threading.Lock()  # one start at a time
 
@@ -105,19 +107,21 @@ class MCPServer:
             return self.approval
         return remote_name in self.approval
 
-    def connect(self, on_tools_changed: Any) -> list[mcp_types.Tool]:
+    def connect(self) -> list[mcp_types.Tool]:
         """Start the server unless it runs; return its tools when it was (re)started."""
         with self._lock:
             if self.running:
                 return []
-            self._connection = MCPConnection(self.spec, on_tools_changed)
+            self._connection = MCPConnection(self.spec, self.on_tools_changed)
             return self._connection.start(self.start_timeout)
 
     def call(self, remote_name: str, arguments: Mapping[str, Any]) -> str:
         """Run one tool call (from a runner worker); start the server again if it stopped."""
         connection = self._connection
         if connection is None or not connection.alive:
-            self.connect(None)
+            listed = self.connect()
+            if listed and self.on_tools_changed is not None:
+                self.on_tools_changed(listed)  # it may offer other tools than before
             connection = self._connection
         assert connection is not None
         return connection.call(remote_name, arguments, self.timeout)
@@ -188,7 +192,8 @@ class MCPServers(Mapping[str, MCPServer]):
             timeout=timeout,
             start_timeout=start_timeout,
         )
-        tools = server.connect(lambda listed: self._refresh(server, listed))
+        server.on_tools_changed = lambda listed: self._refresh(server, listed)
+        tools = server.connect()
         with self._lock:
             try:
                 self._install(server, tools)

@@ -83,7 +83,9 @@ if __name__ == "__main__":
         sys.stdout.write("this is not JSON-RPC <b>at all</b>\n")
         sys.stdout.flush()
     if "--mute" in sys.argv:
-        sys.stderr.write("mute server: reading and never answering\n")
+        # A server that prints its credentials: the client must not repeat them.
+        token = os.environ.get("DEMO_TOKEN", "")
+        sys.stderr.write(f"mute server: reading and never answering (token {token})\n")
         sys.stderr.flush()
         for _line in sys.stdin:
             pass
