@@ -22,7 +22,9 @@ from rt_notebook.errors import ConfigurationError, scrub
 from rt_notebook.magic_args import parse_line, parse_mcp
 from rt_notebook.mcp_servers import MCPServerError, exposed_name
 from rt_notebook.mcp_servers.connection import require_sdk
+from rt_notebook.session import Session
 from rt_notebook.tools import CallState
+from tests.chat_standin import MODEL, ChatStandIn, Reply
 from tests.timing import PROCESS_WAIT, WAIT, wait_until, within
 
 DEMO = str(Path(__file__).parent / "mcp_servers" / "demo.py")
@@ -340,3 +342,22 @@ def test_env_secrets_are_scrubbed_from_what_the_server_prints(session):
         )
     assert "(token ***)" in str(mute.value)  # its stderr line, scrubbed
     assert secret not in str(mute.value)
+
+
+# A local model (the embedded server's Chat Completions backend) ---------------------------
+
+
+def test_a_local_model_calls_an_mcp_tool():
+    with ChatStandIn() as standin:
+        local = Session(chat_base_url=standin.base_url, chat_model=MODEL)
+        try:
+            local.connect()
+            local.add_mcp_server("demo", command=demo(), start_timeout=PROCESS_WAIT)
+            standin.replies.append(Reply(calls=[("demo__add", '{"a": 40, "b": 2}')]))
+            tool_round, answer = run_round(local, "add forty and two")
+            assert tool_round.calls[0].output == "sum is 42"
+            assert answer.text == "The tool said: sum is 42"
+            sent = {t["function"]["name"] for t in standin.requests[0]["body"]["tools"]}
+            assert "demo__add" in sent  # the local model was offered the MCP tool
+        finally:
+            local.close()
