@@ -361,3 +361,24 @@ def test_a_local_model_calls_an_mcp_tool():
             assert "demo__add" in sent  # the local model was offered the MCP tool
         finally:
             local.close()
+
+
+def test_two_threads_adding_one_label_leave_one_server(session):
+    outcomes: list[str] = []
+
+    def add() -> None:
+        try:
+            session.add_mcp_server("twin", command=demo(), start_timeout=PROCESS_WAIT)
+            outcomes.append("added")
+        except ConfigurationError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=add) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(PROCESS_WAIT)
+    assert sorted(outcomes)[0] == "added"
+    assert "an MCP server labelled 'twin' exists" in sorted(outcomes)[1]
+    assert list(session.mcp) == ["twin"]
+    assert session.tools["twin__add"].run({"a": 1, "b": 1}) == "sum is 2"

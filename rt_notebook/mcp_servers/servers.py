@@ -195,6 +195,9 @@ class MCPServers(Mapping[str, MCPServer]):
         server.on_tools_changed = lambda listed: self._refresh(server, listed)
         tools = server.connect()
         with self._lock:
+            if label in self._servers:  # added by another thread while this one started
+                server.stop()
+                raise ConfigurationError(f"an MCP server labelled {label!r} exists")
             try:
                 self._install(server, tools)
             except ConfigurationError:
@@ -213,9 +216,7 @@ class MCPServers(Mapping[str, MCPServer]):
             names = list(server.tools)
             server.tools = {}
         server.stop()
-        for name in names:
-            if name in self._toolbox.registry:
-                self._toolbox.unregister(name)
+        self._toolbox.registry.replace(names, ())
 
     def stop_all(self) -> None:
         """Stop every server (they start again on their next call); tools stay offered."""
@@ -263,12 +264,8 @@ class MCPServers(Mapping[str, MCPServer]):
                     f"MCP tool name clash: {name!r} (server {server.label!r}) is already a "
                     "registered tool"
                 )
-        for name in own - set(wanted):
-            if name in self._toolbox.registry:
-                self._toolbox.unregister(name)
         server.tools = {name: tool.remote_name for name, tool in wanted.items()}
-        for tool in wanted.values():
-            self._toolbox.registry.add(tool)
+        self._toolbox.registry.replace(own - set(wanted), wanted.values())
 
     def _refresh(self, server: MCPServer, listed: Sequence[mcp_types.Tool]) -> None:
         """The server said its tools changed: offer the new list (on a thread of its own)."""
