@@ -382,3 +382,23 @@ def test_two_threads_adding_one_label_leave_one_server(session):
     assert "an MCP server labelled 'twin' exists" in sorted(outcomes)[1]
     assert list(session.mcp) == ["twin"]
     assert session.tools["twin__add"].run({"a": 1, "b": 1}) == "sum is 2"
+
+
+def test_the_published_mcp_server_git_on_a_temporary_repository(session, tmp_path):
+    pytest.importorskip("mcp_server_git")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "notes.txt").write_text("hello\n")
+    session.add_mcp_server(
+        "git",
+        command=[sys.executable, "-m", "mcp_server_git", "--repository", str(repo)],
+        allowed_tools=["git_status"],
+        start_timeout=PROCESS_WAIT,
+    )
+    assert [name for name in session.tools if name.startswith("git__")] == ["git__git_status"]
+    arguments = json.dumps({"repo_path": str(repo)})
+    tool_round, _ = run_round(session, f"call git__git_status {arguments}")
+    [call] = tool_round.calls
+    assert call.state is CallState.DONE, call.error
+    assert "notes.txt" in call.output  # untracked
