@@ -297,7 +297,7 @@ def test_a_streamable_http_server_via_the_kernel_with_secret_headers(session, ht
         "web",
         url=http_demo,
         via="kernel",
-        headers={"X-Token": secret},
+        headers={"X-Token": secret, "Authorization": "Bearer mcp-bearer-token-777"},
         start_timeout=PROCESS_WAIT,
     )
     tool_round, answer = run_round(session, 'call web__add {"a": 20, "b": 22}')
@@ -305,6 +305,7 @@ def test_a_streamable_http_server_via_the_kernel_with_secret_headers(session, ht
     assert "sum is 42" in answer.text
     assert secret not in repr(server) + repr(server.spec) + repr(session.mcp)
     assert scrub(f"header {secret}") == "header ***"
+    assert scrub("token=mcp-bearer-token-777") == "token=***"  # the token alone, too
 
 
 def test_a_url_nobody_serves_is_one_line(session):

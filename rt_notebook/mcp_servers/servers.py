@@ -318,6 +318,7 @@ def _spec(
             raise ConfigurationError("command= needs the program and its arguments, as strings")
     for secret in [*(env or {}).values(), *(headers or {}).values()]:
         register_secret(secret)  # from here on scrubbed from every message that leaves
+        register_secret(secret.split()[-1] if secret.split() else None)  # "Bearer TOKEN"
     return ServerSpec(
         label=label,
         command=tuple(command or ()),
