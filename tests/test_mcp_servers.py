@@ -153,9 +153,9 @@ def test_a_crash_mid_call_fails_that_call_and_the_next_call_restarts_it(demo_ses
     tool_round, answer = run_round(session, "call demo__crash {}")
     [call] = tool_round.calls
     assert call.state is CallState.FAILED
-    assert "MCP server 'demo' stopped during the call" in call.error
-    assert "stopped during the call" in json.loads(call.output)["error"]
-    assert "stopped during the call" in answer.text  # the conversation goes on
+    assert "MCP server 'demo' stopped (its connection closed)" in call.error
+    assert "stopped (its connection closed)" in json.loads(call.output)["error"]
+    assert "stopped (its connection closed)" in answer.text  # the conversation goes on
     assert not session.mcp["demo"].running
     tool_round, _ = run_round(session, 'call demo__add {"a": 1, "b": 1}')
     assert tool_round.calls[0].output == "sum is 2"

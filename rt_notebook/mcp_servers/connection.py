@@ -268,13 +268,13 @@ class MCPConnection:
         try:
             result = await session.call_tool(name, arguments)
         except MCPError as exc:
-            if "closed" in exc.error.message.lower():
+            if exc.error.code == types.CONNECTION_CLOSED:
                 self._closed.set()
                 if self._stop is not None:
                     self._stop.set()
                 raise MCPServerError(
-                    f"MCP server {self.spec.label!r} stopped during the call "
-                    f"(connection closed){self._stderr_tail()}"
+                    f"MCP server {self.spec.label!r} stopped (its connection closed); it "
+                    f"starts again on the next call{self._stderr_tail()}"
                 ) from None
             raise MCPToolError(scrub(f"MCP error {exc.error.code}: {exc.error.message}")) from None
         except Exception as exc:
