@@ -29,8 +29,10 @@ __all__ = [
     "FIX_OPTIONS",
     "LINE_COMMANDS",
     "LineCommand",
+    "McpCommand",
     "check_cell",
     "parse_line",
+    "parse_mcp",
     "parse_metadata",
     "reasoning_effort",
     "response_overrides",
@@ -250,6 +252,10 @@ LINE_COMMANDS = {
     "voice": "[--transcribe MODEL | --no-transcribe | --off]",
     "inspect": "[RESPONSE_ID | ITEM_ID | session] [--live]",
     "fix": "[--to-cell] [--oob]",
+    "mcp": (
+        "add LABEL (--command CMD | --url URL) [--allow TOOL,…] "
+        "[--approve always|never|TOOL,…] | list | remove LABEL"
+    ),
 }
 # The options %realtime fix passes on to the %%realtime cell it stands for.
 FIX_OPTIONS = ("--to-cell", "--oob")
@@ -296,6 +302,8 @@ def parse_line(line: str) -> LineCommand:
             f"unknown %realtime command {command!r}: {', '.join(LINE_COMMANDS)}"
         )
     _check_line_arguments(command, arguments)
+    if command == "mcp":
+        parse_mcp(arguments)
     return LineCommand(command, session, arguments)
 
 
@@ -310,8 +318,8 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
             raise ConfigurationError(usage)
         if files[0] != "--stop":
             _check_record_path(Path(files[0]).expanduser(), usage)
-    elif command == "chat":
-        pass  # the chat panel checks its own options
+    elif command in ("chat", "mcp"):
+        pass  # the chat panel checks its own options; mcp lines: parse_mcp
     elif command == "inspect":
         ids = [word for word in words if word != "--live"]
         if len(ids) > 1 or len(words) - len(ids) > 1 or any(w.startswith("-") for w in ids):
@@ -338,3 +346,74 @@ def _check_record_path(path: Path, usage: str) -> None:
         raise ConfigurationError(f"{path} is a folder: record FILE wants a file name in it")
     if not path.parent.is_dir():
         raise ConfigurationError(f"cannot record to {path}: there is no folder {path.parent}")
+
+
+@dataclass(frozen=True)
+class McpCommand:
+    """A checked ``%realtime mcp`` line: ``add``, ``list`` or ``remove`` and its options."""
+
+    action: str
+    label: str = ""
+    command: tuple[str, ...] = ()  # --command, split as a shell would
+    url: str | None = None
+    allowed_tools: tuple[str, ...] | None = None
+    approval: bool | tuple[str, ...] = False
+
+
+def parse_mcp(words: Sequence[str]) -> McpCommand:
+    """Read the words after ``%realtime mcp``; refuse typos and bad combinations."""
+    usage = f"usage: %realtime mcp {LINE_COMMANDS['mcp']}"
+    if not words or words[0] not in ("add", "list", "remove"):
+        raise ConfigurationError(usage)
+    action, rest = words[0], list(words[1:])
+    if action == "list":
+        if rest:
+            raise ConfigurationError(f"usage: %realtime mcp list (no arguments, not {rest[0]!r})")
+        return McpCommand("list")
+    if not rest or rest[0].startswith("-"):
+        raise ConfigurationError(f"usage: %realtime mcp {action} LABEL ...")
+    from .mcp_servers.naming import check_label
+
+    label = check_label(rest.pop(0))
+    if action == "remove":
+        if rest:
+            raise ConfigurationError(f"usage: %realtime mcp remove LABEL (not {rest[0]!r})")
+        return McpCommand("remove", label)
+    return _mcp_add(label, _mcp_options(rest, usage))
+
+
+def _mcp_options(rest: list[str], usage: str) -> dict[str, str]:
+    """``--name VALUE`` / ``--name=VALUE`` pairs of ``%realtime mcp add``, each at most once."""
+    options: dict[str, str] = {}
+    while rest:
+        flag = rest.pop(0)
+        name, _, inline = flag.partition("=")
+        if name not in ("--command", "--url", "--allow", "--approve"):
+            raise ConfigurationError(f"%realtime mcp add: unknown option {flag!r} ({usage})")
+        if name in options:
+            raise ConfigurationError(f"%realtime mcp add: {name} given twice")
+        if not inline:
+            if not rest or rest[0].startswith("--"):
+                raise ConfigurationError(f"%realtime mcp add: {name} needs a value")
+            inline = rest.pop(0)
+        options[name] = inline
+    return options
+
+
+def _mcp_add(label: str, options: dict[str, str]) -> McpCommand:
+    if ("--command" in options) == ("--url" in options):
+        raise ConfigurationError("%realtime mcp add LABEL takes --command CMD or --url URL, one")
+    command = tuple(split(options["--command"])) if "--command" in options else ()
+    if "--command" in options and not command:
+        raise ConfigurationError("%realtime mcp add: --command needs the program to run")
+    url = options.get("--url")
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"--url must be an http:// or https:// URL, not {url!r}")
+    allowed = tuple(_names(options["--allow"], "--allow")) if "--allow" in options else None
+    approve = options.get("--approve", "never")
+    approval: bool | tuple[str, ...]
+    if approve in ("always", "never"):
+        approval = approve == "always"
+    else:
+        approval = tuple(_names(approve, "--approve"))
+    return McpCommand("add", label, command, url, allowed, approval)

@@ -590,6 +590,11 @@ class RealtimeMagics(Magics):
                            its traceback (colours stripped, keys scrubbed, bounded) are
                            sent as a message in the conversation (--oob: out of band);
                            --to-cell: the answer's code goes into a new cell below
+        mcp add LABEL --command "CMD ARGS" | --url URL [--allow TOOL,…]
+                           [--approve always|never|TOOL,…]
+                           start a local MCP server (stdio, or Streamable HTTP from the
+                           kernel) and offer its tools as LABEL__TOOL
+        mcp list | mcp remove LABEL   the MCP servers and their tools; stop one
         inspect [ID] [--live]  the events, sent and received, of the last turn (or of the
                            turn a response or item ID names; "session": events of no
                            turn), with its latency; --live: updated while it runs
@@ -611,7 +616,8 @@ class RealtimeMagics(Magics):
         if command.name == "fix":
             return self._fix(command)
         recording = command.name == "record" and list(command.words) != ["--stop"]
-        if command.name in ("tools", "chat", "voice") or recording:
+        adding = command.name == "mcp" and command.words[:1] == ("add",)
+        if command.name in ("tools", "chat", "voice") or recording or adding:
             # These connect if needed, like %%realtime: tools are sent with session.update,
             # a panel talks at once, and record FILE records from the connection on.
             return self._run_command(self._session(name), command)
@@ -652,6 +658,24 @@ class RealtimeMagics(Magics):
         from .render.tables import tools_table
 
         return Markdown(tools_table(session))
+
+    def _command_mcp(self, session: Session, rest: list[str]) -> Markdown:
+        from .magic_args import parse_mcp
+        from .render.tables import mcp_table
+
+        command = parse_mcp(rest)
+        if command.action == "add":
+            session.add_mcp_server(
+                command.label,
+                command=list(command.command) or None,
+                url=command.url,
+                via="kernel" if command.url is not None else None,
+                allowed_tools=command.allowed_tools,
+                approval=command.approval,
+            )
+        elif command.action == "remove":
+            session.remove_mcp_server(command.label)
+        return Markdown(mcp_table(session))
 
     def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
         return session.events[-LineCommand("events", session.name, tuple(rest)).count :]

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._driver import Driver
@@ -36,6 +37,7 @@ from .transport import Endpoint, Transport, resolve_endpoint
 
 if TYPE_CHECKING:
     from .bridge import SessionConnection
+    from .mcp_servers import MCPServer, MCPServers
     from .tools import Tool, Toolbox
 
 __all__ = ["Session", "SessionStatus", "Timing", "check_settings", "connect", "get_session"]
@@ -102,6 +104,9 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
 
         # Registered function tools and the runner that answers the model's calls to them.
         self.tools: Toolbox = Toolbox(self)
+        # Local MCP servers whose tools are offered through self.tools: made on first use.
+        self._mcp: MCPServers | None = None
+        self._mcp_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -230,6 +235,8 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         """
         self._refuse_on_io_thread("close")
         self._io.call(self._driver.close).result(10)
+        if self._mcp is not None:
+            self._mcp.stop_all()  # they start again on their next call
 
     def renew(self) -> None:
         """Move the conversation to a new connection now (it happens by itself before
@@ -291,6 +298,59 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         ``@session.tool`` or ``@session.tool(approval=True, timeout=10)``.
         """
         return self.tools.tool(function, **options)
+
+    @property
+    def mcp(self) -> MCPServers:
+        """The local MCP servers added with :meth:`add_mcp_server`, by label."""
+        with self._mcp_lock:
+            if self._mcp is None:
+                from .mcp_servers import MCPServers  # the mcp SDK loads with the first server
+
+                self._mcp = MCPServers(self.tools)
+            return self._mcp
+
+    def add_mcp_server(
+        self,
+        label: str,
+        *,
+        command: Sequence[str] | None = None,
+        url: str | None = None,
+        via: str | None = None,
+        allowed_tools: Collection[str] | None = None,
+        approval: bool | Collection[str] = False,
+        env: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float = 30.0,
+        start_timeout: float = 20.0,
+    ) -> MCPServer:
+        """Start a local MCP server and offer its tools to the model as function tools.
+
+        ``command=["python", "server.py"]`` runs it over stdio; ``url=..., via="kernel"``
+        connects to it over Streamable HTTP from the kernel. Its tool ``TOOL`` is offered as
+        ``LABEL__TOOL`` (shortened with a hash when that does not fit the service's names).
+        ``allowed_tools`` limits which tools are offered; ``approval`` asks before every
+        call (``True``) or before calls of the named tools; ``timeout`` bounds each call and
+        ``start_timeout`` the start. ``env`` and ``headers`` values are treated as secrets.
+        Needs the ``mcp`` SDK (``pip install 'rt-notebook[mcp]'``).
+        """
+        return self.mcp.add(
+            label,
+            command=command,
+            url=url,
+            via=via,
+            allowed_tools=allowed_tools,
+            approval=approval,
+            env=env,
+            headers=headers,
+            cwd=cwd,
+            timeout=timeout,
+            start_timeout=start_timeout,
+        )
+
+    def remove_mcp_server(self, label: str) -> None:
+        """Stop the MCP server ``label`` and withdraw its tools."""
+        self.mcp.remove(label)
 
     def register_tool(self, function: Callable[..., Any], **options: Any) -> Tool:
         """Offer ``function`` to the model; a connected Session sends ``session.update``."""

@@ -47,5 +47,20 @@ def tools_table(session: Session) -> str:
     return "\n".join(rows)
 
 
+def mcp_table(session: Session) -> str:
+    """The Session's MCP servers and the tools each offers, as a Markdown table."""
+    if not session.mcp:
+        return "No MCP servers: add one with `%realtime mcp add LABEL --command CMD`."
+    rows = ["| server | where | running | tools | not offered |", "|---|---|---|---|---|"]
+    for label, server in session.mcp.items():
+        tools = ", ".join(inline_code(name) for name in server.tools) or "none"
+        skipped = "; ".join(f"{name}: {why}" for name, why in server.skipped.items())
+        rows.append(
+            f"| {inline_code(label)} | {_cell(server.spec.describe())} | "
+            f"{'yes' if server.running else 'no'} | {tools} | {_cell(skipped)} |"
+        )
+    return "\n".join(rows)
+
+
 def _cell(text: str) -> str:
     return safe_inline(text).replace("|", "\\|")  # inline_code() output holds no "|"

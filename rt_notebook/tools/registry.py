@@ -11,7 +11,7 @@ import contextlib
 import inspect
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .schema import DEFAULT_TIMEOUT, Tool, function_tool
@@ -67,6 +67,17 @@ class ToolRegistry(Mapping[str, Tool]):
         """Unregister a tool of this registry (not of its parent)."""
         with self._lock:
             del self._tools[name]
+        self._notify()
+
+    def replace(self, remove: Iterable[str], add: Iterable[Tool]) -> None:
+        """Unregister ``remove`` (names of this registry's own tools; missing ones are
+        skipped) and register ``add``, then notify listeners once (one ``session.update``
+        for a whole MCP server's tool list, not one per tool)."""
+        with self._lock:
+            for name in remove:
+                self._tools.pop(name, None)
+            for tool in add:
+                self._tools[tool.name] = tool
         self._notify()
 
     def schemas(self) -> list[dict[str, Any]]:
