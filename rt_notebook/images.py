@@ -133,6 +133,9 @@ def _read_file(source: str | Path) -> bytes:
         )
     path = Path(text).expanduser()
     try:
+        if path.exists() and not path.is_file():
+            # A directory, a FIFO, /dev/zero: nothing to read whole (or never ending).
+            raise ConfigurationError(f"--image {text}: not a regular file")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ConfigurationError(f"--image {text}: the file is too large to be an image")
         return path.read_bytes()

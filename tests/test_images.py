@@ -178,9 +178,23 @@ def test_a_bad_detail_is_refused():
         image_part(png_bytes(), "ultra")
 
 
-def test_a_directory_is_an_unreadable_file(tmp_path):
-    with pytest.raises(ConfigurationError, match="cannot read it"):
-        image_part(str(tmp_path))
+def test_a_directory_and_a_device_are_not_read(tmp_path):
+    for path in (str(tmp_path), "/dev/zero"):
+        with pytest.raises(ConfigurationError, match="not a regular file"):
+            image_part(path)
+
+
+def test_an_unreadable_file_is_one_line(tmp_path):
+    path = tmp_path / "secret.png"
+    path.write_bytes(png_bytes(4, 4))
+    path.chmod(0)
+    try:
+        path.read_bytes()
+    except PermissionError:
+        with pytest.raises(ConfigurationError, match="cannot read it"):
+            image_part(str(path))
+    else:
+        pytest.skip("running as root: permissions do not stop reads")
 
 
 def test_without_pillow_bytes_within_limits_pass_and_the_rest_says_what_to_install(monkeypatch):
