@@ -326,6 +326,24 @@ def test_offline_echo_names_the_image_and_views_show_its_label(server, tmp_path)
         session.close()
 
 
+def test_panel_exports_label_the_image(server):
+    from rt_notebook.widgets.export import transcript_cells, transcript_data
+
+    session = _session(server)
+    try:
+        session.ask("what is this?", images=[png_bytes()]).wait(WAIT)
+        payload = session.items[0].images[0].url.partition(",")[2]
+        cells = transcript_cells(session.items)
+        sources = json.dumps([cell.source for cell in cells], ensure_ascii=False)
+        assert "image 640\u00d7480 PNG" in sources
+        assert cells[-1].source == "%%realtime\nwhat is this?"
+        data = json.dumps(transcript_data(session.items), ensure_ascii=False)
+        assert "image 640\u00d7480 PNG" in data
+        assert payload[:24] not in sources + data
+    finally:
+        session.close()
+
+
 def test_add_message_with_images_and_a_figure(server):
     import matplotlib.pyplot as plt
 
