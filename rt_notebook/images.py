@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
-from .protocol.images import DETAILS, ImagePart, data_uri, sniff
+from .protocol.images import DETAILS, ImagePart, data_uri, decoded_data_uri, sniff
 
 __all__ = [
     "LOW_DETAIL_SIDE",
@@ -61,9 +61,10 @@ def image_part(
 ) -> ImagePart:
     """``source`` encoded as PNG or JPEG, scaled down to the limits, as an image part.
 
-    ``source``: a file path (``str`` or ``Path``), a matplotlib ``Figure``, a PIL image, a
-    numpy array (HxW, HxWx3 or HxWx4), PNG/JPEG bytes, an object with ``_repr_png_`` or
-    ``_repr_jpeg_`` (``IPython.display.Image``), or an :class:`ImagePart`. With a
+    ``source``: a file path (``str`` or ``Path``) or a base64 data URI, a matplotlib
+    ``Figure``, a PIL image, a numpy array (HxW, HxWx3 or HxWx4), PNG/JPEG bytes, an object
+    with ``_repr_png_`` or ``_repr_jpeg_`` (``IPython.display.Image``), or an
+    :class:`ImagePart`. With a
     ``namespace``, a string is first a variable name, ``Out[N]`` or ``_N``.
     """
     if detail is not None and detail not in DETAILS:
@@ -127,6 +128,11 @@ def _bytes_of(source: Any, name: str) -> bytes | Any:
 
 def _read_file(source: str | Path) -> bytes:
     text = str(source)
+    if isinstance(source, str) and source.startswith("data:"):
+        data = decoded_data_uri(source)
+        if data is None:
+            raise ConfigurationError("--image: a data URI must be base64 (data:image/png;base64,…)")
+        return data
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
         raise ConfigurationError(
             f"--image {text}: remote URLs are not fetched; download the file and give its path"
@@ -215,6 +221,11 @@ def _fit(data: Any, name: str, detail: str | None) -> ImagePart:
         try:
             image = image_module.open(io.BytesIO(data))
             image.load()
+        except image_module.DecompressionBombError:
+            raise ConfigurationError(
+                f"--image {name}: too many pixels to decode safely (Pillow's limit is "
+                f"{image_module.MAX_IMAGE_PIXELS:,} per image, twice over)"
+            ) from None
         except Exception:  # Pillow raises many kinds for a corrupt file
             raise ConfigurationError(
                 f"--image {name}: not a readable image (corrupt, or a format Pillow cannot read)"

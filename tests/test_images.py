@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
+import zlib
 
 import matplotlib
 import numpy as np
@@ -22,7 +24,7 @@ from rt_notebook.images import (
 )
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.protocol.events import Dialect
-from rt_notebook.protocol.images import ImagePart, sniff
+from rt_notebook.protocol.images import ImagePart, data_uri, sniff
 from rt_notebook.protocol.restore import restore_items
 from rt_notebook.render.inspector import timeline_markdown
 from rt_notebook.render.items import item_markdown, item_summary, transcript_markdown
@@ -171,6 +173,21 @@ def test_refusals_are_one_line(source, message):
         image_part(source)
     assert "\n" not in str(caught.value)
     assert "base64" not in str(caught.value)
+
+
+def test_a_data_uri_is_taken_and_a_plain_one_refused():
+    data = png_bytes(12, 10)
+    assert decoded(image_part(data_uri(data, "PNG"))) == data
+    with pytest.raises(ConfigurationError, match="must be base64"):
+        image_part("data:image/png,rawtext")
+
+
+def test_a_png_declaring_a_billion_pixels_is_refused_not_decoded():
+    header = png_bytes(4, 4)
+    bomb = header[:16] + struct.pack(">II", 40000, 40000) + header[24:]
+    bomb = bomb[:29] + struct.pack(">I", zlib.crc32(bomb[12:29])) + bomb[33:]
+    with pytest.raises(ConfigurationError, match="too many pixels"):
+        image_part(bomb)
 
 
 def test_a_bad_detail_is_refused():

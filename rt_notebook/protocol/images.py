@@ -21,6 +21,7 @@ __all__ = [
     "DETAILS",
     "ImagePart",
     "data_uri",
+    "decoded_data_uri",
     "image_parts",
     "sniff",
 ]
@@ -92,7 +93,7 @@ class ImagePart:
     @classmethod
     def from_url(cls, url: str, detail: str | None = None) -> ImagePart:
         """Read a part's ``image_url`` (a remote URL or a broken URI: format ``None``)."""
-        data = _decoded(url)
+        data = decoded_data_uri(url)
         if data is None:
             return cls(url, detail)
         sniffed = sniff(data)
@@ -144,7 +145,8 @@ def _kilobytes(size: int) -> str:
     return f"{max(1, round(size / 1024))} KB"
 
 
-def _decoded(url: str) -> bytes | None:
+def decoded_data_uri(url: str) -> bytes | None:
+    """The bytes of a base64 ``data:`` URI; ``None`` for anything else."""
     if not url.startswith("data:"):
         return None
     header, comma, payload = url.partition(",")
