@@ -417,3 +417,28 @@ def test_a_reconnect_keeps_the_image_on_the_server(tmp_path):
             assert first.images[0].sha256 == session.items[0].images[0].sha256
         finally:
             session.close()
+
+
+def test_an_echo_without_the_image_data_keeps_the_sent_images():
+    """A server that echoes an ``input_image`` part without its data (or no part at all):
+    the mirror keeps what the client sent, so views label it and a restore re-sends it."""
+    from rt_notebook.protocol.turns import Request
+    from tests.test_client_core import added, feed, ready, take
+
+    part = image_part(png_bytes(16, 16))
+    item = {
+        "id": "item_1",
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": "look"}, part.wire()],
+    }
+    for echoed in ([{"type": "input_text", "text": "look"}, {"type": "input_image"}], []):
+        core = ready()
+        request = Request("item", {"type": "conversation.item.create", "item": item}, key="item_1")
+        core.add_item(request, 0)
+        take(core)
+        feed(core, added({**item, "status": "completed", "content": echoed}))
+        assert request.result == "item_1"
+        assert core.conversation.item("item_1").images == [part]
+        plan = restore_items(core.conversation.items, Dialect.GA)
+        assert plan[0]["content"][-1] == part.wire()
