@@ -24,6 +24,7 @@ from traitlets import Bool, Dict, Float, List, Unicode, Union, observe
 from ._items import message_with_images
 from .anchors import CellAnchors, insert_answer, item_ids
 from .errors import ConfigurationError, RealtimeError
+from .figures import FigureMemory
 from .magic_args import LineCommand, check_cell, parse_line, response_overrides
 from .magic_args import split as split_line
 from .models import DEFAULT_MODEL, deprecation_warning
@@ -155,6 +156,10 @@ class RealtimeMagics(Magics):
         # (session name, cell key) -> ids of the items that cell's last run added, in order:
         # re-running the cell replaces them where they stand.
         self._anchors = CellAnchors()  # what each cell added, so a re-run replaces it
+        # The figure --figure sends, kept past the inline backend's closing of it.
+        self._figures = FigureMemory()
+        if shell is not None:
+            self._figures.install(shell)
 
     @observe("reasoning_effort", "truncation", "noise_reduction", "turn_detection", "session")
     def _settings_changed(self, change: Any) -> None:
@@ -459,7 +464,7 @@ class RealtimeMagics(Magics):
 
         sources: list[tuple[Any, str | None]] = [(text, None) for text in args.image or ()]
         if args.figure:
-            sources.append((_current_figure(), "--figure"))
+            sources.append((self._figures.current(), "--figure"))
         parts = []
         for source, name in sources:
             part = image_part(source, args.image_detail, None if name else self._user_ns)
@@ -679,19 +684,6 @@ def _fail_if_failed(result: ResponseResult) -> None:
     its footer: "Run All" and headless runs stop there, saying why."""
     if result.status == "failed":
         raise RealtimeError(f"the answer failed: {result.reason or 'the server gave no reason'}")
-
-
-def _current_figure() -> Any:
-    """The figure pyplot holds (``plt.gcf()``), refused when there is none."""
-    import sys
-
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is None or not pyplot.get_fignums():
-        raise ConfigurationError(
-            "--figure: matplotlib holds no open figure (the inline backend closes each "
-            "cell's figures: keep one with fig = plt.gcf() and give --image fig)"
-        )
-    return pyplot.gcf()
 
 
 def _check_in_session(session: Session, args: Any) -> None:

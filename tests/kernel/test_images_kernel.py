@@ -70,11 +70,37 @@ def test_figure_takes_the_figure_pyplot_holds(kernel):
     assert plot.status == "ok", plot.error_text()
     run = kernel.execute("%%realtime --figure --image-detail low\nwhat does this plot say?")
     assert run.status == "ok", run.error_text()
-    assert (
-        run.final_markdown().splitlines()[0]
-        == "Echo: what does this plot say? [image 300\u00d7200 PNG]"
+    assert run.final_markdown().splitlines()[0] == (
+        "Echo: what does this plot say? [image 300\u00d7200 PNG]"
     )
     assert "base64" not in shown(run)
+
+
+def test_figure_after_an_inline_plot_cell_that_closed_it():
+    """The inline backend draws and closes a cell's figures when it ends: --figure in the
+    next cell still sends the figure that cell drew."""
+    kernel = Kernel()
+    try:
+        setup = kernel.execute(SETUP + "\n%matplotlib inline")
+        assert setup.status == "ok", setup.error_text()
+        refused = kernel.execute("%%realtime --figure\nq")
+        assert refused.status == "error"
+        assert "holds no figure" in refused.error_text()
+        plot = kernel.execute(
+            "import matplotlib.pyplot as plt\n"
+            "plt.figure(figsize=(4, 2), dpi=100)\nplt.plot([3, 1, 2]);"
+        )
+        assert plot.status == "ok", plot.error_text()
+        assert any("image/png" in m["content"]["data"] for m in plot.of_type("display_data"))
+        closed = kernel.execute("print(plt.get_fignums())")
+        assert closed.stream_text().strip() == "[]"
+        run = kernel.execute("%%realtime --figure\nwhat does this plot say?")
+        assert run.status == "ok", run.error_text()
+        assert run.final_markdown().splitlines()[0] == (
+            "Echo: what does this plot say? [image 400\u00d7200 PNG]"
+        )
+    finally:
+        kernel.shutdown()
 
 
 @pytest.mark.parametrize(
@@ -96,10 +122,3 @@ def test_a_refused_image_is_one_line_and_sends_nothing(kernel, cell, message):
     assert "Traceback" not in run.shown_error()
     after = kernel.execute("print(len(rt_notebook.connect().items))").stream_text()
     assert after == before
-
-
-def test_figure_without_an_open_figure_says_why(kernel):
-    kernel.execute("import matplotlib.pyplot as plt\nplt.close('all')")
-    run = kernel.execute("%%realtime --figure\nq")
-    assert run.status == "error"
-    assert "holds no open figure" in run.error_text()
