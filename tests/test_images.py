@@ -442,3 +442,15 @@ def test_an_echo_without_the_image_data_keeps_the_sent_images():
         assert core.conversation.item("item_1").images == [part]
         plan = restore_items(core.conversation.items, Dialect.GA)
         assert plan[0]["content"][-1] == part.wire()
+
+
+def test_the_panel_shows_a_label_after_the_text():
+    from rt_notebook.render.markdown_tree import tree_text
+    from rt_notebook.render.panel_doc import item_body
+
+    part = image_part(png_bytes())
+    snapshot = _mirror_with_image(part).items[0]
+    text = tree_text(item_body(snapshot))
+    assert "what is this?" in text
+    assert "[image 640\u00d7480 PNG" in text
+    assert part.url.partition(",")[2][:24] not in text
