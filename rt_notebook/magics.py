@@ -594,7 +594,10 @@ class RealtimeMagics(Magics):
         return Markdown(tools_table(session))
 
     def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
-        return session.events[-LineCommand("events", session.name, tuple(rest)).count :]
+        from .protocol.images import without_image_data
+
+        events = session.events[-LineCommand("events", session.name, tuple(rest)).count :]
+        return [without_image_data(event) for event in events]  # images as labels
 
     def _command_inspect(self, session: Session, rest: list[str]) -> Markdown | None:
         from .render.inspector import LiveInspector, timeline_markdown

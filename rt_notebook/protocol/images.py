@@ -24,6 +24,7 @@ __all__ = [
     "decoded_data_uri",
     "image_parts",
     "sniff",
+    "without_image_data",
 ]
 
 DETAILS = ("auto", "low", "high")
@@ -170,3 +171,20 @@ def image_parts(content: object) -> list[ImagePart]:
             if isinstance(url, str):
                 parts.append(ImagePart.from_url(url, detail if isinstance(detail, str) else None))
     return parts
+
+
+def without_image_data(value: Any) -> Any:
+    """A copy of event data with each ``input_image`` part's data URI replaced by its
+    label and hash (for views that print events)."""
+    if isinstance(value, Mapping):
+        copy = {key: without_image_data(item) for key, item in value.items()}
+        url = value.get("image_url")
+        if value.get("type") == "input_image" and isinstance(url, str):
+            part = ImagePart.from_url(url)
+            copy["image_url"] = (
+                f"<{part.label}, sha256 {part.sha256[:16]}>" if part.sha256 else part.label
+            )
+        return copy
+    if isinstance(value, list):
+        return [without_image_data(item) for item in value]
+    return value

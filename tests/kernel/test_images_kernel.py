@@ -56,6 +56,10 @@ def test_image_from_a_variable_a_file_and_out_n(kernel, tmp_path):
     assert run.final_markdown().splitlines()[0] == (
         "Echo: what is this? [image 80\u00d748 PNG] [image 64\u00d732 PNG] [image 64\u00d732 PNG]"
     )
+    events = kernel.execute("%realtime events 50")
+    assert events.status == "ok", events.error_text()
+    assert "image 80\u00d748 PNG" in shown(events)
+    assert "base64" not in shown(events)
     history = kernel.execute("%realtime history")
     assert history.status == "ok", history.error_text()
     text = shown(history)
