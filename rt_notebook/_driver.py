@@ -58,7 +58,8 @@ Subscriber = Callable[["Session", Sequence[Change]], None]
 
 def snapshot(item: Item) -> ItemSnapshot:
     """An immutable copy of a mirror item for other threads."""
-    return ItemSnapshot(**item.as_dict(), response_id=item.response_id)
+    fields = {**item.as_dict(), "images": tuple(item.images)}
+    return ItemSnapshot(**fields, response_id=item.response_id)
 
 
 class Driver:

@@ -8,9 +8,10 @@ matched its acknowledgement (the item id the client chose) or its error.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigurationError
 from .protocol import payloads
 from .protocol.events import Dialect, Event, new_id
 from .protocol.sendable import check_sendable
@@ -20,7 +21,7 @@ from .responses import ItemSnapshot
 if TYPE_CHECKING:
     from ._driver import Driver
 
-__all__ = ["ItemWriter", "item_request"]
+__all__ = ["ItemWriter", "item_request", "message_with_images"]
 
 
 class ItemWriter:
@@ -41,13 +42,21 @@ class ItemWriter:
         raise NotImplementedError
 
     def add_message(
-        self, text: str, *, role: str = "user", after: str | None = None, timeout: float = 30.0
+        self,
+        text: str,
+        *,
+        role: str = "user",
+        after: str | None = None,
+        timeout: float = 30.0,
+        images: Sequence[Any] = (),
+        image_detail: str | None = None,
     ) -> str:
         """Add a message item; return its id once the server has it. While a turn runs,
-        it waits its turn. ``after`` places it after that item id (``"root"``: first)."""
-        return self.add_item(
-            payloads.message_item(text, role, self.dialect), after=after, timeout=timeout
-        )
+        it waits its turn. ``after`` places it after that item id (``"root"``: first).
+        ``images`` (files, Figures, PIL images, arrays, PNG/JPEG bytes) follow the text
+        (see :func:`rt_notebook.images.image_part`)."""
+        item = message_with_images(text, role, self.dialect, images, image_detail)
+        return self.add_item(item, after=after, timeout=timeout)
 
     def add_function_output(
         self, call_id: str, output: str, *, after: str | None = None, timeout: float = 30.0
@@ -99,6 +108,25 @@ class ItemWriter:
         self._wait(
             Request("truncate", event, key=item_id), timeout, self._driver.core.request, time.time()
         )
+
+
+def message_with_images(
+    text: str, role: str, dialect: Dialect, images: Sequence[Any], detail: str | None
+) -> dict[str, Any]:
+    """A message item with ``images`` encoded (refused in one line before anything is
+    sent: see :mod:`rt_notebook.images`)."""
+    if not images:
+        if detail is not None:
+            raise ConfigurationError("--image-detail applies to images: add --image")
+        return payloads.message_item(text, role, dialect)
+    if role != "user":
+        raise ConfigurationError(f"images go in user messages, not {role} messages")
+    if dialect is Dialect.BETA:
+        raise ConfigurationError("images need the GA dialect (the beta one takes none)")
+    from .images import image_parts
+
+    parts = [part.wire() for part in image_parts(list(images), detail)]
+    return payloads.message_item(text, role, dialect, parts)
 
 
 def item_request(item: dict[str, Any], after: str | None) -> Request:

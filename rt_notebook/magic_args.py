@@ -114,6 +114,18 @@ def _check_combinations(args: Any) -> None:
             "--background does not wait, so --timeout has nothing to limit: "
             "with --out VAR, VAR.wait(SECONDS) waits for the answer"
         )
+    _check_images(args)
+
+
+def _check_images(args: Any) -> None:
+    """Images go in the cell's user message (their sources are read by the magic)."""
+    images = getattr(args, "image", None) or getattr(args, "figure", False)
+    if images and args.function_output:
+        raise ConfigurationError("--function-output items hold text only: drop --image/--figure")
+    if images and args.role not in (None, "user"):
+        raise ConfigurationError(f"images go in user messages, not {args.role} messages")
+    if getattr(args, "image_detail", None) and not images:
+        raise ConfigurationError("--image-detail applies to images: add --image or --figure")
 
 
 def _check_values(args: Any) -> None:

@@ -21,12 +21,13 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import Markdown, display
 from traitlets import Bool, Dict, Float, List, Unicode, Union, observe
 
+from ._items import message_with_images
 from .anchors import CellAnchors, insert_answer, item_ids
 from .errors import ConfigurationError, RealtimeError
+from .figures import FigureMemory
 from .magic_args import LineCommand, check_cell, parse_line, response_overrides
 from .magic_args import split as split_line
 from .models import DEFAULT_MODEL, deprecation_warning
-from .protocol import payloads
 from .responses import ItemSnapshot, ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
 
@@ -158,6 +159,10 @@ class RealtimeMagics(Magics):
         # (session name, cell key) -> ids of the items that cell's last run added, in order:
         # re-running the cell replaces them where they stand.
         self._anchors = CellAnchors()  # what each cell added, so a re-run replaces it
+        # The figure --figure sends, kept past the inline backend's closing of it.
+        self._figures = FigureMemory()
+        if shell is not None:
+            self._figures.install(shell)
 
     @observe("reasoning_effort", "truncation", "noise_reduction", "turn_detection", "session")
     def _settings_changed(self, change: Any) -> None:
@@ -314,6 +319,23 @@ class RealtimeMagics(Magics):
         help="Put the answer's code blocks (joined, in order) into a new cell below; "
         "nothing is run (with --background: a 'Copy code' button under the answer).",
     )
+    @argument(
+        "--image",
+        metavar="SOURCE",
+        action="append",
+        help="An image after the text (repeatable): a file path, a variable holding a "
+        "Figure, PIL image, array or PNG/JPEG bytes, or Out[N] / _N.",
+    )
+    @argument(
+        "--figure",
+        action="store_true",
+        help="The figure matplotlib holds (plt.gcf()) as an image after the text.",
+    )
+    @argument(
+        "--image-detail",
+        choices=["auto", "low", "high"],
+        help="How closely the model looks at the images (default: the server's, auto).",
+    )
     @cell_magic
     def realtime(self, line: str, cell: str) -> ResponseResult | None:
         """Send the cell as a conversation item and stream the model's answer below it.
@@ -329,7 +351,9 @@ class RealtimeMagics(Magics):
             text = cell.strip("\n")
             if self.interpolate and not args.no_interpolate:
                 text = interpolate(text, self._user_ns)
-            if not text.strip() and not args.oob:
+            # Encoded (and refused) here, before anything is sent.
+            args.image_parts = self._cell_images(args)
+            if not text.strip() and not args.oob and not args.image_parts:
                 raise ConfigurationError("the cell is empty: write the message below %%realtime")
         session = self._session(args.session)
         with _usage():
@@ -512,6 +536,22 @@ class RealtimeMagics(Magics):
                 return result
             handle = tool_round.follow_up
 
+    def _cell_images(self, args: Any) -> list[Any]:
+        """The cell's ``--image`` sources and ``--figure`` as image parts (each refused
+        in one line: unreadable, not an image, too large, a remote URL)."""
+        if not (args.image or args.figure):
+            return []
+        from .images import image_part
+
+        sources: list[tuple[Any, str | None]] = [(text, None) for text in args.image or ()]
+        if args.figure:
+            sources.append((self._figures.current(), "--figure"))
+        parts = []
+        for source, name in sources:
+            part = image_part(source, args.image_detail, None if name else self._user_ns)
+            parts.append(part)
+        return parts
+
     def _post(
         self, session: Session, args: Any, text: str, added: list[str]
     ) -> tuple[str | None, ResponseHandle | None]:
@@ -535,18 +575,20 @@ class RealtimeMagics(Magics):
             references = [i.strip() for i in (args.input or "").split(",") if i.strip()]
             overrides["input"] = [
                 *({"type": "item_reference", "id": item_id} for item_id in references),
-                payloads.message_item(text, role, session.dialect),
+                message_with_images(text, role, session.dialect, args.image_parts, None),
             ]
             return None, session.create_response(**overrides)
         if args.after is None and not args.function_output and not args.no_response:
             # One turn (message + response): its answer cannot go to another question.
-            handle = session.ask(text, role=role, **overrides)
+            handle = session.ask(text, role=role, images=args.image_parts, **overrides)
             added.append(handle.item_ids[0])
             return handle.item_ids[0], handle
         if args.function_output:
             item_id = session.add_function_output(args.function_output, text, after=args.after)
         else:
-            item_id = session.add_message(text, role=role, after=args.after)
+            item_id = session.add_message(
+                text, role=role, after=args.after, images=args.image_parts
+            )
         added.append(item_id)
         if args.no_response:
             return item_id, None
@@ -678,7 +720,10 @@ class RealtimeMagics(Magics):
         return Markdown(mcp_table(session))
 
     def _command_events(self, session: Session, rest: list[str]) -> list[dict[str, Any]]:
-        return session.events[-LineCommand("events", session.name, tuple(rest)).count :]
+        from .protocol.images import without_image_data
+
+        events = session.events[-LineCommand("events", session.name, tuple(rest)).count :]
+        return [without_image_data(event) for event in events]  # images as labels
 
     def _command_inspect(self, session: Session, rest: list[str]) -> Markdown | None:
         from .render.inspector import LiveInspector, timeline_markdown

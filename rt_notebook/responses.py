@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import RealtimeError
+from .protocol.images import ImagePart
 
 if TYPE_CHECKING:
     from .protocol.turns import Turn
@@ -72,11 +73,18 @@ class ItemSnapshot:
     arguments: str | None
     output: str | None
     response_id: str | None
+    # A user message's images (their labels show where the item is shown).
+    images: tuple[ImagePart, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """The item as plain data (the transcript's item format, as ``Item.as_dict``)."""
-        data = dataclasses.asdict(self)
-        del data["response_id"]
+        """The item as plain data (the transcript's item format, as ``Item.as_dict``):
+        images described (size, hash), never their bytes."""
+        data = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name not in ("response_id", "images")
+        }
+        data["images"] = [image.summary() for image in self.images]
         return data
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._driver import Driver
 from ._ioloop import IOThread
-from ._items import ItemWriter, item_request
+from ._items import ItemWriter, item_request, message_with_images
 from ._reading import ConversationReader
 from ._voice_io import VoiceInput
 from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
@@ -459,10 +459,20 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             )
         return handle
 
-    def ask(self, text: str, *, role: str = "user", **overrides: Any) -> ResponseHandle:
+    def ask(
+        self,
+        text: str,
+        *,
+        role: str = "user",
+        images: Sequence[Any] = (),
+        image_detail: str | None = None,
+        **overrides: Any,
+    ) -> ResponseHandle:
         """Ask in one turn: ``text`` as a message, then its response (see
-        :meth:`create_response`); returns at once. ``handle.item_ids[0]`` is the message."""
-        item = payloads.message_item(text, role, self.dialect)
+        :meth:`create_response`); returns at once. ``handle.item_ids[0]`` is the message.
+        ``images`` (files, Figures, PIL images, arrays, PNG/JPEG bytes) follow the text,
+        encoded and scaled down here; ``image_detail``: auto, low or high."""
+        item = message_with_images(text, role, self.dialect, images, image_detail)
         return self.create_response(items=[item, *overrides.pop("items", ())], **overrides)
 
     def cancel(self) -> None:

@@ -123,3 +123,19 @@ def test_the_service_refuses_the_beta_shape_as_the_embedded_server_does():
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4000
     assert "beta_api_shape_disabled" in closed.value.rcvd.reason
+
+
+def test_an_image_is_seen_and_kept_in_the_mirror(live_session):
+    """The service takes our ``input_image`` part; its echo (with or without the data)
+    leaves the image in the mirror, so a restore could send it again."""
+    import io
+
+    pil_image = pytest.importorskip("PIL.Image")
+    buffer = io.BytesIO()
+    pil_image.new("RGB", (64, 64), (255, 0, 0)).save(buffer, format="PNG")
+    result = live_session.ask(
+        "What single colour fills this image? One word.", images=[buffer.getvalue()]
+    ).wait(90)
+    assert result.status == "completed", result.reason
+    assert "red" in result.text.lower()
+    assert [image.width for image in live_session.items[0].images] == [64]

@@ -46,6 +46,7 @@ from .conversation import (
     SessionChanged,
 )
 from .events import Dialect, Event, new_id
+from .images import image_parts
 from .lifecycle import Lifecycle
 from .settings import SessionSettings
 from .turns import Request, State, Timing, Turn, TurnState
@@ -287,8 +288,17 @@ class ClientCore(Lifecycle, VoiceCore):
         if requests:
             for request in [r for r in requests if r.kind == "item"]:
                 requests.remove(request)
+                self._keep_images(item_id, request)
                 self._resolve(request, item_id)
             self._after_item(now)
+
+    def _keep_images(self, item_id: str, request: Request) -> None:
+        """The images the client sent, when the server's echo left their data out: the
+        mirror shows them and a restore sends them again."""
+        item = self.conversation.item(item_id)
+        sent = request.event.get("item")
+        if item is not None and not item.images and isinstance(sent, dict):
+            item.images[:] = image_parts(sent.get("content"))
 
     def _after_item(self, now: float) -> None:
         turn = self._current

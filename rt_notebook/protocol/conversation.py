@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .events import Event, to_ga
+from .images import ImagePart, image_parts
 from .numbers import clean_usage
 
 __all__ = [
@@ -72,6 +73,8 @@ class Item:
     audio_bytes: int = 0  # PCM bytes received, kept or not
     audio_dropped: int = 0  # PCM bytes past the cap, not kept
     in_conversation: bool = False  # False for out-of-band response output
+    # A user message's input_image parts, with their bytes (a reconnect re-sends them).
+    images: list[ImagePart] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -106,6 +109,8 @@ class Item:
             "name": self.name,
             "arguments": self.arguments if self.type == "function_call" else None,
             "output": self.output,
+            # Described, never the bytes: this is what transcripts and exports write.
+            "images": [image.summary() for image in self.images],
         }
 
     def _absorb(self, wire: Event) -> None:
@@ -124,6 +129,9 @@ class Item:
         text = _content_text(wire.get("content"))
         if text:
             self.text_chunks[:] = [text]
+        images = image_parts(wire.get("content"))
+        if images:
+            self.images[:] = images
 
 
 def _text(value: object) -> str | None:

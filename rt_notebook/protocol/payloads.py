@@ -67,15 +67,24 @@ def modalities(wanted: Iterable[str], dialect: Dialect) -> list[str]:
     return ["text"]
 
 
-def message_item(text: str, role: str, dialect: Dialect) -> dict[str, Any]:
-    """A ``message`` item holding ``text`` (assistant text is ``output_text`` in GA)."""
+def message_item(
+    text: str, role: str, dialect: Dialect, images: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """A ``message`` item holding ``text`` (assistant text is ``output_text`` in GA), then
+    ``images`` (``input_image`` parts: user messages only, GA only)."""
     if role not in ("user", "assistant", "system"):
         raise ValueError(f"role must be 'user', 'assistant' or 'system', not {role!r}")
+    if images and (role != "user" or dialect is Dialect.BETA):
+        raise ValueError("images go in user messages only, and only in the GA dialect")
     if role == "assistant":
         part_type = "text" if dialect is Dialect.BETA else "output_text"
     else:
         part_type = "input_text"
-    return {"type": "message", "role": role, "content": [{"type": part_type, "text": text}]}
+    content: list[dict[str, Any]] = (
+        [{"type": part_type, "text": text}] if text or not images else []
+    )
+    content += [dict(image) for image in images]
+    return {"type": "message", "role": role, "content": content}
 
 
 def _shared_settings(

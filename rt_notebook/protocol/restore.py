@@ -3,7 +3,8 @@
 A new Realtime connection starts with an empty conversation. To carry a conversation
 over, the client re-creates its items in order with ``conversation.item.create``: messages
 of every role as text (audio as its transcript, or a short placeholder when there is none),
-function calls with their outputs. Items keep their ids (the client may choose item ids),
+a user message's images as the same ``input_image`` parts (GA), function calls with their
+outputs. Items keep their ids (the client may choose item ids),
 so every id the user holds (``--after``, cell anchors, the panel) stays valid: the
 old-to-new id map is the identity unless a server assigns other ids.
 
@@ -62,14 +63,12 @@ def _wire(item: Item, dialect: Dialect) -> dict[str, Any] | None:
     if item.type != "message":
         return None  # MCP and other server-side items cannot be re-created by a client
     role = item.role if item.role in ("user", "assistant", "system") else "user"
-    text = item.text or (AUDIO_PLACEHOLDER if role != "system" else "")
+    resend = role == "user" and dialect is not Dialect.BETA
+    images = [image.wire() for image in item.images] if resend else []
+    text = item.text or ("" if images or role == "system" else AUDIO_PLACEHOLDER)
     if role == "assistant":
         part = "text" if dialect is Dialect.BETA else "output_text"
     else:
         part = "input_text"
-    return {
-        "id": item.id,
-        "type": "message",
-        "role": role,
-        "content": [{"type": part, "text": text}],
-    }
+    content = [{"type": part, "text": text}] if text or not images else []
+    return {"id": item.id, "type": "message", "role": role, "content": [*content, *images]}

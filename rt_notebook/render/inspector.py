@@ -2,8 +2,9 @@
 
 Everything is safe Markdown (tables, inline code, fenced JSON): no HTML is built from
 server strings, so a saved notebook holds plain Markdown. Event bodies are scrubbed of
-credentials and long strings (audio) are shortened. ``--live`` re-renders one display by
-its id from a daemon thread, woken by the Session's changes, until the turn is done.
+credentials and long strings (audio) are shortened; images show their size and hash.
+``--live`` re-renders one display by its id from a daemon thread, woken by the Session's
+changes, until the turn is done.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import pricing
+from ..protocol.images import ImagePart
 from ..protocol.timeline import Entry, Timeline
 from ..redaction import scrub_data
 from .markdown import fenced, inline_code, safe_inline
@@ -57,6 +59,13 @@ def _size(size: int) -> str:
 
 
 def _shorten(value: Any) -> Any:
+    if isinstance(value, dict) and value.get("type") == "input_image":
+        url = value.get("image_url")
+        if isinstance(url, str):
+            # An image by its size and hash: its base64 text would say nothing.
+            part = ImagePart.from_url(url)
+            shown = f"<{part.label}, sha256 {part.sha256[:16]}>" if part.sha256 else part.label
+            return {**{k: _shorten(v) for k, v in value.items()}, "image_url": shown}
     if isinstance(value, str) and len(value) > LONG_STRING:
         return f"{value[:LONG_STRING]}… ({len(value)} characters)"
     if isinstance(value, dict):

@@ -5,7 +5,8 @@ recordings, the panel's exports and the inspector's labels all show conversation
 they all take their labels and Markdown from here, so an item reads the same everywhere:
 
 - a message: its speaker (``You``, ``Assistant``, ``System``, or the role as written),
-  then its text (or audio transcript) as Markdown;
+  then its text (or audio transcript) as Markdown, then a label per image it holds
+  (``[image 640x480 PNG, 41 KB]``: never the image's base64 text);
 - a function call: ``Function call `name``` and its arguments as a JSON code block;
 - a function call's output: ``Function output (`call_id`)`` and the output as a code
   block.
@@ -34,6 +35,7 @@ __all__ = [
     "ROLE_LABELS",
     "Item",
     "hard_breaks",
+    "image_labels",
     "item_body",
     "item_label",
     "item_markdown",
@@ -97,11 +99,22 @@ def pretty_json(text: str) -> str:
         return text
 
 
+def image_labels(item: Item) -> list[str]:
+    """``image 640x480 PNG, 41 KB`` for each image of a message (items without an
+    ``images`` attribute have none)."""
+    return [image.label for image in getattr(item, "images", ())]
+
+
+def _with_images(markdown: str, item: Item) -> str:
+    labels = [f"*\\[{safe_inline(label)}\\]*" for label in image_labels(item)]
+    return "\n\n".join(part for part in (markdown, *labels) if part)
+
+
 def item_source(item: Item) -> str:
     """An item's Markdown before sanitizing, as it grows (a view sanitizes it block by
     block with ``safe_markdown``): message text, or a call's heading and arguments."""
     if item.type == "message":
-        return item.text or ""
+        return _with_images(item.text or "", item)
     if item.type == "function_call":
         return f"**Function call** `{item.name or '?'}`\n\n```json\n{item.arguments or ''}\n```"
     return ""
@@ -117,7 +130,7 @@ def item_body(item: Item) -> str:
         output = fenced(pretty_json(item.output or ""))
         return f"**Function output** ({inline_code(item.call_id or '?')})\n\n{output}"
     if item.type == "message":
-        return safe_markdown(item.text or "")
+        return _with_images(safe_markdown(item.text or ""), item)
     return f"*({safe_inline(item.type)})*"
 
 
@@ -160,7 +173,9 @@ def item_summary(item: Item, limit: int = 80) -> str:
     else:
         text = item.text or ""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    # Images after the (cut) text, never cut themselves: the row must say they are there.
+    return " ".join([text, *(f"[{label}]" for label in image_labels(item))]).strip()
 
 
 def hard_breaks(markdown: str) -> str:

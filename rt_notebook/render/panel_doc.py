@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..redaction import scrub
-from .items import ROLE_LABELS, pretty_json, role_label
+from .items import ROLE_LABELS, image_labels, pretty_json, role_label
 from .markdown_tree import Node, markdown_tree, tree_text
 
 if TYPE_CHECKING:
@@ -118,7 +118,9 @@ def item_body(item: ItemSnapshot) -> list[Node]:
         return [["pre", ["code", scrub(pretty_json(item.arguments or ""))]]]
     if item.type == "function_call_output":
         return [["pre", ["code", scrub(pretty_json(item.output or ""))]]]
-    return markdown_tree(item.text)
+    # A user message's images as labels after its text (never their bytes).
+    labels: list[Node] = [["p", ["em", f"[{label}]"]] for label in image_labels(item)]
+    return [*markdown_tree(item.text), *labels]
 
 
 def outgoing_entry(key: str, item_id: str, text: str, state: str) -> Entry:

@@ -7,7 +7,7 @@ answers an event that would pass a cap with an ``error`` (the event is not appli
 connection goes on):
 
 - :data:`MAX_CONVERSATION_CHARS`: the characters the conversation's items hold (text,
-  transcripts, function arguments and outputs, base64 audio), 64 Mi: several hundred
+  transcripts, function arguments and outputs, base64 audio and images), 64 Mi: several hundred
   times a 32,768-token context of text, or about 8 minutes of committed PCM16 24 kHz
   audio. ``conversation.item.delete`` frees room.
 - :data:`MAX_INPUT_AUDIO_BYTES`: the input audio buffer, 32 MiB of PCM: about 11 minutes
@@ -26,7 +26,7 @@ MAX_CONVERSATION_CHARS = 64 * 1024 * 1024
 MAX_INPUT_AUDIO_BYTES = 32 * 1024 * 1024
 
 _ITEM_TEXTS = ("arguments", "output", "name")
-_PART_TEXTS = ("text", "transcript", "audio")
+_PART_TEXTS = ("text", "transcript", "audio", "image_url")
 
 
 def item_chars(item: Mapping[str, Any]) -> int:

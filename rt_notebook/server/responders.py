@@ -17,11 +17,13 @@ connections at once. No responder pretends to be a model.
        block is answered ``Echo: <text>``; anything else (several lines, a heading, a list,
        a quote, a code fence, a table) is answered ``Echo:``, a blank line, then the text
        verbatim, so the user's Markdown renders unchanged. Audio without a transcript is
-       answered ``Echo: (audio, 1.20 s)``; no user message at all ``Echo: (nothing to echo
-       yet)``. With ``max_words`` (the embedded server sets it from its pace, so that an
-       echo streams for at most :data:`ECHO_SECONDS`), a longer message is echoed up to that
-       many words, then a note on its own line: ``[offline echo truncated after 6,000
-       words: 200,000 characters received]`` (a code fence left open is closed first).
+       answered ``Echo: (audio, 1.20 s)``; an image is named after the text, from its data
+       URI's PNG or JPEG header (``Echo: what is this? [image 640x480 PNG]``); no user
+       message at all ``Echo: (nothing to echo yet)``. With ``max_words`` (the embedded
+       server sets it from its pace, so that an echo streams for at most
+       :data:`ECHO_SECONDS`), a longer message is echoed up to that many words, then a note
+       on its own line: ``[offline echo truncated after 6,000 words: 200,000 characters
+       received]`` (a code fence left open is closed first).
 
 ``scripted`` (:class:`ScriptedResponder`)
     Answers from a JSON script (:func:`load_script`)::
@@ -63,6 +65,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from rt_notebook.protocol.events import Event
+from rt_notebook.protocol.images import ImagePart
 from rt_notebook.server.tone import BYTES_PER_MS
 from rt_notebook.server.toolcall import PlannedCall, choose_call
 
@@ -248,6 +251,7 @@ def tool_results(context: Sequence[Event]) -> str | None:
 
 def _message_text(item: Event) -> str:
     pieces: list[str] = []
+    images: list[str] = []
     for part in item.get("content") or ():
         kind = part.get("type")
         if kind in ("input_text", "output_text", "text"):
@@ -256,8 +260,12 @@ def _message_text(item: Event) -> str:
             transcript = part.get("transcript")
             pieces.append(transcript if transcript else f"(audio, {_audio_seconds(part):.2f} s)")
         elif kind == "input_image":
-            pieces.append("(image)")
-    return "\n\n".join(piece for piece in pieces if piece)
+            url = part.get("image_url")
+            label = ImagePart.from_url(url).short_label if isinstance(url, str) else "image"
+            images.append(f"[{label}]")
+    text = "\n\n".join(piece for piece in pieces if piece)
+    # Images close the text's last line: "what is this? [image 640x480 PNG]".
+    return " ".join(piece for piece in (text, *images) if piece)
 
 
 def _audio_seconds(part: Mapping[str, Any]) -> float:

@@ -12,7 +12,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..redaction import scrub, scrub_data
-from ..render.items import hard_breaks, item_markdown, response_markdown, transcript_markdown
+from ..render.items import (
+    hard_breaks,
+    image_labels,
+    item_markdown,
+    response_markdown,
+    transcript_markdown,
+)
 
 if TYPE_CHECKING:
     from ..responses import ItemSnapshot
@@ -127,6 +133,12 @@ def transcript_cells(
         if item.response_id is not None:  # model output without an input cell
             cells.append(nbformat.v4.new_markdown_cell(item_markdown(item)))
             continue
+        labels = image_labels(item)
+        if labels:
+            # A cell's source holds text only: say what it also sent, and how to again.
+            shown = ", ".join(f"\\[{label}\\]" for label in labels)
+            note = f"*This message also held {shown}: add `--image SOURCE` to send it again.*"
+            cells.append(nbformat.v4.new_markdown_cell(note))
         text = item.output if item.type == "function_call_output" else item.text
         source = f"{_magic_line(item, bool(outputs))}\n{scrub(text or '')}"
         cell = nbformat.v4.new_code_cell(source)
