@@ -28,9 +28,13 @@ $(VENV)/.installed-%: pyproject.toml | $(CREATED)
 ## JupyterLab's own URL opens the quickstart (its default_url), in the browser it starts or,
 ## on a machine without one, as the one http://127.0.0.1 URL it prints (with its token).
 ## LAB_ARGS adds options (e.g. LAB_ARGS="--port=8899 --no-browser"); NOTEBOOKS is its root.
-NOTEBOOKS ?= notebooks
+## By default that is .lab/, your own copies of the tutorials (made once, then kept with your
+## outputs and edits; delete one to get it fresh): running them leaves notebooks/ as published.
+NOTEBOOKS ?= .lab
 LAB_ARGS ?=
 lab: $(LAB)
+	@if [ "$(NOTEBOOKS)" = ".lab" ]; then mkdir -p .lab; \
+	  for f in notebooks/*.ipynb; do [ -e ".lab/$${f#notebooks/}" ] || cp "$$f" .lab/; done; fi
 	@echo "make lab: JupyterLab on $(NOTEBOOKS)/quickstart.ipynb; the URL it prints opens it (Ctrl-C stops it)"
 	@$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(NOTEBOOKS) --ServerApp.ip=127.0.0.1 \
 	  --LabApp.default_url=/lab/tree/quickstart.ipynb $(LAB_ARGS) \
