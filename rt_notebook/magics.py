@@ -450,11 +450,11 @@ class RealtimeMagics(Magics):
         """With --to-cell: put the code blocks of a completed answer into a new cell below
         this one (the execute reply's ``set_next_input`` payload: the front end adds the
         cell; nothing runs), or say in one line why there is none."""
-        from .code_blocks import cell_text
-        from .render.markdown import safe_inline
-
         if not args.to_cell:
             return
+        from .code_blocks import cell_text  # only when asked: a plain cell imports nothing new
+        from .render.markdown import safe_inline
+
         if result.status != "completed":
             status = safe_inline(result.status)
             display(Markdown(f"`--to-cell`: the answer is {status}, so no cell was added."))
