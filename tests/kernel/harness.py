@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 from dataclasses import dataclass, field
@@ -122,3 +123,32 @@ class Kernel:
     def shutdown(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+# Kernel-side helpers a test's set-up code appends (it defines ``session``, and imports
+# ``json``, ``os`` and ``tempfile``): ``start()`` records what the default Session sends,
+# ``sent()`` returns those client events. ``run_recorded`` uses them from the test.
+RECORDER = """
+RECORDING = os.path.join(tempfile.mkdtemp(), "sent.jsonl")
+
+def start():
+    open(RECORDING, "w").close()
+    session.record(RECORDING)
+
+def sent():
+    '''What the default Session sent since start(), as client events.'''
+    session.stop_recording()
+    with open(RECORDING) as lines:
+        records = [json.loads(line) for line in lines]
+    return [r["data"] for r in records if r["direction"] == "sent"]
+"""
+
+
+def run_recorded(kernel: Kernel, code: str) -> tuple[Execution, list[Any]]:
+    """Run ``code`` between start() and sent(); return the run and the client events."""
+    assert kernel.execute("start()").status == "ok"
+    run = kernel.execute(code)
+    out = kernel.execute("print(json.dumps(sent()))")
+    assert out.status == "ok", out.error_text()
+    events: list[Any] = json.loads(out.stream_text())
+    return run, events

@@ -4,15 +4,14 @@ read back to check)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from .harness import Kernel
+from .harness import RECORDER, Kernel, run_recorded
 
 pytestmark = pytest.mark.kernel
 
-SETUP = """
+SETUP = (
+    """
 %load_ext rt_notebook
 import json, os, tempfile
 import rt_notebook
@@ -32,19 +31,9 @@ def get_weather(city: str) -> str:
     '''The weather in a city.'''
     return f"Foggy in {city}"
 
-RECORDING = os.path.join(tempfile.mkdtemp(), "sent.jsonl")
-
-def start():
-    open(RECORDING, "w").close()
-    session.record(RECORDING)
-
-def sent():
-    '''What the default Session sent since start(), as client events.'''
-    session.stop_recording()
-    with open(RECORDING) as lines:
-        records = [json.loads(line) for line in lines]
-    return [r["data"] for r in records if r["direction"] == "sent"]
 """
+    + RECORDER
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +43,6 @@ def kernel():
     assert setup.status == "ok", setup.error_text()
     yield kernel
     kernel.shutdown()
-
-
-def run_recorded(kernel, code):
-    """Run ``code`` between start() and sent(); return the run and the client events."""
-    assert kernel.execute("start()").status == "ok"
-    run = kernel.execute(code)
-    out = kernel.execute("print(json.dumps(sent()))")
-    assert out.status == "ok", out.error_text()
-    return run, json.loads(out.stream_text())
 
 
 def item_count(kernel):

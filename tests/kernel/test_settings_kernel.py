@@ -9,11 +9,12 @@ import json
 
 import pytest
 
-from .harness import Kernel
+from .harness import RECORDER, Kernel, run_recorded
 
 pytestmark = pytest.mark.kernel
 
-SETUP = """
+SETUP = (
+    """
 %load_ext rt_notebook
 import json, os, tempfile
 import rt_notebook
@@ -24,19 +25,9 @@ os.environ['OPENAI_API_KEY'] = server.token
 session = rt_notebook.connect(
     base_url=server.base_url, websocket_base_url=server.websocket_base_url, api_key=server.token
 )
-RECORDING = os.path.join(tempfile.mkdtemp(), "sent.jsonl")
-
-def start():
-    open(RECORDING, "w").close()
-    session.record(RECORDING)
-
-def sent():
-    '''What the default Session sent since start(), as client events.'''
-    session.stop_recording()
-    with open(RECORDING) as lines:
-        records = [json.loads(line) for line in lines]
-    return [r["data"] for r in records if r["direction"] == "sent"]
 """
+    + RECORDER
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +37,6 @@ def kernel():
     assert setup.status == "ok", setup.error_text()
     yield kernel
     kernel.shutdown()
-
-
-def run_recorded(kernel, code):
-    """Run ``code`` between start() and sent(); return the run and the client events."""
-    assert kernel.execute("start()").status == "ok"
-    run = kernel.execute(code)
-    out = kernel.execute("print(json.dumps(sent()))")
-    assert out.status == "ok", out.error_text()
-    return run, json.loads(out.stream_text())
 
 
 def printed(kernel, code):
