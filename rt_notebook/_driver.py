@@ -24,15 +24,18 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from ._ioloop import IOThread
 from .errors import RealtimeConnectionError, ServerError, scrub
-from .protocol.client import REQUEST_TAG, ClientCore
+from .protocol.client import REQUEST_TAG, ClientCore, Command
 from .protocol.conversation import Change, Item
+from .protocol.conversation_view import ConversationView
 from .protocol.events import Event
+from .protocol.lifecycle import ConnectionStatus
 from .protocol.timeline import EventLog, Timelines
-from .protocol.turns import Request, State, Timing, Turn
+from .protocol.turns import Request, State, Timing, Turn, TurnState
 from .recording import record_line
 from .responses import ItemSnapshot, ResponseHandle, ResponseResult
 from .transport import BETA_REFUSED_CODE, beta_refused
@@ -63,13 +66,20 @@ def snapshot(item: Item) -> ItemSnapshot:
 
 
 class Driver:
-    """The I/O half of one Session: sockets, timers, futures. I/O thread only, except
-    :attr:`lock`, which guards the mirror and logs for readers on other threads."""
+    """The I/O half of one Session: sockets, timers, futures; the only owner of the core.
+
+    The public operations below (submit a turn, send a request, take a snapshot, restore
+    one...) may be called from any thread: each runs on the I/O thread, then sends what
+    the core queued and acts on its outcomes. The rest runs on the I/O thread only.
+    :attr:`lock` guards the mirror, the logs and the observer lists for readers on other
+    threads (:meth:`reading` takes it and hands out the mirror, read-only).
+    """
 
     def __init__(self, session: Session, transport: Transport, timing: Timing | None) -> None:
         self.session = session
         self.transport = transport
-        self.core = ClientCore(transport.endpoint.dialect, timing)
+        self._core = ClientCore(transport.endpoint.dialect, timing)
+        self._io = IOThread.get()
         self.lock = threading.RLock()
         self.events = EventLog(EVENT_LOG_SIZE, EVENT_LOG_BYTES)
         self.timelines = Timelines()  # every event, sent and received, by turn
@@ -93,6 +103,134 @@ class Driver:
         self._held: list[Change] = []
         self._held_for: list[Subscriber] = self.subscribers
 
+    # Public operations for the Session (any thread) -----------------------------------
+
+    def submit(
+        self, handle: ResponseHandle, first: bool = False
+    ) -> concurrent.futures.Future[None]:
+        """Queue ``handle``'s turn (``first``: at the head of the queue)."""
+        return self._io.call(self._submit, handle, first)
+
+    def send(self, request: Request, first: bool = False) -> concurrent.futures.Future[None]:
+        """Send a request: an item (it waits its turn while a turn runs; ``first``: at the
+        head of the queue), or a delete, retrieve, truncate or ``session.update``.
+        ``request.owner`` (a future) resolves with the acknowledgement."""
+        if request.kind == "item":
+            return self._io.call(self._act, self._core.add_item, request, time.time(), first)
+        return self._io.call(self._act, self._core.request, request, time.time())
+
+    def commit_audio(
+        self, request: Request, handle: ResponseHandle | None
+    ) -> concurrent.futures.Future[None]:
+        """Commit the input audio now; ``handle`` (if any) then asks for the answer."""
+        return self._io.call(self._commit_audio, request, handle)
+
+    def append_audio(self, events: list[Event], size: int) -> concurrent.futures.Future[None]:
+        """Send ``input_audio_buffer.append`` events (``size`` PCM bytes) in call order."""
+        return self._io.call(self._append_audio, events, size)
+
+    def clear_audio(self) -> concurrent.futures.Future[None]:
+        return self._io.call(self._act, self._core.clear_audio)
+
+    def cancel(self, turn: Turn) -> concurrent.futures.Future[None]:
+        """Cancel a turn (see ``ClientCore.cancel``)."""
+        return self._io.call(self._act, self._core.cancel, turn, time.time())
+
+    def abandon(self, turn: Turn) -> concurrent.futures.Future[None]:
+        """Finish a turn as cancelled now, confirmed or not (see ``ClientCore.abandon``)."""
+        return self._io.call(self._act, self._core.abandon, turn, time.time())
+
+    def cancel_all(self) -> concurrent.futures.Future[None]:
+        return self._io.call(self._act, self._core.cancel_all, time.time())
+
+    def renew(self) -> concurrent.futures.Future[None]:
+        """Move the conversation to a new connection now."""
+        return self._io.call(self._act, self._core.renew, time.time())
+
+    def assume_ready(self, ready: bool) -> None:
+        """Take the connection as ready (or closed) without a socket (frames fed by hand)."""
+        with self.lock:
+            self._core.assume_ready(ready)
+
+    # Public methods for reading (any thread) ------------------------------------------
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[ConversationView]:
+        """``with driver.reading() as conversation:``: the mirror, read-only, under the
+        lock (no frame is applied meanwhile; keep it short)."""
+        with self.lock:
+            yield self._core.view()
+
+    def snapshot(self) -> list[ItemSnapshot]:
+        """Immutable copies of the conversation's items, in order."""
+        with self.lock:
+            return [snapshot(item) for item in self._core.view().items]
+
+    @property
+    def state(self) -> State:
+        return self._core.state
+
+    def status(self) -> ConnectionStatus:
+        return self._core.status()
+
+    def pending(self) -> int:
+        """Turns not finished (queued or running)."""
+        with self.lock:
+            return self._core.pending()
+
+    def audio_dropped(self) -> int:
+        return self._core.audio_dropped()
+
+    def accepted_settings(self) -> dict[str, Any]:
+        with self.lock:
+            return self._core.accepted_settings()
+
+    def pending_settings(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return self._core.pending_settings()
+
+    def settings_lost(self) -> str | None:
+        with self.lock:
+            lost = self._core.lost_settings()
+        return None if lost is None else lost.describe()
+
+    def tasks(self) -> set[asyncio.Task[None]]:
+        """The driver's live tasks (opening, reading, writing, closing sockets)."""
+        return self._io.call(lambda: {*self._tasks, *self._closers}).result()
+
+    # The operations, on the I/O thread ------------------------------------------------
+
+    def _act(self, method: Callable[..., None], *args: Any) -> None:
+        """Call a core method with ``args``, then act on what it produced."""
+        with self.lock:
+            method(*args)
+        self.flush()
+
+    def _submit(self, handle: ResponseHandle, first: bool) -> None:
+        turn = handle.turn
+        self.handles[handle.request_id] = handle
+        with self.lock:
+            self.timelines.begin(turn, time.monotonic())
+        self._act(self._core.submit, turn, time.time(), first)
+        if turn.state is TurnState.QUEUED:
+            with self.lock:
+                self.timelines.queued(turn)
+
+    def _commit_audio(self, request: Request, handle: ResponseHandle | None) -> None:
+        turn: Turn | None = None
+        if handle is not None:
+            turn = handle.turn
+            self.handles[handle.request_id] = handle
+            with self.lock:
+                self.timelines.begin(turn, time.monotonic())
+        self._act(self._core.commit_audio, request, turn, time.time())
+
+    def _append_audio(self, events: list[Event], size: int) -> None:
+        with self.lock:
+            queued = self._core.append_audio(events, size)
+        if queued:
+            self.flush()
+
     # Connecting ----------------------------------------------------------------------
 
     def start(self, config: dict[str, Any]) -> concurrent.futures.Future[None]:
@@ -100,19 +238,18 @@ class Driver:
         ``config`` as its settings, if closed). Runs on the I/O thread, so concurrent
         connect() calls share one socket."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if self.core.state is State.READY:
+        if self._core.state is State.READY:
             future.set_result(None)
             return future
-        if self.core.state is State.CLOSED:
+        if self._core.state is State.CLOSED:
             with self.lock:
                 if self._fresh:  # connect() after close(): a fresh conversation
-                    self.core.reset()
+                    self._core.start_fresh(config)
                     self.events.clear()
-                    self.core.settings.begin(config)
                 # After reconnecting gave up, the next connect restores the conversation
                 # and the settings as they were.
                 self._fresh = False
-            self.core.open(time.time())
+            self._core.open(time.time())
         self._ready.append(future)
         self.flush()
         return future
@@ -123,8 +260,8 @@ class Driver:
         deadline, ``Timing.restore_timeout``, and the attempts are bounded)."""
         if future in self._ready:
             self._ready.remove(future)
-        if not self._ready and self.core.state is State.CONNECTING:
-            self.core.close(why)
+        if not self._ready and self._core.state is State.CONNECTING:
+            self._core.close(why)
             self.flush()
 
     def move(self, transport: Transport) -> concurrent.futures.Future[None]:
@@ -135,13 +272,15 @@ class Driver:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._ready.append(future)
         with self.lock:
-            self.core.restore_snapshot(time.time(), why=f"moved to {transport.endpoint.describe()}")
+            self._core.restore_snapshot(
+                time.time(), why=f"moved to {transport.endpoint.describe()}"
+            )
         self.flush()
         return future
 
     def close(self, reason: str = "the session was closed") -> None:
         self._fresh = True
-        self.core.close(reason)
+        self._core.close(reason)
         self.flush()
         self.set_recorder(None)
 
@@ -153,17 +292,17 @@ class Driver:
             raise
         except Exception as exc:
             reason = f"could not connect to {endpoint.describe()}: {exc}"
-            self.core.socket_closed(generation, scrub(reason), time.time())
+            self._core.socket_closed(generation, scrub(reason), time.time())
             self.flush()
             return
-        if generation != self.core.generation:  # closed or superseded while opening
+        if generation != self._core.generation:  # closed or superseded while opening
             with contextlib.suppress(Exception):
                 await connection.close()
             return
         self._socket = connection
         outbox: asyncio.Queue[str] = asyncio.Queue()
         self._outbox = outbox
-        self.core.socket_opened(generation, time.time())
+        self._core.socket_opened(generation, time.time())
         self._spawn(self._read(connection, generation))
         self._spawn(self._write(connection, outbox))
         self.flush()
@@ -206,7 +345,7 @@ class Driver:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # websockets.ConnectionClosed and friends
-            self.core.socket_closed(generation, self._describe_close(exc), time.time())
+            self._core.socket_closed(generation, self._describe_close(exc), time.time())
             self.flush()
 
     def on_frame(
@@ -226,7 +365,7 @@ class Driver:
         one delivery. Anything else delivers what is held first, so subscribers see every
         change once, in order, before any future resolves.
         """
-        core = self.core
+        core = self._core
         clock = self._step_clock if batched else None
         if clock is None:
             clock = self._read_clock(batched)
@@ -250,15 +389,7 @@ class Driver:
             if self._recorder is not None or self.listeners:
                 self._observe(raw, event, tag, now)
             subscribers = self.subscribers  # as of this change (see ResponseHandle._watch)
-        if (
-            event is None
-            or core.finished
-            or core.outbox
-            or core.commands
-            or self._ready
-            or core.server_started
-            or core.settings.untold is not None
-        ):
+        if event is None or self._ready or core.has_output():
             self.flush()  # delivers what is held first
         elif not delta:
             self._release()
@@ -309,7 +440,7 @@ class Driver:
 
     def _describe_close(self, exc: Exception) -> str:
         rcvd = getattr(exc, "rcvd", None)
-        errors = self.core.conversation.errors
+        errors = self._core.view().errors
         if errors and not errors[-1].get("event_id"):
             if errors[-1].get("code") == BETA_REFUSED_CODE:
                 return beta_refused()  # says what to do, not which header to remove
@@ -323,60 +454,62 @@ class Driver:
 
     # Acting on the core's outputs ----------------------------------------------------
 
-    def flush(self) -> None:  # noqa: PLR0912 - one branch per kind of output
+    def flush(self) -> None:
         """Send what the core queued, act on its commands, resolve what it finished."""
         self._release()  # views see every delta before a future resolves
-        core = self.core
-        if core.commands:
-            commands, core.commands[:] = list(core.commands), []
-            for command in commands:
-                if command == "close":
-                    self._drop_socket()
-                else:  # "open"
-                    self._drop_socket()
-                    self._spawn(self._open(core.generation))
-        if core.outbox:
-            events, core.outbox[:] = list(core.outbox), []
-            now = time.monotonic()
-            with self.lock:
-                for event in events:
-                    text = json.dumps(event)  # once: for the socket, the timeline, the record
-                    tag = self.timelines.sent(event, len(text), now)
-                    if self._recorder is not None:
-                        self._record("sent", text, tag, now)
-                    if self._outbox is not None:
-                        self._outbox.put_nowait(text)
-        if core.server_started:
-            self._announce_server_responses()
-        lost = core.settings.take_lost()
+        core = self._core
+        for command in core.commands_to_run():
+            self._drop_socket()
+            if command is Command.OPEN:
+                self._spawn(self._open(core.generation))
+        events = core.events_to_send()
+        if events:
+            self._send_events(events)
+        started = core.server_started_turns()
+        if started:
+            self._announce_server_responses(started)
+        lost = core.settings_lost()
         if lost is not None:
             self._tell_settings_lost(lost.describe())
-        while core.protocol_errors:
-            why = core.protocol_errors.popleft()
+        for why in core.protocol_errors():
             log.warning("rt_notebook: protocol error from the server: %s", why)
             with self.lock:
                 self.events.append({"type": "rt_notebook.protocol_error", "reason": why})
-        if core.finished:
-            finished, core.finished[:] = list(core.finished), []
-            for done in finished:
-                if isinstance(done, Turn):
-                    self._finish_turn(done)
-                else:
-                    self._finish_request(done)
-        if core.state is State.READY or core.state is State.CLOSED:
-            waiting, self._ready = self._ready, []
-            for future in waiting:
-                if future.done():
-                    continue
-                if core.state is State.READY:
-                    future.set_result(None)
-                else:
-                    future.set_exception(RealtimeConnectionError(core.reason or "closed"))
+        for request in core.finished_requests():
+            self._finish_request(request)
+        for turn in core.finished_turns():
+            self._finish_turn(turn)
+        self._tell_waiters()
         self._schedule()
 
-    def _announce_server_responses(self) -> None:
+    def _send_events(self, events: list[Event]) -> None:
+        now = time.monotonic()
+        with self.lock:
+            for event in events:
+                text = json.dumps(event)  # once: for the socket, the timeline, the record
+                tag = self.timelines.sent(event, len(text), now)
+                if self._recorder is not None:
+                    self._record("sent", text, tag, now)
+                if self._outbox is not None:
+                    self._outbox.put_nowait(text)
+
+    def _tell_waiters(self) -> None:
+        """Resolve the futures waiting for the connection once it is ready or closed."""
+        state = self._core.state
+        if state is not State.READY and state is not State.CLOSED:
+            return
+        waiting, self._ready = self._ready, []
+        for future in waiting:
+            if future.done():
+                continue
+            if state is State.READY:
+                future.set_result(None)
+            else:
+                reason = self._core.status().reason
+                future.set_exception(RealtimeConnectionError(reason or "closed"))
+
+    def _announce_server_responses(self, started: list[Turn]) -> None:
         """A handle for each response the server started, before any of its deltas."""
-        started, self.core.server_started[:] = list(self.core.server_started), []
         callbacks = self.server_response_callbacks
         for turn in started:
             handle = ResponseHandle(self.session, turn)
@@ -417,7 +550,7 @@ class Driver:
     def _schedule(self) -> None:
         if not self.session.on_io_thread():
             return  # events fed by hand (tests): no timers
-        deadline = self.core.next_deadline()
+        deadline = self._core.next_deadline()
         if self._timer is not None:
             if deadline is not None and self._timer.when() <= _loop_time(deadline):
                 return  # the timer fires first and reschedules
@@ -429,7 +562,7 @@ class Driver:
     def _tick(self) -> None:
         self._timer = None
         with self.lock:
-            self.core.tick(time.time())
+            self._core.tick(time.time())
         self.flush()
 
     # Finishing -------------------------------------------------------------------------
@@ -451,17 +584,17 @@ class Driver:
             self._finish_handle(handle, turn)
 
     def _finish_handle(self, handle: ResponseHandle, turn: Turn) -> None:
-        if handle._future.done():
+        if handle.done():
             return
         if turn.error is not None:
-            handle._future.set_exception(turn.error)
+            handle.settle(turn.error)
             return
-        handle._future.set_result(self.result(turn))
+        handle.settle(self.result(turn))
 
     def result(self, turn: Turn) -> ResponseResult:
         """The frozen result of a finished turn, read from the mirror."""
         with self.lock:
-            conversation = self.core.conversation
+            conversation = self._core.view()
             response = conversation.responses.get(turn.response_id or "")
             metadata = dict((response.metadata if response else None) or {})
             metadata.pop(REQUEST_TAG, None)

@@ -7,8 +7,7 @@ matched its acknowledgement (the item id the client chose) or its error.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
@@ -33,9 +32,7 @@ class ItemWriter:
     def dialect(self) -> Dialect:
         raise NotImplementedError
 
-    def _wait(
-        self, request: Request, timeout: float, method: Callable[..., None], *args: Any
-    ) -> Any:
+    def _wait(self, request: Request, timeout: float, first: bool = False) -> Any:
         raise NotImplementedError
 
     def item(self, item_id: str) -> ItemSnapshot | None:
@@ -76,21 +73,17 @@ class ItemWriter:
         """Add any conversation item (API shape); return its id once the server has it.
         While a turn runs it waits its turn (``first``: at the head of the queue)."""
         request = item_request(item, after)
-        return str(self._wait(request, timeout, self._driver.core.add_item, time.time(), first))
+        return str(self._wait(request, timeout, first))
 
     def delete_item(self, item_id: str, *, timeout: float = 30.0) -> None:
         """Delete an item from the conversation."""
         event = {"type": "conversation.item.delete", "item_id": item_id}
-        self._wait(
-            Request("delete", event, key=item_id), timeout, self._driver.core.request, time.time()
-        )
+        self._wait(Request("delete", event, key=item_id), timeout)
 
     def retrieve_item(self, item_id: str, *, timeout: float = 30.0) -> ItemSnapshot:
         """Ask the server for an item's full state; return the refreshed snapshot."""
         event = {"type": "conversation.item.retrieve", "item_id": item_id}
-        self._wait(
-            Request("retrieve", event, key=item_id), timeout, self._driver.core.request, time.time()
-        )
+        self._wait(Request("retrieve", event, key=item_id), timeout)
         snapshot = self.item(item_id)
         assert snapshot is not None  # the acknowledgement put it in the mirror
         return snapshot
@@ -105,9 +98,7 @@ class ItemWriter:
             "content_index": content_index,
             "audio_end_ms": audio_end_ms,
         }
-        self._wait(
-            Request("truncate", event, key=item_id), timeout, self._driver.core.request, time.time()
-        )
+        self._wait(Request("truncate", event, key=item_id), timeout)
 
 
 def message_with_images(

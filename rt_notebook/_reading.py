@@ -37,19 +37,17 @@ class ConversationReader:
     @property
     def items(self) -> list[ItemSnapshot]:
         """The conversation's items in server order."""
-        with self._driver.lock:
-            return [snapshot(item) for item in self._driver.core.conversation.items]
+        return self._driver.snapshot()
 
     def item_ids(self) -> tuple[str, ...]:
         """The ids of the conversation's items in server order (cheap: no item copied)."""
-        with self._driver.lock:
-            return self._driver.core.conversation.item_ids()
+        with self._driver.reading() as conversation:
+            return conversation.item_ids()
 
     def outputs_answering(self, item_ids: Iterable[str]) -> tuple[str, ...]:
         """The ids of the ``function_call_output`` items (in conversation order) that answer
         the function calls among ``item_ids`` (no item copied)."""
-        with self._driver.lock:
-            conversation = self._driver.core.conversation
+        with self._driver.reading() as conversation:
             calls = set()
             for item_id in item_ids:
                 item = conversation.item(item_id)
@@ -66,54 +64,52 @@ class ConversationReader:
     @property
     def item_count(self) -> int:
         """How many items the conversation holds."""
-        with self._driver.lock:
-            return self._driver.core.conversation.item_count
+        with self._driver.reading() as conversation:
+            return conversation.item_count
 
     def item(self, item_id: str) -> ItemSnapshot | None:
         """One item (in the conversation or out of band), or ``None``."""
-        with self._driver.lock:
-            item = self._driver.core.conversation.item(item_id)
+        with self._driver.reading() as conversation:
+            item = conversation.item(item_id)
             return None if item is None else snapshot(item)
 
     def item_index(self, item_id: str) -> int | None:
         """An item's position in the conversation, or ``None``."""
-        with self._driver.lock:
-            return self._driver.core.conversation.index_of(item_id)
+        with self._driver.reading() as conversation:
+            return conversation.index_of(item_id)
 
     def response_text(self, response_id: str) -> str:
         """The text (or transcript) of a response so far."""
-        with self._driver.lock:
-            return self._driver.core.conversation.response_text(response_id)
+        with self._driver.reading() as conversation:
+            return conversation.response_text(response_id)
 
     def response_items(self, response_id: str) -> list[ItemSnapshot]:
         """The output items of a response so far."""
-        with self._driver.lock:
-            conversation = self._driver.core.conversation
+        with self._driver.reading() as conversation:
             return [snapshot(item) for item in conversation.response_items(response_id)]
 
     def item_audio_bytes(self, item_id: str) -> int:
         """Bytes of output audio (PCM16 24 kHz mono) the mirror keeps for an item."""
-        with self._driver.lock:
-            item = self._driver.core.conversation.item(item_id)
+        with self._driver.reading() as conversation:
+            item = conversation.item(item_id)
             return 0 if item is None else sum(len(chunk) for chunk in item.audio_chunks)
 
     def response_info(self, response_id: str) -> dict[str, Any] | None:
         """Status, usage and metadata of a response, or ``None`` if unknown."""
-        with self._driver.lock:
-            response = self._driver.core.conversation.responses.get(response_id)
+        with self._driver.reading() as conversation:
+            response = conversation.responses.get(response_id)
             return None if response is None else copy.deepcopy(response.as_dict())
 
     @property
     def active_response_id(self) -> str | None:
         """The in-conversation response now running, if any."""
-        with self._driver.lock:
-            return self._driver.core.conversation.active_response_id
+        with self._driver.reading() as conversation:
+            return conversation.active_response_id
 
     @property
     def pending_responses(self) -> int:
         """Requested responses not yet finished (queued or running)."""
-        with self._driver.lock:
-            return self._driver.core.pending
+        return self._driver.pending()
 
     @property
     def events(self) -> list[Event]:
@@ -125,15 +121,15 @@ class ConversationReader:
     @property
     def errors(self) -> list[dict[str, Any]]:
         """Every server error received, oldest first."""
-        with self._driver.lock:
-            errors = list(self._driver.core.conversation.errors)
+        with self._driver.reading() as conversation:
+            errors = list(conversation.errors)
         return list(_scrubbed(errors))
 
     @property
     def session_config(self) -> dict[str, Any]:
         """The session configuration the server last reported."""
-        with self._driver.lock:
-            config = self._driver.core.conversation.session
+        with self._driver.reading() as conversation:
+            config = conversation.session
         return dict(_scrubbed(config))
 
     # Observers ----------------------------------------------------------------------
@@ -175,10 +171,9 @@ class ConversationReader:
         driver = self._driver
         # One critical section: every delta applied before it is in the catch-up, every
         # one after reaches ``on_changes`` (the driver reads its subscribers with the event).
-        with driver.lock:
+        with driver.reading() as conversation:
             response_id = handle.response_id
             if response_id is not None:
-                conversation = driver.core.conversation
                 items = conversation.response_items(response_id)
                 so_far = b"".join(item.audio for item in items if item.type == "message")
                 if so_far:
@@ -237,8 +232,8 @@ class ConversationReader:
 
     def usages(self) -> list[tuple[str, dict[str, Any]]]:
         """``(response id, usage)`` of every response of the conversation that has one."""
-        with self._driver.lock:
-            responses = list(self._driver.core.conversation.responses.values())
+        with self._driver.reading() as conversation:
+            responses = list(conversation.responses.values())
             return [(r.id, dict(r.usage)) for r in responses if r.usage]
 
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
 from .protocol import payloads
 from .protocol.events import Dialect
-from .protocol.turns import Request, Turn
+from .protocol.turns import Request
 from .responses import ResponseHandle
 
 if TYPE_CHECKING:
@@ -48,18 +47,13 @@ class VoiceInput:
     def dialect(self) -> Dialect:
         raise NotImplementedError
 
-    def _wait(
-        self, request: Request, timeout: float, method: Callable[..., None], *args: Any
-    ) -> Any:
+    def _wait(self, request: Request, timeout: float, first: bool = False) -> Any:
         raise NotImplementedError
 
     def _ensure_connected(self) -> None:
         raise NotImplementedError
 
     def _refuse_on_io_thread(self, what: str) -> None:
-        raise NotImplementedError
-
-    def _with_flush(self, method: Callable[..., None], *args: Any) -> None:
         raise NotImplementedError
 
     def _voice_setup(self) -> None:
@@ -90,25 +84,18 @@ class VoiceInput:
                 return
             events = payloads.append_events(data)
             # Handed to the I/O thread under the lock: calls keep the order they took it in.
-            self._io.call(self._append_now, events, len(data))
-
-    def _append_now(self, events: list[dict[str, Any]], size: int) -> None:
-        driver = self._driver
-        with driver.lock:
-            queued = driver.core.append_audio(events, size)
-        if queued:
-            driver.flush()
+            self._driver.append_audio(events, len(data))
 
     @property
     def input_audio_dropped(self) -> int:
         """PCM bytes given to :meth:`append_audio` while not ready, never sent."""
-        return int(self._driver.core.audio_dropped)
+        return self._driver.audio_dropped()
 
     def clear_audio(self) -> None:
         """Send ``input_audio_buffer.clear`` (and forget a pending half sample)."""
         with self._audio_lock:
             self._audio_carry = b""
-            self._io.call(self._with_flush, self._driver.core.clear_audio)
+            self._driver.clear_audio()
 
     def commit_audio(
         self, *, respond: bool = True, timeout: float = 30.0, **overrides: Any
@@ -140,7 +127,7 @@ class VoiceInput:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         request.owner = future
         with self._audio_lock:  # after every append that came before this call
-            self._io.call(self._commit_now, request, handle).result()
+            self._driver.commit_audio(request, handle).result()
         try:
             future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -148,16 +135,6 @@ class VoiceInput:
                 f"no acknowledgement of input_audio_buffer.commit within {timeout} s"
             ) from None
         return handle
-
-    def _commit_now(self, request: Request, handle: ResponseHandle | None) -> None:
-        driver = self._driver
-        turn: Turn | None = None
-        if handle is not None:
-            turn = handle._turn
-            driver.handles[handle.request_id] = handle
-            with driver.lock:
-                driver.timelines.begin(turn, time.monotonic())
-        self._with_flush(driver.core.commit_audio, request, turn, time.time())
 
     # Session settings -----------------------------------------------------------------
 
@@ -204,7 +181,7 @@ class VoiceInput:
         except SettingsCheckError as exc:
             raise ConfigurationError(str(exc)) from None
         request = Request("update", {"type": "session.update", "session": body})
-        result = self._wait(request, timeout, self._driver.core.request, time.time())
+        result = self._wait(request, timeout)
         return dict(result)
 
     # Responses the server starts --------------------------------------------------------

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -74,7 +73,7 @@ class _SessionResource:
         """``session.update``: once the server accepts it, part of the settings restored
         on reconnect (not checked: raw access, as the SDK's own)."""
         body = self._connection._for_wire({"type": "session.update", "session": dict(session)})
-        self._connection._hand(lambda core: core.request(Request("update", body), time.time()))
+        self._connection._request(Request("update", body))
 
 
 class _ItemResource:
@@ -93,18 +92,15 @@ class _ItemResource:
 
         event = {"type": "conversation.item.create", "item": dict(item)}
         request = item_request(self._connection._for_wire(event)["item"], previous_item_id)
-        self._connection._hand(lambda core: core.add_item(request, time.time()))
+        self._connection._request(request)
 
     async def delete(self, *, item_id: str, event_id: str | None = None) -> None:
         event = {"type": "conversation.item.delete", "item_id": item_id}
-        self._connection._hand(
-            lambda core: core.request(Request("delete", event, key=item_id), time.time())
-        )
+        self._connection._request(Request("delete", event, key=item_id))
 
     async def retrieve(self, *, item_id: str, event_id: str | None = None) -> None:
         event = {"type": "conversation.item.retrieve", "item_id": item_id}
-        request = Request("retrieve", event, key=item_id)
-        self._connection._hand(lambda core: core.request(request, time.time()))
+        self._connection._request(Request("retrieve", event, key=item_id))
 
     async def truncate(
         self,
@@ -120,8 +116,7 @@ class _ItemResource:
             "content_index": content_index,
             "audio_end_ms": audio_end_ms,
         }
-        request = Request("truncate", event, key=item_id)
-        self._connection._hand(lambda core: core.request(request, time.time()))
+        self._connection._request(Request("truncate", event, key=item_id))
 
 
 class _TranscriptionSessionResource:
@@ -187,7 +182,7 @@ class _ResponseResource:
         session = self._connection.session_object
         handle = ResponseHandle(session, turn)
         self._connection.handles.append(handle)
-        session._io.call(session._submit, handle, False)
+        session.driver.submit(handle)
         return handle
 
     async def cancel(self, *, response_id: str | None = None, event_id: str | None = None) -> None:
@@ -288,7 +283,7 @@ class SessionConnection:
         has no equivalent there)."""
         return translate.client_event(event, self.shape, self.session_object.dialect)
 
-    def _hand(self, action: Callable[[Any], None]) -> None:
-        """Run ``action(core)`` on the I/O thread, then send what it queued."""
-        session = self.session_object
-        session._io.call(session._with_flush, action, session._driver.core)
+    def _request(self, request: Request) -> None:
+        """Hand ``request`` to the Session's driver (fire-and-forget, as the SDK's sends:
+        a refusal arrives as an ``error`` event)."""
+        self.session_object.driver.send(request)

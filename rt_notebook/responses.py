@@ -158,6 +158,25 @@ class ResponseHandle:
             request.owner = concurrent.futures.Future()
 
     @property
+    def turn(self) -> Turn:
+        """The core's record of this turn (read by the Session's driver)."""
+        return self._turn
+
+    def settle(self, outcome: ResponseResult | BaseException) -> None:
+        """Finish the handle with a result or an error (the Session's driver does this
+        once the turn is over; later calls change nothing)."""
+        if self._future.done():
+            return
+        if isinstance(outcome, BaseException):
+            self._future.set_exception(outcome)
+        else:
+            self._future.set_result(outcome)
+
+    def as_future(self) -> concurrent.futures.Future[ResponseResult]:
+        """The handle as a :class:`concurrent.futures.Future` (do not resolve it)."""
+        return self._future
+
+    @property
     def item_ids(self) -> list[str]:
         """The ids of the items the turn adds (a committed audio item's once committed)."""
         return [str(request.key) for request in self._turn.items]
@@ -245,7 +264,7 @@ class ResponseHandle:
 
         # Subscribing and reading the text so far under the mirror's lock: no delta is
         # both in the text so far and delivered again.
-        with self.session._driver.lock:
+        with self.session.driver.reading():
             unsubscribe = self.session.subscribe(on_changes)
             so_far = self.text
         if so_far:
@@ -270,13 +289,13 @@ class ResponseHandle:
         the response had finished on the server's word: ``False`` when the grace ran out
         (or, without a grace, while the confirmation is still to come).
         """
-        self.session._cancel_turn(self._turn)
+        self.session.driver.cancel(self._turn)
         if grace is None:
             return self.done()
         concurrent.futures.wait([self._future], timeout=max(0.0, grace))
         confirmed = self.done()
         if not confirmed:
-            self.session._abandon_turn(self._turn)
+            self.session.driver.abandon(self._turn).result()
         return confirmed
 
     def output_item_ids(self) -> list[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from .protocol import payloads
 from .protocol.events import Dialect
 from .protocol.sendable import check_sendable
-from .protocol.turns import Request, State, Timing, Turn, TurnState
+from .protocol.turns import Request, State, Timing, Turn
 from .redaction import Secret
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
@@ -129,18 +128,23 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
     @property
     def connected(self) -> bool:
         """Ready, or reconnecting on its own (requests wait for the restore)."""
-        return self._driver.core.state in (State.READY, State.RECONNECTING)
+        return self._driver.state in (State.READY, State.RECONNECTING)
 
     @connected.setter
     def connected(self, value: bool) -> None:  # tests that feed events by hand
-        self._driver.core.state = State.READY if value else State.CLOSED
+        self._driver.assume_ready(value)
+
+    @property
+    def driver(self) -> Driver:
+        """The I/O driver of this Session (internal: for its handles and the SDK bridge)."""
+        return self._driver
 
     @property
     def status(self) -> SessionStatus:
         """The connection's state, reconnect attempt, restore count and last renewal."""
-        core = self._driver.core
+        status = self._driver.status()
         return SessionStatus(
-            core.state.value, core.attempt, core.restored, core.renewed_at, core.reason
+            status.state.value, status.attempt, status.restored, status.renewed_at, status.reason
         )
 
     @property
@@ -148,24 +152,20 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         """The session settings the server accepted (instructions, modalities, voice, tools,
         reasoning_effort, truncation, turn_detection, …): what a reconnect restores. An
         update is here once ``session.updated`` acknowledges it, never before."""
-        with self._driver.lock:
-            accepted = self._driver.core.settings.accepted()
+        accepted = self._driver.accepted_settings()
         return payloads.settings_view(self.dialect, accepted)
 
     @property
     def pending_settings(self) -> list[dict[str, Any]]:
         """The updates sent or queued and not acknowledged yet, oldest first."""
-        with self._driver.lock:
-            pending = self._driver.core.settings.pending()
+        pending = self._driver.pending_settings()
         return [payloads.settings_view(self.dialect, body) for body in pending]
 
     @property
     def settings_lost(self) -> str | None:
         """Why settings were lost, when a new connection refused the ones it restored
         (they are the server's defaults since); ``None`` otherwise."""
-        with self._driver.lock:
-            lost = self._driver.core.settings.lost
-        return None if lost is None else lost.describe()
+        return self._driver.settings_lost()
 
     def on_io_thread(self) -> bool:
         """Whether the caller runs on the I/O thread (where blocking calls are refused)."""
@@ -178,7 +178,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         socket and no task behind.
         """
         self._refuse_on_io_thread("connect")
-        if self._driver.core.state is State.READY:
+        if self._driver.state is State.READY:
             return self
         future = self._io.call(self._driver.start, self._connect_settings()).result()
         try:
@@ -241,7 +241,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
     def renew(self) -> None:
         """Move the conversation to a new connection now (it happens by itself before
         the server's time limit)."""
-        self._io.call(self._with_flush, self._driver.core.renew, time.time()).result()
+        self._driver.renew().result()
 
     def update_session(
         self,
@@ -287,7 +287,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         if not body:
             raise ConfigurationError("update_session() was given no setting to change")
         request = Request("update", {"type": "session.update", "session": body})
-        result = self._wait(request, timeout, self._driver.core.request, time.time())
+        result = self._wait(request, timeout)
         return dict(result)
 
     # Function tools -------------------------------------------------------------------
@@ -397,7 +397,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             items=items,
         )
         self._ensure_connected()
-        self._io.call(self._submit, handle, first).result()
+        self._driver.submit(handle, first).result()
         return handle
 
     def _response_handle(
@@ -477,7 +477,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
 
     def cancel(self) -> None:
         """Cancel every queued and running response of this Session."""
-        self._io.call(self._with_flush, self._driver.core.cancel_all, time.time()).result()
+        self._driver.cancel_all().result()
 
     def connection(self, *, shape: str = "ga") -> SessionConnection:
         """``async with session.connection() as connection:``: the ``openai`` SDK's
@@ -496,37 +496,13 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         """Feed one server frame by hand (tests of views)."""
         self._driver.on_frame(raw)
 
-    def _submit(self, handle: ResponseHandle, first: bool) -> None:
-        self._driver.handles[handle.request_id] = handle
-        turn = handle._turn
-        with self._driver.lock:
-            self._driver.timelines.begin(turn, time.monotonic())
-        self._with_flush(self._driver.core.submit, turn, time.time(), first)
-        if turn.state is TurnState.QUEUED:
-            with self._driver.lock:
-                self._driver.timelines.queued(turn)
-
-    def _cancel_turn(self, turn: Turn) -> None:
-        self._io.call(self._with_flush, self._driver.core.cancel, turn, time.time())
-
-    def _abandon_turn(self, turn: Turn) -> None:
-        """Finish ``turn`` as cancelled now, confirmed or not (see ``ClientCore.abandon``)."""
-        self._io.call(self._with_flush, self._driver.core.abandon, turn, time.time()).result()
-
-    def _with_flush(self, method: Callable[..., None], *args: Any) -> None:
-        with self._driver.lock:
-            method(*args)
-        self._driver.flush()
-
-    def _wait(
-        self, request: Request, timeout: float, method: Callable[..., None], *args: Any
-    ) -> Any:
+    def _wait(self, request: Request, timeout: float, first: bool = False) -> Any:
         """Hand ``request`` to the core on the I/O thread; block until it is acknowledged."""
         self._refuse_on_io_thread(request.event["type"])
         self._ensure_connected()
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         request.owner = future
-        self._io.call(self._with_flush, method, request, *args).result()
+        self._driver.send(request, first).result()
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -541,7 +517,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             )
 
     def _ensure_connected(self) -> None:
-        if self._driver.core.state is State.CLOSED:
+        if self._driver.state is State.CLOSED:
             self.connect()
 
     def _session_body(self, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -557,8 +533,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
     def _connect_settings(self) -> dict[str, Any]:
         """What a fresh connection asks for: connect()'s settings, then every setting the
         server accepted since, with the tools registered now."""
-        with self._driver.lock:
-            accepted = self._driver.core.settings.accepted()
+        accepted = self._driver.accepted_settings()
         body = self._session_body(self._connect_with)
         _merge_body(body, accepted)
         if body.get("tools") is not None or len(self.tools.registry):

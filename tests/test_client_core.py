@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 
 import pytest
 
@@ -26,16 +27,33 @@ def feed(core, *events, now=0.0):
         event = given
         if event.get("previous_item_id") == "<last>":
             # Appended, as a server does: after the last item of the conversation.
-            items = core.conversation.items
+            items = core.view().items
             event = {**event, "previous_item_id": items[-1].id if items else None}
         core.receive(json.dumps(event), core.generation, now)
 
 
+# Events the core handed out that a test has not taken yet, per core.
+_UNTAKEN: weakref.WeakKeyDictionary[ClientCore, list[dict]] = weakref.WeakKeyDictionary()
+
+
+def outbox(core):
+    """The events the core queued that the test has not taken yet (drains the core)."""
+    untaken = _UNTAKEN.setdefault(core, [])
+    untaken += core.events_to_send()
+    return untaken
+
+
 def take(core, kind=None):
     """Pop the sent events (of ``kind``)."""
-    events = [e for e in core.outbox if kind is None or e["type"] == kind]
-    core.outbox[:] = [e for e in core.outbox if e not in events]
+    untaken = outbox(core)
+    events = [e for e in untaken if kind is None or e["type"] == kind]
+    untaken[:] = [e for e in untaken if e not in events]
     return events
+
+
+def commands(core):
+    """The socket commands the core asked for since the last call, by name."""
+    return [command.value for command in core.commands_to_run()]
 
 
 def user_item(item_id, text):
@@ -100,11 +118,11 @@ def answer(response_id, item_id, text, status="completed"):
 def ready(config=None, expires_at=None, timing=TIMING):
     core = ClientCore(Dialect.GA, timing, seed=7)
     if config:
-        core.settings.begin(config)
+        core.start_fresh(config)
     core.open(0.0)
-    assert core.commands == ["open"]
+    assert commands(core) == ["open"]
     assert core.state is State.CONNECTING
-    core.commands.clear()
+    commands(core)
     session = {"id": "sess_1", **({"expires_at": expires_at} if expires_at else {})}
     feed(core, {"type": "session.created", "session": session})
     if config:
@@ -125,8 +143,7 @@ def ask(core, item_id, text, now=0.0):
 
 
 def finished(core):
-    done, core.finished[:] = list(core.finished), []
-    return done
+    return [*core.finished_requests(), *core.finished_turns()]
 
 
 def run_turn(core, turn, response_id, answer_id, text, now=0.0):
@@ -152,14 +169,14 @@ def test_queued_turns_keep_their_items_unsent_until_their_turn():
     (create,) = take(core)
     assert create["type"] == "response.create"
     assert create["response"]["metadata"][REQUEST_TAG] == first.tag
-    assert core.outbox == []  # the second question waits
+    assert outbox(core) == []  # the second question waits
     feed(core, created("resp_1", first.tag), *answer("resp_1", "item_a1", "one"))
     assert first.status == "completed"
     assert first.response_id == "resp_1"
     run_turn(core, second, "resp_2", "item_a2", "two")
     assert second.status == "completed"
     assert second.response_id == "resp_2"
-    texts = [i.text for i in core.conversation.items]
+    texts = [i.text for i in core.view().items]
     assert texts == ["question one", "one", "question two", "two"]
     assert set(finished(core)) >= {first, second}
 
@@ -246,7 +263,7 @@ def test_other_errors_fail_nothing():
     feed(core, {"type": "error", "error": {"message": "something", "event_id": "event_unknown"}})
     feed(core, {"type": "error", "error": {"message": "something else"}})
     assert turn.error is None
-    assert len(core.conversation.errors) == 2
+    assert len(core.view().errors) == 2
 
 
 def test_a_message_without_response_waits_for_the_active_turn():
@@ -264,7 +281,7 @@ def test_a_message_without_response_waits_for_the_active_turn():
     assert sent["item"]["id"] == "item_n"
     feed(core, added(sent["item"], "item_a"))
     assert note.result == "item_n"
-    assert [i.id for i in core.conversation.items] == ["item_q", "item_a", "item_n"]
+    assert [i.id for i in core.view().items] == ["item_q", "item_a", "item_n"]
 
 
 def test_an_idle_session_adds_items_at_once_and_matches_them_by_id():
@@ -301,8 +318,8 @@ def test_session_updates_go_one_at_a_time_and_match_in_order():
     feed(core, {"type": "error", "error": {"message": "bad", "event_id": sent["event_id"]}})
     assert isinstance(second.error, ServerError)
     # The refused update changed nothing: a restore sends what the server accepted.
-    assert core.settings.accepted() == {"instructions": "a"}
-    assert core.settings.pending() == []
+    assert core.accepted_settings() == {"instructions": "a"}
+    assert core.pending_settings() == []
     # An unsolicited session.updated (another client) resolves nothing.
     third = Request("update", {"type": "session.update", "session": {"voice": "x"}})
     feed(core, {"type": "session.updated", "session": {}})
@@ -362,9 +379,9 @@ def test_cancel_of_a_queued_turn_sends_nothing():
     take(core)
     core.cancel(second, 0)
     assert second.status == "cancelled"
-    assert core.outbox == []
+    assert outbox(core) == []
     run_turn_after_sent(core, first)
-    assert core.outbox == []  # the cancelled turn's item never goes
+    assert outbox(core) == []  # the cancelled turn's item never goes
 
 
 def run_turn_after_sent(core, turn):
@@ -383,7 +400,7 @@ def test_cancel_before_response_created_cancels_once_it_is_named():
     feed(core, added(take(core)[0]["item"]))
     take(core)
     core.cancel(turn, 0)
-    assert core.outbox == []
+    assert outbox(core) == []
     feed(core, created("resp_1", turn.tag))
     (cancel,) = take(core)
     assert (cancel["type"], cancel["response_id"]) == ("response.cancel", "resp_1")
@@ -406,10 +423,10 @@ def test_a_server_that_ignores_cancel_is_given_up_and_the_connection_recycled():
     feed(core, {"type": "rate_limits.updated", "rate_limits": []}, now=11.95)
     core.tick(12.0)
     assert turn.status == "cancelled"
-    assert core.commands == ["close", "open"]
+    assert commands(core) == ["close", "open"]
     assert core.state is State.RECONNECTING
     # The next turn runs on the new connection.
-    core.commands.clear()
+    commands(core)
     later = ask(core, "item_2", "two", now=12)
     feed(core, {"type": "session.created", "session": {"id": "sess_2"}}, now=12.1)
     restored = take(core, "conversation.item.create")
@@ -455,7 +472,7 @@ def test_idle_gap_gives_up_but_long_streaming_answers_are_never_cut():
     assert turn.error is None
     core.tick(199 + 30)
     assert "sent nothing for 30 s" in str(turn.error)
-    assert core.commands[-2:] == ["close", "open"]
+    assert commands(core)[-2:] == ["close", "open"]
 
 
 # Hostile frames -----------------------------------------------------------------------
@@ -502,12 +519,12 @@ def test_hostile_frames_are_protocol_errors_not_crashes(frame):
     feed(core, added(take(core)[0]["item"]))
     take(core)
     feed(core, created("resp_1", turn.tag))
-    before = [i.as_dict() for i in core.conversation.items]
+    before = [i.as_dict() for i in core.view().items]
     event, changes = core.receive(frame, core.generation, 1.0)
     assert event is None
     assert changes == []
-    assert len(core.protocol_errors) == 1
-    assert [i.as_dict() for i in core.conversation.items] == before
+    assert len(core.protocol_errors()) == 1
+    assert [i.as_dict() for i in core.view().items] == before
     feed(core, *answer("resp_1", "item_a", "fine"))
     assert turn.status == "completed"
 
@@ -515,7 +532,7 @@ def test_hostile_frames_are_protocol_errors_not_crashes(frame):
 def test_binary_frames_and_old_sockets_are_refused():
     core = ready()
     core.receive(b'{"type": "session.updated", "session": {}}', core.generation, 0, binary=True)
-    assert "binary" in core.protocol_errors[-1]
+    assert "binary" in core.protocol_errors()[-1]
     event, _ = core.receive('{"type": "session.updated", "session": {}}', core.generation - 1, 0)
     assert event is None
 
@@ -542,7 +559,7 @@ def test_odd_but_valid_fields_never_break_the_mirror_readers():
             "transcript": None,
         },
     )
-    (item,) = core.conversation.items
+    (item,) = core.view().items
     assert item.as_dict()["text"] == ""
     assert item.type == "message"
 
@@ -551,7 +568,7 @@ def test_odd_but_valid_fields_never_break_the_mirror_readers():
 
 
 def conversation_of(core):
-    return [(i.id, i.role, i.text) for i in core.conversation.items]
+    return [(i.id, i.role, i.text) for i in core.view().items]
 
 
 def test_a_drop_mid_answer_restores_the_conversation_and_asks_again():
@@ -564,22 +581,22 @@ def test_a_drop_mid_answer_restores_the_conversation_and_asks_again():
     feed(core, added(take(core)[0]["item"]))
     take(core)
     feed(core, created("resp_2", second.tag), *answer("resp_2", "item_p", "partial")[:3])
-    assert [i.id for i in core.conversation.items][-1] == "item_p"
+    assert [i.id for i in core.view().items][-1] == "item_p"
     core.socket_closed(core.generation, "the connection failed", now=5)
     assert core.state is State.RECONNECTING
-    assert core.commands == ["close"]  # the dead socket's tasks stop
-    core.commands.clear()
+    assert commands(core) == ["close"]  # the dead socket's tasks stop
+    commands(core)
     assert 5 + 0.5 <= core.next_deadline() <= 5 + 1
     core.tick(core.next_deadline())
-    assert core.commands == ["open"]
-    core.commands.clear()
+    assert commands(core) == ["open"]
+    commands(core)
     feed(core, {"type": "session.created", "session": {"id": "sess_2"}}, now=7)
     sent = take(core)
     assert sent[0]["type"] == "session.update"
     assert sent[0]["session"] == config
     assert [e["item"]["id"] for e in sent[1:]] == ["item_q1", "item_a1", "item_q2"]
     assert sent[2]["item"]["content"] == [{"type": "output_text", "text": "first answer"}]
-    assert core.restored == 3
+    assert core.status().restored == 3
     assert core.state is State.RECONNECTING
     feed(core, {"type": "session.updated", "session": config})
     previous = None
@@ -587,7 +604,7 @@ def test_a_drop_mid_answer_restores_the_conversation_and_asks_again():
         feed(core, added(event["item"], previous))
         previous = event["item"]["id"]
     assert core.state is State.READY
-    assert core.attempt == 0
+    assert core.status().attempt == 0
     (again,) = take(core)
     assert again["type"] == "response.create"
     assert again["response"]["metadata"][REQUEST_TAG] == second.tag
@@ -610,15 +627,15 @@ def drop_and_restore(core, now=5):
     mirror's position rebuilds during the restore and the restored item ids."""
     core.socket_closed(core.generation, "the connection failed", now=now)
     core.tick(core.next_deadline())
-    core.commands.clear()
+    commands(core)
     feed(core, {"type": "session.created", "session": {"id": "sess_2"}}, now=now + 2)
     sent = take(core, "conversation.item.create")
-    rebuilds = core.conversation.position_rebuilds
+    rebuilds = core.view().position_rebuilds
     previous = None
     for event in sent:
         feed(core, added(event["item"], previous))
         previous = event["item"]["id"]
-    return core.conversation.position_rebuilds - rebuilds, [e["item"]["id"] for e in sent]
+    return core.view().position_rebuilds - rebuilds, [e["item"]["id"] for e in sent]
 
 
 def test_a_long_restore_rebuilds_the_positions_at_most_once():
@@ -632,8 +649,8 @@ def test_a_long_restore_rebuilds_the_positions_at_most_once():
     assert restored == ids
     assert rebuilds <= 1
     assert core.state is State.READY
-    assert [i.id for i in core.conversation.items] == ids
-    assert [core.conversation.index_of(i) for i in ids] == list(range(2000))
+    assert [i.id for i in core.view().items] == ids
+    assert [core.view().index_of(i) for i in ids] == list(range(2000))
 
 
 def test_an_item_left_out_of_the_restore_moves_behind_the_restored_ones():
@@ -650,9 +667,9 @@ def test_an_item_left_out_of_the_restore_moves_behind_the_restored_ones():
     kept = [i for i in ids if i != "item_100"]
     assert restored == kept
     assert rebuilds <= 1
-    order = [i.id for i in core.conversation.items]
+    order = [i.id for i in core.view().items]
     assert order == [*kept, "item_100"]
-    assert [core.conversation.index_of(i) for i in order] == list(range(500))
+    assert [core.view().index_of(i) for i in order] == list(range(500))
 
 
 def test_an_answer_interrupted_twice_fails_clearly():
@@ -740,7 +757,7 @@ def test_function_calls_outputs_and_audio_items_are_restored_in_order():
         ),
     )
     core.renew(10)
-    assert core.commands == ["close", "open"]
+    assert commands(core) == ["close", "open"]
     feed(core, {"type": "session.created", "session": {}}, now=10)
     items = [e["item"] for e in take(core, "conversation.item.create")]
     assert [i["id"] for i in items] == ["item_s", "item_u", "item_v", "item_c", "item_o"]
@@ -762,7 +779,7 @@ def test_function_calls_outputs_and_audio_items_are_restored_in_order():
     for item in items:
         feed(core, added(item), now=11)
     assert core.state is State.READY
-    assert core.renewed_at == 11
+    assert core.status().renewed_at == 11
 
 
 def test_requests_made_while_reconnecting_wait_for_the_restore():
@@ -777,7 +794,7 @@ def test_requests_made_while_reconnecting_wait_for_the_restore():
     core.add_item(later, 0)
     update = Request("update", {"type": "session.update", "session": {"instructions": "x"}})
     core.request(update)
-    assert core.outbox == []
+    assert outbox(core) == []
     core.tick(core.next_deadline())
     feed(core, {"type": "session.created", "session": {}})
     # The restore first; a setting not accepted yet is not part of it.
@@ -789,7 +806,7 @@ def test_requests_made_while_reconnecting_wait_for_the_restore():
     assert new["item"]["id"] == "item_2"
     feed(core, {"type": "session.updated", "session": {"instructions": "x"}})
     assert update.result == {"instructions": "x"}
-    assert core.settings.accepted() == {"instructions": "x"}
+    assert core.accepted_settings() == {"instructions": "x"}
 
 
 def test_backoff_grows_and_gives_up_with_a_clear_error():
@@ -803,7 +820,7 @@ def test_backoff_grows_and_gives_up_with_a_clear_error():
         delays.append(deadline - now)
         now = deadline
         core.tick(now)
-        assert core.commands[-1] == "open"
+        assert commands(core)[-1] == "open"
     assert delays[0] < delays[2] <= 8
     core.socket_closed(core.generation, "refused", now)
     assert core.state is State.CLOSED
@@ -825,11 +842,11 @@ def test_renewal_waits_for_the_active_response():
     take(core)
     feed(core, created("resp_1", turn.tag), now=899.5)
     core.tick(900.0)
-    assert core.commands == []
+    assert commands(core) == []
     assert core.state is State.READY
     feed(core, *answer("resp_1", "item_a", "done"), now=901)
     core.tick(901)
-    assert core.commands == ["close", "open"]
+    assert commands(core) == ["close", "open"]
     assert core.state is State.RECONNECTING
 
 
@@ -838,7 +855,7 @@ def test_a_first_connect_that_fails_fails_its_caller():
     core.open(0)
     core.socket_closed(core.generation, "refused", 0)
     assert core.state is State.CLOSED
-    assert core.reason == "refused"
+    assert core.status().reason == "refused"
     turn = Turn([], {})
     core.submit(turn, 0)
     assert isinstance(turn.error, RealtimeError)
@@ -851,7 +868,7 @@ def test_close_fails_everything_pending():
     core.close()
     assert isinstance(first.error, RealtimeConnectionError)
     assert isinstance(second.error, RealtimeConnectionError)
-    assert core.commands == ["close"]
+    assert commands(core) == ["close"]
 
 
 def test_an_unacknowledged_session_update_is_given_up_and_the_next_one_goes():
@@ -861,7 +878,7 @@ def test_an_unacknowledged_session_update_is_given_up_and_the_next_one_goes():
     take(core)
     later = Request("update", {"type": "session.update", "session": {"instructions": "b"}})
     core.request(later, 101.0)
-    assert core.outbox == []  # one in flight
+    assert outbox(core) == []  # one in flight
     feed(core, {"type": "rate_limits.updated", "rate_limits": []}, now=120)  # other traffic
     assert core.next_deadline() == 130.0
     core.tick(130.0)
@@ -879,8 +896,8 @@ def test_a_turn_whose_items_are_never_acknowledged_fails_and_the_queue_moves_on(
     assert stuck.error is None
     core.tick(80.0)
     assert "did not acknowledge the items" in str(stuck.error)
-    assert core.commands == ["close", "open"]
-    core.commands.clear()
+    assert commands(core) == ["close", "open"]
+    commands(core)
     feed(core, {"type": "session.created", "session": {}}, now=80)
     run_turn(core, waiting, "resp_2", "item_a2", "two", now=81)
     assert waiting.status == "completed"
@@ -935,7 +952,7 @@ def refuse(core, event, message="Invalid value"):
 def drop_and_reopen(core):
     core.socket_closed(core.generation, "dropped", 0)
     core.tick(core.next_deadline())
-    core.commands.clear()
+    commands(core)
     feed(core, {"type": "session.created", "session": {"id": "sess_2", "instructions": "default"}})
 
 
@@ -943,16 +960,16 @@ def test_an_update_is_pending_until_the_server_acknowledges_it():
     core = ready({"type": "realtime", "instructions": "a", "tools": [{"name": "lookup"}]})
     asked = update(core, {"type": "realtime", "reasoning": {"effort": "low"}})
     (_sent,) = take(core, "session.update")
-    assert core.settings.accepted() == {
+    assert core.accepted_settings() == {
         "type": "realtime",
         "instructions": "a",
         "tools": [{"name": "lookup"}],
     }
-    assert core.settings.pending() == [{"type": "realtime", "reasoning": {"effort": "low"}}]
+    assert core.pending_settings() == [{"type": "realtime", "reasoning": {"effort": "low"}}]
     feed(core, {"type": "session.updated", "session": {"reasoning": {"effort": "low"}}})
     assert asked.result == {"reasoning": {"effort": "low"}}
-    assert core.settings.accepted()["reasoning"] == {"effort": "low"}
-    assert core.settings.pending() == []
+    assert core.accepted_settings()["reasoning"] == {"effort": "low"}
+    assert core.pending_settings() == []
 
 
 def test_a_refused_update_keeps_the_accepted_settings_and_is_not_restored():
@@ -963,13 +980,13 @@ def test_a_refused_update_keeps_the_accepted_settings_and_is_not_restored():
     refuse(core, sent, "Invalid value: 'sometimes'.")
     assert isinstance(asked.error, ServerError)
     assert "sometimes" in str(asked.error)
-    assert core.settings.accepted() == config
+    assert core.accepted_settings() == config
     drop_and_reopen(core)
     (restore,) = take(core, "session.update")
     assert restore["session"] == config  # no tool_choice: the server refused it
     feed(core, {"type": "session.updated", "session": config})
     assert core.state is State.READY
-    assert core.settings.lost is None
+    assert core.lost_settings() is None
 
 
 def test_an_update_refused_during_a_reconnect_leaves_the_restored_settings():
@@ -987,7 +1004,7 @@ def test_an_update_refused_during_a_reconnect_leaves_the_restored_settings():
     assert sent["session"] == {"type": "realtime", "truncation": "sometimes"}
     refuse(core, sent)
     assert isinstance(asked.error, ServerError)
-    assert core.settings.accepted() == config
+    assert core.accepted_settings() == config
 
 
 def test_an_update_in_flight_when_the_connection_drops_goes_again_after_the_restore():
@@ -1002,7 +1019,7 @@ def test_an_update_in_flight_when_the_connection_drops_goes_again_after_the_rest
     assert again["session"]["instructions"] == "b"
     feed(core, {"type": "session.updated", "session": {"instructions": "b"}})
     assert asked.result == {"instructions": "b"}
-    assert core.settings.accepted()["instructions"] == "b"
+    assert core.accepted_settings()["instructions"] == "b"
 
 
 def test_two_updates_are_pending_one_behind_the_other():
@@ -1010,7 +1027,7 @@ def test_two_updates_are_pending_one_behind_the_other():
     first = update(core, {"type": "realtime", "instructions": "a"})
     second = update(core, {"type": "realtime", "truncation": "disabled"})
     (sent,) = take(core)
-    assert core.settings.pending() == [
+    assert core.pending_settings() == [
         {"type": "realtime", "instructions": "a"},
         {"type": "realtime", "truncation": "disabled"},
     ]
@@ -1020,7 +1037,7 @@ def test_two_updates_are_pending_one_behind_the_other():
     assert sent["session"]["truncation"] == "disabled"
     feed(core, {"type": "session.updated", "session": {"truncation": "disabled"}})
     assert second.result is not None
-    assert core.settings.accepted() == {"type": "realtime", "truncation": "disabled"}
+    assert core.accepted_settings() == {"type": "realtime", "truncation": "disabled"}
 
 
 def test_an_unsolicited_session_updated_changes_the_accepted_settings():
@@ -1034,7 +1051,7 @@ def test_an_unsolicited_session_updated_changes_the_accepted_settings():
     feed(core, {"type": "session.updated", "session": reported})
     changed = {**reported, "expires_at": 100, "audio": {"output": {"voice": "marin", "speed": 1.0}}}
     feed(core, {"type": "session.updated", "session": changed})
-    accepted = core.settings.accepted()
+    accepted = core.accepted_settings()
     assert accepted["audio"]["output"]["voice"] == "marin"
     assert accepted["instructions"] == "a"
     assert "expires_at" not in accepted
@@ -1051,12 +1068,12 @@ def test_a_refused_restore_says_which_settings_were_lost():
     (restore,) = take(core, "session.update")
     refuse(core, restore, "this model does not take tools")
     assert core.state is State.READY  # the conversation goes on, with the defaults
-    lost = core.settings.lost
+    lost = core.lost_settings()
     assert lost is not None
     assert lost.names == ("instructions", "tools")
     assert "instructions, tools" in lost.describe()
     assert "does not take tools" in lost.describe()
-    assert core.settings.accepted() == {}
+    assert core.accepted_settings() == {}
 
 
 def test_closing_fails_pending_updates_and_keeps_the_accepted_settings():
@@ -1064,8 +1081,8 @@ def test_closing_fails_pending_updates_and_keeps_the_accepted_settings():
     asked = update(core, {"type": "realtime", "instructions": "b"})
     core.close()
     assert isinstance(asked.error, RealtimeConnectionError)
-    assert core.settings.accepted() == {"type": "realtime", "instructions": "a"}
-    assert core.settings.pending() == []
+    assert core.accepted_settings() == {"type": "realtime", "instructions": "a"}
+    assert core.pending_settings() == []
 
 
 def test_a_setting_of_another_kind_replaces_the_old_one_whole():
@@ -1088,7 +1105,7 @@ def test_a_setting_of_another_kind_replaces_the_old_one_whole():
     )
     take(core)
     feed(core, {"type": "session.updated", "session": {}})
-    accepted = core.settings.accepted()
+    accepted = core.accepted_settings()
     assert accepted["tool_choice"] == {"type": "mcp", "server_label": "docs"}
     assert accepted["truncation"] == {"type": "retention_ratio", "retention_ratio": 0.8}
     assert accepted["audio"]["input"]["turn_detection"] == {"type": "semantic_vad"}

@@ -8,7 +8,17 @@ from rt_notebook.errors import RealtimeConnectionError
 from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.turns import Request, State, Timing, TurnState
-from tests.test_client_core import added, answer, ask, created, feed, ready, run_turn, take
+from tests.test_client_core import (
+    added,
+    answer,
+    ask,
+    commands,
+    created,
+    feed,
+    ready,
+    run_turn,
+    take,
+)
 
 TIMING = Timing(
     cancel_timeout=10,
@@ -32,12 +42,12 @@ EXPIRED = {
 
 def reopen(core, now):
     """Fire the retry timer; the core asks for a new socket."""
-    core.commands.clear()
+    commands(core)
     deadline = core.next_deadline()
     assert deadline is not None
     core.tick(max(now, deadline))
-    assert core.commands == ["open"]
-    core.commands.clear()
+    assert commands(core) == ["open"]
+    commands(core)
     return max(now, deadline)
 
 
@@ -68,10 +78,10 @@ def test_a_restore_never_acknowledged_is_abandoned_retried_and_fails_the_waiting
     core.tick(deadline - 0.001)
     assert waiting.state is TurnState.QUEUED
     core.tick(deadline)
-    assert core.commands == ["close"]  # the silent socket is closed
+    assert commands(core) == ["close"]  # the silent socket is closed
     assert core.state is State.RECONNECTING
-    assert core.attempt == 2
-    assert "did not acknowledge the restored conversation within 20 s" in str(core.reason)
+    assert core.status().attempt == 2
+    assert "did not acknowledge the restored conversation within 20 s" in str(core.status().reason)
     assert isinstance(waiting.error, RealtimeConnectionError)
     message = str(waiting.error)
     assert "reconnecting (attempt 2)" in message
@@ -84,12 +94,12 @@ def test_a_restore_never_acknowledged_is_abandoned_retried_and_fails_the_waiting
     feed(core, {"type": "session.created", "session": {"id": "s3"}}, now=now)
     acknowledge_restore(core, now)
     assert core.state is State.READY
-    assert core.attempt == 0
+    assert core.status().attempt == 0
     assert core.next_deadline() is None  # nothing timed while idle and ready
     third = ask(core, "item_q3", "third", now=now)
     run_turn(core, third, "resp_3", "item_a3", "third answer", now=now)
     assert third.status == "completed"
-    assert [i.id for i in core.conversation.items] == ["item_q1", "item_a1", "item_q3", "item_a3"]
+    assert [i.id for i in core.view().items] == ["item_q1", "item_a1", "item_q3", "item_a3"]
 
 
 def test_a_socket_that_never_sends_session_created_is_abandoned_too():
@@ -98,8 +108,8 @@ def test_a_socket_that_never_sends_session_created_is_abandoned_too():
     now = reopen(core, 0)
     core.socket_opened(core.generation, now)
     core.tick(now + TIMING.restore_timeout)
-    assert core.commands == ["close"]
-    assert "no session.created within 20 s" in str(core.reason)
+    assert commands(core) == ["close"]
+    assert "no session.created within 20 s" in str(core.status().reason)
     assert core.state is State.RECONNECTING
 
 
@@ -115,7 +125,7 @@ def test_attempts_that_all_time_out_give_up_after_max_attempts():
         now = core.next_deadline()
         core.tick(now)
     assert core.state is State.CLOSED
-    assert "gave up reconnecting after 3 attempts" in str(core.reason)
+    assert "gave up reconnecting after 3 attempts" in str(core.status().reason)
     assert isinstance(turn.error, RealtimeConnectionError)
     assert core.next_deadline() is None
 
@@ -146,12 +156,12 @@ def test_expiries_in_a_row_without_a_completed_answer_give_up_with_one_line():
         feed(core, {"type": "session.created", "session": {}}, now=now)
         acknowledge_restore(core, now)
         assert core.state is State.READY
-        assert core.attempt == 0  # the attempt counter starts over at each restore...
+        assert core.status().attempt == 0  # the attempt counter starts over at each restore...
         take(core)
     expire(core, now)  # ...the expiry counter does not
     assert core.state is State.CLOSED
-    assert core.commands[-1] == "close"
-    reason = str(core.reason)
+    assert commands(core)[-1] == "close"
+    reason = str(core.status().reason)
     assert "session_expired" in reason
     assert "3 times in a row" in reason
     assert "\n" not in reason
@@ -220,9 +230,9 @@ def test_a_response_done_before_its_response_created_completes_the_turn():
     feed(core, done)
     assert turn.status == "completed"
     assert turn.response_id == "resp_1"
-    assert core.conversation.response_text("resp_1") == "the whole answer"
+    assert core.view().response_text("resp_1") == "the whole answer"
     feed(core, created("resp_1", turn.tag))  # late: changes nothing
-    assert core.conversation.active_response_id is None
+    assert core.view().active_response_id is None
     nxt = ask(core, "item_q2", "q2")
     run_turn(core, nxt, "resp_2", "item_a2", "next")
     assert nxt.status == "completed"
@@ -252,11 +262,11 @@ def test_abandon_finishes_a_running_turn_as_cancelled_and_recycles_the_connectio
     feed(core, added(take(core)[0]["item"]))
     take(core, "response.create")
     feed(core, created("resp_1", turn.tag), *answer("resp_1", "item_a", "partial")[:3])
-    core.commands.clear()
+    commands(core)
     core.abandon(turn, now=1)
     assert turn.status == "cancelled"
     assert [e["type"] for e in take(core)] == ["response.cancel"]  # asked, never confirmed
-    assert core.commands == ["close", "open"]  # the stubborn response goes with its socket
+    assert commands(core) == ["close", "open"]  # the stubborn response goes with its socket
     assert core.state is State.RECONNECTING
     assert queued.state is TurnState.QUEUED  # the queue moves on once restored
     feed(core, {"type": "session.created", "session": {}}, now=1)

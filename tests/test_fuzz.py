@@ -22,7 +22,7 @@ import pytest
 
 from rt_notebook.errors import RealtimeError
 from rt_notebook.protocol.checks import decode, problem
-from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
+from rt_notebook.protocol.client import REQUEST_TAG, ClientCore, Command
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.turns import Request, State, Timing, Turn
 from tests.timing import UNIT, WAIT, wait_until, within
@@ -239,14 +239,14 @@ class FakeServer:
     def serve(self, hostile=None):
         """Answer what the core sent; run the timers; loop until nothing is left."""
         for _ in range(200):
-            if self.core.commands:
-                commands, self.core.commands[:] = list(self.core.commands), []
-                if "open" in commands:
-                    self.core.outbox.clear()  # sends on the old socket are lost
+            commands = self.core.commands_to_run()
+            if commands:
+                if Command.OPEN in commands:
+                    self.core.events_to_send()  # sends on the old socket are lost
                     self.feed({"type": "session.created", "session": {"id": "s"}})
                 continue
-            if self.core.outbox:
-                events, self.core.outbox[:] = list(self.core.outbox), []
+            events = self.core.events_to_send()
+            if events:
                 for event in events:
                     self.answer(event, hostile)
                     if event["type"] == "response.create":
@@ -317,7 +317,7 @@ def test_core_fuzz_never_crashes_never_hangs_and_recovers():
         clean = ask(core, server, f"clean {n}")
         server.serve()
         assert clean.status == "completed", (n, clean.error)
-        assert core.conversation.response_text(clean.response_id).startswith("answer")
+        assert core.view().response_text(clean.response_id).startswith("answer")
     assert sum(outcomes.values()) == CORE_SEQUENCES
     assert outcomes["failed"] > 0  # both paths were taken
     assert outcomes["completed"] > 0
@@ -339,7 +339,7 @@ def test_out_of_order_but_complete_answers_all_complete():
         server.serve(hostile=lambda events: reorder(rng, events))
         if turn.status == "completed":
             outcomes["completed"] += 1
-            assert core.conversation.response_text(turn.response_id).startswith("answer")
+            assert core.view().response_text(turn.response_id).startswith("answer")
         elif turn.error is not None and "gave up" in str(turn.error):
             outcomes["gave up"] += 1
         elif turn.error is not None:

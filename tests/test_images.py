@@ -439,8 +439,8 @@ def test_an_echo_without_the_image_data_keeps_the_sent_images():
         take(core)
         feed(core, added({**item, "status": "completed", "content": echoed}))
         assert request.result == "item_1"
-        assert core.conversation.item("item_1").images == [part]
-        plan = restore_items(core.conversation.items, Dialect.GA)
+        assert core.view().item("item_1").images == [part]
+        plan = restore_items(core.view().items, Dialect.GA)
         assert plan[0]["content"][-1] == part.wire()
 
 

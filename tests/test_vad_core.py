@@ -15,7 +15,7 @@ from rt_notebook.protocol import payloads
 from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.turns import Request, State, Turn
-from tests.test_client_core import added, answer, ask, created, feed, finished, ready, take
+from tests.test_client_core import added, answer, ask, created, feed, finished, outbox, ready, take
 from tests.test_fuzz import TIMING as FUZZ_TIMING
 from tests.test_fuzz import FakeServer, clean_turn, mutate
 from tests.test_fuzz import ask as fuzz_ask
@@ -61,8 +61,8 @@ def test_appends_go_out_when_ready_and_are_dropped_and_counted_otherwise():
     core.socket_closed(core.generation, "network", 1.0)
     assert core.state is State.RECONNECTING
     assert not core.append_audio(payloads.append_events(b"\x02\x00" * 5), 10)
-    assert core.outbox == []
-    assert core.audio_dropped == 10
+    assert outbox(core) == []
+    assert core.audio_dropped() == 10
 
 
 # Commits -------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_a_commit_made_while_not_ready_fails_at_once():
     core.commit_audio(request, turn, 1.0)
     assert isinstance(request.error, RealtimeConnectionError)
     assert isinstance(turn.error, RealtimeConnectionError)
-    assert core.outbox == []
+    assert outbox(core) == []
 
 
 def test_a_drop_fails_the_pending_commit_and_its_turn():
@@ -179,7 +179,7 @@ def test_a_drop_fails_the_pending_commit_and_its_turn():
     assert isinstance(request.error, RealtimeConnectionError)
     assert "input audio" in str(request.error)
     assert turn.error is not None
-    assert core.pending == 0
+    assert core.pending() == 0
 
 
 # Responses the server starts --------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_a_drop_fails_the_pending_commit_and_its_turn():
 def test_a_server_started_response_becomes_a_watched_turn():
     core = ready()
     feed(core, created("resp_vad", metadata={}))
-    (turn,) = core.server_started
+    (turn,) = core.server_started_turns()
     assert turn.by_server
     assert turn.response_id == "resp_vad"
     mine = ask(core, "item_q", "mine")
@@ -203,7 +203,7 @@ def test_a_server_started_response_becomes_a_watched_turn():
 def test_a_server_started_response_can_be_cancelled_and_cancel_all_includes_it():
     core = ready()
     feed(core, created("resp_vad", metadata=None))
-    (turn,) = core.server_started
+    (turn,) = core.server_started_turns()
     core.cancel_all(1.0)
     (cancel,) = take(core)
     assert cancel == {
@@ -222,16 +222,16 @@ def test_out_of_band_and_tagged_responses_are_not_server_turns():
     core = ready()
     feed(core, created("resp_oob", conversation=None))
     feed(core, created("resp_old", tag="req_finished_long_ago"))
-    assert core.server_started == []
+    assert core.server_started_turns() == []
 
 
 def test_a_drop_fails_the_server_started_response():
     core = ready()
     feed(core, created("resp_vad", metadata={}))
-    (turn,) = core.server_started
+    (turn,) = core.server_started_turns()
     core.socket_closed(core.generation, "network", 1.0)
     assert isinstance(turn.error, RealtimeConnectionError)
-    assert core.conversation.active_response_id is None
+    assert core.view().active_response_id is None
 
 
 def test_beta_dialect_server_response_and_commit():
@@ -320,7 +320,7 @@ def test_fuzzed_vad_turns_never_crash_never_hang_and_the_next_turns_work():
         server.serve()
         for frame in mutate(rng, vad_turn(n)):
             server.feed(frame)
-        announced = list(core.server_started)
+        announced = list(core.server_started_turns())
         server.serve()
         if core.state is State.CLOSED:
             core.open(server.now)
