@@ -25,7 +25,7 @@ from _timing import interleaved
 from rt_notebook.protocol.client import REQUEST_TAG, ClientCore
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.timeline import Timelines
-from rt_notebook.protocol.turns import State, Turn
+from rt_notebook.protocol.turns import Turn
 
 WORDS = 5_000
 REPETITIONS = 21
@@ -65,10 +65,10 @@ def frames(tag: str) -> list[str]:
 
 def run(attribute: bool) -> float:
     core = ClientCore(Dialect.GA)
-    core.state = State.READY
+    core.assume_ready(True)
     turn = Turn([], {})
     core.submit(turn, time.time())
-    core.outbox.clear()
+    core.events_to_send()
     timelines = Timelines()
     timelines.begin(turn, time.monotonic())
     raw = frames(turn.tag)

@@ -123,7 +123,7 @@ class VoiceInput:
         handle: ResponseHandle | None = None
         if respond:
             handle = self._response_handle(**overrides)
-            handle._turn.items.append(request)
+            handle.turn.items.append(request)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         request.owner = future
         with self._audio_lock:  # after every append that came before this call

@@ -166,7 +166,7 @@ def test_a_timed_out_connect_leaves_no_socket_and_no_task():
     assert closed.wait(WAIT), "the half-open socket was left open"
     assert session.status.state == "closed"
     # No task may be left behind (cancelled ones leave the set on the loop's next turn).
-    wait_until(lambda: session._driver._tasks == set(), "no task")
+    wait_until(lambda: session.driver.tasks() == set(), "no task")
     listener.close()
 
 
@@ -263,8 +263,8 @@ def test_a_restore_of_a_long_conversation_rebuilds_no_position_map_per_item(fast
         for n in range(300):
             session.add_message(f"message {n}")
         before = texts(session)
-        conversation = session._driver.core.conversation
-        rebuilds = conversation.position_rebuilds
+        with session.driver.reading() as conversation:
+            rebuilds = conversation.position_rebuilds
         assert fast.drop_connections() == 1
         result = session.ask("after the drop").wait(WAIT)
         assert result.text == "Echo: after the drop"

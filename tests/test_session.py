@@ -217,4 +217,4 @@ def test_server_going_away_fails_pending_requests_and_leaves_no_task(make_sessio
     assert session.status.state == "closed"
     # Cancelled tasks end on the loop's next steps: wait for that, never for a time.
     wait_until(lambda: io.call(tasks_of_this_session).result() == [], "the session's tasks to end")
-    assert driver._tasks == set()
+    assert driver.tasks() == set()
