@@ -1109,3 +1109,37 @@ def test_a_setting_of_another_kind_replaces_the_old_one_whole():
     assert accepted["tool_choice"] == {"type": "mcp", "server_label": "docs"}
     assert accepted["truncation"] == {"type": "retention_ratio", "retention_ratio": 0.8}
     assert accepted["audio"]["input"]["turn_detection"] == {"type": "semantic_vad"}
+
+
+def test_the_core_hands_out_typed_outputs_through_methods_that_clear_them():
+    from rt_notebook.protocol.client import Command
+
+    core = ClientCore(Dialect.GA, TIMING, seed=1)
+    core.open(0.0)
+    assert core.commands_to_run() == [Command.OPEN]
+    assert core.commands_to_run() == []  # taken once
+    feed(core, {"type": "session.created", "session": {"id": "sess_1"}})
+    assert core.state is State.READY
+    turn = ask(core, "item_q", "question")
+    assert core.has_output()
+    (create,) = core.events_to_send()
+    assert create["type"] == "conversation.item.create"
+    assert core.events_to_send() == []
+    feed(core, added(user_item("item_q", "question")))
+    (request,) = core.finished_requests()
+    assert request.result == "item_q"
+    assert core.finished_turns() == []  # the answer is still to come
+    (response_create,) = core.events_to_send()
+    assert response_create["type"] == "response.create"
+    feed(core, created("resp_1", turn.tag), *answer("resp_1", "item_a", "an answer"))
+    assert core.finished_requests() == []
+    assert core.finished_turns() == [turn]  # a finished turn, apart from requests
+    feed(core, created("resp_vad", metadata={}))
+    (started,) = core.server_started_turns()
+    assert started.by_server
+    assert core.server_started_turns() == []
+    core.receive("not json", core.generation, 1.0)
+    assert len(core.protocol_errors()) == 1
+    assert core.protocol_errors() == []
+    assert not core.has_output()
+    assert core.view().response_text("resp_1") == "an answer"
