@@ -100,6 +100,9 @@ class ClientCore:
         self._finished_requests: list[Request] = []
         self._started: list[Turn] = []  # server-started turns not announced yet
         self._protocol_errors: deque[str] = deque(maxlen=200)
+        # Something may have been added to the outputs since has_output() last found them
+        # empty: a delta then costs one check, not one per output.
+        self._unseen = False
         # Matching acknowledgements to what was sent.
         self._by_event: dict[str, Request | Turn] = {}
         self._items: dict[str, list[Request]] = {}  # acknowledgements by item id
@@ -153,8 +156,10 @@ class ClientCore:
     # Public methods for draining the outputs ------------------------------------------
 
     def has_output(self) -> bool:
-        """Whether any take method below has something (one check per frame)."""
-        return bool(
+        """Whether any take method below has something (checked after every frame)."""
+        if not self._unseen:
+            return False
+        self._unseen = bool(
             self._outbox
             or self._commands
             or self._finished_turns
@@ -163,6 +168,7 @@ class ClientCore:
             or self._protocol_errors
             or self._settings.untold is not None
         )
+        return self._unseen
 
     def events_to_send(self) -> list[Event]:
         """The client events to send, in order (cleared)."""
@@ -242,6 +248,7 @@ class ClientCore:
     def close(self, reason: str = "the session was closed") -> None:
         """Close on purpose: every pending request fails, no reconnect."""
         self._life.closed(reason)
+        self._unseen = True
         self._commands.append(Command.CLOSE)
         self._fail_everything(RealtimeConnectionError(reason))
 
@@ -265,6 +272,7 @@ class ClientCore:
         life = self._life
         life.down(why)
         if life.state is not State.CLOSED:
+            self._unseen = True
             self._commands.append(Command.CLOSE)
             life.supersede()  # frames of the old socket are ignored from now on
             self._interrupt_in_flight()
@@ -283,6 +291,7 @@ class ClientCore:
         drop = self._life.dropped(generation, reason)
         if drop is Drop.IGNORED:
             return
+        self._unseen = True
         self._commands.append(Command.CLOSE)  # the dead socket's tasks go with it
         if drop is Drop.FIRST_FAILED:  # the first connect fails to its caller
             self._fail_everything(RealtimeConnectionError(reason))
@@ -294,6 +303,7 @@ class ClientCore:
     def renew(self, now: float, reason: str = "renewal") -> None:
         """Move the conversation to a new connection now (between responses)."""
         if self._life.state is State.READY:
+            self._unseen = True
             self._commands.append(Command.CLOSE)
             self._life.renewing()
             self._begin_reconnect(now, reason, immediately=True)
@@ -446,6 +456,7 @@ class ClientCore:
         if self._life.state is not State.READY:
             self._audio.not_sent(size)
             return False
+        self._unseen = True
         self._outbox.extend(events)
         return True
 
@@ -519,6 +530,7 @@ class ClientCore:
 
     def _refuse(self, why: str) -> None:
         """A frame the mirror cannot take: logged, and named if a turn is given up."""
+        self._unseen = True
         self._protocol_errors.append(why)
         self._refused = why
 
@@ -608,6 +620,7 @@ class ClientCore:
                 started = self._audio.server_started(change.response_id, now)
                 if started is not None:
                     self._awaiting_delta[change.response_id] = started
+                    self._unseen = True
                     self._started.append(started)
             return
         if turn is None or turn.state is TurnState.DONE:
@@ -642,6 +655,7 @@ class ClientCore:
         self._pump(now)
 
     def _on_error(self, change: ErrorReceived, now: float) -> None:
+        self._unseen = True  # the settings part may have a loss to tell
         event_id = change.client_event_id
         target = self._by_event.pop(event_id, None) if event_id else None
         error = change.error
@@ -757,6 +771,7 @@ class ClientCore:
         turn.state = TurnState.REQUESTED
         turn.sent_at = now
         self._by_event[turn.event_id] = turn
+        self._unseen = True
         self._outbox.append(
             {"type": "response.create", "event_id": turn.event_id, "response": turn.params}
         )
@@ -772,6 +787,7 @@ class ClientCore:
         request.sent = True
         request.sent_at = self._now
         self._by_event[event["event_id"]] = request
+        self._unseen = True
         self._outbox.append(event)
 
     def _next_update(self) -> None:
@@ -782,6 +798,7 @@ class ClientCore:
 
     def _send(self, event: Event) -> None:
         event["event_id"] = new_id("event")
+        self._unseen = True
         self._outbox.append(event)
 
     # Finishing ---------------------------------------------------------------------------
@@ -792,11 +809,13 @@ class ClientCore:
     def _resolve(self, request: Request, result: Any) -> None:
         if request.result is None and request.error is None:
             request.result = result
+            self._unseen = True
             self._finished_requests.append(request)
 
     def _fail(self, request: Request, error: RealtimeError) -> None:
         if request.result is None and request.error is None:
             request.error = error
+            self._unseen = True
             self._finished_requests.append(request)
 
     def _finish_turn(self, turn: Turn, status: str) -> None:
@@ -812,6 +831,7 @@ class ClientCore:
         self._turns.finished(turn)
         if turn.response_id is not None:
             self._awaiting_delta.pop(turn.response_id, None)
+        self._unseen = True
         self._finished_turns.append(turn)
 
     def _fail_turn(self, turn: Turn, error: RealtimeError) -> None:
@@ -857,6 +877,7 @@ class ClientCore:
     def _open_socket(self, now: float) -> None:
         self._life.opening(now)
         self._last_rx = now
+        self._unseen = True
         self._commands.append(Command.OPEN)
 
     def _begin_reconnect(self, now: float, reason: str, *, immediately: bool = False) -> None:
@@ -879,6 +900,7 @@ class ClientCore:
         (with backoff), and fail the turns waiting for it rather than keep them hanging."""
         why = self._life.attempt_timeout_reason()
         self._life.down(why)
+        self._unseen = True
         self._commands.append(Command.CLOSE)
         self._begin_reconnect(now, why)
         if self._life.state is State.CLOSED:
@@ -1022,7 +1044,9 @@ class ClientCore:
         elif self._blocked_by_foreign_response() and now >= self._last_rx + timing.idle_timeout:
             stuck = str(self._conversation.active_response_id)
             self._abandon_response(stuck)
+            self._unseen = True
             self._protocol_errors.append(f"gave up on {stuck}: no event for it; reconnecting")
+            self._unseen = True
             self._commands.append(Command.CLOSE)
             self._begin_reconnect(now, "a response that never finished", immediately=True)
 
@@ -1064,6 +1088,7 @@ class ClientCore:
         else:
             self._fail_turn(turn, RealtimeError(f"gave up on the answer: {why}"))
         if self._life.state is State.READY:
+            self._unseen = True
             self._commands.append(Command.CLOSE)
             self._begin_reconnect(now, why, immediately=True)
 
