@@ -122,7 +122,7 @@ class CellView:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            self.loop.run(self.handle._future, deadline)
+            self.loop.run(self.handle.as_future(), deadline)
         except TimeoutError:
             raise TimeoutError(f"the response did not finish within {timeout} s") from None
         finally:
