@@ -191,7 +191,7 @@ class Driver:
 
     def settings_lost(self) -> str | None:
         with self.lock:
-            lost = self._core.lost_settings()
+            lost = self._core.settings_loss()
         return None if lost is None else lost.describe()
 
     def tasks(self) -> set[asyncio.Task[None]]:
@@ -468,7 +468,7 @@ class Driver:
         started = core.server_started_turns()
         if started:
             self._announce_server_responses(started)
-        lost = core.settings_lost()
+        lost = core.settings_loss_to_tell()
         if lost is not None:
             self._tell_settings_lost(lost.describe())
         for why in core.protocol_errors():

@@ -986,7 +986,7 @@ def test_a_refused_update_keeps_the_accepted_settings_and_is_not_restored():
     assert restore["session"] == config  # no tool_choice: the server refused it
     feed(core, {"type": "session.updated", "session": config})
     assert core.state is State.READY
-    assert core.lost_settings() is None
+    assert core.settings_loss() is None
 
 
 def test_an_update_refused_during_a_reconnect_leaves_the_restored_settings():
@@ -1068,7 +1068,7 @@ def test_a_refused_restore_says_which_settings_were_lost():
     (restore,) = take(core, "session.update")
     refuse(core, restore, "this model does not take tools")
     assert core.state is State.READY  # the conversation goes on, with the defaults
-    lost = core.lost_settings()
+    lost = core.settings_loss()
     assert lost is not None
     assert lost.names == ("instructions", "tools")
     assert "instructions, tools" in lost.describe()

@@ -15,8 +15,8 @@ requests (:meth:`~ClientCore.submit`, :meth:`~ClientCore.request`, ...). Drained
 :meth:`~ClientCore.events_to_send`, :meth:`~ClientCore.commands_to_run` (:class:`Command`),
 :meth:`~ClientCore.finished_turns`, :meth:`~ClientCore.finished_requests`,
 :meth:`~ClientCore.server_started_turns`, :meth:`~ClientCore.protocol_errors`,
-:meth:`~ClientCore.settings_lost` and :meth:`~ClientCore.next_deadline`; each ``take``
-returns what accumulated and clears it.
+:meth:`~ClientCore.settings_loss_to_tell` and :meth:`~ClientCore.next_deadline`; each of
+these (but the deadline) returns what accumulated and clears it.
 
 Matching, since acknowledgements carry only server ids:
 
@@ -149,7 +149,7 @@ class ClientCore:
         """Copies of the updates not acknowledged yet, oldest first."""
         return self._settings.pending()
 
-    def lost_settings(self) -> SettingsLost | None:
+    def settings_loss(self) -> SettingsLost | None:
         """The settings the last restore lost (``None``: none)."""
         return self._settings.lost
 
@@ -201,7 +201,7 @@ class ClientCore:
         self._protocol_errors.clear()
         return errors
 
-    def settings_lost(self) -> SettingsLost | None:
+    def settings_loss_to_tell(self) -> SettingsLost | None:
         """A loss of settings to tell the user of, once."""
         return self._settings.take_lost()
 
@@ -673,7 +673,7 @@ class ClientCore:
             self._pump(now)
             return
         if target is self._settings.restoring:
-            # The settings it carried are lost: settings_lost() tells the user which.
+            # The settings it carried are lost: settings_loss_to_tell() tells the user which.
             self._settings.refused(target, str(error.get("message") or error.get("code")))
             self._maybe_ready(now)
             return
