@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ._ioloop import IOThread
 from .errors import RealtimeConnectionError, ServerError, scrub
 from .protocol.client import REQUEST_TAG, ClientCore, Command
-from .protocol.conversation import Change, Item
+from .protocol.conversation import Change, Conversation, Item
 from .protocol.conversation_view import ConversationView
 from .protocol.events import Event
 from .protocol.lifecycle import ConnectionStatus
@@ -118,6 +118,15 @@ class Driver:
         if request.kind == "item":
             return self._io.call(self._act, self._core.add_item, request, time.time(), first)
         return self._io.call(self._act, self._core.request, request, time.time())
+
+    def restore(
+        self, conversation: Conversation, why: str = "restored"
+    ) -> concurrent.futures.Future[None]:
+        """Carry ``conversation`` (one loaded from elsewhere: a snapshot) onto a new
+        connection with the accepted settings, through the restore every reconnect uses;
+        the conversation held now is replaced. A future that resolves once the server has
+        it (or fails with :class:`RealtimeConnectionError`)."""
+        return self._io.call(self._restore, conversation, why).result()
 
     def commit_audio(
         self, request: Request, handle: ResponseHandle | None
@@ -268,13 +277,16 @@ class Driver:
         """Carry the conversation to ``transport``'s endpoint (the restore reconnects use);
         a future that resolves once it is restored there."""
         self.transport = transport
+        return self._restore(None, f"moved to {transport.endpoint.describe()}")
+
+    def _restore(
+        self, conversation: Conversation | None, why: str
+    ) -> concurrent.futures.Future[None]:
         self._fresh = False  # the conversation goes along, even after close()
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._ready.append(future)
         with self.lock:
-            self._core.restore_snapshot(
-                time.time(), why=f"moved to {transport.endpoint.describe()}"
-            )
+            self._core.restore_snapshot(time.time(), conversation, why)
         self.flush()
         return future
 
