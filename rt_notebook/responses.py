@@ -158,6 +158,11 @@ class ResponseHandle:
             request.owner = concurrent.futures.Future()
 
     @property
+    def turn(self) -> Turn:
+        """The client core's turn this handle stands for (the I/O side submits it)."""
+        return self._turn
+
+    @property
     def item_ids(self) -> list[str]:
         """The ids of the items the turn adds (a committed audio item's once committed)."""
         return [str(request.key) for request in self._turn.items]

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from ..protocol.conversation import ResponseDone
 from ..protocol.events import new_id
-from .registry import ToolRegistry, _decorator, default_registry
+from ..protocol.options import ToolLike, Unpack
+from .registry import ToolRegistry, decorator, default_registry
 from .schema import (
-    DEFAULT_TIMEOUT,
     Tool,
     ToolArgumentsError,
+    ToolOptions,
     encode_output,
     error_output,
     function_tool,
@@ -242,48 +243,23 @@ class Toolbox(Mapping[str, Tool]):
     def __repr__(self) -> str:
         return f"<Toolbox of {self.session.name!r}: {list(self)}>"
 
-    def register(
-        self,
-        function: Callable[..., Any],
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        approval: bool = False,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> Tool:
+    def register(self, function: Callable[..., Any], **options: Unpack[ToolOptions]) -> Tool:
         """Offer ``function`` to the model in this Session; a connected Session sends the
         new tool list with ``session.update`` before this returns."""
-        built = function_tool(
-            function, name=name, description=description, approval=approval, timeout=timeout
-        )
-        return self.registry.add(built)
+        return self.registry.add(function_tool(function, **options))
 
     def tool(
-        self,
-        function: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        approval: bool = False,
-        timeout: float = DEFAULT_TIMEOUT,
+        self, function: Callable[..., Any] | None = None, /, **options: Unpack[ToolOptions]
     ) -> Tool | Callable[[Callable[..., Any]], Tool]:
         """Decorator form of :meth:`register`."""
-        return _decorator(
-            self.registry,
-            function,
-            name=name,
-            description=description,
-            approval=approval,
-            timeout=timeout,
-        )
+        return decorator(self.registry, function, options)
 
     def unregister(self, name: str) -> None:
         """Stop offering a tool registered on this Session."""
         self.registry.remove(name)
 
     def schemas(
-        self, names: Iterable[str | Tool | Mapping[str, Any]] | None = None
+        self, names: Iterable[str | ToolLike | Mapping[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
         """Realtime definitions of the named tools (all registered ones by default).
 
@@ -293,10 +269,10 @@ class Toolbox(Mapping[str, Tool]):
             return self.registry.schemas()
         schemas = []
         for entry in names:
-            if isinstance(entry, Tool):
-                schemas.append(entry.schema)
-            elif isinstance(entry, Mapping):
+            if isinstance(entry, Mapping):
                 schemas.append(dict(entry))
+            elif not isinstance(entry, str):  # a Tool
+                schemas.append(entry.schema)
             elif entry in self.registry:
                 schemas.append(self.registry[entry].schema)
             else:

@@ -1,0 +1,133 @@
+"""I/O layer: a Session's line to its driver on the I/O thread (connect, move, close, and
+requests that block until the server acknowledges them).
+
+One of the parts a :class:`~rt_notebook.session.Session` is composed of. Every method may be
+called from any thread: the work is handed to the I/O thread (:mod:`rt_notebook._ioloop`),
+where the driver owns the client core; only the waiting happens on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .errors import RealtimeConnectionError, RealtimeError
+from .protocol.turns import Request, State
+from .responses import SessionStatus
+
+if TYPE_CHECKING:
+    from ._driver import Driver
+    from ._ioloop import IOThread
+    from .transport import Endpoint, Transport
+
+__all__ = ["Link"]
+
+
+class Link:
+    """Connects, moves and closes one driver's connection, and runs core methods on the
+    I/O thread (``run``) or waits for a request's acknowledgement (``wait``).
+
+    ``connect_settings`` gives the settings a fresh connection asks for (read when a
+    connection is opened, on the caller's thread).
+    """
+
+    def __init__(
+        self,
+        io: IOThread,
+        driver: Driver,
+        endpoint: Endpoint,
+        connect_settings: Callable[[], dict[str, Any]],
+    ) -> None:
+        self._io = io
+        self._driver = driver
+        self._connect_settings = connect_settings
+        self.endpoint = endpoint  # where the connection goes (move() changes it)
+
+    @property
+    def state(self) -> State:
+        return self._driver.core.state
+
+    def status(self) -> SessionStatus:
+        core = self._driver.core
+        return SessionStatus(
+            core.state.value, core.attempt, core.restored, core.renewed_at, core.reason
+        )
+
+    def in_io_thread(self) -> bool:
+        return self._io.in_thread()
+
+    def refuse_on_io_thread(self, what: str) -> None:
+        if self._io.in_thread():
+            raise RealtimeError(
+                f"{what} blocks, so it cannot run on the I/O thread (inside a subscriber)"
+            )
+
+    # Connecting --------------------------------------------------------------------------
+
+    def connect(self, timeout: float) -> None:
+        """Open the connection and wait until ready; no-op when ready."""
+        self.refuse_on_io_thread("connect")
+        if self._driver.core.state is State.READY:
+            return
+        future = self._io.call(self._driver.start, self._connect_settings()).result()
+        self._await_ready(future, self.endpoint, timeout)
+
+    def ensure_connected(self) -> None:
+        if self._driver.core.state is State.CLOSED:
+            self.connect(30.0)
+
+    def move(self, transport: Transport, timeout: float) -> None:
+        """Carry the conversation to ``transport``'s endpoint; wait until restored."""
+        self.refuse_on_io_thread("move")
+        self.endpoint = transport.endpoint
+        future = self._io.call(self._driver.move, transport).result()
+        self._await_ready(future, transport.endpoint, timeout)
+
+    def _await_ready(
+        self, future: concurrent.futures.Future[None], endpoint: Endpoint, timeout: float
+    ) -> None:
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            why = f"no session.created from {endpoint.describe()} within {timeout} s"
+            self._io.call(self._driver.give_up_waiting, future, why).result()
+            raise RealtimeConnectionError(why) from None
+
+    def close(self) -> None:
+        self.refuse_on_io_thread("close")
+        self._io.call(self._driver.close).result(10)
+
+    # Running core methods ------------------------------------------------------------------
+
+    def run(self, method: Callable[..., None], *args: Any) -> concurrent.futures.Future[None]:
+        """Call the core's ``method(*args)`` on the I/O thread, then act on its outputs;
+        returns at once (``.result()`` waits for it)."""
+        return self._io.call(self.run_here, method, *args)
+
+    def run_here(self, method: Callable[..., None], *args: Any) -> None:
+        """:meth:`run`, on the I/O thread already."""
+        with self._driver.lock:
+            method(*args)
+        self._driver.flush()
+
+    def call(self, function: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        """Call ``function(*args)`` on the I/O thread (it flushes what it queued itself)."""
+        return self._io.call(function, *args)
+
+    def wait(
+        self, request: Request, timeout: float, method: Callable[..., None], *args: Any
+    ) -> Any:
+        """Hand ``request`` to the core's ``method`` on the I/O thread; block until it is
+        acknowledged (its result) or refused (raised)."""
+        self.refuse_on_io_thread(request.event["type"])
+        self.ensure_connected()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        request.owner = future
+        self.run(method, request, *args).result()
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(
+                f"no acknowledgement of {request.event['type']} within {timeout} s"
+            ) from None

@@ -1,0 +1,123 @@
+"""I/O layer: a Session's responses, each asked for as a turn (items, then ``response.create``).
+
+One of the parts a :class:`~rt_notebook.session.Session` is composed of. It turns
+:class:`~rt_notebook.protocol.options.ResponseOptions` into a checked ``response`` body,
+makes the turn and its :class:`~rt_notebook.responses.ResponseHandle`, tells the tool runner
+what the response asked for (a tool round's follow-up asks for the same) and hands the turn
+to the driver on the I/O thread. Thread-safe: only the submission runs on the I/O thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._items import item_request, message_with_images
+from .errors import ConfigurationError
+from .protocol import payloads
+from .protocol.options import ResponseOptions, check_response_options
+from .protocol.sendable import check_sendable
+from .protocol.turns import Request, Turn, TurnState
+from .responses import ResponseHandle
+
+if TYPE_CHECKING:
+    from ._driver import Driver
+    from ._link import Link
+    from .session import Session
+    from .tools import Toolbox
+
+__all__ = ["Responder"]
+
+
+class Responder:
+    """Makes, submits, cancels and abandons the turns of ``session``'s responses."""
+
+    def __init__(self, session: Session, link: Link, driver: Driver, tools: Toolbox) -> None:
+        self._session = session  # what each handle belongs to
+        self._link = link
+        self._driver = driver
+        self._tools = tools
+
+    def new_turn(
+        self,
+        options: ResponseOptions,
+        items: Sequence[dict[str, Any]] = (),
+        committing: Request | None = None,
+    ) -> ResponseHandle:
+        """The handle of a turn adding ``items`` (then the ``committing`` audio commit)
+        and asking for a response with ``options``; not submitted yet."""
+        check_response_options(options, "create_response")
+        dialect = self._link.endpoint.dialect
+        tools = options.get("tools")
+        resolved: ResponseOptions = {**options}
+        if tools is not None:
+            resolved["tools"] = self._tools.schemas(tools)
+        params = payloads.response_settings(dialect, **resolved)
+        if options.get("reasoning_effort") is not None:
+            from .protocol.setting_checks import SettingsCheckError, check_response
+
+            try:
+                check_response({"reasoning": params["reasoning"]}, dialect)
+            except SettingsCheckError as exc:
+                raise ConfigurationError(str(exc)) from None
+        params.setdefault("metadata", {})
+        check_sendable(params, "the response request")
+        requests = [item_request(item, None) for item in items]
+        if committing is not None:
+            requests.append(committing)
+        out_of_band = options.get("conversation") == "none"
+        handle = ResponseHandle(self._session, Turn(requests, params, out_of_band))
+        if not out_of_band:
+            # A tool round's follow-up asks for the same as this response did.
+            follow_up: ResponseOptions = {**resolved}
+            follow_up.pop("conversation", None)
+            follow_up.pop("input", None)
+            self._tools.track(handle, dict(follow_up))
+        return handle
+
+    def create(
+        self, options: ResponseOptions, items: Sequence[dict[str, Any]], first: bool
+    ) -> ResponseHandle:
+        """Make the turn and submit it (queued behind the running one, or ``first``)."""
+        handle = self.new_turn(options, items)
+        self._link.ensure_connected()
+        self._link.call(self.submit, handle, first).result()
+        return handle
+
+    def ask(
+        self,
+        text: str,
+        *,
+        role: str,
+        images: Sequence[Any],
+        image_detail: str | None,
+        options: ResponseOptions,
+        items: Sequence[dict[str, Any]],
+    ) -> ResponseHandle:
+        """``text`` (and ``images``) as a message, then ``items``, then the response."""
+        dialect = self._link.endpoint.dialect
+        item = message_with_images(text, role, dialect, images, image_detail)
+        return self.create(options, [item, *items], False)
+
+    def submit(self, handle: ResponseHandle, first: bool) -> None:
+        """Hand ``handle``'s turn to the core (I/O thread)."""
+        driver = self._driver
+        driver.handles[handle.request_id] = handle
+        turn = handle.turn
+        with driver.lock:
+            driver.timelines.begin(turn, time.monotonic())
+        self._link.run_here(driver.core.submit, turn, time.time(), first)
+        if turn.state is TurnState.QUEUED:
+            with driver.lock:
+                driver.timelines.queued(turn)
+
+    def cancel_all(self) -> None:
+        self._link.run(self._driver.core.cancel_all, time.time()).result()
+
+    def cancel(self, turn: Turn) -> None:
+        self._link.run(self._driver.core.cancel, turn, time.time())
+
+    def abandon(self, turn: Turn) -> None:
+        """Finish ``turn`` as cancelled now, confirmed or not (see ``ClientCore.abandon``)."""
+        self._link.run(self._driver.core.abandon, turn, time.time()).result()
