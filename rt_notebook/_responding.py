@@ -73,7 +73,7 @@ class Responder:
             follow_up: ResponseOptions = {**resolved}
             follow_up.pop("conversation", None)
             follow_up.pop("input", None)
-            self._tools.track(handle, dict(follow_up))
+            self._tools.track(handle, follow_up)
         return handle
 
     def create(
@@ -85,20 +85,11 @@ class Responder:
         self._link.call(self.submit, handle, first).result()
         return handle
 
-    def ask(
-        self,
-        text: str,
-        *,
-        role: str,
-        images: Sequence[Any],
-        image_detail: str | None,
-        options: ResponseOptions,
-        items: Sequence[dict[str, Any]],
-    ) -> ResponseHandle:
-        """``text`` (and ``images``) as a message, then ``items``, then the response."""
-        dialect = self._link.endpoint.dialect
-        item = message_with_images(text, role, dialect, images, image_detail)
-        return self.create(options, [item, *items], False)
+    def message(
+        self, text: str, role: str, images: Sequence[Any], image_detail: str | None
+    ) -> dict[str, Any]:
+        """The message item ``ask`` puts before its response (images encoded here)."""
+        return message_with_images(text, role, self._link.endpoint.dialect, images, image_detail)
 
     def submit(self, handle: ResponseHandle, first: bool) -> None:
         """Hand ``handle``'s turn to the core (I/O thread)."""

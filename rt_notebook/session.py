@@ -571,9 +571,8 @@ class Session:
         :meth:`create_response`); returns at once. ``handle.item_ids[0]`` is the message.
         ``images`` (files, Figures, PIL images, arrays, PNG/JPEG bytes) follow the text,
         encoded and scaled down here; ``image_detail``: auto, low or high."""
-        return self._responder.ask(
-            text, role=role, images=images, image_detail=image_detail, options=options, items=items
-        )
+        item = self._responder.message(text, role, images, image_detail)
+        return self.create_response(items=[item, *items], **options)
 
     def cancel(self) -> None:
         """Cancel every queued and running response of this Session."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from ..protocol.conversation import ResponseDone
 from ..protocol.events import new_id
-from ..protocol.options import ToolLike, Unpack
+from ..protocol.options import ResponseOptions, ToolLike, Unpack
 from .registry import ToolRegistry, decorator, default_registry
 from .schema import (
     Tool,
@@ -199,7 +199,7 @@ class _Request:
     """What a tracked response asked for: the follow-up inherits it."""
 
     handle: ResponseHandle
-    overrides: dict[str, Any]
+    overrides: ResponseOptions
     approver: Approver | None = None
 
 
@@ -314,7 +314,7 @@ class Toolbox(Mapping[str, Tool]):
         calls: Sequence[tuple[str, str, str, str]],
         *,
         after: str,
-        overrides: Mapping[str, Any],
+        overrides: ResponseOptions,
     ) -> ToolRound | None:
         """Run the function calls of an out-of-band answer that a re-run cell placed in the
         middle of the conversation; ``None`` when the runner leaves them alone (auto_run
@@ -342,7 +342,7 @@ class Toolbox(Mapping[str, Tool]):
             self._rounds[response_id] = future
         worker = threading.Thread(
             target=self._run_round,
-            args=(round, dict(overrides), after),
+            args=(round, overrides, after),
             name=f"rt_notebook-tools-{response_id}",
             daemon=True,
         )
@@ -369,7 +369,7 @@ class Toolbox(Mapping[str, Tool]):
 
     # Called by the Session ---------------------------------------------------------------
 
-    def track(self, handle: ResponseHandle, overrides: dict[str, Any]) -> None:
+    def track(self, handle: ResponseHandle, overrides: ResponseOptions) -> None:
         """Remember what an in-conversation response asked for, and who asks for its
         approvals (the Session calls this on the requesting thread, before it is sent):
         a tool round's follow-up asks for the same."""
@@ -419,7 +419,7 @@ class Toolbox(Mapping[str, Tool]):
         if not self.auto_run or status != "completed" or not in_conversation:
             future.set_result(None)
             return
-        overrides = dict(request.overrides) if request is not None else {}
+        overrides: ResponseOptions = {**request.overrides} if request is not None else {}
         metadata = overrides.get("metadata") or {}
         depth = int(metadata.get(ROUND_TAG, "0")) + 1
         round = ToolRound(response_id, depth)
@@ -462,7 +462,7 @@ class Toolbox(Mapping[str, Tool]):
         return {str(d.get("name")) for d in definitions if isinstance(d, Mapping)}
 
     def _run_round(
-        self, round: ToolRound, overrides: dict[str, Any], after: str | None = None
+        self, round: ToolRound, overrides: ResponseOptions, after: str | None = None
     ) -> None:
         """Run the round's calls, post their outputs (at the end, or right after item
         ``after``: a round placed in the middle) and request the follow-up."""
@@ -497,7 +497,7 @@ class Toolbox(Mapping[str, Tool]):
                     self.session.add_item(output_item, first=True)
             if stop:
                 return
-            follow_up = {k: v for k, v in overrides.items() if v is not None}
+            follow_up: ResponseOptions = {**overrides}
             follow_up.pop("tool_choice", None)  # a forced choice would loop forever
             metadata = overrides.get("metadata") or {}
             follow_up["metadata"] = {**metadata, ROUND_TAG: str(round.depth)}
