@@ -12,14 +12,16 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import RealtimeConnectionError, RealtimeError
+from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from .protocol.turns import Request, State
 from .responses import SessionStatus
+from .transport import Transport, resolve_endpoint
 
 if TYPE_CHECKING:
     from ._driver import Driver
     from ._ioloop import IOThread
-    from .transport import Endpoint, Transport
+    from .redaction import Secret
+    from .transport import Endpoint
 
 __all__ = ["Link"]
 
@@ -77,9 +79,28 @@ class Link:
         if self._driver.core.state is State.CLOSED:
             self.connect(30.0)
 
-    def move(self, transport: Transport, timeout: float) -> None:
-        """Carry the conversation to ``transport``'s endpoint; wait until restored."""
+    def move(
+        self,
+        *,
+        websocket_base_url: str | None,
+        base_url: str | None,
+        api_key: Secret | None,
+        timeout: float,
+    ) -> None:
+        """Carry the conversation to another endpoint (same model and dialect); wait until
+        it is restored there."""
         self.refuse_on_io_thread("move")
+        if websocket_base_url is None and base_url is None and api_key is None:
+            raise ConfigurationError("move() needs websocket_base_url, base_url or api_key")
+        transport = Transport(
+            *resolve_endpoint(
+                model=self.endpoint.model,
+                api_key=api_key,
+                base_url=base_url,
+                websocket_base_url=websocket_base_url,
+                dialect=self.endpoint.dialect,
+            )
+        )
         self.endpoint = transport.endpoint
         future = self._io.call(self._driver.move, transport).result()
         self._await_ready(future, transport.endpoint, timeout)

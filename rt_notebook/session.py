@@ -29,7 +29,6 @@ from ._reading import ConversationReader
 from ._responding import Responder
 from ._settings import SettingsKeeper, check_settings
 from ._voice_io import VoiceInput
-from .errors import ConfigurationError
 from .protocol.events import Dialect, Event
 from .protocol.options import ResponseOptions, Unpack
 from .protocol.turns import State, Timing, Turn
@@ -192,17 +191,12 @@ class Session:
         environment, or none needed)."""
         # First: from here on no frame shows the key (a verbose traceback prints them).
         api_key = Secret.wrap(api_key)
-        self._link.refuse_on_io_thread("move")
-        if websocket_base_url is None and base_url is None and api_key is None:
-            raise ConfigurationError("move() needs websocket_base_url, base_url or api_key")
-        where = resolve_endpoint(
-            model=self.model,
-            api_key=api_key,
-            base_url=base_url,
+        self._link.move(
             websocket_base_url=websocket_base_url,
-            dialect=self.dialect,
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
         )
-        self._link.move(Transport(*where), timeout)
         return self
 
     def close(self) -> None:

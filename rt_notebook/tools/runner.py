@@ -545,7 +545,7 @@ class Toolbox(Mapping[str, Tool]):
 
         def target() -> None:
             try:
-                future.set_result(tool._call(args, kwargs))
+                future.set_result(tool.call_validated(args, kwargs))
             except BaseException as exc:  # reported to the model and the user
                 future.set_exception(exc)
 

@@ -121,9 +121,10 @@ class Tool:
     def run(self, arguments: str | Mapping[str, Any]) -> Any:
         """Validate ``arguments`` and call the function (awaiting it if it is async)."""
         args, kwargs = self.validate(arguments)
-        return self._call(args, kwargs)
+        return self.call_validated(args, kwargs)
 
-    def _call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def call_validated(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call the function with arguments :meth:`validate` returned (awaited if async)."""
         result = self.function(*args, **kwargs)
         if inspect.isawaitable(result):
             # Tools run on worker threads, which have no running loop: a fresh one is fine.
