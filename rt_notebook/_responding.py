@@ -10,13 +10,13 @@ to the driver on the I/O thread. Thread-safe: only the submission runs on the I/
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._items import item_request, message_with_images
 from .errors import ConfigurationError
 from .protocol import payloads
-from .protocol.options import ResponseOptions, check_response_options
+from .protocol.options import ResponseOptions, ToolLike, check_response_options
 from .protocol.sendable import check_sendable
 from .protocol.turns import Request, Turn, TurnState
 from .responses import ResponseHandle
@@ -24,17 +24,34 @@ from .responses import ResponseHandle
 if TYPE_CHECKING:
     from ._driver import Driver
     from ._link import Link
-    from .session import Session
-    from .tools import Toolbox
 
-__all__ = ["Responder"]
+__all__ = ["Responder", "ToolTracker"]
+
+
+class ToolTracker(Protocol):
+    """What the responder needs of the tool runner (a Session's ``Toolbox``)."""
+
+    def schemas(
+        self, names: Iterable[str | ToolLike | Mapping[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Definitions for tool names, Tool objects or definitions."""
+
+    def track(self, handle: ResponseHandle, overrides: ResponseOptions) -> None:
+        """Remember what a response asked for (its tool round's follow-up asks the same)."""
 
 
 class Responder:
-    """Makes, submits, cancels and abandons the turns of ``session``'s responses."""
+    """Makes, submits, cancels and abandons the turns of a Session's responses;
+    ``make_handle`` gives a turn its handle (one that belongs to the Session)."""
 
-    def __init__(self, session: Session, link: Link, driver: Driver, tools: Toolbox) -> None:
-        self._session = session  # what each handle belongs to
+    def __init__(
+        self,
+        make_handle: Callable[[Turn], ResponseHandle],
+        link: Link,
+        driver: Driver,
+        tools: ToolTracker,
+    ) -> None:
+        self._make_handle = make_handle
         self._link = link
         self._driver = driver
         self._tools = tools
@@ -67,7 +84,7 @@ class Responder:
         if committing is not None:
             requests.append(committing)
         out_of_band = options.get("conversation") == "none"
-        handle = ResponseHandle(self._session, Turn(requests, params, out_of_band))
+        handle = self._make_handle(Turn(requests, params, out_of_band))
         if not out_of_band:
             # A tool round's follow-up asks for the same as this response did.
             follow_up: ResponseOptions = {**resolved}

@@ -11,8 +11,8 @@ for their acknowledgement through the :class:`~rt_notebook._link.Link`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ConfigurationError
 from .protocol import payloads
@@ -23,9 +23,21 @@ from .protocol.turns import Request
 if TYPE_CHECKING:
     from ._driver import Driver
     from ._link import Link
-    from .tools import Toolbox
 
-__all__ = ["SettingsKeeper", "check_settings"]
+__all__ = ["SettingsKeeper", "ToolLists", "check_settings"]
+
+
+class ToolLists(Protocol):
+    """What the settings need of the tool runner (a Session's ``Toolbox``)."""
+
+    def __len__(self) -> int:
+        """How many tools are registered."""
+
+    def session_schemas(self, extra: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+        """The ``session.tools`` list: hand-written definitions, then registered tools."""
+
+    def hand_written(self, tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The definitions in ``tools`` that no registered tool made."""
 
 
 class SettingsKeeper:
@@ -35,7 +47,7 @@ class SettingsKeeper:
     """
 
     def __init__(
-        self, link: Link, driver: Driver, tools: Toolbox, connect_with: Mapping[str, Any]
+        self, link: Link, driver: Driver, tools: ToolLists, connect_with: Mapping[str, Any]
     ) -> None:
         self._link = link
         self._driver = driver
@@ -88,7 +100,7 @@ class SettingsKeeper:
             accepted = self._driver.core.settings.accepted()
         body = self.body(self._connect_with)
         _merge_body(body, accepted)
-        if body.get("tools") is not None or len(self._tools.registry):
+        if body.get("tools") is not None or len(self._tools):
             body["tools"] = self._tools.session_schemas(
                 self._tools.hand_written(body.get("tools") or [])
             )

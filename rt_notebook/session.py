@@ -109,7 +109,9 @@ class Session:
 
         # Registered function tools and the runner that answers the model's calls to them.
         self.tools: Toolbox = Toolbox(self)
-        self._responder = Responder(self, self._link, self._driver, self.tools)
+        self._responder = Responder(
+            lambda turn: ResponseHandle(self, turn), self._link, self._driver, self.tools
+        )
         self._voice = VoiceInput(self._link, self._driver, self._responder)
         # What connect() asks for on a fresh connection (the settings the server accepted
         # since, kept in the core, go over them): checked now, before anything is sent.
