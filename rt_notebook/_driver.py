@@ -25,7 +25,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ._ioloop import IOThread
 from .errors import RealtimeConnectionError, ServerError, scrub
@@ -37,14 +37,13 @@ from .protocol.lifecycle import ConnectionStatus
 from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn, TurnState
 from .recording import record_line
-from .responses import ItemSnapshot, ResponseHandle, ResponseResult
+from .responses import HandleOwner, ItemSnapshot, ResponseHandle, ResponseResult
 from .transport import BETA_REFUSED_CODE, beta_refused
 
 if TYPE_CHECKING:
-    from .session import Session
     from .transport import Transport
 
-__all__ = ["Driver", "snapshot"]
+__all__ = ["Driver", "DriverOwner", "Subscriber", "snapshot"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -56,7 +55,19 @@ EVENT_LOG_BYTES = 2 * 1024 * 1024
 # reaches the views every few milliseconds.
 HOLD_LIMIT = 64
 
-Subscriber = Callable[["Session", Sequence[Change]], None]
+# Called with the Session (the driver's owner) and the changes of one or more events; the
+# Session is typed by the views that subscribe (this module does not depend on it).
+Subscriber = Callable[[Any, Sequence[Change]], None]
+
+
+class DriverOwner(HandleOwner, Protocol):
+    """What the driver needs of the Session it runs (the handles it makes belong to it):
+    an interface, so that the driver does not depend on the Session's module."""
+
+    @property
+    def name(self) -> str: ...
+
+    def on_io_thread(self) -> bool: ...
 
 
 def snapshot(item: Item) -> ItemSnapshot:
@@ -75,7 +86,7 @@ class Driver:
     threads (:meth:`reading` takes it and hands out the mirror, read-only).
     """
 
-    def __init__(self, session: Session, transport: Transport, timing: Timing | None) -> None:
+    def __init__(self, session: DriverOwner, transport: Transport, timing: Timing | None) -> None:
         self.session = session
         self.transport = transport
         self._core = ClientCore(transport.endpoint.dialect, timing)

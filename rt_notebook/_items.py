@@ -1,6 +1,6 @@
 """Write side of a Session: conversation items added, deleted, retrieved, truncated.
 
-A mixin of :class:`~rt_notebook.session.Session`. Each method hands a
+One of the parts a :class:`~rt_notebook.session.Session` is composed of. Each method hands a
 :class:`~rt_notebook.protocol.turns.Request` to the client core and blocks until the core
 matched its acknowledgement (the item id the client chose) or its error.
 """
@@ -18,25 +18,23 @@ from .protocol.turns import Request
 from .responses import ItemSnapshot
 
 if TYPE_CHECKING:
-    from ._driver import Driver
+    from ._link import Link
+    from ._reading import ConversationReader
 
 __all__ = ["ItemWriter", "item_request", "message_with_images"]
 
 
 class ItemWriter:
-    """The Session's item methods (see :class:`~rt_notebook.session.Session`)."""
+    """Adds, deletes, retrieves and truncates items through ``link``; ``reader`` gives
+    the refreshed snapshot of a retrieved item."""
 
-    _driver: Driver
+    def __init__(self, link: Link, reader: ConversationReader) -> None:
+        self._link = link
+        self._reader = reader
 
     @property
     def dialect(self) -> Dialect:
-        raise NotImplementedError
-
-    def _wait(self, request: Request, timeout: float, first: bool = False) -> Any:
-        raise NotImplementedError
-
-    def item(self, item_id: str) -> ItemSnapshot | None:
-        raise NotImplementedError
+        return self._link.endpoint.dialect
 
     def add_message(
         self,
@@ -73,18 +71,18 @@ class ItemWriter:
         """Add any conversation item (API shape); return its id once the server has it.
         While a turn runs it waits its turn (``first``: at the head of the queue)."""
         request = item_request(item, after)
-        return str(self._wait(request, timeout, first))
+        return str(self._link.wait(request, timeout, first))
 
     def delete_item(self, item_id: str, *, timeout: float = 30.0) -> None:
         """Delete an item from the conversation."""
         event = {"type": "conversation.item.delete", "item_id": item_id}
-        self._wait(Request("delete", event, key=item_id), timeout)
+        self._link.wait(Request("delete", event, key=item_id), timeout)
 
     def retrieve_item(self, item_id: str, *, timeout: float = 30.0) -> ItemSnapshot:
         """Ask the server for an item's full state; return the refreshed snapshot."""
         event = {"type": "conversation.item.retrieve", "item_id": item_id}
-        self._wait(Request("retrieve", event, key=item_id), timeout)
-        snapshot = self.item(item_id)
+        self._link.wait(Request("retrieve", event, key=item_id), timeout)
+        snapshot = self._reader.item(item_id)
         assert snapshot is not None  # the acknowledgement put it in the mirror
         return snapshot
 
@@ -98,7 +96,7 @@ class ItemWriter:
             "content_index": content_index,
             "audio_end_ms": audio_end_ms,
         }
-        self._wait(Request("truncate", event, key=item_id), timeout)
+        self._link.wait(Request("truncate", event, key=item_id), timeout)
 
 
 def message_with_images(

@@ -1,9 +1,10 @@
 """Read side of a Session: thread-safe snapshots of the conversation mirror and logs, and
 the observers (subscribers, raw-event listeners, ``connection()``, recording).
 
-A mixin of :class:`~rt_notebook.session.Session`: every reader takes the driver's lock and
-returns copies, so other threads never see the mirror half-updated, and anything that came
-from the server passes :func:`~rt_notebook.errors.scrub` (no key in a log or a repr).
+One of the parts a :class:`~rt_notebook.session.Session` is composed of: every reader takes
+the driver's lock and returns copies, so other threads never see the mirror half-updated,
+and anything that came from the server passes :func:`~rt_notebook.errors.scrub` (no key in
+a log or a repr).
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ __all__ = ["ConversationReader"]
 
 
 class ConversationReader:
-    """The Session's read-only properties (see :class:`~rt_notebook.session.Session`)."""
+    """Reads one driver's mirror and logs, and registers observers with it (the
+    Session's read side; see :class:`~rt_notebook.session.Session`)."""
 
-    _driver: Driver
-    _io: IOThread
+    def __init__(self, driver: Driver, io: IOThread) -> None:
+        self._driver = driver
+        self._io = io
 
     @property
     def items(self) -> list[ItemSnapshot]:
@@ -209,7 +212,7 @@ class ConversationReader:
                 f"recording raw frames to {path}: any API key a frame carries is kept "
                 "in the file (record without raw to replace keys by ***)",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,  # the user's call of Session.record
             )
         stream = Path(path).open("ab")  # noqa: SIM115 - closed by stop_recording/close
         self._io.call(self._driver.set_recorder, stream, raw).result()

@@ -1,7 +1,8 @@
 """Input-audio side of a Session: microphone audio appended, committed, cleared; turn
 detection and input transcription; the responses the server starts by itself.
 
-A mixin of :class:`~rt_notebook.session.Session`; the decisions live in the client core's
+One of the parts a :class:`~rt_notebook.session.Session` is composed of; the decisions live
+in the client core's
 :mod:`~rt_notebook.protocol.voice`. Every method is thread-safe: a microphone widget calls
 :meth:`VoiceInput.append_audio` from a comm (or kernel subshell) thread while a cell runs.
 
@@ -24,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigurationError
 from .protocol import payloads
 from .protocol.events import Dialect
+from .protocol.options import ResponseOptions, Unpack, check_response_options
 from .protocol.turns import Request
 from .responses import ResponseHandle
 
 if TYPE_CHECKING:
     from ._driver import Driver
-    from ._ioloop import IOThread
+    from ._link import Link
+    from ._responding import Responder
 
 __all__ = ["TURN_DETECTION_MODES", "VoiceInput"]
 
@@ -37,29 +40,20 @@ TURN_DETECTION_MODES = ("server_vad", "semantic_vad", None)
 
 
 class VoiceInput:
-    """The Session's input-audio methods (see :class:`~rt_notebook.session.Session`)."""
+    """Appends, commits and clears input audio and sets turn detection and input
+    transcription through ``link``; ``responder`` makes the turn a commit answers."""
 
-    _driver: Driver
-    _io: IOThread
-    _response_handle: Callable[..., ResponseHandle]  # an unsubmitted turn (Session)
-
-    @property
-    def dialect(self) -> Dialect:
-        raise NotImplementedError
-
-    def _wait(self, request: Request, timeout: float, first: bool = False) -> Any:
-        raise NotImplementedError
-
-    def _ensure_connected(self) -> None:
-        raise NotImplementedError
-
-    def _refuse_on_io_thread(self, what: str) -> None:
-        raise NotImplementedError
-
-    def _voice_setup(self) -> None:
+    def __init__(self, link: Link, driver: Driver, responder: Responder) -> None:
+        self._link = link
+        self._driver = driver
+        self._responder = responder
         # Keeps each append's chunks together and guards the odd byte between calls.
         self._audio_lock = threading.Lock()
         self._audio_carry = b""  # half a sample left from the last append
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._link.endpoint.dialect
 
     # Appending, committing, clearing ------------------------------------------------
 
@@ -98,32 +92,23 @@ class VoiceInput:
             self._driver.clear_audio()
 
     def commit_audio(
-        self, *, respond: bool = True, timeout: float = 30.0, **overrides: Any
+        self, *, respond: bool = True, timeout: float = 30.0, **options: Unpack[ResponseOptions]
     ) -> ResponseHandle | None:
-        """Commit the audio appended so far as a user message; with ``respond``, ask for
-        the answer as a turn (queued behind running ones, like :meth:`ask`; ``overrides``
-        as for :meth:`create_response`) and return its handle, whose ``item_ids[0]`` is
-        the committed item.
-
-        The commit is sent at once (the buffer keeps filling while turns wait); this call
-        blocks until the server acknowledges it (``input_audio_buffer.committed``).
-        Raises :class:`~rt_notebook.errors.ServerError` with code
-        ``input_audio_buffer_commit_empty`` when the buffer holds under 100 ms of audio
-        (nothing is asked then, and the Session goes on).
-        """
-        self._refuse_on_io_thread("commit_audio")
-        if not respond and overrides:
-            raise ConfigurationError(
-                f"commit_audio(respond=False) takes no response settings: {sorted(overrides)}"
-            )
-        if "items" in overrides:
+        """Commit the audio appended so far; with ``respond``, ask for the answer as a
+        turn and return its handle (see ``Session.commit_audio``)."""
+        self._link.refuse_on_io_thread("commit_audio")
+        if "items" in options:
             raise ConfigurationError("commit_audio's turn has the committed item only")
-        self._ensure_connected()
+        check_response_options(options, "commit_audio")
+        if not respond and options:
+            raise ConfigurationError(
+                f"commit_audio(respond=False) takes no response settings: {sorted(options)}"
+            )
+        self._link.ensure_connected()
         request = Request("commit", {"type": "input_audio_buffer.commit"})
         handle: ResponseHandle | None = None
         if respond:
-            handle = self._response_handle(**overrides)
-            handle.turn.items.append(request)
+            handle = self._responder.new_turn(options, committing=request)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         request.owner = future
         with self._audio_lock:  # after every append that came before this call
@@ -181,7 +166,7 @@ class VoiceInput:
         except SettingsCheckError as exc:
             raise ConfigurationError(str(exc)) from None
         request = Request("update", {"type": "session.update", "session": body})
-        result = self._wait(request, timeout)
+        result = self._link.wait(request, timeout)
         return dict(result)
 
     # Responses the server starts --------------------------------------------------------

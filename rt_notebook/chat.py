@@ -70,6 +70,7 @@ from .protocol.conversation import (
     ResponseCreated,
     ResponseDone,
 )
+from .protocol.options import ResponseOptions
 from .render.blocks import BlockScanner
 from .render.markdown import inline_code, safe_inline
 from .render.markdown_tree import markdown_tree
@@ -698,8 +699,8 @@ class ChatPanel:
                 # While the microphone holds the output at audio, typed turns answer
                 # as before.
                 before = typed_modalities(session)
-                extra: dict[str, Any] = {} if before is None else {"modalities": before}
-                handle = session.ask(outgoing.text, **extra)
+                options: ResponseOptions = {} if before is None else {"modalities": before}
+                handle = session.ask(outgoing.text, **options)
         except (RealtimeError, TimeoutError) as exc:
             self._settle(outgoing, "failed")
             self._report_error(str(exc))

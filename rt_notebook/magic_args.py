@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+from .protocol.options import RESPONSE_OPTIONS, ResponseOptions
 from .protocol.payloads import (
     MAX_OUTPUT_TOKENS,
     METADATA_MAX_KEY,
@@ -31,6 +32,7 @@ __all__ = [
     "LineCommand",
     "McpCommand",
     "check_cell",
+    "option_flag",
     "parse_line",
     "parse_mcp",
     "parse_metadata",
@@ -39,22 +41,22 @@ __all__ = [
     "split",
 ]
 
+# The %%realtime option that sets a response option (ResponseOptions), where the names differ.
+_FLAG_OF_OPTION = {"conversation": "oob"}
+
+
+def option_flag(option: str) -> str:
+    """The name (as parsed) of the ``%%realtime`` option that sets response ``option``."""
+    return _FLAG_OF_OPTION.get(option, option)
+
+
 # The options that only shape a response: meaningless with --no-response.
 _RESPONSE_OPTIONS = (
-    "instructions",
-    "modalities",
-    "voice",
-    "max_output_tokens",
-    "reasoning_effort",
-    "tools",
-    "tool_choice",
-    "metadata",
-    "input",
+    *sorted(option_flag(option) for option in RESPONSE_OPTIONS),
     "out",
     "background",
     "timeout",
     "format",
-    "oob",
     "to_cell",
 )
 _TOOL_CHOICES = ("auto", "none", "required")
@@ -141,9 +143,11 @@ def _check_values(args: Any) -> None:
         raise ConfigurationError(f"--out wants a Python variable name, not {args.out!r}")
 
 
-def response_overrides(args: Any) -> dict[str, Any]:
-    """The ``Session.create_response`` keywords that a cell's options ask for."""
-    overrides: dict[str, Any] = {}
+def response_overrides(args: Any) -> ResponseOptions:
+    """The response options (``Session.create_response`` keywords) a cell's options ask
+    for; ``--oob`` gives ``conversation`` and the ``--input`` references (the magic adds
+    the cell's message after them)."""
+    overrides: ResponseOptions = {}
     if args.instructions is not None:
         overrides["instructions"] = args.instructions
     if args.modalities is not None:
@@ -171,6 +175,10 @@ def response_overrides(args: Any) -> dict[str, Any]:
         )
     if args.metadata is not None:
         overrides["metadata"] = parse_metadata(args.metadata)
+    if getattr(args, "oob", False):
+        overrides["conversation"] = "none"
+        references = [i.strip() for i in (args.input or "").split(",") if i.strip()]
+        overrides["input"] = [{"type": "item_reference", "id": item_id} for item_id in references]
     return overrides
 
 

@@ -32,6 +32,7 @@ from .responses import ItemSnapshot, ResponseHandle, ResponseResult
 from .session import Session, connect, get_session
 
 if TYPE_CHECKING:
+    from .protocol.options import ResponseOptions
     from .tools import ToolRound
 
 __all__ = ["RealtimeMagics", "interpolate"]
@@ -571,10 +572,8 @@ class RealtimeMagics(Magics):
         if args.oob:
             # The cell (after any --input items) is the response's input; nothing enters
             # the conversation.
-            overrides["conversation"] = "none"
-            references = [i.strip() for i in (args.input or "").split(",") if i.strip()]
             overrides["input"] = [
-                *({"type": "item_reference", "id": item_id} for item_id in references),
+                *(overrides.get("input") or ()),
                 message_with_images(text, role, session.dialect, args.image_parts, None),
             ]
             return None, session.create_response(**overrides)
@@ -834,7 +833,7 @@ def _round_of(
     session: Session,
     result: ResponseResult,
     placed: list[tuple[str, ItemSnapshot]],
-    overrides: dict[str, Any],
+    overrides: ResponseOptions,
 ) -> ToolRound | None:
     """The tool round answering ``result``'s calls: the runner's own, or (an answer
     placed in the middle) one run where its calls were ``placed``."""

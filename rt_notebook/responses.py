@@ -13,19 +13,21 @@ import concurrent.futures
 import dataclasses
 import queue
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import RealtimeError
 from .protocol.images import ImagePart
 
 if TYPE_CHECKING:
     from .protocol.turns import Turn
-    from .session import Session
 
 __all__ = [
+    "HandleDriver",
+    "HandleOwner",
     "ItemSnapshot",
     "ResponseHandle",
     "ResponseResult",
@@ -138,6 +140,41 @@ class ResponseResult:
         return safe_markdown(self.text) or f"*({safe_inline(self.status)}, no text)*"
 
 
+class HandleDriver(Protocol):
+    """What a handle needs of its Session's driver (:class:`~rt_notebook._driver.Driver`)."""
+
+    def reading(self) -> AbstractContextManager[object]:
+        """The mirror's lock held (no frame is applied meanwhile)."""
+        ...
+
+    def cancel(self, turn: Turn) -> concurrent.futures.Future[None]:
+        """Cancel ``turn`` (queued: dropped; running: ``response.cancel``)."""
+        ...
+
+    def abandon(self, turn: Turn) -> concurrent.futures.Future[None]:
+        """Finish ``turn`` as cancelled now, confirmed or not."""
+        ...
+
+
+class HandleOwner(Protocol):
+    """What a handle needs of the Session it belongs to (a
+    :class:`~rt_notebook.session.Session`; an interface, so that this module does not
+    depend on the Session's)."""
+
+    @property
+    def driver(self) -> HandleDriver: ...
+
+    def subscribe(self, callback: Callable[[Any, Sequence[Any]], None]) -> Callable[[], None]: ...
+
+    def response_items(self, response_id: str) -> list[ItemSnapshot]: ...
+
+    def response_text(self, response_id: str) -> str: ...
+
+    def truncate_item(
+        self, item_id: str, *, audio_end_ms: int, content_index: int = 0, timeout: float = 30.0
+    ) -> None: ...
+
+
 class ResponseHandle:
     """A requested response (one turn): wait for it, watch it grow, or cancel it.
 
@@ -146,7 +183,7 @@ class ResponseHandle:
     the server started by itself (server VAD), handed out by ``session.on_server_response``.
     """
 
-    def __init__(self, session: Session, turn: Turn) -> None:
+    def __init__(self, session: HandleOwner, turn: Turn) -> None:
         self.session = session
         self._turn = turn
         self.request_id = turn.tag

@@ -14,40 +14,47 @@ conversation restored on it (same item ids), before anything else is sent.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._driver import Driver
+from ._driver import Driver, Subscriber
 from ._ioloop import IOThread
-from ._items import ItemWriter, item_request, message_with_images
+from ._items import ItemWriter
+from ._link import Link
 from ._reading import ConversationReader
+from ._responding import Responder
+from ._settings import SettingsKeeper, check_settings
 from ._voice_io import VoiceInput
-from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
-from .protocol import payloads
-from .protocol.events import Dialect
-from .protocol.sendable import check_sendable
-from .protocol.turns import Request, State, Timing, Turn
+from .protocol.events import Dialect, Event
+from .protocol.options import ResponseOptions, Unpack
+from .protocol.turns import State, Timing
 from .redaction import Secret
-from .responses import ResponseHandle, SessionStatus
+from .responses import ItemSnapshot, ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
 
 if TYPE_CHECKING:
     from .bridge import SessionConnection
     from .mcp_servers import MCPServer, MCPServers
-    from .tools import Tool, Toolbox
+    from .protocol.timeline import Timeline
+    from .tools import Tool, Toolbox, ToolOptions
 
 __all__ = ["Session", "SessionStatus", "Timing", "check_settings", "connect", "get_session"]
 
 log = logging.getLogger("rt_notebook")
 
 
-class Session(ConversationReader, ItemWriter, VoiceInput):
+class Session:
     """One Realtime conversation, kept across reconnects. Create with :func:`connect`
     (one default Session per kernel, others by name) or directly; ``timing`` sets the
-    give-up timers, backoff and renewal (:class:`~rt_notebook.protocol.turns.Timing`)."""
+    give-up timers, backoff and renewal (:class:`~rt_notebook.protocol.turns.Timing`).
+
+    A facade: each method hands its call to one of the parts below, which own their
+    state (the line to the driver, the reader, the item writer, the responder, voice
+    input, the settings, the tools).
+    """
 
     def __init__(
         self,
@@ -70,11 +77,13 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         timing: Timing | None = None,
     ) -> None:
         # First: from here on no frame shows the key (a verbose traceback prints them).
+        # The keywords are spelled out (not **options) so that a misspelt one fails at
+        # the call, before any frame holds the key.
         api_key = Secret.wrap(api_key)
         self.name = name
         # A fingerprint of the keywords connect() created this Session with (never the key).
         self.options: dict[str, Any] = {}
-        endpoint, key = resolve_endpoint(
+        endpoint, key = resolve_endpoint(  # EndpointOptions: a test keeps the names alike
             model=model,
             api_key=api_key,
             base_url=base_url,
@@ -86,23 +95,32 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             chat_base_url=chat_base_url,
             chat_model=chat_model,
         )
-        self.endpoint: Endpoint = endpoint
         self._io = IOThread.get()
         self._driver = Driver(self, Transport(endpoint, key), timing)
-        self._voice_setup()
+
+        def connect_settings() -> dict[str, Any]:
+            return self._settings.for_connect()  # made below: it waits through the link
+
+        self._link = Link(self._io, self._driver, endpoint, connect_settings)
+        self._reader = ConversationReader(self._driver, self._io)
+        self._items = ItemWriter(self._link, self._reader)
+        from .tools import Toolbox  # pydantic-heavy: loaded with the first Session
+
+        # Registered function tools and the runner that answers the model's calls to them.
+        self.tools: Toolbox = Toolbox(self)
+        self._responder = Responder(
+            lambda turn: ResponseHandle(self, turn), self._link, self._driver, self.tools
+        )
+        self._voice = VoiceInput(self._link, self._driver, self._responder)
         # What connect() asks for on a fresh connection (the settings the server accepted
         # since, kept in the core, go over them): checked now, before anything is sent.
-        self._connect_with: dict[str, Any] = {
+        connect_with = {
             "instructions": instructions,
             "modalities": list(modalities),
             "voice": voice,
             **dict(settings or {}),
         }
-        self._session_body(self._connect_with)
-        from .tools import Toolbox  # pydantic-heavy: loaded with the first Session
-
-        # Registered function tools and the runner that answers the model's calls to them.
-        self.tools: Toolbox = Toolbox(self)
+        self._settings = SettingsKeeper(self._link, self._driver, self.tools, connect_with)
         # Local MCP servers whose tools are offered through self.tools: made on first use.
         self._mcp: MCPServers | None = None
         self._mcp_lock = threading.Lock()
@@ -114,6 +132,11 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         )
 
     # The connection -----------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where this Session connects (:meth:`move` changes it)."""
+        return self._link.endpoint
 
     @property
     def dialect(self) -> Dialect:
@@ -128,7 +151,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
     @property
     def connected(self) -> bool:
         """Ready, or reconnecting on its own (requests wait for the restore)."""
-        return self._driver.state in (State.READY, State.RECONNECTING)
+        return self._link.state in (State.READY, State.RECONNECTING)
 
     @connected.setter
     def connected(self, value: bool) -> None:  # tests that feed events by hand
@@ -142,34 +165,11 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
     @property
     def status(self) -> SessionStatus:
         """The connection's state, reconnect attempt, restore count and last renewal."""
-        status = self._driver.status()
-        return SessionStatus(
-            status.state.value, status.attempt, status.restored, status.renewed_at, status.reason
-        )
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The session settings the server accepted (instructions, modalities, voice, tools,
-        reasoning_effort, truncation, turn_detection, …): what a reconnect restores. An
-        update is here once ``session.updated`` acknowledges it, never before."""
-        accepted = self._driver.accepted_settings()
-        return payloads.settings_view(self.dialect, accepted)
-
-    @property
-    def pending_settings(self) -> list[dict[str, Any]]:
-        """The updates sent or queued and not acknowledged yet, oldest first."""
-        pending = self._driver.pending_settings()
-        return [payloads.settings_view(self.dialect, body) for body in pending]
-
-    @property
-    def settings_lost(self) -> str | None:
-        """Why settings were lost, when a new connection refused the ones it restored
-        (they are the server's defaults since); ``None`` otherwise."""
-        return self._driver.settings_lost()
+        return self._link.status()
 
     def on_io_thread(self) -> bool:
         """Whether the caller runs on the I/O thread (where blocking calls are refused)."""
-        return self._io.in_thread()
+        return self._link.in_io_thread()
 
     def connect(self, timeout: float = 30.0) -> Session:
         """Open the connection, send the settings, wait until ready; no-op when ready.
@@ -177,16 +177,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         Concurrent calls share one connection; one that times out or fails leaves no
         socket and no task behind.
         """
-        self._refuse_on_io_thread("connect")
-        if self._driver.state is State.READY:
-            return self
-        future = self._io.call(self._driver.start, self._connect_settings()).result()
-        try:
-            future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            why = f"no session.created from {self.endpoint.describe()} within {timeout} s"
-            self._io.call(self._driver.give_up_waiting, future, why).result()
-            raise RealtimeConnectionError(why) from None
+        self._link.connect(timeout)
         return self
 
     def move(
@@ -206,26 +197,12 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         environment, or none needed)."""
         # First: from here on no frame shows the key (a verbose traceback prints them).
         api_key = Secret.wrap(api_key)
-        self._refuse_on_io_thread("move")
-        if websocket_base_url is None and base_url is None and api_key is None:
-            raise ConfigurationError("move() needs websocket_base_url, base_url or api_key")
-        transport = Transport(
-            *resolve_endpoint(
-                model=self.model,
-                api_key=api_key,
-                base_url=base_url,
-                websocket_base_url=websocket_base_url,
-                dialect=self.dialect,
-            )
+        self._link.move(
+            websocket_base_url=websocket_base_url,
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
         )
-        endpoint = self.endpoint = transport.endpoint
-        future = self._io.call(self._driver.move, transport).result()
-        try:
-            future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            why = f"no session.created from {endpoint.describe()} within {timeout} s"
-            self._io.call(self._driver.give_up_waiting, future, why).result()
-            raise RealtimeConnectionError(why) from None
         return self
 
     def close(self) -> None:
@@ -233,8 +210,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
 
         A later :meth:`connect` starts a fresh, empty conversation.
         """
-        self._refuse_on_io_thread("close")
-        self._io.call(self._driver.close).result(10)
+        self._link.close()
         if self._mcp is not None:
             self._mcp.stop_all()  # they start again on their next call
 
@@ -242,6 +218,26 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         """Move the conversation to a new connection now (it happens by itself before
         the server's time limit)."""
         self._driver.renew().result()
+
+    # Settings ---------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The session settings the server accepted (instructions, modalities, voice, tools,
+        reasoning_effort, truncation, turn_detection, …): what a reconnect restores. An
+        update is here once ``session.updated`` acknowledges it, never before."""
+        return self._settings.accepted()
+
+    @property
+    def pending_settings(self) -> list[dict[str, Any]]:
+        """The updates sent or queued and not acknowledged yet, oldest first."""
+        return self._settings.pending()
+
+    @property
+    def settings_lost(self) -> str | None:
+        """Why settings were lost, when a new connection refused the ones it restored
+        (they are the server's defaults since); ``None`` otherwise."""
+        return self._settings.lost()
 
     def update_session(
         self,
@@ -283,21 +279,206 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             "turn_detection": turn_detection,
             **fields,
         }
-        body = self._session_body({k: v for k, v in changes.items() if v is not None})
-        if not body:
-            raise ConfigurationError("update_session() was given no setting to change")
-        request = Request("update", {"type": "session.update", "session": body})
-        result = self._wait(request, timeout)
-        return dict(result)
+        return self._settings.update(changes, timeout)
+
+    # Reading the conversation -------------------------------------------------------------
+
+    @property
+    def items(self) -> list[ItemSnapshot]:
+        """The conversation's items in server order."""
+        return self._reader.items
+
+    def item_ids(self) -> tuple[str, ...]:
+        """The ids of the conversation's items in server order (cheap: no item copied)."""
+        return self._reader.item_ids()
+
+    def outputs_answering(self, item_ids: Iterable[str]) -> tuple[str, ...]:
+        """The ids of the ``function_call_output`` items (in conversation order) that answer
+        the function calls among ``item_ids`` (no item copied)."""
+        return self._reader.outputs_answering(item_ids)
+
+    @property
+    def item_count(self) -> int:
+        """How many items the conversation holds."""
+        return self._reader.item_count
+
+    def item(self, item_id: str) -> ItemSnapshot | None:
+        """One item (in the conversation or out of band), or ``None``."""
+        return self._reader.item(item_id)
+
+    def item_index(self, item_id: str) -> int | None:
+        """An item's position in the conversation, or ``None``."""
+        return self._reader.item_index(item_id)
+
+    def response_text(self, response_id: str) -> str:
+        """The text (or transcript) of a response so far."""
+        return self._reader.response_text(response_id)
+
+    def response_items(self, response_id: str) -> list[ItemSnapshot]:
+        """The output items of a response so far."""
+        return self._reader.response_items(response_id)
+
+    def item_audio_bytes(self, item_id: str) -> int:
+        """Bytes of output audio (PCM16 24 kHz mono) the mirror keeps for an item."""
+        return self._reader.item_audio_bytes(item_id)
+
+    def response_info(self, response_id: str) -> dict[str, Any] | None:
+        """Status, usage and metadata of a response, or ``None`` if unknown."""
+        return self._reader.response_info(response_id)
+
+    @property
+    def active_response_id(self) -> str | None:
+        """The in-conversation response now running, if any."""
+        return self._reader.active_response_id
+
+    @property
+    def pending_responses(self) -> int:
+        """Requested responses not yet finished (queued or running)."""
+        return self._reader.pending_responses
+
+    @property
+    def events(self) -> list[Event]:
+        """Recent server events (deltas left out) and protocol errors, oldest first."""
+        return self._reader.events
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """Every server error received, oldest first."""
+        return self._reader.errors
+
+    @property
+    def session_config(self) -> dict[str, Any]:
+        """The session configuration the server last reported."""
+        return self._reader.session_config
+
+    def timeline(self, key: str | None = None) -> Timeline | None:
+        """A copy of the events, sent and received, of the last turn, or of the turn a
+        request tag, response id or item id names (``None``: unknown or forgotten)."""
+        return self._reader.timeline(key)
+
+    def session_timeline(self) -> Timeline:
+        """A copy of the recent events that belong to no turn (rate limits, settings,
+        responses the server started, errors naming no request)."""
+        return self._reader.session_timeline()
+
+    def usages(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(response id, usage)`` of every response of the conversation that has one."""
+        return self._reader.usages()
+
+    # Observers ------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(session, changes)`` on the I/O thread after each server event.
+
+        Deltas that arrive together (read from the socket in one go) come in one call (up
+        to 64; the first of them at once, alone), as soon as the reader has taken them;
+        every change comes once and in order, and before any response waiting on it
+        finishes. Callbacks must be quick (mark something dirty, wake a thread): they run
+        on the I/O thread. Returns a function that unsubscribes.
+        """
+        return self._reader.subscribe(callback)
+
+    def subscribe_audio(
+        self, handle: ResponseHandle, callback: Callable[[bytes], None]
+    ) -> Callable[[], None]:
+        """Call ``callback(pcm)`` with each piece of ``handle``'s output audio (PCM16
+        24 kHz mono), in order, starting with any that already arrived; on the I/O thread
+        (the catch-up on this one). Must be quick. Returns a function that unsubscribes.
+        """
+        return self._reader.subscribe_audio(handle, callback)
+
+    def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the I/O thread with every server event as received
+        (must be quick). Returns a function that stops it."""
+        return self._reader.listen(callback)
+
+    def on_server_response(self, callback: Callable[[ResponseHandle], None]) -> Callable[[], None]:
+        """Call ``callback(handle)`` for each response the server starts by itself (server
+        VAD with ``create_response``), on the I/O thread, before any of its deltas: stream
+        it (``for delta in handle``, :meth:`subscribe_audio`), ``handle.cancel()`` it or
+        ``handle.truncate(ms)`` it like a turn of your own. Such responses never take a
+        queued turn's place. Returns a function that unsubscribes."""
+        return self._voice.on_server_response(callback)
+
+    def record(self, path: str | Path, *, raw: bool = False) -> None:
+        """Write every frame, sent and received, to ``path`` as JSON lines from now on
+        (each with the tag of the turn it belongs to and its monotonic time; see
+        :mod:`rt_notebook.recording`). Registered keys are replaced by ``***`` unless
+        ``raw``: then the frames are kept as they were, keys included (with a warning)."""
+        self._reader.record(path, raw=raw)
+
+    def stop_recording(self) -> None:
+        """Stop :meth:`record`."""
+        self._reader.stop_recording()
+
+    # Items ----------------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        text: str,
+        *,
+        role: str = "user",
+        after: str | None = None,
+        timeout: float = 30.0,
+        images: Sequence[Any] = (),
+        image_detail: str | None = None,
+    ) -> str:
+        """Add a message item; return its id once the server has it. While a turn runs,
+        it waits its turn. ``after`` places it after that item id (``"root"``: first).
+        ``images`` (files, Figures, PIL images, arrays, PNG/JPEG bytes) follow the text
+        (see :func:`rt_notebook.images.image_part`)."""
+        return self._items.add_message(
+            text, role=role, after=after, timeout=timeout, images=images, image_detail=image_detail
+        )
+
+    def add_function_output(
+        self, call_id: str, output: str, *, after: str | None = None, timeout: float = 30.0
+    ) -> str:
+        """Add a ``function_call_output`` item for ``call_id``; return its id."""
+        return self._items.add_function_output(call_id, output, after=after, timeout=timeout)
+
+    def add_item(
+        self,
+        item: dict[str, Any],
+        *,
+        after: str | None = None,
+        timeout: float = 30.0,
+        first: bool = False,
+    ) -> str:
+        """Add any conversation item (API shape); return its id once the server has it.
+        While a turn runs it waits its turn (``first``: at the head of the queue)."""
+        return self._items.add_item(item, after=after, timeout=timeout, first=first)
+
+    def delete_item(self, item_id: str, *, timeout: float = 30.0) -> None:
+        """Delete an item from the conversation."""
+        self._items.delete_item(item_id, timeout=timeout)
+
+    def retrieve_item(self, item_id: str, *, timeout: float = 30.0) -> ItemSnapshot:
+        """Ask the server for an item's full state; return the refreshed snapshot."""
+        return self._items.retrieve_item(item_id, timeout=timeout)
+
+    def truncate_item(
+        self, item_id: str, *, audio_end_ms: int, content_index: int = 0, timeout: float = 30.0
+    ) -> None:
+        """Truncate an assistant audio item so the server forgets audio never heard."""
+        self._items.truncate_item(
+            item_id, audio_end_ms=audio_end_ms, content_index=content_index, timeout=timeout
+        )
 
     # Function tools -------------------------------------------------------------------
 
-    def tool(self, function: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    def tool(
+        self, function: Callable[..., Any] | None = None, /, **options: Unpack[ToolOptions]
+    ) -> Any:
         """Decorator: offer a function to the model in this Session (see :mod:`.tools`).
 
         ``@session.tool`` or ``@session.tool(approval=True, timeout=10)``.
         """
         return self.tools.tool(function, **options)
+
+    def register_tool(self, function: Callable[..., Any], **options: Unpack[ToolOptions]) -> Tool:
+        """Offer ``function`` to the model; a connected Session sends ``session.update``."""
+        return self.tools.register(function, **options)
 
     @property
     def mcp(self) -> MCPServers:
@@ -352,30 +533,21 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         """Stop the MCP server ``label`` and withdraw its tools."""
         self.mcp.remove(label)
 
-    def register_tool(self, function: Callable[..., Any], **options: Any) -> Tool:
-        """Offer ``function`` to the model; a connected Session sends ``session.update``."""
-        return self.tools.register(function, **options)
-
     # Responses ----------------------------------------------------------------------------
 
     def create_response(
         self,
         *,
-        instructions: str | None = None,
-        modalities: Sequence[str] | None = None,
-        voice: str | None = None,
-        tools: Sequence[dict[str, Any] | str | Tool] | None = None,
-        tool_choice: str | dict[str, Any] | None = None,
-        max_output_tokens: int | str | None = None,
-        reasoning_effort: str | None = None,
-        metadata: dict[str, str] | None = None,
-        conversation: str | None = None,
-        input: list[dict[str, Any]] | None = None,
         items: Sequence[dict[str, Any]] = (),
         first: bool = False,
+        **options: Unpack[ResponseOptions],
     ) -> ResponseHandle:
         """Request a response as a turn (queued behind the running one); return its handle.
 
+        ``options`` are the response's own settings
+        (:class:`~rt_notebook.protocol.options.ResponseOptions`: ``instructions``,
+        ``modalities``, ``voice``, ``tools``, ``tool_choice``, ``max_output_tokens``,
+        ``reasoning_effort``, ``metadata``, ``conversation``, ``input``).
         ``items`` are added just before it, as part of the same turn (unsent while it is
         queued). ``first`` puts the turn at the head of the queue (a tool round's
         follow-up). ``conversation="none"`` asks for an out-of-band response that runs at
@@ -383,81 +555,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         ``tools`` entries may be definitions, registered tool names or Tool objects.
         ``reasoning_effort`` (reasoning models) is checked against the SDK's values.
         """
-        handle = self._response_handle(
-            instructions=instructions,
-            modalities=modalities,
-            voice=voice,
-            tools=tools,
-            tool_choice=tool_choice,
-            max_output_tokens=max_output_tokens,
-            reasoning_effort=reasoning_effort,
-            metadata=metadata,
-            conversation=conversation,
-            input=input,
-            items=items,
-        )
-        self._ensure_connected()
-        self._driver.submit(handle, first).result()
-        return handle
-
-    def _response_handle(
-        self,
-        *,
-        instructions: str | None = None,
-        modalities: Sequence[str] | None = None,
-        voice: str | None = None,
-        tools: Sequence[dict[str, Any] | str | Tool] | None = None,
-        tool_choice: str | dict[str, Any] | None = None,
-        max_output_tokens: int | str | None = None,
-        reasoning_effort: str | None = None,
-        metadata: dict[str, str] | None = None,
-        conversation: str | None = None,
-        input: list[dict[str, Any]] | None = None,
-        items: Sequence[dict[str, Any]] = (),
-    ) -> ResponseHandle:
-        """The handle of a turn asking for a response (see :meth:`create_response`),
-        not submitted yet."""
-        out_of_band = conversation == "none"
-        tool_schemas = None if tools is None else self.tools.schemas(tools)
-        params = payloads.response_settings(
-            self.dialect,
-            instructions=instructions,
-            wanted_modalities=modalities,
-            voice=voice,
-            tools=tool_schemas,
-            tool_choice=tool_choice,
-            max_output_tokens=max_output_tokens,
-            reasoning_effort=reasoning_effort,
-            conversation=conversation,
-            input_items=input,
-        )
-        if reasoning_effort is not None:
-            from .protocol.setting_checks import SettingsCheckError, check_response
-
-            try:
-                check_response({"reasoning": params["reasoning"]}, self.dialect)
-            except SettingsCheckError as exc:
-                raise ConfigurationError(str(exc)) from None
-        params["metadata"] = dict(metadata or {})
-        check_sendable(params, "the response request")
-        turn = Turn([item_request(item, None) for item in items], params, out_of_band)
-        handle = ResponseHandle(self, turn)
-        if not out_of_band:
-            # A tool round's follow-up asks for the same as this response did.
-            self.tools.track(
-                handle,
-                {
-                    "instructions": instructions,
-                    "modalities": modalities,
-                    "voice": voice,
-                    "tools": tool_schemas,
-                    "tool_choice": tool_choice,
-                    "max_output_tokens": max_output_tokens,
-                    "reasoning_effort": reasoning_effort,
-                    "metadata": metadata,
-                },
-            )
-        return handle
+        return self._responder.create(options, items, first)
 
     def ask(
         self,
@@ -466,18 +564,19 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         role: str = "user",
         images: Sequence[Any] = (),
         image_detail: str | None = None,
-        **overrides: Any,
+        items: Sequence[dict[str, Any]] = (),
+        **options: Unpack[ResponseOptions],
     ) -> ResponseHandle:
         """Ask in one turn: ``text`` as a message, then its response (see
         :meth:`create_response`); returns at once. ``handle.item_ids[0]`` is the message.
         ``images`` (files, Figures, PIL images, arrays, PNG/JPEG bytes) follow the text,
         encoded and scaled down here; ``image_detail``: auto, low or high."""
-        item = message_with_images(text, role, self.dialect, images, image_detail)
-        return self.create_response(items=[item, *overrides.pop("items", ())], **overrides)
+        item = self._responder.message(text, role, images, image_detail)
+        return self.create_response(items=[item, *items], **options)
 
     def cancel(self) -> None:
         """Cancel every queued and running response of this Session."""
-        self._driver.cancel_all().result()
+        self._responder.cancel_all()
 
     def connection(self, *, shape: str = "ga") -> SessionConnection:
         """``async with session.connection() as connection:``: the ``openai`` SDK's
@@ -490,114 +589,73 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
 
         return SessionConnection(self, shape)
 
-    # Internals ------------------------------------------------------------------------
+    # Voice input ----------------------------------------------------------------------------
+
+    def append_audio(self, pcm: bytes) -> None:
+        """Send ``pcm`` (PCM16, 24 kHz, mono) as ``input_audio_buffer.append``; returns at
+        once (fire-and-forget), from any thread, also while a cell runs.
+
+        Large buffers are split so each event stays under the service's 15 MiB limit; the
+        chunks of one call are sent together, in order, even when other threads append at
+        the same time. An odd byte count keeps the last byte (half a sample) for the next
+        call. While the Session is not ready the audio is dropped and counted in
+        :attr:`input_audio_dropped` (see :mod:`rt_notebook._voice_io`).
+        """
+        self._voice.append_audio(pcm)
+
+    @property
+    def input_audio_dropped(self) -> int:
+        """PCM bytes given to :meth:`append_audio` while not ready, never sent."""
+        return self._voice.input_audio_dropped
+
+    def clear_audio(self) -> None:
+        """Send ``input_audio_buffer.clear`` (and forget a pending half sample)."""
+        self._voice.clear_audio()
+
+    def commit_audio(
+        self, *, respond: bool = True, timeout: float = 30.0, **options: Unpack[ResponseOptions]
+    ) -> ResponseHandle | None:
+        """Commit the audio appended so far as a user message; with ``respond``, ask for
+        the answer as a turn (queued behind running ones, like :meth:`ask`; ``options``
+        as for :meth:`create_response`) and return its handle, whose ``item_ids[0]`` is
+        the committed item.
+
+        The commit is sent at once (the buffer keeps filling while turns wait); this call
+        blocks until the server acknowledges it (``input_audio_buffer.committed``).
+        Raises :class:`~rt_notebook.errors.ServerError` with code
+        ``input_audio_buffer_commit_empty`` when the buffer holds under 100 ms of audio
+        (nothing is asked then, and the Session goes on).
+        """
+        return self._voice.commit_audio(respond=respond, timeout=timeout, **options)
+
+    def set_turn_detection(
+        self, mode: str | None, *, timeout: float = 30.0, **params: Any
+    ) -> dict[str, Any]:
+        """Set the session's turn detection: ``"server_vad"`` (the service's default),
+        ``"semantic_vad"`` or ``None`` (off: you commit with :meth:`commit_audio`).
+
+        ``params`` are the mode's settings, e.g. ``threshold`` (0-1),
+        ``prefix_padding_ms``, ``silence_duration_ms``, ``create_response``,
+        ``interrupt_response`` (``server_vad``) or ``eagerness`` (``semantic_vad``); a
+        misspelt one raises :class:`~rt_notebook.errors.ConfigurationError` before anything
+        is sent. Kept for reconnects; returns the session the server confirms.
+        """
+        return self._voice.set_turn_detection(mode, timeout=timeout, **params)
+
+    def set_input_transcription(
+        self, model: str | None, *, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Transcribe the user's audio with ``model`` (e.g. ``"whisper-1"``,
+        ``"gpt-4o-transcribe"``; ``None``: off). The transcript arrives as
+        ``conversation.item.input_audio_transcription.completed`` and becomes the user
+        item's text. Kept for reconnects; returns the session the server confirms."""
+        return self._voice.set_input_transcription(model, timeout=timeout)
+
+    # Hooks of other parts of the I/O side and of tests ------------------------------------
 
     def _on_raw(self, raw: str | bytes) -> None:
         """Feed one server frame by hand (tests of views)."""
         self._driver.on_frame(raw)
-
-    def _wait(self, request: Request, timeout: float, first: bool = False) -> Any:
-        """Hand ``request`` to the core on the I/O thread; block until it is acknowledged."""
-        self._refuse_on_io_thread(request.event["type"])
-        self._ensure_connected()
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        request.owner = future
-        self._driver.send(request, first).result()
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            raise TimeoutError(
-                f"no acknowledgement of {request.event['type']} within {timeout} s"
-            ) from None
-
-    def _refuse_on_io_thread(self, what: str) -> None:
-        if self._io.in_thread():
-            raise RealtimeError(
-                f"{what} blocks, so it cannot run on the I/O thread (inside a subscriber)"
-            )
-
-    def _ensure_connected(self) -> None:
-        if self._driver.state is State.CLOSED:
-            self.connect()
-
-    def _session_body(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """A checked ``session.update`` body for ``config`` (:meth:`update_session`'s
-        keywords) in this connection's dialect; refusals are ConfigurationErrors."""
-        check_sendable(dict(config), "the session settings")
-        tools = config.get("tools")
-        if tools is not None and hasattr(self, "tools"):
-            # Hand-written definitions plus every registered tool, always as a whole list.
-            config = {**config, "tools": self.tools.session_schemas(tools)}
-        return check_settings(config, self.dialect)
-
-    def _connect_settings(self) -> dict[str, Any]:
-        """What a fresh connection asks for: connect()'s settings, then every setting the
-        server accepted since, with the tools registered now."""
-        accepted = self._driver.accepted_settings()
-        body = self._session_body(self._connect_with)
-        _merge_body(body, accepted)
-        if body.get("tools") is not None or len(self.tools.registry):
-            body["tools"] = self.tools.session_schemas(
-                self.tools.hand_written(body.get("tools") or [])
-            )
-        if body and self.dialect is Dialect.GA:
-            body["type"] = "realtime"
-        return body
-
-
-# update_session()'s keywords in rt_notebook's vocabulary (the rest are protocol fields).
-_NAMED_SETTINGS = frozenset(
-    {
-        "instructions",
-        "modalities",
-        "voice",
-        "tools",
-        "tool_choice",
-        "reasoning_effort",
-        "truncation",
-        "noise_reduction",
-        "turn_detection",
-        "transcription",
-    }
-)
-
-
-def check_settings(config: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
-    """The ``session.update`` body for ``config`` (:meth:`Session.update_session`'s
-    keywords), checked against the ``openai`` SDK's session type: a problem raises
-    :class:`~rt_notebook.errors.ConfigurationError` with one line naming what is allowed."""
-    from .protocol.setting_checks import SettingsCheckError, check_session
-
-    fields = {k: v for k, v in config.items() if k not in _NAMED_SETTINGS}
-    try:
-        body = payloads.session_settings(
-            dialect,
-            instructions=config.get("instructions"),
-            wanted_modalities=config.get("modalities"),
-            voice=config.get("voice"),
-            tools=config.get("tools"),
-            tool_choice=config.get("tool_choice"),
-            reasoning_effort=config.get("reasoning_effort"),
-            truncation=config.get("truncation"),
-            noise_reduction=config.get("noise_reduction"),
-            turn_detection=config.get("turn_detection"),
-            fields=fields,
-        )
-        if "transcription" in config:
-            _merge_body(body, payloads.transcription_settings(dialect, config["transcription"]))
-        if body:
-            check_session(body, dialect)
-    except (SettingsCheckError, ValueError) as exc:
-        raise ConfigurationError(str(exc)) from None
-    return body
-
-
-def _merge_body(into: dict[str, Any], more: dict[str, Any]) -> None:
-    for key, value in more.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge_body(into[key], value)
-        else:
-            into[key] = value
 
 
 from ._registry import connect, get_session  # noqa: E402 - the registry makes Sessions

@@ -18,11 +18,12 @@ import os
 import ssl
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from .errors import ConfigurationError
 from .models import DEFAULT_MODEL
 from .protocol.events import Dialect
+from .protocol.options import Unpack
 from .redaction import Secret, install_log_filter, scrub
 
 if TYPE_CHECKING:
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BETA_REFUSED_CODE",
     "DEFAULT_MODEL",
+    "ENDPOINT_OPTIONS",
     "Endpoint",
+    "EndpointOptions",
     "Transport",
     "beta_refused",
     "resolve_endpoint",
@@ -172,20 +175,27 @@ def chat_server(base_url: str, model: str, dialect: Dialect = Dialect.GA) -> Emb
         return server
 
 
-def resolve_endpoint(
-    *,
-    model: str | None = None,
-    api_key: str | Secret | None = None,
-    base_url: str | None = None,
-    websocket_base_url: str | None = None,
-    dialect: str | Dialect = Dialect.GA,
-    azure_endpoint: str | None = None,
-    api_version: str | None = None,
-    offline: bool | None = None,
-    chat_base_url: str | None = None,
-    chat_model: str | None = None,
-) -> tuple[Endpoint, Secret]:
-    """Decide where to connect from the arguments, then the environment; return the
+class EndpointOptions(TypedDict, total=False):
+    """Where a Session connects: the keywords of ``Session``/``connect()`` that choose the
+    endpoint (absent or ``None``: from the environment, see :func:`resolve_endpoint`)."""
+
+    model: str | None
+    api_key: str | Secret | None
+    base_url: str | None
+    websocket_base_url: str | None
+    dialect: str | Dialect | None
+    azure_endpoint: str | None
+    api_version: str | None
+    offline: bool | None
+    chat_base_url: str | None
+    chat_model: str | None
+
+
+ENDPOINT_OPTIONS: frozenset[str] = frozenset(EndpointOptions.__annotations__)
+
+
+def resolve_endpoint(**options: Unpack[EndpointOptions]) -> tuple[Endpoint, Secret]:
+    """Decide where to connect from the options, then the environment; return the
     endpoint and the key to make the SDK client with.
 
     Order: ``offline=True`` → embedded server; a local model (``chat_base_url`` and
@@ -197,7 +207,20 @@ def resolve_endpoint(
     :class:`~rt_notebook.redaction.Secret` (and is one from the start here), so no frame
     of a traceback shows it.
     """
-    api_key = Secret.wrap(api_key)
+    # Wrapped in place, first: the dict is every frame's view of the key from here on.
+    options["api_key"] = api_key = Secret.wrap(options.get("api_key"))
+    unknown = sorted(set(options) - ENDPOINT_OPTIONS)
+    if unknown:
+        cast(dict[str, Any], options).clear()  # a misspelt one may hold the key: drop it
+        raise TypeError(f"resolve_endpoint() got an unexpected keyword argument {unknown[0]!r}")
+    model = options.get("model")
+    base_url = options.get("base_url")
+    websocket_base_url = options.get("websocket_base_url")
+    azure_endpoint = options.get("azure_endpoint")
+    api_version = options.get("api_version")
+    offline = options.get("offline")
+    chat_base_url = options.get("chat_base_url")
+    chat_model = options.get("chat_model")
     texts = {
         "model": model,
         "base_url": base_url,
@@ -211,9 +234,10 @@ def resolve_endpoint(
         if value is not None and not isinstance(value, str):
             raise ConfigurationError(f"{keyword} must be a string, not {type(value).__name__}")
     try:
-        dialect = Dialect(dialect)
+        dialect = Dialect(options.get("dialect") or Dialect.GA)
     except ValueError:
-        raise ConfigurationError(f"dialect must be 'ga' or 'beta', not {dialect!r}") from None
+        wrong = options.get("dialect")
+        raise ConfigurationError(f"dialect must be 'ga' or 'beta', not {wrong!r}") from None
     model = model or DEFAULT_MODEL
     # The SDK reads OPENAI_BASE_URL itself; reading it here too keeps describe() truthful.
     base_url = base_url or (os.environ.get("OPENAI_BASE_URL") if not offline else None)

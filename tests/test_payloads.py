@@ -59,10 +59,10 @@ def test_response_create_validates(dialect):
     body = response_settings(
         dialect,
         instructions="one line",
-        wanted_modalities=["text"],
+        modalities=["text"],
         max_output_tokens=64,
         conversation="none",
-        input_items=[message_item("side", "user", dialect)],
+        input=[message_item("side", "user", dialect)],
     )
     event = MODELS[dialect][1].model_validate({"type": "response.create", "response": body})
     dumped = event.model_dump(exclude_unset=True)["response"]

@@ -62,7 +62,7 @@ class MCPTool(Tool):
             raise ToolArgumentsError("invalid arguments: " + "; ".join(problems[:5]))
         return [], dict(arguments)
 
-    def _call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def call_validated(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         # Argument names need not be Python identifiers: pass the object whole.
         return self.function(kwargs)
 

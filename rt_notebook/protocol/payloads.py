@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .events import BETA_TO_GA_RESPONSE_FIELD, BETA_TO_GA_SESSION_FIELD, Dialect
+from .options import ResponseOptions, Unpack
 
 __all__ = [
     "MAX_APPEND_AUDIO_CHARS",
@@ -227,35 +228,37 @@ def _merge_into(into: dict[str, Any], more: Mapping[str, Any]) -> None:
             into[key] = dict(value) if isinstance(value, Mapping) else value
 
 
-def response_settings(
-    dialect: Dialect,
-    *,
-    instructions: str | None = None,
-    wanted_modalities: Sequence[str] | None = None,
-    voice: str | None = None,
-    tools: list[dict[str, Any]] | None = None,
-    tool_choice: str | dict[str, Any] | None = None,
-    max_output_tokens: int | str | None = None,
-    reasoning_effort: str | None = None,
-    conversation: str | None = None,
-    input_items: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The ``response`` of a ``response.create`` (per-response overrides)."""
+def response_settings(dialect: Dialect, **options: Unpack[ResponseOptions]) -> dict[str, Any]:
+    """The ``response`` of a ``response.create`` (per-response overrides, see
+    :class:`~.options.ResponseOptions`); ``tools`` must be definitions by now."""
+    tools = options.get("tools")
+    definitions = None
+    if tools is not None:
+        if not all(isinstance(tool, Mapping) for tool in tools):
+            raise ValueError("response tools must be definitions here (names are resolved first)")
+        definitions = [dict(tool) for tool in tools if isinstance(tool, Mapping)]
     payload = _shared_settings(
         dialect,
-        instructions=instructions,
-        wanted_modalities=wanted_modalities,
-        voice=voice,
-        tools=tools,
-        tool_choice=tool_choice,
+        instructions=options.get("instructions"),
+        wanted_modalities=options.get("modalities"),
+        voice=options.get("voice"),
+        tools=definitions,
+        tool_choice=options.get("tool_choice"),
     )
+    max_output_tokens = options.get("max_output_tokens")
     if max_output_tokens is not None:
         limit = "max_response_output_tokens"
         _put(payload, limit, max_output_tokens, dialect, BETA_TO_GA_RESPONSE_FIELD)
+    reasoning_effort = options.get("reasoning_effort")
     if reasoning_effort is not None:
         payload["reasoning"] = {"effort": reasoning_effort}
+    metadata = options.get("metadata")
+    if metadata is not None:
+        payload["metadata"] = dict(metadata)
+    conversation = options.get("conversation")
     if conversation is not None:
         payload["conversation"] = conversation
+    input_items = options.get("input")
     if input_items is not None:
         payload["input"] = input_items
     return payload

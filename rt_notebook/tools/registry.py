@@ -12,14 +12,12 @@ import inspect
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
-from .schema import DEFAULT_TIMEOUT, Tool, function_tool
+from ..protocol.options import Unpack
+from .schema import Tool, ToolOptions, check_tool_options, function_tool
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["ToolRegistry", "default_registry", "tool"]
+__all__ = ["ToolRegistry", "decorator", "default_registry", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,40 +122,25 @@ default_registry = ToolRegistry()
 @overload
 def tool(function: F, /) -> Tool: ...
 @overload
+def tool(**options: Unpack[ToolOptions]) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    approval: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Callable[[Callable[..., Any]], Tool]: ...
-def tool(
-    function: Callable[..., Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    approval: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
+    function: Callable[..., Any] | None = None, /, **options: Unpack[ToolOptions]
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Decorator: offer a function to the model in every Session of this kernel.
 
-    ``@rt_notebook.tool`` or ``@rt_notebook.tool(approval=True, timeout=10)``. The
-    decorated name stays callable. Connected Sessions send the new tool list at once.
+    ``@rt_notebook.tool`` or ``@rt_notebook.tool(approval=True, timeout=10)`` (the
+    options: :class:`~rt_notebook.tools.schema.ToolOptions`). The decorated name stays
+    callable. Connected Sessions send the new tool list at once.
     """
-    return _decorator(
-        default_registry,
-        function,
-        name=name,
-        description=description,
-        approval=approval,
-        timeout=timeout,
-    )
+    return decorator(default_registry, function, options)
 
 
-def _decorator(
-    registry: ToolRegistry, function: Callable[..., Any] | None, **options: Any
+def decorator(
+    registry: ToolRegistry, function: Callable[..., Any] | None, options: ToolOptions
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """``@tool`` and ``@tool(**options)`` registering in ``registry``."""
+    check_tool_options(options)  # a misspelt option fails at the decorator, not later
+
     def register(function: Callable[..., Any]) -> Tool:
         return registry.add(function_tool(function, **options))
 

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from ..protocol.conversation import ResponseDone
 from ..protocol.events import new_id
-from .registry import ToolRegistry, _decorator, default_registry
+from ..protocol.options import ResponseOptions, ToolLike, Unpack
+from .registry import ToolRegistry, decorator, default_registry
 from .schema import (
-    DEFAULT_TIMEOUT,
     Tool,
     ToolArgumentsError,
+    ToolOptions,
     encode_output,
     error_output,
     function_tool,
@@ -198,7 +199,7 @@ class _Request:
     """What a tracked response asked for: the follow-up inherits it."""
 
     handle: ResponseHandle
-    overrides: dict[str, Any]
+    overrides: ResponseOptions
     approver: Approver | None = None
 
 
@@ -242,48 +243,23 @@ class Toolbox(Mapping[str, Tool]):
     def __repr__(self) -> str:
         return f"<Toolbox of {self.session.name!r}: {list(self)}>"
 
-    def register(
-        self,
-        function: Callable[..., Any],
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        approval: bool = False,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> Tool:
+    def register(self, function: Callable[..., Any], **options: Unpack[ToolOptions]) -> Tool:
         """Offer ``function`` to the model in this Session; a connected Session sends the
         new tool list with ``session.update`` before this returns."""
-        built = function_tool(
-            function, name=name, description=description, approval=approval, timeout=timeout
-        )
-        return self.registry.add(built)
+        return self.registry.add(function_tool(function, **options))
 
     def tool(
-        self,
-        function: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        approval: bool = False,
-        timeout: float = DEFAULT_TIMEOUT,
+        self, function: Callable[..., Any] | None = None, /, **options: Unpack[ToolOptions]
     ) -> Tool | Callable[[Callable[..., Any]], Tool]:
         """Decorator form of :meth:`register`."""
-        return _decorator(
-            self.registry,
-            function,
-            name=name,
-            description=description,
-            approval=approval,
-            timeout=timeout,
-        )
+        return decorator(self.registry, function, options)
 
     def unregister(self, name: str) -> None:
         """Stop offering a tool registered on this Session."""
         self.registry.remove(name)
 
     def schemas(
-        self, names: Iterable[str | Tool | Mapping[str, Any]] | None = None
+        self, names: Iterable[str | ToolLike | Mapping[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
         """Realtime definitions of the named tools (all registered ones by default).
 
@@ -293,10 +269,10 @@ class Toolbox(Mapping[str, Tool]):
             return self.registry.schemas()
         schemas = []
         for entry in names:
-            if isinstance(entry, Tool):
-                schemas.append(entry.schema)
-            elif isinstance(entry, Mapping):
+            if isinstance(entry, Mapping):
                 schemas.append(dict(entry))
+            elif not isinstance(entry, str):  # a Tool
+                schemas.append(entry.schema)
             elif entry in self.registry:
                 schemas.append(self.registry[entry].schema)
             else:
@@ -338,7 +314,7 @@ class Toolbox(Mapping[str, Tool]):
         calls: Sequence[tuple[str, str, str, str]],
         *,
         after: str,
-        overrides: Mapping[str, Any],
+        overrides: ResponseOptions,
     ) -> ToolRound | None:
         """Run the function calls of an out-of-band answer that a re-run cell placed in the
         middle of the conversation; ``None`` when the runner leaves them alone (auto_run
@@ -366,7 +342,7 @@ class Toolbox(Mapping[str, Tool]):
             self._rounds[response_id] = future
         worker = threading.Thread(
             target=self._run_round,
-            args=(round, dict(overrides), after),
+            args=(round, overrides, after),
             name=f"rt_notebook-tools-{response_id}",
             daemon=True,
         )
@@ -393,7 +369,7 @@ class Toolbox(Mapping[str, Tool]):
 
     # Called by the Session ---------------------------------------------------------------
 
-    def track(self, handle: ResponseHandle, overrides: dict[str, Any]) -> None:
+    def track(self, handle: ResponseHandle, overrides: ResponseOptions) -> None:
         """Remember what an in-conversation response asked for, and who asks for its
         approvals (the Session calls this on the requesting thread, before it is sent):
         a tool round's follow-up asks for the same."""
@@ -443,7 +419,7 @@ class Toolbox(Mapping[str, Tool]):
         if not self.auto_run or status != "completed" or not in_conversation:
             future.set_result(None)
             return
-        overrides = dict(request.overrides) if request is not None else {}
+        overrides: ResponseOptions = {**request.overrides} if request is not None else {}
         metadata = overrides.get("metadata") or {}
         depth = int(metadata.get(ROUND_TAG, "0")) + 1
         round = ToolRound(response_id, depth)
@@ -486,7 +462,7 @@ class Toolbox(Mapping[str, Tool]):
         return {str(d.get("name")) for d in definitions if isinstance(d, Mapping)}
 
     def _run_round(
-        self, round: ToolRound, overrides: dict[str, Any], after: str | None = None
+        self, round: ToolRound, overrides: ResponseOptions, after: str | None = None
     ) -> None:
         """Run the round's calls, post their outputs (at the end, or right after item
         ``after``: a round placed in the middle) and request the follow-up."""
@@ -521,7 +497,7 @@ class Toolbox(Mapping[str, Tool]):
                     self.session.add_item(output_item, first=True)
             if stop:
                 return
-            follow_up = {k: v for k, v in overrides.items() if v is not None}
+            follow_up: ResponseOptions = {**overrides}
             follow_up.pop("tool_choice", None)  # a forced choice would loop forever
             metadata = overrides.get("metadata") or {}
             follow_up["metadata"] = {**metadata, ROUND_TAG: str(round.depth)}
@@ -569,7 +545,7 @@ class Toolbox(Mapping[str, Tool]):
 
         def target() -> None:
             try:
-                future.set_result(tool._call(args, kwargs))
+                future.set_result(tool.call_validated(args, kwargs))
             except BaseException as exc:  # reported to the model and the user
                 future.set_exception(exc)
 

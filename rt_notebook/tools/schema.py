@@ -15,17 +15,21 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import pydantic
 import pydantic_core
 
 from ..errors import ConfigurationError
+from ..protocol.options import Unpack
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "TOOL_OPTIONS",
     "Tool",
     "ToolArgumentsError",
+    "ToolOptions",
+    "check_tool_options",
     "encode_output",
     "error_output",
     "function_tool",
@@ -34,6 +38,29 @@ __all__ = [
 DEFAULT_TIMEOUT = 30.0
 # Names the Realtime API accepts for functions.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ToolOptions(TypedDict, total=False):
+    """How a function is offered as a tool: the keywords of ``@rt_notebook.tool(...)``,
+    ``@session.tool(...)``, ``session.register_tool`` and :func:`function_tool`."""
+
+    name: str | None  # default: the function's name
+    description: str | None  # default: the docstring's summary
+    approval: bool  # ask the user before every run (default: no)
+    timeout: float  # seconds a run may take before it counts as failed
+
+
+TOOL_OPTIONS: frozenset[str] = frozenset(ToolOptions.__annotations__)
+
+
+def check_tool_options(options: Mapping[str, Any]) -> None:
+    """Refuse a name that is no tool option, as a misspelt keyword argument is refused
+    (``**options`` takes any name at run time)."""
+    unknown = sorted(set(options) - TOOL_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"unexpected tool option {unknown[0]!r} (options: {', '.join(sorted(TOOL_OPTIONS))})"
+        )
 
 
 class ToolArgumentsError(ValueError):
@@ -94,9 +121,10 @@ class Tool:
     def run(self, arguments: str | Mapping[str, Any]) -> Any:
         """Validate ``arguments`` and call the function (awaiting it if it is async)."""
         args, kwargs = self.validate(arguments)
-        return self._call(args, kwargs)
+        return self.call_validated(args, kwargs)
 
-    def _call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def call_validated(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call the function with arguments :meth:`validate` returned (awaited if async)."""
         result = self.function(*args, **kwargs)
         if inspect.isawaitable(result):
             # Tools run on worker threads, which have no running loop: a fresh one is fine.
@@ -116,14 +144,7 @@ def _describe_validation_error(exc: pydantic.ValidationError) -> str:
     return "invalid arguments: " + "; ".join(problems)
 
 
-def function_tool(
-    function: Callable[..., Any],
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    approval: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Tool:
+def function_tool(function: Callable[..., Any], **options: Unpack[ToolOptions]) -> Tool:
     """Build a :class:`Tool` from a callable's signature and docstring.
 
     Type hints become the JSON schema (through pydantic, so ``Annotated[..., Field(...)]``,
@@ -131,9 +152,11 @@ def function_tool(
     JSON value. ``*args`` / ``**kwargs`` are refused: the model can only send named
     arguments.
     """
+    check_tool_options(options)
     if isinstance(function, Tool):
         function = function.function
-    name = name or str(getattr(function, "__name__", ""))
+    name = options.get("name") or str(getattr(function, "__name__", ""))
+    description = options.get("description")
     if not _NAME.match(name):
         raise ConfigurationError(
             f"tool name {name!r} must be 1-64 letters, digits, '_' or '-' (pass name=...)"
@@ -177,8 +200,8 @@ def function_tool(
         description=description if description is not None else summary,
         function=function,
         parameters=parameters,
-        approval=approval,
-        timeout=timeout,
+        approval=options.get("approval", False),
+        timeout=options.get("timeout", DEFAULT_TIMEOUT),
         _arguments=model,
         _positional=tuple(positional),
     )
