@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .errors import RealtimeConnectionError, ServerError, scrub
 from .protocol.client import REQUEST_TAG, ClientCore
-from .protocol.conversation import Change, Item
+from .protocol.conversation import Change, Conversation, Item
 from .protocol.events import Event
 from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn
@@ -136,6 +136,17 @@ class Driver:
         self._ready.append(future)
         with self.lock:
             self.core.restore_snapshot(time.time(), why=f"moved to {transport.endpoint.describe()}")
+        self.flush()
+        return future
+
+    def restore(self, conversation: Conversation, why: str) -> concurrent.futures.Future[None]:
+        """Put ``conversation`` (a resumed one) in place of the one held now and restore it
+        on a new connection, as a reconnect does; a future that resolves once restored."""
+        self._fresh = False  # the conversation goes along, even after close()
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._ready.append(future)
+        with self.lock:
+            self.core.restore_snapshot(time.time(), conversation, why=why)
         self.flush()
         return future
 

@@ -36,6 +36,7 @@ __all__ = [
     "parse_metadata",
     "reasoning_effort",
     "response_overrides",
+    "resume_arguments",
     "split",
 ]
 
@@ -264,6 +265,7 @@ LINE_COMMANDS = {
     "voice": "[--transcribe MODEL | --no-transcribe | --off]",
     "inspect": "[RESPONSE_ID | ITEM_ID | session] [--live]",
     "fix": "[--to-cell] [--oob]",
+    "resume": "[NOTEBOOK.ipynb | RECORDING.jsonl | EXPORT.json] [--replace | --append]",
     "mcp": (
         "add LABEL (--command CMD | --url URL) [--allow TOOL,…] "
         "[--approve always|never|TOOL,…] | list | remove LABEL"
@@ -316,6 +318,8 @@ def parse_line(line: str) -> LineCommand:
     _check_line_arguments(command, arguments)
     if command == "mcp":
         parse_mcp(arguments)
+    if command == "resume":
+        resume_arguments(arguments)
     return LineCommand(command, session, arguments)
 
 
@@ -330,8 +334,8 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
             raise ConfigurationError(usage)
         if files[0] != "--stop":
             _check_record_path(Path(files[0]).expanduser(), usage)
-    elif command in ("chat", "mcp"):
-        pass  # the chat panel checks its own options; mcp lines: parse_mcp
+    elif command in ("chat", "mcp", "resume"):
+        pass  # the chat panel checks its own options; parse_mcp, resume_arguments
     elif command == "inspect":
         ids = [word for word in words if word != "--live"]
         if len(ids) > 1 or len(words) - len(ids) > 1 or any(w.startswith("-") for w in ids):
@@ -343,6 +347,19 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
             raise ConfigurationError(usage)
     elif words:
         raise ConfigurationError(f"{usage} (no arguments, not {' '.join(words)!r})")
+
+
+def resume_arguments(words: Sequence[str]) -> tuple[str | None, str | None]:
+    """``%realtime resume``'s file (``None``: this notebook) and mode (``"replace"``,
+    ``"append"`` or ``None``)."""
+    usage = f"usage: %realtime resume {LINE_COMMANDS['resume']}"
+    modes = [word[2:] for word in words if word in ("--replace", "--append")]
+    files = [word for word in words if word not in ("--replace", "--append")]
+    if len(modes) > 1:
+        raise ConfigurationError(f"{usage} (--replace or --append, not both)")
+    if len(files) > 1 or any(word.startswith("-") for word in files):
+        raise ConfigurationError(usage)
+    return (files[0] if files else None), (modes[0] if modes else None)
 
 
 def _check_voice_arguments(words: Sequence[str], usage: str) -> None:

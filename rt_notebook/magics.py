@@ -29,6 +29,7 @@ from .magic_args import LineCommand, check_cell, parse_line, response_overrides
 from .magic_args import split as split_line
 from .models import DEFAULT_MODEL, deprecation_warning
 from .responses import ItemSnapshot, ResponseHandle, ResponseResult
+from .saved_turns import TurnRecorder
 from .session import Session, connect, get_session
 
 if TYPE_CHECKING:
@@ -363,6 +364,9 @@ class RealtimeMagics(Magics):
             key = (session.name, CellAnchors.cell_key(self.shell, line, cell))
             self._replace(session, key, args)
         added: list[str] = []
+        # Each answer's final output keeps the items it added (%realtime resume reads them).
+        sources = [*(args.image or ()), *(["--figure"] if args.figure else [])]
+        args.record = TurnRecorder(session, added, sources)
         # Approvals are asked in this cell: by its tool view, or in an area made now.
         from .render.approval import BackgroundApprovals, CellApprovals
         from .tools import asking
@@ -420,7 +424,9 @@ class RealtimeMagics(Magics):
                 lambda done: _in_thread(_place_finished, session, place, done, added)
             )
         voice_in_background(session, handle, cap_seconds=self.audio_cap_seconds)
-        CellView(session, handle, plain=args.format == "text").run_in_background()
+        CellView(
+            session, handle, plain=args.format == "text", record=args.record
+        ).run_in_background()
         if args.to_cell:  # no reply is left to carry a new cell: a copy button instead
             from .render.copy_slot import CopySlot
 
@@ -489,7 +495,7 @@ class RealtimeMagics(Magics):
                 if wants_audio(handle, session)
                 else None
             )
-            view = CellView(session, handle, plain=plain)
+            view = CellView(session, handle, plain=plain, record=args.record)
             timeout = self.timeout if args.timeout is None else args.timeout
             try:
                 result = view.run(timeout=timeout)
@@ -637,6 +643,12 @@ class RealtimeMagics(Magics):
                            start a local MCP server (stdio, or Streamable HTTP from the
                            kernel) and offer its tools as LABEL__TOOL
         mcp list | mcp remove LABEL   the MCP servers and their tools; stop one
+        resume [FILE] [--replace | --append]
+                           rebuild a saved conversation without asking the model: this
+                           notebook's %%realtime answers (or NOTEBOOK.ipynb, a recording
+                           .jsonl, a chat panel export .json); re-running a resumed cell
+                           replaces its turn; a Session with items needs --replace or
+                           --append
         inspect [ID] [--live]  the events, sent and received, of the last turn (or of the
                            turn a response or item ID names; "session": events of no
                            turn), with its latency; --live: updated while it runs
@@ -659,7 +671,7 @@ class RealtimeMagics(Magics):
             return self._fix(command)
         recording = command.name == "record" and list(command.words) != ["--stop"]
         adding = command.name == "mcp" and command.words[:1] == ("add",)
-        if command.name in ("tools", "chat", "voice") or recording or adding:
+        if command.name in ("tools", "chat", "voice", "resume") or recording or adding:
             # These connect if needed, like %%realtime: tools are sent with session.update,
             # a panel talks at once, and record FILE records from the connection on.
             return self._run_command(self._session(name), command)
@@ -763,6 +775,19 @@ class RealtimeMagics(Magics):
             session.record(path, raw="--raw" in rest)
         except OSError as exc:  # e.g. no permission: one line, like a typo
             raise ConfigurationError(f"cannot record to {path}: {exc.strerror}") from None
+
+    def _command_resume(self, session: Session, rest: list[str]) -> Markdown:
+        from .magic_args import resume_arguments
+        from .render.markdown import safe_markdown
+        from .resume import resume
+
+        path, mode = resume_arguments(rest)
+
+        def remember(key: str, ids: list[str]) -> None:
+            self._anchors.remember((session.name, key), ids)  # a re-run replaces them
+
+        report = resume(session, path, mode=mode, namespace=self._user_ns, remember=remember)
+        return Markdown(safe_markdown(str(report)))
 
     def _command_chat(self, session: Session, rest: list[str]) -> None:
         from .chat import ChatPanel

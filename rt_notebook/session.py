@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -38,6 +39,8 @@ from .transport import Endpoint, Transport, resolve_endpoint
 if TYPE_CHECKING:
     from .bridge import SessionConnection
     from .mcp_servers import MCPServer, MCPServers
+    from .protocol.conversation import Conversation
+    from .resume import ResumeReport
     from .tools import Tool, Toolbox
 
 __all__ = ["Session", "SessionStatus", "Timing", "check_settings", "connect", "get_session"]
@@ -227,6 +230,36 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             self._io.call(self._driver.give_up_waiting, future, why).result()
             raise RealtimeConnectionError(why) from None
         return self
+
+    def restore(self, conversation: Conversation, timeout: float = 30.0) -> Session:
+        """Put ``conversation`` in place of this Session's and restore it on a new
+        connection with the accepted settings, through the restore reconnects use (what
+        :meth:`resume` does with a saved one). Returns once restored; raises
+        :class:`RealtimeConnectionError` if the server cannot be reached."""
+        self._refuse_on_io_thread("restore")
+        future = self._io.call(self._driver.restore, conversation, "resumed").result()
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            why = f"the resumed conversation was not restored within {timeout} s"
+            self._io.call(self._driver.give_up_waiting, future, why).result()
+            raise RealtimeConnectionError(why) from None
+        return self
+
+    def resume(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mode: str | None = None,
+        namespace: Mapping[str, Any] | None = None,
+    ) -> ResumeReport:
+        """Rebuild a saved conversation in this Session without asking the model anything:
+        a notebook's ``%%realtime`` answers, a recording (``.jsonl``) or a chat panel's
+        export (``.json`` or ``.ipynb``). ``mode``: ``"replace"`` or ``"append"``, needed
+        when this Session has items. See :mod:`rt_notebook.resume`."""
+        from .resume import resume
+
+        return resume(self, path, mode=mode, namespace=namespace)
 
     def close(self) -> None:
         """Close the connection; pending requests fail with :class:`RealtimeConnectionError`.

@@ -39,6 +39,7 @@ from IPython.display import display
 from ..errors import RealtimeError
 from ..models import deprecation_warning
 from ..redaction import scrub
+from ..saved_turns import Recorder
 from .bounded import bounded_html, needs_bounds
 from .inspector import footer_pieces
 from .items import item_source, response_markdown
@@ -92,10 +93,18 @@ class CellView:
 
     interval = 0.2  # seconds between streaming messages: at most five a second
 
-    def __init__(self, session: Session, handle: ResponseHandle, *, plain: bool = False) -> None:
+    def __init__(
+        self,
+        session: Session,
+        handle: ResponseHandle,
+        *,
+        plain: bool = False,
+        record: Recorder | None = None,
+    ) -> None:
         self.session = session
         self.handle = handle
         self.plain = plain  # publish text/plain only (--format text)
+        self.record = record  # the turn's items for the final metadata (saved_turns)
         self.updates = 0  # display and widget messages sent, for tests and benchmarks
         self._context = contextvars.copy_context()  # the cell's parent header lives here
         self._link = "" if plain else _events_link(handle.request_id)  # the "events" control
@@ -261,13 +270,15 @@ class CellView:
         return f"{footer}\n\n{safe_inline(warning)}" if warning else footer
 
     def _provenance(self, result: ResponseResult) -> dict[str, Any]:
-        return {
-            METADATA_KEY: {
-                "model": result.model,
-                "response_id": result.id,
-                "status": result.status,
-                "usage": result.usage,
-                "session": self.session.name,
-                "offline": self.session.endpoint.offline,
-            }
+        provenance = {
+            "model": result.model,
+            "response_id": result.id,
+            "status": result.status,
+            "usage": result.usage,
+            "session": self.session.name,
+            "offline": self.session.endpoint.offline,
         }
+        turn = self.record(result) if self.record is not None else None
+        if turn is not None:  # what %realtime resume rebuilds the conversation from
+            provenance["turn"] = turn
+        return {METADATA_KEY: provenance}
