@@ -366,7 +366,7 @@ class RealtimeMagics(Magics):
         added: list[str] = []
         # Each answer's final output keeps the items it added (%realtime resume reads them).
         sources = [*(args.image or ()), *(["--figure"] if args.figure else [])]
-        args.record = TurnRecorder(session, added, sources)
+        args.record = TurnRecorder(session, added, sources, cell.strip("\n"))
         # Approvals are asked in this cell: by its tool view, or in an area made now.
         from .render.approval import BackgroundApprovals, CellApprovals
         from .tools import asking

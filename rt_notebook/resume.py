@@ -132,6 +132,7 @@ def _from_notebook(
         source = "".join(source) if isinstance(source, list) else str(source or "")
         if not source.lstrip().startswith(_CELL_MAGIC):
             continue
+        body = source.lstrip().partition("\n")[2].strip("\n")  # as the magic reads it
         outputs = [o for o in cell.get("outputs") or () if isinstance(o, dict)]
         saved = [_metadata(o) for o in outputs]
         turns = [m for m in saved if m is not None and isinstance(m.get("turn"), dict)]
@@ -144,12 +145,14 @@ def _from_notebook(
             loaded.skipped.append(f"{where}: it talked to Session {owner!r}, not {session!r}")
             continue
         mine: list[dict[str, Any]] = []
-        for saved_answer in turns:
+        for output, saved_answer in zip(outputs, saved, strict=True):
+            if saved_answer is None or not isinstance(saved_answer.get("turn"), dict):
+                continue
             turn = saved_answer["turn"]
             if turn.get("note"):
                 loaded.notes.append(f"{where}: {turn['note']}")
             response_id = saved_answer.get("response_id")
-            for record in turn.get("items") or ():
+            for record in _records(turn, output, body):
                 wire = _wire(record, where, namespace, folder, loaded.notes)
                 if wire is None:
                     loaded.skipped.append(f"{where}: an item that cannot be restored")
@@ -162,6 +165,22 @@ def _from_notebook(
         if isinstance(cell_id, str) and cell_id:
             loaded.anchors.append((f"id:{cell_id}", mine))
     return loaded
+
+
+def _records(turn: dict[str, Any], output: dict[str, Any], body: str) -> list[Any]:
+    """A saved turn's items, a text taken from the output or the cell where it says so."""
+    plain = (output.get("data") or {}).get("text/plain", "")
+    texts = {
+        "text/plain": "".join(plain) if isinstance(plain, list) else str(plain),
+        "source": body,
+    }
+    items = turn.get("items")
+    return [
+        {**record, "text": texts[record["text_in"]]}
+        if isinstance(record, dict) and record.get("text_in") in texts
+        else record
+        for record in (items if isinstance(items, list) else [])
+    ]
 
 
 def _metadata(output: dict[str, Any]) -> dict[str, Any] | None:

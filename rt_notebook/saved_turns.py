@@ -9,7 +9,10 @@ notebook's outputs in order gives every item once.
 
 Secrets are scrubbed (``redaction.scrub``) and the record is bounded
 (:data:`MAX_TURN_CHARS` of text in all); past the bound a text is cut with a marker and the
-record says so in ``note``. Images are kept as their label, hash and the ``--image``
+record says so in ``note``. Text the notebook holds already is not kept twice: an assistant
+message whose text is exactly the output's ``text/plain`` (the usual answer) is marked
+``"text_in": "text/plain"``, and a message that is exactly the cell below its magic line
+``"text_in": "source"``. Images are kept as their label, hash and the ``--image``
 source that made them, never as bytes: the notebook already holds what the cell shows,
 and a resume encodes the source again (or says which did not resolve).
 """
@@ -32,6 +35,7 @@ __all__ = [
     "TurnRecorder",
     "bounded_record",
     "item_record",
+    "shared_text",
 ]
 
 TURN_VERSION = 1
@@ -98,6 +102,20 @@ def bounded_record(items: Iterable[dict[str, Any]], limit: int = MAX_TURN_CHARS)
     return record
 
 
+def shared_text(record: dict[str, Any], plain: str | None) -> dict[str, Any]:
+    """``record`` with the text of an assistant message that is exactly the output's
+    ``text/plain`` (``plain``) left out and marked ``"text_in": "text/plain"``: a notebook
+    keeps an answer's text once."""
+    if not plain:
+        return record
+    for item in record["items"]:
+        if item.get("role") == "assistant" and item.get("text") == plain:
+            del item["text"]
+            item["text_in"] = "text/plain"
+            break
+    return record
+
+
 class TurnRecorder:
     """What each answer of one cell run saves: the items new since its previous answer.
 
@@ -108,10 +126,17 @@ class TurnRecorder:
     is kept once.
     """
 
-    def __init__(self, session: Session, added: list[str], sources: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        session: Session,
+        added: list[str],
+        sources: Sequence[str] = (),
+        body: str | None = None,
+    ) -> None:
         self._session = session
         self._added = added
         self._sources = tuple(sources)
+        self._body = body  # the cell below its magic line: a message equal to it is not kept
         self._saved: set[str] = set()
 
     def __call__(self, result: ResponseResult) -> dict[str, Any] | None:
@@ -134,7 +159,12 @@ class TurnRecorder:
             record = item_record(item, sources)
             if record is not None:
                 records.append(record)
-        return bounded_record(records)
+        turn = bounded_record(records)
+        for record in turn["items"]:
+            if record.get("role") == "user" and self._body and record.get("text") == self._body:
+                del record["text"]  # the cell's source holds it (no {var} in it)
+                record["text_in"] = "source"
+        return turn
 
 
 def _is_input(item: ItemSnapshot) -> bool:

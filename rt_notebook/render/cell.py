@@ -39,7 +39,7 @@ from IPython.display import display
 from ..errors import RealtimeError
 from ..models import deprecation_warning
 from ..redaction import scrub
-from ..saved_turns import Recorder
+from ..saved_turns import Recorder, shared_text
 from .bounded import bounded_html, needs_bounds
 from .inspector import footer_pieces
 from .items import item_source, response_markdown
@@ -165,7 +165,7 @@ class CellView:
             self._collapse(self._render(self._current_text()), self._error_footer(error))
             raise
         text = render_items(result.items) if not self.plain else result.text
-        self._collapse(text, self._footer(result), self._provenance(result))
+        self._collapse(text, self._footer(result), self._provenance(result, text))
         return result
 
     # Internals ---------------------------------------------------------------------------
@@ -269,7 +269,7 @@ class CellView:
         footer = f"*{safe_inline(footer)}" + (f" · {self._link}*" if self._link else "*")
         return f"{footer}\n\n{safe_inline(warning)}" if warning else footer
 
-    def _provenance(self, result: ResponseResult) -> dict[str, Any]:
+    def _provenance(self, result: ResponseResult, text: str) -> dict[str, Any]:
         provenance = {
             "model": result.model,
             "response_id": result.id,
@@ -280,5 +280,6 @@ class CellView:
         }
         turn = self.record(result) if self.record is not None else None
         if turn is not None:  # what %realtime resume rebuilds the conversation from
-            provenance["turn"] = turn
+            # An answer's text is the output's text/plain already: not saved twice.
+            provenance["turn"] = shared_text(turn, None if self.plain else text)
         return {METADATA_KEY: provenance}
