@@ -131,8 +131,11 @@ def saved(tmp_path_factory):
     kernel = make_kernel()
     try:
         picture = folder / "dot.png"
+        kept = folder / "kept.png"
         made = kernel.execute(
-            f"from PIL import Image\nImage.new('RGB', (64, 32), 'blue').save({str(picture)!r})"
+            "from PIL import Image\n"
+            f"Image.new('RGB', (64, 32), 'blue').save({str(picture)!r})\n"
+            f"Image.new('RGB', (40, 30), 'red').save({str(kept)!r})"
         )
         assert made.status == "ok", made.error_text()
         cells = []
@@ -157,6 +160,8 @@ def saved(tmp_path_factory):
         assert cell(f"%%realtime --image {picture}\nwhat is this?").status == "ok"
         assert cell('%%realtime\ncall read_token {"name": "key"}').status == "ok"
         assert cell("%%realtime\nsecond version", "rerun").status == "ok"
+        assert cell(f"%%realtime --image {kept}\nand this one?").status == "ok"
+        kept_hash = value(kernel, "session.items[-2].images[0].sha256")
         rows = value(kernel, "rows()")
         token = value(kernel, "server.token")
     finally:
@@ -164,7 +169,7 @@ def saved(tmp_path_factory):
     path = folder / "analysis.ipynb"
     path.write_text(json.dumps(notebook(cells)))
     picture.unlink()  # the image file is gone by the time the notebook reopens
-    return path, rows, token
+    return path, rows, token, kept_hash
 
 
 @pytest.fixture
@@ -175,7 +180,7 @@ def fresh():
 
 
 def test_the_saved_metadata_holds_the_turns_and_never_the_key(saved):
-    path, _, token = saved
+    path, _, token, _ = saved
     text = path.read_text()
     assert token not in text
     turns = [
@@ -192,14 +197,14 @@ def test_the_saved_metadata_holds_the_turns_and_never_the_key(saved):
     assert "the token is ***" in outputs
     # Images as their label, hash and source: the bytes are not stored again.
     images = [i["images"] for t in turns for i in t["items"] if i.get("images")]
-    assert len(images) == 1
+    assert len(images) == 2
     assert images[0][0]["label"] == "image 64\u00d732 PNG, 1 KB"
     assert images[0][0]["source"].endswith("dot.png")
     assert "base64" not in json.dumps(turns)
 
 
 def test_resume_rebuilds_the_conversation_in_a_fresh_kernel(saved, fresh, tmp_path):
-    path, rows, token = saved
+    path, rows, token, kept_hash = saved
     # The key a tool returned was never saved: it comes back as ***.
     rows = [[kind, role, (text or "").replace(token, "***")] for kind, role, text in rows]
     record = tmp_path / "server.jsonl"
@@ -225,6 +230,8 @@ def test_resume_rebuilds_the_conversation_in_a_fresh_kernel(saved, fresh, tmp_pa
             assert "not restored" in after[2]
         else:
             assert after == before
+    # An image whose file is still there is sent again, the same bytes.
+    assert value(fresh, "session.items[-2].images[0].sha256") == kept_hash
     # The audio answer came back as its transcript; the re-run cell only once, its last.
     texts = [r[2] for r in resumed]
     assert "the token is ***" in texts
@@ -241,7 +248,7 @@ def test_resume_rebuilds_the_conversation_in_a_fresh_kernel(saved, fresh, tmp_pa
 
 
 def test_a_resumed_cell_run_again_replaces_its_turn(saved, fresh):
-    path, rows, _ = saved
+    path, rows, _, _ = saved
     assert fresh.execute(f"%realtime resume {path}").status == "ok"
     again = run_cell(fresh, "%%realtime\nthird version", "rerun")
     assert again.status == "ok", again.error_text()
@@ -252,7 +259,7 @@ def test_a_resumed_cell_run_again_replaces_its_turn(saved, fresh):
 
 
 def test_a_session_with_items_needs_replace_or_append(saved, fresh):
-    path, rows, _ = saved
+    path, rows, _, _ = saved
     assert fresh.execute("%%realtime\nhello there").status == "ok"
     refused = fresh.execute(f"%realtime resume {path}")
     assert "already holds 2 items" in refused.shown_error() + refused.error_text()
@@ -274,7 +281,7 @@ def test_a_session_with_items_needs_replace_or_append(saved, fresh):
 
 
 def test_resume_without_a_path_needs_the_notebook_from_the_front_end(saved, fresh):
-    path, rows, _ = saved
+    path, rows, _, _ = saved
     run = fresh.execute("%realtime resume")
     assert "did not say which notebook this is" in run.shown_error() + run.error_text()
     # JupyterLab's kernel gets JPY_SESSION_NAME; ipykernel puts it in __session__.
