@@ -160,6 +160,7 @@ class RealtimeMagics(Magics):
         # (session name, cell key) -> ids of the items that cell's last run added, in order:
         # re-running the cell replaces them where they stand.
         self._anchors = CellAnchors()  # what each cell added, so a re-run replaces it
+        self._typed = True  # the %%realtime cell's text is the notebook cell's source
         # The figure --figure sends, kept past the inline backend's closing of it.
         self._figures = FigureMemory()
         if shell is not None:
@@ -366,7 +367,8 @@ class RealtimeMagics(Magics):
         added: list[str] = []
         # Each answer's final output keeps the items it added (%realtime resume reads them).
         sources = [*(args.image or ()), *(["--figure"] if args.figure else [])]
-        args.record = TurnRecorder(session, added, sources, cell.strip("\n"))
+        body = cell.strip("\n") if self._typed else None  # %realtime fix sends no cell
+        args.record = TurnRecorder(session, added, sources, body)
         # Approvals are asked in this cell: by its tool view, or in an area made now.
         from .render.approval import BackgroundApprovals, CellApprovals
         from .tools import asking
@@ -692,7 +694,11 @@ class RealtimeMagics(Magics):
             display(Markdown("No error yet in this kernel: nothing to fix."))
             return
         options = ["--no-interpolate", "--session", shlex.quote(command.session)]
-        self.realtime(" ".join([*options, *command.words]), fix_message(error))
+        self._typed = False  # the message is made here, not the cell's source
+        try:
+            self.realtime(" ".join([*options, *command.words]), fix_message(error))
+        finally:
+            self._typed = True
 
     def _run_command(self, session: Session, command: LineCommand) -> Any:
         action = getattr(self, f"_command_{command.name}")

@@ -130,12 +130,12 @@ def _from_notebook(
             continue
         source = cell.get("source")
         source = "".join(source) if isinstance(source, list) else str(source or "")
-        if not source.lstrip().startswith(_CELL_MAGIC):
-            continue
         body = source.lstrip().partition("\n")[2].strip("\n")  # as the magic reads it
         outputs = [o for o in cell.get("outputs") or () if isinstance(o, dict)]
         saved = [_metadata(o) for o in outputs]
         turns = [m for m in saved if m is not None and isinstance(m.get("turn"), dict)]
+        if not turns and not source.lstrip().startswith(_CELL_MAGIC):
+            continue  # not a conversation cell (%realtime fix cells have turns too)
         where = f"cell {number}"
         if not turns:
             loaded.skipped.append(f"{where}: {_why_nothing(outputs, saved)}")

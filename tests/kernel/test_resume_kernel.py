@@ -156,6 +156,7 @@ def saved(tmp_path_factory):
         assert spoken.status == "ok", spoken.error_text()
         assert cell("%%realtime\nfirst version", "rerun").status == "ok"
         assert cell("x = 1 / 0").status == "error"
+        assert cell("%realtime fix").status == "ok"  # a line magic's answer: resumed too
         assert cell("%%realtime --image no_such_picture\nlook").status == "error"
         assert cell(f"%%realtime --image {picture}\nwhat is this?").status == "ok"
         assert cell('%%realtime\ncall read_token {"name": "key"}').status == "ok"
@@ -216,10 +217,10 @@ def test_resume_rebuilds_the_conversation_in_a_fresh_kernel(saved, fresh, tmp_pa
     restored = len(rows)
     assert f"Resumed {restored} items from analysis.ipynb" in report
     # The plain cell that failed is no %%realtime cell; the refused one sent nothing.
-    assert "; 1 skipped:\n- skipped cell 5: it was refused before anything was sent" in report
+    assert "; 1 skipped:\n- skipped cell 6: it was refused before anything was sent" in report
     assert "UsageError: --image no_such_picture" in report
     assert "ZeroDivisionError" not in report
-    assert "cell 6: image 64\u00d732 PNG, 1 KB not restored (--image " in report
+    assert "cell 7: image 64\u00d732 PNG, 1 KB not restored (--image " in report
     assert "dot.png: no such file" in report
     resumed = value(fresh, "rows()")
     # Everything as it was, but the image that could not be read is named instead.
@@ -235,6 +236,7 @@ def test_resume_rebuilds_the_conversation_in_a_fresh_kernel(saved, fresh, tmp_pa
     # The audio answer came back as its transcript; the re-run cell only once, its last.
     texts = [r[2] for r in resumed]
     assert "the token is ***" in texts
+    assert any("ZeroDivisionError" in text and "x = 1 / 0" in text for text in texts)
     assert "Echo: say hello" in texts
     assert "second version" in texts
     assert "first version" not in texts
