@@ -232,7 +232,8 @@ def _wire(
     text = str(record.get("text") or "")
     parts: list[dict[str, Any]] = []
     missing: list[str] = []
-    for image in record.get("images") or ():
+    images = record.get("images")
+    for image in images if isinstance(images, list) else ():
         if not isinstance(image, dict):
             continue
         part, why = _image_again(image, namespace, folder)

@@ -189,3 +189,71 @@ def test_a_saved_turn_is_scrubbed_and_bounded():
     assert record["items"][2]["text"].startswith("\n[… 15 characters not saved]")
     assert "were not saved" in record["note"]
     assert len(text) < MAX_TURN_CHARS + 1000
+
+
+def test_a_hostile_notebook_is_read_without_raising(server, tmp_path):
+    """Odd shapes where the record should be: what can be restored is, the rest is skipped
+    with a reason, and nothing is fetched or run."""
+
+    def output(turn, **extra):
+        return {
+            "output_type": "display_data",
+            "data": {"text/plain": "<img src=x onerror=alert(1)>"},
+            "metadata": {"rt_notebook": {"turn": turn, **extra}},
+        }
+
+    good = {"id": "item_ok", "type": "message", "role": "user", "text": "kept"}
+    cells = [
+        "not a cell",
+        {"cell_type": "code", "source": ["%%realtime\n", "hi"], "outputs": "nope"},
+        {"cell_type": "code", "source": "x", "outputs": [output({"items": "nope"})]},
+        {
+            "cell_type": "code",
+            "id": "odd",
+            "source": "%%realtime\nhi",
+            "outputs": [
+                output(
+                    {
+                        "note": 5,
+                        "items": [
+                            good,
+                            {"id": 7, "type": "message"},
+                            {"id": "item_img", "type": "message", "images": 3, "text": None},
+                            {
+                                "id": "item_url",
+                                "type": "message",
+                                "role": "user",
+                                "images": [{"label": "x", "source": "https://example.com/a.png"}],
+                            },
+                            {"id": "item_mcp", "type": "mcp_call"},
+                            {
+                                "id": "item_asst",
+                                "type": "message",
+                                "role": "assistant",
+                                "text_in": "text/plain",
+                            },
+                        ],
+                    },
+                    session="hostile",
+                    response_id={"a": 1},
+                )
+            ],
+        },
+    ]
+    path = tmp_path / "hostile.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "cells": cells}))
+    resumed = session_on(server, "hostile")
+    try:
+        report = resume(resumed, path)
+    finally:
+        resumed.close()
+    text = str(report)
+    assert report.restored == 4, text
+    assert "cell 2: no saved answer" in text
+    assert "cell 3: it talked to Session 'default', not 'hostile'" in text
+    assert text.count("cell 4: an item that cannot be restored") == 2
+    assert "x not restored (--image https://example.com/a.png: remote URLs are not fetched" in text
+    by_id = {item.id: item for item in resumed.items}
+    assert by_id["item_ok"].text == "kept"
+    assert by_id["item_asst"].text == "<img src=x onerror=alert(1)>"  # text, never HTML
+    assert "not restored" in by_id["item_url"].text
