@@ -128,43 +128,61 @@ def _from_notebook(
     for number, cell in enumerate(notebook["cells"], start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        source = cell.get("source")
-        source = "".join(source) if isinstance(source, list) else str(source or "")
-        body = source.lstrip().partition("\n")[2].strip("\n")  # as the magic reads it
-        outputs = [o for o in cell.get("outputs") or () if isinstance(o, dict)]
-        saved = [_metadata(o) for o in outputs]
-        turns = [m for m in saved if m is not None and isinstance(m.get("turn"), dict)]
-        if not turns and not source.lstrip().startswith(_CELL_MAGIC):
-            continue  # not a conversation cell (%realtime fix cells have turns too)
-        where = f"cell {number}"
-        if not turns:
-            loaded.skipped.append(f"{where}: {_why_nothing(outputs, saved)}")
-            continue
-        owner = str(turns[0].get("session") or "default")
-        if owner != session:
-            loaded.skipped.append(f"{where}: it talked to Session {owner!r}, not {session!r}")
-            continue
-        mine: list[dict[str, Any]] = []
-        for output, saved_answer in zip(outputs, saved, strict=True):
-            if saved_answer is None or not isinstance(saved_answer.get("turn"), dict):
-                continue
-            turn = saved_answer["turn"]
-            if turn.get("note"):
-                loaded.notes.append(f"{where}: {turn['note']}")
-            response_id = saved_answer.get("response_id")
-            for record in _records(turn, output, body):
-                wire = _wire(record, where, namespace, folder, loaded.notes)
-                if wire is None:
-                    loaded.skipped.append(f"{where}: an item that cannot be restored")
-                    continue
-                if _is_output(wire) and isinstance(response_id, str):
-                    wire["_response_id"] = response_id
-                loaded.items.append(wire)
-                mine.append(wire)
+        mine = _cell_items(
+            loaded, cell, f"cell {number}", session=session, namespace=namespace, folder=folder
+        )
+        loaded.items += mine
         cell_id = cell.get("id")
-        if isinstance(cell_id, str) and cell_id:
+        if mine and isinstance(cell_id, str) and cell_id:
             loaded.anchors.append((f"id:{cell_id}", mine))
     return loaded
+
+
+def _cell_items(
+    loaded: Loaded,
+    cell: dict[str, Any],
+    where: str,
+    *,
+    session: str,
+    namespace: Mapping[str, Any],
+    folder: Path,
+) -> list[dict[str, Any]]:
+    """One code cell's items, in order (what is skipped, and notes, go to ``loaded``)."""
+    source = cell.get("source")
+    source = "".join(source) if isinstance(source, list) else str(source or "")
+    body = source.lstrip().partition("\n")[2].strip("\n")  # as the magic reads it
+    outputs = [o for o in cell.get("outputs") or () if isinstance(o, dict)]
+    saved = [_metadata(o) for o in outputs]
+    turns = [m for m in saved if m is not None and isinstance(m.get("turn"), dict)]
+    if not turns and not source.lstrip().startswith(_CELL_MAGIC):
+        return []  # not a conversation cell (%realtime fix cells have turns too)
+    if not turns:
+        wire = _unanswered(source, body, outputs)
+        if wire is None:
+            loaded.skipped.append(f"{where}: {_why_nothing(outputs, saved)}")
+            return []
+        return [wire]
+    owner = str(turns[0].get("session") or "default")
+    if owner != session:
+        loaded.skipped.append(f"{where}: it talked to Session {owner!r}, not {session!r}")
+        return []
+    mine: list[dict[str, Any]] = []
+    for output, saved_answer in zip(outputs, saved, strict=True):
+        if saved_answer is None or not isinstance(saved_answer.get("turn"), dict):
+            continue
+        turn = saved_answer["turn"]
+        if turn.get("note"):
+            loaded.notes.append(f"{where}: {turn['note']}")
+        response_id = saved_answer.get("response_id")
+        for record in _records(turn, output, body):
+            wire = _wire(record, where, namespace, folder, loaded.notes)
+            if wire is None:
+                loaded.skipped.append(f"{where}: an item that cannot be restored")
+                continue
+            if _is_output(wire) and isinstance(response_id, str):
+                wire["_response_id"] = response_id
+            mine.append(wire)
+    return mine
 
 
 def _records(turn: dict[str, Any], output: dict[str, Any], body: str) -> list[Any]:
@@ -181,6 +199,26 @@ def _records(turn: dict[str, Any], output: dict[str, Any], body: str) -> list[An
         else record
         for record in (items if isinstance(items, list) else [])
     ]
+
+
+def _unanswered(source: str, body: str, outputs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """A ``--no-response`` cell (no answer, so no saved record) as the message its source
+    says, when the source alone says it: appended, its text not a ``{name}`` template."""
+    import shlex
+
+    try:
+        words = shlex.split(source.lstrip().partition("\n")[0])[1:]
+    except ValueError:
+        return None
+    placed = {"--after", "--function-output", "--oob", "--session"} & set(words)
+    templated = "{" in body and "--no-interpolate" not in words
+    if "--no-response" not in words or placed or templated or not body.strip() or outputs:
+        return None
+    role = "user"
+    if "--role" in words and words.index("--role") + 1 < len(words):
+        role = words[words.index("--role") + 1]
+    record = {"id": f"item_{uuid.uuid4().hex[:20]}", "type": "message", "role": role}
+    return _wire({**record, "text": body}, "", {}, Path.cwd(), [])
 
 
 def _metadata(output: dict[str, Any]) -> dict[str, Any] | None:

@@ -151,6 +151,7 @@ def saved(tmp_path_factory):
                 cells.append(new)
             return run
 
+        assert cell("%%realtime --no-response --role system\nThe user is Ada.").status == "ok"
         assert cell("%%realtime\nWhat is the weather in London?").status == "ok"
         spoken = cell("%%realtime --modalities audio\nsay hello")
         assert spoken.status == "ok", spoken.error_text()
@@ -217,10 +218,10 @@ def test_resume_rebuilds_the_conversation_in_a_fresh_kernel(saved, fresh, tmp_pa
     restored = len(rows)
     assert f"Resumed {restored} items from analysis.ipynb" in report
     # The plain cell that failed is no %%realtime cell; the refused one sent nothing.
-    assert "; 1 skipped:\n- skipped cell 6: it was refused before anything was sent" in report
+    assert "; 1 skipped:\n- skipped cell 7: it was refused before anything was sent" in report
     assert "UsageError: --image no_such_picture" in report
     assert "ZeroDivisionError" not in report
-    assert "cell 7: image 64\u00d732 PNG, 1 KB not restored (--image " in report
+    assert "cell 8: image 64\u00d732 PNG, 1 KB not restored (--image " in report
     assert "dot.png: no such file" in report
     resumed = value(fresh, "rows()")
     # Everything as it was, but the image that could not be read is named instead.
@@ -236,6 +237,7 @@ def test_resume_rebuilds_the_conversation_in_a_fresh_kernel(saved, fresh, tmp_pa
     # The audio answer came back as its transcript; the re-run cell only once, its last.
     texts = [r[2] for r in resumed]
     assert "the token is ***" in texts
+    assert resumed[0] == ["message", "system", "The user is Ada."]  # --no-response: its source
     assert any("ZeroDivisionError" in text and "x = 1 / 0" in text for text in texts)
     assert "Echo: say hello" in texts
     assert "second version" in texts
