@@ -1,5 +1,8 @@
 // The chat panel's input row: a textarea (Enter sends, Shift+Enter adds a line), Send, Stop.
-// Sends custom messages {event: "submit", text} and {event: "stop"}; Python does the rest.
+// Sends custom messages {event: "submit", text, images} and {event: "stop"}; Python does the
+// rest. Images pasted or dropped into the row wait above it as thumbnails (thumbs.js, in
+// front of this module) and go with the next submit as binary comm buffers, one per image
+// ({token, type} in `images`, same order), never as base64 text or widget state.
 // When the kernel goes away (restart), the whole panel says so and stops taking input.
 
 function button(label, className) {
@@ -20,15 +23,99 @@ function render({ model, el }) {
   const send = button("Send", "rt-chat-send mod-primary");
   const stop = button("Stop", "rt-chat-stop mod-warning");
   row.append(box, send, stop);
-  el.appendChild(row);
+  const attachments = document.createElement("div");
+  attachments.className = "rt-chat-attachments";
+  attachments.hidden = true;
+  el.append(attachments, row);
+
+  let pending = []; // [{token, blob}] waiting for the next submit
+
+  function showPending() {
+    attachments.replaceChildren();
+    for (const image of pending) {
+      const figure = document.createElement("div");
+      figure.className = "rt-chat-image rt-chat-pending";
+      const canvas = thumbCanvas(image.token);
+      if (canvas) {
+        figure.appendChild(canvas);
+      }
+      const remove = button("\u00d7", "rt-chat-unattach");
+      remove.title = "Remove image";
+      remove.setAttribute("aria-label", "Remove image");
+      remove.addEventListener("click", () => {
+        pending = pending.filter((other) => other !== image);
+        showPending();
+      });
+      figure.appendChild(remove);
+      attachments.appendChild(figure);
+    }
+    attachments.hidden = !pending.length;
+  }
+
+  // Image files of a paste or drop (other files and plain text are left to the browser).
+  function imageFiles(transfer) {
+    if (!transfer) {
+      return [];
+    }
+    // Both lists name the same files; some browsers fill only `items` for a paste.
+    let files = Array.from(transfer.files || []);
+    if (!files.length) {
+      files = Array.from(transfer.items || [])
+        .map((item) => (item.kind === "file" ? item.getAsFile() : null))
+        .filter(Boolean);
+    }
+    return files.filter((file) => /^image\//i.test(file.type || ""));
+  }
+
+  function attach(files) {
+    if (dead || model.get("disabled")) {
+      return;
+    }
+    for (const file of files) {
+      pending.push({ token: keepPasted(file), blob: file });
+    }
+    showPending();
+  }
+
+  function onPaste(event) {
+    const files = imageFiles(event.clipboardData);
+    if (files.length) {
+      event.preventDefault(); // the image, not its file name, goes in
+      attach(files);
+    }
+  }
+
+  function onDragOver(event) {
+    const types = Array.from((event.dataTransfer && event.dataTransfer.types) || []);
+    if (types.includes("Files")) {
+      event.preventDefault(); // allow the drop here
+      event.stopPropagation();
+    }
+  }
+
+  function onDrop(event) {
+    const files = imageFiles(event.dataTransfer);
+    if (files.length) {
+      // Not JupyterLab's: a file dropped on the notebook would otherwise be opened.
+      event.preventDefault();
+      event.stopPropagation();
+      attach(files);
+    }
+  }
 
   function submit() {
     const text = box.value;
-    if (!text.trim() || model.get("disabled")) {
+    if ((!text.trim() && !pending.length) || model.get("disabled")) {
       return;
     }
-    model.send({ event: "submit", text });
+    const images = pending;
+    pending = [];
+    showPending();
     box.value = "";
+    Promise.all(images.map((image) => image.blob.arrayBuffer())).then((buffers) => {
+      const described = images.map((image) => ({ token: image.token, type: image.blob.type }));
+      model.send({ event: "submit", text, images: described }, undefined, buffers);
+    });
   }
 
   function onKeydown(event) {
@@ -99,6 +186,9 @@ function render({ model, el }) {
   }
 
   box.addEventListener("keydown", onKeydown);
+  box.addEventListener("paste", onPaste);
+  el.addEventListener("dragover", onDragOver);
+  el.addEventListener("drop", onDrop);
   box.addEventListener("keypress", (event) => event.stopPropagation());
   send.addEventListener("click", submit);
   stop.addEventListener("click", () => model.send({ event: "stop" }));
