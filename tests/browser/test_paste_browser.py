@@ -25,6 +25,7 @@ from tests.browser.lab_page import (
     run_cell_by_keyboard,
     save,
 )
+from tests.browser.transfer import transfer_file
 
 pytestmark = [pytest.mark.browser, TIMEOUT]
 
@@ -53,25 +54,6 @@ CELLS = [
 ]
 SETUP, PANEL, HISTORY, TRANSCRIPT, KERNEL_CHECK = range(len(CELLS))
 INLINE = ".jp-Notebook .rt-chat"
-
-# Dispatches a paste or a drop of one file (base64 of its bytes) on the first element
-# matching the selector; returns whether the event's default action still runs.
-TRANSFER = """([selector, data, type, name, kind]) => {
-  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-  const transfer = new DataTransfer();
-  transfer.items.add(new File([bytes], name, { type }));
-  const target = document.querySelector(selector);
-  const options = { bubbles: true, cancelable: true, composed: true };
-  if (kind === 'paste') {
-    const paste = new ClipboardEvent('paste', { ...options, clipboardData: transfer });
-    return target.dispatchEvent(paste);
-  }
-  const drag = (type) => new DragEvent(type, { ...options, dataTransfer: transfer });
-  target.dispatchEvent(drag('dragenter'));
-  const over = target.dispatchEvent(drag('dragover'));
-  const drop = target.dispatchEvent(drag('drop'));
-  return over || drop;
-}"""
 
 # The RGB at the centre of a drawn thumbnail canvas.
 CENTRE = """(canvas) => Array.from(canvas.getContext('2d')
@@ -108,12 +90,6 @@ def fragments(data: bytes) -> list[str]:
     return [base64.b64encode(data[k : k + 60]).decode()[4:40] for k in (0, 1, 2)]
 
 
-def transfer(page, panel: str, data: bytes, mime: str, name: str, kind: str) -> bool:
-    payload = base64.b64encode(data).decode()
-    target = f"{panel} .rt-chat-input"
-    return page.evaluate(TRANSFER, [target, payload, mime, name, kind])
-
-
 def near(actual, expected, slack: int = 12) -> bool:
     return all(abs(a - e) <= slack for a, e in zip(actual, expected, strict=True))
 
@@ -128,7 +104,8 @@ def answer(page, panel: str, text: str):
 
 def paste_and_send(page, panel: str, data: bytes, mime: str, kind: str, text: str) -> None:
     pending = page.locator(f"{panel} .rt-chat-attachments canvas.rt-chat-thumb")
-    default_ran = transfer(page, panel, data, mime, f"picture.{mime.split('/')[1]}", kind)
+    name = f"picture.{mime.split('/')[1]}"
+    default_ran = transfer_file(page, f"{panel} .rt-chat-input", data, mime, name, kind)
     assert default_ran is False  # ours: the page neither pastes a file name nor opens the file
     expect(pending).to_have_count(1)
     expect(pending).to_have_attribute("data-drawn", "yes")
