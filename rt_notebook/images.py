@@ -18,6 +18,8 @@ matplotlib encodes itself) needs it, and says so in one line.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import re
 from collections.abc import Mapping, Sequence
@@ -123,13 +125,28 @@ def _bytes_of(source: Any, name: str) -> bytes | Any:
     for method in ("_repr_png_", "_repr_jpeg_"):
         render = getattr(source, method, None)
         if callable(render):
-            data = render()
-            if isinstance(data, (bytes, bytearray)):
-                return bytes(data)
+            data = _repr_bytes(render())
+            if data is not None:
+                return data
     raise ConfigurationError(
         f"{name}: {type(source).__name__} is not an image (give a file, a Figure, "
         "a PIL image, an array, or PNG/JPEG bytes)"
     )
+
+
+def _repr_bytes(data: Any) -> bytes | None:
+    """What a ``_repr_png_`` / ``_repr_jpeg_`` returned, as bytes: raw bytes, or base64 text
+    (IPython's ``display.Image`` returns that), either maybe paired with its metadata."""
+    if isinstance(data, tuple) and data:
+        data = data[0]
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if isinstance(data, str):
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return None
 
 
 def _read_file(source: str | Path) -> bytes:
