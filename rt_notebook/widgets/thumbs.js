@@ -21,9 +21,19 @@ function newPastedToken() {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
+// The page keeps the last KEPT_IMAGES pasted images (older bubbles then show their labels).
+const KEPT_IMAGES = 200;
+
 function keepPasted(blob) {
   const token = newPastedToken();
-  pastedImages().set(token, blob);
+  const kept = pastedImages();
+  kept.set(token, blob);
+  for (const old of kept.keys()) {
+    if (kept.size <= KEPT_IMAGES) {
+      break;
+    }
+    kept.delete(old); // a Map iterates oldest first
+  }
   return token;
 }
 

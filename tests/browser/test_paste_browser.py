@@ -191,3 +191,56 @@ def test_paste_in_notebook7(lab, browser, artifacts):
         page.screenshot(path=str(artifacts / "paste-02-notebook7.png"))
     finally:
         context.close()
+
+
+def noise_png(width: int, height: int, seed: int) -> bytes:
+    import numpy as np
+
+    pixels = np.random.default_rng(seed).integers(0, 255, (height, width, 3), np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_big_and_many_images_stay_under_what_one_message_can_carry(lab, browser, artifacts):
+    """Jupyter's server closes the kernel's connection on a message over 10 MiB: a 13 MB
+    screenshot is scaled into the kernel's box in the page first, and images past 8 MB in
+    one message are refused with a note, not sent."""
+    big = noise_png(2600, 1700, 1)
+    assert len(big) > 10 * 1024 * 1024
+    context, page = open_notebook(lab, browser, "paste_big.ipynb", CELLS[:2])
+    try:
+        run_cell(page, SETUP)
+        run_cell(page, PANEL)
+        panel = page.locator(INLINE)
+        expect(panel.locator(".rt-chat-status")).to_have_attribute("data-state", "ready")
+
+        paste_and_send(page, INLINE, big, "image/png", "paste", "a big screenshot")
+        reply = answer(page, INLINE, "Echo: a big screenshot [image 1175\u00d7768")
+        expect(reply).to_have_attribute("data-status", "completed")
+
+        # Five images of about 1.9 MB each: four fit in one message, the fifth is refused.
+        pending = panel.locator(".rt-chat-attachments canvas.rt-chat-thumb")
+        for seed in range(5):
+            part = noise_png(800, 800, 10 + seed)
+            assert 1.8e6 < len(part) < 2 * 1024 * 1024
+            transfer_file(page, f"{INLINE} .rt-chat-input", part, "image/png", "n.png", "drop")
+        expect(panel.locator(".rt-chat-attach-note")).to_contain_text("at most 8 MB")
+        expect(pending).to_have_count(4)
+        box = panel.locator(".rt-chat-input")
+        box.fill("four of them")
+        box.press("Enter")
+        reply = answer(page, INLINE, "Echo: four of them")
+        expect(reply).to_have_attribute("data-status", "completed")
+        assert reply.inner_text().count("[image 800\u00d7768") == 0  # scaled: 768 x 768
+        assert reply.inner_text().count("[image 768\u00d7768") == 4
+        expect(panel.locator(".rt-chat-attach-note")).to_have_count(0)
+        # The kernel's connection is still there: the next message is answered.
+        box.fill("still here")
+        box.press("Enter")
+        expect(answer(page, INLINE, "Echo: still here")).to_have_attribute(
+            "data-status", "completed"
+        )
+        page.screenshot(path=str(artifacts / "paste-03-big.png"))
+    finally:
+        context.close()
