@@ -144,3 +144,18 @@ def test_history_events_and_transcript_show_labels_never_base64(kernel):
         assert "image 40\u00d730 PNG" in text, cell
         assert payload not in text, cell
         assert "data:image" not in text, cell
+
+
+def test_a_cells_outputs_hold_its_image_at_most_once(kernel):
+    """What a saved notebook keeps of a cell is what IOPub carried: no image twice."""
+    run = kernel.execute("%%realtime --image jpeg\nonce")
+    assert run.status == "ok", run.error_text()
+    payload = (
+        kernel.execute(
+            "print(rt_notebook.connect().items[-2].images[0].url.partition(',')[2][8:48])"
+        )
+        .stream_text()
+        .strip()
+    )
+    assert len(payload) == 40
+    assert shown(run).count(payload) <= 1
