@@ -158,3 +158,18 @@ def test_a_corrupt_pasted_image_fails_its_turn_in_one_line_and_sends_nothing(ses
         assert "not sent: error" in flags
     finally:
         panel.close()
+
+
+def test_panel_send_takes_what_session_ask_takes_without_thumbnails(session):
+    panel = ChatPanel(session)
+    page = Page(panel)
+    try:
+        handle = panel.send("from code", [png_bytes(20, 10)]).result(WAIT)
+        assert handle.wait(WAIT).text == "Echo: from code [image 20\u00d710 PNG]"
+        key = f"i:{session.items[-2].id}"
+        wait_until(lambda: page.meta(key).get("images"), what="the label")
+        assert page.meta(key)["thumbs"] == []  # no page pasted it: labels only
+        with pytest.raises(ValueError, match="empty"):
+            panel.send("  ")
+    finally:
+        panel.close()

@@ -77,9 +77,12 @@ function imagesRow(thumbs, labels) {
   const row = document.createElement("div");
   row.className = "rt-chat-images";
   for (let index = 0; index < count; index++) {
+    const canvas = thumbCanvas(tokens[index]);
+    if (!canvas && texts[index] == null) {
+      continue; // an image this page did not paste, not labelled yet
+    }
     const figure = document.createElement("div");
     figure.className = "rt-chat-image";
-    const canvas = thumbCanvas(tokens[index]);
     if (canvas) {
       figure.appendChild(canvas);
     }
@@ -91,5 +94,5 @@ function imagesRow(thumbs, labels) {
     }
     row.appendChild(figure);
   }
-  return row;
+  return row.childElementCount ? row : null;
 }
