@@ -90,6 +90,7 @@ from .voice_switch import typed_modalities
 from .widgets.chat_view import ChatView
 from .widgets.composer import Composer
 from .widgets.export import transcript_cells, transcript_data, transcript_markdown
+from .widgets.pasted import PastedImage
 from .widgets.side import SideSlot
 
 if TYPE_CHECKING:
@@ -141,6 +142,8 @@ class _Outgoing:
 
     text: str
     key: str
+    images: tuple[Any, ...] = ()  # image sources (pasted images as PastedImage), encoded late
+    thumbs: tuple[str, ...] = ()  # the page's token of each pasted image ("" for others)
     item_id: str = ""  # known once its turn is submitted
     state: str = "queued"  # then "sent", or "stopped" / "failed" if it never got there
     settled: bool = False  # its turn ended without the server having the message
@@ -290,6 +293,7 @@ class ChatPanel:
         self._follow = session is None or get_session(session.name) is session
         self._sending = 0  # messages handed to the sender and not yet submitted as turns
         self._outgoing: list[_Outgoing] = []  # sent messages not in the conversation, in order
+        self._thumbs: dict[str, tuple[str, ...]] = {}  # user item id -> its pasted images' tokens
         self._sent_count = 0
         self._stop_generation = 0  # bumped by Stop: sends queued before it give up
         self._connecting = False
@@ -450,19 +454,25 @@ class ChatPanel:
 
     # Public methods for the conversation ----------------------------------------------
 
-    def send(self, text: str) -> concurrent.futures.Future[ResponseHandle | None]:
+    def send(
+        self, text: str, images: Sequence[Any] = ()
+    ) -> concurrent.futures.Future[ResponseHandle | None]:
         """Send ``text`` as a user message and its response, one turn, off the caller's thread.
 
+        ``images`` (what ``session.ask(images=...)`` takes, or images pasted into the
+        composer) follow the text, encoded and scaled down on the panel's sender thread; an
+        image that cannot be sent fails the turn with a one-line error in the panel.
         The message shows at once (marked queued until the server has it). Returns a future
         of the turn's handle (``None`` if Stop came before the turn was submitted).
         """
-        if not text.strip():
+        if not text.strip() and not images:
             raise ValueError("nothing to send: the message is empty")
+        thumbs = tuple(image.token if isinstance(image, PastedImage) else "" for image in images)
         with self._lock:
             if self._closed:
                 raise RealtimeError("this chat panel is closed")
             self._sent_count += 1
-            outgoing = _Outgoing(text, key=f"o:{self._sent_count}")
+            outgoing = _Outgoing(text, f"o:{self._sent_count}", tuple(images), thumbs)
             self._sending += 1
             self._error = None
             generation = self._stop_generation
@@ -588,10 +598,10 @@ class ChatPanel:
         )
         self._own_widgets = [self.view, self.composer, self.voice.widget, self.widget]
 
-    def _on_submit(self, text: str) -> None:
-        # On the comm thread: hand over and return.
-        if text.strip() and not self._closed:
-            self.send(text)
+    def _on_submit(self, text: str, images: list[PastedImage]) -> None:
+        # On the comm thread: hand over and return (images are encoded by the sender).
+        if (text.strip() or images) and not self._closed:
+            self.send(text, images)
 
     def _on_replay(self) -> None:
         # On the comm thread: the writer sends the list (every op comes from the writer).
@@ -699,7 +709,7 @@ class ChatPanel:
                 # as before.
                 before = typed_modalities(session)
                 extra: dict[str, Any] = {} if before is None else {"modalities": before}
-                handle = session.ask(outgoing.text, **extra)
+                handle = session.ask(outgoing.text, images=_sources(outgoing.images), **extra)
         except (RealtimeError, TimeoutError) as exc:
             self._settle(outgoing, "failed")
             self._report_error(str(exc))
@@ -711,6 +721,9 @@ class ChatPanel:
         with self._lock:
             outgoing.item_id = handle.item_ids[0]
             self._pending.layout = True  # the server may have the message already
+            if any(outgoing.thumbs):  # its bubble shows the pasted images' thumbnails
+                self._thumbs[outgoing.item_id] = outgoing.thumbs
+                self._pending.items.add(outgoing.item_id)
         self._wake.set()
         handle.add_done_callback(lambda done: self._turn_ended(outgoing, done))
         if self._stopped_since(generation):
@@ -905,7 +918,7 @@ class ChatPanel:
         outgoing = next((o for o in self._outgoing if o.key == key), None)
         if outgoing is None:
             return None
-        return outgoing_entry(key, outgoing.item_id, outgoing.text, outgoing.state)
+        return outgoing_entry(key, outgoing.item_id, outgoing.text, outgoing.state, outgoing.thumbs)
 
     def _outgoing_entries(
         self, present: set[str], last: str | None
@@ -924,7 +937,7 @@ class ChatPanel:
                 gone.append(entry)
                 continue
             if entry.key in self._doc.entries and entry.shown != (item_id, state):
-                fresh = outgoing_entry(entry.key, item_id, entry.text, state)
+                fresh = outgoing_entry(entry.key, item_id, entry.text, state, entry.thumbs)
                 self._publish(self._doc.meta(entry.key, fresh["meta"]))
             entry.shown = (item_id, state)
             if not is_settled:
@@ -989,7 +1002,9 @@ class ChatPanel:
         events = ""
         if self._events_hub is not None and item.response_id:
             events = self._events_hub.href(item.response_id)
-        return item_meta(shown, status, events, self._footer(item, status))
+        with self._lock:
+            thumbs = self._thumbs.get(item.id, ())
+        return item_meta(shown, status, events, self._footer(item, status), thumbs)
 
     def _footer(self, item: ItemSnapshot, status: str | None) -> str:
         """A line under an answer's bubble (plain text; "" for none): why it failed or
@@ -1170,6 +1185,19 @@ def _says(message: str, reason: str) -> bool:
     """Whether an error ``message`` shown already says ``reason`` (a one-line, maybe cut,
     copy of a server's message)."""
     return reason.removesuffix("…")[:100] in one_line(message, limit=len(message) + 1)
+
+
+def _sources(images: Sequence[Any]) -> list[Any]:
+    """What ``session.ask(images=...)`` takes: a pasted image's bytes encoded here, named
+    as the panel's user knows it ("pasted image 1: not a readable image")."""
+    if not images:
+        return []
+    from .images import image_part
+
+    return [
+        image_part(image.data, name=image.name) if isinstance(image, PastedImage) else image
+        for image in images
+    ]
 
 
 def _events_hub() -> EventsHub | None:

@@ -425,7 +425,7 @@ def test_a_page_that_joins_late_gets_the_whole_list_once(fed_panel):
 def test_composer_messages_reach_the_panel(fed_panel, monkeypatch):
     session, panel = fed_panel
     sent, stopped = [], []
-    monkeypatch.setattr(panel, "send", sent.append)
+    monkeypatch.setattr(panel, "send", lambda text, images=(): sent.append(text))
     monkeypatch.setattr(session, "cancel", lambda: stopped.append(True))
     panel.composer._handle_message(panel.composer, {"event": "submit", "text": "a\nb"}, [])
     panel.composer._handle_message(panel.composer, {"event": "submit", "text": "  "}, [])

@@ -19,6 +19,7 @@ list and puts every string in a text node, so no value can become markup.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,10 +82,16 @@ def _kind(item: ItemSnapshot) -> str:
 
 
 def item_meta(
-    item: ItemSnapshot, response_status: str | None, events: str = "", footer: str = ""
+    item: ItemSnapshot,
+    response_status: str | None,
+    events: str = "",
+    footer: str = "",
+    thumbs: Sequence[str] = (),
 ) -> dict[str, Any]:
     """What an item's bubble says about it: kind, label, data attributes, flags, the
-    "events" link (``#rt-events-…``, ids only) and a footer line (plain text)."""
+    "events" link (``#rt-events-…``, ids only), a footer line (plain text), its images'
+    labels and ``thumbs``: the page's tokens of the images it pasted (see
+    ``widgets/thumbs.js``; a token the page does not hold draws nothing)."""
     streaming = is_streaming(item, response_status)
     code = ""
     if item.type == "function_call":
@@ -109,6 +116,8 @@ def item_meta(
         },
         "events": events,
         "footer": scrub(footer),
+        "images": image_labels(item),
+        "thumbs": list(thumbs),
     }
 
 
@@ -123,8 +132,11 @@ def item_body(item: ItemSnapshot) -> list[Node]:
     return [*markdown_tree(item.text), *labels]
 
 
-def outgoing_entry(key: str, item_id: str, text: str, state: str) -> Entry:
-    """A user message the panel sent that the server does not have (yet)."""
+def outgoing_entry(
+    key: str, item_id: str, text: str, state: str, thumbs: Sequence[str] = ()
+) -> Entry:
+    """A user message the panel sent that the server does not have (yet), with the
+    thumbnails of the images pasted with it (``thumbs``: the page's tokens)."""
     state = state if state in OUTGOING_FLAGS else "queued"
     meta = {
         "kind": "user",
@@ -135,6 +147,8 @@ def outgoing_entry(key: str, item_id: str, text: str, state: str) -> Entry:
         "data": {"item-id": scrub(item_id), "type": "message", "role": "user", "status": state},
         "events": "",
         "footer": "",
+        "images": [],
+        "thumbs": list(thumbs),
     }
     return {"key": key, "kind": "bubble", "meta": meta, "blocks": markdown_tree(text), "tail": ""}
 

@@ -20,6 +20,8 @@
 // After each code block comes its own "copy code" control (a button, not part of the
 // tree): it copies, as plain text with navigator.clipboard.writeText, the strings of the
 // block's tree, i.e. the code as the kernel sent it, never HTML. Shown on answers only.
+// A user's bubble may end with its images (setImages): labels as text, and thumbnails only
+// of images this page pasted (thumbs.js: a canvas drawn from the page's own bytes).
 
 const TAGS = new Set([
   "p", "br", "hr", "em", "strong", "s", "code", "pre", "a", "ul", "ol", "li", "blockquote",
@@ -127,6 +129,7 @@ function setMeta(parts, entry) {
     span.className = "rt-chat-flag";
     label.append(" ", span);
   }
+  setImages(parts, meta);
   const footer = String(meta.footer || "");
   if (footer && !parts.footer) {
     parts.footer = document.createElement("div");
@@ -152,6 +155,23 @@ function setMeta(parts, entry) {
       parts.events.remove();
       parts.events = null;
     }
+  }
+}
+
+function setImages(parts, meta) {
+  const thumbs = meta.kind === "user" ? meta.thumbs : null;
+  const labels = meta.kind === "user" ? meta.images : null;
+  const key = JSON.stringify([thumbs || [], labels || []]);
+  if (key === parts.imagesKey) {
+    return;
+  }
+  parts.imagesKey = key;
+  if (parts.images) {
+    parts.images.remove();
+  }
+  parts.images = imagesRow(thumbs, labels);
+  if (parts.images) {
+    parts.body.after(parts.images);
   }
 }
 
