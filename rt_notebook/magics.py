@@ -632,6 +632,10 @@ class RealtimeMagics(Magics):
                            its traceback (colours stripped, keys scrubbed, bounded) are
                            sent as a message in the conversation (--oob: out of band);
                            --to-cell: the answer's code goes into a new cell below
+        mcp add LABEL URL [--allow TOOL,…] [--approve always|never|TOOL,…]
+                           a remote MCP server the service runs (offline: the embedded
+                           server); headers and tokens only through
+                           session.add_mcp_server(..., headers=...), never in a cell
         mcp add LABEL --command "CMD ARGS" | --url URL [--allow TOOL,…]
                            [--approve always|never|TOOL,…]
                            start a local MCP server (stdio, or Streamable HTTP from the
@@ -706,7 +710,14 @@ class RealtimeMagics(Magics):
         from .render.tables import mcp_table
 
         command = parse_mcp(rest)
-        if command.action == "add":
+        if command.action == "add" and command.remote:
+            session.add_mcp_server(
+                command.label,
+                url=command.url,
+                allowed_tools=command.allowed_tools,
+                require_approval=command.approval,
+            )
+        elif command.action == "add":
             session.add_mcp_server(
                 command.label,
                 command=list(command.command) or None,

@@ -75,6 +75,10 @@ class ItemSnapshot:
     response_id: str | None
     # A user message's images (their labels show where the item is shown).
     images: tuple[ImagePart, ...] = ()
+    # Remote MCP items: the server's label, the error, a listing's tools.
+    server_label: str | None = None
+    error: str | None = None
+    tools: tuple[dict[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The item as plain data (the transcript's item format, as ``Item.as_dict``):
@@ -85,6 +89,7 @@ class ItemSnapshot:
             if field.name not in ("response_id", "images")
         }
         data["images"] = [image.summary() for image in self.images]
+        data["tools"] = [dict(tool) for tool in self.tools]
         return data
 
 

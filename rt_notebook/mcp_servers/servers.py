@@ -22,6 +22,7 @@ from ..errors import ConfigurationError, register_secret
 from ..tools.schema import DEFAULT_TIMEOUT, Tool, ToolArgumentsError
 from .connection import MCPConnection, ServerSpec, require_sdk
 from .naming import check_label, exposed_name
+from .remote import RemoteMCPServer, remote_server
 
 if TYPE_CHECKING:
     from mcp import types as mcp_types
@@ -140,7 +141,111 @@ class MCPServers(Mapping[str, MCPServer]):
     def __init__(self, toolbox: Toolbox) -> None:
         self._toolbox = toolbox
         self._servers: dict[str, MCPServer] = {}
+        # Servers the service runs (their tool is in the session's tools), by label.
+        self._remote: dict[str, RemoteMCPServer] = {}
         self._lock = threading.RLock()
+        toolbox.hosted = self._hosted_definitions
+
+    @property
+    def remote(self) -> dict[str, RemoteMCPServer]:
+        """The remote MCP servers the service runs, by label (a copy)."""
+        with self._lock:
+            return dict(self._remote)
+
+    def add_server(
+        self,
+        label: str,
+        *,
+        command: Sequence[str] | str | None = None,
+        url: str | None = None,
+        connector_id: str | None = None,
+        via: str | None = None,
+        allowed_tools: Collection[str] | None = None,
+        require_approval: bool | str | Collection[str] | None = None,
+        approval: bool | Collection[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authorization: str | None = None,
+        **local: Any,
+    ) -> MCPServer | RemoteMCPServer:
+        """``command=`` or ``url=..., via="kernel"``: a local server (:meth:`add`); else a
+        remote one the service runs (:meth:`add_remote`)."""
+        if approval is not None and require_approval is not None:
+            raise ConfigurationError("give approval= or require_approval=, not both")
+        if command is not None or via == "kernel":
+            if connector_id is not None or authorization is not None:
+                raise ConfigurationError(
+                    "connector_id= and authorization= are for servers the service runs "
+                    "(url=... without via='kernel')"
+                )
+            asked = approval if require_approval is None else _local_approval(require_approval)
+            return self.add(
+                label,
+                command=command,
+                url=url,
+                via=via,
+                allowed_tools=allowed_tools,
+                approval=False if asked is None else asked,
+                headers=headers,
+                **local,
+            )
+        if via not in (None, "service"):
+            raise ConfigurationError(f"via= takes 'kernel' or 'service', not {via!r}")
+        if local:
+            raise ConfigurationError(
+                f"{', '.join(sorted(local))}= only apply to local servers "
+                "(command=... or via='kernel')"
+            )
+        asked = require_approval if approval is None else approval
+        return self.add_remote(
+            label,
+            url=url,
+            connector_id=connector_id,
+            allowed_tools=allowed_tools,
+            require_approval="always" if asked is None else asked,
+            headers=headers,
+            authorization=authorization,
+        )
+
+    def add_remote(
+        self,
+        label: str,
+        *,
+        url: str | None = None,
+        connector_id: str | None = None,
+        allowed_tools: Collection[str] | None = None,
+        require_approval: bool | str | Collection[str] = "always",
+        headers: Mapping[str, str] | None = None,
+        authorization: str | None = None,
+        description: str | None = None,
+    ) -> RemoteMCPServer:
+        """Offer a remote MCP server the service runs (see ``Session.add_mcp_server``)."""
+        server = remote_server(
+            label,
+            url=url,
+            connector_id=connector_id,
+            allowed_tools=allowed_tools,
+            require_approval=require_approval,
+            headers=headers,
+            authorization=authorization,
+            description=description,
+        )
+        with self._lock:
+            self._refuse_taken(label)
+            self._remote[label] = server
+        self._toolbox.hosted_changed()
+        return server
+
+    def _hosted_definitions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            servers = list(self._remote.values())
+        return [server.definition() for server in servers]
+
+    def _refuse_taken(self, label: str) -> None:
+        if label in self._servers or label in self._remote:
+            raise ConfigurationError(
+                f"an MCP server labelled {label!r} exists: remove it first "
+                f"(session.remove_mcp_server({label!r}) or %realtime mcp remove {label})"
+            )
 
     def __getitem__(self, label: str) -> MCPServer:
         with self._lock:
@@ -180,11 +285,7 @@ class MCPServers(Mapping[str, MCPServer]):
             raise ConfigurationError("timeout= and start_timeout= must be above 0 seconds")
         require_sdk()
         with self._lock:
-            if label in self._servers:
-                raise ConfigurationError(
-                    f"an MCP server labelled {label!r} exists: remove it first "
-                    f"(session.remove_mcp_server({label!r}) or %realtime mcp remove {label})"
-                )
+            self._refuse_taken(label)
         server = MCPServer(
             spec,
             allowed_tools=allowed_tools,
@@ -195,7 +296,7 @@ class MCPServers(Mapping[str, MCPServer]):
         server.on_tools_changed = lambda listed: self._refresh(server, listed)
         tools = server.connect()
         with self._lock:
-            if label in self._servers:  # added by another thread while this one started
+            if label in self._servers or label in self._remote:  # added meanwhile
                 server.stop()
                 raise ConfigurationError(f"an MCP server labelled {label!r} exists")
             try:
@@ -209,12 +310,17 @@ class MCPServers(Mapping[str, MCPServer]):
     def remove(self, label: str) -> None:
         """Stop the server labelled ``label`` and withdraw its tools."""
         with self._lock:
-            server = self._servers.pop(label, None)
-            if server is None:
-                known = ", ".join(self._servers) or "none"
+            remote = self._remote.pop(label, None)
+            server = None if remote is not None else self._servers.pop(label, None)
+            if remote is None and server is None:
+                known = ", ".join([*self._servers, *self._remote]) or "none"
                 raise ConfigurationError(f"no MCP server labelled {label!r} (added: {known})")
-            names = list(server.tools)
-            server.tools = {}
+            names = [] if server is None else list(server.tools)
+            if server is not None:
+                server.tools = {}
+        if server is None:
+            self._toolbox.hosted_changed()  # the service stops offering its tools
+            return
         server.stop()
         self._toolbox.registry.replace(names, ())
 
@@ -327,6 +433,17 @@ def _spec(
         headers=dict(headers or {}),
         cwd=cwd,
     )
+
+
+def _local_approval(require: bool | str | Collection[str]) -> bool | Collection[str]:
+    """``require_approval`` (the service's words) as a local server's ``approval``."""
+    if isinstance(require, str):
+        if require not in ("always", "never"):
+            raise ConfigurationError(
+                f"require_approval= takes 'always', 'never' or tool names, not {require!r}"
+            )
+        return require == "always"
+    return require
 
 
 def _schema_problem(schema: Any) -> str | None:

@@ -49,9 +49,19 @@ def tools_table(session: Session) -> str:
 
 def mcp_table(session: Session) -> str:
     """The Session's MCP servers and the tools each offers, as a Markdown table."""
-    if not session.mcp:
-        return "No MCP servers: add one with `%realtime mcp add LABEL --command CMD`."
+    remote = session.mcp.remote
+    if not session.mcp and not remote:
+        return (
+            "No MCP servers: add one with `%realtime mcp add LABEL --command CMD` (the kernel "
+            "runs it) or `%realtime mcp add LABEL URL` (the service runs it)."
+        )
     rows = ["| server | where | running | tools | not offered |", "|---|---|---|---|---|"]
+    for label, hosted in remote.items():
+        allowed = ", ".join(inline_code(name) for name in hosted.allowed_tools or ()) or "all"
+        rows.append(
+            f"| {inline_code(label)} | {_cell(hosted.where)} (run by the service; approval: "
+            f"{_cell(hosted.approval)}) | service | {allowed} | |"
+        )
     for label, server in session.mcp.items():
         tools = ", ".join(inline_code(name) for name in server.tools) or "none"
         skipped = "; ".join(f"{name}: {why}" for name, why in server.skipped.items())
