@@ -89,8 +89,10 @@ def test_a_remote_server_is_the_sdks_mcp_tool_with_credentials_hidden(session):
     assert definition["require_approval"] == {"always": {"tool_names": ["add"]}}
     assert definition["headers"] == {"X-Token": SECRET}
     shown = repr(server) + repr(session.mcp.remote) + str(server)
-    assert SECRET not in shown and TOKEN not in shown
-    assert "docs" in session.mcp.remote and "docs" not in session.mcp  # not a local one
+    assert SECRET not in shown
+    assert TOKEN not in shown
+    assert "docs" in session.mcp.remote
+    assert "docs" not in session.mcp
 
 
 def test_remote_options_are_checked_in_one_line(session):
@@ -115,7 +117,8 @@ def test_remote_options_are_checked_in_one_line(session):
 
 def test_the_magic_line_takes_a_url_after_the_label():
     command = parse_mcp(["add", "docs", "http://127.0.0.1:9/mcp", "--allow", "add,sub"])
-    assert command.remote and command.url == "http://127.0.0.1:9/mcp"
+    assert command.remote
+    assert command.url == "http://127.0.0.1:9/mcp"
     assert command.allowed_tools == ("add", "sub")
     assert command.approval is True  # the service's default: always ask
     assert parse_mcp(["add", "d", "http://a/mcp", "--approve", "never"]).approval is False
@@ -142,7 +145,11 @@ def listed_state(**tool_fields) -> tuple[Driven, str]:
     driven = Driven()
     driven.text_mode()
     out = driven.session_update(tools=[mcp_tool(**tool_fields)])
-    assert types(out) == ["session.updated", "conversation.item.added", "mcp_list_tools.in_progress"]
+    assert types(out) == [
+        "session.updated",
+        "conversation.item.added",
+        "mcp_list_tools.in_progress",
+    ]
     (request,) = driven.state.take_mcp_requests()
     assert isinstance(request, ListTools)
     tools = [
@@ -215,7 +222,8 @@ def test_a_call_that_needs_approval_waits_for_the_answer_item():
     assert not driven.state.take_mcp_requests()  # nothing runs before the user says so
     done = next(e for e in driven.log if e["type"] == "response.done")["response"]
     (request,) = done["output"]
-    assert request["type"] == "mcp_approval_request" and request["name"] == "sub"
+    assert request["type"] == "mcp_approval_request"
+    assert request["name"] == "sub"
     answer = {
         "type": "mcp_approval_response",
         "id": "item_answer1",
@@ -228,7 +236,8 @@ def test_a_call_that_needs_approval_waits_for_the_answer_item():
     assert "error" not in types(out), out
     until_waiting(driven)
     (call,) = driven.state.take_mcp_requests()
-    assert isinstance(call, CallTool) and call.name == "sub"
+    assert isinstance(call, CallTool)
+    assert call.name == "sub"
     driven.state.mcp_called(call.response_id, call.item_id, McpOutcome(output="2"))
     driven.run()
     assert_all_valid(driven.log, Dialect.GA)
@@ -268,7 +277,8 @@ def test_a_connector_fails_its_listing_saying_it_cannot_run_offline():
 def test_the_session_echo_keeps_mcp_credentials_back():
     driven = Driven()
     out = driven.session_update(tools=[mcp_tool(headers={"X-Token": SECRET}, authorization=TOKEN)])
-    assert SECRET not in json.dumps(out) and TOKEN not in json.dumps(out)
+    assert SECRET not in json.dumps(out)
+    assert TOKEN not in json.dumps(out)
     (request,) = driven.state.take_mcp_requests()
     assert request.headers == {"X-Token": SECRET, "Authorization": f"Bearer {TOKEN}"}
 
@@ -303,7 +313,8 @@ def test_the_mirror_and_every_view_show_listing_call_and_result():
     driven.run()
     conversation = mirrored(driven)
     listing = conversation.item(listing_id)
-    assert listing is not None and [t["name"] for t in listing.tools] == ["add", "sub"]
+    assert listing is not None
+    assert [t["name"] for t in listing.tools] == ["add", "sub"]
     call = conversation.item(request.item_id)
     assert call is not None
     assert (call.type, call.name, call.server_label, call.status) == (
@@ -317,7 +328,8 @@ def test_the_mirror_and_every_view_show_listing_call_and_result():
     assert item_label(call) == "MCP call add (demo)"
     for markdown in (item_markdown(listing), item_markdown(call), response_markdown([call])):
         html = render_markdown(markdown)
-        assert "<img" not in html and "<script" not in html
+        assert "<img" not in html
+        assert "<script" not in html
     assert "&lt;img" in render_markdown(item_markdown(call))
     # A new connection re-creates them as text (which tool, arguments, result).
     plan = restore_items(conversation.items, Dialect.GA)
@@ -340,10 +352,12 @@ def test_a_failed_call_shows_its_error():
     assert "response.mcp_call.failed" in types(driven.log)
     assert_all_valid(driven.log, Dialect.GA)
     call = mirrored(driven).item(request.item_id)
-    assert call is not None and call.status == "failed"
+    assert call is not None
+    assert call.status == "failed"
     assert call.error == "tool_execution_error: <b>a and b are required</b>"
     html = render_markdown(item_markdown(call))
-    assert "<b>" not in html and "MCP error" in html
+    assert "<b>" not in html
+    assert "MCP error" in html
 
 
 # The whole path: a Session, the embedded server, a real MCP server on 127.0.0.1 -----------
@@ -385,7 +399,9 @@ def test_a_session_runs_a_remote_servers_tool_with_its_secret_header(
     assert "secret returned: header ok" in result.text
     hostile = session.ask("call hostile {}").wait(within(60))
     html = render_markdown(response_markdown(hostile.items))
-    assert "<img" not in html and "<script" not in html and "&lt;script" in html
+    assert "<img" not in html
+    assert "<script" not in html
+    assert "&lt;script" in html
     session.stop_recording()
     saved = [
         recording.read_text(encoding="utf-8"),
@@ -405,14 +421,17 @@ def test_with_no_view_to_ask_a_call_is_denied_at_once_with_a_reason(session, rem
     result = session.ask('call add {"a": 1, "b": 2}').wait(within(60))
     (request,) = mcp_items(result, "mcp_approval_request")
     tool_round = session.tools.round_for(result.id)
-    assert tool_round is not None and tool_round.wait(within(30))
+    assert tool_round is not None
+    assert tool_round.wait(within(30))
     (asked,) = tool_round.calls
-    assert asked.server_label == "remote" and asked.state.value == "denied"
+    assert asked.server_label == "remote"
+    assert asked.state.value == "denied"
     assert "no one could be asked" in (asked.error or "")
     follow_up = tool_round.follow_up.wait(within(30))
     assert "declined" in follow_up.text
     answers = [item for item in session.items if item.type == "mcp_approval_response"]
-    assert answers and answers[-1].call_id == request.id
+    assert answers
+    assert answers[-1].call_id == request.id
     assert answers[-1].output.startswith("denied: ")
 
 
@@ -422,21 +441,21 @@ def test_an_approver_lets_the_call_run(session, remote_demo):
     session.tools.approver = lambda call: call.approve() or True
     result = session.ask('call add {"a": 20, "b": 22}').wait(within(60))
     tool_round = session.tools.round_for(result.id)
-    assert tool_round is not None and tool_round.wait(within(60))
+    assert tool_round is not None
+    assert tool_round.wait(within(60))
     follow_up = tool_round.follow_up.wait(within(60))
     (call,) = mcp_items(follow_up, "mcp_call")
     assert call.output == "sum is 42"
     assert call.call_id == mcp_items(result, "mcp_approval_request")[0].id
 
 
-def test_a_server_that_crashes_mid_call_fails_that_call_and_the_talk_goes_on(
-    session, remote_demo
-):
+def test_a_server_that_crashes_mid_call_fails_that_call_and_the_talk_goes_on(session, remote_demo):
     session.add_mcp_server("remote", url=remote_demo, require_approval="never")
     listing_done(session, "remote")
     result = session.ask("call crash {}").wait(within(60))
     (call,) = mcp_items(result, "mcp_call")
-    assert call.error and call.status == "failed"
+    assert call.error
+    assert call.status == "failed"
     assert "failed" in result.text
     assert session.ask("hello again").wait(within(30)).status == "completed"
 

@@ -1,4 +1,4 @@
-"""Embedded server (I/O): the MCP client that lists and calls remote MCP servers' tools.
+""":mod:`asyncio` MCP client of the embedded server (I/O): lists and calls MCP tools.
 
 The connection state (:mod:`rt_notebook.server.remote_mcp`, sans-I/O) asks for a listing or
 a call; the driver runs these coroutines and hands the answer back. Each request opens its
