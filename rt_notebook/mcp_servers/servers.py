@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from .remote import RemoteMCPServer, remote_server
 if TYPE_CHECKING:
     from mcp import types as mcp_types
 
+    from ..responses import ItemSnapshot
     from ..tools import Toolbox
 
 __all__ = ["DEFAULT_START_TIMEOUT", "MCPServer", "MCPServers", "MCPTool"]
@@ -34,6 +36,8 @@ __all__ = ["DEFAULT_START_TIMEOUT", "MCPServer", "MCPServers", "MCPTool"]
 log = logging.getLogger("rt_notebook")
 
 DEFAULT_START_TIMEOUT = 20.0  # seconds a server has to answer initialize and list its tools
+# Statuses of a finished listing.
+_SETTLED = ("completed", "failed")
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,6 +194,7 @@ class MCPServers(Mapping[str, MCPServer]):
             )
         if via not in (None, "service"):
             raise ConfigurationError(f"via= takes 'kernel' or 'service', not {via!r}")
+        listing_timeout = local.pop("start_timeout", DEFAULT_START_TIMEOUT)
         if local:
             raise ConfigurationError(
                 f"{', '.join(sorted(local))}= only apply to local servers "
@@ -204,6 +209,7 @@ class MCPServers(Mapping[str, MCPServer]):
             require_approval="always" if asked is None else asked,
             headers=headers,
             authorization=authorization,
+            listing_timeout=listing_timeout,
         )
 
     def add_remote(
@@ -217,8 +223,10 @@ class MCPServers(Mapping[str, MCPServer]):
         headers: Mapping[str, str] | None = None,
         authorization: str | None = None,
         description: str | None = None,
+        listing_timeout: float = DEFAULT_START_TIMEOUT,
     ) -> RemoteMCPServer:
-        """Offer a remote MCP server the service runs (see ``Session.add_mcp_server``)."""
+        """Offer a remote MCP server the service runs (see ``Session.add_mcp_server``);
+        connected, wait up to ``listing_timeout`` s for the service to list its tools."""
         server = remote_server(
             label,
             url=url,
@@ -229,11 +237,39 @@ class MCPServers(Mapping[str, MCPServer]):
             authorization=authorization,
             description=description,
         )
+        session = self._toolbox.session
+        before = {item.id for item in self._listings(label)} if session.connected else set()
         with self._lock:
             self._refuse_taken(label)
             self._remote[label] = server
         self._toolbox.hosted_changed()
+        if session.connected and not session.on_io_thread():
+            self._await_listing(label, before, listing_timeout)
         return server
+
+    def listing(self, label: str) -> ItemSnapshot | None:
+        """The latest ``mcp_list_tools`` item of the remote server ``label`` (its tools, its
+        status), or ``None`` before the service listed it."""
+        listings = self._listings(label)
+        return listings[-1] if listings else None
+
+    def _listings(self, label: str) -> list[ItemSnapshot]:
+        return [
+            item
+            for item in self._toolbox.session.items
+            if item.type == "mcp_list_tools" and item.server_label == label
+        ]
+
+    def _await_listing(self, label: str, before: set[str], timeout: float) -> None:
+        """Until the service listed the new server's tools (or said it could not), so that
+        the next question can use them; a slow listing is left to finish by itself."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            latest = self.listing(label)
+            if latest is not None and latest.id not in before and latest.status in _SETTLED:
+                return
+            time.sleep(0.05)  # items change on the I/O thread; a listing takes a round trip
+        log.warning("rt_notebook: MCP server %r: its tools are not listed yet", label)
 
     def _hosted_definitions(self) -> list[dict[str, Any]]:
         with self._lock:

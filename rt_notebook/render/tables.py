@@ -57,10 +57,16 @@ def mcp_table(session: Session) -> str:
         )
     rows = ["| server | where | running | tools | not offered |", "|---|---|---|---|---|"]
     for label, hosted in remote.items():
-        allowed = ", ".join(inline_code(name) for name in hosted.allowed_tools or ()) or "all"
+        listing = session.mcp.listing(label)
+        if listing is None or listing.status not in ("completed", "failed"):
+            tools = "*listing…*"
+        elif listing.status == "failed":
+            tools = f"**listing failed** {_cell(listing.error or '')}"
+        else:
+            tools = ", ".join(inline_code(tool.get("name", "?")) for tool in listing.tools)
         rows.append(
             f"| {inline_code(label)} | {_cell(hosted.where)} (run by the service; approval: "
-            f"{_cell(hosted.approval)}) | service | {allowed} | |"
+            f"{_cell(hosted.approval)}) | service | {tools or 'none'} | |"
         )
     for label, server in session.mcp.items():
         tools = ", ".join(inline_code(name) for name in server.tools) or "none"
