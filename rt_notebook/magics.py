@@ -369,7 +369,9 @@ class RealtimeMagics(Magics):
 
         approvals: CellApprovals | BackgroundApprovals | None = CellApprovals()
         if args.background:
-            wanted = any(tool.approval for tool in session.tools.values())
+            wanted = any(tool.approval for tool in session.tools.values()) or (
+                session.tools.hosted is not None and session.mcp.asks_approval()
+            )
             approvals = BackgroundApprovals() if wanted else None
         if key is not None:
             # Remembered before the response is requested: if the server refuses it, a
@@ -513,7 +515,7 @@ class RealtimeMagics(Magics):
                 voice.finish(result)
             placed = _keep(session, result, added, place)
             place = placed[-1][0] if placed else place
-            calls = result.function_calls
+            calls = result.tool_requests
             if not calls or result.status != "completed":
                 return result
             if result.out_of_band and place is None:

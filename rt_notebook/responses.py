@@ -137,6 +137,13 @@ class ResponseResult:
         """The function-call items of this response."""
         return [item for item in self.items if item.type == "function_call"]
 
+    @property
+    def tool_requests(self) -> list[ItemSnapshot]:
+        """What this response asks the tool runner for: its function calls and its remote
+        MCP servers' approval requests."""
+        kinds = ("function_call", "mcp_approval_request")
+        return [item for item in self.items if item.type in kinds]
+
     def _repr_markdown_(self) -> str:
         from .render.markdown import safe_inline, safe_markdown
 

@@ -247,6 +247,11 @@ class MCPServers(Mapping[str, MCPServer]):
             self._await_listing(label, before, listing_timeout)
         return server
 
+    def asks_approval(self) -> bool:
+        """Whether a remote server may send approval requests (a view must be ready)."""
+        with self._lock:
+            return any(server.approval != "never" for server in self._remote.values())
+
     def listing(self, label: str) -> ItemSnapshot | None:
         """The latest ``mcp_list_tools`` item of the remote server ``label`` (its tools, its
         status), or ``None`` before the service listed it."""
