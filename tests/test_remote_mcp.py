@@ -397,6 +397,19 @@ def test_a_session_runs_a_remote_servers_tool_with_its_secret_header(
     (call,) = mcp_items(result, "mcp_call")
     assert call.output == "header ok"  # the header reached the server
     assert "secret returned: header ok" in result.text
+    # The inspector files the call's events under that turn.
+    timeline = session.timeline(result.id)
+    assert timeline is not None
+    kinds = [entry.type for entry in timeline.entries]
+    for kind in (
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+    ):
+        assert kind in kinds
+    session_kinds = [entry.type for entry in session.session_timeline().entries]
+    assert "mcp_list_tools.completed" in session_kinds
     hostile = session.ask("call hostile {}").wait(within(60))
     html = render_markdown(response_markdown(hostile.items))
     assert "<img" not in html
