@@ -516,3 +516,38 @@ def test_two_sessions_call_the_same_server_at_once(offline_server, make_session,
     for thread in threads:
         thread.join(within(90))
     assert results == {0: "sum is 100", 1: "sum is 101"}
+
+
+def test_after_a_drop_mcp_items_come_back_as_their_text(make_session, remote_demo):
+    from rt_notebook.server import EmbeddedServer
+
+    with EmbeddedServer(pace=0.0) as server:
+        session = make_session(server)
+        session.add_mcp_server("remote", url=remote_demo, require_approval="never")
+        result = session.ask('call add {"a": 3, "b": 4}').wait(within(60))
+        (call,) = mcp_items(result, "mcp_call")
+        assert call.output == "sum is 7"
+        first_listing = session.mcp.listing("remote")
+        assert first_listing is not None
+        assert server.drop_connections() == 1
+        after = session.ask("after the drop").wait(within(60))
+        assert after.status == "completed"
+        restored = next(item for item in session.items if item.id == call.id)
+        old_listing = next(item for item in session.items if item.id == first_listing.id)
+        assert "MCP server 'remote' listed its tools: add, secret" in old_listing.text
+        assert (restored.type, restored.role) == ("message", "system")
+        assert "remote.add(" in restored.text
+        assert "returned sum is 7" in restored.text
+
+        # The new connection lists the server's tools again, and calls still work.
+        def relisted() -> bool:
+            latest = session.mcp.listing("remote")
+            return (
+                latest is not None
+                and latest.id != first_listing.id
+                and (latest.status == "completed")
+            )
+
+        wait_until(relisted, "the tools listed on the new connection", within(60))
+        again = session.ask('call add {"a": 1, "b": 1}').wait(within(60))
+        assert mcp_items(again, "mcp_call")[0].output == "sum is 2"
