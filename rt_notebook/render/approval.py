@@ -110,10 +110,7 @@ class ApprovalButtons:
         self.approve_button = widgets.Button(description="Approve", button_style="success")
         self.deny_button = widgets.Button(description="Deny", button_style="danger")
         # A Label shows text, not HTML; the name and arguments are model-written all the same.
-        server = f"{call.server_label}." if call.server_label is not None else ""
-        self.label = widgets.Label(
-            f"Run {server}{_one_line(call.name, 60)}({_one_line(call.arguments)})?"
-        )
+        self.label = widgets.Label(f"Run {_one_line(call.label, 60)}({_one_line(call.arguments)})?")
         self.widget = widgets.HBox([self.label, self.approve_button, self.deny_button])
         self.approve_button.on_click(lambda _: self._decide(True))
         self.deny_button.on_click(lambda _: self._decide(False))

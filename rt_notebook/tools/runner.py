@@ -129,6 +129,12 @@ class ToolCall:
     def __repr__(self) -> str:
         return f"<ToolCall {self.name} {self.call_id} {self.state.value}>"
 
+    @property
+    def label(self) -> str:
+        """What the call runs, for people: the tool's name (``SERVER.TOOL`` for a remote
+        MCP server's)."""
+        return self.name if self.server_label is None else f"{self.server_label}.{self.name}"
+
     def approve(self) -> None:
         """Let a tool that needs approval run. Safe from any thread (widget callbacks)."""
         self._decide(_APPROVED)

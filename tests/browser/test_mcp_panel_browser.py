@@ -57,7 +57,7 @@ def test_an_mcp_approval_is_asked_in_the_panels_bubble(page, artifacts):
     box.press("Enter")
     row = page.locator(f"{INLINE} .rt-approval")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("Run add")
+    expect(row).to_contain_text("Run remote.add")
     page.screenshot(path=str(artifacts / "mcp-panel-approval-asked.png"))
     row.get_by_role("button", name="Approve").click()
     panel = page.locator(INLINE)
