@@ -914,7 +914,7 @@ class ChatPanel:
             return error_entry(key, message)
         if kind == "a":
             call = self._decisions[key]
-            return approval_entry(key, key, call.name, call.arguments)
+            return approval_entry(key, key, call.label, call.arguments)
         outgoing = next((o for o in self._outgoing if o.key == key), None)
         if outgoing is None:
             return None
@@ -970,7 +970,7 @@ class ChatPanel:
             if outcome is None:
                 continue
             self._approval_shown[key] = outcome
-            settled = approval_entry(key, key, call.name, call.arguments, outcome)
+            settled = approval_entry(key, key, call.label, call.arguments, outcome)
             self._publish(self._doc.meta(key, settled["meta"]))
             with self._lock:
                 self._decisions.pop(key, None)

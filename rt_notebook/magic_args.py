@@ -13,7 +13,7 @@ import keyword
 import math
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +267,7 @@ LINE_COMMANDS = {
     "fix": "[--to-cell] [--oob]",
     "resume": "[NOTEBOOK.ipynb | RECORDING.jsonl | EXPORT.json] [--replace | --append]",
     "mcp": (
-        "add LABEL (--command CMD | --url URL) [--allow TOOL,…] "
+        "add LABEL (URL | --command CMD | --url URL) [--allow TOOL,…] "
         "[--approve always|never|TOOL,…] | list | remove LABEL"
     ),
 }
@@ -387,6 +387,8 @@ class McpCommand:
     url: str | None = None
     allowed_tools: tuple[str, ...] | None = None
     approval: bool | tuple[str, ...] = False
+    # A URL written after the label: a remote server the service runs (--url: the kernel).
+    remote: bool = False
 
 
 def parse_mcp(words: Sequence[str]) -> McpCommand:
@@ -408,7 +410,22 @@ def parse_mcp(words: Sequence[str]) -> McpCommand:
         if rest:
             raise ConfigurationError(f"usage: %realtime mcp remove LABEL (not {rest[0]!r})")
         return McpCommand("remove", label)
+    if rest and not rest[0].startswith("-"):
+        url = rest.pop(0)
+        options = _mcp_options(rest, usage)
+        if "--command" in options or "--url" in options:
+            raise ConfigurationError(
+                "%realtime mcp add LABEL URL is a server the service runs; "
+                "--command and --url are for servers the kernel runs: one of them"
+            )
+        command = _mcp_add(label, {**options, "--url": url, "--approve": _approve(options)})
+        return replace(command, remote=True)
     return _mcp_add(label, _mcp_options(rest, usage))
+
+
+def _approve(options: dict[str, str]) -> str:
+    """A remote server's ``--approve``: ``always`` unless told (the service's default)."""
+    return options.get("--approve", "always")
 
 
 def _mcp_options(rest: list[str], usage: str) -> dict[str, str]:

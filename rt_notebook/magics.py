@@ -375,7 +375,9 @@ class RealtimeMagics(Magics):
 
         approvals: CellApprovals | BackgroundApprovals | None = CellApprovals()
         if args.background:
-            wanted = any(tool.approval for tool in session.tools.values())
+            wanted = any(tool.approval for tool in session.tools.values()) or (
+                session.tools.hosted is not None and session.mcp.asks_approval()
+            )
             approvals = BackgroundApprovals() if wanted else None
         if key is not None:
             # Remembered before the response is requested: if the server refuses it, a
@@ -521,7 +523,7 @@ class RealtimeMagics(Magics):
                 voice.finish(result)
             placed = _keep(session, result, added, place)
             place = placed[-1][0] if placed else place
-            calls = result.function_calls
+            calls = result.tool_requests
             if not calls or result.status != "completed":
                 return result
             if result.out_of_band and place is None:
@@ -640,6 +642,10 @@ class RealtimeMagics(Magics):
                            its traceback (colours stripped, keys scrubbed, bounded) are
                            sent as a message in the conversation (--oob: out of band);
                            --to-cell: the answer's code goes into a new cell below
+        mcp add LABEL URL [--allow TOOL,…] [--approve always|never|TOOL,…]
+                           a remote MCP server the service runs (offline: the embedded
+                           server); headers and tokens only through
+                           session.add_mcp_server(..., headers=...), never in a cell
         mcp add LABEL --command "CMD ARGS" | --url URL [--allow TOOL,…]
                            [--approve always|never|TOOL,…]
                            start a local MCP server (stdio, or Streamable HTTP from the
@@ -724,7 +730,14 @@ class RealtimeMagics(Magics):
         from .render.tables import mcp_table
 
         command = parse_mcp(rest)
-        if command.action == "add":
+        if command.action == "add" and command.remote:
+            session.add_mcp_server(
+                command.label,
+                url=command.url,
+                allowed_tools=command.allowed_tools,
+                require_approval=command.approval,
+            )
+        elif command.action == "add":
             session.add_mcp_server(
                 command.label,
                 command=list(command.command) or None,

@@ -75,6 +75,10 @@ class ItemSnapshot:
     response_id: str | None
     # A user message's images (their labels show where the item is shown).
     images: tuple[ImagePart, ...] = ()
+    # Remote MCP items: the server's label, the error, a listing's tools.
+    server_label: str | None = None
+    error: str | None = None
+    tools: tuple[dict[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The item as plain data (the transcript's item format, as ``Item.as_dict``):
@@ -85,6 +89,7 @@ class ItemSnapshot:
             if field.name not in ("response_id", "images")
         }
         data["images"] = [image.summary() for image in self.images]
+        data["tools"] = [dict(tool) for tool in self.tools]
         return data
 
 
@@ -131,6 +136,13 @@ class ResponseResult:
     def function_calls(self) -> list[ItemSnapshot]:
         """The function-call items of this response."""
         return [item for item in self.items if item.type == "function_call"]
+
+    @property
+    def tool_requests(self) -> list[ItemSnapshot]:
+        """What this response asks the tool runner for: its function calls and its remote
+        MCP servers' approval requests."""
+        kinds = ("function_call", "mcp_approval_request")
+        return [item for item in self.items if item.type in kinds]
 
     def _repr_markdown_(self) -> str:
         from .render.markdown import safe_inline, safe_markdown

@@ -32,7 +32,7 @@ from .protocol import payloads
 from .protocol.events import Dialect
 from .protocol.sendable import check_sendable
 from .protocol.turns import Request, State, Timing, Turn, TurnState
-from .redaction import Secret
+from .redaction import Secret, scrub_data
 from .responses import ResponseHandle, SessionStatus
 from .transport import Endpoint, Transport, resolve_endpoint
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .mcp_servers import MCPServer, MCPServers
     from .protocol.conversation import Conversation
     from .resume import ResumeReport
+    from .mcp_servers.remote import RemoteMCPServer
     from .tools import Tool, Toolbox
 
 __all__ = ["Session", "SessionStatus", "Timing", "check_settings", "connect", "get_session"]
@@ -153,7 +154,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         update is here once ``session.updated`` acknowledges it, never before."""
         with self._driver.lock:
             accepted = self._driver.core.settings.accepted()
-        return payloads.settings_view(self.dialect, accepted)
+        return dict(scrub_data(payloads.settings_view(self.dialect, accepted)))  # MCP headers
 
     @property
     def pending_settings(self) -> list[dict[str, Any]]:
@@ -348,37 +349,45 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
         *,
         command: Sequence[str] | None = None,
         url: str | None = None,
+        connector_id: str | None = None,
         via: str | None = None,
         allowed_tools: Collection[str] | None = None,
-        approval: bool | Collection[str] = False,
-        env: Mapping[str, str] | None = None,
+        require_approval: bool | str | Collection[str] | None = None,
+        approval: bool | Collection[str] | None = None,
         headers: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        timeout: float = 30.0,
-        start_timeout: float = 20.0,
-    ) -> MCPServer:
-        """Start a local MCP server and offer its tools to the model as function tools.
+        authorization: str | None = None,
+        **local: Any,
+    ) -> MCPServer | RemoteMCPServer:
+        """Offer an MCP server's tools to the model.
 
-        ``command=["python", "server.py"]`` runs it over stdio; ``url=..., via="kernel"``
-        connects to it over Streamable HTTP from the kernel. Its tool ``TOOL`` is offered as
-        ``LABEL__TOOL`` (shortened with a hash when that does not fit the service's names).
-        ``allowed_tools`` limits which tools are offered; ``approval`` asks before every
-        call (``True``) or before calls of the named tools; ``timeout`` bounds each call and
-        ``start_timeout`` the start. ``env`` and ``headers`` values are treated as secrets.
-        Needs the ``mcp`` SDK (``pip install 'rt-notebook[mcp]'``).
+        ``url=...`` (or ``connector_id=...``): a remote server the service runs itself
+        (the embedded server too, offline): its ``{"type": "mcp"}`` tool joins the session's
+        tools, and its listings, calls and approval requests show where the answer does.
+        ``require_approval`` is ``"always"`` (the default), ``"never"`` or the tools that
+        ask; ``headers`` and ``authorization`` (an OAuth token) are credentials, never
+        shown or saved.
+
+        ``command=["python", "server.py"]`` (stdio) or ``url=..., via="kernel"``
+        (Streamable HTTP): a local server the kernel connects to with the ``mcp`` SDK
+        (``pip install 'rt-notebook[mcp]'``); its tool ``TOOL`` is offered as the function
+        ``LABEL__TOOL``; ``approval`` asks before every call (``True``) or the named tools';
+        ``env``, ``cwd``, ``timeout`` and ``start_timeout`` apply to it (``env`` values are
+        secrets).
+
+        ``allowed_tools`` limits which tools are offered, in both.
         """
-        return self.mcp.add(
+        return self.mcp.add_server(
             label,
             command=command,
             url=url,
+            connector_id=connector_id,
             via=via,
             allowed_tools=allowed_tools,
+            require_approval=require_approval,
             approval=approval,
-            env=env,
             headers=headers,
-            cwd=cwd,
-            timeout=timeout,
-            start_timeout=start_timeout,
+            authorization=authorization,
+            **local,
         )
 
     def remove_mcp_server(self, label: str) -> None:
@@ -594,7 +603,7 @@ class Session(ConversationReader, ItemWriter, VoiceInput):
             accepted = self._driver.core.settings.accepted()
         body = self._session_body(self._connect_with)
         _merge_body(body, accepted)
-        if body.get("tools") is not None or len(self.tools.registry):
+        if body.get("tools") is not None or len(self.tools.registry) or self.tools.hosted:
             body["tools"] = self.tools.session_schemas(
                 self.tools.hand_written(body.get("tools") or [])
             )

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..redaction import scrub
-from .items import ROLE_LABELS, image_labels, pretty_json, role_label
+from .items import ROLE_LABELS, image_labels, item_label, pretty_json, role_label
+from .items import item_body as markdown_body
 from .markdown_tree import Node, markdown_tree, tree_text
 
 if TYPE_CHECKING:
@@ -72,7 +73,18 @@ def is_streaming(item: ItemSnapshot, response_status: str | None) -> bool:
     )
 
 
+# Remote MCP items (drawn as calls and outputs are), and their bubbles' kind.
+_MCP_KINDS = {
+    "mcp_call": "function-call",
+    "mcp_approval_request": "function-call",
+    "mcp_list_tools": "function-output",
+    "mcp_approval_response": "function-output",
+}
+
+
 def _kind(item: ItemSnapshot) -> str:
+    if item.type in _MCP_KINDS:
+        return _MCP_KINDS[item.type]
     if item.type == "function_call":
         return "function-call"
     if item.type == "function_call_output":
@@ -98,6 +110,8 @@ def item_meta(
         label, code = "Function call", item.name or "?"
     elif item.type == "function_call_output":
         label, code = "Function output", item.call_id or ""
+    elif item.type in _MCP_KINDS:
+        label = item_label(item)
     else:
         label = role_label(item.role or "assistant")
     notable = response_status if response_status in _NOTABLE else ""
@@ -127,6 +141,8 @@ def item_body(item: ItemSnapshot) -> list[Node]:
         return [["pre", ["code", scrub(pretty_json(item.arguments or ""))]]]
     if item.type == "function_call_output":
         return [["pre", ["code", scrub(pretty_json(item.output or ""))]]]
+    if item.type in _MCP_KINDS:  # the one renderer's safe Markdown, as blocks
+        return markdown_tree(scrub(markdown_body(item)))
     # A user message's images as labels after its text (never their bytes).
     labels: list[Node] = [["p", ["em", f"[{label}]"]] for label in image_labels(item)]
     return [*markdown_tree(item.text), *labels]
