@@ -168,7 +168,8 @@ def measure(kernel: Kernel, text: str, rate: int) -> Cost:
     dates = [m["header"]["date"] for m in streamed]
     seconds = (max(dates) - min(dates)).total_seconds() if len(dates) > 1 else 0.0
     final = [m for m in messages if m["msg_type"] == "update_display_data"][-1]["content"]
-    exact = final["data"].get("text/plain") == answer
+    # The answer is the final text/markdown (its text/plain is a summary of it).
+    exact = final["data"].get("text/markdown", "").startswith(answer + "\n\n*")
     counted = [m for m in messages if m["msg_type"] != "comm_open"]  # the view sends those
     return Cost(
         text=len(answer.encode()),
