@@ -9,6 +9,12 @@ how long the page stayed frozen (goal: ≤ 1 s, throughout). It also reports wha
 drew: sealed Markdown blocks while streaming, and whether the final output is the bounded
 HTML (``text/html`` drawn, the exact answer kept in ``text/markdown`` and ``text/plain``).
 
+The same answers are then sent from a chat panel (``panel.send``), which is closed when
+the answer is done (its output becomes the static transcript, with a bounded
+``text/html`` past the limit): the longest evaluation while the panel streams, the
+Markdown blocks its bubble drew, whether its "show all" fold holds the rest, and the
+longest evaluation reopening the saved notebook.
+
 ``python benchmarks/render_browser.py [--quick]`` (``--quick``: the 400 KB answer only).
 Needs Chromium at /usr/bin/chromium and Playwright.
 """
@@ -78,6 +84,70 @@ def round_trips(page, until) -> list[float]:
         page.evaluate("() => 1")
         times.append(time.perf_counter() - start)
     return times
+
+
+PANEL_CELLS = [
+    SETUP,
+    "%%realtime\nwarm up",
+    "panel = rt_notebook.ChatPanel(session)\npanel",
+    "panel.send(question).result(600).wait(600)\npanel.close()",
+]
+PANEL_STATE = """() => {
+  const bubbles = document.querySelectorAll('.rt-chat-assistant');
+  const last = bubbles[bubbles.length - 1];
+  if (!last) return {blocks: 0, folded: false};
+  const body = last.querySelector('.rt-chat-body');
+  const fold = last.querySelector('.rt-chat-fold');
+  return {blocks: body ? body.children.length : 0, folded: Boolean(fold && !fold.hidden)};
+}"""
+
+
+def measure_panel(browser, lab: Lab, name: str, text: str) -> dict:
+    """The answer sent from a chat panel: evaluations while it streams, then reopened."""
+    (lab.root / "answer.txt").write_text(text, encoding="utf-8")
+    write_notebook(lab.root, name, PANEL_CELLS)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    try:
+        goto_notebook(page, lab.notebook_url(name))
+        run_cell(page, 0)
+        run_cell(page, 1)
+        run_cell(page, 2)
+        page.wait_for_selector(".rt-chat-view")
+        run_cell(page, 3, wait=False)
+        prompt = "document.querySelectorAll('.jp-Notebook .jp-Cell')[3]"
+        finished = f"() => /\\[\\d+\\]/.test({prompt}.querySelector('.jp-InputPrompt').innerText)"
+        seen = {"blocks": 0, "folded": False}
+
+        def done() -> bool:
+            state = page.evaluate(PANEL_STATE)
+            seen["blocks"] = max(seen["blocks"], state["blocks"])
+            seen["folded"] = seen["folded"] or state["folded"]
+            return bool(page.evaluate(finished))
+
+        streaming = round_trips(page, done)
+        save(page)
+    finally:
+        context.close()
+    saved = json.loads((lab.root / name).read_text(encoding="utf-8"))
+    kinds = sorted(saved["cells"][2]["outputs"][-1]["data"])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    try:
+        start = time.monotonic()
+        page.goto(lab.notebook_url(name))
+        reopened = round_trips(page, lambda: time.monotonic() - start > REOPEN_WATCH_S)
+    finally:
+        context.close()
+    return {
+        "streaming_max": max(streaming),
+        "reopen_max": max(reopened),
+        "blocks": seen["blocks"],
+        "folded": seen["folded"],
+        "kinds": kinds,
+    }
 
 
 def measure(browser, lab: Lab, name: str, text: str) -> dict:
@@ -204,6 +274,27 @@ def main() -> None:
                     1,
                     at_most=False,
                 )
+            print("render in Chromium: the same answers sent from a chat panel")
+            for index, (title, text) in enumerate(cases):
+                result = measure_panel(browser, lab, f"panel{index}.ipynb", text)
+                print(
+                    f"  {title} in the panel: longest evaluation"
+                    f" {result['streaming_max']:.2f} s while streaming,"
+                    f" {result['reopen_max']:.2f} s reopening; {result['blocks']} nodes in the"
+                    f" answer's bubble; rest folded behind show all: {result['folded']}"
+                    f" (saved after close: {', '.join(result['kinds'])})"
+                )
+                what = f"longest page evaluation, panel, {title}"
+                for when, key in (("streaming", "streaming_max"), ("reopening", "reopen_max")):
+                    goal(
+                        "3",
+                        f"{what}, {when}",
+                        result[key],
+                        None,
+                        FREEZE_GOAL_S,
+                        at_most=True,
+                        unit=" s",
+                    )
             browser.close()
     finally:
         process.terminate()

@@ -72,6 +72,7 @@ from .protocol.conversation import (
     ResponseDone,
 )
 from .render.blocks import BlockScanner
+from .render.bounded import bounded_html, needs_bounds
 from .render.markdown import inline_code, safe_inline
 from .render.markdown_tree import markdown_tree
 from .render.panel_doc import (
@@ -414,7 +415,8 @@ class ChatPanel:
     def static_bundle(self) -> dict[str, str]:
         """What replaces the panel's outputs when it is closed: the transcript as Markdown
         (renders anywhere: JupyterLab without the kernel, GitHub, nbconvert), and a line of
-        plain text saying where it is (the transcript is not stored twice)."""
+        plain text saying where it is (the transcript is not stored twice). Past the
+        Markdown limit, also a bounded ``text/html`` drawing (as a cell's huge answer)."""
         head = f"**{safe_inline(self.title)}** · session {inline_code(self.name)} · closed"
         try:
             transcript = self.to_markdown()
@@ -423,7 +425,13 @@ class ChatPanel:
             transcript = ""
         count = len(self.items) if transcript else 0
         plain = f"{self.title} (closed) · session {self.name} · {count} items (see the Markdown)"
-        return {"text/markdown": f"{head}\n\n{transcript}", "text/plain": plain}
+        markdown = f"{head}\n\n{transcript}"
+        bundle = {"text/markdown": markdown, "text/plain": plain}
+        if needs_bounds(markdown):
+            # Too long to render whole (a huge answer): front ends draw this instead, so a
+            # reopened notebook does not block its page; the Markdown stays whole.
+            bundle["text/html"] = bounded_html(markdown)
+        return bundle
 
     def _show_static(self) -> None:
         """Replace the panel's outputs by its transcript (what a reopened notebook then
