@@ -133,9 +133,11 @@ class ResponseResult:
         return [item for item in self.items if item.type == "function_call"]
 
     def _repr_markdown_(self) -> str:
-        from .render.markdown import safe_inline, safe_markdown
+        # As a cell shows the answer: the one renderer of items (render/items.py).
+        from .render.items import response_markdown
+        from .render.markdown import safe_inline
 
-        return safe_markdown(self.text) or f"*({safe_inline(self.status)}, no text)*"
+        return response_markdown(self.items) or f"*({safe_inline(self.status)}, no text)*"
 
 
 class ResponseHandle:

@@ -10,7 +10,6 @@ from markdown_it import MarkdownIt
 
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.render import items as render
-from rt_notebook.render.cell import render_items
 from rt_notebook.render.markdown import safe_markdown
 from rt_notebook.responses import ItemSnapshot
 from rt_notebook.transcript import to_markdown
@@ -74,7 +73,7 @@ def test_transcripts_of_the_panel_and_of_a_recording_read_the_same():
 
 def test_a_cells_answer_and_the_exported_cell_output_read_the_same():
     answer = [ITEMS[1], ITEMS[3]]
-    cell = render_items(answer)
+    cell = render.response_markdown(answer)
     assert cell == f"{render.item_body(ITEMS[1])}\n\n{safe_markdown(ITEMS[3].text)}"
     cells = transcript_cells([ITEMS[0], *answer])
     assert cells[0].outputs[0]["data"]["text/markdown"] == cell
@@ -85,7 +84,7 @@ def test_no_place_lets_raw_html_or_a_script_link_through():
     rendered = [
         transcript_markdown(ITEMS),
         to_markdown(recorded(ITEMS)),
-        render_items(ITEMS),
+        render.response_markdown(ITEMS),
         *(render.item_markdown(item) for item in ITEMS),
     ]
     # Read by a permissive parser (raw HTML on), as JupyterLab reads trusted Markdown.

@@ -35,7 +35,6 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
@@ -51,20 +50,15 @@ from .stream_edits import StreamEdits
 from .view_loop import ViewLoop
 
 if TYPE_CHECKING:
-    from ..responses import ItemSnapshot, ResponseHandle, ResponseResult
+    from ..responses import ResponseHandle, ResponseResult
     from ..session import Session
     from ..widgets.stream import AnswerStream
 
-__all__ = ["CellView", "plain_summary", "render_items"]
+__all__ = ["CellView", "plain_summary"]
 
 METADATA_KEY = "rt_notebook"
 log = logging.getLogger("rt_notebook")
 _HREF = re.compile(r"\((#rt-events-[\w-]+)\)")
-
-
-def render_items(items: Sequence[ItemSnapshot]) -> str:
-    """Markdown for a response's output items (see :func:`.items.response_markdown`)."""
-    return response_markdown(items)
 
 
 def plain_summary(text: str, limit: int = 80) -> str:
@@ -93,11 +87,6 @@ def _open_stream(waiting: str, link: str, plain: bool) -> AnswerStream | None:
         return None
     match = _HREF.search(link)
     return open_stream(waiting=waiting, link=match.group(1) if match else "", plain=plain)
-
-
-def _item_source(item: ItemSnapshot) -> str:
-    """An item's Markdown before sanitizing (see :func:`.items.item_source`)."""
-    return item_source(item)
 
 
 class CellView:
@@ -168,7 +157,7 @@ class CellView:
         except RealtimeError as error:
             self._collapse(self._render(self._current_text()), self._error_footer(error))
             raise
-        text = render_items(result.items) if not self.plain else result.text
+        text = response_markdown(result.items) if not self.plain else result.text
         self._collapse(text, self._footer(result), self._provenance(result))
         return result
 
@@ -181,9 +170,7 @@ class CellView:
             return ""
         if self.plain:
             return self.session.response_text(response_id)
-        return "\n\n".join(
-            filter(None, map(_item_source, self.session.response_items(response_id)))
-        )
+        return "\n\n".join(filter(None, map(item_source, self.session.response_items(response_id))))
 
     def _render(self, raw: str) -> str:
         return scrub(raw) if self.plain else safe_markdown(raw)
