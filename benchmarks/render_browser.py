@@ -102,6 +102,21 @@ PANEL_STATE = """() => {
 }"""
 
 
+def baseline_reopen(browser, lab: Lab) -> float:
+    """The longest evaluation while JupyterLab opens a notebook with no outputs: what the
+    page costs by itself (the reopening figures include it)."""
+    write_notebook(lab.root, "baseline.ipynb", [SETUP])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    try:
+        start = time.monotonic()
+        page.goto(lab.notebook_url("baseline.ipynb"))
+        return max(round_trips(page, lambda: time.monotonic() - start > REOPEN_WATCH_S))
+    finally:
+        context.close()
+
+
 def measure_panel(browser, lab: Lab, name: str, text: str) -> dict:
     """The answer sent from a chat panel: evaluations while it streams, then reopened."""
     (lab.root / "answer.txt").write_text(text, encoding="utf-8")
@@ -238,6 +253,10 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             print("render in Chromium: a huge answer streamed at full speed into JupyterLab")
+            print(
+                f"  JupyterLab by itself: longest evaluation {baseline_reopen(browser, lab):.2f} s"
+                " opening a notebook without outputs"
+            )
             for index, (title, text) in enumerate(cases):
                 result = measure(browser, lab, f"huge{index}.ipynb", text)
                 print(
