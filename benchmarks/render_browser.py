@@ -90,15 +90,24 @@ PANEL_CELLS = [
     SETUP,
     "%%realtime\nwarm up",
     "panel = rt_notebook.ChatPanel(session)\npanel",
-    "panel.send(question).result(600).wait(600)\npanel.close()",
+    "panel.send(question).result(600).wait(600)",
+    "panel.close()",
 ]
+PANEL_FINISHED = """(index) => /\\[\\d+\\]/.test(
+  document.querySelectorAll('.jp-Notebook .jp-Cell')[index].querySelector('.jp-InputPrompt')
+    .innerText)"""
 PANEL_STATE = """() => {
   const bubbles = document.querySelectorAll('.rt-chat-assistant');
   const last = bubbles[bubbles.length - 1];
-  if (!last) return {blocks: 0, folded: false};
+  if (!last) return {answers: 0, done: false, blocks: 0, folded: false};
   const body = last.querySelector('.rt-chat-body');
   const fold = last.querySelector('.rt-chat-fold');
-  return {blocks: body ? body.children.length : 0, folded: Boolean(fold && !fold.hidden)};
+  return {
+    answers: bubbles.length,
+    done: last.dataset.status === 'completed',
+    blocks: body ? body.children.length : 0,
+    folded: Boolean(fold && !fold.hidden),
+  };
 }"""
 
 
@@ -131,17 +140,19 @@ def measure_panel(browser, lab: Lab, name: str, text: str) -> dict:
         run_cell(page, 2)
         page.wait_for_selector(".rt-chat-view")
         run_cell(page, 3, wait=False)
-        prompt = "document.querySelectorAll('.jp-Notebook .jp-Cell')[3]"
-        finished = f"() => /\\[\\d+\\]/.test({prompt}.querySelector('.jp-InputPrompt').innerText)"
         seen = {"blocks": 0, "folded": False}
 
-        def done() -> bool:
+        def shown() -> bool:
+            # Until the page shows the huge answer (the panel's second) complete.
             state = page.evaluate(PANEL_STATE)
             seen["blocks"] = max(seen["blocks"], state["blocks"])
             seen["folded"] = seen["folded"] or state["folded"]
-            return bool(page.evaluate(finished))
+            return state["answers"] >= 2 and state["done"]
 
-        streaming = round_trips(page, done)
+        streaming = round_trips(page, shown)
+        streaming += round_trips(page, lambda: bool(page.evaluate(PANEL_FINISHED, 3)))
+        run_cell(page, 4, wait=False)  # close: the output becomes the static transcript
+        streaming += round_trips(page, lambda: bool(page.evaluate(PANEL_FINISHED, 4)))
         save(page)
     finally:
         context.close()
