@@ -15,7 +15,8 @@ the answer is done (its output becomes the static transcript, with a bounded
 Markdown blocks its bubble drew, whether its "show all" fold holds the rest, and the
 longest evaluation reopening the saved notebook.
 
-``python benchmarks/render_browser.py [--quick]`` (``--quick``: the 400 KB answer only).
+``python benchmarks/render_browser.py [--quick] [--panel]`` (``--quick``: the 400 KB answer
+only; ``--panel``: the chat panel's cases only).
 Needs Chromium at /usr/bin/chromium and Playwright.
 """
 
@@ -90,7 +91,7 @@ PANEL_CELLS = [
     SETUP,
     "%%realtime\nwarm up",
     "panel = rt_notebook.ChatPanel(session)\npanel",
-    "panel.send(question).result(600).wait(600)",
+    "_ = panel.send(question).result(600).wait(600)",
     "panel.close()",
 ]
 PANEL_FINISHED = """(index) => /\\[\\d+\\]/.test(
@@ -227,6 +228,7 @@ def measure(browser, lab: Lab, name: str, text: str) -> dict:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    panel_only = "--panel" in sys.argv
     cases = [("400 KB of code and links", dense(400_000))]
     if not quick:
         cases.append(("1.6 MB of code and links", dense(1_600_000)))
@@ -268,7 +270,7 @@ def main() -> None:
                 f"  JupyterLab by itself: longest evaluation {baseline_reopen(browser, lab):.2f} s"
                 " opening a notebook without outputs"
             )
-            for index, (title, text) in enumerate(cases):
+            for index, (title, text) in enumerate([] if panel_only else cases):
                 result = measure(browser, lab, f"huge{index}.ipynb", text)
                 print(
                     f"  {title} ({len(text.encode()) / 1e6:.2f} MB): longest evaluation"

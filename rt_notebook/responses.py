@@ -139,6 +139,16 @@ class ResponseResult:
 
         return response_markdown(self.items) or f"*({safe_inline(self.status)}, no text)*"
 
+    def _repr_html_(self) -> str | None:
+        """A drawing front ends show instead of the Markdown, only for an answer past the
+        Markdown limit (as a cell's huge answer): rendering megabytes of Markdown would
+        block the page."""
+        from .render.bounded import bounded_html, needs_bounds
+        from .render.items import item_source
+
+        source = "\n\n".join(filter(None, map(item_source, self.items)))
+        return bounded_html(source) if needs_bounds(source) else None
+
 
 class ResponseHandle:
     """A requested response (one turn): wait for it, watch it grow, or cancel it.

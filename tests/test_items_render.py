@@ -123,3 +123,37 @@ def test_arguments_that_are_not_json_yet_stay_as_they_are():
     partial = snapshot("c", type="function_call", role=None, name="f", arguments='{"q": "ab')
     assert '{"q": "ab' in render.item_body(partial)
     assert json.loads(render.pretty_json('{"a":1}')) == {"a": 1}
+
+
+def test_a_huge_results_repr_is_a_bounded_drawing_and_a_short_ones_markdown_only():
+    """A ResponseResult shown as a cell's value: past the Markdown limit front ends get a
+    bounded text/html to draw instead of rendering megabytes of Markdown."""
+    from rt_notebook.responses import ResponseResult
+
+    def result(text):
+        return ResponseResult(
+            id="resp_1",
+            status="completed",
+            status_details=None,
+            usage=None,
+            text=text,
+            items=(snapshot("item_1", text=text),),
+            metadata=None,
+            model="m",
+            out_of_band=False,
+            time_to_first_delta=None,
+            elapsed=0.0,
+        )
+
+    short = result(f"short *answer* {XSS}")
+    assert short._repr_html_() is None
+    assert short._repr_markdown_() == safe_markdown(f"short *answer* {XSS}")
+    huge_text = "\n\n".join(
+        f"- [link {n}](https://example.org/{n}) `code_{n}()`" for n in range(6_000)
+    )
+    drawing = result(huge_text + f"\n\n{XSS}")._repr_html_()
+    assert drawing is not None
+    assert "plain text" in drawing
+    assert "code_5999()" not in drawing.split("<pre", 1)[0]  # the end is not rendered
+    assert "<img" not in drawing
+    assert "javascript:" not in drawing.split("<pre", 1)[0]
