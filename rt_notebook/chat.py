@@ -76,6 +76,7 @@ from .render.bounded import bounded_html, needs_bounds
 from .render.markdown import inline_code, safe_inline
 from .render.markdown_tree import markdown_tree
 from .render.panel_doc import (
+    PANEL_MARKDOWN_LIMIT,
     Entry,
     PanelDoc,
     approval_entry,
@@ -87,7 +88,7 @@ from .render.panel_doc import (
     outgoing_entry,
     plain_text,
 )
-from .render.stream_edits import MARKDOWN_LIMIT, common_prefix
+from .render.stream_edits import common_prefix
 from .render.view_loop import ViewLoop
 from .responses import one_line, status_reason
 from .session import Session, connect, get_session
@@ -167,7 +168,7 @@ class _Bubble:
     scanner: BlockScanner = field(default_factory=BlockScanner)
     body: list[Any] | None = None  # a call's or an output's body as shown
     final: bool = False  # the final state is shown
-    cut: int | None = None  # text[cut:] is shown as plain text (past MARKDOWN_LIMIT)
+    cut: int | None = None  # text[cut:] is shown as plain text (past PANEL_MARKDOWN_LIMIT)
     plain: str = ""  # the plain text the page has (scrubbed)
     last_sent: float | None = None  # when its last streaming message went out
 
@@ -430,7 +431,7 @@ class ChatPanel:
         if needs_bounds(markdown):
             # Too long to render whole (a huge answer): front ends draw this instead, so a
             # reopened notebook does not block its page; the Markdown stays whole.
-            bundle["text/html"] = bounded_html(markdown)
+            bundle["text/html"] = bounded_html(markdown, limit=PANEL_MARKDOWN_LIMIT)
         return bundle
 
     def _show_static(self) -> None:
@@ -1091,10 +1092,10 @@ class ChatPanel:
 
     def _grow(self, bubble: _Bubble, text: str) -> None:
         """Streaming: send the new text, and the blocks it finished, once each; past
-        ``MARKDOWN_LIMIT`` characters the rest as plain text (the page folds it)."""
+        ``PANEL_MARKDOWN_LIMIT`` characters the rest as plain text (the page folds it)."""
         if not text.startswith(bubble.text):  # replaced, not appended: start over
             self._replace(bubble, "")
-        if bubble.cut is None and len(text) > MARKDOWN_LIMIT:
+        if bubble.cut is None and len(text) > PANEL_MARKDOWN_LIMIT:
             # Bounded rendering: the blocks sealed so far stay; the tail and everything
             # after it go as plain text, never parsed by the page.
             bubble.cut = bubble.sealed
@@ -1130,7 +1131,7 @@ class ChatPanel:
         from the whole text rendered at once (a later link reference, a list's spacing):
         then the whole body once more, so what stays is exact. Past the limit, the
         rest of the plain text."""
-        if len(text) > MARKDOWN_LIMIT:
+        if len(text) > PANEL_MARKDOWN_LIMIT:
             if text.startswith(bubble.text):
                 self._grow(bubble, text)  # the blocks stay, the rest is plain text
             else:

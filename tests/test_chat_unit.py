@@ -326,7 +326,7 @@ def test_a_huge_answer_is_markdown_up_to_the_limit_then_folded_plain_text(fed_pa
     """Past MARKDOWN_LIMIT characters the rest of an answer goes as the entry's plain
     text (the page folds it behind its own "show all"), appended, never parsed or
     resent; a panel opened later on the finished answer shows it bounded the same way."""
-    from rt_notebook.render.stream_edits import MARKDOWN_LIMIT
+    from rt_notebook.render.panel_doc import PANEL_MARKDOWN_LIMIT as MARKDOWN_LIMIT
 
     session, panel = fed_panel
     page = Page(panel)

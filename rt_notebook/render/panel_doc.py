@@ -12,10 +12,10 @@ An entry is ``{"key", "kind", "meta", "blocks", "tail"}`` and maybe ``"plain"``:
 ``bubble`` or ``approval``; ``meta`` what the label and data attributes say; ``blocks``
 the body as Markdown trees (:mod:`rt_notebook.render.markdown_tree`: already sanitized,
 plain data, never HTML); ``tail`` streamed text not yet in a finished block, shown as
-text; ``plain`` the rest of an answer past
-:data:`~rt_notebook.render.stream_edits.MARKDOWN_LIMIT` characters (bounded rendering, as
-in cells): plain text (credentials scrubbed), which the page folds behind a "show all"
-control of its own and never parses.
+text; ``plain`` the rest of an answer past :data:`PANEL_MARKDOWN_LIMIT` characters
+(bounded rendering, as in cells, with a lower bound: the page builds a bubble's elements
+in one go, where a cell renders block by block): plain text (credentials scrubbed), which
+the page folds behind a "show all" control of its own and never parses.
 
 Everything here is fixed-vocabulary or plain text: the page makes elements from a fixed
 list and puts every string in a text node, so no value can become markup.
@@ -31,12 +31,12 @@ from .blocks import BlockScanner
 from .items import ROLE_LABELS, image_labels, pretty_json, role_label
 from .markdown import normalise_lines
 from .markdown_tree import Node, markdown_tree, tree_text
-from .stream_edits import MARKDOWN_LIMIT
 
 if TYPE_CHECKING:
     from ..responses import ItemSnapshot
 
 __all__ = [
+    "PANEL_MARKDOWN_LIMIT",
     "Entry",
     "PanelDoc",
     "approval_entry",
@@ -48,6 +48,11 @@ __all__ = [
     "outgoing_entry",
     "utf16_length",
 ]
+
+# Characters of an answer the panel shows as Markdown; the rest is folded plain text.
+# Lower than a cell's 100 KB: the page builds a bubble's elements at once (a pasted text
+# and its echo are two bubbles), and 100 KB dense in links and code is thousands of them.
+PANEL_MARKDOWN_LIMIT = 30_000
 
 Entry = dict[str, Any]
 Op = dict[str, Any]
@@ -131,7 +136,7 @@ def item_body(item: ItemSnapshot) -> list[Node]:
     return [*markdown_tree(item.text), *labels]
 
 
-def bounded_blocks(text: str, limit: int = MARKDOWN_LIMIT) -> tuple[list[Node], str]:
+def bounded_blocks(text: str, limit: int = PANEL_MARKDOWN_LIMIT) -> tuple[list[Node], str]:
     """``text`` as Markdown blocks up to the last block boundary within ``limit``
     characters, and the rest as plain text ("": it all fits)."""
     if len(text) <= limit:
