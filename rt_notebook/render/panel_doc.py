@@ -8,10 +8,14 @@ entry, append streamed text to one, change its label, move, remove) and keeps th
 whole list once. Every op is a small dict of plain data; this module makes them and
 applies them to the copy exactly as the page does.
 
-An entry is ``{"key", "kind", "meta", "blocks", "tail"}``: ``kind`` ``bubble`` or
-``approval``; ``meta`` what the label and data attributes say; ``blocks`` the body as
-Markdown trees (:mod:`rt_notebook.render.markdown_tree`: already sanitized, plain data,
-never HTML); ``tail`` streamed text not yet in a finished block, shown as text.
+An entry is ``{"key", "kind", "meta", "blocks", "tail"}`` and maybe ``"plain"``: ``kind``
+``bubble`` or ``approval``; ``meta`` what the label and data attributes say; ``blocks``
+the body as Markdown trees (:mod:`rt_notebook.render.markdown_tree`: already sanitized,
+plain data, never HTML); ``tail`` streamed text not yet in a finished block, shown as
+text; ``plain`` the rest of an answer past :data:`PANEL_MARKDOWN_LIMIT` characters
+(bounded rendering, as in cells, with a lower bound: the page builds a bubble's elements
+in one go, where a cell renders block by block): plain text (credentials scrubbed), which
+the page folds behind a "show all" control of its own and never parses.
 
 Everything here is fixed-vocabulary or plain text: the page makes elements from a fixed
 list and puts every string in a text node, so no value can become markup.
@@ -24,17 +28,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..redaction import scrub
+from .blocks import BlockScanner
 from .items import ROLE_LABELS, image_labels, item_label, pretty_json, role_label
 from .items import item_body as markdown_body
+from .markdown import normalise_lines
 from .markdown_tree import Node, markdown_tree, tree_text
 
 if TYPE_CHECKING:
     from ..responses import ItemSnapshot
 
 __all__ = [
+    "PANEL_MARKDOWN_LIMIT",
     "Entry",
     "PanelDoc",
     "approval_entry",
+    "bounded_blocks",
     "error_entry",
     "is_streaming",
     "item_body",
@@ -42,6 +50,11 @@ __all__ = [
     "outgoing_entry",
     "utf16_length",
 ]
+
+# Characters of an answer the panel shows as Markdown; the rest is folded plain text.
+# Lower than a cell's 100 KB: the page builds a bubble's elements at once (a pasted text
+# and its echo are two bubbles), and 100 KB dense in links and code is thousands of them.
+PANEL_MARKDOWN_LIMIT = 30_000
 
 Entry = dict[str, Any]
 Op = dict[str, Any]
@@ -148,6 +161,20 @@ def item_body(item: ItemSnapshot) -> list[Node]:
     return [*markdown_tree(item.text), *labels]
 
 
+def bounded_blocks(text: str, limit: int = PANEL_MARKDOWN_LIMIT) -> tuple[list[Node], str]:
+    """``text`` as Markdown blocks up to the last block boundary within ``limit``
+    characters, and the rest as plain text ("": it all fits)."""
+    if len(text) <= limit:
+        return markdown_tree(text), ""
+    cut = BlockScanner().feed(text[:limit])
+    return markdown_tree(text[:cut]), plain_text(text[cut:])
+
+
+def plain_text(text: str) -> str:
+    """Model text shown as text (past the Markdown limit): scrubbed, one kind of newline."""
+    return scrub(normalise_lines(text))
+
+
 def outgoing_entry(
     key: str, item_id: str, text: str, state: str, thumbs: Sequence[str] = ()
 ) -> Entry:
@@ -203,8 +230,8 @@ def _one_line(text: str, limit: int = 120) -> str:
 
 
 def entry_text(entry: Entry) -> str:
-    """The text an entry's body shows (blocks, then the tail)."""
-    return tree_text(entry["blocks"]) + str(entry["tail"])
+    """The text an entry's body shows (blocks, then the tail, then the plain rest)."""
+    return tree_text(entry["blocks"]) + str(entry["tail"]) + str(entry.get("plain", ""))
 
 
 @dataclass
@@ -230,9 +257,19 @@ class PanelDoc:
         self.entries[key]["meta"] = meta
         return {"op": "meta", "key": key, "meta": meta}
 
-    def grow(self, key: str, append: str, seal: list[Node] | None = None, cut: int = 0) -> Op:
+    def grow(
+        self,
+        key: str,
+        append: str,
+        seal: list[Node] | None = None,
+        cut: int = 0,
+        *,
+        plain: str = "",
+        keep: int | None = None,
+    ) -> Op:
         """Append ``append`` to the tail; with ``seal``, add those blocks to the body and
-        drop the tail's first ``cut`` characters (the text they show)."""
+        drop the tail's first ``cut`` characters (the text they show). Then keep the
+        first ``keep`` characters of the plain rest (None: all) and append ``plain``."""
         entry = self.entries[key]
         tail = entry["tail"] + append
         op: Op = {"op": "grow", "key": key, "append": append}
@@ -242,6 +279,13 @@ class PanelDoc:
             op["cut"] = utf16_length(tail[:cut])
             tail = tail[cut:]
         entry["tail"] = tail
+        if plain or keep is not None:
+            old = entry.get("plain", "")
+            if keep is not None:
+                op["keep"] = utf16_length(old[:keep])
+                old = old[:keep]
+            entry["plain"] = old + plain
+            op["plain"] = plain
         return op
 
     def remove(self, key: str) -> Op:

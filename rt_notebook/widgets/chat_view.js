@@ -6,7 +6,13 @@
 //   {op: "grow", key, append, seal, cut}   streaming: text appended to an entry's tail;
 //                                          `seal` (rendered blocks) appended to its body
 //                                          and the first `cut` characters of the tail
-//                                          dropped (now shown in those blocks)
+//                                          dropped (now shown in those blocks); then
+//                                          `keep` / `plain`: the entry's plain rest cut
+//                                          to `keep` characters, `plain` appended
+// Bounded rendering: past the kernel's Markdown limit (~100 KB) the rest of an answer is
+// its entry's `plain` text, folded behind a "show all" button of the panel's own and
+// shown as one text node when opened (never parsed): the page stays responsive however
+// long an answer grows.
 //   {op: "meta", key, meta}                its label, flags and data attributes
 //   {op: "move", key, after} / {op: "remove", key}
 // The list lives in the model (initialize), so every view of the panel (inline, side
@@ -94,6 +100,43 @@ function copyControl(text) {
 function appendBlocks(body, tail, blocks) {
   for (const block of blocks || []) {
     body.insertBefore(node(block), tail);
+  }
+}
+
+function setFold(parts, plain) {
+  // The plain rest of an answer past the Markdown limit, folded (see the header).
+  if (!plain && !parts.fold) {
+    return;
+  }
+  if (!parts.fold) {
+    const fold = document.createElement("div");
+    fold.className = "rt-chat-fold";
+    const note = document.createElement("div");
+    note.className = "rt-chat-fold-note";
+    const toggle = button("show all", "rt-chat-show-all");
+    const text = document.createElement("div");
+    text.className = "rt-chat-plain";
+    text.style.cssText = "white-space:pre-wrap;font-family:var(--jp-code-font-family)";
+    text.hidden = true;
+    fold.append(note, toggle, text);
+    parts.body.appendChild(fold);
+    parts.fold = { root: fold, note, toggle, text, open: false, plain: "" };
+    toggle.addEventListener("click", () => {
+      const state = parts.fold;
+      state.open = !state.open;
+      state.text.textContent = state.open ? state.plain : "";
+      state.text.hidden = !state.open;
+      state.toggle.textContent = state.open ? "hide" : "show all";
+    });
+  }
+  const state = parts.fold;
+  state.plain = plain;
+  state.root.hidden = !plain;
+  state.note.textContent =
+    `Rendered as Markdown up to its size limit; the remaining ` +
+    `${plain.length.toLocaleString()} characters are plain text.`;
+  if (state.open) {
+    state.text.textContent = plain;
   }
 }
 
@@ -188,10 +231,11 @@ function makeBubble(entry) {
   body.appendChild(tail);
   bubble.append(label, body);
   root.appendChild(bubble);
-  const parts = { root, bubble, label, body, tail, events: null, footer: null };
+  const parts = { root, bubble, label, body, tail, events: null, footer: null, fold: null };
   setMeta(parts, entry);
   appendBlocks(body, tail, entry.blocks);
   tail.textContent = entry.tail || "";
+  setFold(parts, String(entry.plain || ""));
   return parts;
 }
 
@@ -270,6 +314,10 @@ function initialize({ model }) {
         if (op.seal) {
           entry.blocks = (entry.blocks || []).concat(op.seal);
           entry.tail = entry.tail.slice(op.cut || 0);
+        }
+        if ("plain" in op) {
+          const kept = typeof op.keep === "number" ? String(entry.plain || "").slice(0, op.keep) : String(entry.plain || "");
+          entry.plain = kept + String(op.plain || "");
         }
       }
     } else if (op.op === "move") {
@@ -382,6 +430,9 @@ function render({ model, el }) {
         if (op.seal) {
           appendBlocks(parts.body, parts.tail, op.seal);
           parts.tail.textContent = state.entries.get(op.key).tail || "";
+        }
+        if ("plain" in op) {
+          setFold(parts, String(state.entries.get(op.key).plain || ""));
         }
       }
     } else if (op.op === "meta") {
