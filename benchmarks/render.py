@@ -121,6 +121,22 @@ print(json.dumps(latencies))
 """
 
 
+# Why the slow cases cannot meet both goals (printed after the figures).
+NOTE = """note: payload and lag pull against each other at slow rates. A delta waits at most
+  one interval before the message carrying it goes (p95 lag <= 250 ms needs an interval of
+  about 200 ms, five messages a second while the answer streams), and each message carries
+  about 70 bytes of framing however little text it holds ({"comm_id": "rt3-abcdef", "data":
+  {"method": "custom", "content": "..."}}: a 10-character model id, an append as a bare
+  string). So framing costs ~350 B/s. The text costs ~1x while streaming and ~1x in the
+  final text/markdown (text/plain only names the answer once the page rendered it), and the
+  display, widget open and close, footer and provenance ~2.3 kB per answer. The 2.9 kB
+  answer's words are ~4.7 B: at 20 words/s the text grows 94 B/s, so framing alone is 3.7x
+  (payload ~6.5x); at 50 words/s 235 B/s, framing 1.5x, plus 2x the text = 3.5x before
+  the fixed 0.8x (payload ~4.3x). The 17 kB paragraph (~9 B a word) and the 300-line code
+  block (~8 B a word) at 20 words/s: framing 1.9x and 2.2x (payload ~4.2x and ~4.6x). Meeting
+  3.5x there would take about one message a second: a lag near 1 s."""
+
+
 @dataclass
 class Cost:
     text: int  # bytes of final text
@@ -168,7 +184,8 @@ def measure(kernel: Kernel, text: str, rate: int) -> Cost:
     dates = [m["header"]["date"] for m in streamed]
     seconds = (max(dates) - min(dates)).total_seconds() if len(dates) > 1 else 0.0
     final = [m for m in messages if m["msg_type"] == "update_display_data"][-1]["content"]
-    exact = final["data"].get("text/plain") == answer
+    # The answer is the final text/markdown (its text/plain is a summary of it).
+    exact = final["data"].get("text/markdown", "").startswith(answer + "\n\n*")
     counted = [m for m in messages if m["msg_type"] != "comm_open"]  # the view sends those
     return Cost(
         text=len(answer.encode()),
@@ -255,6 +272,7 @@ def main() -> None:
     goal("2", first, median, min(values), LATENCY_GOAL_MS, at_most=True, unit=" ms")
     goal("2", f"{first}, 95th percentile", p95, None, LATENCY_GOAL_MS, at_most=True, unit=" ms")
     print(f"IOPub goals met in {sum(results)} of {len(results)} cases")
+    print(NOTE)
 
 
 if __name__ == "__main__":

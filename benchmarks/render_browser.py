@@ -9,7 +9,14 @@ how long the page stayed frozen (goal: ≤ 1 s, throughout). It also reports wha
 drew: sealed Markdown blocks while streaming, and whether the final output is the bounded
 HTML (``text/html`` drawn, the exact answer kept in ``text/markdown`` and ``text/plain``).
 
-``python benchmarks/render_browser.py [--quick]`` (``--quick``: the 400 KB answer only).
+The same answers are then sent from a chat panel (``panel.send``), which is closed when
+the answer is done (its output becomes the static transcript, with a bounded
+``text/html`` past the limit): the longest evaluation while the panel streams, the
+Markdown blocks its bubble drew, whether its "show all" fold holds the rest, and the
+longest evaluation reopening the saved notebook.
+
+``python benchmarks/render_browser.py [--quick] [--panel]`` (``--quick``: the 400 KB answer
+only; ``--panel``: the chat panel's cases only).
 Needs Chromium at /usr/bin/chromium and Playwright.
 """
 
@@ -80,6 +87,96 @@ def round_trips(page, until) -> list[float]:
     return times
 
 
+PANEL_CELLS = [
+    SETUP,
+    "%%realtime\nwarm up",
+    "panel = rt_notebook.ChatPanel(session)\npanel",
+    "_ = panel.send(question).result(600).wait(600)",
+    "panel.close()",
+]
+PANEL_FINISHED = """(index) => /\\[\\d+\\]/.test(
+  document.querySelectorAll('.jp-Notebook .jp-Cell')[index].querySelector('.jp-InputPrompt')
+    .innerText)"""
+PANEL_STATE = """() => {
+  const bubbles = document.querySelectorAll('.rt-chat-assistant');
+  const last = bubbles[bubbles.length - 1];
+  if (!last) return {answers: 0, done: false, blocks: 0, folded: false};
+  const body = last.querySelector('.rt-chat-body');
+  const fold = last.querySelector('.rt-chat-fold');
+  return {
+    answers: bubbles.length,
+    done: last.dataset.status === 'completed',
+    blocks: body ? body.children.length : 0,
+    folded: Boolean(fold && !fold.hidden),
+  };
+}"""
+
+
+def baseline_reopen(browser, lab: Lab) -> float:
+    """The longest evaluation while JupyterLab opens a notebook with no outputs: what the
+    page costs by itself (the reopening figures include it)."""
+    write_notebook(lab.root, "baseline.ipynb", [SETUP])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    try:
+        start = time.monotonic()
+        page.goto(lab.notebook_url("baseline.ipynb"))
+        return max(round_trips(page, lambda: time.monotonic() - start > REOPEN_WATCH_S))
+    finally:
+        context.close()
+
+
+def measure_panel(browser, lab: Lab, name: str, text: str) -> dict:
+    """The answer sent from a chat panel: evaluations while it streams, then reopened."""
+    (lab.root / "answer.txt").write_text(text, encoding="utf-8")
+    write_notebook(lab.root, name, PANEL_CELLS)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    try:
+        goto_notebook(page, lab.notebook_url(name))
+        run_cell(page, 0)
+        run_cell(page, 1)
+        run_cell(page, 2)
+        page.wait_for_selector(".rt-chat-view")
+        run_cell(page, 3, wait=False)
+        seen = {"blocks": 0, "folded": False}
+
+        def shown() -> bool:
+            # Until the page shows the huge answer (the panel's second) complete.
+            state = page.evaluate(PANEL_STATE)
+            seen["blocks"] = max(seen["blocks"], state["blocks"])
+            seen["folded"] = seen["folded"] or state["folded"]
+            return state["answers"] >= 2 and state["done"]
+
+        streaming = round_trips(page, shown)
+        streaming += round_trips(page, lambda: bool(page.evaluate(PANEL_FINISHED, 3)))
+        run_cell(page, 4, wait=False)  # close: the output becomes the static transcript
+        streaming += round_trips(page, lambda: bool(page.evaluate(PANEL_FINISHED, 4)))
+        save(page)
+    finally:
+        context.close()
+    saved = json.loads((lab.root / name).read_text(encoding="utf-8"))
+    kinds = sorted(saved["cells"][2]["outputs"][-1]["data"])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    try:
+        start = time.monotonic()
+        page.goto(lab.notebook_url(name))
+        reopened = round_trips(page, lambda: time.monotonic() - start > REOPEN_WATCH_S)
+    finally:
+        context.close()
+    return {
+        "streaming_max": max(streaming),
+        "reopen_max": max(reopened),
+        "blocks": seen["blocks"],
+        "folded": seen["folded"],
+        "kinds": kinds,
+    }
+
+
 def measure(browser, lab: Lab, name: str, text: str) -> dict:
     (lab.root / "answer.txt").write_text(text, encoding="utf-8")
     write_notebook(lab.root, name, [SETUP, "%%realtime\nwarm up", "%%realtime\n{question}"])
@@ -131,6 +228,7 @@ def measure(browser, lab: Lab, name: str, text: str) -> dict:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    panel_only = "--panel" in sys.argv
     cases = [("400 KB of code and links", dense(400_000))]
     if not quick:
         cases.append(("1.6 MB of code and links", dense(1_600_000)))
@@ -168,7 +266,11 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             print("render in Chromium: a huge answer streamed at full speed into JupyterLab")
-            for index, (title, text) in enumerate(cases):
+            print(
+                f"  JupyterLab by itself: longest evaluation {baseline_reopen(browser, lab):.2f} s"
+                " opening a notebook without outputs"
+            )
+            for index, (title, text) in enumerate([] if panel_only else cases):
                 result = measure(browser, lab, f"huge{index}.ipynb", text)
                 print(
                     f"  {title} ({len(text.encode()) / 1e6:.2f} MB): longest evaluation"
@@ -204,6 +306,27 @@ def main() -> None:
                     1,
                     at_most=False,
                 )
+            print("render in Chromium: the same answers sent from a chat panel")
+            for index, (title, text) in enumerate(cases):
+                result = measure_panel(browser, lab, f"panel{index}.ipynb", text)
+                print(
+                    f"  {title} in the panel: longest evaluation"
+                    f" {result['streaming_max']:.2f} s while streaming,"
+                    f" {result['reopen_max']:.2f} s reopening; {result['blocks']} nodes in the"
+                    f" answer's bubble; rest folded behind show all: {result['folded']}"
+                    f" (saved after close: {', '.join(result['kinds'])})"
+                )
+                what = f"longest page evaluation, panel, {title}"
+                for when, key in (("streaming", "streaming_max"), ("reopening", "reopen_max")):
+                    goal(
+                        "3",
+                        f"{what}, {when}",
+                        result[key],
+                        None,
+                        FREEZE_GOAL_S,
+                        at_most=True,
+                        unit=" s",
+                    )
             browser.close()
     finally:
         process.terminate()

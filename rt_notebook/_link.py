@@ -20,6 +20,7 @@ from .transport import Transport, resolve_endpoint
 if TYPE_CHECKING:
     from ._driver import Driver
     from ._ioloop import IOThread
+    from .protocol.conversation import Conversation
     from .redaction import Secret
     from .transport import Endpoint
 
@@ -104,6 +105,18 @@ class Link:
         self.endpoint = transport.endpoint
         future = self._io.call(self._driver.move, transport).result()
         self._await_ready(future, transport.endpoint, timeout)
+
+    def restore(self, conversation: Conversation, timeout: float) -> None:
+        """Put ``conversation`` in place of the one held now and restore it on a new
+        connection, as a reconnect does; wait until the server has it."""
+        self.refuse_on_io_thread("restore")
+        future = self._driver.restore(conversation, "resumed")
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            why = f"the resumed conversation was not restored within {timeout} s"
+            self._io.call(self._driver.give_up_waiting, future, why).result()
+            raise RealtimeConnectionError(why) from None
 
     def _await_ready(
         self, future: concurrent.futures.Future[None], endpoint: Endpoint, timeout: float

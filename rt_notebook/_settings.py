@@ -10,7 +10,7 @@ for their acknowledgement through the :class:`~rt_notebook._link.Link`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ConfigurationError
@@ -18,6 +18,7 @@ from .protocol import payloads
 from .protocol.events import Dialect
 from .protocol.sendable import check_sendable
 from .protocol.turns import Request
+from .redaction import scrub_data
 
 if TYPE_CHECKING:
     from ._driver import Driver
@@ -28,6 +29,9 @@ __all__ = ["SettingsKeeper", "ToolLists", "check_settings"]
 
 class ToolLists(Protocol):
     """What the settings need of the tool runner (a Session's ``Toolbox``)."""
+
+    hosted: Callable[[], list[dict[str, Any]]] | None
+    """Makes the service-run (remote MCP) tool definitions, when any are configured."""
 
     def __len__(self) -> int:
         """How many tools are registered."""
@@ -60,7 +64,8 @@ class SettingsKeeper:
 
     def accepted(self) -> dict[str, Any]:
         accepted = self._driver.accepted_settings()
-        return payloads.settings_view(self.dialect, accepted)
+        # scrubbed: a remote MCP server's headers are credentials
+        return dict(scrub_data(payloads.settings_view(self.dialect, accepted)))
 
     def pending(self) -> list[dict[str, Any]]:
         pending = self._driver.pending_settings()
@@ -94,7 +99,7 @@ class SettingsKeeper:
         accepted = self._driver.accepted_settings()
         body = self.body(self._connect_with)
         _merge_body(body, accepted)
-        if body.get("tools") is not None or len(self._tools):
+        if body.get("tools") is not None or len(self._tools) or self._tools.hosted:
             body["tools"] = self._tools.session_schemas(
                 self._tools.hand_written(body.get("tools") or [])
             )

@@ -17,8 +17,9 @@ Threads (``docs/architecture.md``):
 
 * The Session's subscriber runs on the I/O thread: it records what changed and wakes the
   writer, nothing else.
-* One writer thread per panel sends every op after construction: it adds and orders
-  entries, appends what streamed (the first delta at once, then at most five messages a
+* One writer thread per panel (a :class:`~rt_notebook.render.view_loop.ViewLoop`, as
+  cells, voice turns and the inspector have) sends every op after construction: it adds
+  and orders entries, appends what streamed (the first delta at once, then at most five messages a
   second per answer: each character is sent once as text, then once in its finished
   block) and always sends the exact final text.
 * Enter, Send, Stop, Approve / Deny and a page's replay request arrive on whichever kernel
@@ -72,18 +73,24 @@ from .protocol.conversation import (
 )
 from .protocol.options import ResponseOptions
 from .render.blocks import BlockScanner
+from .render.bounded import bounded_html, needs_bounds
 from .render.markdown import inline_code, safe_inline
 from .render.markdown_tree import markdown_tree
 from .render.panel_doc import (
+    PANEL_MARKDOWN_LIMIT,
     Entry,
     PanelDoc,
     approval_entry,
+    bounded_blocks,
     error_entry,
     is_streaming,
     item_body,
     item_meta,
     outgoing_entry,
+    plain_text,
 )
+from .render.stream_edits import common_prefix
+from .render.view_loop import ViewLoop
 from .responses import one_line, status_reason
 from .session import Session, connect, get_session
 from .tools import CallState, asking
@@ -91,6 +98,7 @@ from .voice_switch import typed_modalities
 from .widgets.chat_view import ChatView
 from .widgets.composer import Composer
 from .widgets.export import transcript_cells, transcript_data, transcript_markdown
+from .widgets.pasted import PastedImage
 from .widgets.side import SideSlot
 
 if TYPE_CHECKING:
@@ -142,6 +150,8 @@ class _Outgoing:
 
     text: str
     key: str
+    images: tuple[Any, ...] = ()  # image sources (pasted images as PastedImage), encoded late
+    thumbs: tuple[str, ...] = ()  # the page's token of each pasted image ("" for others)
     item_id: str = ""  # known once its turn is submitted
     state: str = "queued"  # then "sent", or "stopped" / "failed" if it never got there
     settled: bool = False  # its turn ended without the server having the message
@@ -162,6 +172,8 @@ class _Bubble:
     scanner: BlockScanner = field(default_factory=BlockScanner)
     body: list[Any] | None = None  # a call's or an output's body as shown
     final: bool = False  # the final state is shown
+    cut: int | None = None  # text[cut:] is shown as plain text (past PANEL_MARKDOWN_LIMIT)
+    plain: str = ""  # the plain text the page has (scrubbed)
     last_sent: float | None = None  # when its last streaming message went out
 
 
@@ -177,19 +189,18 @@ class _Layout:
     small: set[str]  # every key that is not an item's
 
 
-class _Loop:
-    """What the writer thread waits on; it holds no reference to the panel."""
+class _Wake:
+    """What every thread calls to wake the panel's writer (``set()``, as an Event's)."""
 
-    def __init__(self) -> None:
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
+    def __init__(self, loop: ViewLoop) -> None:
+        self.set = loop.wake
 
 
 class _Resources:
     """What a panel must release however it ends (close, garbage, kernel exit); holds no
     reference to the panel, so a finalizer can release it after the panel is gone."""
 
-    def __init__(self, loop: _Loop) -> None:
+    def __init__(self, loop: ViewLoop) -> None:
         self.loop = loop
         self.unsubscribe: Callable[[], None] = lambda: None
         self.closers: list[Callable[[], None]] = []
@@ -197,8 +208,7 @@ class _Resources:
     def release(self) -> None:
         self.unsubscribe()
         self.unsubscribe = lambda: None
-        self.loop.stopping.set()
-        self.loop.wake.set()
+        self.loop.stop()
         closers, self.closers = self.closers, []
         for close in closers:
             try:
@@ -218,26 +228,21 @@ def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _write_loop(ref: weakref.ReferenceType[ChatPanel], loop: _Loop) -> None:
-    """The writer thread: wake, flush, pace; it ends when the panel closes or is gone."""
-    delay: float | None = None
-    while not loop.stopping.is_set():
-        if delay is None:
-            loop.wake.wait(IDLE_POLL)
-        else:
-            # A paced update is pending: let events pile up until it is due instead of
-            # waking for each delta (everything that arrives meanwhile goes out then).
-            loop.stopping.wait(min(delay, IDLE_POLL))
-        loop.wake.clear()
+def _writer_step(ref: weakref.ReferenceType[ChatPanel]) -> Callable[[], bool]:
+    """The writer's publish step (the panel's :class:`ViewLoop`): flush, then ask to be
+    called again when a paced answer is due. It holds the panel only while flushing (a
+    dropped panel's finalizer, or close(), stops the loop)."""
+
+    def step() -> bool:
         panel = ref()
         if panel is None or panel._closed:
-            return
-        try:
-            delay = panel._flush()
-        except Exception:  # a failed write must not end the panel's updates
-            log.exception("chat panel update failed")
-            delay = None
-        del panel  # hold it only while flushing
+            return False
+        delay = panel._flush()
+        if delay is not None:
+            panel._loop.again(delay)
+        return False  # each answer is paced by the panel itself, not by the loop
+
+    return step
 
 
 # Panels shown in a notebook live until closed (the page still shows them).
@@ -281,8 +286,11 @@ class ChatPanel:
         self.notebook = notebook_name()  # which notebook's kernel this panel belongs to
         # Guards everything below that the I/O, comm, sender and writer threads share.
         self._lock = threading.Lock()
-        self._loop = _Loop()
-        self._wake = self._loop.wake
+        # The writer: one view loop (wake, pull, pace, publish) on its own thread; every
+        # op after construction is sent from it. Its pace is the panel's (per answer).
+        step = _writer_step(weakref.ref(self))
+        self._loop = ViewLoop(step, interval=0.0, idle=IDLE_POLL)
+        self._wake = _Wake(self._loop)
         self._resources = _Resources(self._loop)
         self._pending = _Pending()
         self.session: Session | None = None
@@ -291,6 +299,7 @@ class ChatPanel:
         self._follow = session is None or get_session(session.name) is session
         self._sending = 0  # messages handed to the sender and not yet submitted as turns
         self._outgoing: list[_Outgoing] = []  # sent messages not in the conversation, in order
+        self._thumbs: dict[str, tuple[str, ...]] = {}  # user item id -> its pasted images' tokens
         self._sent_count = 0
         self._stop_generation = 0  # bumped by Stop: sends queued before it give up
         self._connecting = False
@@ -326,8 +335,7 @@ class ChatPanel:
         self._start_session(session)
         self._flush()  # the history is visible as soon as the panel is
         self._writer = threading.Thread(
-            target=_write_loop,
-            args=(weakref.ref(self), self._loop),
+            target=self._loop.serve,
             name="rt_notebook-chat",
             daemon=True,
         )
@@ -398,8 +406,7 @@ class ChatPanel:
         with _shown_lock:
             _shown.discard(self)
         self._resources.unsubscribe()
-        self._loop.stopping.set()
-        self._loop.wake.set()
+        self._loop.stop()
         if self._writer is not threading.current_thread():
             self._writer.join(5)
         self._show_static()
@@ -414,7 +421,8 @@ class ChatPanel:
     def static_bundle(self) -> dict[str, str]:
         """What replaces the panel's outputs when it is closed: the transcript as Markdown
         (renders anywhere: JupyterLab without the kernel, GitHub, nbconvert), and a line of
-        plain text saying where it is (the transcript is not stored twice)."""
+        plain text saying where it is (the transcript is not stored twice). Past the
+        Markdown limit, also a bounded ``text/html`` drawing (as a cell's huge answer)."""
         head = f"**{safe_inline(self.title)}** · session {inline_code(self.name)} · closed"
         try:
             transcript = self.to_markdown()
@@ -423,7 +431,13 @@ class ChatPanel:
             transcript = ""
         count = len(self.items) if transcript else 0
         plain = f"{self.title} (closed) · session {self.name} · {count} items (see the Markdown)"
-        return {"text/markdown": f"{head}\n\n{transcript}", "text/plain": plain}
+        markdown = f"{head}\n\n{transcript}"
+        bundle = {"text/markdown": markdown, "text/plain": plain}
+        if needs_bounds(markdown):
+            # Too long to render whole (a huge answer): front ends draw this instead, so a
+            # reopened notebook does not block its page; the Markdown stays whole.
+            bundle["text/html"] = bounded_html(markdown, limit=PANEL_MARKDOWN_LIMIT)
+        return bundle
 
     def _show_static(self) -> None:
         """Replace the panel's outputs by its transcript (what a reopened notebook then
@@ -451,19 +465,25 @@ class ChatPanel:
 
     # Public methods for the conversation ----------------------------------------------
 
-    def send(self, text: str) -> concurrent.futures.Future[ResponseHandle | None]:
+    def send(
+        self, text: str, images: Sequence[Any] = ()
+    ) -> concurrent.futures.Future[ResponseHandle | None]:
         """Send ``text`` as a user message and its response, one turn, off the caller's thread.
 
+        ``images`` (what ``session.ask(images=...)`` takes, or images pasted into the
+        composer) follow the text, encoded and scaled down on the panel's sender thread; an
+        image that cannot be sent fails the turn with a one-line error in the panel.
         The message shows at once (marked queued until the server has it). Returns a future
         of the turn's handle (``None`` if Stop came before the turn was submitted).
         """
-        if not text.strip():
+        if not text.strip() and not images:
             raise ValueError("nothing to send: the message is empty")
+        thumbs = tuple(image.token if isinstance(image, PastedImage) else "" for image in images)
         with self._lock:
             if self._closed:
                 raise RealtimeError("this chat panel is closed")
             self._sent_count += 1
-            outgoing = _Outgoing(text, key=f"o:{self._sent_count}")
+            outgoing = _Outgoing(text, f"o:{self._sent_count}", tuple(images), thumbs)
             self._sending += 1
             self._error = None
             generation = self._stop_generation
@@ -589,10 +609,10 @@ class ChatPanel:
         )
         self._own_widgets = [self.view, self.composer, self.voice.widget, self.widget]
 
-    def _on_submit(self, text: str) -> None:
-        # On the comm thread: hand over and return.
-        if text.strip() and not self._closed:
-            self.send(text)
+    def _on_submit(self, text: str, images: list[PastedImage]) -> None:
+        # On the comm thread: hand over and return (images are encoded by the sender).
+        if (text.strip() or images) and not self._closed:
+            self.send(text, images)
 
     def _on_replay(self) -> None:
         # On the comm thread: the writer sends the list (every op comes from the writer).
@@ -700,7 +720,7 @@ class ChatPanel:
                 # as before.
                 before = typed_modalities(session)
                 options: ResponseOptions = {} if before is None else {"modalities": before}
-                handle = session.ask(outgoing.text, **options)
+                handle = session.ask(outgoing.text, images=_sources(outgoing.images), **options)
         except (RealtimeError, TimeoutError) as exc:
             self._settle(outgoing, "failed")
             self._report_error(str(exc))
@@ -712,6 +732,9 @@ class ChatPanel:
         with self._lock:
             outgoing.item_id = handle.item_ids[0]
             self._pending.layout = True  # the server may have the message already
+            if any(outgoing.thumbs):  # its bubble shows the pasted images' thumbnails
+                self._thumbs[outgoing.item_id] = outgoing.thumbs
+                self._pending.items.add(outgoing.item_id)
         self._wake.set()
         handle.add_done_callback(lambda done: self._turn_ended(outgoing, done))
         if self._stopped_since(generation):
@@ -902,11 +925,11 @@ class ChatPanel:
             return error_entry(key, message)
         if kind == "a":
             call = self._decisions[key]
-            return approval_entry(key, key, call.name, call.arguments)
+            return approval_entry(key, key, call.label, call.arguments)
         outgoing = next((o for o in self._outgoing if o.key == key), None)
         if outgoing is None:
             return None
-        return outgoing_entry(key, outgoing.item_id, outgoing.text, outgoing.state)
+        return outgoing_entry(key, outgoing.item_id, outgoing.text, outgoing.state, outgoing.thumbs)
 
     def _outgoing_entries(
         self, present: set[str], last: str | None
@@ -925,7 +948,7 @@ class ChatPanel:
                 gone.append(entry)
                 continue
             if entry.key in self._doc.entries and entry.shown != (item_id, state):
-                fresh = outgoing_entry(entry.key, item_id, entry.text, state)
+                fresh = outgoing_entry(entry.key, item_id, entry.text, state, entry.thumbs)
                 self._publish(self._doc.meta(entry.key, fresh["meta"]))
             entry.shown = (item_id, state)
             if not is_settled:
@@ -958,7 +981,7 @@ class ChatPanel:
             if outcome is None:
                 continue
             self._approval_shown[key] = outcome
-            settled = approval_entry(key, key, call.name, call.arguments, outcome)
+            settled = approval_entry(key, key, call.label, call.arguments, outcome)
             self._publish(self._doc.meta(key, settled["meta"]))
             with self._lock:
                 self._decisions.pop(key, None)
@@ -976,8 +999,9 @@ class ChatPanel:
         if item.type != "message":
             blocks = bubble.body = item_body(shown)
         elif not is_streaming(item, status):
-            blocks = markdown_tree(shown.text)
+            blocks, plain = bounded_blocks(shown.text)  # past the limit: plain text
             bubble.text, bubble.sealed, bubble.final = shown.text, len(shown.text), True
+            return _bubble_entry(bubble.key, bubble.meta, blocks, plain)
         else:
             self._waiting.add(item.id)  # its text so far goes out with the first delta
         return _bubble_entry(bubble.key, bubble.meta, blocks)
@@ -990,7 +1014,9 @@ class ChatPanel:
         events = ""
         if self._events_hub is not None and item.response_id:
             events = self._events_hub.href(item.response_id)
-        return item_meta(shown, status, events, self._footer(item, status))
+        with self._lock:
+            thumbs = self._thumbs.get(item.id, ())
+        return item_meta(shown, status, events, self._footer(item, status), thumbs)
 
     def _footer(self, item: ItemSnapshot, status: str | None) -> str:
         """A line under an answer's bubble (plain text; "" for none): why it failed or
@@ -1081,9 +1107,19 @@ class ChatPanel:
             self._publish(self._doc.meta(key, meta))
 
     def _grow(self, bubble: _Bubble, text: str) -> None:
-        """Streaming: send the new text, and the blocks it finished, once each."""
+        """Streaming: send the new text, and the blocks it finished, once each; past
+        ``PANEL_MARKDOWN_LIMIT`` characters the rest as plain text (the page folds it)."""
         if not text.startswith(bubble.text):  # replaced, not appended: start over
             self._replace(bubble, "")
+        if bubble.cut is None and len(text) > PANEL_MARKDOWN_LIMIT:
+            # Bounded rendering: the blocks sealed so far stay; the tail and everything
+            # after it go as plain text, never parsed by the page.
+            bubble.cut = bubble.sealed
+            tail = len(self._doc.entries[bubble.key]["tail"])
+            self._publish(self._doc.grow(bubble.key, "", [], tail))
+        if bubble.cut is not None:
+            self._grow_plain(bubble, text)
+            return
         new = text[len(bubble.text) :]
         boundary = bubble.scanner.feed(text)
         seal = None
@@ -1095,10 +1131,32 @@ class ChatPanel:
         self._publish(self._doc.grow(bubble.key, new, seal, cut))
         bubble.text = text
 
+    def _grow_plain(self, bubble: _Bubble, text: str) -> None:
+        """The plain rest of a bubble past the limit: what is new of it (scrubbed as a
+        whole, so a key split between two messages is still removed)."""
+        assert bubble.cut is not None
+        plain = plain_text(text[bubble.cut :])
+        keep = common_prefix(bubble.plain, plain)
+        if keep < len(bubble.plain) or len(plain) > keep:
+            back = keep if keep < len(bubble.plain) else None
+            self._publish(self._doc.grow(bubble.key, "", plain=plain[keep:], keep=back))
+        bubble.plain, bubble.text = plain, text
+
     def _finish(self, bubble: _Bubble, text: str) -> None:
         """The final text: the rest sealed, unless the page's blocks would then differ
         from the whole text rendered at once (a later link reference, a list's spacing):
-        then the whole body once more, so what stays is exact."""
+        then the whole body once more, so what stays is exact. Past the limit, the
+        rest of the plain text."""
+        if len(text) > PANEL_MARKDOWN_LIMIT:
+            if text.startswith(bubble.text):
+                self._grow(bubble, text)  # the blocks stay, the rest is plain text
+            else:
+                blocks, plain = bounded_blocks(text)
+                entry = _bubble_entry(bubble.key, bubble.meta, blocks, plain)
+                self._publish(self._doc.put(entry, self._previous(bubble.key)))
+                bubble.text, bubble.sealed, bubble.scanner = text, len(text), BlockScanner()
+            bubble.final = True
+            return
         whole = markdown_tree(text)
         if text.startswith(bubble.text):
             rest = markdown_tree(text[bubble.sealed :]) if bubble.sealed < len(text) else []
@@ -1115,6 +1173,7 @@ class ChatPanel:
         entry = _bubble_entry(bubble.key, bubble.meta, blocks or [])
         self._publish(self._doc.put(entry, self._previous(bubble.key)))
         bubble.text, bubble.sealed, bubble.scanner = text, len(text), BlockScanner()
+        bubble.cut, bubble.plain = None, ""
 
     def _previous(self, key: str) -> str | None:
         order = self._doc.order
@@ -1173,6 +1232,19 @@ def _says(message: str, reason: str) -> bool:
     return reason.removesuffix("…")[:100] in one_line(message, limit=len(message) + 1)
 
 
+def _sources(images: Sequence[Any]) -> list[Any]:
+    """What ``session.ask(images=...)`` takes: a pasted image's bytes encoded here, named
+    as the panel's user knows it ("pasted image 1: not a readable image")."""
+    if not images:
+        return []
+    from .images import image_part
+
+    return [
+        image_part(image.data, name=image.name) if isinstance(image, PastedImage) else image
+        for image in images
+    ]
+
+
 def _events_hub() -> EventsHub | None:
     """The kernel's events hub (``None`` outside a kernel or without anywidget)."""
     try:
@@ -1196,8 +1268,11 @@ def notebook_name() -> str:
     return os.path.basename(path)
 
 
-def _bubble_entry(key: str, meta: dict[str, Any], blocks: list[Any]) -> Entry:
-    return {"key": key, "kind": "bubble", "meta": meta, "blocks": blocks, "tail": ""}
+def _bubble_entry(key: str, meta: dict[str, Any], blocks: list[Any], plain: str = "") -> Entry:
+    entry: Entry = {"key": key, "kind": "bubble", "meta": meta, "blocks": blocks, "tail": ""}
+    if plain:
+        entry["plain"] = plain  # past the Markdown limit: folded plain text
+    return entry
 
 
 def _route_clicks(view: ChatView) -> None:

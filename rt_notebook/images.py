@@ -18,6 +18,8 @@ matplotlib encodes itself) needs it, and says so in one line.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import re
 from collections.abc import Mapping, Sequence
@@ -57,7 +59,11 @@ def image_parts(
 
 
 def image_part(
-    source: Any, detail: str | None = None, namespace: Mapping[str, Any] | None = None
+    source: Any,
+    detail: str | None = None,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
 ) -> ImagePart:
     """``source`` encoded as PNG or JPEG, scaled down to the limits, as an image part.
 
@@ -65,15 +71,17 @@ def image_part(
     ``Figure``, a PIL image, a numpy array (HxW, HxWx3 or HxWx4), PNG/JPEG bytes, an object
     with ``_repr_png_`` or ``_repr_jpeg_`` (``IPython.display.Image``), or an
     :class:`ImagePart`. With a
-    ``namespace``, a string is first a variable name, ``Out[N]`` or ``_N``.
+    ``namespace``, a string is first a variable name, ``Out[N]`` or ``_N``. ``name`` is
+    how an error names the source (default ``--image SOURCE``).
     """
     if detail is not None and detail not in DETAILS:
         raise ConfigurationError(f"image detail must be auto, low or high, not {detail!r}")
     if isinstance(source, ImagePart):
         return source if detail is None else ImagePart.from_url(source.url, detail)
-    name = _describe(source)
+    described = _describe(source)
     if isinstance(source, str) and namespace is not None:
-        source, name = resolve_source(source, namespace)
+        source, described = resolve_source(source, namespace)
+    name = name or f"--image {described}"
     data = _bytes_of(source, name)
     return _fit(data, name, detail)
 
@@ -117,13 +125,28 @@ def _bytes_of(source: Any, name: str) -> bytes | Any:
     for method in ("_repr_png_", "_repr_jpeg_"):
         render = getattr(source, method, None)
         if callable(render):
-            data = render()
-            if isinstance(data, (bytes, bytearray)):
-                return bytes(data)
+            data = _repr_bytes(render())
+            if data is not None:
+                return data
     raise ConfigurationError(
-        f"--image {name}: {type(source).__name__} is not an image (give a file, a Figure, "
+        f"{name}: {type(source).__name__} is not an image (give a file, a Figure, "
         "a PIL image, an array, or PNG/JPEG bytes)"
     )
+
+
+def _repr_bytes(data: Any) -> bytes | None:
+    """What a ``_repr_png_`` / ``_repr_jpeg_`` returned, as bytes: raw bytes, or base64 text
+    (IPython's ``display.Image`` returns that), either maybe paired with its metadata."""
+    if isinstance(data, tuple) and data:
+        data = data[0]
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if isinstance(data, str):
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return None
 
 
 def _read_file(source: str | Path) -> bytes:
@@ -176,21 +199,21 @@ def _from_array(array: Any, name: str) -> Any:
     shape_ok = values.ndim == 2 or (values.ndim == 3 and values.shape[2] in (3, 4))
     if not shape_ok or values.size == 0:
         raise ConfigurationError(
-            f"--image {name}: an array of shape {values.shape} is not an image "
+            f"{name}: an array of shape {values.shape} is not an image "
             "(H\u00d7W, H\u00d7W\u00d73 or H\u00d7W\u00d74)"
         )
     if values.dtype == bool:
         values = values.astype(np.uint8) * 255
     elif values.dtype.kind == "f":
         if not np.isfinite(values).all():
-            raise ConfigurationError(f"--image {name}: the array holds NaN or infinite values")
+            raise ConfigurationError(f"{name}: the array holds NaN or infinite values")
         values = np.clip(values, 0.0, 1.0) * 255 if values.max() <= 1.0 else values
         values = np.clip(values, 0, 255).astype(np.uint8)
     elif values.dtype.kind in "iu":
         values = np.clip(values, 0, 255).astype(np.uint8)
     else:
-        raise ConfigurationError(f"--image {name}: an array of {values.dtype} is not an image")
-    image_module = _pillow(f"--image {name} (an array)")
+        raise ConfigurationError(f"{name}: an array of {values.dtype} is not an image")
+    image_module = _pillow(f"{name} (an array)")
     return image_module.fromarray(np.ascontiguousarray(values))
 
 
@@ -214,21 +237,21 @@ def _fit(data: Any, name: str, detail: str | None) -> ImagePart:
             if _within(width, height, detail) and len(data) <= MAX_IMAGE_BYTES:
                 _verify(data, name)
                 return ImagePart.from_url(data_uri(data, fmt), detail)
-            why = f"--image {name} ({width}\u00d7{height} {fmt}, to be scaled down)"
+            why = f"{name} ({width}\u00d7{height} {fmt}, to be scaled down)"
         else:
-            why = f"--image {name} (not PNG or JPEG, to be converted)"
+            why = f"{name} (not PNG or JPEG, to be converted)"
         image_module = _pillow(why)
         try:
             image = image_module.open(io.BytesIO(data))
             image.load()
         except image_module.DecompressionBombError:
             raise ConfigurationError(
-                f"--image {name}: too many pixels to decode safely (Pillow's limit is "
+                f"{name}: too many pixels to decode safely (Pillow's limit is "
                 f"{image_module.MAX_IMAGE_PIXELS:,} per image, twice over)"
             ) from None
         except Exception:  # Pillow raises many kinds for a corrupt file
             raise ConfigurationError(
-                f"--image {name}: not a readable image (corrupt, or a format Pillow cannot read)"
+                f"{name}: not a readable image (corrupt, or a format Pillow cannot read)"
             ) from None
     else:
         image = data
@@ -246,7 +269,7 @@ def _verify(data: bytes, name: str) -> None:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
     except Exception:
-        raise ConfigurationError(f"--image {name}: not a readable image (corrupt)") from None
+        raise ConfigurationError(f"{name}: not a readable image (corrupt)") from None
 
 
 def _encode(image: Any, name: str, detail: str | None) -> ImagePart:
@@ -276,7 +299,7 @@ def _encode(image: Any, name: str, detail: str | None) -> ImagePart:
     fmt, data = min(candidates, key=lambda pair: len(pair[1]))
     if len(data) > MAX_IMAGE_BYTES:
         raise ConfigurationError(
-            f"--image {name}: {len(data) / 2**20:.1f} MB even scaled down, over the "
+            f"{name}: {len(data) / 2**20:.1f} MB even scaled down, over the "
             f"{MAX_IMAGE_BYTES // 2**20} MB limit"
         )
     return ImagePart.from_url(data_uri(data, fmt), detail)

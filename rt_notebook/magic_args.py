@@ -13,7 +13,7 @@ import keyword
 import math
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "parse_metadata",
     "reasoning_effort",
     "response_overrides",
+    "resume_arguments",
     "split",
 ]
 
@@ -272,8 +273,9 @@ LINE_COMMANDS = {
     "voice": "[--transcribe MODEL | --no-transcribe | --off]",
     "inspect": "[RESPONSE_ID | ITEM_ID | session] [--live]",
     "fix": "[--to-cell] [--oob]",
+    "resume": "[NOTEBOOK.ipynb | RECORDING.jsonl | EXPORT.json] [--replace | --append]",
     "mcp": (
-        "add LABEL (--command CMD | --url URL) [--allow TOOL,…] "
+        "add LABEL (URL | --command CMD | --url URL) [--allow TOOL,…] "
         "[--approve always|never|TOOL,…] | list | remove LABEL"
     ),
 }
@@ -324,6 +326,8 @@ def parse_line(line: str) -> LineCommand:
     _check_line_arguments(command, arguments)
     if command == "mcp":
         parse_mcp(arguments)
+    if command == "resume":
+        resume_arguments(arguments)
     return LineCommand(command, session, arguments)
 
 
@@ -338,8 +342,8 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
             raise ConfigurationError(usage)
         if files[0] != "--stop":
             _check_record_path(Path(files[0]).expanduser(), usage)
-    elif command in ("chat", "mcp"):
-        pass  # the chat panel checks its own options; mcp lines: parse_mcp
+    elif command in ("chat", "mcp", "resume"):
+        pass  # the chat panel checks its own options; parse_mcp, resume_arguments
     elif command == "inspect":
         ids = [word for word in words if word != "--live"]
         if len(ids) > 1 or len(words) - len(ids) > 1 or any(w.startswith("-") for w in ids):
@@ -351,6 +355,19 @@ def _check_line_arguments(command: str, words: Sequence[str]) -> None:
             raise ConfigurationError(usage)
     elif words:
         raise ConfigurationError(f"{usage} (no arguments, not {' '.join(words)!r})")
+
+
+def resume_arguments(words: Sequence[str]) -> tuple[str | None, str | None]:
+    """``%realtime resume``'s file (``None``: this notebook) and mode (``"replace"``,
+    ``"append"`` or ``None``)."""
+    usage = f"usage: %realtime resume {LINE_COMMANDS['resume']}"
+    modes = [word[2:] for word in words if word in ("--replace", "--append")]
+    files = [word for word in words if word not in ("--replace", "--append")]
+    if len(modes) > 1:
+        raise ConfigurationError(f"{usage} (--replace or --append, not both)")
+    if len(files) > 1 or any(word.startswith("-") for word in files):
+        raise ConfigurationError(usage)
+    return (files[0] if files else None), (modes[0] if modes else None)
 
 
 def _check_voice_arguments(words: Sequence[str], usage: str) -> None:
@@ -378,6 +395,8 @@ class McpCommand:
     url: str | None = None
     allowed_tools: tuple[str, ...] | None = None
     approval: bool | tuple[str, ...] = False
+    # A URL written after the label: a remote server the service runs (--url: the kernel).
+    remote: bool = False
 
 
 def parse_mcp(words: Sequence[str]) -> McpCommand:
@@ -399,7 +418,22 @@ def parse_mcp(words: Sequence[str]) -> McpCommand:
         if rest:
             raise ConfigurationError(f"usage: %realtime mcp remove LABEL (not {rest[0]!r})")
         return McpCommand("remove", label)
+    if rest and not rest[0].startswith("-"):
+        url = rest.pop(0)
+        options = _mcp_options(rest, usage)
+        if "--command" in options or "--url" in options:
+            raise ConfigurationError(
+                "%realtime mcp add LABEL URL is a server the service runs; "
+                "--command and --url are for servers the kernel runs: one of them"
+            )
+        command = _mcp_add(label, {**options, "--url": url, "--approve": _approve(options)})
+        return replace(command, remote=True)
     return _mcp_add(label, _mcp_options(rest, usage))
+
+
+def _approve(options: dict[str, str]) -> str:
+    """A remote server's ``--approve``: ``always`` unless told (the service's default)."""
+    return options.get("--approve", "always")
 
 
 def _mcp_options(rest: list[str], usage: str) -> dict[str, str]:

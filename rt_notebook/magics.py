@@ -29,6 +29,7 @@ from .magic_args import LineCommand, check_cell, parse_line, response_overrides
 from .magic_args import split as split_line
 from .models import DEFAULT_MODEL, deprecation_warning
 from .responses import ItemSnapshot, ResponseHandle, ResponseResult
+from .saved_turns import TurnRecorder
 from .session import Session, connect, get_session
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ class RealtimeMagics(Magics):
         # (session name, cell key) -> ids of the items that cell's last run added, in order:
         # re-running the cell replaces them where they stand.
         self._anchors = CellAnchors()  # what each cell added, so a re-run replaces it
+        self._typed = True  # the %%realtime cell's text is the notebook cell's source
         # The figure --figure sends, kept past the inline backend's closing of it.
         self._figures = FigureMemory()
         if shell is not None:
@@ -364,13 +366,19 @@ class RealtimeMagics(Magics):
             key = (session.name, CellAnchors.cell_key(self.shell, line, cell))
             self._replace(session, key, args)
         added: list[str] = []
+        # Each answer's final output keeps the items it added (%realtime resume reads them).
+        sources = [*(args.image or ()), *(["--figure"] if args.figure else [])]
+        body = cell.strip("\n") if self._typed else None  # %realtime fix sends no cell
+        args.record = TurnRecorder(session, added, sources, body)
         # Approvals are asked in this cell: by its tool view, or in an area made now.
         from .render.approval import BackgroundApprovals, CellApprovals
         from .tools import asking
 
         approvals: CellApprovals | BackgroundApprovals | None = CellApprovals()
         if args.background:
-            wanted = any(tool.approval for tool in session.tools.values())
+            wanted = any(tool.approval for tool in session.tools.values()) or (
+                session.tools.hosted is not None and session.mcp.asks_approval()
+            )
             approvals = BackgroundApprovals() if wanted else None
         if key is not None:
             # Remembered before the response is requested: if the server refuses it, a
@@ -421,7 +429,9 @@ class RealtimeMagics(Magics):
                 lambda done: _in_thread(_place_finished, session, place, done, added)
             )
         voice_in_background(session, handle, cap_seconds=self.audio_cap_seconds)
-        CellView(session, handle, plain=args.format == "text").run_in_background()
+        CellView(
+            session, handle, plain=args.format == "text", record=args.record
+        ).run_in_background()
         if args.to_cell:  # no reply is left to carry a new cell: a copy button instead
             from .render.copy_slot import CopySlot
 
@@ -490,7 +500,7 @@ class RealtimeMagics(Magics):
                 if wants_audio(handle, session)
                 else None
             )
-            view = CellView(session, handle, plain=plain)
+            view = CellView(session, handle, plain=plain, record=args.record)
             timeout = self.timeout if args.timeout is None else args.timeout
             try:
                 result = view.run(timeout=timeout)
@@ -514,7 +524,7 @@ class RealtimeMagics(Magics):
                 voice.finish(result)
             placed = _keep(session, result, added, place)
             place = placed[-1][0] if placed else place
-            calls = result.function_calls
+            calls = result.tool_requests
             if not calls or result.status != "completed":
                 return result
             if result.out_of_band and place is None:
@@ -631,11 +641,21 @@ class RealtimeMagics(Magics):
                            its traceback (colours stripped, keys scrubbed, bounded) are
                            sent as a message in the conversation (--oob: out of band);
                            --to-cell: the answer's code goes into a new cell below
+        mcp add LABEL URL [--allow TOOL,…] [--approve always|never|TOOL,…]
+                           a remote MCP server the service runs (offline: the embedded
+                           server); headers and tokens only through
+                           session.add_mcp_server(..., headers=...), never in a cell
         mcp add LABEL --command "CMD ARGS" | --url URL [--allow TOOL,…]
                            [--approve always|never|TOOL,…]
                            start a local MCP server (stdio, or Streamable HTTP from the
                            kernel) and offer its tools as LABEL__TOOL
         mcp list | mcp remove LABEL   the MCP servers and their tools; stop one
+        resume [FILE] [--replace | --append]
+                           rebuild a saved conversation without asking the model: this
+                           notebook's %%realtime answers (or NOTEBOOK.ipynb, a recording
+                           .jsonl, a chat panel export .json); re-running a resumed cell
+                           replaces its turn; a Session with items needs --replace or
+                           --append
         inspect [ID] [--live]  the events, sent and received, of the last turn (or of the
                            turn a response or item ID names; "session": events of no
                            turn), with its latency; --live: updated while it runs
@@ -658,7 +678,7 @@ class RealtimeMagics(Magics):
             return self._fix(command)
         recording = command.name == "record" and list(command.words) != ["--stop"]
         adding = command.name == "mcp" and command.words[:1] == ("add",)
-        if command.name in ("tools", "chat", "voice") or recording or adding:
+        if command.name in ("tools", "chat", "voice", "resume") or recording or adding:
             # These connect if needed, like %%realtime: tools are sent with session.update,
             # a panel talks at once, and record FILE records from the connection on.
             return self._run_command(self._session(name), command)
@@ -679,7 +699,11 @@ class RealtimeMagics(Magics):
             display(Markdown("No error yet in this kernel: nothing to fix."))
             return
         options = ["--no-interpolate", "--session", shlex.quote(command.session)]
-        self.realtime(" ".join([*options, *command.words]), fix_message(error))
+        self._typed = False  # the message is made here, not the cell's source
+        try:
+            self.realtime(" ".join([*options, *command.words]), fix_message(error))
+        finally:
+            self._typed = True
 
     def _run_command(self, session: Session, command: LineCommand) -> Any:
         action = getattr(self, f"_command_{command.name}")
@@ -705,7 +729,14 @@ class RealtimeMagics(Magics):
         from .render.tables import mcp_table
 
         command = parse_mcp(rest)
-        if command.action == "add":
+        if command.action == "add" and command.remote:
+            session.add_mcp_server(
+                command.label,
+                url=command.url,
+                allowed_tools=command.allowed_tools,
+                require_approval=command.approval,
+            )
+        elif command.action == "add":
             session.add_mcp_server(
                 command.label,
                 command=list(command.command) or None,
@@ -762,6 +793,19 @@ class RealtimeMagics(Magics):
             session.record(path, raw="--raw" in rest)
         except OSError as exc:  # e.g. no permission: one line, like a typo
             raise ConfigurationError(f"cannot record to {path}: {exc.strerror}") from None
+
+    def _command_resume(self, session: Session, rest: list[str]) -> Markdown:
+        from .magic_args import resume_arguments
+        from .render.markdown import safe_markdown
+        from .resume import resume
+
+        path, mode = resume_arguments(rest)
+
+        def remember(key: str, ids: list[str]) -> None:
+            self._anchors.remember((session.name, key), ids)  # a re-run replaces them
+
+        report = resume(session, path, mode=mode, namespace=self._user_ns, remember=remember)
+        return Markdown(safe_markdown(str(report)))
 
     def _command_chat(self, session: Session, rest: list[str]) -> None:
         from .chat import ChatPanel

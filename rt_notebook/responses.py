@@ -77,6 +77,10 @@ class ItemSnapshot:
     response_id: str | None
     # A user message's images (their labels show where the item is shown).
     images: tuple[ImagePart, ...] = ()
+    # Remote MCP items: the server's label, the error, a listing's tools.
+    server_label: str | None = None
+    error: str | None = None
+    tools: tuple[dict[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The item as plain data (the transcript's item format, as ``Item.as_dict``):
@@ -87,6 +91,7 @@ class ItemSnapshot:
             if field.name not in ("response_id", "images")
         }
         data["images"] = [image.summary() for image in self.images]
+        data["tools"] = [dict(tool) for tool in self.tools]
         return data
 
 
@@ -134,10 +139,29 @@ class ResponseResult:
         """The function-call items of this response."""
         return [item for item in self.items if item.type == "function_call"]
 
-    def _repr_markdown_(self) -> str:
-        from .render.markdown import safe_inline, safe_markdown
+    @property
+    def tool_requests(self) -> list[ItemSnapshot]:
+        """What this response asks the tool runner for: its function calls and its remote
+        MCP servers' approval requests."""
+        kinds = ("function_call", "mcp_approval_request")
+        return [item for item in self.items if item.type in kinds]
 
-        return safe_markdown(self.text) or f"*({safe_inline(self.status)}, no text)*"
+    def _repr_markdown_(self) -> str:
+        # As a cell shows the answer: the one renderer of items (render/items.py).
+        from .render.items import response_markdown
+        from .render.markdown import safe_inline
+
+        return response_markdown(self.items) or f"*({safe_inline(self.status)}, no text)*"
+
+    def _repr_html_(self) -> str | None:
+        """A drawing front ends show instead of the Markdown, only for an answer past the
+        Markdown limit (as a cell's huge answer): rendering megabytes of Markdown would
+        block the page."""
+        from .render.bounded import bounded_html, needs_bounds
+        from .render.items import item_source
+
+        source = "\n\n".join(filter(None, map(item_source, self.items)))
+        return bounded_html(source) if needs_bounds(source) else None
 
 
 class HandleDriver(Protocol):

@@ -15,6 +15,7 @@ conversation restored on it (same item ids), before anything else is sent.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -38,7 +39,10 @@ from .transport import Endpoint, Transport, resolve_endpoint
 if TYPE_CHECKING:
     from .bridge import SessionConnection
     from .mcp_servers import MCPServer, MCPServers
+    from .mcp_servers.remote import RemoteMCPServer
+    from .protocol.conversation import Conversation
     from .protocol.timeline import Timeline
+    from .resume import ResumeReport
     from .tools import Tool, Toolbox, ToolOptions
 
 __all__ = ["Session", "SessionStatus", "Timing", "check_settings", "connect", "get_session"]
@@ -204,6 +208,29 @@ class Session:
             timeout=timeout,
         )
         return self
+
+    def restore(self, conversation: Conversation, timeout: float = 30.0) -> Session:
+        """Put ``conversation`` in place of this Session's and restore it on a new
+        connection with the accepted settings, through the restore reconnects use (what
+        :meth:`resume` does with a saved one). Returns once restored; raises
+        :class:`RealtimeConnectionError` if the server cannot be reached."""
+        self._link.restore(conversation, timeout)
+        return self
+
+    def resume(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mode: str | None = None,
+        namespace: Mapping[str, Any] | None = None,
+    ) -> ResumeReport:
+        """Rebuild a saved conversation in this Session without asking the model anything:
+        a notebook's ``%%realtime`` answers, a recording (``.jsonl``) or a chat panel's
+        export (``.json`` or ``.ipynb``). ``mode``: ``"replace"`` or ``"append"``, needed
+        when this Session has items. See :mod:`rt_notebook.resume`."""
+        from .resume import resume
+
+        return resume(self, path, mode=mode, namespace=namespace)
 
     def close(self) -> None:
         """Close the connection; pending requests fail with :class:`RealtimeConnectionError`.
@@ -496,37 +523,45 @@ class Session:
         *,
         command: Sequence[str] | None = None,
         url: str | None = None,
+        connector_id: str | None = None,
         via: str | None = None,
         allowed_tools: Collection[str] | None = None,
-        approval: bool | Collection[str] = False,
-        env: Mapping[str, str] | None = None,
+        require_approval: bool | str | Collection[str] | None = None,
+        approval: bool | Collection[str] | None = None,
         headers: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        timeout: float = 30.0,
-        start_timeout: float = 20.0,
-    ) -> MCPServer:
-        """Start a local MCP server and offer its tools to the model as function tools.
+        authorization: str | None = None,
+        **local: Any,
+    ) -> MCPServer | RemoteMCPServer:
+        """Offer an MCP server's tools to the model.
 
-        ``command=["python", "server.py"]`` runs it over stdio; ``url=..., via="kernel"``
-        connects to it over Streamable HTTP from the kernel. Its tool ``TOOL`` is offered as
-        ``LABEL__TOOL`` (shortened with a hash when that does not fit the service's names).
-        ``allowed_tools`` limits which tools are offered; ``approval`` asks before every
-        call (``True``) or before calls of the named tools; ``timeout`` bounds each call and
-        ``start_timeout`` the start. ``env`` and ``headers`` values are treated as secrets.
-        Needs the ``mcp`` SDK (``pip install 'rt-notebook[mcp]'``).
+        ``url=...`` (or ``connector_id=...``): a remote server the service runs itself
+        (the embedded server too, offline): its ``{"type": "mcp"}`` tool joins the session's
+        tools, and its listings, calls and approval requests show where the answer does.
+        ``require_approval`` is ``"always"`` (the default), ``"never"`` or the tools that
+        ask; ``headers`` and ``authorization`` (an OAuth token) are credentials, never
+        shown or saved.
+
+        ``command=["python", "server.py"]`` (stdio) or ``url=..., via="kernel"``
+        (Streamable HTTP): a local server the kernel connects to with the ``mcp`` SDK
+        (``pip install 'rt-notebook[mcp]'``); its tool ``TOOL`` is offered as the function
+        ``LABEL__TOOL``; ``approval`` asks before every call (``True``) or the named tools';
+        ``env``, ``cwd``, ``timeout`` and ``start_timeout`` apply to it (``env`` values are
+        secrets).
+
+        ``allowed_tools`` limits which tools are offered, in both.
         """
-        return self.mcp.add(
+        return self.mcp.add_server(
             label,
             command=command,
             url=url,
+            connector_id=connector_id,
             via=via,
             allowed_tools=allowed_tools,
+            require_approval=require_approval,
             approval=approval,
-            env=env,
             headers=headers,
-            cwd=cwd,
-            timeout=timeout,
-            start_timeout=start_timeout,
+            authorization=authorization,
+            **local,
         )
 
     def remove_mcp_server(self, label: str) -> None:

@@ -254,6 +254,9 @@ class Page:
             if "seal" in op:
                 entry["blocks"] = entry["blocks"] + op["seal"]
                 entry["tail"] = entry["tail"][op["cut"] :]  # the tests' text is all BMP
+            if "plain" in op:
+                kept = entry.get("plain", "")[: op.get("keep", len(entry.get("plain", "")))]
+                entry["plain"] = kept + op["plain"]
         elif kind == "move":
             self._place(op["key"], op["after"])
         elif kind == "remove":
@@ -317,6 +320,51 @@ def test_streaming_bubble_is_paced_and_ends_with_the_exact_text(fed_panel):
     # end, maybe seen apart).
     assert len(page.ops_for("i:a1")) <= 6
     assert len(page.ops_for("i:u1")) == 1  # only the streaming bubble is written
+
+
+def test_a_huge_answer_is_markdown_up_to_the_limit_then_folded_plain_text(fed_panel):
+    """Past MARKDOWN_LIMIT characters the rest of an answer goes as the entry's plain
+    text (the page folds it behind its own "show all"), appended, never parsed or
+    resent; a panel opened later on the finished answer shows it bounded the same way."""
+    from rt_notebook.render.panel_doc import PANEL_MARKDOWN_LIMIT as MARKDOWN_LIMIT
+
+    session, panel = fed_panel
+    page = Page(panel)
+    feed(session, *user_turn("u1", "Go"), *response_start("r1", "a1", "u1"))
+    wait_until(lambda: page.has("i:a1"), what="the answer's bubble")
+    lines = [f"- [link {n}](https://example.org/{n}) `code_{n}()`" for n in range(5_000)]
+    final = "\n\n".join(lines)  # ~230 KB of links and code
+    assert len(final) > 2 * MARKDOWN_LIMIT
+    pieces = [final[i : i + 4_000] for i in range(0, len(final), 4_000)]
+    for piece in pieces:
+        shown = len(page.ops)
+        feed(session, delta("r1", "a1", piece))
+        panel._clock.now += STREAM_INTERVAL
+        wait_until(lambda shown=shown: len(page.ops) > shown, what="the delta's op")
+    feed(session, *response_end("r1", "a1", final))
+    wait_until(lambda: page.data("i:a1", "status") == "completed", what="the final state")
+    entry = page.entries["i:a1"]
+    plain = entry["plain"]
+    assert final.endswith(plain)
+    assert len(final) - len(plain) <= MARKDOWN_LIMIT  # the Markdown part is bounded
+    assert entry["tail"] == ""
+    assert "code_4999()" in plain  # the rest, as text
+    assert "<a" not in plain
+    # Each character of the plain part travelled once (appended, never resent).
+    sent = sum(len(op.get("plain", "")) for op in page.ops if op.get("key") == "i:a1")
+    assert sent == len(plain)
+    assert all(op.get("keep") is None for op in page.ops if op.get("key") == "i:a1")
+    # A panel opened on the finished answer: the same bound.
+    later = ChatPanel(session)
+    try:
+        fresh = Page(later)
+        wait_until(lambda: fresh.has("i:a1"), what="the answer in a new panel")
+        again = fresh.entries["i:a1"]
+        assert len(again["plain"]) > 0
+        assert len(final) - len(again["plain"]) <= MARKDOWN_LIMIT
+        assert final.endswith(again["plain"])
+    finally:
+        later.close()
 
 
 def test_streamed_text_is_appended_never_resent(fed_panel):
@@ -425,7 +473,7 @@ def test_a_page_that_joins_late_gets_the_whole_list_once(fed_panel):
 def test_composer_messages_reach_the_panel(fed_panel, monkeypatch):
     session, panel = fed_panel
     sent, stopped = [], []
-    monkeypatch.setattr(panel, "send", sent.append)
+    monkeypatch.setattr(panel, "send", lambda text, images=(): sent.append(text))
     monkeypatch.setattr(session, "cancel", lambda: stopped.append(True))
     panel.composer._handle_message(panel.composer, {"event": "submit", "text": "a\nb"}, [])
     panel.composer._handle_message(panel.composer, {"event": "submit", "text": "  "}, [])

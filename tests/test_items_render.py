@@ -10,7 +10,6 @@ from markdown_it import MarkdownIt
 
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.render import items as render
-from rt_notebook.render.cell import render_items
 from rt_notebook.render.markdown import safe_markdown
 from rt_notebook.responses import ItemSnapshot
 from rt_notebook.transcript import to_markdown
@@ -74,7 +73,7 @@ def test_transcripts_of_the_panel_and_of_a_recording_read_the_same():
 
 def test_a_cells_answer_and_the_exported_cell_output_read_the_same():
     answer = [ITEMS[1], ITEMS[3]]
-    cell = render_items(answer)
+    cell = render.response_markdown(answer)
     assert cell == f"{render.item_body(ITEMS[1])}\n\n{safe_markdown(ITEMS[3].text)}"
     cells = transcript_cells([ITEMS[0], *answer])
     assert cells[0].outputs[0]["data"]["text/markdown"] == cell
@@ -85,7 +84,7 @@ def test_no_place_lets_raw_html_or_a_script_link_through():
     rendered = [
         transcript_markdown(ITEMS),
         to_markdown(recorded(ITEMS)),
-        render_items(ITEMS),
+        render.response_markdown(ITEMS),
         *(render.item_markdown(item) for item in ITEMS),
     ]
     # Read by a permissive parser (raw HTML on), as JupyterLab reads trusted Markdown.
@@ -124,3 +123,37 @@ def test_arguments_that_are_not_json_yet_stay_as_they_are():
     partial = snapshot("c", type="function_call", role=None, name="f", arguments='{"q": "ab')
     assert '{"q": "ab' in render.item_body(partial)
     assert json.loads(render.pretty_json('{"a":1}')) == {"a": 1}
+
+
+def test_a_huge_results_repr_is_a_bounded_drawing_and_a_short_ones_markdown_only():
+    """A ResponseResult shown as a cell's value: past the Markdown limit front ends get a
+    bounded text/html to draw instead of rendering megabytes of Markdown."""
+    from rt_notebook.responses import ResponseResult
+
+    def result(text):
+        return ResponseResult(
+            id="resp_1",
+            status="completed",
+            status_details=None,
+            usage=None,
+            text=text,
+            items=(snapshot("item_1", text=text),),
+            metadata=None,
+            model="m",
+            out_of_band=False,
+            time_to_first_delta=None,
+            elapsed=0.0,
+        )
+
+    short = result(f"short *answer* {XSS}")
+    assert short._repr_html_() is None
+    assert short._repr_markdown_() == safe_markdown(f"short *answer* {XSS}")
+    huge_text = "\n\n".join(
+        f"- [link {n}](https://example.org/{n}) `code_{n}()`" for n in range(6_000)
+    )
+    drawing = result(huge_text + f"\n\n{XSS}")._repr_html_()
+    assert drawing is not None
+    assert "plain text" in drawing
+    assert "code_5999()" not in drawing.split("<pre", 1)[0]  # the end is not rendered
+    assert "<img" not in drawing
+    assert "javascript:" not in drawing.split("<pre", 1)[0]

@@ -131,3 +131,62 @@ def test_the_chat_panel_talks_to_the_local_model(local: Session, standin: ChatSt
         assert "offline" not in panel.view.status["line"]
     finally:
         panel.close()
+
+
+def _png(width: int = 64, height: int = 48) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (20, 160, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_images_go_to_the_local_model_as_image_url_parts(
+    local: Session, standin: ChatStandIn
+) -> None:
+    answer = local.ask("what is this?", images=[_png()]).wait(within(10))
+    assert answer.status == "completed"
+    content = standin.requests[-1]["body"]["messages"][-1]["content"]
+    assert content[0] == {"type": "text", "text": "what is this?"}
+    assert content[1]["type"] == "image_url"
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [
+        (400, "The model standin-model is not a multimodal model"),  # vLLM
+        (500, "image input is not supported - hint: you may need to provide the mmproj"),
+        (400, "Model does not support images. Please use a model that does."),  # LM Studio
+    ],
+)
+def test_a_local_model_that_takes_no_images_says_so_in_one_line(
+    local: Session, standin: ChatStandIn, status: int, refusal: str
+) -> None:
+    standin.replies.append(Reply(status=status, error=refusal))
+    failed = local.ask("what is this?", images=[_png()]).wait(within(10))
+    assert failed.status == "failed"
+    reason = failed.reason or ""
+    assert f"The local model '{MODEL}' takes no images" in reason
+    assert "use a model that reads images" in reason
+    assert "\n" not in reason
+    assert "base64" not in reason
+    # The session goes on (a model that reads images answers the next turn).
+    assert local.ask("and now?").wait(within(10)).status == "completed"
+
+
+def test_an_unrelated_failure_with_an_image_is_not_called_an_image_refusal(
+    local: Session, standin: ChatStandIn
+) -> None:
+    # A refusal that names images, for a request that held none, is not one.
+    standin.replies.append(Reply(status=400, error="vision tokens exhausted"))
+    failed = local.ask("plain text").wait(within(10))
+    assert failed.status == "failed"
+    assert "takes no images" not in (failed.reason or "")
+    standin.replies.append(Reply(status=503, error="model is loading"))
+    failed = local.ask("what is this?", images=[_png()]).wait(within(10))
+    assert failed.status == "failed"
+    assert "takes no images" not in (failed.reason or "")
+    assert "model is loading" in (failed.reason or "")

@@ -74,8 +74,8 @@ def test_bad_labels_and_arguments_are_one_line_errors(session):
             session.add_mcp_server(label, command=demo())
     with pytest.raises(ConfigurationError, match="one"):
         session.add_mcp_server("both", command=demo(), url="http://127.0.0.1:1/mcp", via="kernel")
-    with pytest.raises(ConfigurationError, match="via='kernel'"):
-        session.add_mcp_server("web", url="http://127.0.0.1:1/mcp")
+    with pytest.raises(ConfigurationError, match="via= takes 'kernel' or 'service'"):
+        session.add_mcp_server("web", url="http://127.0.0.1:1/mcp", via="kernal")
     with pytest.raises(ConfigurationError, match="list of words"):
         session.add_mcp_server("str", command=f"{sys.executable} {DEMO}")
     assert not session.mcp

@@ -184,12 +184,21 @@ def execute_twice(path: Path, workdir: Path) -> Any:
 
 
 def tracebacks(notebook: Any) -> list[str]:
-    """Tracebacks in outputs: errors in background threads do not fail a cell, but show."""
+    """Tracebacks printed: errors in background threads do not fail a cell, but show (in a
+    stream; an answer may quote one, as ``%realtime fix`` sends a traceback)."""
     return [
-        f"cell {index}: {output_text(cell)[-600:]}"
+        f"cell {index}: {printed[-600:]}"
         for index, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code" and "Traceback (most recent call last)" in output_text(cell)
+        if cell.cell_type == "code"
+        for printed in [_printed(cell)]
+        if "Traceback (most recent call last)" in printed
     ]
+
+
+def _printed(cell: Any) -> str:
+    return "".join(
+        o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream"
+    )
 
 
 def _ids(path: Path) -> str:

@@ -12,6 +12,7 @@ import concurrent.futures
 import json
 import random
 import threading
+import time
 
 import pytest
 
@@ -188,6 +189,43 @@ def test_view_loop_publishes_each_wake_within_the_pace_and_stops_when_done():
     assert published == sorted(published)
     assert len(set(published)) == len(published)
     assert loop.publishes == len(published) >= 1
+
+
+def test_view_loop_serves_until_stopped_and_calls_again_when_asked():
+    """serve(): a publish per wake (within the pace), one more when a held-back part asks
+    for it without any wake, nothing after stop(); a failing publish does not end it."""
+    calls: list[str] = []
+    loop_box: list[ViewLoop] = []
+
+    def publish() -> bool:
+        calls.append("publish")
+        if len(calls) == 1:
+            loop_box[0].again(0.01)  # something paced: call me again, no wake needed
+        if len(calls) == 3:
+            raise RuntimeError("a failed write")
+        return True
+
+    loop = ViewLoop(publish, interval=0.0)
+    loop_box.append(loop)
+    thread = threading.Thread(target=loop.serve)
+    thread.start()
+    loop.wake()
+    deadline = time.monotonic() + 30
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(calls) == 2  # the wake, then the "again" with no wake
+    loop.wake()  # this publish fails
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    loop.wake()  # and the loop goes on
+    while len(calls) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(calls) == 4
+    loop.stop()
+    thread.join(30)
+    assert not thread.is_alive()
+    loop.wake()
+    assert len(calls) == 4
 
 
 def test_view_loop_raises_at_its_deadline():

@@ -239,8 +239,7 @@ def _panel_turns_cost(counted, count):
         previous = f"old{n:04d}"
     panel = ChatPanel(session)
     try:
-        panel._loop.stopping.set()  # the test is the writer from here on
-        panel._loop.wake.set()
+        panel._loop.stop()  # the test is the writer from here on
         panel._writer.join(WAIT)
         panel._flush()
         assert len(panel._bubbles) == count

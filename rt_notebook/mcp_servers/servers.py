@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,12 @@ from ..errors import ConfigurationError, register_secret
 from ..tools.schema import DEFAULT_TIMEOUT, Tool, ToolArgumentsError
 from .connection import MCPConnection, ServerSpec, require_sdk
 from .naming import check_label, exposed_name
+from .remote import RemoteMCPServer, remote_server
 
 if TYPE_CHECKING:
     from mcp import types as mcp_types
 
+    from ..responses import ItemSnapshot
     from ..tools import Toolbox
 
 __all__ = ["DEFAULT_START_TIMEOUT", "MCPServer", "MCPServers", "MCPTool"]
@@ -33,6 +36,8 @@ __all__ = ["DEFAULT_START_TIMEOUT", "MCPServer", "MCPServers", "MCPTool"]
 log = logging.getLogger("rt_notebook")
 
 DEFAULT_START_TIMEOUT = 20.0  # seconds a server has to answer initialize and list its tools
+# Statuses of a finished listing.
+_SETTLED = ("completed", "failed")
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,7 +145,148 @@ class MCPServers(Mapping[str, MCPServer]):
     def __init__(self, toolbox: Toolbox) -> None:
         self._toolbox = toolbox
         self._servers: dict[str, MCPServer] = {}
+        # Servers the service runs (their tool is in the session's tools), by label.
+        self._remote: dict[str, RemoteMCPServer] = {}
         self._lock = threading.RLock()
+        toolbox.hosted = self._hosted_definitions
+
+    @property
+    def remote(self) -> dict[str, RemoteMCPServer]:
+        """The remote MCP servers the service runs, by label (a copy)."""
+        with self._lock:
+            return dict(self._remote)
+
+    def add_server(
+        self,
+        label: str,
+        *,
+        command: Sequence[str] | str | None = None,
+        url: str | None = None,
+        connector_id: str | None = None,
+        via: str | None = None,
+        allowed_tools: Collection[str] | None = None,
+        require_approval: bool | str | Collection[str] | None = None,
+        approval: bool | Collection[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authorization: str | None = None,
+        **local: Any,
+    ) -> MCPServer | RemoteMCPServer:
+        """``command=`` or ``url=..., via="kernel"``: a local server (:meth:`add`); else a
+        remote one the service runs (:meth:`add_remote`)."""
+        if approval is not None and require_approval is not None:
+            raise ConfigurationError("give approval= or require_approval=, not both")
+        if command is not None or via == "kernel":
+            if connector_id is not None or authorization is not None:
+                raise ConfigurationError(
+                    "connector_id= and authorization= are for servers the service runs "
+                    "(url=... without via='kernel')"
+                )
+            asked = approval if require_approval is None else _local_approval(require_approval)
+            return self.add(
+                label,
+                command=command,
+                url=url,
+                via=via,
+                allowed_tools=allowed_tools,
+                approval=False if asked is None else asked,
+                headers=headers,
+                **local,
+            )
+        if via not in (None, "service"):
+            raise ConfigurationError(f"via= takes 'kernel' or 'service', not {via!r}")
+        listing_timeout = local.pop("start_timeout", DEFAULT_START_TIMEOUT)
+        if local:
+            raise ConfigurationError(
+                f"{', '.join(sorted(local))}= only apply to local servers "
+                "(command=... or via='kernel')"
+            )
+        asked = require_approval if approval is None else approval
+        return self.add_remote(
+            label,
+            url=url,
+            connector_id=connector_id,
+            allowed_tools=allowed_tools,
+            require_approval="always" if asked is None else asked,
+            headers=headers,
+            authorization=authorization,
+            listing_timeout=listing_timeout,
+        )
+
+    def add_remote(
+        self,
+        label: str,
+        *,
+        url: str | None = None,
+        connector_id: str | None = None,
+        allowed_tools: Collection[str] | None = None,
+        require_approval: bool | str | Collection[str] = "always",
+        headers: Mapping[str, str] | None = None,
+        authorization: str | None = None,
+        description: str | None = None,
+        listing_timeout: float = DEFAULT_START_TIMEOUT,
+    ) -> RemoteMCPServer:
+        """Offer a remote MCP server the service runs (see ``Session.add_mcp_server``);
+        connected, wait up to ``listing_timeout`` s for the service to list its tools."""
+        server = remote_server(
+            label,
+            url=url,
+            connector_id=connector_id,
+            allowed_tools=allowed_tools,
+            require_approval=require_approval,
+            headers=headers,
+            authorization=authorization,
+            description=description,
+        )
+        session = self._toolbox.session
+        before = {item.id for item in self._listings(label)} if session.connected else set()
+        with self._lock:
+            self._refuse_taken(label)
+            self._remote[label] = server
+        self._toolbox.hosted_changed()
+        if session.connected and not session.on_io_thread():
+            self._await_listing(label, before, listing_timeout)
+        return server
+
+    def asks_approval(self) -> bool:
+        """Whether a remote server may send approval requests (a view must be ready)."""
+        with self._lock:
+            return any(server.approval != "never" for server in self._remote.values())
+
+    def listing(self, label: str) -> ItemSnapshot | None:
+        """The latest ``mcp_list_tools`` item of the remote server ``label`` (its tools, its
+        status), or ``None`` before the service listed it."""
+        listings = self._listings(label)
+        return listings[-1] if listings else None
+
+    def _listings(self, label: str) -> list[ItemSnapshot]:
+        return [
+            item
+            for item in self._toolbox.session.items
+            if item.type == "mcp_list_tools" and item.server_label == label
+        ]
+
+    def _await_listing(self, label: str, before: set[str], timeout: float) -> None:
+        """Until the service listed the new server's tools (or said it could not), so that
+        the next question can use them; a slow listing is left to finish by itself."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            latest = self.listing(label)
+            if latest is not None and latest.id not in before and latest.status in _SETTLED:
+                return
+            time.sleep(0.05)  # items change on the I/O thread; a listing takes a round trip
+        log.warning("rt_notebook: MCP server %r: its tools are not listed yet", label)
+
+    def _hosted_definitions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            servers = list(self._remote.values())
+        return [server.definition() for server in servers]
+
+    def _refuse_taken(self, label: str) -> None:
+        if label in self._servers or label in self._remote:
+            raise ConfigurationError(
+                f"an MCP server labelled {label!r} exists: remove it first "
+                f"(session.remove_mcp_server({label!r}) or %realtime mcp remove {label})"
+            )
 
     def __getitem__(self, label: str) -> MCPServer:
         with self._lock:
@@ -180,11 +326,7 @@ class MCPServers(Mapping[str, MCPServer]):
             raise ConfigurationError("timeout= and start_timeout= must be above 0 seconds")
         require_sdk()
         with self._lock:
-            if label in self._servers:
-                raise ConfigurationError(
-                    f"an MCP server labelled {label!r} exists: remove it first "
-                    f"(session.remove_mcp_server({label!r}) or %realtime mcp remove {label})"
-                )
+            self._refuse_taken(label)
         server = MCPServer(
             spec,
             allowed_tools=allowed_tools,
@@ -195,7 +337,7 @@ class MCPServers(Mapping[str, MCPServer]):
         server.on_tools_changed = lambda listed: self._refresh(server, listed)
         tools = server.connect()
         with self._lock:
-            if label in self._servers:  # added by another thread while this one started
+            if label in self._servers or label in self._remote:  # added meanwhile
                 server.stop()
                 raise ConfigurationError(f"an MCP server labelled {label!r} exists")
             try:
@@ -209,12 +351,17 @@ class MCPServers(Mapping[str, MCPServer]):
     def remove(self, label: str) -> None:
         """Stop the server labelled ``label`` and withdraw its tools."""
         with self._lock:
-            server = self._servers.pop(label, None)
-            if server is None:
-                known = ", ".join(self._servers) or "none"
+            remote = self._remote.pop(label, None)
+            server = None if remote is not None else self._servers.pop(label, None)
+            if remote is None and server is None:
+                known = ", ".join([*self._servers, *self._remote]) or "none"
                 raise ConfigurationError(f"no MCP server labelled {label!r} (added: {known})")
-            names = list(server.tools)
-            server.tools = {}
+            names = [] if server is None else list(server.tools)
+            if server is not None:
+                server.tools = {}
+        if server is None:
+            self._toolbox.hosted_changed()  # the service stops offering its tools
+            return
         server.stop()
         self._toolbox.registry.replace(names, ())
 
@@ -327,6 +474,17 @@ def _spec(
         headers=dict(headers or {}),
         cwd=cwd,
     )
+
+
+def _local_approval(require: bool | str | Collection[str]) -> bool | Collection[str]:
+    """``require_approval`` (the service's words) as a local server's ``approval``."""
+    if isinstance(require, str):
+        if require not in ("always", "never"):
+            raise ConfigurationError(
+                f"require_approval= takes 'always', 'never' or tool names, not {require!r}"
+            )
+        return require == "always"
+    return require
 
 
 def _schema_problem(schema: Any) -> str | None:

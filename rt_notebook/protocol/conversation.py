@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from .events import Event, to_ga
 from .images import ImagePart, image_parts
+from .mcp import MCP_ITEM_TYPES, absorb_mcp, mcp_handlers
 from .numbers import clean_usage
 
 __all__ = [
@@ -57,13 +58,20 @@ class Item:
     """One conversation item as the mirror knows it."""
 
     id: str
-    type: str  # "message", "function_call" or "function_call_output"
+    type: str  # "message", "function_call", "function_call_output" or an MCP type (.mcp)
     role: str | None = None  # messages only: "user", "assistant" or "system"
     status: str | None = None  # "in_progress", "completed" or "incomplete"
     response_id: str | None = None  # the response that produced it, if any
-    call_id: str | None = None  # function_call and function_call_output
-    name: str | None = None  # function_call
-    output: str | None = None  # function_call_output
+    # function_call and function_call_output; the answered approval request's id for
+    # mcp_call and mcp_approval_response
+    call_id: str | None = None
+    name: str | None = None  # function_call, mcp_call and mcp_approval_request: the tool
+    output: str | None = None  # function_call_output, mcp_call; an approval's decision
+    # Remote MCP items (see .mcp): the server's label, the call's or listing's error, the
+    # tools a listing found ({"name", "description"} each).
+    server_label: str | None = None
+    error: str | None = None
+    tools: tuple[dict[str, str], ...] = ()
     # Streamed text (message text or audio transcript) and function arguments are kept
     # as chunk lists: appending is O(1) on the delta hot path, joining happens on read.
     text_chunks: list[str] = field(default_factory=list)
@@ -107,8 +115,11 @@ class Item:
             "text": self.text,
             "call_id": self.call_id,
             "name": self.name,
-            "arguments": self.arguments if self.type == "function_call" else None,
+            "arguments": self.arguments if self.type in _WITH_ARGUMENTS else None,
             "output": self.output,
+            "server_label": self.server_label,
+            "error": self.error,
+            "tools": [dict(tool) for tool in self.tools],
             # Described, never the bytes: this is what transcripts and exports write.
             "images": [image.summary() for image in self.images],
         }
@@ -132,6 +143,12 @@ class Item:
         images = image_parts(wire.get("content"))
         if images:
             self.images[:] = images
+        if self.type in MCP_ITEM_TYPES:
+            absorb_mcp(self, wire)
+
+
+# Item types whose arguments the transcript format keeps.
+_WITH_ARGUMENTS = frozenset({"function_call", "mcp_call", "mcp_approval_request"})
 
 
 def _text(value: object) -> str | None:
@@ -347,6 +364,7 @@ class Conversation:
             "rate_limits.updated": self._on_rate_limits,
             "error": self._on_error,
         }
+        self._handlers.update(mcp_handlers(self))  # remote MCP listings and calls
 
     # Public methods for reading -------------------------------------------------------
 

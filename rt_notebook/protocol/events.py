@@ -83,14 +83,6 @@ IGNORED_SERVER_EVENTS: dict[str, str] = {
     "response.content_part.added": "the output item events and the deltas carry the same",
     "response.content_part.done": "the text/transcript .done event carries the same",
     "response.output_audio.done": "the audio deltas are all there; the item's .done ends it",
-    "mcp_list_tools.in_progress": "remote MCP tools are not supported yet",
-    "mcp_list_tools.completed": "remote MCP tools are not supported yet",
-    "mcp_list_tools.failed": "remote MCP tools are not supported yet",
-    "response.mcp_call_arguments.delta": "remote MCP tools are not supported yet",
-    "response.mcp_call_arguments.done": "remote MCP tools are not supported yet",
-    "response.mcp_call.in_progress": "remote MCP tools are not supported yet",
-    "response.mcp_call.completed": "remote MCP tools are not supported yet",
-    "response.mcp_call.failed": "remote MCP tools are not supported yet",
 }
 
 # Content-part types of assistant messages (beta name -> GA name).

@@ -4,9 +4,11 @@ A new Realtime connection starts with an empty conversation. To carry a conversa
 over, the client re-creates its items in order with ``conversation.item.create``: messages
 of every role as text (audio as its transcript, or a short placeholder when there is none),
 a user message's images as the same ``input_image`` parts (GA), function calls with their
-outputs. Items keep their ids (the client may choose item ids),
-so every id the user holds (``--after``, cell anchors, the panel) stays valid: the
-old-to-new id map is the identity unless a server assigns other ids.
+outputs, and remote MCP listings, calls and approvals as system messages saying what they
+were (which tool, its arguments, its result: only the service can make those items).
+Items keep their ids (the client may choose item ids), so every id the user holds
+(``--after``, cell anchors, the panel) stays valid: the old-to-new id map is the identity
+unless a server assigns other ids.
 
 Items still ``in_progress`` (the partial output of a response the drop interrupted) are
 left out: that response is requested again instead.
@@ -19,6 +21,7 @@ from typing import Any
 
 from .conversation import Item
 from .events import Dialect
+from .mcp import MCP_ITEM_TYPES, restored_text
 
 __all__ = ["AUDIO_PLACEHOLDER", "restore_items"]
 
@@ -60,8 +63,13 @@ def _wire(item: Item, dialect: Dialect) -> dict[str, Any] | None:
             "call_id": item.call_id or "",
             "output": item.output or "",
         }
+    if item.type in MCP_ITEM_TYPES:
+        # Only the service makes them: carried over as their text, in a system message.
+        text = restored_text(item)
+        content = [{"type": "input_text", "text": text}]
+        return {"id": item.id, "type": "message", "role": "system", "content": content}
     if item.type != "message":
-        return None  # MCP and other server-side items cannot be re-created by a client
+        return None  # other server-side items cannot be re-created by a client
     role = item.role if item.role in ("user", "assistant", "system") else "user"
     resend = role == "user" and dialect is not Dialect.BETA
     images = [image.wire() for image in item.images] if resend else []

@@ -65,6 +65,10 @@ def render_call(call: ToolCall) -> str:
     """Markdown for one call's state and result."""
     head = f"**Tool** {inline_code(call.name)}"
     state = call.state
+    if call.server_label is not None:  # a remote MCP server's: the service runs it
+        head = f"**MCP tool** {inline_code(call.name)} (server {inline_code(call.server_label)})"
+        if state is CallState.DONE:
+            return f"{head} approved: the server runs it"
     if state is CallState.DONE and call.output is not None:
         return f"{head} returned:\n\n{fenced(_shown(call.output))}"
     if state in (CallState.FAILED, CallState.DENIED, CallState.INTERRUPTED):
@@ -106,7 +110,7 @@ class ApprovalButtons:
         self.approve_button = widgets.Button(description="Approve", button_style="success")
         self.deny_button = widgets.Button(description="Deny", button_style="danger")
         # A Label shows text, not HTML; the name and arguments are model-written all the same.
-        self.label = widgets.Label(f"Run {_one_line(call.name, 60)}({_one_line(call.arguments)})?")
+        self.label = widgets.Label(f"Run {_one_line(call.label, 60)}({_one_line(call.arguments)})?")
         self.widget = widgets.HBox([self.label, self.approve_button, self.deny_button])
         self.approve_button.on_click(lambda _: self._decide(True))
         self.deny_button.on_click(lambda _: self._decide(False))

@@ -12,10 +12,14 @@ answer also holds ``text/html`` (:mod:`~rt_notebook.render.bounded`), which fron
 draw instead of rendering megabytes of Markdown.
 
 When the answer ends, one display update replaces the widget with the exact final text
-as ``text/markdown`` (with a footer) and ``text/plain``, and provenance metadata (never
-credentials); the widget is closed, so a saved notebook holds one Markdown output and no
-widget state. Without a kernel to stream through (a terminal) only the final output is
-shown; nbclient and papermill save the same final output. Model text is passed through
+as ``text/markdown`` (with a footer) and provenance metadata (never credentials); its
+``text/plain`` is the exact text too where no page showed the stream (a terminal,
+nbclient, papermill) or the answer is past the Markdown limit, and otherwise a one-line
+summary (:func:`plain_summary`: each representation of the whole text is paid once more
+on the wire and in the file, and the page renders the Markdown). The widget is closed,
+so a saved notebook holds one Markdown output and no widget state. Without a kernel to
+stream through (a terminal) only the final output is shown; nbclient and papermill save
+the same final output. Model text is passed through
 :func:`~rt_notebook.render.markdown.safe_markdown` block by block (never the whole text per
 message), so raw HTML cannot run.
 
@@ -31,7 +35,6 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
@@ -39,6 +42,7 @@ from IPython.display import display
 from ..errors import RealtimeError
 from ..models import deprecation_warning
 from ..redaction import scrub
+from ..saved_turns import Recorder, shared_text
 from .bounded import bounded_html, needs_bounds
 from .inspector import footer_pieces
 from .items import item_source, response_markdown
@@ -47,20 +51,24 @@ from .stream_edits import StreamEdits
 from .view_loop import ViewLoop
 
 if TYPE_CHECKING:
-    from ..responses import ItemSnapshot, ResponseHandle, ResponseResult
+    from ..responses import ResponseHandle, ResponseResult
     from ..session import Session
     from ..widgets.stream import AnswerStream
 
-__all__ = ["CellView", "render_items"]
+__all__ = ["CellView", "plain_summary"]
 
 METADATA_KEY = "rt_notebook"
 log = logging.getLogger("rt_notebook")
 _HREF = re.compile(r"\((#rt-events-[\w-]+)\)")
 
 
-def render_items(items: Sequence[ItemSnapshot]) -> str:
-    """Markdown for a response's output items (see :func:`.items.response_markdown`)."""
-    return response_markdown(items)
+def plain_summary(text: str, limit: int = 80) -> str:
+    """A final output's ``text/plain`` where ``text/markdown`` holds the answer: the
+    answer itself when short, else its first line cut, and its length."""
+    if len(text) <= limit:
+        return text
+    first = text.split("\n", 1)[0][:limit].rstrip()
+    return f"{first} … ({len(text):,} characters of Markdown)"
 
 
 def _events_link(key: str) -> str:
@@ -82,20 +90,23 @@ def _open_stream(waiting: str, link: str, plain: bool) -> AnswerStream | None:
     return open_stream(waiting=waiting, link=match.group(1) if match else "", plain=plain)
 
 
-def _item_source(item: ItemSnapshot) -> str:
-    """An item's Markdown before sanitizing (see :func:`.items.item_source`)."""
-    return item_source(item)
-
-
 class CellView:
     """Shows one response in the current cell, growing as deltas arrive."""
 
     interval = 0.2  # seconds between streaming messages: at most five a second
 
-    def __init__(self, session: Session, handle: ResponseHandle, *, plain: bool = False) -> None:
+    def __init__(
+        self,
+        session: Session,
+        handle: ResponseHandle,
+        *,
+        plain: bool = False,
+        record: Recorder | None = None,
+    ) -> None:
         self.session = session
         self.handle = handle
         self.plain = plain  # publish text/plain only (--format text)
+        self.record = record  # the turn's items for the final metadata (saved_turns)
         self.updates = 0  # display and widget messages sent, for tests and benchmarks
         self._context = contextvars.copy_context()  # the cell's parent header lives here
         self._link = "" if plain else _events_link(handle.request_id)  # the "events" control
@@ -155,8 +166,8 @@ class CellView:
         except RealtimeError as error:
             self._collapse(self._render(self._current_text()), self._error_footer(error))
             raise
-        text = render_items(result.items) if not self.plain else result.text
-        self._collapse(text, self._footer(result), self._provenance(result))
+        text = response_markdown(result.items) if not self.plain else result.text
+        self._collapse(text, self._footer(result), self._provenance(result, text))
         return result
 
     # Internals ---------------------------------------------------------------------------
@@ -168,9 +179,7 @@ class CellView:
             return ""
         if self.plain:
             return self.session.response_text(response_id)
-        return "\n\n".join(
-            filter(None, map(_item_source, self.session.response_items(response_id)))
-        )
+        return "\n\n".join(filter(None, map(item_source, self.session.response_items(response_id))))
 
     def _render(self, raw: str) -> str:
         return scrub(raw) if self.plain else safe_markdown(raw)
@@ -206,8 +215,10 @@ class CellView:
             edit = self.edits.snapshot()  # a page joined late: everything, once
         if edit is None or self.stream is None:
             return False
+        # An edit that only appends goes as the bare string (the page reads it as {a: ...}).
+        content: Any = edit["a"] if edit.keys() == {"a"} else dict(edit)
         try:
-            self._context.run(self.stream.send, dict(edit))
+            self._context.run(self.stream.send, content)
         except Exception as exc:  # the comm is gone: the final output still says it all
             log.debug("rt_notebook: streaming stopped: %s", exc)
             self._closed, self.stream = True, None
@@ -222,6 +233,11 @@ class CellView:
         if not self.plain and needs_bounds(text):
             # Too long to render whole: front ends draw this instead, and keep the rest.
             bundle["text/html"] = bounded_html(self._current_text(), footer)
+        elif not self.plain and self.stream is not None:
+            # A page that renders Markdown showed the stream: the answer is text/markdown
+            # once; text/plain only names it (as IPython's own Markdown display does),
+            # rather than a second copy that travels and is saved for nobody.
+            bundle["text/plain"] = plain_summary(text)
         kwargs: dict[str, Any] = {"raw": True}
         if metadata is not None:
             kwargs["metadata"] = metadata
@@ -260,14 +276,19 @@ class CellView:
         footer = f"*{safe_inline(footer)}" + (f" · {self._link}*" if self._link else "*")
         return f"{footer}\n\n{safe_inline(warning)}" if warning else footer
 
-    def _provenance(self, result: ResponseResult) -> dict[str, Any]:
-        return {
-            METADATA_KEY: {
-                "model": result.model,
-                "response_id": result.id,
-                "status": result.status,
-                "usage": result.usage,
-                "session": self.session.name,
-                "offline": self.session.endpoint.offline,
-            }
+    def _provenance(self, result: ResponseResult, text: str) -> dict[str, Any]:
+        provenance = {
+            "model": result.model,
+            "response_id": result.id,
+            "status": result.status,
+            "usage": result.usage,
+            "session": self.session.name,
+            "offline": self.session.endpoint.offline,
         }
+        turn = self.record(result) if self.record is not None else None
+        if turn is not None:  # what %realtime resume rebuilds the conversation from
+            # An answer's text is the output's text/plain already (unless that is only a
+            # summary, see _collapse): not saved twice.
+            whole_plain = not self.plain and (self.stream is None or needs_bounds(text))
+            provenance["turn"] = shared_text(turn, text if whole_plain else None)
+        return {METADATA_KEY: provenance}

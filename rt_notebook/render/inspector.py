@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +21,11 @@ from ..protocol.images import ImagePart
 from ..protocol.timeline import Entry, Timeline
 from ..redaction import scrub_data
 from .markdown import fenced, inline_code, safe_inline
+from .view_loop import ViewLoop
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
 
-    from ..protocol.conversation import Change
     from ..responses import ResponseHandle, ResponseResult
     from ..session import Session
 
@@ -195,8 +195,9 @@ class LiveInspector:
         self.key = key
         self.title = title
         self.updates = 0
-        self._changed = threading.Event()
-        self._stopped = threading.Event()
+        # The writer (the view loop every view uses): at most five updates a second, and
+        # a look every second (a turn may end with no change announced).
+        self._loop = ViewLoop(self._update, interval=0.2, idle=1.0)
         first = {"text/markdown": self._markdown(), "text/plain": title}
         if publish is None:
             from IPython.display import display  # only views need IPython
@@ -212,8 +213,7 @@ class LiveInspector:
 
     def stop(self) -> None:
         """Stop re-rendering (the view was replaced or closed)."""
-        self._stopped.set()
-        self._changed.set()
+        self._loop.stop()
 
     def _markdown(self) -> str:
         timeline = self.session.timeline(self.key)
@@ -222,27 +222,24 @@ class LiveInspector:
         self.key = timeline.key  # follow this turn, not whichever one comes next
         return timeline_markdown(timeline, title=self.title, bodies=timeline.done)
 
-    def _on_changes(self, session: Session, changes: Sequence[Change]) -> None:
-        self._changed.set()  # I/O thread: only wake the writer
+    def _update(self) -> bool:
+        """The view loop's step: render the timeline again; stop once the turn is done."""
+        if self._loop.stopping:
+            return False
+        timeline = self.session.timeline(self.key)
+        self._publish({"text/markdown": self._markdown(), "text/plain": self.title})
+        self.updates += 1
+        if timeline is None or timeline.done:
+            self._loop.stop()
+        return True
 
     def start(self) -> threading.Thread:
-        """Re-render after each change (at most every ``interval`` s) until the turn ends."""
-        unsubscribe = self.session.subscribe(self._on_changes)
+        """Re-render after each change (at most every 0.2 s) until the turn ends."""
+        unsubscribe = self.session.subscribe(self._loop.wake)
 
         def run() -> None:
             try:
-                while not self._stopped.is_set():
-                    self._changed.wait(1.0)
-                    self._changed.clear()
-                    if self._stopped.is_set():
-                        return
-                    timeline = self.session.timeline(self.key)
-                    text = self._markdown()
-                    self._publish({"text/markdown": text, "text/plain": self.title})
-                    self.updates += 1
-                    if timeline is None or timeline.done:
-                        return
-                    self._stopped.wait(0.2)  # pace: at most 5 updates a second
+                self._loop.serve()
             finally:
                 unsubscribe()
 

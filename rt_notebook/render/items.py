@@ -9,7 +9,12 @@ they all take their labels and Markdown from here, so an item reads the same eve
   (``[image 640x480 PNG, 41 KB]``: never the image's base64 text);
 - a function call: ``Function call `name``` and its arguments as a JSON code block;
 - a function call's output: ``Function output (`call_id`)`` and the output as a code
-  block.
+  block;
+- remote MCP items (:mod:`rt_notebook.protocol.mcp`): a listing as ``MCP tools of
+  `label``` and one line per tool; a call as ``MCP call `tool``` with its server, its
+  arguments as a JSON code block, then its output as a code block or its error; an
+  approval request as ``MCP approval asked`` with the arguments; an approval response
+  as its decision.
 
 Every piece of model, server or user text passes through the one Markdown policy
 (:mod:`rt_notebook.render.markdown`): message text through
@@ -88,7 +93,52 @@ def item_label(item: Item) -> str:
         return f"Function output {item.call_id or '?'}"
     if item.type == "message":
         return role_label(item.role)
+    label = _server(item)
+    if item.type == "mcp_call":
+        return f"MCP call {item.name or '?'} ({label})"
+    if item.type == "mcp_list_tools":
+        return f"MCP tools of {label}"
+    if item.type == "mcp_approval_request":
+        return f"MCP approval asked for {item.name or '?'} ({label})"
+    if item.type == "mcp_approval_response":
+        return f"MCP approval {item.output or '?'}"
     return item.type
+
+
+def _server(item: Item) -> str:
+    return getattr(item, "server_label", None) or "?"
+
+
+def _mcp_body(item: Item) -> str | None:
+    """A remote MCP item as safe Markdown, or ``None`` for other items."""
+    server = inline_code(_server(item))
+    error = getattr(item, "error", None)
+    if item.type == "mcp_list_tools":
+        tools = getattr(item, "tools", ())
+        heading = f"**MCP tools** of {server}"
+        if error:
+            return f"{heading}: failed: {safe_inline(error)}"
+        if not tools:
+            return f"{heading}: {'none' if getattr(item, 'status', None) else 'listing…'}"
+        lines = [
+            f"- {inline_code(tool.get('name', '?'))}"
+            + (f": {safe_inline(tool['description'])}" if tool.get("description") else "")
+            for tool in tools
+        ]
+        return heading + "\n\n" + "\n".join(lines)
+    if item.type in ("mcp_call", "mcp_approval_request"):
+        verb = "MCP call" if item.type == "mcp_call" else "MCP approval asked for"
+        arguments = fenced(pretty_json(item.arguments or ""), "json")
+        parts = [f"**{verb}** {inline_code(item.name or '?')} (server {server})", arguments]
+        if item.type == "mcp_call" and error:
+            parts.append(f"**MCP error:** {safe_inline(error)}")
+        elif item.type == "mcp_call" and item.output is not None:
+            parts.append(fenced(pretty_json(item.output)))
+        return "\n\n".join(parts)
+    if item.type == "mcp_approval_response":
+        request = inline_code(item.call_id or "?")
+        return f"**MCP approval** ({request}): {safe_inline(item.output or '?')}"
+    return None
 
 
 def pretty_json(text: str) -> str:
@@ -117,6 +167,12 @@ def item_source(item: Item) -> str:
         return _with_images(item.text or "", item)
     if item.type == "function_call":
         return f"**Function call** `{item.name or '?'}`\n\n```json\n{item.arguments or ''}\n```"
+    if item.type == "mcp_call":
+        # The code block is the last block while the arguments stream: it only grows.
+        return (
+            f"**MCP call** {inline_code(item.name or '?')} (server {inline_code(_server(item))})"
+            f"\n\n```json\n{item.arguments or ''}\n```"
+        )
     return ""
 
 
@@ -131,6 +187,9 @@ def item_body(item: Item) -> str:
         return f"**Function output** ({inline_code(item.call_id or '?')})\n\n{output}"
     if item.type == "message":
         return _with_images(safe_markdown(item.text or ""), item)
+    mcp = _mcp_body(item)
+    if mcp is not None:
+        return mcp
     return f"*({safe_inline(item.type)})*"
 
 
@@ -170,6 +229,16 @@ def item_summary(item: Item, limit: int = 80) -> str:
         text = f"{item.name}({item.arguments}) {item.call_id}"
     elif item.type == "function_call_output":
         text = f"→ {item.output}"
+    elif item.type == "mcp_call":
+        result = getattr(item, "error", None) or item.output or ""
+        text = f"{_server(item)}.{item.name}({item.arguments}) → {result}"
+    elif item.type == "mcp_list_tools":
+        names = ", ".join(tool.get("name", "?") for tool in getattr(item, "tools", ()))
+        text = f"MCP tools of {_server(item)}: {names or getattr(item, 'error', None) or '…'}"
+    elif item.type == "mcp_approval_request":
+        text = f"approve {_server(item)}.{item.name}({item.arguments})?"
+    elif item.type == "mcp_approval_response":
+        text = f"MCP approval {item.output}"
     else:
         text = item.text or ""
     text = " ".join(text.split())

@@ -8,10 +8,14 @@ entry, append streamed text to one, change its label, move, remove) and keeps th
 whole list once. Every op is a small dict of plain data; this module makes them and
 applies them to the copy exactly as the page does.
 
-An entry is ``{"key", "kind", "meta", "blocks", "tail"}``: ``kind`` ``bubble`` or
-``approval``; ``meta`` what the label and data attributes say; ``blocks`` the body as
-Markdown trees (:mod:`rt_notebook.render.markdown_tree`: already sanitized, plain data,
-never HTML); ``tail`` streamed text not yet in a finished block, shown as text.
+An entry is ``{"key", "kind", "meta", "blocks", "tail"}`` and maybe ``"plain"``: ``kind``
+``bubble`` or ``approval``; ``meta`` what the label and data attributes say; ``blocks``
+the body as Markdown trees (:mod:`rt_notebook.render.markdown_tree`: already sanitized,
+plain data, never HTML); ``tail`` streamed text not yet in a finished block, shown as
+text; ``plain`` the rest of an answer past :data:`PANEL_MARKDOWN_LIMIT` characters
+(bounded rendering, as in cells, with a lower bound: the page builds a bubble's elements
+in one go, where a cell renders block by block): plain text (credentials scrubbed), which
+the page folds behind a "show all" control of its own and never parses.
 
 Everything here is fixed-vocabulary or plain text: the page makes elements from a fixed
 list and puts every string in a text node, so no value can become markup.
@@ -19,20 +23,26 @@ list and puts every string in a text node, so no value can become markup.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..redaction import scrub
-from .items import ROLE_LABELS, image_labels, pretty_json, role_label
+from .blocks import BlockScanner
+from .items import ROLE_LABELS, image_labels, item_label, pretty_json, role_label
+from .items import item_body as markdown_body
+from .markdown import normalise_lines
 from .markdown_tree import Node, markdown_tree, tree_text
 
 if TYPE_CHECKING:
     from ..responses import ItemSnapshot
 
 __all__ = [
+    "PANEL_MARKDOWN_LIMIT",
     "Entry",
     "PanelDoc",
     "approval_entry",
+    "bounded_blocks",
     "error_entry",
     "is_streaming",
     "item_body",
@@ -40,6 +50,11 @@ __all__ = [
     "outgoing_entry",
     "utf16_length",
 ]
+
+# Characters of an answer the panel shows as Markdown; the rest is folded plain text.
+# Lower than a cell's 100 KB: the page builds a bubble's elements at once (a pasted text
+# and its echo are two bubbles), and 100 KB dense in links and code is thousands of them.
+PANEL_MARKDOWN_LIMIT = 30_000
 
 Entry = dict[str, Any]
 Op = dict[str, Any]
@@ -71,7 +86,18 @@ def is_streaming(item: ItemSnapshot, response_status: str | None) -> bool:
     )
 
 
+# Remote MCP items (drawn as calls and outputs are), and their bubbles' kind.
+_MCP_KINDS = {
+    "mcp_call": "function-call",
+    "mcp_approval_request": "function-call",
+    "mcp_list_tools": "function-output",
+    "mcp_approval_response": "function-output",
+}
+
+
 def _kind(item: ItemSnapshot) -> str:
+    if item.type in _MCP_KINDS:
+        return _MCP_KINDS[item.type]
     if item.type == "function_call":
         return "function-call"
     if item.type == "function_call_output":
@@ -81,16 +107,24 @@ def _kind(item: ItemSnapshot) -> str:
 
 
 def item_meta(
-    item: ItemSnapshot, response_status: str | None, events: str = "", footer: str = ""
+    item: ItemSnapshot,
+    response_status: str | None,
+    events: str = "",
+    footer: str = "",
+    thumbs: Sequence[str] = (),
 ) -> dict[str, Any]:
     """What an item's bubble says about it: kind, label, data attributes, flags, the
-    "events" link (``#rt-events-…``, ids only) and a footer line (plain text)."""
+    "events" link (``#rt-events-…``, ids only), a footer line (plain text), its images'
+    labels and ``thumbs``: the page's tokens of the images it pasted (see
+    ``widgets/thumbs.js``; a token the page does not hold draws nothing)."""
     streaming = is_streaming(item, response_status)
     code = ""
     if item.type == "function_call":
         label, code = "Function call", item.name or "?"
     elif item.type == "function_call_output":
         label, code = "Function output", item.call_id or ""
+    elif item.type in _MCP_KINDS:
+        label = item_label(item)
     else:
         label = role_label(item.role or "assistant")
     notable = response_status if response_status in _NOTABLE else ""
@@ -109,6 +143,8 @@ def item_meta(
         },
         "events": events,
         "footer": scrub(footer),
+        "images": image_labels(item),
+        "thumbs": list(thumbs),
     }
 
 
@@ -118,13 +154,32 @@ def item_body(item: ItemSnapshot) -> list[Node]:
         return [["pre", ["code", scrub(pretty_json(item.arguments or ""))]]]
     if item.type == "function_call_output":
         return [["pre", ["code", scrub(pretty_json(item.output or ""))]]]
+    if item.type in _MCP_KINDS:  # the one renderer's safe Markdown, as blocks
+        return markdown_tree(scrub(markdown_body(item)))
     # A user message's images as labels after its text (never their bytes).
     labels: list[Node] = [["p", ["em", f"[{label}]"]] for label in image_labels(item)]
     return [*markdown_tree(item.text), *labels]
 
 
-def outgoing_entry(key: str, item_id: str, text: str, state: str) -> Entry:
-    """A user message the panel sent that the server does not have (yet)."""
+def bounded_blocks(text: str, limit: int = PANEL_MARKDOWN_LIMIT) -> tuple[list[Node], str]:
+    """``text`` as Markdown blocks up to the last block boundary within ``limit``
+    characters, and the rest as plain text ("": it all fits)."""
+    if len(text) <= limit:
+        return markdown_tree(text), ""
+    cut = BlockScanner().feed(text[:limit])
+    return markdown_tree(text[:cut]), plain_text(text[cut:])
+
+
+def plain_text(text: str) -> str:
+    """Model text shown as text (past the Markdown limit): scrubbed, one kind of newline."""
+    return scrub(normalise_lines(text))
+
+
+def outgoing_entry(
+    key: str, item_id: str, text: str, state: str, thumbs: Sequence[str] = ()
+) -> Entry:
+    """A user message the panel sent that the server does not have (yet), with the
+    thumbnails of the images pasted with it (``thumbs``: the page's tokens)."""
     state = state if state in OUTGOING_FLAGS else "queued"
     meta = {
         "kind": "user",
@@ -135,6 +190,8 @@ def outgoing_entry(key: str, item_id: str, text: str, state: str) -> Entry:
         "data": {"item-id": scrub(item_id), "type": "message", "role": "user", "status": state},
         "events": "",
         "footer": "",
+        "images": [],
+        "thumbs": list(thumbs),
     }
     return {"key": key, "kind": "bubble", "meta": meta, "blocks": markdown_tree(text), "tail": ""}
 
@@ -173,8 +230,8 @@ def _one_line(text: str, limit: int = 120) -> str:
 
 
 def entry_text(entry: Entry) -> str:
-    """The text an entry's body shows (blocks, then the tail)."""
-    return tree_text(entry["blocks"]) + str(entry["tail"])
+    """The text an entry's body shows (blocks, then the tail, then the plain rest)."""
+    return tree_text(entry["blocks"]) + str(entry["tail"]) + str(entry.get("plain", ""))
 
 
 @dataclass
@@ -200,9 +257,19 @@ class PanelDoc:
         self.entries[key]["meta"] = meta
         return {"op": "meta", "key": key, "meta": meta}
 
-    def grow(self, key: str, append: str, seal: list[Node] | None = None, cut: int = 0) -> Op:
+    def grow(
+        self,
+        key: str,
+        append: str,
+        seal: list[Node] | None = None,
+        cut: int = 0,
+        *,
+        plain: str = "",
+        keep: int | None = None,
+    ) -> Op:
         """Append ``append`` to the tail; with ``seal``, add those blocks to the body and
-        drop the tail's first ``cut`` characters (the text they show)."""
+        drop the tail's first ``cut`` characters (the text they show). Then keep the
+        first ``keep`` characters of the plain rest (None: all) and append ``plain``."""
         entry = self.entries[key]
         tail = entry["tail"] + append
         op: Op = {"op": "grow", "key": key, "append": append}
@@ -212,6 +279,13 @@ class PanelDoc:
             op["cut"] = utf16_length(tail[:cut])
             tail = tail[cut:]
         entry["tail"] = tail
+        if plain or keep is not None:
+            old = entry.get("plain", "")
+            if keep is not None:
+                op["keep"] = utf16_length(old[:keep])
+                old = old[:keep]
+            entry["plain"] = old + plain
+            op["plain"] = plain
         return op
 
     def remove(self, key: str) -> Op:

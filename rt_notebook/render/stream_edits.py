@@ -17,6 +17,8 @@ carry only what is new:
 - ``pk`` / ``p``: the same for the plain-text part past the limit;
 - ``r``: a snapshot (:meth:`StreamEdits.snapshot`): the page forgets what it holds first.
 
+An edit that is only ``a`` travels as the bare string (most messages while text streams).
+
 Every Markdown piece is :func:`~rt_notebook.render.markdown.safe_markdown` of one block or
 of the tail (the sanitizer's rule: pieces sanitized apart and shown apart are as safe as
 the whole); plain text has credentials removed
@@ -177,8 +179,11 @@ class PageMirror:
         self.plain = ""
 
 
-def apply_edit(page: PageMirror, edit: Edit) -> None:
-    """Apply ``edit`` as the page's ES module does (``stream.js``: ``applyEdit``)."""
+def apply_edit(page: PageMirror, edit: Edit | str) -> None:
+    """Apply ``edit`` as the page's ES module does (``stream.js``: ``applyEdit``; a bare
+    string is an edit that only appends it)."""
+    if isinstance(edit, str):
+        edit = Edit(a=edit)
     if edit.get("r"):
         page.blocks, page.tail, page.plain = [], "", ""
     page.tail = page.tail[: edit.get("k", len(page.tail))] + edit.get("a", "")

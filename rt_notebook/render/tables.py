@@ -49,9 +49,25 @@ def tools_table(session: Session) -> str:
 
 def mcp_table(session: Session) -> str:
     """The Session's MCP servers and the tools each offers, as a Markdown table."""
-    if not session.mcp:
-        return "No MCP servers: add one with `%realtime mcp add LABEL --command CMD`."
+    remote = session.mcp.remote
+    if not session.mcp and not remote:
+        return (
+            "No MCP servers: add one with `%realtime mcp add LABEL --command CMD` (the kernel "
+            "runs it) or `%realtime mcp add LABEL URL` (the service runs it)."
+        )
     rows = ["| server | where | running | tools | not offered |", "|---|---|---|---|---|"]
+    for label, hosted in remote.items():
+        listing = session.mcp.listing(label)
+        if listing is None or listing.status not in ("completed", "failed"):
+            tools = "*listing…*"
+        elif listing.status == "failed":
+            tools = f"**listing failed** {_cell(listing.error or '')}"
+        else:
+            tools = ", ".join(inline_code(tool.get("name", "?")) for tool in listing.tools)
+        rows.append(
+            f"| {inline_code(label)} | {_cell(hosted.where)} (run by the service; approval: "
+            f"{_cell(hosted.approval)}) | service | {tools or 'none'} | |"
+        )
     for label, server in session.mcp.items():
         tools = ", ".join(inline_code(name) for name in server.tools) or "none"
         skipped = "; ".join(f"{name}: {why}" for name, why in server.skipped.items())

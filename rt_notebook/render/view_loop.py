@@ -5,8 +5,18 @@ voice turn, the inspector's timeline) must never render on that thread: its subs
 only calls :meth:`ViewLoop.wake`. The loop, on the view's own thread, waits for a wake,
 waits out the pace (:class:`Pace`: the first change at once, then at most one publish per
 ``interval``), then calls the view's ``publish`` callback, which pulls the current state
-and sends what is new. It returns when the given future is done; the caller then publishes
-the final state itself.
+and sends what is new.
+
+Two ways to run it:
+
+- :meth:`ViewLoop.run` until a future is done (a cell's answer: the caller then
+  publishes the final state itself);
+- :meth:`ViewLoop.serve` until :meth:`ViewLoop.stop` (the chat panel, the voice view, a
+  live inspector: views that live as long as they are shown). With ``idle`` it also
+  publishes every ``idle`` seconds without a wake (for what no event announces: a
+  closed connection, a Session replaced by ``%realtime reset``); a view that paces parts
+  of itself (the panel paces each streaming answer) asks to be called again with
+  :meth:`ViewLoop.again`. A failed publish is logged and the loop goes on.
 
 Paced this way a view sends at most ``1 / interval`` messages a second however fast
 deltas come, and a change waits at most ``interval`` before it is sent: the first delta
@@ -17,6 +27,7 @@ messages a second).
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Pace", "ViewLoop"]
+
+log = logging.getLogger("rt_notebook")
 
 
 @dataclass(slots=True)
@@ -46,16 +59,38 @@ class Pace:
 class ViewLoop:
     """Runs a view's ``publish`` on the caller's thread, woken by :meth:`wake`."""
 
-    def __init__(self, publish: Callable[[], bool], *, interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        publish: Callable[[], bool],
+        *,
+        interval: float = 0.2,
+        idle: float | None = None,
+    ) -> None:
         # Pulls the current state and sends what is new; returns whether it sent anything.
         self._publish = publish
         self.pace = Pace(interval)
+        self.idle = idle  # serve(): publish this often without a wake (None: never)
         self._woken = threading.Event()  # something changed since the last pull
+        self._stopping = threading.Event()
+        self._again: float | None = None  # serve(): seconds until a held-back part is due
         self.publishes = 0  # publishes that sent something (for tests and benchmarks)
 
     def wake(self, *_: Any) -> None:
         """Something changed (any thread; usable directly as a Session subscriber)."""
         self._woken.set()
+
+    def stop(self) -> None:
+        """End :meth:`serve` (any thread; the publish under way, if any, completes)."""
+        self._stopping.set()
+        self._woken.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def again(self, seconds: float) -> None:
+        """From ``publish``: something was held back; call again within ``seconds``."""
+        self._again = seconds if self._again is None else min(self._again, seconds)
 
     def run(self, done: concurrent.futures.Future[Any], deadline: float | None = None) -> None:
         """Publish changes until ``done`` completes.
@@ -73,6 +108,30 @@ class ViewLoop:
                 if done.done():
                     return
             self.step()
+
+    def serve(self) -> None:
+        """Publish changes until :meth:`stop` (see the module docstring)."""
+        while not self._stopping.is_set():
+            again, self._again = self._again, None
+            limit = self.idle if again is None else again
+            if self.idle is not None and limit is not None:
+                limit = min(limit, self.idle)
+            # With a paced part due, let changes pile up until then instead of waking for
+            # each delta (everything that arrives meanwhile goes out together).
+            woken = self._woken.wait(limit) if again is None else True
+            if again is not None:
+                self._stopping.wait(limit)
+            if self._stopping.is_set():
+                return
+            if not woken and self.idle is None:
+                continue
+            delay = self.pace.wait(time.monotonic())
+            if delay > 0 and self._stopping.wait(delay):
+                return
+            try:
+                self.step()
+            except Exception:  # a failed write must not end the view's updates
+                log.exception("rt_notebook: a view's update failed")
 
     def step(self) -> bool:
         """Pull and publish now (the pace is the caller's business)."""

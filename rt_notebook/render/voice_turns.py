@@ -23,6 +23,7 @@ import ipywidgets as widgets
 from IPython.display import display
 
 from .markdown import markdown_html
+from .view_loop import ViewLoop
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -106,12 +107,14 @@ class VoiceTurnsView:
         self.widget = widgets.VBox(
             [controller.mic, self._note, self._list], _dom_classes=("rt-notebook-voice",)
         )
-        self._wake = threading.Event()
+        # The writer (the view loop every view uses): at most one redraw per FRAME,
+        # and one every IDLE_POLL to follow a Session that replaced ours.
+        self._loop = ViewLoop(self._publish, interval=FRAME, idle=IDLE_POLL)
         self._closed = False
-        controller.on_change(self._wake.set)
-        self._unsubscribe = session.subscribe(lambda *_: self._wake.set())
+        controller.on_change(self._loop.wake)
+        self._unsubscribe = session.subscribe(self._loop.wake)
         self._thread = threading.Thread(
-            target=self._run, name="rt_notebook-voice-view", daemon=True
+            target=self._loop.serve, name="rt_notebook-voice-view", daemon=True
         )
         self._thread.start()
 
@@ -124,24 +127,23 @@ class VoiceTurnsView:
             self._closed = True
             self._unsubscribe()
             self.controller.close()
-        self._wake.set()
+        self._loop.stop()
         self._note.value = _note_html(self.session.name, off=True)
         self.widget.children = (self._note, self._list)  # the microphone is gone
 
     def _ipython_display_(self) -> None:
         display(self.widget)  # type: ignore[no-untyped-call]
 
-    def _run(self) -> None:
-        while not self._closed:
-            self._wake.wait(IDLE_POLL)
-            self._wake.clear()
-            try:
-                self._follow_registry()
-                self._render()
-            except Exception:  # keep the view alive; the next change redraws
-                log.warning("rt_notebook: the voice view failed", exc_info=True)
-            # Pace: deltas that arrive meanwhile are drawn together.
-            threading.Event().wait(FRAME)
+    def _publish(self) -> bool:
+        """The view loop's step: follow the registry, redraw what changed."""
+        if self._closed:
+            return False
+        try:
+            self._follow_registry()
+            self._render()
+        except Exception:  # keep the view alive; the next change redraws
+            log.warning("rt_notebook: the voice view failed", exc_info=True)
+        return True  # paced: deltas that arrive within a FRAME are drawn together
 
     def _follow_registry(self) -> None:
         """Writer thread: move to the Session that replaced ours in the registry."""
@@ -157,9 +159,9 @@ class VoiceTurnsView:
                 return
             self._unsubscribe()
             self.controller = self.controller.replace(current)
-            self.controller.on_change(self._wake.set)
+            self.controller.on_change(self._loop.wake)
             self.session = current
-            self._unsubscribe = current.subscribe(lambda *_: self._wake.set())
+            self._unsubscribe = current.subscribe(self._loop.wake)
         self._rows.clear()
         self._list.children = ()  # a fresh conversation
 

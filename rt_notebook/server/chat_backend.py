@@ -21,6 +21,7 @@ from typing import Any
 from rt_notebook.redaction import register_secret
 from rt_notebook.server.chat_mapping import (
     ChunkReader,
+    carries_images,
     chat_request,
     cut_short,
     describe_failure,
@@ -66,8 +67,9 @@ class ChatResponder:
                     if updates:
                         yield updates
         except Exception as exc:
+            images = carries_images(prepared)
             raise LiveError(
-                describe_failure(exc, base_url=self.base_url, model=self.model)
+                describe_failure(exc, base_url=self.base_url, model=self.model, images=images)
             ) from exc
         if reader.finish_reason is None:
             raise LiveError(cut_short(self.base_url))

@@ -17,6 +17,7 @@ No sockets here: :mod:`rt_notebook.server.chat_backend` sends and receives.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from rt_notebook.server.responders import ResponseRequest
 
 __all__ = [
     "ChunkReader",
+    "carries_images",
     "chat_messages",
     "chat_request",
     "chat_tools",
@@ -180,11 +182,22 @@ class ChunkReader:
         return [Finished(self.finish_reason or "stop")]
 
 
-def describe_failure(exc: BaseException, *, base_url: str, model: str) -> ErrorInfo:
-    """The Realtime ``error`` for a failed Chat Completions request (keys scrubbed)."""
+def describe_failure(
+    exc: BaseException, *, base_url: str, model: str, images: bool = False
+) -> ErrorInfo:
+    """The Realtime ``error`` for a failed Chat Completions request (keys scrubbed);
+    ``images``: whether the request carried any (a refusal that names them then says the
+    model takes no images)."""
     import openai  # loaded by the request that failed already; not at server start
 
     where = f"the chat endpoint {base_url}"
+    if images and isinstance(exc, openai.APIStatusError) and _about_images(exc):
+        return _info(
+            "chat_model_takes_no_images",
+            f"The local model {model!r} takes no images, and this conversation holds one "
+            f"({where} refused it, HTTP {exc.status_code}): use a model that reads images, "
+            f"or start a new conversation (%realtime reset) without them. {_detail(exc)}",
+        )
     if isinstance(exc, openai.APITimeoutError):
         return _info("chat_endpoint_timeout", f"{where} did not answer in time.", server=True)
     if isinstance(exc, openai.APIConnectionError):
@@ -245,6 +258,30 @@ def _cause(exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     text = str(cause) or type(cause).__name__
     return text[:300]
+
+
+# How OpenAI-compatible servers refuse images for a text-only model: vLLM ("not a
+# multimodal model", "At most 0 image(s)"), llama.cpp ("image input is not supported ...
+# mmproj"), LM Studio ("Model does not support images"), Ollama, OpenAI ("image_url is
+# only supported by certain models").
+_IMAGE_REFUSAL = re.compile(r"image|vision|multi-?modal|mmproj", re.IGNORECASE)
+
+
+def carries_images(prepared: Mapping[str, Any]) -> bool:
+    """Whether a Chat Completions request holds an ``image_url`` part."""
+    for message in prepared.get("messages") or ():
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list) and any(
+            isinstance(part, Mapping) and part.get("type") == "image_url" for part in content
+        ):
+            return True
+    return False
+
+
+def _about_images(exc: Any) -> bool:
+    if exc.status_code in (401, 403, 404):
+        return False  # the key or the model name, whatever else the message says
+    return bool(_IMAGE_REFUSAL.search(_detail(exc) or str(getattr(exc, "message", ""))))
 
 
 def _detail(exc: Any) -> str:

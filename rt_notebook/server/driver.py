@@ -44,6 +44,7 @@ from rt_notebook.server.admission import ENDPOINT, Rejected, admit, is_endpoint
 from rt_notebook.server.connections import ConnectionRegistry
 from rt_notebook.server.errors import error_event, server_error
 from rt_notebook.server.live import LiveError, LiveResponder, live_failure
+from rt_notebook.server.remote_mcp import ListTools, McpRequest
 from rt_notebook.server.responders import Responder
 from rt_notebook.server.shapes import EncodedEvent
 from rt_notebook.server.state import ConnectionState
@@ -164,6 +165,8 @@ class _Link:
         self.expiry_task: asyncio.Task[None] | None = None
         # Backend streams of live responses, by response id (see _sync_live).
         self.live_tasks: dict[str, asyncio.Task[None]] = {}
+        # MCP listings and calls under way (see _sync_mcp).
+        self.mcp_tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         await self.send(self.state.start())
@@ -189,7 +192,7 @@ class _Link:
             self.pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.pump_task
-            for task in self.live_tasks.values():
+            for task in [*self.live_tasks.values(), *self.mcp_tasks]:
                 task.cancel()  # the client is gone: stop asking the backend
             if self.expiry_task is not None:
                 await self.expiry_task  # the closing handshake it started ends by itself
@@ -260,7 +263,9 @@ class _Link:
             self.applied.set()
             if live:
                 self._sync_live()
-            if not self.state.streaming or (live and self.state.waiting):
+            self._sync_mcp()
+            # Waiting: every response waits for its live backend or an MCP server.
+            if not self.state.streaming or self.state.waiting:
                 await self.send(out)
                 if not self.state.pending:
                     await self.wake.wait()
@@ -270,16 +275,17 @@ class _Link:
                 # (a cancel lands within a burst; a loop turn costs as much as a delta).
                 for _ in range(UNPACED_BURST):
                     out += self.state.advance()
-                    if self.state.pending or not self.state.streaming:
+                    state = self.state  # (advance() may have made every response wait)
+                    if state.pending or not state.streaming or state.waiting:
                         break
-                    if live and self.state.waiting:
-                        break
+                self._sync_mcp()
                 await self.send(out)
                 await asyncio.sleep(0)
                 continue
             if loop.time() >= next_tick:
                 out += self.state.advance()
                 next_tick = loop.time() + self.pace
+            self._sync_mcp()
             await self.send(out)
             if self.state.pending:
                 continue
@@ -302,6 +308,33 @@ class _Link:
             active = self.state.active_response_ids
             for response_id in [rid for rid in self.live_tasks if rid not in active]:
                 self.live_tasks.pop(response_id).cancel()  # no-op when it had finished
+
+    def _sync_mcp(self) -> None:
+        """Make the MCP listings and calls the state asked for, each a task of its own."""
+        for request in self.state.take_mcp_requests():
+            task = asyncio.create_task(self._run_mcp(request))
+            self.mcp_tasks.add(task)
+            task.add_done_callback(self.mcp_tasks.discard)
+
+    async def _run_mcp(self, request: McpRequest) -> None:
+        """One listing or call (rt_notebook.server.mcp_client); the answer wakes the pump."""
+        from rt_notebook.server import mcp_client
+
+        if isinstance(request, ListTools):
+            try:
+                tools: list[Event] | None = await mcp_client.list_tools(
+                    request.url, request.headers
+                )
+            except mcp_client.McpUnavailableError as exc:
+                logger.warning("embedded server: listing MCP tools failed: %s", exc)
+                tools = None
+            self.state.mcp_listed(request.item_id, tools)
+        else:
+            outcome = await mcp_client.call_tool(
+                request.url, request.headers, request.name, request.arguments
+            )
+            self.state.mcp_called(request.response_id, request.item_id, outcome)
+        self.wake.set()
 
     async def _run_live(self, response_id: str, prepared: object) -> None:
         responder = self.state.responder

@@ -66,6 +66,8 @@ class OutputKind(enum.Enum):
     TEXT = "text"
     AUDIO = "audio"  # transcript deltas, each with its beep
     FUNCTION_CALL = "function_call"
+    MCP_CALL = "mcp_call"  # a remote MCP tool the server runs (rt_notebook.server.remote_mcp)
+    MCP_APPROVAL = "mcp_approval_request"  # asks the user before such a call
 
 
 @dataclasses.dataclass
@@ -84,6 +86,8 @@ class OutputStream:
     complete: bool = True  # no more deltas will come (live streams grow until then)
     # An echo of the user's audio (AUDIO only): base64 PCM sent with delta i, instead of beeps.
     pcm: list[str] | None = None
+    # MCP_CALL: the MCP server's answer is in the item (output or error).
+    answered: bool = False
 
     @property
     def text(self) -> str:

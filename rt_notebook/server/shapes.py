@@ -393,6 +393,16 @@ def normalize_item(item: Mapping[str, Any]) -> Event:
             "call_id": item.get("call_id") or new_id("call", 16),
             "arguments": item.get("arguments", ""),
         }
+    if kind == "mcp_approval_response":
+        answer = {
+            "id": item_id,
+            "type": "mcp_approval_response",
+            "approval_request_id": item["approval_request_id"],
+            "approve": item["approve"],
+        }
+        if item.get("reason") is not None:
+            answer["reason"] = item["reason"]
+        return answer
     return {
         "id": item_id,
         "type": "function_call_output",

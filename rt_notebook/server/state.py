@@ -65,6 +65,7 @@ from rt_notebook.server.plan import (
     plan_streams,
     split_text,
 )
+from rt_notebook.server.remote_mcp import McpOutcome, McpRequest, RemoteMcp, result_message
 from rt_notebook.server.responders import PlannedOutput, Responder, ResponseRequest
 from rt_notebook.server.streaming import ResponseStreamer, response_usage
 from rt_notebook.server.tone import BEEP_MS, beep_bytes
@@ -120,6 +121,8 @@ class ConnectionState:
         # The default conversation's items, canonical GA shape.
         self.conversation = ItemStore(measure=item_size)
         self.streamer = ResponseStreamer(self.wire, self.conversation, self.conversation_id)
+        # Remote MCP servers of the session's tools (their I/O is the driver's).
+        self.mcp = RemoteMcp(self.wire, self.conversation)
         # Valid client events waiting for process().
         self._queue: collections.deque[Event] = collections.deque()
         # Active responses in creation order (at most one in the conversation).
@@ -188,7 +191,37 @@ class ConnectionState:
             else:
                 out.extend(self.streamer.tick(response))
             out.extend(self._after_done(response))
+        self._ask_mcp_calls()
         return out
+
+    def take_mcp_requests(self) -> list[McpRequest]:
+        """Listings and calls of remote MCP servers for the driver to make (effects)."""
+        return self.mcp.take_requests()
+
+    def mcp_listed(self, item_id: str, tools: Sequence[Event] | None) -> None:
+        """The driver listed an MCP server's tools (``None``: it could not); sent next tick."""
+        self._trailers.extend(self.mcp.listed(item_id, tools))
+
+    def mcp_called(self, response_id: str, item_id: str, outcome: McpOutcome) -> None:
+        """The driver's answer to a call: the response goes on at its next tick."""
+        response = self._active(response_id)
+        if response is None or response.phase is ResponsePhase.DONE:
+            return  # cancelled meanwhile
+        stream = next((s for s in response.streams if s.item["id"] == item_id), None)
+        if stream is None or stream.answered:
+            return
+        stream.item["output"] = outcome.output
+        stream.item["error"] = outcome.error
+        stream.answered = True
+        response.waiting = False
+        response.streams.append(result_message(stream))  # the model's words on the result
+
+    def _ask_mcp_calls(self) -> None:
+        for response, stream in self.streamer.mcp_ready:
+            asked = self.mcp.call_request(response.id, stream)
+            if isinstance(asked, McpOutcome):  # cannot run: answered at once
+                self.mcp_called(response.id, stream.item["id"], asked)
+        self.streamer.mcp_ready.clear()
 
     def take_live_starts(self) -> list[tuple[str, Any]]:
         """Live responses to start streaming: (response id, what the responder prepared)."""
@@ -278,7 +311,8 @@ class ConnectionState:
             if choice.get("name") not in names:
                 return [self._error(errors.tool_choice_not_found(choice.get("name")), event)]
         self.session = merged
-        return [self.wire.event("session.updated", session=self._session_copy())]
+        updated = self.wire.event("session.updated", session=self._session_copy())
+        return [updated, *self.mcp.configure(merged.get("tools") or [])]
 
     def _item_create(self, event: Event) -> list[Event]:
         previous = event.get("previous_item_id")
@@ -649,8 +683,11 @@ class ConnectionState:
         failure = None
         planned: list[PlannedOutput] = []
         prepared: Any = None
+        mcp_streams = self.mcp.plan(context, settings.tools) if self.dialect is Dialect.GA else None
         try:
-            if self.live:  # known since the connection opened: no isinstance per response
+            if mcp_streams is not None:
+                pass  # a remote MCP tool answers (rt_notebook.server.remote_mcp)
+            elif self.live:  # known since the connection opened: no isinstance per response
                 prepared = cast(LiveResponder, self.responder).prepare(request)
             else:
                 planned = list(cast(Responder, self.responder).respond(request))
@@ -664,6 +701,8 @@ class ConnectionState:
         streams, budget_hit = plan_streams(
             planned, audio=settings.audio, budget=settings.token_budget
         )
+        if mcp_streams is not None:
+            streams = mcp_streams
         if settings.audio and not self.live:
             _echo(streams, context)
         bytes_per_ms = shapes.input_bytes_per_ms(self.session, self.dialect)
@@ -683,7 +722,7 @@ class ConnectionState:
             budget_hit=budget_hit,
             failure=failure,
         )
-        if self.live and failure is None:
+        if self.live and failure is None and mcp_streams is None:
             response.live = True
             response.complete = False
             if settings.audio:  # audio is not faked: the answer comes in text, and says so
@@ -741,7 +780,15 @@ class ConnectionState:
     # Helpers
 
     def _session_copy(self) -> Event:
-        return json.loads(json.dumps(self.session))  # type: ignore[no-any-return]
+        copy: Event = json.loads(json.dumps(self.session))
+        for tool in copy.get("tools") or ():
+            # MCP credentials are not echoed: they stay with the server that uses them.
+            if isinstance(tool, dict) and tool.get("type") == "mcp":
+                if isinstance(tool.get("headers"), dict):
+                    tool["headers"] = dict.fromkeys(tool["headers"], "<redacted>")
+                if tool.get("authorization") is not None:
+                    tool["authorization"] = "<redacted>"
+        return copy
 
     def _error(self, info: ErrorInfo, event: Event) -> Event:
         return error_event(info, _client_id(event))

@@ -14,6 +14,12 @@ recorded captures (``tests/conformance/``, a GA text response in wire order):
 - next tick: ``conversation.item.done`` and ``response.output_item.done``, then the next
   output opens in the same tick, or ``response.done`` closes the response.
 
+A remote MCP call (:mod:`rt_notebook.server.remote_mcp`) streams its arguments the same
+way (``response.mcp_call_arguments.delta``), closes them with ``.done`` and
+``response.mcp_call.in_progress``, then waits for the MCP server's answer (the driver's);
+the tick after it says ``response.mcp_call.completed`` (or ``.failed``) and closes the
+item, whose output (or error) it carries. An approval request has no deltas.
+
 Closing the content one tick before the item matters: a client that answers
 ``function_call_arguments.done`` with a ``function_call_output`` does so while the response
 is still active, as in the captured tool round.
@@ -50,6 +56,8 @@ class ResponseStreamer:
         self.spoken: dict[str, list[str]] = {}
         # Milliseconds of audio sent of echo items (the user's audio played back), by item id.
         self.echo_ms: dict[str, int] = {}
+        # MCP calls whose arguments are complete: the state asks the driver to run them.
+        self.mcp_ready: list[tuple[ActiveResponse, OutputStream]] = []
 
     # Public methods for the connection state
 
@@ -73,7 +81,13 @@ class ResponseStreamer:
             return []  # live: more deltas to come
         if not stream.content_closed:
             return self._close_content(response, stream)
-        out = self._close_item(response, stream, "incomplete" if stream.cut else "completed")
+        out: list[Event] = []
+        if stream.kind is OutputKind.MCP_CALL:
+            if not stream.answered:
+                response.waiting = True  # until the MCP server answers
+                return []
+            out += self._mcp_outcome(response, stream)
+        out += self._close_item(response, stream, "incomplete" if stream.cut else "completed")
         response.cursor += 1
         response.open = False
         if response.cursor < len(response.streams):
@@ -96,7 +110,10 @@ class ResponseStreamer:
             response.streams = response.streams[: response.cursor]
             return self.finish(response, status)
         stream = response.streams[response.cursor]
-        out = [] if stream.content_closed else self._close_content(response, stream)
+        mcp = stream.kind in (OutputKind.MCP_CALL, OutputKind.MCP_APPROVAL)
+        out = [] if stream.content_closed or mcp else self._close_content(response, stream)
+        if stream.kind is OutputKind.MCP_CALL and not stream.answered:
+            stream.item["error"] = {"type": "tool_execution_error", "message": "cancelled"}
         out.extend(self._close_item(response, stream, "incomplete"))
         response.cursor += 1
         response.open = False
@@ -190,6 +207,18 @@ class ResponseStreamer:
                 self.wire.delta_template("response.function_call_arguments.delta", fields),
             )
             return
+        if stream.kind is OutputKind.MCP_CALL:
+            fields = {
+                "response_id": response.id,
+                "item_id": stream.item["id"],
+                "output_index": response.cursor,
+            }
+            stream.templates = (
+                self.wire.delta_template("response.mcp_call_arguments.delta", fields),
+            )
+            return
+        if stream.kind is OutputKind.MCP_APPROVAL:
+            return  # no deltas: the request is whole when it is added
         where = _where(response, stream)
         if stream.kind is OutputKind.TEXT:
             stream.templates = (self.wire.delta_template("response.output_text.delta", where),)
@@ -203,6 +232,22 @@ class ResponseStreamer:
         stream.content_closed = True
         item = stream.item
         text = stream.text
+        if stream.kind is OutputKind.MCP_APPROVAL:
+            return []
+        if stream.kind is OutputKind.MCP_CALL:
+            item["arguments"] = text
+            self._refresh(response, item)
+            self.mcp_ready.append((response, stream))
+            where = {"item_id": item["id"], "output_index": response.cursor}
+            return [
+                self.wire.event(
+                    "response.mcp_call_arguments.done",
+                    response_id=response.id,
+                    **where,
+                    arguments=text,
+                ),
+                self.wire.event("response.mcp_call.in_progress", **where),
+            ]
         if stream.kind is OutputKind.FUNCTION_CALL:
             item["arguments"] = text
             self._refresh(response, item)
@@ -241,11 +286,24 @@ class ResponseStreamer:
         if response.in_conversation:
             self.items.refresh(item["id"])  # its content just changed: measure it again
 
+    def _mcp_outcome(self, response: ActiveResponse, stream: OutputStream) -> list[Event]:
+        """``response.mcp_call.completed`` or ``.failed``, as the MCP server answered."""
+        self._refresh(response, stream.item)
+        kind = "failed" if stream.item.get("error") else "completed"
+        return [
+            self.wire.event(
+                f"response.mcp_call.{kind}",
+                item_id=stream.item["id"],
+                output_index=response.cursor,
+            )
+        ]
+
     def _close_item(
         self, response: ActiveResponse, stream: OutputStream, status: str
     ) -> list[Event]:
         item = stream.item
-        item["status"] = status
+        if stream.kind not in (OutputKind.MCP_CALL, OutputKind.MCP_APPROVAL):
+            item["status"] = status  # MCP items have no status
         out: list[Event] = []
         if response.in_conversation:
             # Captures: conversation.item.done of a text message repeats its

@@ -63,6 +63,7 @@ def _ga() -> _GAModels:
         RealtimeConversationItemFunctionCallOutput,
         RealtimeConversationItemSystemMessage,
         RealtimeConversationItemUserMessage,
+        RealtimeMcpApprovalResponse,
         RealtimeSessionCreateRequest,
     )
     from openai.types.realtime.response_item_reference import ResponseItemReference
@@ -70,6 +71,7 @@ def _ga() -> _GAModels:
     items: dict[str, ModelType] = {
         "function_call": RealtimeConversationItemFunctionCall,
         "function_call_output": RealtimeConversationItemFunctionCallOutput,
+        "mcp_approval_response": RealtimeMcpApprovalResponse,
     }
     return _GAModels(
         client_event=RealtimeClientEvent,
@@ -229,7 +231,8 @@ def _parse_item(
     if not isinstance(item, dict):
         return None, errors.invalid_type(path, "an object", _describe(item))
     item_type = item.get("type")
-    allowed_types = (*_ITEM_TYPES, "item_reference") if references else _ITEM_TYPES
+    types = _ITEM_TYPES if dialect is Dialect.BETA else (*_ITEM_TYPES, "mcp_approval_response")
+    allowed_types = (*types, "item_reference") if references else types
     if item_type is None:
         return None, errors.missing_parameter(f"{path}.type")
     if item_type not in allowed_types:

@@ -4,7 +4,9 @@
 and runs each round on a worker thread (never the I/O thread): validate the arguments, ask
 for approval where the tool wants it, run the tool with a timeout, post a
 ``function_call_output`` for every call (errors as ``{"error": ...}``) and request the
-follow-up response. Only registered tools run.
+follow-up response. Only registered tools run. A remote MCP server's
+``mcp_approval_request`` joins the round as a call too: asked the same way, answered with
+an ``mcp_approval_response`` item, after which the service runs the tool itself.
 
 Approval is asked where the call happened: the front end that requested a response (a
 ``%%realtime`` cell, a background cell, the chat panel) names itself with
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from ..protocol.conversation import ResponseDone
 from ..protocol.events import new_id
+from ..protocol.mcp import approval_response
 from ..protocol.options import ResponseOptions, ToolLike, Unpack
 from .registry import ToolRegistry, decorator, default_registry
 from .schema import (
@@ -43,7 +46,7 @@ from .schema import (
 
 if TYPE_CHECKING:
     from ..protocol.conversation import Change
-    from ..responses import ResponseHandle
+    from ..responses import ItemSnapshot, ResponseHandle
     from ..session import Session
 
 __all__ = ["ROUND_TAG", "Approver", "CallState", "ToolCall", "ToolRound", "Toolbox", "asking"]
@@ -99,11 +102,23 @@ _APPROVED, _DENIED, _INTERRUPTED = "approved", "denied", "interrupted"
 class ToolCall:
     """One function call of a round: what the model asked, and what came of it."""
 
-    def __init__(self, round: ToolRound, item_id: str, call_id: str, name: str, arguments: str):
+    def __init__(
+        self,
+        round: ToolRound,
+        item_id: str,
+        call_id: str,
+        name: str,
+        arguments: str,
+        *,
+        server_label: str | None = None,
+    ):
         self.round = round
         self.item_id = item_id
         self.call_id = call_id
         self.name = name
+        # A remote MCP server's approval request (call_id is the request's id): the
+        # service runs the tool once an mcp_approval_response approves it.
+        self.server_label = server_label
         self.arguments = arguments  # JSON text, as the model sent it
         self.state = CallState.QUEUED
         self.result: Any = None  # what the function returned
@@ -114,6 +129,12 @@ class ToolCall:
 
     def __repr__(self) -> str:
         return f"<ToolCall {self.name} {self.call_id} {self.state.value}>"
+
+    @property
+    def label(self) -> str:
+        """What the call runs, for people: the tool's name (``SERVER.TOOL`` for a remote
+        MCP server's)."""
+        return self.name if self.server_label is None else f"{self.server_label}.{self.name}"
 
     def approve(self) -> None:
         """Let a tool that needs approval run. Safe from any thread (widget callbacks)."""
@@ -226,6 +247,10 @@ class Toolbox(Mapping[str, Tool]):
         # Recent rounds by response id (a future: the view may ask before it exists).
         self._rounds: OrderedDict[str, concurrent.futures.Future[ToolRound | None]] = OrderedDict()
         self._made: set[str] = set()  # names of the tools registered here, ever
+        # The session tools of remote MCP servers (set by session.mcp), and the labels
+        # of every one it ever gave (its definitions are not hand-written ones).
+        self.hosted: Callable[[], list[dict[str, Any]]] | None = None
+        self._hosted_made: set[str] = set()
         self.registry.on_change(self._sync)
         session.subscribe(self._on_changes)
 
@@ -287,15 +312,38 @@ class Toolbox(Mapping[str, Tool]):
         """The definitions in ``tools`` that no tool registered here ever made (a session's
         tool list holds both; an unregistered tool must not stay as a hand-written one)."""
         self._made.update(self.registry)
-        return [dict(t) for t in tools if t.get("name") not in self._made]
+        return [
+            dict(t)
+            for t in tools
+            if t.get("name") not in self._made
+            and not (t.get("type") == "mcp" and t.get("server_label") in self._hosted_made)
+        ]
 
     def session_schemas(self, extra: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
         """The ``session.tools`` list: hand-written definitions, then registered tools."""
         self._made.update(self.registry)
         registered = self.registry.schemas()
         names = {schema["name"] for schema in registered}
-        kept = [dict(t) for t in extra or () if t.get("name") not in names]
-        return kept + registered
+        hosted = self._hosted()
+        labels = {schema["server_label"] for schema in hosted}
+        kept = [
+            dict(t)
+            for t in extra or ()
+            if t.get("name") not in names
+            and not (t.get("type") == "mcp" and t.get("server_label") in labels)
+        ]
+        return kept + registered + hosted
+
+    def hosted_changed(self) -> None:
+        """A remote MCP server was added or removed: send the new tool list."""
+        self._hosted()
+        self._sync()
+
+    def _hosted(self) -> list[dict[str, Any]]:
+        """The remote MCP servers' session tools (their credentials revealed)."""
+        hosted = self.hosted() if self.hosted is not None else []
+        self._hosted_made.update(schema["server_label"] for schema in hosted)
+        return hosted
 
     # Public methods for rounds ----------------------------------------------------------
 
@@ -410,7 +458,7 @@ class Toolbox(Mapping[str, Tool]):
         calls = [
             item
             for item in self.session.response_items(response_id)
-            if item.type == "function_call"
+            if item.type in ("function_call", "mcp_approval_request")
         ]
         if not calls:
             return
@@ -425,10 +473,10 @@ class Toolbox(Mapping[str, Tool]):
         round = ToolRound(response_id, depth)
         round.approver = request.approver if request is not None else None
         declared = self._declared(overrides.get("tools"))
-        round.calls = tuple(
-            ToolCall(round, c.id, c.call_id or "", c.name or "", c.arguments or "") for c in calls
-        )
+        round.calls = tuple(_tool_call(round, c) for c in calls)
         for call in round.calls:
+            if call.server_label is not None:
+                continue
             if call.name not in self.registry and call.name in declared:
                 call.state = CallState.MANUAL
         if all(call.state is CallState.MANUAL for call in round.calls):
@@ -469,19 +517,8 @@ class Toolbox(Mapping[str, Tool]):
         try:
             outputs = []
             for call in round.calls:
-                if call.state is CallState.MANUAL:
-                    continue
-                output = self._execute(call)
-                item_id = new_id("item", 20)
-                outputs.append(
-                    {
-                        "id": item_id,
-                        "type": "function_call_output",
-                        "call_id": call.call_id,
-                        "output": output,
-                    }
-                )
-                call._set(call.state, output=output, output_item_id=item_id)
+                if call.state is not CallState.MANUAL:
+                    outputs.append(self._answer(call))
             stop = round.cancelled or any(c.state is CallState.MANUAL for c in round.calls)
             if not stop and round.depth >= self.max_rounds:
                 log.warning(
@@ -564,6 +601,37 @@ class Toolbox(Mapping[str, Tool]):
         call._set(CallState.DONE, result=result)
         return output
 
+    def _answer(self, call: ToolCall) -> dict[str, Any]:
+        """Run (or ask about) one call; the item that answers it."""
+        if call.server_label is not None:
+            return self._answer_mcp(call)
+        output = self._execute(call)
+        item_id = new_id("item", 20)
+        call._set(call.state, output=output, output_item_id=item_id)
+        return {
+            "id": item_id,
+            "type": "function_call_output",
+            "call_id": call.call_id,
+            "output": output,
+        }
+
+    def _answer_mcp(self, call: ToolCall) -> dict[str, Any]:
+        """Ask about a remote MCP server's call; the ``mcp_approval_response`` item."""
+        refusal = self._approval(call)
+        request = self.session.item(call.item_id)
+        if refusal is None and (request is None or request.type != "mcp_approval_request"):
+            # The conversation moved to a new connection meanwhile: the request is text.
+            message = f"{call.name} was not run: its approval request was lost with the connection"
+            refusal = self._refused(call, CallState.DENIED, message)
+        answer = approval_response(call.call_id, refusal is None, call.error)
+        decision = "approved" if refusal is None else f"denied: {call.error}"
+        call._set(
+            CallState.DONE if refusal is None else call.state,
+            output=decision,
+            output_item_id=answer["id"],
+        )
+        return answer
+
     def _approval(self, call: ToolCall) -> str | None:
         """Ask for approval (on the round's worker); ``None`` if approved, else the output
         that tells the model why the call did not run."""
@@ -608,3 +676,13 @@ class Toolbox(Mapping[str, Tool]):
     def _failed(call: ToolCall, message: str) -> str:
         call._set(CallState.FAILED, error=message)
         return error_output(message)
+
+
+def _tool_call(round: ToolRound, item: ItemSnapshot) -> ToolCall:
+    """The round's call for a function call or a remote MCP approval request."""
+    if item.type == "mcp_approval_request":
+        label = item.server_label or "?"
+        return ToolCall(
+            round, item.id, item.id, item.name or "", item.arguments or "", server_label=label
+        )
+    return ToolCall(round, item.id, item.call_id or "", item.name or "", item.arguments or "")

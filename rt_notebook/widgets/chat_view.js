@@ -6,7 +6,13 @@
 //   {op: "grow", key, append, seal, cut}   streaming: text appended to an entry's tail;
 //                                          `seal` (rendered blocks) appended to its body
 //                                          and the first `cut` characters of the tail
-//                                          dropped (now shown in those blocks)
+//                                          dropped (now shown in those blocks); then
+//                                          `keep` / `plain`: the entry's plain rest cut
+//                                          to `keep` characters, `plain` appended
+// Bounded rendering: past the kernel's Markdown limit (~100 KB) the rest of an answer is
+// its entry's `plain` text, folded behind a "show all" button of the panel's own and
+// shown as one text node when opened (never parsed): the page stays responsive however
+// long an answer grows.
 //   {op: "meta", key, meta}                its label, flags and data attributes
 //   {op: "move", key, after} / {op: "remove", key}
 // The list lives in the model (initialize), so every view of the panel (inline, side
@@ -20,6 +26,8 @@
 // After each code block comes its own "copy code" control (a button, not part of the
 // tree): it copies, as plain text with navigator.clipboard.writeText, the strings of the
 // block's tree, i.e. the code as the kernel sent it, never HTML. Shown on answers only.
+// A user's bubble may end with its images (setImages): labels as text, and thumbnails only
+// of images this page pasted (thumbs.js: a canvas drawn from the page's own bytes).
 
 const TAGS = new Set([
   "p", "br", "hr", "em", "strong", "s", "code", "pre", "a", "ul", "ol", "li", "blockquote",
@@ -95,6 +103,43 @@ function appendBlocks(body, tail, blocks) {
   }
 }
 
+function setFold(parts, plain) {
+  // The plain rest of an answer past the Markdown limit, folded (see the header).
+  if (!plain && !parts.fold) {
+    return;
+  }
+  if (!parts.fold) {
+    const fold = document.createElement("div");
+    fold.className = "rt-chat-fold";
+    const note = document.createElement("div");
+    note.className = "rt-chat-fold-note";
+    const toggle = button("show all", "rt-chat-show-all");
+    const text = document.createElement("div");
+    text.className = "rt-chat-plain";
+    text.style.cssText = "white-space:pre-wrap;font-family:var(--jp-code-font-family)";
+    text.hidden = true;
+    fold.append(note, toggle, text);
+    parts.body.appendChild(fold);
+    parts.fold = { root: fold, note, toggle, text, open: false, plain: "" };
+    toggle.addEventListener("click", () => {
+      const state = parts.fold;
+      state.open = !state.open;
+      state.text.textContent = state.open ? state.plain : "";
+      state.text.hidden = !state.open;
+      state.toggle.textContent = state.open ? "hide" : "show all";
+    });
+  }
+  const state = parts.fold;
+  state.plain = plain;
+  state.root.hidden = !plain;
+  state.note.textContent =
+    `Rendered as Markdown up to its size limit; the remaining ` +
+    `${plain.length.toLocaleString()} characters are plain text.`;
+  if (state.open) {
+    state.text.textContent = plain;
+  }
+}
+
 function button(label, className) {
   const element = document.createElement("button");
   element.type = "button";
@@ -127,6 +172,7 @@ function setMeta(parts, entry) {
     span.className = "rt-chat-flag";
     label.append(" ", span);
   }
+  setImages(parts, meta);
   const footer = String(meta.footer || "");
   if (footer && !parts.footer) {
     parts.footer = document.createElement("div");
@@ -155,6 +201,23 @@ function setMeta(parts, entry) {
   }
 }
 
+function setImages(parts, meta) {
+  const thumbs = meta.kind === "user" ? meta.thumbs : null;
+  const labels = meta.kind === "user" ? meta.images : null;
+  const key = JSON.stringify([thumbs || [], labels || []]);
+  if (key === parts.imagesKey) {
+    return;
+  }
+  parts.imagesKey = key;
+  if (parts.images) {
+    parts.images.remove();
+  }
+  parts.images = imagesRow(thumbs, labels);
+  if (parts.images) {
+    parts.body.after(parts.images);
+  }
+}
+
 function makeBubble(entry) {
   const root = document.createElement("div");
   root.className = "rt-chat-item";
@@ -168,10 +231,11 @@ function makeBubble(entry) {
   body.appendChild(tail);
   bubble.append(label, body);
   root.appendChild(bubble);
-  const parts = { root, bubble, label, body, tail, events: null, footer: null };
+  const parts = { root, bubble, label, body, tail, events: null, footer: null, fold: null };
   setMeta(parts, entry);
   appendBlocks(body, tail, entry.blocks);
   tail.textContent = entry.tail || "";
+  setFold(parts, String(entry.plain || ""));
   return parts;
 }
 
@@ -250,6 +314,10 @@ function initialize({ model }) {
         if (op.seal) {
           entry.blocks = (entry.blocks || []).concat(op.seal);
           entry.tail = entry.tail.slice(op.cut || 0);
+        }
+        if ("plain" in op) {
+          const kept = typeof op.keep === "number" ? String(entry.plain || "").slice(0, op.keep) : String(entry.plain || "");
+          entry.plain = kept + String(op.plain || "");
         }
       }
     } else if (op.op === "move") {
@@ -362,6 +430,9 @@ function render({ model, el }) {
         if (op.seal) {
           appendBlocks(parts.body, parts.tail, op.seal);
           parts.tail.textContent = state.entries.get(op.key).tail || "";
+        }
+        if ("plain" in op) {
+          setFold(parts, String(state.entries.get(op.key).plain || ""));
         }
       }
     } else if (op.op === "meta") {

@@ -17,22 +17,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
-__all__ = ["ChatView"]
+from ._esm import with_thumbs
 
-_HERE = Path(__file__).parent
+__all__ = ["ChatView"]
 
 
 class ChatView(anywidget.AnyWidget):
     """The transcript widget. ``publish(op)`` sends one op; ``on_replay`` and
     ``on_decide`` register what the page asks for."""
 
-    _esm = _HERE / "chat_view.js"
+    _esm = with_thumbs("chat_view.js")  # thumbnails of pasted images
     # anywidget gives initialize() and render() different model proxies: the views find
     # the list of their model by this id.
     _view_id = traitlets.Unicode().tag(sync=True)

@@ -6,6 +6,8 @@ and ``Text.on_submit`` is single-line, so Shift+Enter could not add a line. anyw
 module own the keys: Enter sends, Shift+Enter adds a line, and the key events stop at the
 textarea so JupyterLab's notebook shortcuts do not fire while typing. The browser clears
 the box itself on submit, so Python never writes the widget from a comm thread.
+Images pasted or dropped into the row come with the submit as comm buffers
+(:mod:`rt_notebook.widgets.pasted`), never in widget state.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ._esm import with_thumbs
+from .pasted import PastedImage, pasted_images
+
 __all__ = ["Composer"]
 
 _HERE = Path(__file__).parent
 
 
 class Composer(anywidget.AnyWidget):
-    """Textarea + Send + Stop; reports ``submit`` (with the text) and ``stop``."""
+    """Textarea + Send + Stop; reports ``submit`` (with the text and any pasted images)
+    and ``stop``."""
 
-    _esm = _HERE / "composer.js"
+    _esm = with_thumbs("composer.js")
     # The whole panel's stylesheet rides on this widget: anywidget injects it once.
     _css = _HERE / "chat.css"
 
@@ -38,13 +44,14 @@ class Composer(anywidget.AnyWidget):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._submit_handlers: list[Callable[[str], None]] = []
+        self._submit_handlers: list[Callable[[str, list[PastedImage]], None]] = []
         self._stop_handlers: list[Callable[[], None]] = []
         self.on_msg(self._handle_message)
         _keep_frontend_subshell(self.comm)
 
-    def on_submit(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(text)`` when the user presses Enter or Send."""
+    def on_submit(self, callback: Callable[[str, list[PastedImage]], None]) -> None:
+        """Call ``callback(text, images)`` when the user presses Enter or Send (``images``:
+        those pasted or dropped since the last submit, often none)."""
         self._submit_handlers.append(callback)
 
     def on_stop(self, callback: Callable[[], None]) -> None:
@@ -55,8 +62,9 @@ class Composer(anywidget.AnyWidget):
         # Runs on the kernel thread that delivers comm messages: handlers must be quick.
         event = content.get("event") if isinstance(content, dict) else None
         if event == "submit" and isinstance(content.get("text"), str):
+            images = pasted_images(content.get("images"), buffers)
             for submit in self._submit_handlers:
-                submit(content["text"])
+                submit(content["text"], images)
         elif event == "stop":
             for stop in self._stop_handlers:
                 stop()

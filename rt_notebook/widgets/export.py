@@ -97,15 +97,19 @@ def _magic_line(item: ItemSnapshot, answered: bool) -> str:
     return " ".join(["%%realtime", *options])
 
 
-def _answer_output(outputs: Sequence[ItemSnapshot], session: str) -> Any:
+def _answer_output(item: ItemSnapshot, outputs: Sequence[ItemSnapshot], session: str) -> Any:
     import nbformat.v4
+
+    from ..saved_turns import bounded_record, item_record
 
     markdown = response_markdown(outputs)
     response_id = next((item.response_id for item in outputs if item.response_id), None)
+    # The turn's items, as a cell's answer keeps them: %realtime resume reads this export.
+    turn = bounded_record(filter(None, map(item_record, [item, *outputs])))
     return nbformat.v4.new_output(
         "display_data",
         data={"text/markdown": markdown, "text/plain": markdown},
-        metadata={METADATA_KEY: {"response_id": response_id, "session": session}},
+        metadata={METADATA_KEY: {"response_id": response_id, "session": session, "turn": turn}},
     )
 
 
@@ -143,7 +147,7 @@ def transcript_cells(
         source = f"{_magic_line(item, bool(outputs))}\n{scrub(text or '')}"
         cell = nbformat.v4.new_code_cell(source)
         if outputs:
-            cell.outputs = [_answer_output(outputs, session)]
+            cell.outputs = [_answer_output(item, outputs, session)]
             response_id = next((o.response_id for o in outputs if o.response_id), None)
             if audio and response_id is not None and response_id in audio:
                 cell.outputs.insert(0, _audio_output(audio[response_id], cap_seconds))

@@ -5,7 +5,8 @@
 // (AnswerStream, whose own module is a few lines) waits for, so this code crosses the wire
 // once per kernel, not once per answer.
 //
-// The kernel sends edits (rt_notebook/render/stream_edits.py says what each key means):
+// The kernel sends edits (rt_notebook/render/stream_edits.py says what each key means;
+// a bare string is an edit that only appends it):
 // sealed blocks, each rendered once into its own element and never touched again; the
 // tail, kept as text here and re-rendered (at most once per message, one render at a
 // time); and, past the Markdown limit, plain text kept folded behind a "show all" control
@@ -50,7 +51,9 @@ function initialize(model, early) {
   const key = model.get("key");
   const answer = { blocks: [], tail: "", plain: "", views: new Set() };
   answers.set(key, answer);
-  const onMessage = (edit) => {
+  const onMessage = (message) => {
+    // An edit that only appends arrives as the bare string (its framing is paid often).
+    const edit = typeof message === "string" ? { a: message } : message;
     if (!edit || typeof edit !== "object") {
       return;
     }

@@ -7,10 +7,17 @@ that is never displayed, made on first use like the events hub). The kernel send
 answer's edits (:mod:`rt_notebook.render.stream_edits`) as the widget's custom messages;
 no trait ever holds the text, so nothing is resent and nothing is saved. When the answer
 ends the cell view replaces the widget's output with the final Markdown and closes it.
+
+Every byte of a streaming message's framing is paid at every message (five a second), so
+the framing is kept small: an edit that only appends travels as the bare string (the page
+reads a string as ``{"a": string}``), and each answer's model (and the one layout they all
+share) has a short model id (:func:`short_model_id`) instead of a 32-character uuid: the
+comm id every message names.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import threading
@@ -21,7 +28,7 @@ import anywidget
 import ipywidgets
 import traitlets
 
-__all__ = ["AnswerStream", "StreamHub", "open_stream", "widget_bundle"]
+__all__ = ["AnswerStream", "StreamHub", "open_stream", "short_model_id", "widget_bundle"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -34,6 +41,14 @@ export default{initialize({model:m}){const q=[],h=e=>q.push(e);m.on("msg:custom"
 m.send({hello:1});g.ready.then(s=>{m.off("msg:custom",h);s.initialize(m,q)})},
 render({model:m,el}){el.textContent=m.get("waiting");return g.ready.then(s=>s.render(m,el))}}
 """
+_ids = itertools.count(1)
+
+
+def short_model_id() -> str:
+    """A widget model id (and comm id) unique in this kernel (a counter) and across
+    kernels (random), in about 10 characters instead of a uuid's 32: every streaming
+    message names it. Front ends take any string as a model id."""
+    return f"rt{next(_ids):x}-{secrets.token_hex(3)}"
 
 
 class StreamHub(anywidget.AnyWidget):
@@ -106,7 +121,7 @@ def _made_hub() -> StreamHub | None:
             made = StreamHub()
             route_to_subshell([made])  # the page's "ready" arrives while a cell blocks
             _hub.append(made)
-            _layout.append(ipywidgets.Layout())
+            _layout.append(ipywidgets.Layout(model_id=short_model_id()))
         return _hub[0]
 
 
@@ -120,7 +135,12 @@ def open_stream(*, waiting: str, link: str = "", plain: bool = False) -> AnswerS
         from ..render.approval import route_to_subshell
 
         stream = AnswerStream(
-            key=secrets.token_hex(8), waiting=waiting, link=link, plain=plain, layout=_layout[0]
+            model_id=short_model_id(),
+            key=secrets.token_hex(4),
+            waiting=waiting,
+            link=link,
+            plain=plain,
+            layout=_layout[0],
         )
         route_to_subshell([stream])  # a page's hello arrives while the cell blocks
     except Exception as exc:  # no comms here: the answer is shown when it is done

@@ -84,6 +84,32 @@ def test_approval_from_a_background_cell_is_asked_in_that_cell(page, artifacts):
     expect(output.filter(has_text="deleted bg.txt")).to_have_count(1)
 
 
+def test_a_huge_answer_shows_markdown_up_to_the_limit_and_folds_the_rest(page, artifacts):
+    """Past 100 KB of Markdown the rest of an answer is plain text behind the panel's own
+    "show all" button (not raw <details>): closed at first, the whole rest once opened."""
+    text = "\n\n".join(f"`code_{n}_" + "x" * 2_000 + "`" for n in range(70))  # ~140 KB
+    box = page.locator(f"{INLINE} .rt-chat-input")
+    box.fill(text)
+    box.press("Enter")
+    answer = page.locator(f"{INLINE} .rt-chat-assistant").last
+    expect(answer).to_have_attribute("data-status", "completed", timeout=page_timeout_ms(120))
+    fold = answer.locator(".rt-chat-fold")
+    expect(fold).to_be_visible()
+    expect(fold).to_contain_text("characters are plain text")
+    plain = answer.locator(".rt-chat-plain")
+    expect(plain).to_be_hidden()
+    body = answer.locator(".rt-chat-body")
+    assert "code_69_" not in body.inner_text()  # the end is not drawn until asked for
+    assert body.locator("code").count() < 70  # Markdown only up to the limit
+    assert page.locator(f"{INLINE} details").count() == 0
+    answer.get_by_role("button", name="show all").click()
+    expect(plain).to_be_visible()
+    expect(plain).to_contain_text("code_69_")
+    page.screenshot(path=str(artifacts / "panel-huge-answer.png"))
+    answer.get_by_role("button", name="hide").click()
+    expect(plain).to_be_hidden()
+
+
 def test_a_restarted_kernel_leaves_panels_saying_so(page, artifacts):
     box = page.locator(f"{INLINE} .rt-chat-input")
     box.fill(" ".join(f"long{n}" for n in range(400)))

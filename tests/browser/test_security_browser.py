@@ -15,6 +15,7 @@ does catch a script when unsanitized Markdown is rendered the same way.
 
 from __future__ import annotations
 
+import io
 import random
 import re
 import shutil
@@ -22,10 +23,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from rt_notebook.render.markdown import safe_markdown
 from tests.browser import lab_page
 from tests.browser.lab_page import cell, expect, goto_notebook, page_timeout_ms, write_notebook
+from tests.browser.transfer import transfer_file
 from tests.timing import within
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -78,7 +81,13 @@ window.alert = window.confirm = window.prompt = () => { window.__rt_alerts += 1;
 AUDIT = r"""(selector) => {
   const bad = [];
   const banned = new Set(['script', 'img', 'image', 'iframe', 'frame', 'object', 'embed',
-    'video', 'audio', 'source', 'style', 'link', 'base', 'meta', 'details', 'svg', 'form']);
+    'video', 'audio', 'source', 'style', 'link', 'base', 'meta', 'details', 'svg', 'form',
+    'canvas', 'picture']);
+  // A thumbnail of an image the user pasted into the panel: a canvas its widget's code
+  // draws from the page's own copy of the bytes (thumbs.js), in the composer or the user's
+  // bubble, with no URL of any kind. Model and server text can never make one.
+  const thumbAttributes = new Set(['class', 'width', 'height', 'role', 'aria-label',
+    'data-drawn']);
   const urlAttributes = new Set(['href', 'xlink:href', 'action', 'formaction', 'data',
     'poster', 'background', 'src', 'srcset', 'srcdoc']);
   for (const root of document.querySelectorAll(selector)) {
@@ -91,12 +100,18 @@ AUDIT = r"""(selector) => {
         && [...el.querySelectorAll('*')].every(
           (c) => ['rect', 'path', 'circle', 'line', 'polyline', 'polygon']
             .includes(c.tagName.toLowerCase()));
-      if (banned.has(tag) && !ownIcon) { bad.push(`<${tag}> ${el.outerHTML.slice(0, 160)}`); }
+      const ownThumb = tag === 'canvas' && el.getAttribute('class') === 'rt-chat-thumb'
+        && el.closest('.rt-chat-user .rt-chat-images, .rt-chat-attachments') !== null
+        && el.childElementCount === 0
+        && [...el.attributes].every((a) => thumbAttributes.has(a.name.toLowerCase()));
+      if (banned.has(tag) && !ownIcon && !ownThumb) {
+        bad.push(`<${tag}> ${el.outerHTML.slice(0, 160)}`);
+      }
       for (const attr of el.attributes) {
         const name = attr.name.toLowerCase();
         if (name.startsWith('on')) { bad.push(`${name} on <${tag}>`); }
         if (urlAttributes.has(name) && name !== 'href') { bad.push(`${name} on <${tag}>`); }
-        const scheme = /^[\s\x00-\x20]*(javascript|vbscript|data)\s*:/i;
+        const scheme = /^[\s\x00-\x20]*(javascript|vbscript|data|blob)\s*:/i;
         if (urlAttributes.has(name) && scheme.test(attr.value)) {
           bad.push(`${name}=${attr.value.slice(0, 80)} on <${tag}>`);
         }
@@ -215,6 +230,19 @@ def test_hostile_answers_in_cells_panel_prompts_and_tools(page, artifacts):
         box.press("Enter")
         expect(box).to_have_value("")
     expect(panel.locator(".rt-chat-status")).to_have_attribute("data-state", "ready")
+    # The one exception: an image the user pasted shows as a thumbnail (a canvas), only in
+    # that user's bubble, however hostile everything around it is.
+    pasted = Image.new("RGB", (30, 20), (0, 128, 0))
+    buffer = io.BytesIO()
+    pasted.save(buffer, format="PNG")
+    png = buffer.getvalue()
+    transfer_file(page, f"{INLINE} .rt-chat-input", png, "image/png", "p.png", "paste")
+    box.fill(hostile.messages()[0])
+    box.press("Enter")
+    expect(panel.locator(".rt-chat-bubble .rt-chat-thumb")).to_have_count(1)
+    expect(panel.locator(".rt-chat-user .rt-chat-thumb")).to_have_attribute("data-drawn", "yes")
+    expect(panel.locator(".rt-chat-status")).to_have_attribute("data-state", "ready")
+    assert page.locator(".jp-OutputArea-output canvas, .rt-chat canvas").count() == 1
     page.screenshot(path=str(artifacts / "security-01-all-payloads.png"), full_page=True)
     assert_nothing_ran_or_left(page, ".jp-OutputArea-output, .rt-chat")
 
@@ -235,3 +263,22 @@ def test_control_unsanitized_markdown_does_run_in_the_same_check(page):
     page.wait_for_function("() => window.__rt_control === 1")
     assert page.evaluate(AUDIT, ".rt-ctl")
     page.evaluate("() => document.querySelector('.rt-ctl').remove()")
+
+
+def test_control_a_canvas_outside_a_users_images_or_with_a_url_is_caught(page):
+    """The thumbnail exception is exactly one shape: elsewhere, or with more, it is caught."""
+    page.evaluate(
+        """() => {
+      const host = document.createElement('div');
+      host.className = 'rt-ctl-thumb';
+      host.innerHTML = '<div class="rt-chat-assistant"><div class="rt-chat-images">'
+        + '<canvas class="rt-chat-thumb"></canvas></div></div>'
+        + '<div class="rt-chat-user"><div class="rt-chat-images">'
+        + '<canvas class="rt-chat-thumb" data-src="blob:http://127.0.0.1/x"></canvas>'
+        + '<canvas class="rt-chat-thumb"></canvas></div></div>';
+      document.body.appendChild(host);
+    }"""
+    )
+    bad = page.evaluate(AUDIT, ".rt-ctl-thumb")
+    page.evaluate("() => document.querySelector('.rt-ctl-thumb').remove()")
+    assert len([b for b in bad if b.startswith("<canvas>")]) == 2  # the third one is ours

@@ -78,6 +78,7 @@ IO_MODULES = (
     "http.client",
     "http.server",
     "httpx",
+    "mcp",
     "select",
     "selectors",
     "socket",
@@ -118,6 +119,9 @@ def test_the_sans_io_check_covers_the_client_protocol_and_the_server_core() -> N
     found = set(sans_io_modules())
     assert {"rt_notebook.protocol.conversation", "rt_notebook.protocol.client"} <= found
     assert {"rt_notebook.server.state", "rt_notebook.server.streaming"} <= found
+    # Remote MCP: the state decides, the driver's MCP client (not sans-I/O) connects.
+    assert {"rt_notebook.server.remote_mcp", "rt_notebook.protocol.mcp"} <= found
+    assert "rt_notebook.server.mcp_client" not in found
 
 
 @pytest.mark.parametrize("name", sans_io_modules())
