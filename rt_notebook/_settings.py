@@ -30,8 +30,9 @@ __all__ = ["SettingsKeeper", "ToolLists", "check_settings"]
 class ToolLists(Protocol):
     """What the settings need of the tool runner (a Session's ``Toolbox``)."""
 
-    hosted: Callable[[], list[dict[str, Any]]] | None
-    """Makes the service-run (remote MCP) tool definitions, when any are configured."""
+    @property
+    def hosted(self) -> Callable[[], list[dict[str, Any]]] | None:
+        """Makes the service-run (remote MCP) tool definitions, when any are configured."""
 
     def __len__(self) -> int:
         """How many tools are registered."""
