@@ -7,12 +7,13 @@ right after it, in the order "Run All" (``connect()`` then the first cell, no pa
 it, since that path waits on whatever this thread is doing: the SDK and its client's
 first-use costs (the Realtime resources, the platform headers), then, when no credentials
 or URL are configured (the first cell will use the offline server), the process-wide
-embedded server and the models it validates with; then the package's modules (the package
-has no import cycles, so the cell's thread and this one cannot deadlock on import locks),
-the widget modules last; then, offline and if no Session was made meanwhile, one rehearsal
-connection to the embedded server through the SDK, which runs, once, every first-use path
-of a connection on both sides. No credential is used but the embedded server's own token,
-and nothing leaves loopback. Nothing here runs at ``import rt_notebook``.
+embedded server and the models it validates with; then the package's modules, the widget
+modules first (the package has no import cycles, so the cell's thread and this one cannot
+deadlock on import locks); then, offline and if no Session was made meanwhile, one
+rehearsal connection to the embedded server through the SDK, which runs, once, every
+first-use path of a connection on both sides. No credential is used but the embedded
+server's own token, and nothing leaves loopback. Nothing here runs at ``import
+rt_notebook``.
 """
 
 from __future__ import annotations
@@ -24,16 +25,20 @@ import logging
 import os
 import threading
 
-__all__ = ["MODULES", "WIDGET_MODULES", "start"]
+__all__ = ["MODULES", "start"]
 
 log = logging.getLogger(__name__)
 
-# What "Run All" needs, in the order it needs it: ``connect()`` first (the SDK and its
-# Realtime resources, the WebSocket client, the settings check, the Session), then the
-# first cell's views. The widget modules come last: a cell imports them only once its
-# answer is on its way (see render/cell.py), so they are warmed for a later first cell.
+# What "Run All" needs, in the order it needs it. ``connect()`` first: the SDK (then its
+# client's first-use costs and, offline, the embedded server: see _warm). Then anywidget
+# and ipywidgets, for the events hub of the answers' footers and the stream hub answers
+# stream through: the sooner a first cell makes that hub, the sooner the page says it is
+# ready and the answer streams (a first cell that comes before them shows its waiting line
+# first and imports them itself: render/cell.py). Then the rest of connect() and the views.
 MODULES = (
     "openai",
+    "rt_notebook.widgets.events",
+    "rt_notebook.widgets.stream",
     "websockets.asyncio.client",
     "rt_notebook.session",
     "rt_notebook.protocol.setting_checks",  # a Session checks its settings when made
@@ -43,10 +48,6 @@ MODULES = (
     "rt_notebook.voice_switch",  # a text cell asks what voice controls left it to say
     "rt_notebook.tools",
 )
-# The widget modules (anywidget, ipywidgets): the events hub of the answers' footers and the
-# stream hub answers stream through. Warmed last, and only while no Session exists: a first
-# cell imports them itself once its first output is shown (render/cell.py).
-WIDGET_MODULES = ("rt_notebook.widgets.events", "rt_notebook.widgets.stream")
 
 # Any of these means the first Session may not be the offline one.
 _ONLINE_SETTINGS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT")
@@ -83,16 +84,14 @@ def _warm() -> None:
 
                 # The settings check's validator over the SDK's types, built once.
                 check_session({"type": "realtime", "output_modalities": ["text"]}, Dialect.GA)
-        from ._registry import any_session
+        if offline:
+            from ._registry import any_session
 
-        # A cell that already made a Session runs every first-use path itself: warming
-        # beside it would only compete for the interpreter (on a busy machine, the first
-        # answer would wait for it).
-        for name in WIDGET_MODULES:
+            # A cell that already made a Session runs every first-use path itself; a
+            # rehearsal beside it would only compete for the interpreter (on a busy
+            # machine, the first answer would wait for it).
             if not any_session():
-                importlib.import_module(name)
-        if offline and not any_session():
-            asyncio.run(_rehearse())
+                asyncio.run(_rehearse())
     except Exception:  # only a head start: the first cell reports any real problem
         log.debug("rt_notebook warm-up failed", exc_info=True)
 
