@@ -33,8 +33,7 @@ log = logging.getLogger(__name__)
 # client's first-use costs and, offline, the embedded server: see _warm). Then anywidget
 # and ipywidgets, for the events hub of the answers' footers and the stream hub answers
 # stream through: the sooner a first cell makes that hub, the sooner the page says it is
-# ready and the answer streams (a first cell that comes before them shows its waiting line
-# first and imports them itself: render/cell.py). Then the rest of connect() and the views.
+# ready and the answer streams. Then the rest of connect() and the views.
 MODULES = (
     "openai",
     "rt_notebook.widgets.events",

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib.util
 import logging
 import re
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -63,25 +61,6 @@ _HREF = re.compile(r"\((#rt-events-[\w-]+)\)")
 def render_items(items: Sequence[ItemSnapshot]) -> str:
     """Markdown for a response's output items (see :func:`.items.response_markdown`)."""
     return response_markdown(items)
-
-
-def _widgets_imported() -> bool:
-    """Whether the widget modules are loaded (so a page may already stream answers)."""
-    return importlib.util.resolve_name("..widgets.stream", __package__) in sys.modules
-
-
-def _prepare_widgets(events: bool) -> None:
-    """Make the kernel's stream hub (importing the widget modules) and, with ``events``,
-    its events hub, if not made yet: a page then installs the stream renderer and says
-    "ready", and the answer's widget opens at a later publish."""
-    try:
-        from ..widgets.events import hub
-        from ..widgets.stream import prepare_hub
-    except ImportError:  # anywidget missing: answers are shown when they are done
-        return
-    if events:
-        hub()
-    prepare_hub()
 
 
 def _events_link(key: str) -> str:
@@ -119,7 +98,7 @@ class CellView:
         self.plain = plain  # publish text/plain only (--format text)
         self.updates = 0  # display and widget messages sent, for tests and benchmarks
         self._context = contextvars.copy_context()  # the cell's parent header lives here
-        self._link: str | None = "" if plain else None  # the "events" control, once made
+        self._link = "" if plain else _events_link(handle.request_id)  # the "events" control
         self.edits = StreamEdits(scrub if plain else safe_markdown)
         self._waiting = f"waiting for {session.model}…"
         # The answer's widget: opened now if a page has the stream renderer, else at the
@@ -127,15 +106,9 @@ class CellView:
         # a moment after the hub is made); never where no page shows widgets.
         self.stream: AnswerStream | None = None
         self._closed = False  # the final output is shown: no widget may open any more
-        # The kernel's first answer shows its waiting line before the widget modules are
-        # imported and the hubs made (no page can stream it yet anyway): that work then
-        # overlaps the wait for the answer instead of delaying the cell's first output.
-        first = not _widgets_imported()
-        bundle = self._stream_bundle() if not first and self._open() else self._waiting_bundle()
+        bundle = self._stream_bundle() if self._open() else self._waiting_bundle()
         self._display = display(bundle, raw=True, display_id=True)
         self.updates += 1
-        if first:
-            self._context.run(_prepare_widgets, not self.plain)
         self.loop = ViewLoop(self._publish, interval=self.interval)
         self._unsubscribe = session.subscribe(self.loop.wake)
 
@@ -205,8 +178,7 @@ class CellView:
     def _open(self) -> bool:
         """Open the answer's widget if a page can show it; return whether it is open."""
         if self.stream is None and not self._closed:
-            link = self._events_link()
-            self.stream = self._context.run(_open_stream, self._waiting, link, self.plain)
+            self.stream = self._context.run(_open_stream, self._waiting, self._link, self.plain)
         return self.stream is not None
 
     def _waiting_bundle(self) -> dict[str, Any]:
@@ -260,16 +232,9 @@ class CellView:
             self._context.run(self.stream.close)
             self.stream = None
 
-    def _events_link(self) -> str:
-        """The footer's "events" link (made on first use: it makes the events hub)."""
-        if self._link is None:
-            self._link = _events_link(self.handle.request_id)
-        return self._link
-
     def _error_footer(self, error: RealtimeError) -> str:
         footer = f"**Error:** {safe_markdown(str(error))}"
-        link = self._events_link()
-        return f"{footer}\n\n*{link}*" if link else footer
+        return f"{footer}\n\n*{self._link}*" if self._link else footer
 
     def _footer(self, result: ResponseResult) -> str:
         # Offline, no model answered: name what did instead of the configured model.
@@ -292,8 +257,7 @@ class CellView:
         if self.plain:
             return f"{footer}\n{warning}" if warning else footer
         # The link is built from ids only (no server text): it stays outside safe_inline.
-        link = self._events_link()
-        footer = f"*{safe_inline(footer)}" + (f" · {link}*" if link else "*")
+        footer = f"*{safe_inline(footer)}" + (f" · {self._link}*" if self._link else "*")
         return f"{footer}\n\n{safe_inline(warning)}" if warning else footer
 
     def _provenance(self, result: ResponseResult) -> dict[str, Any]:

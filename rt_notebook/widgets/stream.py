@@ -21,7 +21,7 @@ import anywidget
 import ipywidgets
 import traitlets
 
-__all__ = ["AnswerStream", "StreamHub", "open_stream", "prepare_hub", "widget_bundle"]
+__all__ = ["AnswerStream", "StreamHub", "open_stream", "widget_bundle"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -108,15 +108,6 @@ def _made_hub() -> StreamHub | None:
             _hub.append(made)
             _layout.append(ipywidgets.Layout())
         return _hub[0]
-
-
-def prepare_hub() -> None:
-    """Make this kernel's hub now (a cell's first output is shown): a page then installs
-    the renderer, and a later :func:`open_stream` finds it ready."""
-    try:
-        _made_hub()
-    except Exception as exc:  # no comms here: answers are shown when they are done
-        log.debug("rt_notebook: no stream hub: %s", exc)
 
 
 def open_stream(*, waiting: str, link: str = "", plain: bool = False) -> AnswerStream | None:
