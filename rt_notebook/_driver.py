@@ -38,7 +38,7 @@ from .protocol.timeline import EventLog, Timelines
 from .protocol.turns import Request, State, Timing, Turn, TurnState
 from .recording import record_line
 from .responses import HandleOwner, ItemSnapshot, ResponseHandle, ResponseResult
-from .transport import BETA_REFUSED_CODE, beta_refused
+from .transport import BETA_REFUSED_CODE, FrameReader, beta_refused
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -352,19 +352,16 @@ class Driver:
     # Receiving -----------------------------------------------------------------------
 
     async def _read(self, connection: Any, generation: int) -> None:
-        # websockets' own recv tells text frames (str) from binary ones (bytes).
-        ws = getattr(connection, "_connection", None)
-        recv = ws.recv if ws is not None else connection.recv_bytes
+        frames = FrameReader(connection)
+        recv, take_buffered, binary_frames = frames.recv, frames.take_buffered, frames.binary_frames
         try:
             while True:
                 # No wait while frames are buffered: a burst is one loop step.
                 frame = await recv()
-                self.on_frame(
-                    frame,
-                    generation,
-                    binary=ws is not None and type(frame) is bytes,
-                    batched=True,
-                )
+                binary = binary_frames and type(frame) is bytes
+                self.on_frame(frame, generation, binary=binary, batched=True)
+                while (text := take_buffered()) is not None:  # the rest of a burst
+                    self.on_frame(text, generation, batched=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # websockets.ConnectionClosed and friends
@@ -412,18 +409,18 @@ class Driver:
             if self._recorder is not None or self.listeners:
                 self._observe(raw, event, tag, now)
             subscribers = self.subscribers  # as of this change (see ResponseHandle._watch)
-        if event is None or self._ready or core.has_output():
-            self.flush()  # delivers what is held first
-        elif not delta:
-            self._release()
-            self._schedule()
-        elif batched:
+        if delta and batched:  # a delta queues, starts and ends nothing: no output to act on
             if changes:
                 if subscribers is not self._held_for or len(self._held) >= HOLD_LIMIT:
                     self._release()
                     self._held_for = subscribers
                 self._held += changes
             return
+        if event is None or self._ready or core.has_output():
+            self.flush()  # delivers what is held first
+        elif not delta:
+            self._release()
+            self._schedule()
         if changes:
             self._notify(subscribers, changes)
 
@@ -446,7 +443,10 @@ class Driver:
     def _end_step(self) -> None:
         """The reader's step is over (it waits for data): deliver what it held."""
         self._step_clock = None
-        self._release()
+        if self._core.has_output():  # a batched delta skipped the check (see on_frame)
+            self.flush()
+        else:
+            self._release()
 
     def _release(self) -> None:
         """Deliver the delta changes held back (see :meth:`on_frame`)."""

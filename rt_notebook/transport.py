@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import ssl
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
@@ -35,6 +36,7 @@ __all__ = [
     "ENDPOINT_OPTIONS",
     "Endpoint",
     "EndpointOptions",
+    "FrameReader",
     "Transport",
     "beta_refused",
     "resolve_endpoint",
@@ -55,9 +57,9 @@ _chat_servers: dict[tuple[str, str, Dialect], EmbeddedServer] = {}
 CHAT_URL_VARIABLE = "RT_NOTEBOOK_CHAT_BASE_URL"
 CHAT_MODEL_VARIABLE = "RT_NOTEBOOK_CHAT_MODEL"
 
-# The HTTP client every SDK client shares, and the TLS context of every wss:// connection
-# (see shared_http_client, shared_ssl_context).
-_http_clients: list[Any] = []
+# The HTTP clients the SDK clients share (one for secure endpoints, one for plain ones),
+# and the TLS context of every wss:// connection (see shared_http_client, shared_ssl_context).
+_http_clients: dict[bool, Any] = {}  # secure -> client
 _ssl_contexts: list[ssl.SSLContext] = []
 _http_lock = threading.Lock()
 
@@ -75,6 +77,15 @@ class Endpoint:
     offline: bool = False  # the embedded offline server, not a real model
     # "local model NAME via URL": the embedded server relaying to a Chat Completions endpoint.
     local_model: str | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Whether no URL of this endpoint uses TLS (``http://``, ``ws://``): the SDK's
+        HTTP base URL is set and plain too (unset, it is the service's ``https://``)."""
+        urls = (self.base_url, self.websocket_base_url, self.azure_endpoint)
+        return self.base_url is not None and all(
+            url is None or url.startswith(("ws://", "http://")) for url in urls
+        )
 
     @property
     def secure(self) -> bool:
@@ -131,24 +142,33 @@ def embedded_server(dialect: Dialect = Dialect.GA) -> EmbeddedServer:
         return _embedded[dialect]
 
 
-def shared_http_client() -> Any:
+def shared_http_client(secure: bool = True) -> Any:
     """The process-wide HTTP client given to every SDK client, made on first use.
 
     Each SDK client would otherwise make its own, and with it an SSL context that loads
     the CA bundle (about 0.1-0.2 s of CPU, on the first cell's critical path and on each
     new Session). The Realtime connections do not use it (they are WebSocket connections
-    made by ``websockets``), and a Session never makes an HTTP request, so one serves all.
+    made by ``websockets``), and a Session never makes an HTTP request, so one serves all
+    Sessions of a kind: for ``secure`` endpoints its TLS context is the one of ``wss://``
+    connections (:func:`shared_ssl_context`, one CA bundle for both); for plain ones
+    (``http://`` and ``ws://`` only: the embedded server, a local URL) it loads no CA
+    bundle at all, so the offline first cell pays for none. Such a context trusts no
+    certificate: a TLS connection through it would fail verification, never go unchecked.
     """
+    context = shared_ssl_context() if secure else None
     with _http_lock:
-        if not _http_clients:
+        if secure not in _http_clients:
             from openai import DefaultAsyncHttpxClient
 
-            _http_clients.append(DefaultAsyncHttpxClient())
-        return _http_clients[0]
+            if context is None:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA: verifies nothing
+            _http_clients[secure] = DefaultAsyncHttpxClient(verify=context)
+        return _http_clients[secure]
 
 
 def shared_ssl_context() -> ssl.SSLContext:
-    """The process-wide TLS context of ``wss://`` connections, made on first use.
+    """The process-wide TLS context of ``wss://`` connections (and of the secure HTTP
+    client), made on first use.
 
     ``websockets`` would otherwise make a default context, loading the CA bundle, at every
     connect and reconnect.
@@ -356,7 +376,7 @@ class Transport:
             api_key=api_key.reveal(),
             base_url=endpoint.base_url,
             websocket_base_url=endpoint.websocket_base_url,
-            http_client=shared_http_client(),
+            http_client=shared_http_client(secure=not endpoint.plain),
         )
 
     def __repr__(self) -> str:
@@ -377,3 +397,60 @@ class Transport:
         return realtime.connect(
             model=self.endpoint.model, websocket_connection_options=cast(Any, options)
         )
+
+
+class FrameReader:
+    """The frames of one SDK connection, for its reader task (on the I/O loop).
+
+    :attr:`recv` waits for the next frame: a ``str`` for a text frame, ``bytes`` for a
+    binary one (:attr:`binary_frames` says whether the two can be told apart: the SDK's
+    own ``recv_bytes`` returns ``bytes`` for both). :meth:`take_buffered` returns a text
+    frame websockets has already received and parsed, without awaiting, or ``None``: a
+    burst of deltas (an answer streaming faster than it is read) then costs one plain
+    call per frame instead of the two coroutines ``recv()`` runs each time. It reads the
+    buffer ``recv()`` itself reads (websockets' ``Assembler``, the same frames in the same
+    order, its flow control resumed as ``recv()`` does); anything but a whole text frame
+    (a fragment, a binary frame), and any websockets without that buffer, is left to
+    :attr:`recv`.
+    """
+
+    __slots__ = ("_buffered", "_resume", "_text", "binary_frames", "recv")
+
+    def __init__(self, connection: Any) -> None:
+        ws = getattr(connection, "_connection", None)  # the SDK's websockets connection
+        self.recv: Callable[[], Awaitable[str | bytes]] = (
+            ws.recv if ws is not None else connection.recv_bytes
+        )
+        self.binary_frames = ws is not None
+        assembler: Any = getattr(ws, "recv_messages", None)  # what recv() reads
+        buffered = getattr(getattr(assembler, "frames", None), "queue", None)
+        usable = hasattr(assembler, "maybe_resume") and hasattr(buffered, "popleft")
+        try:  # imported here: the SDK has imported websockets by the time a socket opens
+            from websockets.frames import Opcode
+
+            self._text: object = Opcode.TEXT
+        except ImportError:  # pragma: no cover - recv() reads every frame
+            usable = False
+        self._buffered = buffered if usable else None
+        self._resume: Callable[[], None] = assembler.maybe_resume if usable else _nothing
+
+    @property
+    def takes_buffered(self) -> bool:
+        """Whether :meth:`take_buffered` can return frames (websockets has the buffer)."""
+        return self._buffered is not None
+
+    def take_buffered(self) -> str | None:
+        """The next text frame if it is already buffered whole, else ``None``."""
+        buffered = self._buffered
+        if not buffered:
+            return None
+        frame = buffered[0]
+        if not frame.fin or frame.opcode is not self._text:
+            return None  # recv() reassembles fragments and tells binary frames apart
+        buffered.popleft()
+        self._resume()  # flow control: reading resumes below the low-water mark
+        return frame.data.decode()  # type: ignore[no-any-return]
+
+
+def _nothing() -> None:
+    pass

@@ -1,9 +1,12 @@
-"""Transport: every Session shares one HTTP client, and every ``wss://`` connection one TLS
-context (a CA bundle loaded once, not at each connect); ``ws://`` connections get none."""
+"""Transport: every ``wss://`` connection shares one TLS context (a CA bundle loaded once,
+not at each connect), and so does the HTTP client of every Session on a secure endpoint;
+``ws://`` connections get none, and Sessions on plain endpoints share an HTTP client whose
+TLS context loads no CA bundle (it trusts nothing)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import pytest
 from openai.lib import _azure_websocket, _websocket
@@ -67,5 +70,25 @@ def test_wss_connections_share_one_tls_context_and_ws_ones_get_none(opened):
         assert url.startswith("wss://" if endpoint.secure else "ws://"), url
         assert context is (shared_ssl_context() if endpoint.secure else None), url
     assert [e.secure for e in ENDPOINTS.values()] == [True, True, True, False, False]
-    clients = {id(transport._client._client) for transport in transports}
-    assert len(clients) == 1  # one HTTP client (one CA bundle) for every Session
+    # One HTTP client of each kind for every Session (its HTTP base URL decides: unset, it
+    # is the service's https:// one, whatever the WebSocket URL).
+    secure = {id(t._client._client) for t in transports if not t.endpoint.plain}
+    plain = {id(t._client._client) for t in transports if t.endpoint.plain}
+    assert len(secure) == len(plain) == 1
+    assert [e.plain for e in ENDPOINTS.values()] == [False, False, False, False, True]
+
+
+def test_the_plain_http_client_loads_no_ca_bundle_and_trusts_nothing():
+    plain = Endpoint(model="gpt-realtime", dialect=Dialect.GA, base_url="http://127.0.0.1:9/v1")
+    secure = Endpoint(model="gpt-realtime", dialect=Dialect.GA)
+
+    def context(endpoint):
+        client = Transport(endpoint, "sk-test-not-a-real-key")._client._client
+        return client._transport._pool._ssl_context
+
+    assert context(secure) is shared_ssl_context()  # one CA bundle for HTTP and wss://
+    assert context(secure).cert_store_stats()["x509_ca"] > 0
+    untrusting = context(plain)
+    assert untrusting.cert_store_stats()["x509_ca"] == 0
+    assert untrusting.verify_mode is ssl.CERT_REQUIRED
+    assert untrusting.check_hostname
