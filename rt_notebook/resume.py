@@ -19,6 +19,7 @@ A resumed notebook's cells keep their anchors: re-running one replaces its turn.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import uuid
@@ -192,13 +193,30 @@ def _records(turn: dict[str, Any], output: dict[str, Any], body: str) -> list[An
         "text/plain": "".join(plain) if isinstance(plain, list) else str(plain),
         "source": body,
     }
+    markdown = (output.get("data") or {}).get("text/markdown", "")
+    markdown = "".join(markdown) if isinstance(markdown, list) else str(markdown)
     items = turn.get("items")
-    return [
-        {**record, "text": texts[record["text_in"]]}
-        if isinstance(record, dict) and record.get("text_in") in texts
-        else record
-        for record in (items if isinstance(items, list) else [])
-    ]
+    escaped = turn.get("escaped") == "html"  # see saved_turns.saved_text
+    records = []
+    for record in items if isinstance(items, list) else []:
+        if not isinstance(record, dict):
+            records.append(record)
+        elif record.get("text_in") in texts:
+            records.append({**record, "text": texts[record["text_in"]]})
+        elif record.get("text_in") == "text/markdown" and isinstance(record.get("length"), int):
+            records.append({**record, "text": markdown[: record["length"]]})
+        else:
+            records.append(_unescaped(record) if escaped else record)
+    return records
+
+
+def _unescaped(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: html.unescape(value)
+        if name in ("text", "arguments", "output") and isinstance(value, str)
+        else value
+        for name, value in record.items()
+    }
 
 
 def _unanswered(source: str, body: str, outputs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

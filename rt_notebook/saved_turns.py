@@ -7,18 +7,21 @@ transcript; function calls and their outputs). A cell with a tool round writes s
 answers: each one keeps the items new since the cell's previous answer, so reading a
 notebook's outputs in order gives every item once.
 
-Secrets are scrubbed (``redaction.scrub``) and the record is bounded
+Texts are kept escaped (:func:`saved_text`: no tag or URL scheme of model text travels in
+an output, even in metadata). Secrets are scrubbed (``redaction.scrub``) and the record is bounded
 (:data:`MAX_TURN_CHARS` of text in all); past the bound a text is cut with a marker and the
 record says so in ``note``. Text the notebook holds already is not kept twice: an assistant
 message whose text is exactly the output's ``text/plain`` (the usual answer) is marked
-``"text_in": "text/plain"``, and a message that is exactly the cell below its magic line
-``"text_in": "source"``. Images are kept as their label, hash and the ``--image``
+``"text_in": "text/plain"`` (or ``"text/markdown"`` with its ``length``, when a page
+drew the stream and ``text/plain`` only names the answer), and a message that is exactly
+the cell below its magic line ``"text_in": "source"``. Images are kept as their label, hash and the ``--image``
 source that made them, never as bytes: the notebook already holds what the cell shows,
 and a resume encodes the source again (or says which did not resolve).
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +38,7 @@ __all__ = [
     "TurnRecorder",
     "bounded_record",
     "item_record",
+    "saved_text",
     "shared_text",
 ]
 
@@ -43,6 +47,13 @@ TURN_VERSION = 1
 # record is for rebuilding the conversation, and a notebook should not carry it twice.
 MAX_TURN_CHARS = 64_000
 _TEXT_FIELDS = ("text", "arguments", "output")
+
+
+def saved_text(text: str) -> str:
+    """``text`` as the record keeps it: no ``<``, ``>`` or ``:`` (so no tag and no URL
+    scheme of model text ever travels in an output, even in its metadata), reversed by
+    ``html.unescape``."""
+    return html.escape(text, quote=False).replace(":", "&#58;")
 
 
 def item_record(item: ItemSnapshot, sources: Sequence[str] = ()) -> dict[str, Any] | None:
@@ -91,9 +102,9 @@ def bounded_record(items: Iterable[dict[str, Any]], limit: int = MAX_TURN_CHARS)
                 cut += missing
                 value = value[:left] + f"\n[… {missing:,} characters not saved]"
             left = max(0, left - len(value))
-            item[name] = value
+            item[name] = saved_text(value)
         kept.append(item)
-    record: dict[str, Any] = {"version": TURN_VERSION, "items": kept}
+    record: dict[str, Any] = {"version": TURN_VERSION, "escaped": "html", "items": kept}
     if cut:
         record["note"] = (
             f"this answer's items passed {limit:,} characters: {cut:,} were not saved, "
@@ -102,16 +113,21 @@ def bounded_record(items: Iterable[dict[str, Any]], limit: int = MAX_TURN_CHARS)
     return record
 
 
-def shared_text(record: dict[str, Any], plain: str | None) -> dict[str, Any]:
-    """``record`` with the text of an assistant message that is exactly the output's
-    ``text/plain`` (``plain``) left out and marked ``"text_in": "text/plain"``: a notebook
-    keeps an answer's text once."""
-    if not plain:
+def shared_text(
+    record: dict[str, Any], shown: str | None, mime: str = "text/plain"
+) -> dict[str, Any]:
+    """``record`` with the text of an assistant message that the output shows already left
+    out: ``shown`` is exactly the output's ``text/plain``, or (``mime="text/markdown"``) the
+    start of its ``text/markdown`` before the footer, whose length the record keeps. A
+    notebook keeps an answer's text once."""
+    if not shown:
         return record
     for item in record["items"]:
-        if item.get("role") == "assistant" and item.get("text") == plain:
+        if item.get("role") == "assistant" and item.get("text") == saved_text(shown):
             del item["text"]
-            item["text_in"] = "text/plain"
+            item["text_in"] = mime
+            if mime == "text/markdown":
+                item["length"] = len(shown)
             break
     return record
 
@@ -161,7 +177,8 @@ class TurnRecorder:
                 records.append(record)
         turn = bounded_record(records)
         for record in turn["items"]:
-            if record.get("role") == "user" and self._body and record.get("text") == self._body:
+            body = saved_text(self._body) if self._body else None
+            if record.get("role") == "user" and body and record.get("text") == body:
                 del record["text"]  # the cell's source holds it (no {var} in it)
                 record["text_in"] = "source"
         return turn

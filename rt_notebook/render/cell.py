@@ -287,8 +287,12 @@ class CellView:
         }
         turn = self.record(result) if self.record is not None else None
         if turn is not None:  # what %realtime resume rebuilds the conversation from
-            # An answer's text is the output's text/plain already (unless that is only a
-            # summary, see _collapse): not saved twice.
-            whole_plain = not self.plain and (self.stream is None or needs_bounds(text))
-            provenance["turn"] = shared_text(turn, text if whole_plain else None)
+            # An answer's text is in the output already: not saved twice. text/plain holds
+            # it unless a page drew the stream (then text/markdown starts with it).
+            if self.plain:
+                provenance["turn"] = turn
+            elif self.stream is None or needs_bounds(text):
+                provenance["turn"] = shared_text(turn, text)
+            else:
+                provenance["turn"] = shared_text(turn, text, "text/markdown")
         return {METADATA_KEY: provenance}
