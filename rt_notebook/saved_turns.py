@@ -14,8 +14,8 @@ record says so in ``note``. Text the notebook holds already is not kept twice: a
 message whose text is exactly the output's ``text/plain`` (the usual answer) is marked
 ``"text_in": "text/plain"`` (or ``"text/markdown"`` with its ``length``, when a page
 drew the stream and ``text/plain`` only names the answer), and a message that is exactly
-the cell below its magic line ``"text_in": "source"``. Images are kept as their label, hash and the ``--image``
-source that made them, never as bytes: the notebook already holds what the cell shows,
+the cell below its magic line ``"text_in": "source"``. Images are kept as their label,
+hash and the ``--image`` source that made them, never as bytes: the notebook already holds what the cell shows,
 and a resume encodes the source again (or says which did not resolve).
 """
 
