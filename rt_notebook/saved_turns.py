@@ -8,15 +8,16 @@ answers: each one keeps the items new since the cell's previous answer, so readi
 notebook's outputs in order gives every item once.
 
 Texts are kept escaped (:func:`saved_text`: no tag or URL scheme of model text travels in
-an output, even in metadata). Secrets are scrubbed (``redaction.scrub``) and the record is bounded
-(:data:`MAX_TURN_CHARS` of text in all); past the bound a text is cut with a marker and the
+an output, even in metadata). Secrets are scrubbed (``redaction.scrub``) and the record is
+bounded (:data:`MAX_TURN_CHARS` of text in all); past the bound a text is cut with a marker and the
 record says so in ``note``. Text the notebook holds already is not kept twice: an assistant
 message whose text is exactly the output's ``text/plain`` (the usual answer) is marked
 ``"text_in": "text/plain"`` (or ``"text/markdown"`` with its ``length``, when a page
 drew the stream and ``text/plain`` only names the answer), and a message that is exactly
 the cell below its magic line ``"text_in": "source"``. Images are kept as their label,
-hash and the ``--image`` source that made them, never as bytes: the notebook already holds what the cell shows,
-and a resume encodes the source again (or says which did not resolve).
+hash and the ``--image`` source that made them, never as bytes: the notebook already
+holds what the cell shows, and a resume encodes the source again (or says which did not
+resolve).
 """
 
 from __future__ import annotations
