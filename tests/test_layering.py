@@ -247,7 +247,13 @@ def private_uses(module: Module, everywhere: dict[str, set[str]]) -> list[str]:
                 if submodule is not None and module.package[:2] == submodule.package[:2]:
                     continue  # a package's own private module, used inside the package
                 found.append(f"{module.rel}:{node.lineno}: from {source} import {alias.name}")
-    return found
+    return sorted(found, key=_by_place)
+
+
+def _by_place(entry: str) -> tuple[str, int]:
+    """``path:line: ...`` in file order, then line order."""
+    path, line, _ = entry.split(":", 2)
+    return path, int(line)
 
 
 def test_the_private_member_check_sees_another_modules_private() -> None:
@@ -331,7 +337,7 @@ def upward_imports() -> list[str]:
                     f"{module.rel}:{line} ({mine.name}) imports "
                     f"{modules()[target].rel} ({theirs.name})"
                 )
-    return found
+    return sorted(found, key=_by_place)
 
 
 def test_each_layer_imports_only_itself_and_the_layers_below() -> None:
@@ -396,6 +402,15 @@ def test_each_modules_first_docstring_line_names_its_layer() -> None:
     assert wrong == [], f"{len(wrong)} first docstring lines name no layer or another:\n" + (
         "\n".join(wrong)
     )
+
+
+def test_the_layer_name_check_tells_a_stale_line_from_a_right_one() -> None:
+    client = Layer("client", 5, ("client/",))
+    front_end = Layer("front end", 1, ("frontends/",))
+    assert names_layer("Client layer: the Session, one conversation.", client)
+    assert names_layer("Front-end layer: the magics.", front_end)
+    assert not names_layer("I/O layer: the Session, one conversation.", client)
+    assert not names_layer("Front end: the chat panel.", client)
 
 
 def test_the_doc_names_every_module() -> None:
