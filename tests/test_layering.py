@@ -252,8 +252,9 @@ def private_uses(module: Module, everywhere: dict[str, set[str]]) -> list[str]:
 
 def _by_place(entry: str) -> tuple[str, int]:
     """``path:line: ...`` in file order, then line order."""
-    path, line, _ = entry.split(":", 2)
-    return path, int(line)
+    match = re.match(r"([^:]+):(\d+)", entry)
+    assert match is not None, entry
+    return match[1], int(match[2])
 
 
 def test_the_private_member_check_sees_another_modules_private() -> None:
