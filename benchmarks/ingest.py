@@ -77,8 +77,8 @@ class SessionRun:
     notebook's Session answers cell after cell), with a subscriber that counts."""
 
     def __init__(self, url: str, token: str) -> None:
+        from rt_notebook.client.session import Session
         from rt_notebook.protocol.conversation import ItemDelta, ResponseCreated, ResponseDone
-        from rt_notebook.session import Session
 
         self.session = Session(websocket_base_url=url, api_key=token).connect()
         seen: dict[str, Any] = {"start": 0.0, "cpu": 0.0}

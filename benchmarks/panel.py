@@ -76,7 +76,7 @@ def main() -> None:
     from ipywidgets.widgets.widget import _instances
 
     import rt_notebook
-    from rt_notebook.chat import ChatPanel
+    from rt_notebook.frontends.chat import ChatPanel
 
     count_comm_bytes()
     samples: dict[int, list[tuple[float, int]]] = {SHORT: [], LONG: []}

@@ -73,7 +73,7 @@ def drop_and_ask(session: Any, n: int, server_pid: int) -> Sample:
 
 
 def main() -> None:
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
 
     results: dict[int, list[Sample]] = {}
     with server_process() as (url, token, pid):

@@ -235,7 +235,7 @@ def jupyter_lab(home: Path) -> Iterator[tuple[str, str, Path]]:
 
 def tone_file(folder: Path) -> Path:
     """A WAV the fake capture device plays (in a loop): 5 s of a 220 Hz tone."""
-    from rt_notebook.audio import write_wav
+    from rt_notebook.client.audio import write_wav
 
     rate = 48_000
     samples = (int(8000 * math.sin(2 * math.pi * 220 * n / rate)) for n in range(5 * rate))

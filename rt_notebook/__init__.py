@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError, ServerError
 
 if TYPE_CHECKING:
-    from .chat import ChatPanel
+    from .client.responses import ItemSnapshot, ResponseHandle, ResponseResult, SessionStatus
+    from .client.session import Session, connect
+    from .frontends.chat import ChatPanel
     from .protocol.turns import Timing
-    from .responses import ItemSnapshot, ResponseHandle, ResponseResult, SessionStatus
-    from .session import Session, connect
     from .tools import Tool, tool
 
 __version__ = "0.1.0"
@@ -40,20 +40,30 @@ __all__ = [
 ]
 
 _LAZY = {
-    "ChatPanel": "chat",
-    "Session": "session",
-    "ResponseHandle": "responses",
-    "ResponseResult": "responses",
-    "ItemSnapshot": "responses",
-    "SessionStatus": "responses",
+    "ChatPanel": "frontends.chat",
+    "Session": "client.session",
+    "ResponseHandle": "client.responses",
+    "ResponseResult": "client.responses",
+    "ItemSnapshot": "client.responses",
+    "SessionStatus": "client.responses",
     "Timing": "protocol.turns",
-    "connect": "session",
+    "connect": "client.session",
     "Tool": "tools",
     "tool": "tools",
 }
 
 
+# Modules README names by their path from before the layer packages.
+_MODULE_ALIASES = {
+    "notebook_tools": "tools.notebook_tools",
+}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MODULE_ALIASES:
+        import importlib
+
+        return importlib.import_module(f".{_MODULE_ALIASES[name]}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'rt_notebook' has no attribute {name!r}")
@@ -66,9 +76,9 @@ def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext rt_notebook``: register the magics and the one-line display of
     rt_notebook's errors in the cell (``cell_errors``); warm the SDK and the offline
     server in the background, so the first answer is quick."""
-    from . import _warmup
-    from .cell_errors import BriefErrors
-    from .magics import RealtimeMagics
+    from .frontends import warmup as _warmup
+    from .frontends.cell_errors import BriefErrors
+    from .frontends.magics import RealtimeMagics
 
     ipython.register_magics(RealtimeMagics)
     BriefErrors(ipython).install()

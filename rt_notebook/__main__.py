@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import transcript
+from .frontends import transcript
 
 MAX_NOTES = 50  # skipped lines named one by one; past that, counted
 

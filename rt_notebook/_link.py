@@ -1,8 +1,8 @@
 """I/O layer: a Session's line to its driver on the I/O thread (connect, move, close, and
 requests that block until the server acknowledges them).
 
-One of the parts a :class:`~rt_notebook.session.Session` is composed of. Every method may be
-called from any thread: the work is handed to the I/O thread (:mod:`rt_notebook._ioloop`),
+One of the parts a :class:`~rt_notebook.client.session.Session` is composed of. Every method may be
+called from any thread: the work is handed to the I/O thread (:mod:`rt_notebook.client.io_thread`),
 where the driver owns the client core; only the waiting happens on the caller's thread.
 """
 
@@ -12,17 +12,17 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .client.responses import SessionStatus
+from .client.transport import Transport, resolve_endpoint
 from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
 from .protocol.turns import Request, State
-from .responses import SessionStatus
-from .transport import Transport, resolve_endpoint
 
 if TYPE_CHECKING:
-    from ._driver import Driver
-    from ._ioloop import IOThread
+    from .client.driver import Driver
+    from .client.io_thread import IOThread
+    from .client.transport import Endpoint
     from .protocol.conversation import Conversation
     from .redaction import Secret
-    from .transport import Endpoint
 
 __all__ = ["Link"]
 

@@ -1,8 +1,8 @@
 """I/O layer: a Session's responses, each asked for as a turn (items, then ``response.create``).
 
-One of the parts a :class:`~rt_notebook.session.Session` is composed of. It turns
+One of the parts a :class:`~rt_notebook.client.session.Session` is composed of. It turns
 :class:`~rt_notebook.protocol.options.ResponseOptions` into a checked ``response`` body,
-makes the turn and its :class:`~rt_notebook.responses.ResponseHandle`, tells the tool runner
+makes the turn and its :class:`~rt_notebook.client.responses.ResponseHandle`, tells the tool runner
 what the response asked for (a tool round's follow-up asks for the same) and hands the turn
 to the driver on the I/O thread. Thread-safe: only the submission runs on the I/O thread.
 """
@@ -13,17 +13,17 @@ import concurrent.futures
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._items import item_request, message_with_images
+from .client.item_writes import item_request, message_with_images
+from .client.responses import ResponseHandle
 from .errors import ConfigurationError
 from .protocol import payloads
 from .protocol.options import ResponseOptions, ToolLike, check_response_options
 from .protocol.sendable import check_sendable
 from .protocol.turns import Request, Turn
-from .responses import ResponseHandle
 
 if TYPE_CHECKING:
-    from ._driver import Driver
     from ._link import Link
+    from .client.driver import Driver
 
 __all__ = ["Responder", "ToolTracker"]
 

@@ -1,7 +1,7 @@
 """I/O layer: a Session's settings, checked before anything is sent, updated through the
 server, and read back as the server accepted them.
 
-One of the parts a :class:`~rt_notebook.session.Session` is composed of. What the server
+One of the parts a :class:`~rt_notebook.client.session.Session` is composed of. What the server
 accepted and what is pending is kept in the client core (its settings part); this part keeps
 what ``connect()`` asks for on a fresh connection and turns the user's keywords into a
 checked ``session.update`` body. Thread-safe: reads ask the driver (under its lock), updates wait
@@ -21,8 +21,8 @@ from .protocol.turns import Request
 from .redaction import scrub_data
 
 if TYPE_CHECKING:
-    from ._driver import Driver
     from ._link import Link
+    from .client.driver import Driver
 
 __all__ = ["SettingsKeeper", "ToolLists", "check_settings"]
 

@@ -11,7 +11,7 @@ Two rules, applied by :func:`scrub`:
 :func:`install_log_filter` adds a filter with the same rules to the ``websockets`` and
 ``openai`` loggers and their children, so that a user's own DEBUG logging (which makes
 websockets print every request header) shows no key. It is installed when a Session
-connects (:func:`~rt_notebook.transport.open_connection`), not at import.
+connects (:func:`~rt_notebook.client.transport.open_connection`), not at import.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Sources, by their suffix:
   answer's final output keeps its items in its metadata (:mod:`rt_notebook.saved_turns`).
   A chat panel's notebook export keeps them the same way;
 - a recording (``.jsonl``, ``%realtime record FILE``): its received events replayed into
-  the conversation mirror (:func:`rt_notebook.transcript.load_recording`), images taken
+  the conversation mirror (:func:`rt_notebook.frontends.transcript.load_recording`), images taken
   from the items as they were sent;
 - a chat panel's JSON export (``.json``): its items (images as labels only).
 
@@ -35,8 +35,8 @@ from .protocol.images import ImagePart
 from .protocol.restore import restore_items
 
 if TYPE_CHECKING:
-    from .responses import ItemSnapshot
-    from .session import Session
+    from .client.responses import ItemSnapshot
+    from .client.session import Session
 
 __all__ = ["ResumeReport", "load", "notebook_path", "resume"]
 
@@ -317,7 +317,7 @@ def _image_again(
     image: dict[str, Any], namespace: Mapping[str, Any], folder: Path
 ) -> tuple[ImagePart | None, str]:
     """The image from its ``--image`` source again, or ``None`` and why not."""
-    from .images import image_part
+    from .client.images import image_part
 
     source = image.get("source")
     detail = image.get("detail") if image.get("detail") in ("auto", "low", "high") else None
@@ -338,8 +338,8 @@ def _image_again(
 
 
 def _from_recording(lines: Iterable[str]) -> Loaded:
-    from .recording import read_line
-    from .transcript import load_recording
+    from .client.recording import read_line
+    from .frontends.transcript import load_recording
 
     lines = list(lines)
     notes: list[str] = []

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from .redaction import scrub
 
 if TYPE_CHECKING:
-    from .responses import ItemSnapshot, ResponseResult
-    from .session import Session
+    from .client.responses import ItemSnapshot, ResponseResult
+    from .client.session import Session
 
 __all__ = [
     "MAX_TURN_CHARS",

@@ -81,7 +81,7 @@ def paced_server():
 @pytest.fixture
 def make_session():
     """Connect Sessions to an embedded server; closes them after the test."""
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
 
     sessions = []
 

@@ -1,11 +1,11 @@
 """What re-running a ``%%realtime`` cell does to the conversation, planned on plain data
-(:func:`rt_notebook.anchors.plan_replacement`): which items go, where the new ones go."""
+(:func:`rt_notebook.frontends.anchors.plan_replacement`): which items go, where the new ones go."""
 
 from __future__ import annotations
 
 import types
 
-from rt_notebook.anchors import CellAnchors, Replacement, plan_replacement
+from rt_notebook.frontends.anchors import CellAnchors, Replacement, plan_replacement
 
 
 def test_a_cell_that_never_ran_deletes_nothing():

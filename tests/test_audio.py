@@ -6,7 +6,7 @@ import array
 import base64
 import itertools
 
-from rt_notebook.audio import SAMPLE_RATE, wav_bytes, wav_pcm, write_wav
+from rt_notebook.client.audio import SAMPLE_RATE, wav_bytes, wav_pcm, write_wav
 from rt_notebook.protocol.conversation import AudioDelta, Conversation
 from tests.timing import WAIT
 

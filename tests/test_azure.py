@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from rt_notebook.session import Session
+from rt_notebook.client.session import Session
 from tests.timing import WAIT, within
 
 

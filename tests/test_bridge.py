@@ -10,10 +10,10 @@ import json
 import pytest
 from pydantic import BaseModel
 
+from rt_notebook.client.session import Session, Timing
 from rt_notebook.errors import ConfigurationError
 from rt_notebook.protocol.events import GA_TO_BETA_EVENT
 from rt_notebook.server import EmbeddedServer
-from rt_notebook.session import Session, Timing
 from tests.timing import UNIT, WAIT
 
 

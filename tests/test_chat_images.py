@@ -12,8 +12,8 @@ import json
 import pytest
 from PIL import Image
 
-from rt_notebook.chat import ChatPanel, PanelState
-from rt_notebook.images import MAX_FILE_BYTES
+from rt_notebook.client.images import MAX_FILE_BYTES
+from rt_notebook.frontends.chat import ChatPanel, PanelState
 from rt_notebook.render.tables import history_table
 from rt_notebook.widgets.pasted import MAX_PASTED, PastedImage, pasted_images
 from tests.test_chat_unit import Page, wait_until

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from rt_notebook.chat import ChatPanel
-from rt_notebook.session import Session
+from rt_notebook.client.session import Session
+from rt_notebook.frontends.chat import ChatPanel
 from tests.chat_standin import MODEL, ChatStandIn, Reply
 from tests.timing import wait_until, within
 

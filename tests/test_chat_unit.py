@@ -13,17 +13,17 @@ import weakref
 import nbformat
 import pytest
 
-from rt_notebook.chat import STREAM_INTERVAL, ChatPanel, PanelState
+from rt_notebook.client.responses import ItemSnapshot
+from rt_notebook.client.session import Session
 from rt_notebook.errors import ConfigurationError, RealtimeError, ServerError
-from rt_notebook.magics import RealtimeMagics
+from rt_notebook.frontends.chat import STREAM_INTERVAL, ChatPanel, PanelState
+from rt_notebook.frontends.magics import RealtimeMagics
+from rt_notebook.render.export import hard_breaks, transcript_cells, transcript_markdown
 from rt_notebook.render.markdown import markdown_html
 from rt_notebook.render.markdown_tree import markdown_tree, tree_text
 from rt_notebook.render.panel_doc import outgoing_entry
-from rt_notebook.responses import ItemSnapshot
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.server.responders import echo_reply
-from rt_notebook.session import Session
-from rt_notebook.widgets.export import hard_breaks, transcript_cells, transcript_markdown
 from tests import timing
 from tests.timing import WAIT, within
 
@@ -828,7 +828,7 @@ def test_panel_without_a_session_connects_in_the_background(monkeypatch):
 
 
 def test_panel_follows_a_session_replaced_in_the_registry(monkeypatch):
-    from rt_notebook.session import connect
+    from rt_notebook.client.session import connect
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     old = connect("chat-unit-follow", offline=True)
@@ -1050,7 +1050,7 @@ def test_dropped_panels_leave_no_thread_or_subscriber(session):
 
 
 def test_a_closed_panel_leaves_its_transcript_where_it_was_shown(session, monkeypatch):
-    import rt_notebook.chat as chat
+    import rt_notebook.frontends.chat as chat
 
     shown = []
 

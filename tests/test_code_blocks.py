@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rt_notebook.code_blocks import cell_text, code_blocks
 from rt_notebook.errors import ConfigurationError
-from rt_notebook.magic_args import parse_line
+from rt_notebook.frontends.magic_args import parse_line
 from rt_notebook.redaction import register_secret
+from rt_notebook.render.code_blocks import cell_text, code_blocks
 
 
 def test_fenced_blocks_of_any_language_in_order():

@@ -38,7 +38,7 @@ def test_import_starts_nothing_and_loads_nothing_heavy():
 
 def test_the_magics_import_nothing_heavy():
     found = run(
-        "import json, sys\nimport rt_notebook.magics\n"
+        "import json, sys\nimport rt_notebook.frontends.magics\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     )
     assert found == []
@@ -53,7 +53,7 @@ def test_load_ext_warms_the_sdk_and_the_offline_server_in_the_background():
         "warm = [t for t in threading.enumerate() if t.name == 'rt_notebook-warmup']\n"
         "daemon = all(t.daemon for t in warm)\n"
         "for t in warm: t.join(60)\n"
-        "from rt_notebook import transport\n"
+        "from rt_notebook.client import transport\n"
         "print(json.dumps({'warm': len(warm), 'daemon': daemon,"
         " 'servers': len(transport._embedded),"
         f" 'loaded': [m for m in {HEAVY!r} if m in sys.modules]}}))"
@@ -69,7 +69,7 @@ def test_load_ext_with_a_key_starts_no_offline_server():
         "InteractiveShell.instance().run_line_magic('load_ext', 'rt_notebook')\n"
         "for t in threading.enumerate():\n"
         "    if t.name == 'rt_notebook-warmup': t.join(60)\n"
-        "from rt_notebook import transport\n"
+        "from rt_notebook.client import transport\n"
         "print(json.dumps({'servers': len(transport._embedded)}))"
     )
     assert run(code) == {"servers": 0}
@@ -81,7 +81,7 @@ FIRST_CELL = (
     "shell = InteractiveShell.instance()\n"
     "shell.run_line_magic('load_ext', 'rt_notebook')\n"
     "{before}\n"
-    "from rt_notebook import _registry\n"
+    "from rt_notebook.client import registry as _registry\n"
     "sessions = sorted(_registry._sessions)\n"
     "status = str(shell.run_line_magic('realtime', 'status').data)\n"
     "contexts = []\n"

@@ -8,7 +8,7 @@ import types
 import pytest
 
 from rt_notebook.errors import ConfigurationError, ServerError
-from rt_notebook.magic_args import parse_metadata, response_overrides
+from rt_notebook.frontends.magic_args import parse_metadata, response_overrides
 from rt_notebook.render.tables import history_table
 from tests.timing import WAIT, within
 

@@ -299,7 +299,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rt_notebook"
 PARTS = ["lifecycle.py", "turn_queue.py", "voice.py", "settings.py"]
 COMPOSED = [
     *(PACKAGE / "protocol" / name for name in [*PARTS, "client.py"]),
-    PACKAGE / "_driver.py",
+    PACKAGE / "client/driver.py",
 ]
 
 

@@ -8,7 +8,7 @@ import threading
 import ipywidgets
 import pytest
 
-from rt_notebook import _registry
+from rt_notebook.client import registry as _registry
 from rt_notebook.widgets import events
 from tests.browser.hostile import HOSTILE_SUFFIX
 

@@ -13,23 +13,23 @@ import rt_notebook
 
 MODULES = [
     "rt_notebook",
-    "rt_notebook._driver",
-    "rt_notebook._items",
-    "rt_notebook._reading",
-    "rt_notebook._registry",
-    "rt_notebook.anchors",
-    "rt_notebook.bridge",
-    "rt_notebook.chat",
-    "rt_notebook.code_blocks",
+    "rt_notebook.client.driver",
+    "rt_notebook.client.item_writes",
+    "rt_notebook.client.reading",
+    "rt_notebook.client.registry",
+    "rt_notebook.frontends.anchors",
+    "rt_notebook.client.bridge",
+    "rt_notebook.frontends.chat",
+    "rt_notebook.render.code_blocks",
     "rt_notebook.errors",
-    "rt_notebook.last_error",
-    "rt_notebook.magic_args",
-    "rt_notebook.magics",
-    "rt_notebook.mcp_servers",
-    "rt_notebook.mcp_servers.connection",
-    "rt_notebook.mcp_servers.naming",
-    "rt_notebook.mcp_servers.servers",
-    "rt_notebook.notebook_tools",
+    "rt_notebook.frontends.last_error",
+    "rt_notebook.frontends.magic_args",
+    "rt_notebook.frontends.magics",
+    "rt_notebook.tools.mcp_servers",
+    "rt_notebook.tools.mcp_servers.connection",
+    "rt_notebook.tools.mcp_servers.naming",
+    "rt_notebook.tools.mcp_servers.servers",
+    "rt_notebook.tools.notebook_tools",
     "rt_notebook.protocol.checks",
     "rt_notebook.protocol.client",
     "rt_notebook.protocol.conversation",
@@ -49,15 +49,15 @@ MODULES = [
     "rt_notebook.render.stream_edits",
     "rt_notebook.render.tables",
     "rt_notebook.render.view_loop",
-    "rt_notebook.responses",
+    "rt_notebook.client.responses",
     "rt_notebook.server",
-    "rt_notebook.session",
+    "rt_notebook.client.session",
     "rt_notebook.tools",
     "rt_notebook.tools.registry",
     "rt_notebook.tools.runner",
     "rt_notebook.tools.schema",
-    "rt_notebook.transcript",
-    "rt_notebook.transport",
+    "rt_notebook.frontends.transcript",
+    "rt_notebook.client.transport",
     "rt_notebook.widgets.copy_code",
     "rt_notebook.widgets.events",
     "rt_notebook.widgets.stream",
@@ -75,7 +75,7 @@ def test_all_names_exist(name):
 def test_top_level_lazy_names_resolve():
     assert rt_notebook.Session.__name__ == "Session"
     assert callable(rt_notebook.connect)
-    assert rt_notebook.ChatPanel.__module__ == "rt_notebook.chat"
+    assert rt_notebook.ChatPanel.__module__ == "rt_notebook.frontends.chat"
     with pytest.raises(AttributeError):
         rt_notebook.not_a_member  # noqa: B018
 

@@ -63,7 +63,11 @@ def readme_names():
     """Every class-like name README puts in backticks that the package defines."""
     names = set(re.findall(r"`([A-Z][A-Za-z]*[a-z][A-Za-z]*)`", README.read_text()))
     defined = set()
-    for module in ("rt_notebook.responses", "rt_notebook.protocol.turns", "rt_notebook.session"):
+    for module in (
+        "rt_notebook.client.responses",
+        "rt_notebook.protocol.turns",
+        "rt_notebook.client.session",
+    ):
         defined |= set(getattr(importlib.import_module(module), "__all__", ()))
     defined |= set(rt_notebook.__all__) | set(rt_notebook.server.__all__)
     return sorted(names & defined)

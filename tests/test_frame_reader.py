@@ -15,8 +15,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
+from rt_notebook.client.transport import FrameReader, Transport, resolve_endpoint
 from rt_notebook.protocol.events import Dialect
-from rt_notebook.transport import FrameReader, Transport, resolve_endpoint
 from tests.timing import within
 
 # Text, binary, a fragmented text message, non-ASCII text, and enough small text frames

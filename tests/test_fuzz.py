@@ -430,7 +430,7 @@ class HostileServer:
 
 
 def test_e2e_fuzz_through_the_sdk_leaves_no_socket_open():
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
 
     # Give-up timers long enough that a clean turn on a busy machine is never given up
     # (a hostile sequence that stalls costs one idle timeout).

@@ -14,14 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rt_notebook.errors import ConfigurationError
-from rt_notebook.images import (
+from rt_notebook.client.images import (
     LOW_DETAIL_SIDE,
     MAX_LONG_SIDE,
     MAX_SHORT_SIDE,
     image_part,
     resolve_source,
 )
+from rt_notebook.client.session import Session
+from rt_notebook.errors import ConfigurationError
+from rt_notebook.frontends.transcript import load_recording, to_json, to_markdown
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.images import ImagePart, data_uri, sniff
@@ -31,8 +33,6 @@ from rt_notebook.render.items import item_markdown, item_summary, transcript_mar
 from rt_notebook.render.tables import history_table
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.server.chat_mapping import _message
-from rt_notebook.session import Session
-from rt_notebook.transcript import load_recording, to_json, to_markdown
 from tests.test_reconnect import timing
 from tests.timing import WAIT, wait_until
 
@@ -344,7 +344,7 @@ def test_offline_echo_names_the_image_and_views_show_its_label(server, tmp_path)
 
 
 def test_panel_exports_label_the_image(server):
-    from rt_notebook.widgets.export import transcript_cells, transcript_data
+    from rt_notebook.render.export import transcript_cells, transcript_data
 
     session = _session(server)
     try:

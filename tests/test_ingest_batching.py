@@ -17,10 +17,10 @@ import time
 
 import pytest
 
-from rt_notebook import _driver
-from rt_notebook._driver import HOLD_LIMIT
+from rt_notebook.client import driver as _driver
+from rt_notebook.client.driver import HOLD_LIMIT
+from rt_notebook.client.session import Session
 from rt_notebook.protocol.conversation import ItemDelta
-from rt_notebook.session import Session
 from tests.timing import WAIT
 
 

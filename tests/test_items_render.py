@@ -8,12 +8,12 @@ import json
 
 from markdown_it import MarkdownIt
 
+from rt_notebook.client.responses import ItemSnapshot
+from rt_notebook.frontends.transcript import to_markdown
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.render import items as render
+from rt_notebook.render.export import item_markdown, transcript_cells, transcript_markdown
 from rt_notebook.render.markdown import safe_markdown
-from rt_notebook.responses import ItemSnapshot
-from rt_notebook.transcript import to_markdown
-from rt_notebook.widgets.export import item_markdown, transcript_cells, transcript_markdown
 
 XSS = '<img src=x onerror="window.__rt_xss=1"> [x](javascript:alert(1))'
 
@@ -128,7 +128,7 @@ def test_arguments_that_are_not_json_yet_stay_as_they_are():
 def test_a_huge_results_repr_is_a_bounded_drawing_and_a_short_ones_markdown_only():
     """A ResponseResult shown as a cell's value: past the Markdown limit front ends get a
     bounded text/html to draw instead of rendering megabytes of Markdown."""
-    from rt_notebook.responses import ResponseResult
+    from rt_notebook.client.responses import ResponseResult
 
     def result(text):
         return ResponseResult(

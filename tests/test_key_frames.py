@@ -8,9 +8,9 @@ import traceback
 
 import pytest
 
+from rt_notebook.client.transport import Transport, resolve_endpoint
 from rt_notebook.errors import ConfigurationError
 from rt_notebook.redaction import Secret, scrub
-from rt_notebook.transport import Transport, resolve_endpoint
 
 KEY = "sk-proj-FRAMES0123456789abcdefghijklmn"
 
@@ -55,7 +55,7 @@ def test_a_typo_in_connect_fails_at_the_call():
     [{"modalities": 5}, {"dialect": "gamma"}, {"websocket_base_url": 5}, {"model": 5}],
 )
 def test_a_wrong_type_in_session_shows_no_key_in_any_frame(mistake):
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
 
     def make() -> None:
         Session(api_key=KEY, base_url="http://127.0.0.1:9/v1", **mistake)
@@ -73,7 +73,7 @@ def test_a_wrong_type_through_connect_shows_no_key_in_any_frame():
     with pytest.raises(TypeError) as caught:
         rt_notebook.connect("wrong-type", api_key=KEY, modalities=5)  # type: ignore[arg-type]
     frames = _every_local(caught.value)
-    assert "_registry.py" in frames
+    assert "client/registry.py" in frames
     assert "Secret('***')" in frames
     assert KEY not in frames
 

@@ -13,9 +13,9 @@ import os
 
 import pytest
 
+from rt_notebook.client.models import DEFAULT_MODEL
+from rt_notebook.client.session import Session
 from rt_notebook.errors import ConfigurationError
-from rt_notebook.models import DEFAULT_MODEL
-from rt_notebook.session import Session
 from tests.timing import within
 
 pytestmark = [

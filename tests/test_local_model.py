@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from rt_notebook.client.session import Session
+from rt_notebook.client.transport import chat_server, resolve_endpoint
 from rt_notebook.errors import ConfigurationError
-from rt_notebook.magics import RealtimeMagics
-from rt_notebook.session import Session
+from rt_notebook.frontends.magics import RealtimeMagics
 from rt_notebook.tools import CallState
-from rt_notebook.transport import chat_server, resolve_endpoint
 from tests.chat_standin import MODEL, ChatStandIn, Reply
 from tests.timing import wait_until, within
 
@@ -118,7 +118,7 @@ def test_magics_config_passes_the_local_model() -> None:
 
 
 def test_the_chat_panel_talks_to_the_local_model(local: Session, standin: ChatStandIn) -> None:
-    from rt_notebook.chat import ChatPanel
+    from rt_notebook.frontends.chat import ChatPanel
 
     panel = ChatPanel(local)
     try:

@@ -19,6 +19,7 @@ import mistune
 import pytest
 from markdown_it import MarkdownIt
 
+from rt_notebook.client.responses import ItemSnapshot
 from rt_notebook.render.markdown import (
     fenced,
     inline_code,
@@ -29,7 +30,6 @@ from rt_notebook.render.markdown import (
 )
 from rt_notebook.render.markdown_tree import TAGS, markdown_tree, tree_text
 from rt_notebook.render.panel_doc import KINDS, error_entry, item_body, item_meta
-from rt_notebook.responses import ItemSnapshot
 
 SEPARATORS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\r", "\r\n"]
 ALLOWED_TAGS = {

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from rt_notebook.client.session import Session
 from rt_notebook.errors import ConfigurationError, scrub
-from rt_notebook.magic_args import parse_line, parse_mcp
-from rt_notebook.mcp_servers import MCPServerError, exposed_name
-from rt_notebook.mcp_servers.connection import require_sdk
-from rt_notebook.session import Session
+from rt_notebook.frontends.magic_args import parse_line, parse_mcp
 from rt_notebook.tools import CallState
+from rt_notebook.tools.mcp_servers import MCPServerError, exposed_name
+from rt_notebook.tools.mcp_servers.connection import require_sdk
 from tests.chat_standin import MODEL, ChatStandIn, Reply
 from tests.timing import PROCESS_WAIT, WAIT, wait_until, within
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from rt_notebook.voice_control import VoiceController
+from rt_notebook.frontends.voice_control import VoiceController
 from rt_notebook.widgets.mic import Microphone
 from tests.timing import UNIT, WAIT
 
@@ -142,7 +142,7 @@ def test_hands_free_turns_end_by_voice_activity_and_speech_interrupts_the_answer
 def test_the_panel_talks_labels_the_spoken_bubble_and_its_stop_stops_the_answer(
     offline_server, make_session
 ):
-    from rt_notebook.chat import ChatPanel
+    from rt_notebook.frontends.chat import ChatPanel
 
     session = make_session(offline_server, modalities=["audio"])
     panel = ChatPanel(session)
@@ -171,9 +171,9 @@ def test_the_panel_talks_labels_the_spoken_bubble_and_its_stop_stops_the_answer(
 def test_the_voice_view_follows_the_session_that_replaces_it(monkeypatch):
     """``%realtime voice`` then ``%realtime reset``: the view, its microphone and a
     hands-free capture in progress move to the new Session, as the chat panel does."""
-    from rt_notebook.magics import RealtimeMagics
-    from rt_notebook.render.voice_turns import show_voice
-    from rt_notebook.session import connect, get_session
+    from rt_notebook.client.session import connect, get_session
+    from rt_notebook.frontends.magics import RealtimeMagics
+    from rt_notebook.frontends.voice_turns import show_voice
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     name = "voice-view-follow"
@@ -221,8 +221,8 @@ def test_an_answer_cut_off_before_a_word_was_heard_reads_as_interrupted(
 ):
     """A barge-in truncates the answer and drops its unheard transcript: the panel's bubble
     says so instead of showing nothing; a finished answer is shown as it is."""
-    from rt_notebook.chat import ChatPanel
-    from rt_notebook.responses import ItemSnapshot
+    from rt_notebook.client.responses import ItemSnapshot
+    from rt_notebook.frontends.chat import ChatPanel
 
     def answer(status: str, text: str) -> ItemSnapshot:
         return ItemSnapshot(

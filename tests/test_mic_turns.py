@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rt_notebook.voice_control import MIN_COMMIT_BYTES, VoiceTurns, voice_label
+from rt_notebook.frontends.voice_control import MIN_COMMIT_BYTES, VoiceTurns, voice_label
 
 
 def test_a_turn_reads_as_its_transcription_or_its_duration():
@@ -61,7 +61,7 @@ def test_realtime_voice_checks_its_options():
     import pytest
 
     from rt_notebook.errors import ConfigurationError
-    from rt_notebook.magic_args import parse_line
+    from rt_notebook.frontends.magic_args import parse_line
 
     assert parse_line("voice").words == ()
     assert parse_line("voice --transcribe whisper-1").words == ("--transcribe", "whisper-1")
@@ -79,8 +79,8 @@ def test_realtime_voice_checks_its_options():
 
 
 def test_a_hostile_transcription_or_item_id_cannot_become_html():
-    from rt_notebook.render.voice_turns import answer_html, turn_html
-    from rt_notebook.voice_control import UserTurn
+    from rt_notebook.frontends.voice_control import UserTurn
+    from rt_notebook.frontends.voice_turns import answer_html, turn_html
 
     hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
     turn = UserTurn("push", 1.0, item_id='"><script>alert(3)</script>', transcript=hostile)

@@ -14,7 +14,8 @@ import typing
 import pytest
 from openai import AsyncOpenAI
 
-from rt_notebook import models, pricing
+from rt_notebook.client import models, pricing
+from rt_notebook.client.transport import DEFAULT_MODEL, resolve_endpoint
 from rt_notebook.errors import ConfigurationError
 from rt_notebook.protocol.checks import KNOWN_SERVER_EVENTS
 from rt_notebook.protocol.conversation import Conversation
@@ -24,7 +25,6 @@ from rt_notebook.protocol.events import (
     READ_OUTSIDE_THE_MIRROR,
 )
 from rt_notebook.server import EmbeddedServer
-from rt_notebook.transport import DEFAULT_MODEL, resolve_endpoint
 
 SDK_MODULE = "openai.types.realtime.realtime_session_create_request_param"
 
@@ -63,7 +63,7 @@ def test_the_default_model_is_listed_by_the_sdk_and_not_deprecated():
         f"({sorted(set(names) - deprecated)})"
     )
     # The traitlet of %%realtime and the transport use the same one.
-    from rt_notebook.magics import RealtimeMagics
+    from rt_notebook.frontends.magics import RealtimeMagics
 
     assert RealtimeMagics.model.default_value == DEFAULT_MODEL
 
@@ -209,8 +209,8 @@ def test_the_embedded_server_refuses_the_beta_shape_by_default_through_the_sdk()
 
 
 def test_a_refusal_by_any_server_says_to_use_ga():
+    from rt_notebook.client.session import Session
     from rt_notebook.errors import RealtimeConnectionError
-    from rt_notebook.session import Session
 
     with EmbeddedServer(pace=0) as server:
         session = Session(

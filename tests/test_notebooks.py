@@ -146,7 +146,7 @@ def execute(path: Path, workdir: Path, env: dict[str, str] | None = None) -> Any
 # a function call that stands before it (none orphaned), with only its round's other calls
 # and outputs in between (where a re-run cell put it, not at the end).
 CONSISTENCY_CHECK = """
-from rt_notebook import _registry
+from rt_notebook.client import registry as _registry
 problems = []
 for session in list(_registry._sessions.values()):
     items = session.items

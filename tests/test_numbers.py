@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rt_notebook import pricing
+from rt_notebook.client import pricing
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.protocol.numbers import MAX_COUNT, clean_usage, count, seconds_of
 
@@ -72,7 +72,7 @@ def test_seconds_of_never_raises(samples, rate, seconds):
 
 
 def test_speech_times_from_the_server_are_checked():
-    from rt_notebook.voice_control import VoiceTurns
+    from rt_notebook.frontends.voice_control import VoiceTurns
 
     turns = VoiceTurns()
     turns.appended(48_000)

@@ -11,14 +11,14 @@ import typing
 import pytest
 from IPython.core.magic_arguments import parse_argstring
 
-from rt_notebook.magic_args import option_flag, response_overrides
-from rt_notebook.magics import RealtimeMagics
+from rt_notebook.client.transport import ENDPOINT_OPTIONS, EndpointOptions
+from rt_notebook.frontends.magic_args import option_flag, response_overrides
+from rt_notebook.frontends.magics import RealtimeMagics
 from rt_notebook.protocol import payloads
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.options import RESPONSE_OPTIONS, ResponseOptions, Unpack
 from rt_notebook.tools import Tool, Toolbox, ToolOptions, function_tool
 from rt_notebook.tools.schema import TOOL_OPTIONS
-from rt_notebook.transport import ENDPOINT_OPTIONS, EndpointOptions
 from tests.timing import WAIT
 
 # A %%realtime line part setting each response option (a new option needs a line here).
@@ -83,7 +83,7 @@ def test_each_cell_option_reaches_the_response_body(option):
 
 
 def test_the_session_takes_the_response_options_as_its_keywords():
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
 
     for method in (Session.create_response, Session.ask, Session.commit_audio):
         hints = typing.get_type_hints(method, include_extras=True)
@@ -117,7 +117,7 @@ def test_a_misspelt_response_option_is_refused_before_anything_is_sent(session):
 
 def test_the_session_and_connect_name_every_endpoint_option():
     import rt_notebook
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
 
     # Spelled out (a misspelt keyword must fail at the call, before a frame holds the key),
     # so this keeps them alike with the one declaration.
@@ -128,7 +128,7 @@ def test_the_session_and_connect_name_every_endpoint_option():
 
 
 def test_a_misspelt_endpoint_option_is_refused_and_keeps_no_key():
-    from rt_notebook.transport import resolve_endpoint
+    from rt_notebook.client.transport import resolve_endpoint
 
     given = {"api_key": "sk-proj-NOTAKEY0123456789abcdefghij", "bse_url": "http://x"}
     with pytest.raises(TypeError, match="bse_url"):
@@ -136,7 +136,7 @@ def test_a_misspelt_endpoint_option_is_refused_and_keeps_no_key():
 
 
 def test_every_tool_option_reaches_the_tool_and_every_registration_takes_them():
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
     from rt_notebook.tools import registry
 
     values = {"name": "renamed", "description": "Says hi.", "approval": True, "timeout": 3.0}

@@ -15,9 +15,9 @@ import threading
 
 import pytest
 
+from rt_notebook.client.session import Session, Timing
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.server import EmbeddedServer
-from rt_notebook.session import Session, Timing
 from tests.timing import PROCESS_WAIT, UNIT, WAIT, wait_until, within
 
 

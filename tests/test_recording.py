@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from rt_notebook.recording import read_line, record_line
+from rt_notebook.client.recording import read_line, record_line
+from rt_notebook.frontends.transcript import load_recording, load_timelines
 from rt_notebook.redaction import register_secret
-from rt_notebook.transcript import load_recording, load_timelines
 from tests.timing import PROCESS_WAIT, WAIT
 
 KEY = "sk-proj-RECORDING0123456789abcdefghij"
@@ -176,7 +176,7 @@ def test_a_session_records_hostile_frames_as_valid_lines_without_its_key(session
 
 
 def test_a_raw_recording_keeps_the_frames_and_warns(session, tmp_path, monkeypatch):
-    from rt_notebook import _reading
+    from rt_notebook.client import reading as _reading
 
     warned: list[str] = []  # (pytest.warns would reset the filters the whole run relies on)
     monkeypatch.setattr(_reading.warnings, "warn", lambda message, *_, **__: warned.append(message))

@@ -84,7 +84,7 @@ SCRIPT = textwrap.dedent(
     import rt_notebook.redaction as redaction
     before = [f for name in redaction.LOGGERS for f in logging.getLogger(name).filters]
     from rt_notebook.server import EmbeddedServer
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
     key = os.environ["FAKE_KEY"]
     with EmbeddedServer(pace=0.0, token=key) as server:
         session = Session(base_url=server.base_url, websocket_base_url=server.websocket_base_url,

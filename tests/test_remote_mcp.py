@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rt_notebook.errors import ConfigurationError
-from rt_notebook.magic_args import parse_mcp
+from rt_notebook.frontends.magic_args import parse_mcp
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.protocol.events import Dialect
 from rt_notebook.protocol.restore import restore_items

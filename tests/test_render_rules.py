@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rt_notebook.magics import interpolate
+from rt_notebook.frontends.magics import interpolate
+from rt_notebook.frontends.transcript import load_recording, to_json, to_markdown
 from rt_notebook.render.markdown import safe_markdown
-from rt_notebook.transcript import load_recording, to_json, to_markdown
 
 
 def test_safe_markdown_leaves_ordinary_text_alone():

@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from rt_notebook import RealtimeConnectionError, ServerError
-from rt_notebook.session import Timing
-from rt_notebook.transcript import load_recording
+from rt_notebook.client.session import Timing
+from rt_notebook.frontends.transcript import load_recording
 from tests.timing import WAIT, wait_until, within
 
 
@@ -163,7 +163,7 @@ def test_record_and_rebuild_transcript(session, tmp_path):
 
 
 def test_wrong_key_fails_clearly_without_leaking_it(offline_server):
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
 
     secret = "sk-wrong-0123456789abcdefghij"
     session = Session(websocket_base_url=offline_server.websocket_base_url, api_key=secret)
@@ -184,7 +184,7 @@ def test_insert_at_root_and_after(session):
 
 
 def test_server_going_away_fails_pending_requests_and_leaves_no_task(make_session):
-    from rt_notebook._ioloop import IOThread
+    from rt_notebook.client.io_thread import IOThread
     from rt_notebook.server import EmbeddedServer
 
     server = EmbeddedServer(pace=0.05).start()

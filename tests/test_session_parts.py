@@ -18,12 +18,12 @@ PACKAGE = Path(rt_notebook.__file__).parent
 PARTS = [
     "session.py",
     "_link.py",
-    "_reading.py",
-    "_items.py",
+    "client/reading.py",
+    "client/item_writes.py",
     "_responding.py",
-    "_voice_io.py",
+    "client/voice_input.py",
     "_settings.py",
-    "_registry.py",
+    "client/registry.py",
 ]
 # The parts, and the modules that use the Session from outside (its handles, the SDK
 # bridge): none reaches into private members or into the client core.
@@ -104,7 +104,7 @@ def _imported_modules(tree: ast.Module) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("name", ["_driver.py", "responses.py"])
+@pytest.mark.parametrize("name", ["client/driver.py", "responses.py"])
 def test_the_driver_and_the_handles_do_not_import_the_session(name):
     """They take the small interfaces they need (``DriverOwner``, ``HandleOwner``): no
     import cycle with the Session, even counting type-only imports."""
@@ -128,7 +128,7 @@ def test_no_stubs_and_no_attributes_declared_for_another_class(name):
 
 
 def test_the_session_is_one_class_composed_of_parts():
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
 
     assert Session.__mro__ == (Session, object)
     tree = _tree("session.py")

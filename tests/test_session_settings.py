@@ -16,10 +16,10 @@ import warnings
 
 import pytest
 
+from rt_notebook.client.session import Session, Timing
 from rt_notebook.errors import ConfigurationError, ServerError
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.server.state import ConnectionState
-from rt_notebook.session import Session, Timing
 from tests.timing import UNIT, WAIT, wait_until
 
 LOOKUP = {

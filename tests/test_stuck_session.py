@@ -8,10 +8,10 @@ import socket
 
 import pytest
 
+from rt_notebook.client.session import Session, Timing
 from rt_notebook.errors import ConfigurationError, RealtimeConnectionError
 from rt_notebook.server import EmbeddedServer
 from rt_notebook.server.responders import EchoResponder, PlannedMessage
-from rt_notebook.session import Session, Timing
 from tests.timing import UNIT, WAIT, wait_until
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rt_notebook import pricing
+from rt_notebook.client import pricing
 from rt_notebook.protocol.timeline import Timelines
 from rt_notebook.protocol.turns import Request, Turn
 

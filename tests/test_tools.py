@@ -448,13 +448,13 @@ class FakeShell:
 
 
 def notebook_tools(**variables):
-    from rt_notebook.notebook_tools import make_tools
+    from rt_notebook.tools.notebook_tools import make_tools
 
     return {t.name: t for t in make_tools(FakeShell(**variables))}
 
 
 def test_read_variable_truncates_big_values():
-    from rt_notebook.notebook_tools import LIMIT
+    from rt_notebook.tools.notebook_tools import LIMIT
 
     tools = notebook_tools(small=[1, 2], big="x" * (3 * LIMIT))
     assert tools["read_variable"].run({"name": "small"}) == "small: builtins.list = [1, 2]"

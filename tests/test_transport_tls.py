@@ -11,8 +11,8 @@ import ssl
 import pytest
 from openai.lib import _azure_websocket, _websocket
 
+from rt_notebook.client.transport import Endpoint, Transport, shared_ssl_context
 from rt_notebook.protocol.events import Dialect
-from rt_notebook.transport import Endpoint, Transport, shared_ssl_context
 
 ENDPOINTS = {
     "real service": Endpoint(model="gpt-realtime", dialect=Dialect.GA),

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from rt_notebook import _driver
+from rt_notebook.client import driver as _driver
 from tests.timing import UNIT, WAIT
 
 
@@ -228,8 +228,8 @@ def _panel_turns_cost(counted, count):
     """What a panel's three turns after ``count`` items cost: item snapshots built, and
     the messages and bytes its widget sends. Its writer thread is stopped and the test
     flushes once per turn, so the figures do not depend on how threads interleave."""
-    from rt_notebook.chat import ChatPanel
-    from rt_notebook.session import Session
+    from rt_notebook.client.session import Session
+    from rt_notebook.frontends.chat import ChatPanel
 
     session = Session(websocket_base_url="ws://127.0.0.1:9/v1", api_key="unit-test-key")
     session.connected = True  # never opened: events are fed by hand

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
+from rt_notebook.client.session import Session, Timing
 from rt_notebook.errors import ConfigurationError, RealtimeConnectionError, ServerError
 from rt_notebook.protocol import payloads
 from rt_notebook.server import EmbeddedServer
-from rt_notebook.session import Session, Timing
 from tests.timing import UNIT, WAIT
 
 

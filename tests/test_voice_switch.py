@@ -14,8 +14,8 @@ import json
 
 import pytest
 
-from rt_notebook.voice_control import VoiceController
-from rt_notebook.voice_switch import audio_switch, typed_modalities
+from rt_notebook.client.voice_switch import audio_switch, typed_modalities
+from rt_notebook.frontends.voice_control import VoiceController
 from rt_notebook.widgets.mic import Microphone
 from tests.test_mic_controller import Browser, tone
 from tests.timing import WAIT, wait_until
@@ -187,9 +187,9 @@ def test_a_reconnect_keeps_the_switch_and_later_the_restored_output(tmp_path):
 def test_the_voice_control_follows_reset_and_switches_the_new_session(monkeypatch):
     """``%realtime voice`` then ``%realtime reset`` (with new options: a new Session):
     the new Session speaks; the closed one is not reconnected to give text back."""
-    from rt_notebook.magics import RealtimeMagics
-    from rt_notebook.render.voice_turns import hide_voice, show_voice
-    from rt_notebook.session import connect, get_session
+    from rt_notebook.client.session import connect, get_session
+    from rt_notebook.frontends.magics import RealtimeMagics
+    from rt_notebook.frontends.voice_turns import hide_voice, show_voice
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     name = "voice-switch-reset"
@@ -296,7 +296,7 @@ def test_the_panel_speaks_from_its_first_press_until_it_closes(text_session):
     """The panel's text box comes first: opening it changes nothing; its microphone's
     first press switches to audio (said next to it); typed messages still answer in text;
     closing the panel gives text back."""
-    from rt_notebook.chat import ChatPanel
+    from rt_notebook.frontends.chat import ChatPanel
 
     session = text_session
     panel = ChatPanel(session)
@@ -327,7 +327,7 @@ def test_the_panel_speaks_from_its_first_press_until_it_closes(text_session):
 
 
 def test_the_note_names_the_session_escaped():
-    from rt_notebook.render.voice_turns import _note_html
+    from rt_notebook.frontends.voice_turns import _note_html
 
     assert "<code>%realtime voice --off</code>" in _note_html("default")
     hostile = _note_html('<img src=x onerror="alert(1)">')

@@ -4,7 +4,7 @@
 settings. It types the keywords of ``Session.create_response``, ``ask`` and
 ``commit_audio`` (``**options: Unpack[ResponseOptions]``), is what
 :func:`~rt_notebook.protocol.payloads.response_settings` writes in each dialect, what the
-``%%realtime`` options parse into (:func:`rt_notebook.magic_args.response_overrides`) and
+``%%realtime`` options parse into (:func:`rt_notebook.frontends.magic_args.response_overrides`) and
 what a tool round's follow-up copies. Adding an option is one line here plus its use.
 """
 

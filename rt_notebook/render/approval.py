@@ -37,7 +37,7 @@ from ..tools import CallState
 from .markdown import fenced, inline_code, safe_inline, safe_markdown
 
 if TYPE_CHECKING:
-    from ..responses import ItemSnapshot
+    from ..client.responses import ItemSnapshot
     from ..tools import ToolCall, ToolRound
 
 __all__ = [

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
 
+from ..client.models import deprecation_warning
 from ..errors import RealtimeError
-from ..models import deprecation_warning
 from ..redaction import scrub
 from ..saved_turns import Recorder, shared_text
 from .bounded import bounded_html, needs_bounds
@@ -51,8 +51,8 @@ from .stream_edits import StreamEdits
 from .view_loop import ViewLoop
 
 if TYPE_CHECKING:
-    from ..responses import ResponseHandle, ResponseResult
-    from ..session import Session
+    from ..client.responses import ResponseHandle, ResponseResult
+    from ..client.session import Session
     from ..widgets.stream import AnswerStream
 
 __all__ = ["CellView", "plain_summary"]

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.display import DisplayHandle, display
 
-from ..code_blocks import cell_text
+from .code_blocks import cell_text
 from .markdown import safe_inline
 
 if TYPE_CHECKING:
-    from ..responses import ResponseHandle
+    from ..client.responses import ResponseHandle
 
 __all__ = ["CopySlot"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .. import pricing
+from ..client import pricing
 from ..protocol.images import ImagePart
 from ..protocol.timeline import Entry, Timeline
 from ..redaction import scrub_data
@@ -26,8 +26,8 @@ from .view_loop import ViewLoop
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
 
-    from ..responses import ResponseHandle, ResponseResult
-    from ..session import Session
+    from ..client.responses import ResponseHandle, ResponseResult
+    from ..client.session import Session
 
 __all__ = [
     "LiveInspector",

@@ -35,7 +35,7 @@ from .markdown import normalise_lines
 from .markdown_tree import Node, markdown_tree, tree_text
 
 if TYPE_CHECKING:
-    from ..responses import ItemSnapshot
+    from ..client.responses import ItemSnapshot
 
 __all__ = [
     "PANEL_MARKDOWN_LIMIT",

@@ -13,7 +13,7 @@ from .items import item_summary
 from .markdown import inline_code, safe_inline
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..client.session import Session
 
 __all__ = ["history_table", "tools_table"]
 

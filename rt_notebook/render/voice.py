@@ -9,7 +9,7 @@ model said. Audio longer than the cap is not embedded: a note says so instead. T
 transcript is the :class:`~rt_notebook.render.cell.CellView` shown next to it.
 
 The user talking over the answer (a microphone press, or speech the server hears) stops it
-like its Stop button (:mod:`rt_notebook.playing`); either way it is truncated where heard.
+like its Stop button (:mod:`rt_notebook.render.playing`); either way it is truncated where heard.
 
 A ``--background`` cell returns at once: :func:`voice_in_background` finishes
 it when the response does, from a thread (the player was displayed while the cell ran, so
@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.display import Audio, DisplayHandle, display
 
-from ..audio import pcm_seconds, wav_bytes
+from ..client.audio import pcm_seconds, wav_bytes
 
 if TYPE_CHECKING:
-    from ..responses import ResponseHandle, ResponseResult
-    from ..session import Session
+    from ..client.responses import ResponseHandle, ResponseResult
+    from ..client.session import Session
     from ..widgets.player import AudioPlayer
 
 __all__ = [
@@ -151,7 +151,7 @@ class VoiceOutput:
         self.player.on_status(self._on_status)
         self.player.on_stop(self._on_stop)
         self._unsubscribe = session.subscribe_audio(handle, self.player.feed)
-        from ..playing import register
+        from .playing import register
 
         register(session, handle, self.player)  # talking over it (a microphone) stops it
 

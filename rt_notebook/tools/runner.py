@@ -45,9 +45,9 @@ from .schema import (
 )
 
 if TYPE_CHECKING:
+    from ..client.responses import ItemSnapshot, ResponseHandle
+    from ..client.session import Session
     from ..protocol.conversation import Change
-    from ..responses import ItemSnapshot, ResponseHandle
-    from ..session import Session
 
 __all__ = ["ROUND_TAG", "Approver", "CallState", "ToolCall", "ToolRound", "Toolbox", "asking"]
 

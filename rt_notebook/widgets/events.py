@@ -34,9 +34,9 @@ import anywidget
 import traitlets
 
 if TYPE_CHECKING:
+    from ..client.session import Session
     from ..protocol.timeline import Timeline
     from ..render.inspector import LiveInspector
-    from ..session import Session
 
 __all__ = ["EventsHub", "InspectorPane", "events_link", "hub", "open_inspector"]
 
@@ -144,7 +144,7 @@ def events_link(key: str) -> str:
 
 def _find(key: str) -> tuple[Session, Timeline] | None:
     """The Session that has a turn ``key`` names, and a copy of its timeline."""
-    from .. import _registry
+    from ..client import registry as _registry
 
     with _registry._sessions_lock:
         sessions = list(_registry._sessions.values())

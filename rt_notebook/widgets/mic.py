@@ -9,7 +9,7 @@ both directions (the kernel writes back only the rare ``note``).
 Two ways to talk: *push-to-talk* (hold the button: ``start`` on press, the chunks, then
 ``end`` on release) and *hands-free* (a toggle: chunks flow until it is switched off; the
 server decides where turns end). What is said reaches the handlers registered here; a
-:class:`~rt_notebook.voice_control.VoiceController` forwards it to a Session.
+:class:`~rt_notebook.frontends.voice_control.VoiceController` forwards it to a Session.
 
 Messages from the browser arrive on the thread that delivers comm messages: in
 JupyterLab 4.6 a kernel subshell, so the microphone keeps flowing while a cell runs.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..images import MAX_FILE_BYTES
+from ..client.images import MAX_FILE_BYTES
 
 __all__ = ["MAX_PASTED", "PastedImage", "pasted_images"]
 

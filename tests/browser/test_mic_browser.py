@@ -318,7 +318,7 @@ def test_hands_free_completes_a_turn_with_voice_activity_events(lab, browsers, a
 PANEL = "panel = rt_notebook.ChatPanel(s)\npanel"
 # The panel's notebook export keeps the spoken answer as playable audio: the exact PCM.
 EXPORT = """import base64, re
-from rt_notebook.audio import wav_pcm
+from rt_notebook.client.audio import wav_pcm
 streamed = panel.voice.controller.answers[-1].handle.wait(30).audio
 outputs = [o for c in panel.to_cells() for o in c.get("outputs", [])]
 html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]

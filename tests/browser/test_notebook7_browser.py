@@ -66,7 +66,7 @@ def test_a_spoken_answer_plays_and_is_saved_in_notebook7(lab, browser):
 
     from playwright.sync_api import expect
 
-    from rt_notebook.audio import wav_pcm
+    from rt_notebook.client.audio import wav_pcm
 
     context, page = open_notebook7(lab, browser, VOICE_NOTEBOOK, VOICE_CELLS)
     try:

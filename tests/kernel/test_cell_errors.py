@@ -193,7 +193,7 @@ def test_a_tool_round_that_cannot_post_shows_in_the_cell(
         "from rt_notebook.server import ChatResponder\n"
         f"responder = ChatResponder({standin.base_url!r}, {MODEL!r})\n"
         "tool_server = EmbeddedServer(responder=responder, pace=0).start()\n"
-        "from rt_notebook.session import Timing\n"
+        "from rt_notebook.client.session import Timing\n"
         "tooled = rt_notebook.connect(\n"
         "    'tooled', websocket_base_url=tool_server.websocket_base_url,"
         " api_key=tool_server.token,\n"

@@ -172,7 +172,7 @@ def test_footer_cost_is_usage_times_the_table_and_absent_when_unpriced(kernel):
     priced = kernel.execute("%%realtime --out priced\nwhat does this cost")
     assert priced.status == "ok", priced.error_text()
     expected = kernel.execute(
-        "from rt_notebook import pricing\n"
+        "from rt_notebook.client import pricing\n"
         "from rt_notebook.render.inspector import format_cost\n"
         "print(priced.model, format_cost(pricing.cost(priced.usage, "
         f"{PRICES!r}['gpt-realtime-2.1'])))"

@@ -101,7 +101,7 @@ CELLS = {
     ),
     "record_stop": "%realtime record --stop",
     "export": (
-        "from rt_notebook.chat import ChatPanel\n"
+        "from rt_notebook.frontends.chat import ChatPanel\n"
         "panel = ChatPanel(s)\n"
         "print(panel.to_json())\n"
         "print(panel.to_dict())\n"

@@ -115,7 +115,7 @@ def test_a_server_refusing_beta_says_to_use_ga(kernel, how):
 
 def test_a_status_after_a_reconnect_has_no_stale_reason(kernel):
     run = kernel.execute(
-        "from rt_notebook.session import Timing\n"
+        "from rt_notebook.client.session import Timing\n"
         "s = rt_notebook.connect('drop', websocket_base_url=server.websocket_base_url, "
         "api_key=server.token, timing=Timing(backoff_initial=0.05))\n"
         "s.ask('before').wait(60)\n"

@@ -16,7 +16,7 @@ SETUP = """
 %load_ext rt_notebook
 import rt_notebook
 from rt_notebook.server import EmbeddedServer
-from rt_notebook.session import Timing
+from rt_notebook.client.session import Timing
 server = EmbeddedServer(pace=0.0, dialect="ga")
 server.start()
 session = rt_notebook.connect(

@@ -17,7 +17,7 @@ SETUP = """
 %load_ext rt_notebook
 import time
 import rt_notebook
-from rt_notebook.session import Timing
+from rt_notebook.client.session import Timing
 from rt_notebook.server import EmbeddedServer
 server = EmbeddedServer(pace={pace}).start()
 timing = Timing(

@@ -8,7 +8,7 @@ import re
 import nbformat
 from nbclient import NotebookClient
 
-from rt_notebook.audio import wav_pcm
+from rt_notebook.client.audio import wav_pcm
 from tests.timing import PROCESS_WAIT
 
 SETUP = """\

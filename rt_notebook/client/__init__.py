@@ -1,0 +1,1 @@
+"""Client layer: the Session, its driver and I/O thread, the SDK connection, handles."""

@@ -1,0 +1,138 @@
+"""Cold start: what ``%load_ext rt_notebook`` prepares in the background.
+
+The first ``%%realtime`` answer would otherwise pay for importing the SDK, pydantic and
+the Markdown parser and for starting the embedded offline server, a second or more on a
+laptop. Loading the extension must itself stay quick, so a daemon thread does that work
+right after it, in the order "Run All" (``connect()`` then the first cell, no pause) needs
+it, since that path waits on whatever this thread is doing: the SDK and its client's
+first-use costs (the Realtime resources, the platform headers), then, when no credentials
+or URL are configured (the first cell will use the offline server), the process-wide
+embedded server and the models it validates with; then the package's modules, the widget
+modules first (the package has no import cycles, so the cell's thread and this one cannot
+deadlock on import locks); then, offline and if no Session was made meanwhile, one
+rehearsal connection to the embedded server through the SDK, which runs, once, every
+first-use path of a connection on both sides. No credential is used but the embedded
+server's own token, and nothing leaves loopback. Nothing here runs at ``import
+rt_notebook``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import threading
+
+__all__ = ["MODULES", "start"]
+
+log = logging.getLogger(__name__)
+
+# What "Run All" needs, in the order it needs it. ``connect()`` first: the SDK (then its
+# client's first-use costs and, offline, the embedded server: see _warm). Then anywidget
+# and ipywidgets, for the events hub of the answers' footers and the stream hub answers
+# stream through: the sooner a first cell makes that hub, the sooner the page says it is
+# ready and the answer streams. Then the rest of connect() and the views.
+MODULES = (
+    "openai",
+    "rt_notebook.widgets.events",
+    "rt_notebook.widgets.stream",
+    "websockets.asyncio.client",
+    "rt_notebook.client.session",
+    "rt_notebook.protocol.setting_checks",  # a Session checks its settings when made
+    "rt_notebook.render.cell",
+    "rt_notebook.render.approval",
+    "rt_notebook.render.voice",
+    "rt_notebook.client.voice_switch",  # a text cell asks what voice controls left it to say
+    "rt_notebook.tools",
+)
+
+# Any of these means the first Session may not be the offline one.
+_ONLINE_SETTINGS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT")
+
+
+def start() -> threading.Thread:
+    """Warm the imports and, when offline, the embedded server, on a daemon thread."""
+    thread = threading.Thread(target=_warm, name="rt_notebook-warmup", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm() -> None:
+    try:
+        offline = not any(os.environ.get(setting) for setting in _ONLINE_SETTINGS)
+        importlib.import_module(MODULES[0])
+        _warm_sdk_client(offline)
+        if offline:
+            # The package before any of its modules: its __init__ imports them, and a
+            # module imported first here while a cell imports the package would be seen
+            # half-initialised by one of the two threads (an import-lock cycle).
+            importlib.import_module("rt_notebook.server")
+            from ..client.transport import embedded_server
+            from ..protocol.events import Dialect
+            from ..server.validation import preload_models
+
+            embedded_server(Dialect.GA)  # the first Session's server, listening
+            preload_models()  # which validates the first events with the SDK's models
+        for name in MODULES[1:]:
+            importlib.import_module(name)
+            if name == "rt_notebook.protocol.setting_checks":
+                from ..protocol.events import Dialect
+                from ..protocol.setting_checks import check_session
+
+                # The settings check's validator over the SDK's types, built once.
+                check_session({"type": "realtime", "output_modalities": ["text"]}, Dialect.GA)
+        if offline:
+            from ..client.registry import any_session
+
+            # A cell that already made a Session runs every first-use path itself; a
+            # rehearsal beside it would only compete for the interpreter (on a busy
+            # machine, the first answer would wait for it).
+            if not any_session():
+                asyncio.run(_rehearse())
+    except Exception:  # only a head start: the first cell reports any real problem
+        log.debug("rt_notebook warm-up failed", exc_info=True)
+
+
+def _warm_sdk_client(offline: bool) -> None:
+    """The SDK client's first-use costs, paid once per process: the HTTP client every
+    Session's SDK client shares (offline: one that loads no CA bundle; online: the TLS
+    context of ``wss://`` connections too), the Realtime resources (imported on first use
+    of ``client.realtime``) and the default headers (the platform's, which run ``uname``
+    in a subprocess once)."""
+    from openai import AsyncOpenAI
+
+    from ..client.transport import shared_http_client
+
+    http_client = shared_http_client(secure=not offline)
+    client = AsyncOpenAI(api_key="unused-warm-up", http_client=http_client)
+    client.realtime  # noqa: B018 - imports the resources
+    client.default_headers  # noqa: B018 - the platform headers, cached by the SDK
+
+
+async def _rehearse() -> None:
+    """One short exchange with the embedded server (started if need be) on a connection of
+    its own: every event a first cell sends, answered, so that both sides have run their
+    first-use paths (the SDK's send path, the server's validation models and responder)."""
+    from ..client.transport import DEFAULT_MODEL, Transport, resolve_endpoint
+    from ..protocol import payloads
+    from ..protocol.events import Dialect
+    from ..server.validation import preload_models
+
+    endpoint, key = resolve_endpoint(model=DEFAULT_MODEL, dialect=Dialect.GA, offline=True)
+    preload_models()  # the server validates its first events with the SDK's models
+    events = (
+        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}},
+        {
+            "type": "conversation.item.create",
+            "item": payloads.message_item("hi", "user", Dialect.GA),
+        },
+        {"type": "response.create"},
+    )
+    async with Transport(endpoint, key).connection_manager() as connection:
+        await connection.recv_bytes()  # session.created: the server has set the session up
+        for event in events:
+            await connection.send_raw(json.dumps(event))
+        while b'"response.done"' not in await connection.recv_bytes():
+            pass
