@@ -10,13 +10,13 @@ import nbformat
 import pytest
 from PIL import Image
 
+from rt_notebook.client.resume import resume
+from rt_notebook.client.saved_turns import MAX_TURN_CHARS, bounded_record
 from rt_notebook.client.session import Session
 from rt_notebook.errors import ConfigurationError
 from rt_notebook.protocol.conversation import Conversation
 from rt_notebook.redaction import register_secret
 from rt_notebook.render.export import transcript_cells, transcript_data
-from rt_notebook.resume import resume
-from rt_notebook.saved_turns import MAX_TURN_CHARS, bounded_record
 from rt_notebook.server import EmbeddedServer
 from tests.test_reconnect import timing
 from tests.timing import WAIT

@@ -17,12 +17,12 @@ PACKAGE = Path(rt_notebook.__file__).parent
 # The Session and the parts it is composed of.
 PARTS = [
     "session.py",
-    "_link.py",
+    "client/link.py",
     "client/reading.py",
     "client/item_writes.py",
-    "_responding.py",
+    "client/responding.py",
     "client/voice_input.py",
-    "_settings.py",
+    "client/settings_keeper.py",
     "client/registry.py",
 ]
 # The parts, and the modules that use the Session from outside (its handles, the SDK

@@ -663,7 +663,8 @@ class Driver:
         self._record_raw = raw
 
     def _record(self, direction: str, frame: str | bytes, turn: str | None, now: float) -> None:
-        """One valid JSON line (see :mod:`rt_notebook.client.recording`), keys scrubbed unless raw."""
+        """One valid JSON line (see :mod:`rt_notebook.client.recording`); keys scrubbed
+        unless raw."""
         assert self._recorder is not None
         self._recorder.write(record_line(direction, frame, turn, now, raw=self._record_raw))
 

@@ -18,7 +18,7 @@ from ..protocol.turns import Request
 from .responses import ItemSnapshot
 
 if TYPE_CHECKING:
-    from .._link import Link
+    from .link import Link
     from .reading import ConversationReader
 
 __all__ = ["ItemWriter", "item_request", "message_with_images"]

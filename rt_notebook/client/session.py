@@ -21,9 +21,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._link import Link
-from .._responding import Responder
-from .._settings import SettingsKeeper, check_settings
 from ..protocol.events import Dialect, Event
 from ..protocol.options import ResponseOptions, Unpack
 from ..protocol.turns import State, Timing
@@ -31,19 +28,22 @@ from ..redaction import Secret
 from .driver import Driver, Subscriber
 from .io_thread import IOThread
 from .item_writes import ItemWriter
+from .link import Link
 from .reading import ConversationReader
+from .responding import Responder
 from .responses import ItemSnapshot, ResponseHandle, SessionStatus
+from .settings_keeper import SettingsKeeper, check_settings
 from .transport import Endpoint, Transport, resolve_endpoint
 from .voice_input import VoiceInput
 
 if TYPE_CHECKING:
     from ..protocol.conversation import Conversation
     from ..protocol.timeline import Timeline
-    from ..resume import ResumeReport
     from ..tools import Tool, Toolbox, ToolOptions
     from ..tools.mcp_servers import MCPServer, MCPServers
     from ..tools.mcp_servers.remote import RemoteMCPServer
     from .bridge import SessionConnection
+    from .resume import ResumeReport
 
 __all__ = ["Session", "SessionStatus", "Timing", "check_settings", "connect", "get_session"]
 
@@ -227,8 +227,8 @@ class Session:
         """Rebuild a saved conversation in this Session without asking the model anything:
         a notebook's ``%%realtime`` answers, a recording (``.jsonl``) or a chat panel's
         export (``.json`` or ``.ipynb``). ``mode``: ``"replace"`` or ``"append"``, needed
-        when this Session has items. See :mod:`rt_notebook.resume`."""
-        from ..resume import resume
+        when this Session has items. See :mod:`rt_notebook.client.resume`."""
+        from .resume import resume
 
         return resume(self, path, mode=mode, namespace=namespace)
 

@@ -30,9 +30,9 @@ from ..protocol.turns import Request
 from .responses import ResponseHandle
 
 if TYPE_CHECKING:
-    from .._link import Link
-    from .._responding import Responder
     from .driver import Driver
+    from .link import Link
+    from .responding import Responder
 
 __all__ = ["TURN_DETECTION_MODES", "VoiceInput"]
 

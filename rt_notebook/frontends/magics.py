@@ -24,9 +24,9 @@ from traitlets import Bool, Dict, Float, List, Unicode, Union, observe
 from ..client.item_writes import message_with_images
 from ..client.models import DEFAULT_MODEL, deprecation_warning
 from ..client.responses import ItemSnapshot, ResponseHandle, ResponseResult
+from ..client.saved_turns import TurnRecorder
 from ..client.session import Session, connect, get_session
 from ..errors import ConfigurationError, RealtimeError
-from ..saved_turns import TurnRecorder
 from .anchors import CellAnchors, insert_answer, item_ids
 from .figures import FigureMemory
 from .magic_args import LineCommand, check_cell, parse_line, response_overrides
@@ -797,8 +797,8 @@ class RealtimeMagics(Magics):
             raise ConfigurationError(f"cannot record to {path}: {exc.strerror}") from None
 
     def _command_resume(self, session: Session, rest: list[str]) -> Markdown:
+        from ..client.resume import resume
         from ..render.markdown import safe_markdown
-        from ..resume import resume
         from .magic_args import resume_arguments
 
         path, mode = resume_arguments(rest)

@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import display
 
 from ..client.models import deprecation_warning
+from ..client.saved_turns import Recorder, shared_text
 from ..errors import RealtimeError
 from ..redaction import scrub
-from ..saved_turns import Recorder, shared_text
 from .bounded import bounded_html, needs_bounds
 from .inspector import footer_pieces
 from .items import item_source, response_markdown

@@ -100,7 +100,7 @@ def _magic_line(item: ItemSnapshot, answered: bool) -> str:
 def _answer_output(item: ItemSnapshot, outputs: Sequence[ItemSnapshot], session: str) -> Any:
     import nbformat.v4
 
-    from ..saved_turns import bounded_record, item_record
+    from ..client.saved_turns import bounded_record, item_record
 
     markdown = response_markdown(outputs)
     response_id = next((item.response_id for item in outputs if item.response_id), None)

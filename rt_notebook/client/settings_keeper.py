@@ -5,7 +5,7 @@ One of the parts a :class:`~rt_notebook.client.session.Session` is composed of. 
 accepted and what is pending is kept in the client core (its settings part); this part keeps
 what ``connect()`` asks for on a fresh connection and turns the user's keywords into a
 checked ``session.update`` body. Thread-safe: reads ask the driver (under its lock), updates wait
-for their acknowledgement through the :class:`~rt_notebook._link.Link`.
+for their acknowledgement through the :class:`~rt_notebook.client.link.Link`.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import ConfigurationError
-from .protocol import payloads
-from .protocol.events import Dialect
-from .protocol.sendable import check_sendable
-from .protocol.turns import Request
-from .redaction import scrub_data
+from ..errors import ConfigurationError
+from ..protocol import payloads
+from ..protocol.events import Dialect
+from ..protocol.sendable import check_sendable
+from ..protocol.turns import Request
+from ..redaction import scrub_data
 
 if TYPE_CHECKING:
-    from ._link import Link
-    from .client.driver import Driver
+    from .driver import Driver
+    from .link import Link
 
 __all__ = ["SettingsKeeper", "ToolLists", "check_settings"]
 
@@ -130,7 +130,7 @@ def check_settings(config: Mapping[str, Any], dialect: Dialect) -> dict[str, Any
     """The ``session.update`` body for ``config`` (:meth:`Session.update_session`'s
     keywords), checked against the ``openai`` SDK's session type: a problem raises
     :class:`~rt_notebook.errors.ConfigurationError` with one line naming what is allowed."""
-    from .protocol.setting_checks import SettingsCheckError, check_session
+    from ..protocol.setting_checks import SettingsCheckError, check_session
 
     fields = {k: v for k, v in config.items() if k not in _NAMED_SETTINGS}
     try:

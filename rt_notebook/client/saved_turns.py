@@ -26,11 +26,11 @@ import html
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .redaction import scrub
+from ..redaction import scrub
 
 if TYPE_CHECKING:
-    from .client.responses import ItemSnapshot, ResponseResult
-    from .client.session import Session
+    from .responses import ItemSnapshot, ResponseResult
+    from .session import Session
 
 __all__ = [
     "MAX_TURN_CHARS",

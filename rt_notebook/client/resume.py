@@ -3,7 +3,7 @@
 Sources, by their suffix:
 
 - a notebook (``.ipynb``): each ``%%realtime`` cell's saved answers, in cell order; each
-  answer's final output keeps its items in its metadata (:mod:`rt_notebook.saved_turns`).
+  answer's final output keeps its items in its metadata (:mod:`rt_notebook.client.saved_turns`).
   A chat panel's notebook export keeps them the same way;
 - a recording (``.jsonl``, ``%realtime record FILE``): its received events replayed into
   the conversation mirror (:func:`rt_notebook.frontends.transcript.load_recording`), images taken
@@ -28,15 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigurationError, RealtimeError
-from .protocol.conversation import Conversation
-from .protocol.events import Dialect
-from .protocol.images import ImagePart
-from .protocol.restore import restore_items
+from ..errors import ConfigurationError, RealtimeError
+from ..protocol.conversation import Conversation
+from ..protocol.events import Dialect
+from ..protocol.images import ImagePart
+from ..protocol.restore import restore_items
 
 if TYPE_CHECKING:
-    from .client.responses import ItemSnapshot
-    from .client.session import Session
+    from .responses import ItemSnapshot
+    from .session import Session
 
 __all__ = ["ResumeReport", "load", "notebook_path", "resume"]
 
@@ -317,7 +317,7 @@ def _image_again(
     image: dict[str, Any], namespace: Mapping[str, Any], folder: Path
 ) -> tuple[ImagePart | None, str]:
     """The image from its ``--image`` source again, or ``None`` and why not."""
-    from .client.images import image_part
+    from .images import image_part
 
     source = image.get("source")
     detail = image.get("detail") if image.get("detail") in ("auto", "low", "high") else None
@@ -338,8 +338,8 @@ def _image_again(
 
 
 def _from_recording(lines: Iterable[str]) -> Loaded:
-    from .client.recording import read_line
-    from .frontends.transcript import load_recording
+    from ..frontends.transcript import load_recording
+    from .recording import read_line
 
     lines = list(lines)
     notes: list[str] = []
@@ -360,7 +360,7 @@ def _from_recording(lines: Iterable[str]) -> Loaded:
 
 
 def _sent_images(frames: Iterable[Any]) -> dict[str, list[ImagePart]]:
-    from .protocol.images import image_parts
+    from ..protocol.images import image_parts
 
     images: dict[str, list[ImagePart]] = {}
     for frame in frames:

@@ -12,17 +12,17 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .client.responses import SessionStatus
-from .client.transport import Transport, resolve_endpoint
-from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError
-from .protocol.turns import Request, State
+from ..errors import ConfigurationError, RealtimeConnectionError, RealtimeError
+from ..protocol.turns import Request, State
+from .responses import SessionStatus
+from .transport import Transport, resolve_endpoint
 
 if TYPE_CHECKING:
-    from .client.driver import Driver
-    from .client.io_thread import IOThread
-    from .client.transport import Endpoint
-    from .protocol.conversation import Conversation
-    from .redaction import Secret
+    from ..protocol.conversation import Conversation
+    from ..redaction import Secret
+    from .driver import Driver
+    from .io_thread import IOThread
+    from .transport import Endpoint
 
 __all__ = ["Link"]
 

@@ -13,17 +13,17 @@ import concurrent.futures
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .client.item_writes import item_request, message_with_images
-from .client.responses import ResponseHandle
-from .errors import ConfigurationError
-from .protocol import payloads
-from .protocol.options import ResponseOptions, ToolLike, check_response_options
-from .protocol.sendable import check_sendable
-from .protocol.turns import Request, Turn
+from ..errors import ConfigurationError
+from ..protocol import payloads
+from ..protocol.options import ResponseOptions, ToolLike, check_response_options
+from ..protocol.sendable import check_sendable
+from ..protocol.turns import Request, Turn
+from .item_writes import item_request, message_with_images
+from .responses import ResponseHandle
 
 if TYPE_CHECKING:
-    from ._link import Link
-    from .client.driver import Driver
+    from .driver import Driver
+    from .link import Link
 
 __all__ = ["Responder", "ToolTracker"]
 
@@ -72,7 +72,7 @@ class Responder:
             resolved["tools"] = self._tools.schemas(tools)
         params = payloads.response_settings(dialect, **resolved)
         if options.get("reasoning_effort") is not None:
-            from .protocol.setting_checks import SettingsCheckError, check_response
+            from ..protocol.setting_checks import SettingsCheckError, check_response
 
             try:
                 check_response({"reasoning": params["reasoning"]}, dialect)
