@@ -212,6 +212,52 @@ def test_the_state_lists_tools_and_runs_a_call_through_effects():
     assert "sum is 42" in done["output"][1]["content"][0]["text"]
 
 
+def test_a_question_asked_while_the_listing_runs_waits_for_it_and_gets_the_tool():
+    """As on the service: a response.create sent before the listing is done waits for it
+    (the model is offered what the listing finds), instead of answering without the tool."""
+    driven = Driven()
+    driven.text_mode()
+    driven.session_update(tools=[mcp_tool(require_approval="never")])
+    (listing,) = driven.state.take_mcp_requests()
+    assert isinstance(listing, ListTools)
+    out = driven.send(
+        {"type": "conversation.item.create", "item": user_text('call add {"a": 1, "b": 2}')},
+        {"type": "response.create"},
+    )
+    assert "response.created" not in types(out)  # held: the listing is under way
+    assert driven.state.pending is False  # nothing the pump could apply now (no busy loop)
+    assert driven.tick(3) == []
+    tools = [{"name": "add", "description": "Add.", "input_schema": ADD_SCHEMA}]
+    driven.state.mcp_listed(listing.item_id, tools)
+    assert "response.created" not in types(driven.send())  # the listing's result goes first
+    after = driven.tick()
+    assert types(after)[:2] == ["mcp_list_tools.completed", "conversation.item.done"]
+    assert driven.state.pending is True
+    started = driven.send()
+    assert types(started)[0] == "response.created"
+    until_waiting(driven)
+    (call,) = driven.state.take_mcp_requests()
+    assert isinstance(call, CallTool)
+    assert call.name == "add"  # the tool was offered and run
+    assert_all_valid(driven.log, Dialect.GA)
+
+
+def test_a_failed_listing_releases_the_question_held_for_it():
+    driven = Driven()
+    driven.text_mode()
+    driven.session_update(tools=[mcp_tool()])
+    (listing,) = driven.state.take_mcp_requests()
+    driven.send(
+        {"type": "conversation.item.create", "item": user_text("hello")},
+        {"type": "response.create"},
+    )
+    driven.state.mcp_listed(listing.item_id, None)  # the server could not be listed
+    assert "mcp_list_tools.failed" in types(driven.tick())
+    assert "response.created" in types(driven.send())
+    driven.run()
+    assert "response.done" in types(driven.log)
+
+
 def test_a_call_that_needs_approval_waits_for_the_answer_item():
     driven, _ = listed_state()  # require_approval: the service's default, always
     driven.send(

@@ -89,6 +89,7 @@ class _Server:
     tool: Event  # the session tool, as configured
     item_id: str  # its mcp_list_tools item
     tools: dict[str, Event] | None = None  # by name, once listed
+    listing: bool = True  # its listing is under way
 
 
 class RemoteMcp:
@@ -99,6 +100,11 @@ class RemoteMcp:
         self.conversation = conversation
         self._servers: dict[str, _Server] = {}  # by label
         self.requests: list[McpRequest] = []
+
+    def listing(self) -> bool:
+        """Whether a server's listing is under way (a response waits for it, as on the
+        service: the model is offered the tools the listing finds)."""
+        return any(server.listing for server in self._servers.values())
 
     def take_requests(self) -> list[McpRequest]:
         """The requests made since the driver last asked."""
@@ -138,6 +144,7 @@ class RemoteMcp:
         ]
         connector = tool.get("connector_id")
         if not tool.get("server_url"):
+            self._servers[label].listing = False
             message = CONNECTOR_OFFLINE.format(label=label, connector=connector)
             error = {
                 "type": "invalid_request_error",
@@ -161,6 +168,7 @@ class RemoteMcp:
         item = self.conversation.get(item_id)
         if server is None or item is None:
             return []  # removed meanwhile
+        server.listing = False
         if tools is None:
             return [self.wire.event("mcp_list_tools.failed", item_id=item_id)]
         allowed = _allowed(server.tool)

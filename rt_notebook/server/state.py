@@ -174,10 +174,20 @@ class ConnectionState:
     def process(self) -> list[Event]:
         """Apply the queued client events in order; return the events they produce."""
         out: list[Event] = []
-        while self._queue:
+        while self._queue and not self._held():
             event = self._queue.popleft()
             out.extend(self._HANDLERS[event["type"]](self, event))
         return out
+
+    def _held(self) -> bool:
+        """Whether the next client event waits: a ``response.create`` while an MCP server's
+        listing is under way, until the listing's result has gone out (as on the service,
+        where the model is offered what the listing found)."""
+        if self._queue[0]["type"] != "response.create":
+            return False
+        return self.mcp.listing() or any(
+            event["type"].startswith("mcp_list_tools.") for event in self._trailers
+        )
 
     def advance(self) -> list[Event]:
         """Move every active response one tick; return the events of that tick."""
@@ -263,7 +273,7 @@ class ConnectionState:
     @property
     def pending(self) -> bool:
         """Whether :meth:`process` has queued events to apply."""
-        return bool(self._queue)
+        return bool(self._queue) and not self._held()
 
     @property
     def streaming(self) -> bool:
