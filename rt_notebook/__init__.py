@@ -1,4 +1,4 @@
-"""rt_notebook: OpenAI Realtime conversations in Jupyter.
+"""rt_notebook package: OpenAI Realtime conversations in Jupyter.
 
 ``%load_ext rt_notebook`` adds the ``%%realtime`` / ``%realtime`` magics;
 :func:`connect` returns the kernel's :class:`Session` for use from plain Python.

@@ -1,5 +1,5 @@
-"""Command line: ``python -m rt_notebook transcript FILE.jsonl [--format markdown|json]
-[--timeline [TURN]]``."""
+"""Package command line: ``python -m rt_notebook transcript FILE.jsonl
+[--format markdown|json] [--timeline [TURN]]``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The exceptions rt_notebook raises.
+"""Base layer: the exceptions rt_notebook raises.
 
 ::
 

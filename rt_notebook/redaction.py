@@ -1,4 +1,5 @@
-"""Credential redaction: keys scrubbed from any text, data or log record that leaves the kernel.
+"""Base layer, credential redaction: keys scrubbed from any text, data or log record that
+leaves the kernel.
 
 Two rules, applied by :func:`scrub`:
 

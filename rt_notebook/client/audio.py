@@ -1,4 +1,5 @@
-"""Audio helpers (pure, no I/O beyond the file asked for): PCM16 24 kHz mono as WAV.
+"""Client layer, audio helpers (pure, no I/O beyond the file asked for): PCM16 24 kHz mono
+as WAV.
 
 Realtime output audio is raw PCM16, 24 kHz, mono, little-endian. These helpers wrap it in
 a RIFF/WAV container with the standard library's :mod:`wave` module, so answers can be

@@ -1,4 +1,5 @@
-"""I/O layer: ``session.connection()``, the ``openai`` SDK's connection surface on a Session.
+"""Client layer: ``session.connection()``, the ``openai`` SDK's connection surface on a
+Session.
 
 Code written for the SDK's realtime connection runs on the kernel's shared Session::
 

@@ -1,4 +1,4 @@
-"""Kernel side: images from the notebook (files, Figures, PIL images, arrays, bytes) as
+"""Client layer: images from the notebook (files, Figures, PIL images, arrays, bytes) as
 ``input_image`` parts, encoded and scaled down before anything is sent.
 
 Limits. The Realtime reference says only that ``input_image`` takes PNG or JPEG as a

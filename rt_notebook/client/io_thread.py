@@ -1,4 +1,4 @@
-"""I/O thread: the one asyncio loop that every Session in the kernel runs on.
+"""Client layer, I/O thread: the one asyncio loop that every Session in the kernel runs on.
 
 A notebook cell runs inside the kernel's own running loop, where ``asyncio.run`` fails and
 long awaits stall the kernel (``docs/architecture.md``). So all network I/O lives on a

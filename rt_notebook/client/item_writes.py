@@ -1,4 +1,5 @@
-"""Write side of a Session: conversation items added, deleted, retrieved, truncated.
+"""Client layer, a Session's write side: conversation items added, deleted, retrieved,
+truncated.
 
 One of the parts a :class:`~rt_notebook.client.session.Session` is composed of. Each method hands a
 :class:`~rt_notebook.protocol.turns.Request` to the client core and blocks until the core

@@ -1,4 +1,4 @@
-"""I/O layer: a Session's line to its driver on the I/O thread (connect, move, close, and
+"""Client layer: a Session's line to its driver on the I/O thread (connect, move, close, and
 requests that block until the server acknowledges them).
 
 One of the parts a :class:`~rt_notebook.client.session.Session` is composed of. Every method may be

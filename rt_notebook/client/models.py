@@ -1,4 +1,5 @@
-"""Model facts (no I/O): the default Realtime model, and which models are deprecated.
+"""Client layer, model facts (no I/O): the default Realtime model, and which models are
+deprecated.
 
 The one place that knows about models. The installed ``openai`` SDK is the source of
 truth for what is current: its ``RealtimeSessionCreateRequestParam.model`` lists the

@@ -1,4 +1,4 @@
-"""Pure cost of a response: its ``usage`` times a price table that is data.
+"""Client layer, pure cost of a response: its ``usage`` times a price table that is data.
 
 The built-in table (``prices.json`` in this package) names, for each model, the page its
 figures come from and the date they were read (``sources``); a figure no page gave is left

@@ -1,5 +1,5 @@
-"""Read side of a Session: thread-safe snapshots of the conversation mirror and logs, and
-the observers (subscribers, raw-event listeners, ``connection()``, recording).
+"""Client layer, a Session's read side: thread-safe snapshots of the conversation mirror and
+logs, and the observers (subscribers, raw-event listeners, ``connection()``, recording).
 
 One of the parts a :class:`~rt_notebook.client.session.Session` is composed of: every reader takes
 the driver's lock and returns copies, so other threads never see the mirror half-updated,

@@ -1,4 +1,4 @@
-"""Pure recording format: each frame, sent or received, as one valid JSON line.
+"""Client layer, pure recording format: each frame, sent or received, as one valid JSON line.
 
 ``%realtime record FILE`` writes one line per frame::
 

@@ -1,4 +1,4 @@
-"""I/O layer: the kernel's Sessions by name (``rt_notebook.connect``)."""
+"""Client layer: the kernel's Sessions by name (``rt_notebook.connect``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""I/O layer: a Session's responses, each asked for as a turn (items, then ``response.create``).
+"""Client layer: a Session's responses, each asked for as a turn (items, then
+``response.create``).
 
 One of the parts a :class:`~rt_notebook.client.session.Session` is composed of. It turns
 :class:`~rt_notebook.protocol.options.ResponseOptions` into a checked ``response`` body,

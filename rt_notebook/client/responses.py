@@ -1,4 +1,5 @@
-"""Responses and items as other threads see them: immutable snapshots and request handles.
+"""Client layer: responses and items as other threads see them, immutable snapshots and
+request handles.
 
 The Session changes its conversation mirror only on the I/O thread; what it hands to cells,
 panels and user code are the frozen :class:`ItemSnapshot` and :class:`ResponseResult`

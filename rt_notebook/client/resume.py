@@ -1,4 +1,4 @@
-"""Front end: ``%realtime resume``, a saved conversation rebuilt in a Session.
+"""Client layer: ``%realtime resume``, a saved conversation rebuilt in a Session.
 
 Sources, by their suffix:
 

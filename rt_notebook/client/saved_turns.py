@@ -1,4 +1,5 @@
-"""Pure format: a turn's items as a saved answer keeps them, for ``%realtime resume``.
+"""Client layer, pure format: a turn's items as a saved answer keeps them, for
+``%realtime resume``.
 
 The final output of every ``%%realtime`` answer carries, in its ``rt_notebook`` metadata,
 ``turn``: the items that answer added to the conversation, as the conversation held them

@@ -1,4 +1,4 @@
-"""I/O layer: the Session, one Realtime conversation shared by cells, panels and code.
+"""Client layer: the Session, one Realtime conversation shared by cells, panels and code.
 
 A :class:`Session` is a thin, thread-safe front of a sans-I/O
 :class:`~rt_notebook.protocol.client.ClientCore` that a driver (:mod:`rt_notebook.client.driver`)

@@ -1,4 +1,4 @@
-"""I/O layer: a Session's settings, checked before anything is sent, updated through the
+"""Client layer: a Session's settings, checked before anything is sent, updated through the
 server, and read back as the server accepted them.
 
 One of the parts a :class:`~rt_notebook.client.session.Session` is composed of. What the server

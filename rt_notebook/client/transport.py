@@ -1,4 +1,5 @@
-"""Transport: which Realtime endpoint to use, and opening it with the ``openai`` SDK.
+"""Client layer, transport: which Realtime endpoint to use, and opening it with the ``openai``
+SDK.
 
 The only module that touches credentials. An :class:`Endpoint` (which holds no key) is
 resolved once from arguments and the environment (explicit URL, Azure, the real service,

@@ -1,5 +1,5 @@
-"""Input-audio side of a Session: microphone audio appended, committed, cleared; turn
-detection and input transcription; the responses the server starts by itself.
+"""Client layer, a Session's input-audio side: microphone audio appended, committed, cleared;
+turn detection and input transcription; the responses the server starts by itself.
 
 One of the parts a :class:`~rt_notebook.client.session.Session` is composed of; the decisions live
 in the client core's

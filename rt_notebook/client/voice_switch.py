@@ -1,4 +1,4 @@
-"""Kernel side of voice: a Session's output switched to audio while a voice control is on.
+"""Client layer, voice: a Session's output switched to audio while a voice control is on.
 
 In GA a response is text or audio (audio comes with its transcript), never both, and the
 server starts hands-free answers with the session's own settings. So a voice control

@@ -1,4 +1,4 @@
-"""Cell-anchored items: a ``%%realtime`` cell that runs again replaces its own turn.
+"""Front end, cell-anchored items: a ``%%realtime`` cell that runs again replaces its own turn.
 
 Each cell remembers the ids of the items its last run added (its message, the answer, any
 tool round). Running it again deletes them and places the new message where they stood, so

@@ -1,4 +1,4 @@
-"""Transcripts: rebuild a conversation from a recording (``%realtime record FILE``).
+"""Front end, transcripts: rebuild a conversation from a recording (``%realtime record FILE``).
 
 A recording is JSON lines of ``{"direction": "sent" | "received", "data": event}``, the
 same shape as the reference captures (see :mod:`rt_notebook.client.recording`); the Session adds

@@ -1,4 +1,4 @@
-"""Kernel side of talking by voice: the microphone's audio into a Session, answers out.
+"""Front end for talking by voice: the microphone's audio into a Session, answers out.
 
 :class:`VoiceTurns` is the sans-I/O part: it counts the audio sent, reads the server's
 input-audio events (commits, voice activity, transcriptions) and keeps the user's turns,

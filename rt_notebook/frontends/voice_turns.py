@@ -1,4 +1,5 @@
-"""Cell view for talking by voice: the microphone, then each spoken turn and its answer.
+"""Front end, ``%realtime voice``'s cell output: the microphone, then each spoken turn and its
+answer.
 
 ``%realtime voice`` shows a :class:`VoiceTurnsView`: the
 :class:`~rt_notebook.widgets.mic.Microphone` on top, a line saying that the Session

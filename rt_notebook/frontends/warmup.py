@@ -1,4 +1,4 @@
-"""Cold start: what ``%load_ext rt_notebook`` prepares in the background.
+"""Front end, cold start: what ``%load_ext rt_notebook`` prepares in the background.
 
 The first ``%%realtime`` answer would otherwise pay for importing the SDK, pydantic and
 the Markdown parser and for starting the embedded offline server, a second or more on a

@@ -1,4 +1,4 @@
-"""Sans-I/O Markdown block boundaries in a growing text, each line scanned once.
+"""Rendering, pure: Markdown block boundaries in a growing text, each line scanned once.
 
 A streamed answer is shown as finished blocks, each published once, followed by a growing
 tail that is updated. A block is finished when the text continues after a blank line with

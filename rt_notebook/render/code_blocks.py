@@ -1,4 +1,4 @@
-"""Pure front-end logic: the code blocks of a Markdown answer, as the text of one new cell.
+"""Rendering, pure: the code blocks of a Markdown answer, as the text of one new cell.
 
 ``%%realtime --to-cell`` (and ``%realtime fix --to-cell``) put the code of an answer into a
 new cell below, as jupyter-ai's ``%%ai -f code`` does. The blocks are found by the parser

@@ -1,4 +1,5 @@
-"""Pure transcript export: item snapshots in, Markdown, plain data or notebook cells out.
+"""Rendering, pure transcript export: item snapshots in, Markdown, plain data or notebook
+cells out.
 
 Widget state does not survive a reload in every frontend, so the chat panel can write
 what it shows as ordinary Markdown, JSON, or ``%%realtime`` cells whose outputs hold the

@@ -1,4 +1,5 @@
-"""Pure Markdown safety: the one policy for model text shown in cells, the panel and prompts.
+"""Rendering, pure Markdown safety: the one policy for model text shown in cells, the panel
+and prompts.
 
 The rule, for every place model or server text is shown:
 

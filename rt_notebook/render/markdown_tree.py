@@ -1,4 +1,5 @@
-"""Pure Markdown safety, third output: model text as a tree of plain data, never HTML.
+"""Rendering, pure Markdown safety, third output: model text as a tree of plain data, never
+HTML.
 
 The chat panel's page code builds the DOM itself (``createElement`` and ``textContent``;
 no ``innerHTML`` anywhere), from what this module produces with the same parser and the

@@ -1,4 +1,4 @@
-"""Kernel side of barge-in: the spoken answers of each Session that may be playing now.
+"""Views layer, barge-in: the spoken answers of each Session that may be playing now.
 
 Every view that plays an answer registers its player here: a ``%%realtime --modalities
 audio`` cell's (blocking or ``--background``), the voice control's and the chat panel's.

@@ -1,4 +1,5 @@
-"""Sans-I/O append-only streaming: what the page holds of an answer, and what to send next.
+"""Rendering, pure append-only streaming: what the page holds of an answer, and what to send
+next.
 
 The page shows a streamed answer as sealed Markdown blocks (each rendered once, never
 touched again), a Markdown tail (re-rendered by the page from the text it holds) and,

@@ -1,4 +1,5 @@
-"""Markdown tables of a Session's state: the conversation's items and the function tools.
+"""Rendering: Markdown tables of a Session's state, the conversation's items and the function
+tools.
 
 Every cell of model, server or user text passes through
 :func:`~rt_notebook.render.markdown.safe_inline` (or is inline code), with ``|`` escaped so a

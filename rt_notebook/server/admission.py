@@ -1,4 +1,4 @@
-"""Sans-I/O admission of a Realtime connection: token, model and dialect checks.
+"""Sans-I/O admission of a connection to the embedded server: token, model and dialect checks.
 
 Like the service, the embedded server accepts every WebSocket upgrade on its endpoint and
 only then judges the request: a bad or missing bearer token gets an ``error`` event and

@@ -1,4 +1,5 @@
-"""Sans-I/O mapping between the Realtime protocol and Chat Completions, both directions.
+"""Sans-I/O mapping of the embedded server between the Realtime protocol and Chat Completions,
+both directions.
 
 - :func:`chat_request`: a response's settings and items become the keyword arguments of
   ``chat.completions.create`` (instructions → a system message; user, system and assistant

@@ -1,4 +1,5 @@
-"""Sans-I/O parsing of a client's text frame: an event, or the ``error`` that answers it.
+"""Sans-I/O parsing of a client's text frame by the embedded server: an event, or the
+``error`` that answers it.
 
 Whatever a client sends, the embedded server answers with an ``error`` event and keeps the
 connection, as the service does: :func:`parse_client_frame` never raises. What it refuses

@@ -1,4 +1,5 @@
-"""Sans-I/O live responses: outputs that grow as a backend streams them, not planned upfront.
+"""Sans-I/O live responses of the embedded server: outputs that grow as a backend streams
+them, not planned upfront.
 
 The built-in responders plan a whole response when it is created
 (:mod:`rt_notebook.server.plan`). A :class:`LiveResponder` (the Chat Completions backend,

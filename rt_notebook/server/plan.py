@@ -1,4 +1,5 @@
-"""Sans-I/O plan of a response: its output streams, their deltas and its token counts.
+"""Sans-I/O plan of an embedded server's response: its output streams, their deltas and its
+token counts.
 
 When a response is created, the responder's outputs become :class:`OutputStream`\\ s: one
 per output item, each with the deltas it will stream (word by word for text and

@@ -1,4 +1,5 @@
-"""Sans-I/O streaming of a response: its planned outputs become wire events, tick by tick.
+"""Sans-I/O streaming of an embedded server's response: its planned outputs become wire
+events, tick by tick.
 
 :class:`ResponseStreamer` owns the event sequence of one response, in the order of the
 recorded captures (``tests/conformance/``, a GA text response in wire order):

@@ -1,4 +1,5 @@
-"""Sans-I/O synthetic speech stand-in: short PCM16 tones, one per spoken word.
+"""Sans-I/O synthetic speech stand-in of the embedded server: short PCM16 tones, one per
+spoken word.
 
 The offline server cannot speak, but audio clients need audio to play and to truncate.
 Each word of a reply becomes one soft sine beep of :data:`BEEP_MS` milliseconds (24 kHz,

@@ -1,4 +1,5 @@
-"""Sans-I/O rule by which the offline responders decide to call a function tool.
+"""Sans-I/O rule by which the embedded server's offline responders decide to call a function
+tool.
 
 There is no model behind the embedded server, so a fixed, documented rule stands in for
 the model's judgement. Given the user's message, the function tools of the response and

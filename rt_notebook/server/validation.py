@@ -1,4 +1,5 @@
-"""Sans-I/O validation of client events against the ``openai`` SDK's own types.
+"""Sans-I/O validation of client events by the embedded server, against the ``openai`` SDK's
+own types.
 
 The SDK ships a pydantic model for every client event of both dialects
 (``openai.types.realtime`` for GA, ``openai.types.beta.realtime`` for beta). Instead of a

@@ -1,4 +1,5 @@
-"""I/O: one MCP server, connected with the official ``mcp`` SDK on its own thread and loop.
+"""Tools, I/O: one MCP server, connected with the official ``mcp`` SDK on its own thread and
+loop.
 
 The SDK is async (anyio). Each server gets a daemon thread running its own asyncio loop,
 so a server that hangs or floods cannot stall the Session's I/O thread, and a tool call
