@@ -16,7 +16,7 @@ from tests.timing import WAIT
 PACKAGE = Path(rt_notebook.__file__).parent
 # The Session and the parts it is composed of.
 PARTS = [
-    "session.py",
+    "client/session.py",
     "client/link.py",
     "client/reading.py",
     "client/item_writes.py",
@@ -27,7 +27,7 @@ PARTS = [
 ]
 # The parts, and the modules that use the Session from outside (its handles, the SDK
 # bridge): none reaches into private members or into the client core.
-USERS = [*PARTS, "responses.py", "bridge.py"]
+USERS = [*PARTS, "client/responses.py", "client/bridge.py"]
 
 
 def _tree(name: str) -> ast.Module:
@@ -104,7 +104,7 @@ def _imported_modules(tree: ast.Module) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("name", ["client/driver.py", "responses.py"])
+@pytest.mark.parametrize("name", ["client/driver.py", "client/responses.py"])
 def test_the_driver_and_the_handles_do_not_import_the_session(name):
     """They take the small interfaces they need (``DriverOwner``, ``HandleOwner``): no
     import cycle with the Session, even counting type-only imports."""
@@ -131,7 +131,7 @@ def test_the_session_is_one_class_composed_of_parts():
     from rt_notebook.client.session import Session
 
     assert Session.__mro__ == (Session, object)
-    tree = _tree("session.py")
+    tree = _tree("client/session.py")
     (session,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Session"]
     # Each method is short: a delegation (the docstring aside).
     for method in session.body:
