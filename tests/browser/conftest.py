@@ -29,9 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.browser.lab_page import CHROMIUM_ARGS
+from tests.browser.lab_page import CHROMIUM_ARGS, page_timeout_ms
 from tests.timing import within
+
+# Every expect() waits as long as a page action may (30 s on an idle machine, scaled by
+# RT_TEST_TIME_SCALE), not Playwright's fixed 5 s: a state the test waits for arrives later
+# on a busy machine, never differently.
+expect.set_options(timeout=page_timeout_ms(30))
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
