@@ -6,7 +6,7 @@ Sources, by their suffix:
   answer's final output keeps its items in its metadata (:mod:`rt_notebook.client.saved_turns`).
   A chat panel's notebook export keeps them the same way;
 - a recording (``.jsonl``, ``%realtime record FILE``): its received events replayed into
-  the conversation mirror (:func:`rt_notebook.frontends.transcript.load_recording`), images taken
+  the conversation mirror (:func:`rt_notebook.client.recording.load_recording`), images taken
   from the items as they were sent;
 - a chat panel's JSON export (``.json``): its items (images as labels only).
 
@@ -338,8 +338,7 @@ def _image_again(
 
 
 def _from_recording(lines: Iterable[str]) -> Loaded:
-    from ..frontends.transcript import load_recording
-    from .recording import read_line
+    from .recording import load_recording, read_line
 
     lines = list(lines)
     notes: list[str] = []

@@ -22,6 +22,7 @@ An ``mcp_call`` and an ``mcp_approval_response`` keep the approval request's id 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .events import Event, new_id
@@ -36,6 +37,7 @@ __all__ = [
     "error_text",
     "mark_status",
     "restored_text",
+    "result_text",
 ]
 
 MCP_ITEM_TYPES = frozenset(
@@ -163,3 +165,27 @@ def arguments_object(arguments: str) -> Any:
         return json.loads(arguments)
     except ValueError:
         return arguments
+
+
+def result_text(content: Sequence[Any], structured: Any = None) -> str:
+    """A tool result's content as text for the model: text blocks as they are, other blocks
+    named (an image's type and size), the structured result when there is no content."""
+    parts: list[str] = []
+    for block in content:
+        kind = getattr(block, "type", "")
+        if kind == "text":
+            parts.append(str(getattr(block, "text", "")))
+        elif kind in ("image", "audio"):
+            data = str(getattr(block, "data", ""))
+            mime = getattr(block, "mime_type", "") or ""
+            parts.append(f"[{kind} {mime}, {len(data) * 3 // 4} bytes]")
+        elif kind == "resource_link":
+            parts.append(f"[resource {getattr(block, 'uri', '')}]")
+        elif kind == "resource":
+            resource = getattr(block, "resource", None)
+            parts.append(str(getattr(resource, "text", None) or f"[resource {kind}]"))
+        else:
+            parts.append(f"[{kind or 'content'}]")
+    if not parts and structured is not None:
+        return json.dumps(structured, default=str)
+    return "\n".join(parts)
