@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigurationError, RealtimeError
 from ..protocol.conversation import Conversation
@@ -35,15 +35,36 @@ from ..protocol.images import ImagePart
 from ..protocol.restore import restore_items
 
 if TYPE_CHECKING:
-    from .responses import ItemSnapshot
-    from .session import Session
+    from .responses import ItemSnapshot, SessionStatus
 
-__all__ = ["ResumeReport", "load", "notebook_path", "resume"]
+__all__ = ["ResumableSession", "ResumeReport", "load", "notebook_path", "resume"]
 
 METADATA_KEY = "rt_notebook"
 MODES = ("replace", "append")
 # The magic's cells: a notebook's code cell whose first line runs it.
 _CELL_MAGIC = "%%realtime"
+
+
+class ResumableSession(Protocol):
+    """What a resume needs of the Session it fills (a
+    :class:`~rt_notebook.client.session.Session`; an interface, so that this module does not
+    depend on the Session's, which calls it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def items(self) -> list[ItemSnapshot]: ...
+
+    @property
+    def active_response_id(self) -> str | None: ...
+
+    @property
+    def status(self) -> SessionStatus: ...
+
+    def connect(self, timeout: float = 30.0) -> object: ...
+
+    def restore(self, conversation: Conversation, timeout: float = 30.0) -> object: ...
 
 
 @dataclass
@@ -443,7 +464,7 @@ def conversation_of(wires: Sequence[dict[str, Any]]) -> Conversation:
 
 
 def resume(
-    session: Session,
+    session: ResumableSession,
     path: str | os.PathLike[str] | None = None,
     *,
     mode: str | None = None,

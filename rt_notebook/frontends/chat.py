@@ -60,8 +60,9 @@ import ipywidgets as widgets
 from IPython.display import display
 from ipywidgets import Layout
 
+from ..client.registry import connect, get_session
 from ..client.responses import one_line, status_reason
-from ..client.session import Session, connect, get_session
+from ..client.session import Session
 from ..client.voice_switch import typed_modalities
 from ..errors import RealtimeConnectionError, RealtimeError, ServerError
 from ..protocol.conversation import (
