@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .client import tool_host
+from .client import result_views, tool_host
 from .errors import ConfigurationError, RealtimeConnectionError, RealtimeError, ServerError
 
 if TYPE_CHECKING:
@@ -82,7 +82,26 @@ class _Tools:
         return MCPServers(tools)
 
 
+class _ResultViews:
+    """The views layer drawing a ``ResponseResult`` left as a cell's value."""
+
+    def markdown(self, result: ResponseResult) -> str:
+        # The one renderer of items (render/items.py), as a cell shows the answer.
+        from .render.items import response_markdown
+        from .render.markdown import safe_inline
+
+        return response_markdown(result.items) or f"*({safe_inline(result.status)}, no text)*"
+
+    def html(self, result: ResponseResult) -> str | None:
+        from .render.bounded import bounded_html, needs_bounds
+        from .render.items import item_source
+
+        source = "\n\n".join(filter(None, map(item_source, result.items)))
+        return bounded_html(source) if needs_bounds(source) else None
+
+
 tool_host.install(_Tools())
+result_views.install(_ResultViews())
 
 
 def __getattr__(name: str) -> Any:
