@@ -83,6 +83,19 @@ def test_wav_round_trip(tmp_path):
     assert wav_pcm(path.read_bytes()) == (pcm, SAMPLE_RATE)
 
 
+def test_a_kept_answer_is_an_audio_element_whose_data_url_plays_the_pcm():
+    import re
+
+    from rt_notebook.render.voice import audio_bundle
+
+    pcm = array.array("h", [0, 1000, -1000, 32767, -32768] * 480).tobytes()
+    html = audio_bundle(pcm, cap_seconds=60)["text/html"]
+    assert html.startswith('<audio controls="controls">')
+    sources = re.findall(r'<source src="data:audio/wav;base64,([A-Za-z0-9+/=]+)" type', html)
+    assert len(sources) == 1
+    assert wav_pcm(base64.b64decode(sources[0])) == (pcm, SAMPLE_RATE)
+
+
 def test_ask_for_audio_gives_the_streamed_pcm(session, tmp_path):
     streamed: list[bytes] = []
 

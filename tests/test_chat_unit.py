@@ -828,7 +828,7 @@ def test_panel_without_a_session_connects_in_the_background(monkeypatch):
 
 
 def test_panel_follows_a_session_replaced_in_the_registry(monkeypatch):
-    from rt_notebook.client.session import connect
+    from rt_notebook.client.registry import connect
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     old = connect("chat-unit-follow", offline=True)

@@ -9,6 +9,7 @@ import ipywidgets
 import pytest
 
 from rt_notebook.client import registry as _registry
+from rt_notebook.render import inspector_pane
 from rt_notebook.widgets import events
 from tests.browser.hostile import HOSTILE_SUFFIX
 
@@ -31,10 +32,10 @@ def test_a_link_holds_the_kernels_token_and_an_id_or_nothing():
         assert hub.link(hostile) == ""
 
 
-def test_hostile_or_unknown_messages_open_nothing(monkeypatch):
+def test_hostile_or_unknown_messages_open_nothing():
     hub = events.EventsHub()
     opened = []
-    monkeypatch.setattr(events, "open_inspector", lambda key, **_: opened.append(key) or "")
+    hub.opener = lambda key, side: opened.append(key) or ""
     for content in (
         None,
         "open",
@@ -53,14 +54,30 @@ def test_hostile_or_unknown_messages_open_nothing(monkeypatch):
     assert opened == ["req_1"]
 
 
+def test_a_click_opens_what_the_views_installed_and_a_bare_hub_names_the_command(monkeypatch):
+    hub = events.EventsHub()
+    notes: list[str] = []
+    monkeypatch.setattr(hub, "send", lambda content: notes.append(content["text"]))
+    monkeypatch.setattr(events, "REOPEN_AFTER_S", 0.0)
+    hub._handle_message(None, {"event": "open", "key": "req_1", "app": "Notebook"}, [])
+    assert len(notes) == 1
+    assert "%realtime inspect req_1 --live" in notes[0]  # no view made a link: the command
+    monkeypatch.setattr(inspector_pane, "hub", lambda: hub)
+    assert inspector_pane.events_link("req_2") == hub.link("req_2") != ""
+    hub._handle_message(None, {"event": "open", "key": "req_2", "app": "Notebook"}, [])
+    assert notes[1] == inspector_pane.open_inspector("req_2", side=False)
+    assert "no side area" in notes[1]
+    assert hub.opened == ["req_1", "req_2"]
+
+
 def test_without_a_side_area_the_note_names_the_command():
-    note = events.open_inspector("req_x1", side=False)
+    note = inspector_pane.open_inspector("req_x1", side=False)
     assert "%realtime inspect req_x1 --live" in note
 
 
 def test_an_unknown_turn_says_so_in_the_pane():
     out = ipywidgets.Output()
-    assert events.open_inspector("resp_nothing", side=False, into=out) == ""
+    assert inspector_pane.open_inspector("resp_nothing", side=False, into=out) == ""
     assert "no such turn" in out.outputs[0]["data"]["text/markdown"]
 
 
@@ -81,7 +98,7 @@ def test_the_pane_grows_while_the_turn_runs_and_shows_only_that_turn(registered)
     handle = session.ask("stream " * 120)
     with changed:  # open it while it runs: once its first delta has arrived
         assert changed.wait_for(lambda: session.timeline(handle.request_id) is not None, 30)
-    events.open_inspector(handle.request_id, side=False, into=out)
+    inspector_pane.open_inspector(handle.request_id, side=False, into=out)
     handle.wait(60)
     with changed:
         assert changed.wait_for(lambda: states and "(done)" in states[-1], 30)
@@ -115,7 +132,7 @@ def test_the_streaming_answer_carries_the_link_as_its_own_control(monkeypatch):
 def test_open_is_idempotent_per_turn_and_front_end(monkeypatch):
     hub = events.EventsHub()
     opened = []
-    monkeypatch.setattr(events, "open_inspector", lambda key, **_: opened.append(key) or "")
+    hub.opener = lambda key, side: opened.append(key) or ""
     monkeypatch.setattr(events, "REOPEN_AFTER_S", 3600.0)  # one burst, however slow the machine
 
     def click(key: str, app: str = "JupyterLab") -> None:

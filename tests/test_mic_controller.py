@@ -171,7 +171,7 @@ def test_the_panel_talks_labels_the_spoken_bubble_and_its_stop_stops_the_answer(
 def test_the_voice_view_follows_the_session_that_replaces_it(monkeypatch):
     """``%realtime voice`` then ``%realtime reset``: the view, its microphone and a
     hands-free capture in progress move to the new Session, as the chat panel does."""
-    from rt_notebook.client.session import connect, get_session
+    from rt_notebook.client.registry import connect, get_session
     from rt_notebook.frontends.magics import RealtimeMagics
     from rt_notebook.frontends.voice_turns import show_voice
 

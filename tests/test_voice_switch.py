@@ -187,7 +187,7 @@ def test_a_reconnect_keeps_the_switch_and_later_the_restored_output(tmp_path):
 def test_the_voice_control_follows_reset_and_switches_the_new_session(monkeypatch):
     """``%realtime voice`` then ``%realtime reset`` (with new options: a new Session):
     the new Session speaks; the closed one is not reconnected to give text back."""
-    from rt_notebook.client.session import connect, get_session
+    from rt_notebook.client.registry import connect, get_session
     from rt_notebook.frontends.magics import RealtimeMagics
     from rt_notebook.frontends.voice_turns import hide_voice, show_voice
 

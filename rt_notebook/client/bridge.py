@@ -31,18 +31,42 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigurationError
 from ..protocol import translate
 from ..protocol.events import Dialect, Event
 from ..protocol.turns import Request, Turn
-from .responses import ResponseHandle
+from .responses import HandleOwner, ResponseHandle
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .driver import Driver
 
-__all__ = ["SessionConnection"]
+__all__ = ["BridgedSession", "SessionConnection"]
+
+
+class BridgedSession(HandleOwner, Protocol):
+    """What the bridge needs of a Session (a :class:`~rt_notebook.client.session.Session`;
+    an interface, so that this module does not depend on the Session's, which makes it)."""
+
+    @property
+    def driver(self) -> Driver: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def connect(self, timeout: float = 30.0) -> object: ...
+
+    def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
+
+    def append_audio(self, pcm: bytes) -> None: ...
+
+    def clear_audio(self) -> None: ...
+
+    def commit_audio(self, *, respond: bool = True, timeout: float = 30.0) -> object: ...
 
 
 def _typed(dialect: Dialect) -> Callable[[Event], Any]:
@@ -197,7 +221,7 @@ class SessionConnection:
     """An async context manager giving the SDK connection's resources on a Session,
     for code written in ``shape`` (``"ga"`` or ``"beta"``)."""
 
-    def __init__(self, session: Session, shape: str | Dialect = Dialect.GA) -> None:
+    def __init__(self, session: BridgedSession, shape: str | Dialect = Dialect.GA) -> None:
         try:
             self.shape = Dialect(shape)
         except ValueError:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..protocol.turns import Timing
     from .session import Session
 
-__all__ = ["any_session", "connect", "get_session"]
+__all__ = ["any_session", "connect", "get_session", "sessions"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -111,6 +111,12 @@ def get_session(name: str = "default") -> Session | None:
     """The Session called ``name`` if one was created."""
     with _sessions_lock:
         return _sessions.get(name)
+
+
+def sessions() -> list[Session]:
+    """The Sessions created through :func:`connect`, in creation order (a copy)."""
+    with _sessions_lock:
+        return list(_sessions.values())
 
 
 _announced = threading.Event()

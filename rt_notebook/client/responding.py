@@ -11,34 +11,23 @@ to the driver on the I/O thread. Thread-safe: only the submission runs on the I/
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..protocol import payloads
-from ..protocol.options import ResponseOptions, ToolLike, check_response_options
+from ..protocol.options import ResponseOptions, check_response_options
 from ..protocol.sendable import check_sendable
 from ..protocol.turns import Request, Turn
 from .item_writes import item_request, message_with_images
 from .responses import ResponseHandle
+from .tool_host import ToolTracker
 
 if TYPE_CHECKING:
     from .driver import Driver
     from .link import Link
 
 __all__ = ["Responder", "ToolTracker"]
-
-
-class ToolTracker(Protocol):
-    """What the responder needs of the tool runner (a Session's ``Toolbox``)."""
-
-    def schemas(
-        self, names: Iterable[str | ToolLike | Mapping[str, Any]] | None = None
-    ) -> list[dict[str, Any]]:
-        """Definitions for tool names, Tool objects or definitions."""
-
-    def track(self, handle: ResponseHandle, overrides: ResponseOptions) -> None:
-        """Remember what a response asked for (its tool round's follow-up asks the same)."""
 
 
 class Responder:

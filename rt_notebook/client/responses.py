@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import RealtimeError
 from ..protocol.images import ImagePart
+from . import result_views
 
 if TYPE_CHECKING:
     from ..protocol.turns import Turn
@@ -148,21 +149,15 @@ class ResponseResult:
         return [item for item in self.items if item.type in kinds]
 
     def _repr_markdown_(self) -> str:
-        # As a cell shows the answer: the one renderer of items (render/items.py).
-        from ..render.items import response_markdown
-        from ..render.markdown import safe_inline
-
-        return response_markdown(self.items) or f"*({safe_inline(self.status)}, no text)*"
+        # As a cell shows the answer: drawn by the views (render/items.py), installed by
+        # the package (client/result_views.py).
+        return result_views.views().markdown(self)
 
     def _repr_html_(self) -> str | None:
         """A drawing front ends show instead of the Markdown, only for an answer past the
         Markdown limit (as a cell's huge answer): rendering megabytes of Markdown would
         block the page."""
-        from ..render.bounded import bounded_html, needs_bounds
-        from ..render.items import item_source
-
-        source = "\n\n".join(filter(None, map(item_source, self.items)))
-        return bounded_html(source) if needs_bounds(source) else None
+        return result_views.views().html(self)
 
 
 class HandleDriver(Protocol):

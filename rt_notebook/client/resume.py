@@ -6,7 +6,7 @@ Sources, by their suffix:
   answer's final output keeps its items in its metadata (:mod:`rt_notebook.client.saved_turns`).
   A chat panel's notebook export keeps them the same way;
 - a recording (``.jsonl``, ``%realtime record FILE``): its received events replayed into
-  the conversation mirror (:func:`rt_notebook.frontends.transcript.load_recording`), images taken
+  the conversation mirror (:func:`rt_notebook.client.recording.load_recording`), images taken
   from the items as they were sent;
 - a chat panel's JSON export (``.json``): its items (images as labels only).
 
@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigurationError, RealtimeError
 from ..protocol.conversation import Conversation
@@ -35,15 +35,36 @@ from ..protocol.images import ImagePart
 from ..protocol.restore import restore_items
 
 if TYPE_CHECKING:
-    from .responses import ItemSnapshot
-    from .session import Session
+    from .responses import ItemSnapshot, SessionStatus
 
-__all__ = ["ResumeReport", "load", "notebook_path", "resume"]
+__all__ = ["ResumableSession", "ResumeReport", "load", "notebook_path", "resume"]
 
 METADATA_KEY = "rt_notebook"
 MODES = ("replace", "append")
 # The magic's cells: a notebook's code cell whose first line runs it.
 _CELL_MAGIC = "%%realtime"
+
+
+class ResumableSession(Protocol):
+    """What a resume needs of the Session it fills (a
+    :class:`~rt_notebook.client.session.Session`; an interface, so that this module does not
+    depend on the Session's, which calls it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def items(self) -> list[ItemSnapshot]: ...
+
+    @property
+    def active_response_id(self) -> str | None: ...
+
+    @property
+    def status(self) -> SessionStatus: ...
+
+    def connect(self, timeout: float = 30.0) -> object: ...
+
+    def restore(self, conversation: Conversation, timeout: float = 30.0) -> object: ...
 
 
 @dataclass
@@ -338,8 +359,7 @@ def _image_again(
 
 
 def _from_recording(lines: Iterable[str]) -> Loaded:
-    from ..frontends.transcript import load_recording
-    from .recording import read_line
+    from .recording import load_recording, read_line
 
     lines = list(lines)
     notes: list[str] = []
@@ -444,7 +464,7 @@ def conversation_of(wires: Sequence[dict[str, Any]]) -> Conversation:
 
 
 def resume(
-    session: Session,
+    session: ResumableSession,
     path: str | os.PathLike[str] | None = None,
     *,
     mode: str | None = None,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.events import Dialect, Event
-from ..protocol.options import ResponseOptions, Unpack
+from ..protocol.options import ResponseOptions, ToolLike, Unpack
 from ..protocol.turns import State, Timing
 from ..redaction import Secret
 from .driver import Driver, Subscriber
@@ -33,19 +33,17 @@ from .reading import ConversationReader
 from .responding import Responder
 from .responses import ItemSnapshot, ResponseHandle, SessionStatus
 from .settings_keeper import SettingsKeeper, check_settings
+from .tool_host import McpHost, SessionTools, ToolOptions, provider
 from .transport import Endpoint, Transport, resolve_endpoint
 from .voice_input import VoiceInput
 
 if TYPE_CHECKING:
     from ..protocol.conversation import Conversation
     from ..protocol.timeline import Timeline
-    from ..tools import Tool, Toolbox, ToolOptions
-    from ..tools.mcp_servers import MCPServer, MCPServers
-    from ..tools.mcp_servers.remote import RemoteMCPServer
     from .bridge import SessionConnection
     from .resume import ResumeReport
 
-__all__ = ["Session", "SessionStatus", "Timing", "check_settings", "connect", "get_session"]
+__all__ = ["Session", "SessionStatus", "Timing", "check_settings"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -108,10 +106,10 @@ class Session:
         self._link = Link(self._io, self._driver, endpoint, connect_settings)
         self._reader = ConversationReader(self._driver, self._io)
         self._items = ItemWriter(self._link, self._reader)
-        from ..tools import Toolbox  # pydantic-heavy: loaded with the first Session
-
-        # Registered function tools and the runner that answers the model's calls to them.
-        self.tools: Toolbox = Toolbox(self)
+        # Registered function tools and the runner that answers the model's calls to them
+        # (an rt_notebook.tools.Toolbox, from the provider the package installed).
+        self._tool_provider = provider()
+        self.tools: SessionTools = self._tool_provider.toolbox(self)
         self._responder = Responder(
             lambda turn: ResponseHandle(self, turn), self._link, self._driver, self.tools
         )
@@ -126,7 +124,7 @@ class Session:
         }
         self._settings = SettingsKeeper(self._link, self._driver, self.tools, connect_with)
         # Local MCP servers whose tools are offered through self.tools: made on first use.
-        self._mcp: MCPServers | None = None
+        self._mcp: McpHost | None = None
         self._mcp_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -503,20 +501,19 @@ class Session:
         """
         return self.tools.tool(function, **options)
 
-    def register_tool(self, function: Callable[..., Any], **options: Unpack[ToolOptions]) -> Tool:
+    def register_tool(
+        self, function: Callable[..., Any], **options: Unpack[ToolOptions]
+    ) -> ToolLike:
         """Offer ``function`` to the model; a connected Session sends ``session.update``."""
         return self.tools.register(function, **options)
 
     @property
-    def mcp(self) -> MCPServers:
-        """The local MCP servers added with :meth:`add_mcp_server`, by label."""
+    def mcp(self) -> McpHost:
+        """The MCP servers added with :meth:`add_mcp_server`, by label (an
+        ``rt_notebook.tools.mcp_servers.MCPServers``)."""
         with self._mcp_lock:
             if self._mcp is None:
-                from ..tools.mcp_servers import (
-                    MCPServers,  # the mcp SDK loads with the first server
-                )
-
-                self._mcp = MCPServers(self.tools)
+                self._mcp = self._tool_provider.mcp_servers(self.tools)
             return self._mcp
 
     def add_mcp_server(
@@ -533,8 +530,9 @@ class Session:
         headers: Mapping[str, str] | None = None,
         authorization: str | None = None,
         **local: Any,
-    ) -> MCPServer | RemoteMCPServer:
-        """Offer an MCP server's tools to the model.
+    ) -> Any:
+        """Offer an MCP server's tools to the model; returns its handle (an
+        ``MCPServer``, or a ``RemoteMCPServer`` for ``url=``/``connector_id=``).
 
         ``url=...`` (or ``connector_id=...``): a remote server the service runs itself
         (the embedded server too, offline): its ``{"type": "mcp"}`` tool joins the session's
@@ -693,6 +691,3 @@ class Session:
     def _on_raw(self, raw: str | bytes) -> None:
         """Feed one server frame by hand (tests of views)."""
         self._driver.on_frame(raw)
-
-
-from .registry import connect, get_session  # noqa: E402 - the registry makes Sessions

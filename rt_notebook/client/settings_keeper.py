@@ -10,8 +10,8 @@ for their acknowledgement through the :class:`~rt_notebook.client.link.Link`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..protocol import payloads
@@ -19,29 +19,13 @@ from ..protocol.events import Dialect
 from ..protocol.sendable import check_sendable
 from ..protocol.turns import Request
 from ..redaction import scrub_data
+from .tool_host import ToolLists
 
 if TYPE_CHECKING:
     from .driver import Driver
     from .link import Link
 
 __all__ = ["SettingsKeeper", "ToolLists", "check_settings"]
-
-
-class ToolLists(Protocol):
-    """What the settings need of the tool runner (a Session's ``Toolbox``)."""
-
-    @property
-    def hosted(self) -> Callable[[], list[dict[str, Any]]] | None:
-        """Makes the service-run (remote MCP) tool definitions, when any are configured."""
-
-    def __len__(self) -> int:
-        """How many tools are registered."""
-
-    def session_schemas(self, extra: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-        """The ``session.tools`` list: hand-written definitions, then registered tools."""
-
-    def hand_written(self, tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """The definitions in ``tools`` that no registered tool made."""
 
 
 class SettingsKeeper:

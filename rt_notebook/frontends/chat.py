@@ -60,8 +60,9 @@ import ipywidgets as widgets
 from IPython.display import display
 from ipywidgets import Layout
 
+from ..client.registry import connect, get_session
 from ..client.responses import one_line, status_reason
-from ..client.session import Session, connect, get_session
+from ..client.session import Session
 from ..client.voice_switch import typed_modalities
 from ..errors import RealtimeConnectionError, RealtimeError, ServerError
 from ..protocol.conversation import (
@@ -1248,10 +1249,10 @@ def _sources(images: Sequence[Any]) -> list[Any]:
 def _events_hub() -> EventsHub | None:
     """The kernel's events hub (``None`` outside a kernel or without anywidget)."""
     try:
-        from ..widgets.events import hub
+        from ..render.inspector_pane import events_hub
     except ImportError:
         return None
-    return hub()
+    return events_hub()
 
 
 def notebook_name() -> str:
@@ -1277,8 +1278,8 @@ def _bubble_entry(key: str, meta: dict[str, Any], blocks: list[Any], plain: str 
 
 def _route_clicks(view: ChatView) -> None:
     """Have the view's messages (Approve / Deny, replay) handled on rt_notebook's kernel
-    subshell, so a click counts while a cell blocks the main shell (see render/approval)."""
-    from ..render.approval import route_to_subshell
+    subshell, so a click counts while a cell blocks the main shell (see widgets/subshells)."""
+    from ..widgets.subshells import route_to_subshell
 
     route_to_subshell([view])
 

@@ -23,9 +23,10 @@ from traitlets import Bool, Dict, Float, List, Unicode, Union, observe
 
 from ..client.item_writes import message_with_images
 from ..client.models import DEFAULT_MODEL, deprecation_warning
+from ..client.registry import connect, get_session
 from ..client.responses import ItemSnapshot, ResponseHandle, ResponseResult
 from ..client.saved_turns import TurnRecorder
-from ..client.session import Session, connect, get_session
+from ..client.session import Session
 from ..errors import ConfigurationError, RealtimeError
 from .anchors import CellAnchors, insert_answer, item_ids
 from .figures import FigureMemory
@@ -372,12 +373,12 @@ class RealtimeMagics(Magics):
         args.record = TurnRecorder(session, added, sources, body)
         # Approvals are asked in this cell: by its tool view, or in an area made now.
         from ..render.approval import BackgroundApprovals, CellApprovals
-        from ..tools import asking
+        from ..tools import asking, toolbox
 
         approvals: CellApprovals | BackgroundApprovals | None = CellApprovals()
         if args.background:
-            wanted = any(tool.approval for tool in session.tools.values()) or (
-                session.tools.hosted is not None and session.mcp.asks_approval()
+            wanted = any(tool.approval for tool in toolbox(session).values()) or (
+                session.tools.hosted is not None and _mcp_asks_approval(session)
             )
             approvals = BackgroundApprovals() if wanted else None
         if key is not None:
@@ -883,8 +884,10 @@ def _round_of(
 ) -> ToolRound | None:
     """The tool round answering ``result``'s calls: the runner's own, or (an answer
     placed in the middle) one run where its calls were ``placed``."""
+    from ..tools import toolbox
+
     if not result.out_of_band:
-        return session.tools.round_for(str(result.id))
+        return toolbox(session).round_for(str(result.id))
     calls = [
         (new_id, call.call_id or "", call.name or "", call.arguments or "")
         for new_id, call in placed
@@ -892,9 +895,16 @@ def _round_of(
     ]
     if not calls:
         return None  # none could be placed (no call_id): the user answers, if anyone
-    return session.tools.run_in_place(
+    return toolbox(session).run_in_place(
         str(result.id), calls, after=placed[-1][0], overrides=overrides
     )
+
+
+def _mcp_asks_approval(session: Session) -> bool:
+    """Whether a remote MCP server of ``session`` asks before its calls."""
+    from ..tools.mcp_servers import mcp_servers  # loaded only where MCP servers are
+
+    return mcp_servers(session).asks_approval()
 
 
 def _in_thread(target: Any, *args: Any) -> None:
@@ -935,7 +945,9 @@ def _check_in_session(session: Session, args: Any) -> None:
     choice = overrides.get("tool_choice")
     if isinstance(choice, dict):
         declared = {tool.get("name") for tool in session.session_config.get("tools") or []}
-        if choice["name"] not in {*session.tools, *declared, *(overrides.get("tools") or [])}:
+        from ..tools import toolbox
+
+        if choice["name"] not in {*toolbox(session), *declared, *(overrides.get("tools") or [])}:
             raise ConfigurationError(
                 f"--tool-choice {choice['name']}: no tool of that name (%realtime tools lists them)"
             )

@@ -13,85 +13,14 @@ a note, never the whole file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..client.recording import RecordedFrame, read_line
+from ..client.recording import load_recording, load_timelines
 from ..protocol.conversation import Conversation
-from ..protocol.timeline import DEFAULT_CAP, Timeline
 from ..render.items import transcript_markdown
 
 __all__ = ["load_recording", "load_timelines", "to_json", "to_markdown"]
-
-
-def load_recording(lines: Iterable[str], notes: list[str] | None = None) -> Conversation:
-    """Replay the received events of a recording into a fresh mirror.
-
-    A line that cannot be read (cut, garbage, a binary frame) is skipped, with a note
-    appended to ``notes``; an event the mirror cannot apply is skipped the same way.
-    """
-    conversation = Conversation()
-    for number, frame in _frames(lines, notes):
-        if frame.direction != "received" or frame.event is None:
-            continue
-        try:
-            conversation.apply(frame.event)
-        except Exception as exc:  # a hostile event: the rest of the file still counts
-            _note(notes, number, f"event not applied ({type(exc).__name__})")
-    return conversation
-
-
-def load_timelines(lines: Iterable[str], notes: list[str] | None = None) -> dict[str, Timeline]:
-    """The turns' timelines of a recording (lines with a ``turn`` and an ``at``), by tag,
-    in order; events of no turn under ``"session"``. Unreadable lines: as
-    :func:`load_recording`."""
-    timelines: dict[str, Timeline] = {}
-    for _, frame in _frames(lines, notes):
-        event, at = frame.event, frame.at
-        if event is None or at is None:
-            continue  # recorded before timelines were written
-        tag = frame.turn or "session"
-        timeline = timelines.get(tag)
-        if timeline is None:
-            timeline = timelines[tag] = Timeline(tag, at)
-        size = len(json.dumps(event))
-        timeline.add(frame.direction, event, size, at, DEFAULT_CAP)
-        _note_ids(timeline, event)
-    for timeline in timelines.values():
-        timeline.done = True
-        timeline.folds.clear()
-    return timelines
-
-
-def _frames(lines: Iterable[str], notes: list[str] | None) -> Iterator[tuple[int, RecordedFrame]]:
-    """The readable frames of a recording with their line numbers; a note for the rest."""
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        frame = read_line(line)
-        if isinstance(frame, str):
-            _note(notes, number, frame)
-        else:
-            yield number, frame
-
-
-def _note(notes: list[str] | None, number: int, why: str) -> None:
-    if notes is not None:
-        notes.append(f"line {number} skipped: {why}")
-
-
-def _note_ids(timeline: Timeline, event: dict[str, Any]) -> None:
-    kind = event.get("type")
-    item, response = event.get("item"), event.get("response")
-    item = item if isinstance(item, dict) else {}
-    response = response if isinstance(response, dict) else {}
-    item_id, response_id = item.get("id"), response.get("id")
-    adds = kind in ("conversation.item.create", "response.output_item.added")
-    if adds and isinstance(item_id, str) and item_id not in timeline.item_ids:
-        timeline.item_ids.append(item_id)
-    if kind == "response.created" and isinstance(response_id, str):
-        timeline.response_ids.append(response_id)
 
 
 def timeline_text(path: str, turn: str | None, notes: list[str] | None = None) -> str:

@@ -42,6 +42,7 @@ MODULES = (
     "rt_notebook.client.session",
     "rt_notebook.protocol.setting_checks",  # a Session checks its settings when made
     "rt_notebook.render.cell",
+    "rt_notebook.render.inspector_pane",  # the footers' events links
     "rt_notebook.render.approval",
     "rt_notebook.render.voice",
     "rt_notebook.client.voice_switch",  # a text cell asks what voice controls left it to say

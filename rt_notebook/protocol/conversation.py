@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from .events import Event, to_ga
 from .images import ImagePart, image_parts
-from .mcp import MCP_ITEM_TYPES, absorb_mcp, mcp_handlers
+from .mcp import MCP_EVENT_STATUS, MCP_ITEM_TYPES, absorb_mcp, mark_status
 from .numbers import clean_usage
 
 __all__ = [
@@ -363,8 +363,11 @@ class Conversation:
             "response.function_call_arguments.done": self._on_arguments_done,
             "rate_limits.updated": self._on_rate_limits,
             "error": self._on_error,
+            # Remote MCP listings and calls (what they mean: .mcp).
+            **dict.fromkeys(MCP_EVENT_STATUS, self._on_mcp_status),
+            "response.mcp_call_arguments.delta": self._on_arguments_delta,
+            "response.mcp_call_arguments.done": self._on_mcp_arguments_done,
         }
-        self._handlers.update(mcp_handlers(self))  # remote MCP listings and calls
 
     # Public methods for reading -------------------------------------------------------
 
@@ -690,6 +693,21 @@ class Conversation:
         item.arguments_chunks[:] = [_text(event.get("arguments")) or ""]
         if _text(event.get("name")):
             item.name = event["name"]
+        return [ItemUpdated(item.id)]
+
+    def _on_mcp_status(self, event: Event) -> list[Change]:
+        item = self._items.get(event.get("item_id", ""))
+        if item is None:
+            return []
+        mark_status(item, str(event.get("type")))
+        return [ItemUpdated(item.id)]
+
+    def _on_mcp_arguments_done(self, event: Event) -> list[Change]:
+        item = self._items.get(event.get("item_id", ""))
+        arguments = _text(event.get("arguments"))
+        if item is None or arguments is None:
+            return []
+        item.arguments_chunks[:] = [arguments]
         return [ItemUpdated(item.id)]
 
     def _on_rate_limits(self, event: Event) -> list[Change]:

@@ -22,23 +22,22 @@ An ``mcp_call`` and an ``mcp_approval_response`` keep the approval request's id 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from .events import Event, new_id
-
-if TYPE_CHECKING:
-    from .conversation import Change, Conversation, Item
 
 __all__ = [
     "MCP_EVENT_STATUS",
     "MCP_ITEM_TYPES",
+    "McpItem",
     "absorb_mcp",
     "approval_response",
     "arguments_object",
     "error_text",
-    "mcp_handlers",
+    "mark_status",
     "restored_text",
+    "result_text",
 ]
 
 MCP_ITEM_TYPES = frozenset(
@@ -61,6 +60,23 @@ _FAILED = {
 }
 
 
+class McpItem(Protocol):
+    """What of an item the MCP rules read and write (the mirror's ``Item`` is one)."""
+
+    id: str
+    type: str
+    name: str | None
+    call_id: str | None
+    output: str | None
+    status: str | None
+    server_label: str | None
+    error: str | None
+    tools: tuple[dict[str, str], ...]
+
+    @property
+    def arguments(self) -> str: ...
+
+
 def error_text(error: object) -> str | None:
     """An ``mcp_call`` item's ``error`` as one line (``protocol_error 404: …``)."""
     if error is None:
@@ -76,8 +92,8 @@ def error_text(error: object) -> str | None:
     return str(error)
 
 
-def absorb_mcp(item: Item, wire: Event) -> None:
-    """Take what a full MCP item snapshot says (the mirror's ``Item._absorb`` calls this)."""
+def absorb_mcp(item: McpItem, wire: Event) -> None:
+    """Take what a full MCP item snapshot says (the mirror calls this for MCP items)."""
     label = wire.get("server_label")
     if isinstance(label, str):
         item.server_label = label
@@ -103,42 +119,12 @@ def absorb_mcp(item: Item, wire: Event) -> None:
         )
 
 
-def mcp_handlers(conversation: Conversation) -> dict[str, Callable[[Event], list[Change]]]:
-    """The mirror's handlers of the MCP server events, by GA type."""
-    from .conversation import ItemDelta, ItemUpdated
-
-    def on_status(event: Event) -> list[Change]:
-        item = conversation.item(str(event.get("item_id", "")))
-        if item is None:
-            return []
-        kind = str(event.get("type"))
-        item.status = MCP_EVENT_STATUS[kind]
-        if kind in _FAILED and item.error is None:
-            item.error = _FAILED[kind]
-        return [ItemUpdated(item.id)]
-
-    def on_arguments_delta(event: Event) -> list[Change]:
-        item = conversation.item(str(event.get("item_id", "")))
-        delta = event.get("delta")
-        if item is None or type(delta) is not str:
-            return []
-        item.arguments_chunks.append(delta)
-        return [ItemDelta(item.id, event.get("response_id"), "arguments", delta)]
-
-    def on_arguments_done(event: Event) -> list[Change]:
-        item = conversation.item(str(event.get("item_id", "")))
-        arguments = event.get("arguments")
-        if item is None or not isinstance(arguments, str):
-            return []
-        item.arguments_chunks[:] = [arguments]
-        return [ItemUpdated(item.id)]
-
-    handlers: dict[str, Callable[[Event], list[Change]]] = dict.fromkeys(
-        MCP_EVENT_STATUS, on_status
-    )
-    handlers["response.mcp_call_arguments.delta"] = on_arguments_delta
-    handlers["response.mcp_call_arguments.done"] = on_arguments_done
-    return handlers
+def mark_status(item: McpItem, event_type: str) -> None:
+    """Set the status a lifecycle event (one of :data:`MCP_EVENT_STATUS`) gives its item;
+    a failure with no error yet says what failed (the events carry no reason)."""
+    item.status = MCP_EVENT_STATUS[event_type]
+    if event_type in _FAILED and item.error is None:
+        item.error = _FAILED[event_type]
 
 
 def approval_response(request_id: str, approve: bool, reason: str | None = None) -> Event:
@@ -154,7 +140,7 @@ def approval_response(request_id: str, approve: bool, reason: str | None = None)
     return item
 
 
-def restored_text(item: Item) -> str:
+def restored_text(item: McpItem) -> str:
     """What an MCP item was, as the text that stands for it on a new connection."""
     server = item.server_label or "?"
     if item.type == "mcp_list_tools":
@@ -179,3 +165,27 @@ def arguments_object(arguments: str) -> Any:
         return json.loads(arguments)
     except ValueError:
         return arguments
+
+
+def result_text(content: Sequence[Any], structured: Any = None) -> str:
+    """A tool result's content as text for the model: text blocks as they are, other blocks
+    named (an image's type and size), the structured result when there is no content."""
+    parts: list[str] = []
+    for block in content:
+        kind = getattr(block, "type", "")
+        if kind == "text":
+            parts.append(str(getattr(block, "text", "")))
+        elif kind in ("image", "audio"):
+            data = str(getattr(block, "data", ""))
+            mime = getattr(block, "mime_type", "") or ""
+            parts.append(f"[{kind} {mime}, {len(data) * 3 // 4} bytes]")
+        elif kind == "resource_link":
+            parts.append(f"[resource {getattr(block, 'uri', '')}]")
+        elif kind == "resource":
+            resource = getattr(block, "resource", None)
+            parts.append(str(getattr(resource, "text", None) or f"[resource {kind}]"))
+        else:
+            parts.append(f"[{kind or 'content'}]")
+    if not parts and structured is not None:
+        return json.dumps(structured, default=str)
+    return "\n".join(parts)

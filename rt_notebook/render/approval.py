@@ -22,8 +22,6 @@ they are missing (other kernels) the buttons still work once the cell is not blo
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import contextvars
 import logging
 import threading
@@ -34,6 +32,7 @@ from IPython.display import DisplayHandle, display
 
 from ..redaction import scrub
 from ..tools import CallState
+from ..widgets.subshells import route_to_subshell
 from .markdown import fenced, inline_code, safe_inline, safe_markdown
 
 if TYPE_CHECKING:
@@ -289,50 +288,3 @@ class ToolRoundView:
         if self.plain:
             return {"text/plain": text}
         return {"text/markdown": text, "text/plain": text}
-
-
-# Routing widget messages to a subshell ---------------------------------------------------
-
-_subshell_lock = threading.Lock()
-_subshell_id: list[str] = []  # the subshell rt_notebook created, once per kernel
-
-
-def route_to_subshell(widgets: list[Any]) -> bool:
-    """Have the kernel deliver these widgets' messages on rt_notebook's own subshell.
-
-    Returns whether it could (ipykernel 7 with subshells); otherwise nothing changes.
-    """
-    try:
-        subshell_id = _own_subshell()
-    except Exception as exc:  # not ipykernel 7, or its internals moved: degrade
-        log.debug("rt_notebook: no kernel subshell for widget messages: %s", exc)
-        return False
-    for widget in widgets:
-        comm = getattr(widget, "comm", None)
-        if comm is None or not hasattr(comm, "_reply_subshell_for"):
-            return False
-        comm._reply_subshell_for = lambda _data, _default: subshell_id
-    return True
-
-
-def _own_subshell() -> str:
-    with _subshell_lock:
-        if _subshell_id:
-            return _subshell_id[0]
-        from IPython import get_ipython
-
-        shell: Any = get_ipython()
-        manager = shell.kernel.shell_channel_thread.manager
-        created: concurrent.futures.Future[str] = concurrent.futures.Future()
-
-        def create() -> None:
-            # Subshells are created on the shell-channel thread.
-            try:
-                created.set_result(manager._create_subshell())
-            except BaseException as exc:
-                with contextlib.suppress(concurrent.futures.InvalidStateError):
-                    created.set_exception(exc)
-
-        manager._shell_channel_io_loop.add_callback(create)
-        _subshell_id.append(created.result(10))
-        return _subshell_id[0]

@@ -74,7 +74,7 @@ def plain_summary(text: str, limit: int = 80) -> str:
 def _events_link(key: str) -> str:
     """The footer's "events" link for turn ``key`` (empty where widgets cannot work)."""
     try:
-        from ..widgets.events import events_link
+        from .inspector_pane import events_link
     except ImportError:  # anywidget missing: %realtime inspect still works
         return ""
     return events_link(key)

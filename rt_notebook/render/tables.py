@@ -34,7 +34,9 @@ def tools_table(session: Session) -> str:
     if not session.tools:
         return "No function tools: register one with `@session.tool` or `@rt_notebook.tool`."
     rows = ["| tool | parameters | approval | timeout | description |", "|---|---|---|---|---|"]
-    for name, tool in session.tools.items():
+    from ..tools import toolbox
+
+    for name, tool in toolbox(session).items():
         required = set(tool.parameters.get("required", []))
         parameters = ", ".join(
             name if name in required else f"{name}?" for name in tool.parameters["properties"]
@@ -50,15 +52,18 @@ def tools_table(session: Session) -> str:
 
 def mcp_table(session: Session) -> str:
     """The Session's MCP servers and the tools each offers, as a Markdown table."""
-    remote = session.mcp.remote
-    if not session.mcp and not remote:
+    from ..tools.mcp_servers import mcp_servers
+
+    servers = mcp_servers(session)
+    remote = servers.remote
+    if not servers and not remote:
         return (
             "No MCP servers: add one with `%realtime mcp add LABEL --command CMD` (the kernel "
             "runs it) or `%realtime mcp add LABEL URL` (the service runs it)."
         )
     rows = ["| server | where | running | tools | not offered |", "|---|---|---|---|---|"]
     for label, hosted in remote.items():
-        listing = session.mcp.listing(label)
+        listing = servers.listing(label)
         if listing is None or listing.status not in ("completed", "failed"):
             tools = "*listing…*"
         elif listing.status == "failed":
@@ -69,7 +74,7 @@ def mcp_table(session: Session) -> str:
             f"| {inline_code(label)} | {_cell(hosted.where)} (run by the service; approval: "
             f"{_cell(hosted.approval)}) | service | {tools or 'none'} | |"
         )
-    for label, server in session.mcp.items():
+    for label, server in servers.items():
         tools = ", ".join(inline_code(name) for name in server.tools) or "none"
         skipped = "; ".join(f"{name}: {why}" for name, why in server.skipped.items())
         rows.append(

@@ -18,13 +18,14 @@ the thread only updates that display).
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import logging
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from IPython.display import Audio, DisplayHandle, display
+from IPython.display import DisplayHandle, display
 
 from ..client.audio import pcm_seconds, wav_bytes
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "VoiceOutput",
     "audio_bundle",
+    "audio_html",
     "recent_players",
     "recent_voices",
     "truncate_played",
@@ -83,6 +85,18 @@ def voice_in_background(
     return voice
 
 
+def audio_html(wav: bytes) -> str:
+    """``<audio controls>`` with ``wav`` as a data URL, as :class:`IPython.display.Audio`
+    writes it (built here: the only text in it is base64, nothing the model wrote)."""
+    source = "data:audio/wav;base64," + base64.b64encode(wav).decode("ascii")
+    return (
+        '<audio controls="controls">\n'
+        f'    <source src="{source}" type="audio/wav" />\n'
+        "    Your browser does not support the audio element.\n"
+        "</audio>"
+    )
+
+
 def audio_bundle(pcm: bytes, cap_seconds: float, note: str = "") -> dict[str, Any]:
     """The display bundle that keeps ``pcm`` in the notebook, or a note past the cap."""
     seconds = pcm_seconds(pcm)
@@ -95,8 +109,10 @@ def audio_bundle(pcm: bytes, cap_seconds: float, note: str = "") -> dict[str, An
             "cap, see %config RealtimeMagics.audio_cap_seconds; the transcript is below)"
         )
         return {"text/plain": text, "text/markdown": f"*{text}*"}
-    html = Audio(data=wav_bytes(pcm))._repr_html_()
-    return {"text/html": html, "text/plain": f"<audio: {seconds:.1f} s{note}>"}
+    return {
+        "text/html": audio_html(wav_bytes(pcm)),
+        "text/plain": f"<audio: {seconds:.1f} s{note}>",
+    }
 
 
 def truncate_played(session: Session, handle: ResponseHandle, played: int) -> bool:

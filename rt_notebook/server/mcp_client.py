@@ -81,7 +81,7 @@ async def call_tool(
     """Call tool ``name``: its output, or the ``mcp_call`` error that says what failed."""
     from mcp.shared.exceptions import MCPError
 
-    from rt_notebook.tools.mcp_servers.connection import result_text
+    from ..protocol.mcp import result_text
 
     async def calling(session: Any) -> McpOutcome:
         result = await session.call_tool(name, dict(arguments))

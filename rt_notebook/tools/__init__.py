@@ -17,7 +17,16 @@ Three layers, one module each, each usable without the next:
 """
 
 from .registry import ToolRegistry, default_registry, tool
-from .runner import ROUND_TAG, Approver, CallState, Toolbox, ToolCall, ToolRound, asking
+from .runner import (
+    ROUND_TAG,
+    Approver,
+    CallState,
+    Toolbox,
+    ToolCall,
+    ToolRound,
+    asking,
+    toolbox,
+)
 from .schema import (
     DEFAULT_TIMEOUT,
     Tool,
@@ -46,4 +55,5 @@ __all__ = [
     "error_output",
     "function_tool",
     "tool",
+    "toolbox",
 ]

@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import Tool, default_registry, function_tool
+from . import Tool, default_registry, function_tool, toolbox
 
 if TYPE_CHECKING:
     from ..client.session import Session
@@ -160,5 +160,5 @@ def enable(session: Session | None = None, *, shell: Any = None) -> list[Tool]:
         if session is None:
             default_registry.add(built)
         else:
-            session.tools.registry.add(built)
+            toolbox(session).registry.add(built)
     return tools

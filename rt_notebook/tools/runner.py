@@ -49,7 +49,16 @@ if TYPE_CHECKING:
     from ..client.session import Session
     from ..protocol.conversation import Change
 
-__all__ = ["ROUND_TAG", "Approver", "CallState", "ToolCall", "ToolRound", "Toolbox", "asking"]
+__all__ = [
+    "ROUND_TAG",
+    "Approver",
+    "CallState",
+    "ToolCall",
+    "ToolRound",
+    "Toolbox",
+    "asking",
+    "toolbox",
+]
 
 log = logging.getLogger("rt_notebook")
 
@@ -686,3 +695,12 @@ def _tool_call(round: ToolRound, item: ItemSnapshot) -> ToolCall:
             round, item.id, item.id, item.name or "", item.arguments or "", server_label=label
         )
     return ToolCall(round, item.id, item.call_id or "", item.name or "", item.arguments or "")
+
+
+def toolbox(session: Session) -> Toolbox:
+    """``session.tools`` as the :class:`Toolbox` it is (the Session, a layer below, knows
+    it only by the interface it needs: ``client.tool_host.SessionTools``)."""
+    tools = session.tools
+    if not isinstance(tools, Toolbox):
+        raise TypeError(f"session.tools is a {type(tools).__name__}, not a Toolbox")
+    return tools

@@ -15,11 +15,12 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any
 
 import pydantic
 import pydantic_core
 
+from ..client.tool_host import ToolOptions
 from ..errors import ConfigurationError
 from ..protocol.options import Unpack
 
@@ -38,16 +39,6 @@ __all__ = [
 DEFAULT_TIMEOUT = 30.0
 # Names the Realtime API accepts for functions.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class ToolOptions(TypedDict, total=False):
-    """How a function is offered as a tool: the keywords of ``@rt_notebook.tool(...)``,
-    ``@session.tool(...)``, ``session.register_tool`` and :func:`function_tool`."""
-
-    name: str | None  # default: the function's name
-    description: str | None  # default: the docstring's summary
-    approval: bool  # ask the user before every run (default: no)
-    timeout: float  # seconds a run may take before it counts as failed
 
 
 TOOL_OPTIONS: frozenset[str] = frozenset(ToolOptions.__annotations__)

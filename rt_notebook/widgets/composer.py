@@ -21,6 +21,7 @@ import traitlets
 
 from ._esm import with_thumbs
 from .pasted import PastedImage, pasted_images
+from .subshells import keep_frontend_subshell
 
 __all__ = ["Composer"]
 
@@ -47,7 +48,7 @@ class Composer(anywidget.AnyWidget):
         self._submit_handlers: list[Callable[[str, list[PastedImage]], None]] = []
         self._stop_handlers: list[Callable[[], None]] = []
         self.on_msg(self._handle_message)
-        _keep_frontend_subshell(self.comm)
+        keep_frontend_subshell(self.comm)
 
     def on_submit(self, callback: Callable[[str, list[PastedImage]], None]) -> None:
         """Call ``callback(text, images)`` when the user presses Enter or Send (``images``:
@@ -68,16 +69,3 @@ class Composer(anywidget.AnyWidget):
         elif event == "stop":
             for stop in self._stop_handlers:
                 stop()
-
-
-def _keep_frontend_subshell(comm: Any) -> None:
-    """Let Enter and Stop reach the kernel while a cell is running.
-
-    JupyterLab 4.6 sends widget messages on a kernel subshell, but ipykernel 7 routes a
-    comm's incoming messages to the subshell that last published on it, here the main
-    shell that created the widget, which is busy while a cell runs: Stop could then not
-    stop that cell's response. The composer's handlers are quick and thread-safe, so keep
-    the subshell the frontend chose. Kernels without that routing hook are left alone.
-    """
-    if comm is not None and callable(getattr(comm, "_reply_subshell_for", None)):
-        comm._reply_subshell_for = lambda data, default: default

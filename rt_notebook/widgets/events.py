@@ -12,12 +12,10 @@ comm. The hub is made once per kernel, from a cell's thread, and never displayed
 adds no output and no saved widget state.
 
 Clicks arrive on rt_notebook's kernel subshell (ipykernel 7), so they are handled while a
-blocking cell streams. :func:`open_inspector` then shows the turn's timeline, rendered by
-:func:`~rt_notebook.render.inspector.timeline_markdown` (sanitized Markdown, no HTML from
-events) in an ``ipywidgets.Output``, updated live until the turn is done: in JupyterLab's
-side area (the ``sidecar`` package), or in an Output the caller gives (the chat panel's).
-A front end without a side area for widgets (Notebook 7, VS Code) gets a one-line note
-naming the command that always works, ``%realtime inspect KEY --live``.
+blocking cell streams. The hub hands each click to its :attr:`EventsHub.opener`, which the
+views set (:func:`rt_notebook.render.inspector_pane.events_hub`: the turn's live timeline
+in JupyterLab's side area) and sends back the note it returns; a hub with no opener yet
+answers with the command that always works, ``%realtime inspect KEY --live``.
 """
 
 from __future__ import annotations
@@ -27,18 +25,20 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anywidget
 import traitlets
 
-if TYPE_CHECKING:
-    from ..client.session import Session
-    from ..protocol.timeline import Timeline
-    from ..render.inspector import LiveInspector
+from .subshells import route_to_subshell
 
-__all__ = ["EventsHub", "InspectorPane", "events_link", "hub", "open_inspector"]
+__all__ = ["EventsHub", "Opener", "hub"]
+
+# What a click opens: ``opener(key, side)`` shows turn ``key``'s events (in a side area
+# if ``side``: the page is JupyterLab's) and returns a note for the user ("" for none).
+Opener = Callable[[str, bool], str]
 
 log = logging.getLogger("rt_notebook")
 
@@ -60,6 +60,7 @@ class EventsHub(anywidget.AnyWidget):
         self.ready = threading.Event()  # set when a page installed the click delegate
         self.app = ""  # the front end that reported last (e.g. "JupyterLab")
         self.opened: list[str] = []  # keys opened by clicks, for tests
+        self.opener: Opener | None = None  # set by the views that draw the inspector
         # The last key asked to open and when (monotonic): "open" is idempotent per turn.
         self._last_open: tuple[str, str, float] | None = None
         self.on_msg(self._handle_message)
@@ -99,12 +100,18 @@ class EventsHub(anywidget.AnyWidget):
             return  # the turn's inspector was just opened: a double click, or a flood
         self.opened.append(key)
         try:
-            note = open_inspector(key, side=app == "JupyterLab")
+            note = self._open(key, side=app == "JupyterLab")
         except Exception:  # a click must never raise into the kernel's comm handling
             log.exception("rt_notebook: could not open the inspector for %s", key)
             note = f"Could not open the inspector: run %realtime inspect {key} in a cell."
         if note:
             self.send({"event": "note", "text": note})
+
+    def _open(self, key: str, *, side: bool) -> str:
+        opener = self.opener
+        if opener is None:  # no view has drawn a link of this kernel's yet
+            return f"Run %realtime inspect {key} --live in a cell to see its events."
+        return opener(key, side)
 
 
 _lock = threading.Lock()
@@ -122,8 +129,6 @@ def hub() -> EventsHub | None:
             shell = get_ipython()
             if shell is None or getattr(shell, "kernel", None) is None:
                 return None
-            from ..render.approval import route_to_subshell
-
             made = EventsHub()
             route_to_subshell([made])  # clicks are handled while a cell blocks
         except Exception as exc:  # no comms here: answers simply have no link
@@ -131,101 +136,3 @@ def hub() -> EventsHub | None:
             return None
         _hub.append(made)
         return made
-
-
-def events_link(key: str) -> str:
-    """The Markdown link that opens ``key``'s inspector (empty when there is no hub)."""
-    made = hub()
-    return made.link(key) if made is not None else ""
-
-
-# The inspector pane ------------------------------------------------------------------
-
-
-def _find(key: str) -> tuple[Session, Timeline] | None:
-    """The Session that has a turn ``key`` names, and a copy of its timeline."""
-    from ..client import registry as _registry
-
-    with _registry._sessions_lock:
-        sessions = list(_registry._sessions.values())
-    for session in sessions:
-        timeline = session.timeline(key)
-        if timeline is not None:
-            return session, timeline
-    return None
-
-
-def _output_bundle(bundle: dict[str, str]) -> tuple[dict[str, Any], ...]:
-    return ({"output_type": "display_data", "data": dict(bundle), "metadata": {}},)
-
-
-class InspectorPane:
-    """One turn's live timeline in an ``ipywidgets.Output`` (set by state, from any thread)."""
-
-    def __init__(self, output: Any, key: str) -> None:
-        self.output = output
-        self.key = key
-        self.live: LiveInspector | None = None
-
-    def show(self) -> None:
-        from ..render.inspector import LiveInspector
-
-        found = _find(self.key)
-        if found is None:
-            text = (
-                f"**Events of `{self.key}`**\n\n*(no such turn: forgotten, or of a Session "
-                "that was closed)*"
-            )
-            self._publish({"text/markdown": text, "text/plain": text})
-            return
-        session, timeline = found
-        self.live = LiveInspector(
-            session, timeline.key, f"Events of {self.key}", publish=self._publish
-        )
-        if not timeline.done:
-            self.live.start()
-
-    def stop(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-
-    def _publish(self, bundle: dict[str, str]) -> None:
-        self.output.outputs = _output_bundle(bundle)
-
-
-_side_lock = threading.Lock()
-_side: list[tuple[Any, InspectorPane]] = []  # the open side pane, at most one
-
-
-def open_inspector(key: str, *, side: bool, into: Any = None) -> str:
-    """Show ``key``'s timeline: in ``into`` (an Output) if given, else in JupyterLab's side
-    area if ``side``. Returns a note for the user when neither is possible (else "")."""
-    if not KEY.match(key):
-        return "Not an id."
-    if into is not None:
-        pane = InspectorPane(into, key)
-        pane.show()
-        return ""
-    if not side:
-        return (
-            "This front end has no side area for the inspector: run "
-            f"%realtime inspect {key} --live in a cell."
-        )
-    try:
-        from sidecar import Sidecar
-    except ImportError:  # an optional dependency (rt-notebook[lab])
-        return (
-            "No side area here (the sidecar package is not installed): run "
-            f"%realtime inspect {key} --live in a cell."
-        )
-    with _side_lock:
-        previous = _side.pop() if _side else None
-        panel = Sidecar(title=f"Events · {key}", anchor="split-right")
-        panel.add_class("rt-inspector")
-        pane = InspectorPane(panel, key)
-        _side.append((panel, pane))
-    if previous is not None:  # one inspector pane at a time: the new one replaces it
-        previous[1].stop()
-        previous[0].close()
-    pane.show()
-    return ""

@@ -29,7 +29,7 @@ import traitlets
 
 from ..protocol.numbers import seconds_of
 from ._esm import with_icons
-from .composer import _keep_frontend_subshell
+from .subshells import keep_frontend_subshell
 
 __all__ = ["Microphone"]
 
@@ -79,7 +79,7 @@ class Microphone(anywidget.AnyWidget):
         self.received = 0  # PCM bytes received since the page loaded
         self.gaps = 0  # chunks that never came (a reloaded page restarts the numbering)
         self.on_msg(self._handle_message)
-        _keep_frontend_subshell(self.comm)
+        keep_frontend_subshell(self.comm)
 
     def on_start(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call ``callback(mode)`` when capture starts (``"push"`` or ``"handsfree"``)."""

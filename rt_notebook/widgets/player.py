@@ -22,7 +22,7 @@ import anywidget
 import traitlets
 
 from ._esm import with_icons
-from .composer import _keep_frontend_subshell
+from .subshells import keep_frontend_subshell
 
 __all__ = ["AudioPlayer"]
 
@@ -69,7 +69,7 @@ class AudioPlayer(anywidget.AnyWidget):
         self.on_msg(self._handle_message)
         self.observe(self._report_status, names="status")
         # Messages from the browser must arrive while the cell that streams is running.
-        _keep_frontend_subshell(self.comm)
+        keep_frontend_subshell(self.comm)
 
     # Public methods -----------------------------------------------------------------------
 

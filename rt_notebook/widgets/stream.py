@@ -28,6 +28,8 @@ import anywidget
 import ipywidgets
 import traitlets
 
+from .subshells import route_to_subshell
+
 __all__ = ["AnswerStream", "StreamHub", "open_stream", "short_model_id", "widget_bundle"]
 
 log = logging.getLogger("rt_notebook")
@@ -116,8 +118,6 @@ def _made_hub() -> StreamHub | None:
             shell = get_ipython()
             if shell is None or getattr(shell, "kernel", None) is None:
                 return None  # a terminal: no page to stream to
-            from ..render.approval import route_to_subshell
-
             made = StreamHub()
             route_to_subshell([made])  # the page's "ready" arrives while a cell blocks
             _hub.append(made)
@@ -132,8 +132,6 @@ def open_stream(*, waiting: str, link: str = "", plain: bool = False) -> AnswerS
         made = _made_hub()
         if made is None or not made.ready.is_set():
             return None
-        from ..render.approval import route_to_subshell
-
         stream = AnswerStream(
             model_id=short_model_id(),
             key=secrets.token_hex(4),

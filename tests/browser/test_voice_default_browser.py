@@ -143,7 +143,7 @@ def test_a_mic_press_over_a_cells_spoken_answer_stops_and_truncates_it(
         context.close()
 
 
-SETTINGS = """from rt_notebook.client.session import get_session
+SETTINGS = """from rt_notebook.client.registry import get_session
 s = get_session()
 print(s.settings["modalities"], s.session_config["output_modalities"])"""
 

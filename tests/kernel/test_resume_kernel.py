@@ -24,7 +24,7 @@ server = EmbeddedServer(pace=0.0).start()
 %config RealtimeMagics.url = server.websocket_base_url
 os.environ['OPENAI_API_KEY'] = server.token
 %realtime connect
-from rt_notebook.client.session import get_session
+from rt_notebook.client.registry import get_session
 session = get_session("default")
 
 @session.tool

@@ -13,7 +13,7 @@ The ``mcp`` SDK is optional (``pip install 'rt-notebook[mcp]'``) and imported on
 from .connection import MCPConnection, MCPServerError, MCPToolError, ServerSpec
 from .naming import exposed_name
 from .remote import RemoteMCPServer
-from .servers import MCPServer, MCPServers, MCPTool
+from .servers import MCPServer, MCPServers, MCPTool, mcp_servers
 
 __all__ = [
     "MCPConnection",
@@ -25,4 +25,5 @@ __all__ = [
     "RemoteMCPServer",
     "ServerSpec",
     "exposed_name",
+    "mcp_servers",
 ]

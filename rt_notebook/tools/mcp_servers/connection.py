@@ -16,11 +16,12 @@ import contextlib
 import logging
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from ...errors import RealtimeError, scrub
+from ...protocol.mcp import result_text
 
 if TYPE_CHECKING:
     from mcp import ClientSession
@@ -311,32 +312,6 @@ class MCPConnection:
         except (OSError, ValueError):
             return ""
         return f"; its last stderr line: {scrub(lines[-1])[:200]}" if lines else ""
-
-
-def result_text(content: Sequence[Any], structured: Any = None) -> str:
-    """A tool result's content as text for the model: text blocks as they are, other blocks
-    named (an image's type and size), the structured result when there is no content."""
-    parts: list[str] = []
-    for block in content:
-        kind = getattr(block, "type", "")
-        if kind == "text":
-            parts.append(str(getattr(block, "text", "")))
-        elif kind in ("image", "audio"):
-            data = str(getattr(block, "data", ""))
-            mime = getattr(block, "mime_type", "") or ""
-            parts.append(f"[{kind} {mime}, {len(data) * 3 // 4} bytes]")
-        elif kind == "resource_link":
-            parts.append(f"[resource {getattr(block, 'uri', '')}]")
-        elif kind == "resource":
-            resource = getattr(block, "resource", None)
-            parts.append(str(getattr(resource, "text", None) or f"[resource {kind}]"))
-        else:
-            parts.append(f"[{kind or 'content'}]")
-    if not parts and structured is not None:
-        import json
-
-        return json.dumps(structured, default=str)
-    return "\n".join(parts)
 
 
 def _offending_line(exc: Exception) -> str:

@@ -29,9 +29,10 @@ if TYPE_CHECKING:
     from mcp import types as mcp_types
 
     from ...client.responses import ItemSnapshot
+    from ...client.session import Session
     from .. import Toolbox
 
-__all__ = ["DEFAULT_START_TIMEOUT", "MCPServer", "MCPServers", "MCPTool"]
+__all__ = ["DEFAULT_START_TIMEOUT", "MCPServer", "MCPServers", "MCPTool", "mcp_servers"]
 
 log = logging.getLogger("rt_notebook")
 
@@ -520,3 +521,12 @@ def _tool(server: MCPServer, name: str, remote: mcp_types.Tool) -> MCPTool:
         server=server.label,
         remote_name=remote_name,
     )
+
+
+def mcp_servers(session: Session) -> MCPServers:
+    """``session.mcp`` as the :class:`MCPServers` it is (the Session, a layer below, knows
+    it only by the interface it needs: ``client.tool_host.McpHost``)."""
+    servers = session.mcp
+    if not isinstance(servers, MCPServers):
+        raise TypeError(f"session.mcp is a {type(servers).__name__}, not MCPServers")
+    return servers
