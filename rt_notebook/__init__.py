@@ -7,6 +7,11 @@ Importing the package is cheap: the heavy parts load on first use.
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from .client import result_views, tool_host
@@ -57,10 +62,84 @@ _LAZY = {
 }
 
 
-# Modules README names by their path from before the layer packages.
-_MODULE_ALIASES = {
+# Modules by their names from before the layer packages (user code, notebooks and patch
+# targets may name them): importing one gives the module at its new place, the same object.
+# A package's submodules follow it (``rt_notebook.mcp_servers.remote``).
+_MOVED = {
+    "session": "client.session",
+    "_driver": "client.driver",
+    "_ioloop": "client.io_thread",
+    "_items": "client.item_writes",
+    "_reading": "client.reading",
+    "_registry": "client.registry",
+    "_voice_io": "client.voice_input",
+    "bridge": "client.bridge",
+    "responses": "client.responses",
+    "transport": "client.transport",
+    "recording": "client.recording",
+    "models": "client.models",
+    "pricing": "client.pricing",
+    "audio": "client.audio",
+    "images": "client.images",
+    "voice_switch": "client.voice_switch",
+    "magics": "frontends.magics",
+    "magic_args": "frontends.magic_args",
+    "anchors": "frontends.anchors",
+    "cell_errors": "frontends.cell_errors",
+    "last_error": "frontends.last_error",
+    "chat": "frontends.chat",
+    "chat_voice": "frontends.chat_voice",
+    "voice_control": "frontends.voice_control",
+    "_warmup": "frontends.warmup",
+    "figures": "frontends.figures",
+    "transcript": "frontends.transcript",
+    "code_blocks": "render.code_blocks",
+    "playing": "render.playing",
+    "render.voice_turns": "frontends.voice_turns",
+    "widgets.export": "render.export",
     "notebook_tools": "tools.notebook_tools",
+    "mcp_servers": "tools.mcp_servers",
 }
+
+
+def _moved_to(old: str) -> str | None:
+    """The new dotted name (under the package) of ``old``, a moved module or a submodule of
+    a moved package; ``None`` when it did not move."""
+    parts = old.split(".")
+    for size in range(len(parts), 0, -1):
+        new = _MOVED.get(".".join(parts[:size]))
+        if new is not None:
+            return ".".join([new, *parts[size:]])
+    return None
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a moved module's old name as the module at its new place (see ``_MOVED``)."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if not fullname.startswith(f"{__name__}."):
+            return None
+        new = _moved_to(fullname[len(__name__) + 1 :])
+        if new is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def __init__(self) -> None:
+        self._specs: dict[str, Any] = {}  # a module's own spec while it is imported again
+
+    def create_module(self, spec: Any) -> types.ModuleType:
+        new = _moved_to(spec.name[len(__name__) + 1 :])
+        assert new is not None
+        module = importlib.import_module(f"{__name__}.{new}")
+        self._specs[module.__name__] = module.__spec__
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        # The import system gave the module the old name's spec: it keeps its own.
+        module.__spec__ = self._specs.pop(module.__name__)
+
+
+sys.meta_path.append(_MovedModules())
 
 
 class _Tools:
@@ -105,15 +184,11 @@ result_views.install(_ResultViews())
 
 
 def __getattr__(name: str) -> Any:
-    if name in _MODULE_ALIASES:
-        import importlib
-
-        return importlib.import_module(f".{_MODULE_ALIASES[name]}", __name__)
+    if name in _MOVED:
+        return importlib.import_module(f".{_MOVED[name]}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'rt_notebook' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
