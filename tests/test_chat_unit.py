@@ -954,6 +954,14 @@ def test_closing_the_panel_interrupts_its_pending_approvals(session):
     assert panel._ask_approval(tool_round.calls[0]) is False
 
 
+class _ShortNaps(threading.Event):
+    """A view loop's stop event whose timed waits last a moment at most: the writer's paced
+    naps are real seconds, while here the panel's own (frozen) clock paces it."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return super().wait(None if timeout is None else min(timeout, 0.002))
+
+
 @pytest.mark.parametrize("paragraph_words", [40, 0], ids=["paragraphs", "one-paragraph"])
 def test_streaming_bubble_bytes_stay_within_three_and_a_half_times_the_text(
     fed_panel, paragraph_words
@@ -963,6 +971,7 @@ def test_streaming_bubble_bytes_stay_within_three_and_a_half_times_the_text(
     3.5x the final text (each character once as text, once in its block), at most five
     messages a second plus a few, and ends with the exact text."""
     session, panel = fed_panel
+    panel._loop._stopping = _ShortNaps()  # the test's clock, not the wall's, paces the writer
     page = Page(panel)
     flushes = [0]
     flush = panel._flush
