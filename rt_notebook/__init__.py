@@ -139,7 +139,9 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__spec__ = self._specs.pop(module.__name__)
 
 
-sys.meta_path.append(_MovedModules())
+# First: a moved package's old name has the new one's __path__, where the path finder would
+# load a second copy of each submodule under the old name.
+sys.meta_path.insert(0, _MovedModules())
 
 
 class _Tools:

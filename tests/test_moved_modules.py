@@ -64,3 +64,17 @@ def test_a_fresh_interpreter_imports_by_the_old_name_first():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "rt_notebook.frontends.magics"
+
+
+def test_a_fresh_interpreter_imports_a_moved_packages_submodule_by_its_old_name():
+    """The path finder must not load a second copy under the old name (whose relative
+    imports would then point beyond the package)."""
+    code = (
+        "from rt_notebook.mcp_servers.remote import RemoteMCPServer as R;"
+        "import sys;"
+        "assert sys.modules['rt_notebook.mcp_servers.remote'] is "
+        "sys.modules['rt_notebook.tools.mcp_servers.remote'];"
+        "print(R.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "rt_notebook.tools.mcp_servers.remote"
