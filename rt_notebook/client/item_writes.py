@@ -47,10 +47,7 @@ class ItemWriter:
         images: Sequence[Any] = (),
         image_detail: str | None = None,
     ) -> str:
-        """Add a message item; return its id once the server has it. While a turn runs,
-        it waits its turn. ``after`` places it after that item id (``"root"``: first).
-        ``images`` (files, Figures, PIL images, arrays, PNG/JPEG bytes) follow the text
-        (see :func:`rt_notebook.client.images.image_part`)."""
+        """:meth:`Session.add_message` (documented there)."""
         item = message_with_images(text, role, self.dialect, images, image_detail)
         return self.add_item(item, after=after, timeout=timeout)
 

@@ -126,15 +126,7 @@ class VoiceInput:
     def set_turn_detection(
         self, mode: str | None, *, timeout: float = 30.0, **params: Any
     ) -> dict[str, Any]:
-        """Set the session's turn detection: ``"server_vad"`` (the service's default),
-        ``"semantic_vad"`` or ``None`` (off: you commit with :meth:`commit_audio`).
-
-        ``params`` are the mode's settings, e.g. ``threshold`` (0-1),
-        ``prefix_padding_ms``, ``silence_duration_ms``, ``create_response``,
-        ``interrupt_response`` (``server_vad``) or ``eagerness`` (``semantic_vad``); a
-        misspelt one raises :class:`~rt_notebook.errors.ConfigurationError` before anything
-        is sent. Kept for reconnects; returns the session the server confirms.
-        """
+        """:meth:`Session.set_turn_detection` (documented there)."""
         if mode not in TURN_DETECTION_MODES:
             raise ConfigurationError(
                 f"turn detection must be 'server_vad', 'semantic_vad' or None, not {mode!r}"
