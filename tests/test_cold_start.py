@@ -118,3 +118,63 @@ def test_a_first_cell_run_while_the_warm_up_is_still_importing_works():
     # Both threads then import the same modules (an import-lock cycle broke this once).
     found = run(FIRST_CELL.replace("{before}", "pass"))
     assert all("hello" in answer for answer in found["answers"]), found["answers"]
+
+
+COLLECTOR = (
+    "import gc, json, threading\n"
+    "{before}\n"
+    "seen = []\n"
+    "def watch(phase, info):\n"
+    "    if phase == 'start' and any(t.name == 'rt_notebook-warmup' and t.is_alive()"
+    " for t in threading.enumerate()):\n"
+    "        seen.append(info['generation'])\n"
+    "gc.callbacks.append(watch)\n"
+    "from IPython.core.interactiveshell import InteractiveShell\n"
+    "InteractiveShell.instance().run_line_magic('load_ext', 'rt_notebook')\n"
+    "for t in threading.enumerate():\n"
+    "    if t.name == 'rt_notebook-warmup': t.join(60)\n"
+    "import rt_notebook.server\n"
+    "cycle = []\n"
+    "cycle.append(cycle)\n"
+    "del cycle\n"
+    "print(json.dumps({{'enabled': gc.isenabled(), 'frozen': gc.get_freeze_count(),"
+    " 'during': seen, 'collected': gc.collect()}}))"
+)
+
+
+def test_the_warm_up_pauses_the_collector_for_its_imports_and_keeps_nothing_from_it():
+    found = run(COLLECTOR.format(before="pass"))
+    # No collection scanned the imports' objects while they loaded (the rehearsal after
+    # them may collect: its thread is alive then, hence "at most" young ones) ...
+    assert 2 not in found["during"], found
+    # ... and afterwards the collector is on and every object is collectable again: none
+    # is left frozen, and garbage made after the warm-up is found by a collection.
+    assert found["enabled"] is True
+    assert found["frozen"] == 0
+    assert found["collected"] >= 1
+
+
+def test_the_warm_up_leaves_a_collector_the_user_turned_off_off():
+    found = run(COLLECTOR.format(before="gc.disable()"))
+    assert found["enabled"] is False
+    assert found["frozen"] == 0
+
+
+def test_an_offline_sdk_client_sends_no_http_request_and_says_so():
+    # Realtime connections are WebSocket connections; the plain endpoints' shared HTTP
+    # client has no connection pool, and a request through it is refused, not attempted.
+    found = run(
+        "import asyncio, json\n"
+        "from rt_notebook.client.transport import shared_http_client\n"
+        "client = shared_http_client(secure=False)\n"
+        "async def ask():\n"
+        "    try:\n"
+        "        await client.get('http://127.0.0.1:9/v1/models')\n"
+        "    except RuntimeError as error:\n"
+        "        return str(error)\n"
+        "print(json.dumps({'refused': asyncio.run(ask()),"
+        " 'same': shared_http_client(secure=False) is client}))"
+    )
+    assert found["refused"].startswith("rt_notebook sends no HTTP request to a plain endpoint")
+    assert "127.0.0.1:9/v1/models" in found["refused"]
+    assert found["same"] is True
