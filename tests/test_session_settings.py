@@ -319,3 +319,38 @@ def test_protocol_names_work_as_well_as_the_short_ones(server, make):
     assert served["reasoning"] == {"effort": "medium"}
     assert served["audio"]["input"]["noise_reduction"] == {"type": "near_field"}
     assert served["audio"]["output"]["speed"] == 1.2
+
+
+def test_registering_a_tool_resends_hand_written_credentials_as_given(make, monkeypatch):
+    # session.settings is scrubbed (a Bearer header shows as ***); the tool list sent when a
+    # tool is registered must carry the header as the user gave it, not that view.
+    received = []
+    handle = ConnectionState._HANDLERS["session.update"]
+
+    def recording(state, event):
+        received.append(json.loads(json.dumps(event["session"].get("tools"))))
+        return handle(state, event)
+
+    monkeypatch.setitem(ConnectionState._HANDLERS, "session.update", recording)
+    header = "Bearer hand-written-credential-1234"
+    mcp = {
+        "type": "mcp",
+        "server_label": "docs",
+        "server_url": "http://127.0.0.1:9/mcp",
+        "headers": {"Authorization": header},
+        "require_approval": "never",
+    }
+    session = make()
+    session.update_session(tools=[LOOKUP, mcp])
+    assert "hand-written-credential" not in json.dumps(session.settings)  # the view
+    received.clear()
+
+    @session.tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    wait_until(lambda: received, "the tool list sent again")
+    (tools,) = received
+    assert [t.get("name") or t.get("server_label") for t in tools] == ["lookup", "docs", "add"]
+    assert tools[1]["headers"] == {"Authorization": header}

@@ -306,6 +306,12 @@ class Session:
         }
         return self._settings.update(changes, timeout)
 
+    def resend_tools(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Send the session's tool list again, now: the hand-written definitions the server
+        holds, then every registered tool (registering a tool on a connected Session does
+        this); wait for the server and return the session it confirms."""
+        return self._settings.resend_tools(timeout)
+
     # Reading the conversation -------------------------------------------------------------
 
     @property

@@ -68,6 +68,14 @@ class SettingsKeeper:
         result = self._link.wait(request, timeout)
         return dict(result)
 
+    def resend_tools(self, timeout: float) -> dict[str, Any]:
+        """Send the tool list again (a tool was registered or removed): the hand-written
+        definitions the server holds, as they were given (the :meth:`accepted` view is
+        scrubbed: an MCP server's ``Bearer`` header would go back as ``***``), then every
+        registered tool; return the confirmed session."""
+        held = payloads.settings_view(self.dialect, self._driver.accepted_settings())
+        return self.update({"tools": self._tools.hand_written(held.get("tools") or [])}, timeout)
+
     def body(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """A checked ``session.update`` body for ``config`` (``update_session``'s keywords)
         in this connection's dialect; refusals are ConfigurationErrors."""

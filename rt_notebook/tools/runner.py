@@ -439,7 +439,7 @@ class Toolbox(Mapping[str, Tool]):
         if not session.connected or session.on_io_thread():
             return  # sent with the next session.update (connect sends one)
         try:
-            session.update_session(tools=self.hand_written(session.settings.get("tools") or []))
+            session.resend_tools()
         except RealtimeConnectionError as exc:  # closed meanwhile: connect sends the list
             log.debug("rt_notebook: tool list not sent to %r: %s", session.name, exc)
 
