@@ -257,6 +257,37 @@ def test_inline_code_holds_any_name():
     assert inline_code("get_weather") == "`get_weather`"
 
 
+def test_the_panel_shows_any_name_in_inline_code_as_code_with_its_own_characters():
+    # inline_code writes a <code> element for names Markdown would misread; the panel's
+    # parser has raw HTML off, and once showed that element as the text "<code>...".
+    from rt_notebook.render.markdown_tree import markdown_tree
+
+    rng = random.Random(20261206)
+    names = ["a<b>", "x`y", "List<int>", "<script>alert(1)</script>", "</code><b>", "&amp;"]
+    names += [hostile_text(rng, 6).replace("\n", " ") for _ in range(300)]
+    for name in names:
+        shown = " ".join(name.split()) or "?"
+        code = inline_code(shown)
+        if not code.startswith("<code>"):
+            continue
+        tree = markdown_tree(f"**Tool** {code} returned")
+        assert tree[0][1:] == [["strong", "Tool"], " ", ["code", shown], " returned"], name
+        walker = _Walker()
+        walker.feed(markdown_html(f"**Tool** {code}"))
+        assert walker.problems == [], name
+        inner = re.fullmatch(r"<p><code>(.*)</code></p>\n", markdown_html(code), re.S)
+        assert inner is not None and html.unescape(inner.group(1)) == shown, name
+
+
+def test_model_text_with_code_elements_stays_text_in_the_panel():
+    rendered = markdown_html("a <code>x</code> b <code><img src=x onerror=1></code>")
+    assert "<code>x</code>" in rendered  # as Jupyter's own renderer shows it
+    assert "&lt;img src=x onerror=1&gt;" in rendered  # a tag inside: all text
+    walker = _Walker()
+    walker.feed(rendered)
+    assert walker.problems == []
+
+
 def test_safe_inline_cannot_start_a_block():
     for text in ["```\n<img src=x>\n```", "# h\n<b>", "- a\u2028- <script>", "| a | b |"]:
         line = safe_inline(text)

@@ -29,7 +29,8 @@ Two outputs follow it:
 :func:`markdown_html` (``ipywidgets.HTML`` in the chat panel)
     The same parser reads the Markdown and writes the HTML, with raw HTML and images
     disabled and links checked by :func:`is_safe_url`, so nothing depends on two parsers
-    agreeing.
+    agreeing. The one element it reads is ``<code>text</code>`` with no tag inside (what
+    :func:`inline_code` writes), as inline code of the text, as Jupyter shows it.
 
 Each function handles one piece on its own: sanitizing finished blocks separately and
 joining them with blank lines is as safe as sanitizing the whole, and costs time in
@@ -39,6 +40,7 @@ proportion to the piece. Text with none of ``< & ![``, a separator or a script s
 
 from __future__ import annotations
 
+import html
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -49,11 +51,13 @@ from ..redaction import scrub
 
 if TYPE_CHECKING:
     from markdown_it.renderer import RendererHTML
+    from markdown_it.rules_inline import StateInline
     from markdown_it.token import Token
     from markdown_it.utils import EnvType, OptionsDict
 
 __all__ = [
     "UNSAFE_SCHEMES",
+    "chat_parser",
     "fenced",
     "inline_code",
     "is_safe_url",
@@ -263,13 +267,43 @@ def _code_element(content: str) -> str:
 # HTML output ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _html_parser() -> MarkdownIt:
+def chat_parser() -> MarkdownIt:
+    """A new parser with the panel's policy (for :func:`markdown_html` and the panel's
+    trees): raw HTML off, images off, links checked, tables and strikethrough on, and
+    the ``<code>`` elements :func:`inline_code` writes read back as inline code."""
     # breaks: a line typed with Shift+Enter is a line in the bubble, as in other chat UIs.
     parser = MarkdownIt("commonmark", {"html": False, "breaks": True})
     parser.enable(["table", "strikethrough"])
     parser.disable("image")  # "![alt](url)" reads as "!" and a link
     parser.validateLink = is_safe_url  # type: ignore[method-assign]
+    # With raw HTML off, a name that needed inline_code's element (``a<b>``, a name with
+    # a backtick) would show as the text "<code>a&#60;b&#62;</code>".
+    parser.inline.ruler.before("backticks", "code_element", _code_element_rule)
+    return parser
+
+
+def _code_element_rule(state: StateInline, silent: bool) -> bool:
+    """``<code>text</code>`` (no tag inside) as inline code whose content is the text
+    with its entities decoded: shown as text, whatever it holds."""
+    if state.src[state.pos] != "<":
+        return False
+    match = _CODE_ELEMENT.match(state.src, state.pos)
+    if match is None:
+        return False
+    if not silent:
+        token = state.push("code_inline", "code", 0)
+        token.markup = "<code>"
+        token.content = html.unescape(match.group(1))
+    state.pos = match.end()
+    return True
+
+
+_CODE_ELEMENT = re.compile(r"<code>([^<]*)</code>")
+
+
+@lru_cache(maxsize=1)
+def _html_parser() -> MarkdownIt:
+    parser = chat_parser()
     parser.add_render_rule("link_open", _render_link_open)
     return parser
 

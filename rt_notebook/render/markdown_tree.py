@@ -25,7 +25,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from ..redaction import scrub
-from .markdown import is_safe_url, normalise_lines
+from .markdown import chat_parser, is_safe_url, normalise_lines
 
 __all__ = ["TAGS", "Node", "markdown_tree", "tree_text"]
 
@@ -44,12 +44,7 @@ _ALIGN = {"text-align:left": "left", "text-align:right": "right", "text-align:ce
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    # The same configuration as markdown_html's parser (render/markdown.py).
-    parser = MarkdownIt("commonmark", {"html": False, "breaks": True})
-    parser.enable(["table", "strikethrough"])
-    parser.disable("image")
-    parser.validateLink = is_safe_url  # type: ignore[method-assign]
-    return parser
+    return chat_parser()  # markdown_html's configuration (render/markdown.py)
 
 
 def markdown_tree(text: str) -> list[Node]:
