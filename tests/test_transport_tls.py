@@ -78,17 +78,21 @@ def test_wss_connections_share_one_tls_context_and_ws_ones_get_none(opened):
     assert [e.plain for e in ENDPOINTS.values()] == [False, False, False, False, True]
 
 
-def test_the_plain_http_client_loads_no_ca_bundle_and_trusts_nothing():
+def test_the_plain_http_client_loads_no_ca_bundle_and_sends_nothing(monkeypatch):
     plain = Endpoint(model="gpt-realtime", dialect=Dialect.GA, base_url="http://127.0.0.1:9/v1")
     secure = Endpoint(model="gpt-realtime", dialect=Dialect.GA)
 
-    def context(endpoint):
-        client = Transport(endpoint, "sk-test-not-a-real-key")._client._client
-        return client._transport._pool._ssl_context
+    def client(endpoint):
+        return Transport(endpoint, "sk-test-not-a-real-key")._client._client
 
-    assert context(secure) is shared_ssl_context()  # one CA bundle for HTTP and wss://
-    assert context(secure).cert_store_stats()["x509_ca"] > 0
-    untrusting = context(plain)
-    assert untrusting.cert_store_stats()["x509_ca"] == 0
-    assert untrusting.verify_mode is ssl.CERT_REQUIRED
-    assert untrusting.check_hostname
+    assert client(secure)._transport._pool._ssl_context is shared_ssl_context()  # one bundle
+    assert shared_ssl_context().cert_store_stats()["x509_ca"] > 0
+    # The plain endpoints' client has no connection pool: no CA bundle is loaded (none is
+    # made at all after this point), and a request is refused, never attempted.
+    made = []
+    monkeypatch.setattr(ssl, "create_default_context", lambda *a, **k: made.append(1))
+    untrusting = client(plain)
+    assert not hasattr(untrusting._transport, "_pool")
+    with pytest.raises(RuntimeError, match="sends no HTTP request to a plain endpoint"):
+        asyncio.run(untrusting.get("http://127.0.0.1:9/v1/models"))
+    assert made == []
