@@ -18,6 +18,7 @@ from tests.browser.lab_page import (
     open_notebook,
     open_notebook7,
     page_timeout_ms,
+    run_all,
     run_cell,
     run_cell_by_keyboard,
     save,
@@ -132,6 +133,22 @@ def test_a_long_answer_grows_by_appends_and_ends_as_one_output_in_jupyterlab(
         saved = (lab.root / "long_answer.ipynb").read_text(encoding="utf-8")
         assert "AnswerStream" not in saved  # no widget state of the answer is saved
         assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
+    finally:
+        context.close()
+
+
+def test_a_fresh_kernels_first_answer_streams_on_run_all(lab, browser):
+    """Run All on a fresh kernel (``%load_ext``, ``connect()``, a first ``%%realtime`` cell,
+    no pause): the first cell makes the stream hub, the page installs its renderer while
+    the answer is asked for, and the answer streams (the cold-start benchmark counts on
+    this when it plays the page's part), then ends as one exact Markdown output."""
+    context, page = open_notebook(lab, browser, "first_answer.ipynb", [CELLS[0], CELLS[2]])
+    try:
+        page.evaluate(WATCH_CELL, 1)
+        run_all(page, [0, 1])
+        answer_cell = cell(page, 1)
+        expect(answer_cell.locator(".jp-RenderedMarkdown").last).to_contain_text("completed")
+        check_streamed(page, answer_cell)
     finally:
         context.close()
 
