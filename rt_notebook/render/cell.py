@@ -42,6 +42,7 @@ from IPython.display import display
 from ..client.models import deprecation_warning
 from ..client.saved_turns import Recorder, shared_text
 from ..errors import RealtimeError
+from ..protocol.numbers import nonzero_usage
 from ..redaction import scrub
 from .bounded import bounded_html, needs_bounds
 from .inspector import footer_pieces
@@ -281,7 +282,8 @@ class CellView:
             "model": result.model,
             "response_id": result.id,
             "status": result.status,
-            "usage": result.usage,
+            # Without its zero counts (a missing count is 0): most are, in a text answer.
+            "usage": nonzero_usage(result.usage) if result.usage is not None else None,
             "session": self.session.name,
             "offline": self.session.endpoint.offline,
         }
