@@ -150,6 +150,7 @@ def assert_final(messages: list[dict], answer: str) -> None:
     opened = {m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_open"}
     closed = {m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_close"}
     assert opened
+    assert all(len(comm_id) <= 5 for comm_id in opened)  # named by every streaming message
     assert all(
         ANSWER_MODULE in m["content"]["data"]["state"]["_esm"]
         for m in messages
