@@ -7,8 +7,8 @@ widget, append only). For each case it prints, over every message the answer cau
 (its display, its widget's open, messages and close, the final update; the kernel's hub
 widgets are made once per kernel, before the first case, and not counted):
 
-- payload bytes (message content and buffers, UTF-8 JSON) per byte of final text
-  (goal ≤ 3.5);
+- payload bytes (message content and buffers, as the kernel packs them: compact JSON, the
+  bytes a front end receives) per byte of final text (goal ≤ 3.5);
 - whole-message bytes (header, parent header, metadata too) per byte of final text;
 - streaming messages per second of streaming (goal ≤ 5);
 - display lag: for each delta, from its arrival in the kernel (a Session subscriber
@@ -123,18 +123,27 @@ print(json.dumps(latencies))
 
 # Why the slow cases cannot meet both goals (printed after the figures).
 NOTE = """note: payload and lag pull against each other at slow rates. A delta waits at most
-  one interval before the message carrying it goes (p95 lag <= 250 ms needs an interval of
-  about 200 ms, five messages a second while the answer streams), and each message carries
-  about 70 bytes of framing however little text it holds ({"comm_id": "rt3-abcdef", "data":
-  {"method": "custom", "content": "..."}}: a 10-character model id, an append as a bare
-  string). So framing costs ~350 B/s. The text costs ~1x while streaming and ~1x in the
-  final text/markdown (text/plain only names the answer once the page rendered it), and the
-  display, widget open and close, footer and provenance ~2.3 kB per answer. The 2.9 kB
-  answer's words are ~4.7 B: at 20 words/s the text grows 94 B/s, so framing alone is 3.7x
-  (payload ~6.5x); at 50 words/s 235 B/s, framing 1.5x, plus 2x the text = 3.5x before
-  the fixed 0.8x (payload ~4.3x). The 17 kB paragraph (~9 B a word) and the 300-line code
-  block (~8 B a word) at 20 words/s: framing 1.9x and 2.2x (payload ~4.2x and ~4.6x). Meeting
-  3.5x there would take about one message a second: a lag near 1 s."""
+  one interval before the message carrying it goes: at 230 ms (CellView.interval) the lag
+  p95 of a steady stream is ~220 ms against 250 ms, and ~4.3 messages a second go out
+  while the answer streams. Each carries ~58 bytes of framing as the kernel packs it
+  however little text it holds ({"data":{"method":"custom","content":"..."},"comm_id":
+  "2c4"}: 54 bytes around an append sent as a bare string, and a 3-5 character model id),
+  so framing costs ~250 B/s. The text costs 1x while streaming and 1x in the final
+  text/markdown (text/plain only names the answer once the page rendered it), and the
+  widget's open (~730 B, of which its module 320), display (~230 B), close and the final
+  update's footer, summary and provenance (~900 B) ~1.9 kB per answer. So 3.5x needs
+  framing <= 1.5x minus the fixed share: text growing at least ~180 B/s for a long answer,
+  ~290 B/s for a 2.9 kB one. Slower, 3.5x cannot be met at this lag:
+  - 2.9 kB answer (4.8 B a word) at 20 words/s: text 97 B/s, framing 2.6x + 2x the text +
+    fixed 0.63x = ~5.3x; at 50 words/s: 243 B/s, framing 1.0x + 2x + 0.63x + the sealed
+    paragraphs' marks = ~3.8x;
+  - 17 kB paragraph (9 B a word) at 20 words/s: 167 B/s, framing 1.5x + 2x + 0.11x =
+    ~3.6x;
+  - 300-line code block (7.3 kB, ~8 B a word) at 20 words/s: 160 B/s, framing 1.6x + 2x +
+    0.26x = ~3.9x.
+  Meeting 3.5x takes an interval of ~0.75 s for the first (lag p95 ~0.7 s), ~0.3 s for the
+  2.9 kB answer at 50 words/s and the code block (p95 ~290 ms), and ~0.245 s for the
+  paragraph (p95 ~235 ms: within the goal with no margin on a loaded machine)."""
 
 
 @dataclass

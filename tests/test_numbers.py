@@ -8,7 +8,7 @@ import pytest
 
 from rt_notebook.client import pricing
 from rt_notebook.protocol.conversation import Conversation
-from rt_notebook.protocol.numbers import MAX_COUNT, clean_usage, count, seconds_of
+from rt_notebook.protocol.numbers import MAX_COUNT, clean_usage, count, nonzero_usage, seconds_of
 
 
 @pytest.mark.parametrize(
@@ -40,6 +40,41 @@ def test_usage_keeps_only_plausible_counts():
     }
     assert clean_usage("lots") is None
     assert clean_usage([1, 2]) is None
+
+
+def test_saved_usage_leaves_out_zero_counts_and_costs_the_same():
+    usage = {
+        "total_tokens": 1257,
+        "input_tokens": 636,
+        "output_tokens": 621,
+        "input_token_details": {
+            "text_tokens": 636,
+            "audio_tokens": 0,
+            "image_tokens": 0,
+            "cached_tokens": 36,
+            "cached_tokens_details": {"text_tokens": 36, "audio_tokens": 0, "image_tokens": 0},
+        },
+        "output_token_details": {"text_tokens": 0, "audio_tokens": 621},
+        "type": "tokens",
+    }
+    kept = nonzero_usage(usage)
+    assert kept == {
+        "total_tokens": 1257,
+        "input_tokens": 636,
+        "output_tokens": 621,
+        "input_token_details": {
+            "text_tokens": 636,
+            "cached_tokens": 36,
+            "cached_tokens_details": {"text_tokens": 36},
+        },
+        "output_token_details": {"audio_tokens": 621},
+        "type": "tokens",
+    }
+    prices = {kind: 1.0 + i for i, kind in enumerate(pricing.PRICE_KINDS)}
+    cost = pricing.cost(usage, prices)
+    assert cost is not None
+    assert pricing.cost(kept, prices) == cost  # a missing count is 0
+    assert nonzero_usage({"total_tokens": 0, "input_token_details": {"text_tokens": 0}}) == {}
 
 
 def test_a_hostile_usage_reaches_the_mirror_cleaned_and_prices_do_not_raise():

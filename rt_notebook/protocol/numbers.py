@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_COUNT", "clean_usage", "count", "seconds_of"]
+__all__ = ["MAX_COUNT", "clean_usage", "count", "nonzero_usage", "seconds_of"]
 
 # Far above any real token count or sample count, far below a float's limit.
 MAX_COUNT = 10**15
@@ -43,6 +43,22 @@ def clean_usage(usage: Any) -> dict[str, Any] | None:
         elif value is None or isinstance(value, str):
             clean[key] = value
     return clean
+
+
+def nonzero_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """A cleaned ``usage`` (:func:`clean_usage`) without its zero counts and the details
+    objects left empty, for a saved output's metadata: most of a text answer's nested
+    counts (audio, image, cached tokens) are 0. Nothing is lost: a count that is not
+    there is 0 (nothing in rt_notebook reads usage back from a saved output; ``pricing``,
+    reading a session's, takes a missing count as 0 too)."""
+    kept: dict[str, Any] = {}
+    for key, value in usage.items():
+        if isinstance(value, Mapping):
+            if details := nonzero_usage(value):
+                kept[key] = details
+        elif value != 0:
+            kept[key] = value
+    return kept
 
 
 def seconds_of(samples: Any, rate: Any) -> float:

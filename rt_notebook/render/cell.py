@@ -5,7 +5,8 @@ widget and the page receives only what is new, as the widget's messages: each fi
 Markdown block once (:class:`~rt_notebook.render.blocks.BlockScanner` finds them), and the
 growing tail as appended text (:class:`~rt_notebook.render.stream_edits.StreamEdits` says
 what; the page renders the Markdown). A :class:`~rt_notebook.render.view_loop.ViewLoop`
-paces the messages: the first delta at once, then at most five messages a second. Past
+paces the messages: the first delta at once, then one message per :attr:`CellView.interval`
+(230 ms: about four a second, a change shown within that). Past
 :data:`~rt_notebook.render.stream_edits.MARKDOWN_LIMIT` characters the rest streams as
 plain text, folded behind the page's "show all" control; the final output of such an
 answer also holds ``text/html`` (:mod:`~rt_notebook.render.bounded`), which front ends
@@ -42,6 +43,7 @@ from IPython.display import display
 from ..client.models import deprecation_warning
 from ..client.saved_turns import Recorder, shared_text
 from ..errors import RealtimeError
+from ..protocol.numbers import nonzero_usage
 from ..redaction import scrub
 from .bounded import bounded_html, needs_bounds
 from .inspector import footer_pieces
@@ -93,7 +95,10 @@ def _open_stream(waiting: str, link: str, plain: bool) -> AnswerStream | None:
 class CellView:
     """Shows one response in the current cell, growing as deltas arrive."""
 
-    interval = 0.2  # seconds between streaming messages: at most five a second
+    # Seconds between streaming messages. A delta waits at most this long (p95 of a steady
+    # stream ~0.95 x: ~220 ms against the 250 ms goal), and at slow rates each message's
+    # ~58 bytes of framing, not the text, sets the cost: 230 ms sends 13% fewer than 200.
+    interval = 0.23
 
     def __init__(
         self,
@@ -281,7 +286,8 @@ class CellView:
             "model": result.model,
             "response_id": result.id,
             "status": result.status,
-            "usage": result.usage,
+            # Without its zero counts (a missing count is 0): most are, in a text answer.
+            "usage": nonzero_usage(result.usage) if result.usage is not None else None,
             "session": self.session.name,
             "offline": self.session.endpoint.offline,
         }

@@ -8,11 +8,12 @@ answer's edits (:mod:`rt_notebook.render.stream_edits`) as the widget's custom m
 no trait ever holds the text, so nothing is resent and nothing is saved. When the answer
 ends the cell view replaces the widget's output with the final Markdown and closes it.
 
-Every byte of a streaming message's framing is paid at every message (five a second), so
-the framing is kept small: an edit that only appends travels as the bare string (the page
-reads a string as ``{"a": string}``), and each answer's model (and the one layout they all
-share) has a short model id (:func:`short_model_id`) instead of a 32-character uuid: the
-comm id every message names.
+Every byte of a streaming message's framing is paid at every message (about four a
+second), so the framing is kept small: an edit that only appends travels as the bare
+string (the page reads a string as ``{"a": string}``), and each answer's model has a short
+model id (:func:`short_model_id`) instead of a 32-character uuid: the comm id every
+message names. The widget's open is paid once per answer: its state holds only what the
+page reads, and its module is a one-line stub.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
+import string
 import threading
 from pathlib import Path
 from typing import Any
 
 import anywidget
-import ipywidgets
 import traitlets
 
 from .subshells import route_to_subshell
@@ -36,21 +37,44 @@ log = logging.getLogger("rt_notebook")
 
 _HERE = Path(__file__).parent
 
-# Each answer's module: hold the edits that arrive before the hub's renderer is ready,
-# then hand over. (It shows the waiting line meanwhile, as text.)
-_STUB = """const g=globalThis.__rtStream??={};g.ready??=new Promise(r=>g.resolve=r);
-export default{initialize({model:m}){const q=[],h=e=>q.push(e);m.on("msg:custom",h);
-m.send({hello:1});g.ready.then(s=>{m.off("msg:custom",h);s.initialize(m,q)})},
-render({model:m,el}){el.textContent=m.get("waiting");return g.ready.then(s=>s.render(m,el))}}
-"""
+# Each answer's module, on one line with single quotes (it crosses the wire with every
+# answer, as a JSON string). ``r`` is the page's promise of the hub's renderer (stream.js
+# resolves it). ``initialize`` must return at once (anywidget gives up on a model after
+# 2 s): it queues the edits that arrive before the renderer (a reloaded page may load the
+# answer's model before the hub's), says hello (a second hello asks the kernel for a
+# snapshot), then hands the model and the queue over. ``render`` shows the waiting line,
+# as text, until the renderer draws the view.
+_STUB = (
+    "const g=globalThis.__rtStream??={},r=g.ready??=new Promise(f=>g.resolve=f);"
+    "export default{initialize({model:m}){const q=[],h=e=>q.push(e);"
+    "m.on('msg:custom',h);m.send({hello:1});"
+    "r.then(s=>{m.off('msg:custom',h);s.initialize(m,q)})},"
+    "render({model:m,el}){el.textContent=m.get('waiting');return r.then(s=>s.render(m,el))}}"
+)
 _ids = itertools.count(1)
+_DIGITS = string.digits + string.ascii_lowercase
 
 
 def short_model_id() -> str:
-    """A widget model id (and comm id) unique in this kernel (a counter) and across
-    kernels (random), in about 10 characters instead of a uuid's 32: every streaming
-    message names it. Front ends take any string as a model id."""
-    return f"rt{next(_ids):x}-{secrets.token_hex(3)}"
+    """A widget model id (and comm id) in 3 to 5 characters instead of a uuid's 32: every
+    streaming message names it (about four a second).
+
+    A base-36 counter makes it unique in this kernel, which is all a page needs: its
+    widget manager is per kernel, and cleared when the kernel restarts. Two random
+    base-36 characters follow (1,296 values) as insurance against the one place ids of
+    another kernel meet ours: a notebook saved with widget state, whose stale models a
+    page restores next to the new kernel's (a counter alone would restart at the same
+    ids). Front ends take any string as a model id."""
+    return _base36(next(_ids)) + secrets.choice(_DIGITS) + secrets.choice(_DIGITS)
+
+
+def _base36(number: int) -> str:
+    digits = ""
+    while True:
+        number, digit = divmod(number, 36)
+        digits = _DIGITS[digit] + digits
+        if not number:
+            return digits
 
 
 class StreamHub(anywidget.AnyWidget):
@@ -77,6 +101,14 @@ class StreamHub(anywidget.AnyWidget):
             self.ready.set()
 
 
+# DOMWidget traits the answer's view never reads, left out of its state: without them the
+# page's model has its defaults (no classes, tooltip or tab index, no layout: no Layout
+# widget is made), and anywidget's id of the module only names CSS, which there is none of.
+_UNREAD = frozenset(
+    {"_anywidget_id", "_dom_classes", "_view_count", "layout", "tabbable", "tooltip"}
+)
+
+
 class AnswerStream(anywidget.AnyWidget):
     """One answer as it streams (see the module docstring)."""
 
@@ -86,6 +118,16 @@ class AnswerStream(anywidget.AnyWidget):
     waiting = traitlets.Unicode("").tag(sync=True)  # shown until the first text
     link = traitlets.Unicode("").tag(sync=True)  # the "events" link's href, or ""
     plain = traitlets.Bool(False).tag(sync=True)  # show text, not Markdown (--format text)
+
+    @traitlets.default("keys")
+    def _synced(self) -> list[str]:
+        # Only what the page reads: the state crosses the wire with every answer.
+        return [key for key in self.trait_names(sync=True) if key not in _UNREAD]
+
+    def add_traits(self, **traits: Any) -> None:
+        # anywidget adds its module and id as traits, each named in ``keys`` as it is added.
+        super().add_traits(**traits)
+        self.keys = self._synced()
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -106,7 +148,6 @@ class AnswerStream(anywidget.AnyWidget):
 
 _lock = threading.Lock()
 _hub: list[StreamHub] = []
-_layout: list[ipywidgets.Layout] = []  # one Layout for every answer: no new one each time
 
 
 def _made_hub() -> StreamHub | None:
@@ -121,7 +162,6 @@ def _made_hub() -> StreamHub | None:
             made = StreamHub()
             route_to_subshell([made])  # the page's "ready" arrives while a cell blocks
             _hub.append(made)
-            _layout.append(ipywidgets.Layout(model_id=short_model_id()))
         return _hub[0]
 
 
@@ -138,7 +178,6 @@ def open_stream(*, waiting: str, link: str = "", plain: bool = False) -> AnswerS
             waiting=waiting,
             link=link,
             plain=plain,
-            layout=_layout[0],
         )
         route_to_subshell([stream])  # a page's hello arrives while the cell blocks
     except Exception as exc:  # no comms here: the answer is shown when it is done

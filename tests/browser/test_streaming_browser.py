@@ -23,6 +23,7 @@ from tests.browser.lab_page import (
     run_cell_by_keyboard,
     save,
 )
+from tests.kernel.page import ANSWER_MODULE
 
 pytestmark = [pytest.mark.browser, TIMEOUT]
 
@@ -131,7 +132,7 @@ def test_a_long_answer_grows_by_appends_and_ends_as_one_output_in_jupyterlab(
         assert with_data[0]["metadata"]["rt_notebook"]["status"] == "completed"
         save(page)
         saved = (lab.root / "long_answer.ipynb").read_text(encoding="utf-8")
-        assert "AnswerStream" not in saved  # no widget state of the answer is saved
+        assert ANSWER_MODULE not in saved  # no widget state of the answer is saved
         assert page.locator(".jp-OutputArea-output[data-mime-type*=error]").count() == 0
     finally:
         context.close()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from .harness import Kernel
 
+# What marks an answer's widget in a comm_open or saved widget state: its module, which
+# says hello (the state names no class: it holds only what the page reads).
+ANSWER_MODULE = "m.send({hello:1})"
+
 
 def page_ready(kernel: Kernel) -> None:
     """Say "ready" as a page does once it installed the stream renderer (a comm message to
