@@ -12,6 +12,7 @@ import pytest
 
 from rt_notebook.render.cell import plain_summary
 from tests.browser.lab_page import (
+    KERNEL_READY,
     TIMEOUT,
     cell,
     expect,
@@ -145,6 +146,8 @@ def test_a_fresh_kernels_first_answer_streams_on_run_all(lab, browser):
     this when it plays the page's part), then ends as one exact Markdown output."""
     context, page = open_notebook(lab, browser, "first_answer.ipynb", [CELLS[0], CELLS[2]])
     try:
+        expect(cell(page, 1)).to_be_attached()
+        page.wait_for_function(KERNEL_READY)  # Run All as a user does, once the kernel is up
         page.evaluate(WATCH_CELL, 1)
         run_all(page, [0, 1])
         answer_cell = cell(page, 1)
