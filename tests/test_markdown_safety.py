@@ -276,7 +276,8 @@ def test_the_panel_shows_any_name_in_inline_code_as_code_with_its_own_characters
         walker.feed(markdown_html(f"**Tool** {code}"))
         assert walker.problems == [], name
         inner = re.fullmatch(r"<p><code>(.*)</code></p>\n", markdown_html(code), re.S)
-        assert inner is not None and html.unescape(inner.group(1)) == shown, name
+        assert inner is not None, name
+        assert html.unescape(inner.group(1)) == shown, name
 
 
 def test_model_text_with_code_elements_stays_text_in_the_panel():
