@@ -119,7 +119,6 @@ def test_the_streaming_answer_carries_the_link_as_its_own_control(monkeypatch):
     hub = stream.StreamHub()
     hub.ready.set()  # as if a page installed the renderer
     monkeypatch.setattr(stream, "_made_hub", lambda: hub)
-    monkeypatch.setattr(stream, "_layout", [ipywidgets.Layout()])
     made = cell._open_stream("waiting", "[events](#rt-events-abc-req_1)", plain=False)
     assert made is not None
     assert made.link == "#rt-events-abc-req_1"
