@@ -30,11 +30,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Protocol
-
-from markdown_it import MarkdownIt
+from typing import TYPE_CHECKING, Protocol
 
 from .markdown import fenced, inline_code, safe_inline, safe_markdown
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 __all__ = [
     "ROLE_LABELS",
@@ -275,4 +276,6 @@ def hard_breaks(markdown: str) -> str:
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # on first use: most texts are one line
+
     return MarkdownIt("commonmark")

@@ -45,11 +45,10 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-
 from ..redaction import scrub
 
 if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
     from markdown_it.renderer import RendererHTML
     from markdown_it.rules_inline import StateInline
     from markdown_it.token import Token
@@ -183,6 +182,10 @@ def markdown_html(text: str) -> str:
 def _block_parser() -> MarkdownIt:
     # HTML off: our output holds no raw HTML, so a tag line must not hide a fence after it.
     # Only block structure is needed: inline parsing (most of the cost) is switched off.
+    # markdown-it loads here, not at import: an answer with nothing to make inert (most
+    # of them, and a kernel's first) never needs it.
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False}).disable(["inline", "text_join"])
 
 
@@ -271,6 +274,8 @@ def chat_parser() -> MarkdownIt:
     """A new parser with the panel's policy (for :func:`markdown_html` and the panel's
     trees): raw HTML off, images off, links checked, tables and strikethrough on, and
     the ``<code>`` elements :func:`inline_code` writes read back as inline code."""
+    from markdown_it import MarkdownIt
+
     # breaks: a line typed with Shift+Enter is a line in the bubble, as in other chat UIs.
     parser = MarkdownIt("commonmark", {"html": False, "breaks": True})
     parser.enable(["table", "strikethrough"])
