@@ -9,6 +9,7 @@ the characters sent are about the text, once.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import json
 import random
 import threading
@@ -161,8 +162,40 @@ def test_pace_lets_the_first_publish_out_at_once_then_one_per_interval():
     pace = Pace(0.2)
     assert pace.wait(10.0) == 0.0
     pace.published(10.0)
-    assert pace.wait(10.05) == pytest.approx(0.15)
-    assert pace.wait(10.2) == 0.0
+    # A change 50 ms later waits one interval from when it came (not from the publish),
+    # with any that follow it: never longer.
+    pace.changed(10.05)
+    pace.changed(10.1)
+    assert pace.wait(10.1) == pytest.approx(0.15)
+    assert pace.wait(10.25) == 0.0
+    pace.published(10.25)
+    # After a whole interval without a publish, a change goes at once.
+    pace.changed(10.5)
+    assert pace.wait(10.5) == 0.0
+
+
+def test_a_steady_stream_is_paced_from_each_messages_first_change():
+    # Words every 50 ms, an interval of 230 ms: each message waits for its first word to
+    # have waited the interval, so no word waits longer, and there are fewer messages than
+    # one every interval (the gap before each message's first word is not spent waiting).
+    pace, gap, interval = Pace(0.23), 0.05, 0.23
+    arrivals = [i * gap for i in range(1, 401)]
+    sent, lags, pending = [], [], []
+    pace.published(0.0)
+    for now in arrivals:
+        pace.changed(now)
+        pending.append(now)
+        # Publish whenever due before the next word comes (the loop's wait, exactly).
+        due = now + pace.wait(now)
+        if due < now + gap:
+            lags += [due - t for t in pending]
+            pending.clear()
+            pace.published(due)
+            sent.append(due)
+    assert max(lags) <= interval + 1e-9
+    intervals = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(intervals) >= interval - 1e-9
+    assert len(sent) < arrivals[-1] / interval * 0.95  # >= 5% fewer than one per interval
 
 
 def test_view_loop_publishes_each_wake_within_the_pace_and_stops_when_done():

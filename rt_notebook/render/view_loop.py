@@ -21,7 +21,8 @@ Two ways to run it:
 Paced this way a view sends at most ``1 / interval`` messages a second however fast
 deltas come, and a change waits at most ``interval`` before it is sent: the first delta
 of an answer is shown at once, later ones within the interval (200 ms by default, five
-messages a second).
+messages a second; cells use 230 ms), counted from the first change a message carries
+(:class:`Pace`).
 """
 
 from __future__ import annotations
@@ -41,19 +42,42 @@ log = logging.getLogger("rt_notebook")
 
 @dataclass(slots=True)
 class Pace:
-    """Sans-I/O: when a view may publish again (the first change at once)."""
+    """Sans-I/O: when a view may publish again.
 
-    interval: float = 0.2  # seconds between publishes: at most five messages a second
+    The first change goes out at once, and so does a change that comes after a whole
+    ``interval`` without a publish. Any other change waits, with those that follow it,
+    until it has waited one ``interval``: no change waits longer (the display lag), and
+    since the wait starts at the first change rather than at the last publish, a stream of
+    words 50 ms apart sends a message every interval *plus* the gap before its first word
+    (about 10% fewer messages at 20 words a second than one every interval, each with
+    ~58 bytes of framing).
+    """
+
+    interval: float = 0.2  # seconds a change may wait: at most five messages a second
     last: float | None = None  # when the view last published (monotonic), None before
+    pending: float | None = None  # when the first change since the last pull came
+
+    def changed(self, now: float) -> None:
+        """Something changed at ``now`` (only the first change since the last pull counts)."""
+        if self.pending is None:
+            self.pending = now
 
     def wait(self, now: float) -> float:
         """Seconds until a publish may go out (0: now)."""
         if self.last is None:
             return 0.0
-        return max(0.0, self.last + self.interval - now)
+        since = now if self.pending is None else self.pending
+        if since >= self.last + self.interval:
+            return 0.0  # quiet for a whole interval: nothing to wait for
+        return max(0.0, since + self.interval - now)
+
+    def pulled(self) -> None:
+        """The view pulled the current state: changes after this one wait anew."""
+        self.pending = None
 
     def published(self, now: float) -> None:
         self.last = now
+        self.pending = None
 
 
 class ViewLoop:
@@ -77,6 +101,9 @@ class ViewLoop:
 
     def wake(self, *_: Any) -> None:
         """Something changed (any thread; usable directly as a Session subscriber)."""
+        # No lock on this per-delta path: a wake racing the loop's pull can at worst lose
+        # its time (the loop then counts from when it looks, microseconds later).
+        self.pace.changed(time.monotonic())
         self._woken.set()
 
     def stop(self) -> None:
@@ -136,6 +163,7 @@ class ViewLoop:
     def step(self) -> bool:
         """Pull and publish now (the pace is the caller's business)."""
         self._woken.clear()
+        self.pace.pulled()
         sent = self._publish()
         if sent:
             self.pace.published(time.monotonic())
