@@ -123,27 +123,27 @@ print(json.dumps(latencies))
 
 # Why the slow cases cannot meet both goals (printed after the figures).
 NOTE = """note: payload and lag pull against each other at slow rates. A delta waits at most
-  one interval before the message carrying it goes: at 230 ms (CellView.interval) the lag
-  p95 of a steady stream is ~220 ms against 250 ms, and ~4.3 messages a second go out
-  while the answer streams. Each carries ~58 bytes of framing as the kernel packs it
-  however little text it holds ({"data":{"method":"custom","content":"..."},"comm_id":
-  "2c4"}: 54 bytes around an append sent as a bare string, and a 3-5 character model id),
-  so framing costs ~250 B/s. The text costs 1x while streaming and 1x in the final
-  text/markdown (text/plain only names the answer once the page rendered it), and the
-  widget's open (~730 B, of which its module 320), display (~230 B), close and the final
-  update's footer, summary and provenance (~900 B) ~1.9 kB per answer. So 3.5x needs
-  framing <= 1.5x minus the fixed share: text growing at least ~180 B/s for a long answer,
-  ~290 B/s for a 2.9 kB one. Slower, 3.5x cannot be met at this lag:
-  - 2.9 kB answer (4.8 B a word) at 20 words/s: text 97 B/s, framing 2.6x + 2x the text +
-    fixed 0.63x = ~5.3x; at 50 words/s: 243 B/s, framing 1.0x + 2x + 0.63x + the sealed
+  one interval (CellView.interval, 210 ms) for the message carrying it; the view loop's pace
+  counts it from the first delta a message carries, so words 50 ms apart (20 a second) go
+  out every 250 ms and words 20 ms apart every 220 ms (lag p95 ~211 ms against 250 ms).
+  Each message carries ~58 bytes of framing as the kernel packs it however little text it
+  holds ({"data":{"method":"custom","content":"..."},"comm_id":"2c4"}: 54 bytes around an
+  append sent as a bare string, and a 3-5 character model id): ~232 B/s at 20 words/s,
+  ~264 B/s at 50. The text costs 1x while streaming and 1x in the final text/markdown
+  (text/plain only names the answer once the page rendered it), and the widget's open
+  (~730 B, of which its module 320), display (~230 B), close and the final update's footer,
+  summary and provenance (~900 B) ~1.9 kB per answer. So 3.5x needs framing <= 1.5x minus
+  the fixed share:
+  - 17 kB paragraph (9 B a word) at 20 words/s: text 167 B/s, framing 1.35x + 2x + 0.11x =
+    ~3.46x: met, with nothing to spare;
+  - 2.9 kB answer (4.8 B a word) at 20 words/s: text 97 B/s, framing 2.4x + 2x + fixed
+    0.63x = ~5.1x; at 50 words/s: 243 B/s, framing 1.1x + 2x + 0.63x + the sealed
     paragraphs' marks = ~3.8x;
-  - 17 kB paragraph (9 B a word) at 20 words/s: 167 B/s, framing 1.5x + 2x + 0.11x =
-    ~3.6x;
-  - 300-line code block (7.3 kB, ~8 B a word) at 20 words/s: 160 B/s, framing 1.6x + 2x +
-    0.26x = ~3.9x.
-  Meeting 3.5x takes an interval of ~0.75 s for the first (lag p95 ~0.7 s), ~0.3 s for the
-  2.9 kB answer at 50 words/s and the code block (p95 ~290 ms), and ~0.245 s for the
-  paragraph (p95 ~235 ms: within the goal with no margin on a loaded machine)."""
+  - 300-line code block (7.3 kB, ~8 B a word) at 20 words/s: 160 B/s, framing 1.45x + 2x +
+    0.26x = ~3.75x.
+  Meeting 3.5x in those three takes a message every ~0.75 s for the first (lag p95 ~0.7 s)
+  and ~0.3 s for the other two (p95 ~290 ms): past the 250 ms lag goal. Even the smallest
+  IOPub message (a stream message, ~30 bytes of framing) would leave the first above 3.5x."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ Two ways to run it:
 Paced this way a view sends at most ``1 / interval`` messages a second however fast
 deltas come, and a change waits at most ``interval`` before it is sent: the first delta
 of an answer is shown at once, later ones within the interval (200 ms by default, five
-messages a second; cells use 230 ms), counted from the first change a message carries
+messages a second; cells use 210 ms), counted from the first change a message carries
 (:class:`Pace`).
 """
 
