@@ -163,6 +163,15 @@ def test_the_warm_up_leaves_a_collector_the_user_turned_off_off():
     assert found["frozen"] == 0
 
 
+def test_the_warm_up_leaves_objects_someone_froze_frozen():
+    # gc.unfreeze() releases every frozen object, not only the warm-up's: a process that
+    # froze its own (before forking workers) keeps them frozen.
+    found = run(COLLECTOR.format(before="gc.freeze()\nfrozen = gc.get_freeze_count()"))
+    assert found["enabled"] is True
+    assert found["frozen"] > 0
+    assert 2 not in found["during"], found
+
+
 def test_an_offline_sdk_client_sends_no_http_request_and_says_so():
     # Realtime connections are WebSocket connections; the plain endpoints' shared HTTP
     # client has no connection pool, and a request through it is refused, not attempted.

@@ -93,14 +93,18 @@ def _collector_paused() -> Iterator[None]:
     them as newly promoted, so the next full collection comes on its usual schedule and
     scans them then: nothing is kept from the collector, only the scans of the cold start
     are skipped. A cell running meanwhile has its cyclic garbage collected at that next
-    full collection instead of sooner."""
+    full collection instead of sooner. Objects someone froze before (``gc.freeze()`` ahead
+    of a fork) stay frozen: ``unfreeze()`` would release theirs too, so then the move is
+    skipped and the young generation collects the imports' objects as it would have."""
     paused = gc.isenabled()
+    theirs = gc.get_freeze_count()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
-        gc.unfreeze()
+        if not theirs:
+            gc.freeze()
+            gc.unfreeze()
         if paused:
             gc.enable()
 

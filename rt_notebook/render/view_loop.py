@@ -49,8 +49,7 @@ class Pace:
     until it has waited one ``interval``: no change waits longer (the display lag), and
     since the wait starts at the first change rather than at the last publish, a stream of
     words 50 ms apart sends a message every interval *plus* the gap before its first word
-    (about 10% fewer messages at 20 words a second than one every interval, each with
-    ~58 bytes of framing).
+    (one every 250 ms for an interval of 200 or 210 ms, each with ~58 bytes of framing).
     """
 
     interval: float = 0.2  # seconds a change may wait: at most five messages a second
