@@ -17,8 +17,10 @@ as ``text/markdown`` (with a footer) and provenance metadata (never credentials)
 ``text/plain`` is the exact text too where no page showed the stream (a terminal,
 nbclient, papermill) or the answer is past the Markdown limit, and otherwise a one-line
 summary (:func:`plain_summary`: each representation of the whole text is paid once more
-on the wire and in the file, and the page renders the Markdown). The widget is closed,
-so a saved notebook holds one Markdown output and no widget state. Without a kernel to
+on the wire and in the file, and the page renders the Markdown). The page then forgets the
+widget's text and the widget is kept for the next answer
+(:func:`~rt_notebook.widgets.stream.end_stream`), so a saved notebook holds one Markdown
+output and no widget state of the answer. Without a kernel to
 stream through (a terminal) only the final output is shown; nbclient and papermill save
 the same final output. Model text is passed through
 :func:`~rt_notebook.render.markdown.safe_markdown` block by block (never the whole text per
@@ -34,6 +36,7 @@ import contextlib
 import contextvars
 import logging
 import re
+import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -125,7 +128,9 @@ class CellView:
         self.stream: AnswerStream | None = None
         self._closed = False  # the final output is shown: no widget may open any more
         bundle = self._stream_bundle() if self._open() else self._waiting_bundle()
-        self._display = display(bundle, raw=True, display_id=True)
+        # A display id names this output in the page, in the display and the final update:
+        # 48 random bits make a clash there negligible (IPython's own is a 32-character uuid).
+        self._display = display(bundle, raw=True, display_id=secrets.token_hex(6))
         self.updates += 1
         self.loop = ViewLoop(self._publish, interval=self.interval)
         self._unsubscribe = session.subscribe(self.loop.wake)
@@ -234,7 +239,7 @@ class CellView:
         return True
 
     def _collapse(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
-        """The whole answer replaces the streaming widget, which is then closed."""
+        """The whole answer replaces the streaming widget, which is then kept for the next."""
         body = "\n\n".join(p for p in (text, footer) if p) or "*…*"
         bundle = {"text/plain": body} if self.plain else {"text/markdown": body, "text/plain": text}
         if not self.plain and needs_bounds(text):
@@ -252,7 +257,10 @@ class CellView:
         self.updates += 1
         self._closed = True
         if self.stream is not None:
-            self._context.run(self.stream.close)
+            from ..widgets.stream import end_stream
+
+            self._context.run(end_stream, self.stream)  # kept for the next answer
+            self.updates += 1
             self.stream = None
 
     def _error_footer(self, error: RealtimeError) -> str:

@@ -14,7 +14,9 @@
 // rendered by Jupyter's own Markdown renderer as untrusted output, so Jupyter's sanitizer
 // applies as well. Without that renderer (a front end without rendermime) the text is
 // shown as plain text. When the answer ends, the kernel replaces this view with the final
-// Markdown output and closes the widget: nothing of it is saved in the notebook.
+// Markdown output and sends a reset: the page forgets the text, and the model is kept for
+// the kernel's next answer (a new view, with its own link and waiting line). Nothing of
+// the text is saved in the notebook.
 
 const EVENTS_HREF = /^#rt-events-[A-Za-z0-9_-]{1,40}-[A-Za-z0-9_-]{1,80}$/;
 
@@ -90,18 +92,32 @@ class AnswerView {
     this.footer.className = "rt-stream-footer";
     this.footer.style.cssText = "font-style:italic;opacity:0.75;margin-top:4px";
     this.waiting = this.footer.appendChild(document.createElement("span"));
-    this.waiting.textContent = String(model.get("waiting") || "");
-    const href = String(model.get("link") || "");
-    if (EVENTS_HREF.test(href)) {
-      const link = this.footer.appendChild(document.createElement("a"));
-      link.setAttribute("href", href);
-      link.textContent = "events";
-    }
+    this.link = null;
+    this.header(model);
     this.rendering = false; // a tail render is in flight
     this.tailDirty = false; // the tail changed while it was
     this.foldOpen = false;
     this.plainNode = null;
     this.update(answer.blocks, { a: "x", p: answer.plain ? "x" : "" });
+  }
+
+  // The waiting line and the "events" link: a kept model's traits change for each new
+  // answer (read again on change, should that come after this view was made).
+  header(model) {
+    if (!this.answer.tail && !this.answer.blocks.length && !this.answer.plain) {
+      this.waiting.textContent = String(model.get("waiting") || "");
+    }
+    const href = String(model.get("link") || "");
+    if (!EVENTS_HREF.test(href)) {
+      this.link?.remove();
+      this.link = null;
+      return;
+    }
+    if (!this.link) {
+      this.link = this.footer.appendChild(document.createElement("a"));
+      this.link.textContent = "events";
+    }
+    this.link.setAttribute("href", href);
   }
 
   reset() {
@@ -212,7 +228,14 @@ function render(model, el) {
   el.replaceChildren();
   const view = new AnswerView(model, el, answer);
   answer.views.add(view);
-  return () => answer.views.delete(view);
+  const onHeader = () => view.header(model);
+  model.on("change:link", onHeader);
+  model.on("change:waiting", onHeader);
+  return () => {
+    answer.views.delete(view);
+    model.off("change:link", onHeader);
+    model.off("change:waiting", onHeader);
+  };
 }
 
 function install({ model }) {

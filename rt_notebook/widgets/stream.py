@@ -1,19 +1,26 @@
 """Widgets: an answer streaming into a cell, append only (the page renders the Markdown).
 
 :class:`AnswerStream` is the view a cell shows while its answer streams: a widget whose
-own ES module is a few lines (it crosses the wire with every answer) that waits for the
+own ES module is a few lines (it crosses the wire with each one opened) that waits for the
 renderer installed by :class:`StreamHub` (``stream.js``, sent once per kernel: a widget
 that is never displayed, made on first use like the events hub). The kernel sends each
 answer's edits (:mod:`rt_notebook.render.stream_edits`) as the widget's custom messages;
 no trait ever holds the text, so nothing is resent and nothing is saved. When the answer
-ends the cell view replaces the widget's output with the final Markdown and closes it.
+ends the cell view replaces the widget's output with the final Markdown.
 
 Every byte of a streaming message's framing is paid at every message (about four a
 second), so the framing is kept small: an edit that only appends travels as the bare
 string (the page reads a string as ``{"a": string}``), and each answer's model has a short
 model id (:func:`short_model_id`) instead of a 32-character uuid: the comm id every
-message names. The widget's open is paid once per answer: its state holds only what the
-page reads, and its module is a one-line stub.
+message names. The widget's open holds only what the page reads, and its module is a
+one-line stub.
+
+A widget whose answer ended is kept for the next answer (:func:`end_stream`,
+:data:`KEPT` of them): the page forgets its text (a reset edit) once the cell's final
+output replaced its view, and the next answer shows a new view of the same model, its
+link and waiting line updated. The open (~730 B, and a module import in the page) and the
+close are then paid once per kernel, not once per answer, and streaming starts without
+waiting for the page to make a model.
 """
 
 from __future__ import annotations
@@ -31,7 +38,15 @@ import traitlets
 
 from .subshells import route_to_subshell
 
-__all__ = ["AnswerStream", "StreamHub", "open_stream", "short_model_id", "widget_bundle"]
+__all__ = [
+    "KEPT",
+    "AnswerStream",
+    "StreamHub",
+    "end_stream",
+    "open_stream",
+    "short_model_id",
+    "widget_bundle",
+]
 
 log = logging.getLogger("rt_notebook")
 
@@ -146,8 +161,13 @@ class AnswerStream(anywidget.AnyWidget):
                 self.snapshot_wanted = True
 
 
+# Answers' widgets kept for the next answers: one per answer streaming at once, as cells
+# in the background can, up to this many; more are closed when their answer ends.
+KEPT = 4
+
 _lock = threading.Lock()
 _hub: list[StreamHub] = []
+_idle: list[AnswerStream] = []  # kept widgets whose answer ended (newest last)
 
 
 def _made_hub() -> StreamHub | None:
@@ -172,18 +192,52 @@ def open_stream(*, waiting: str, link: str = "", plain: bool = False) -> AnswerS
         made = _made_hub()
         if made is None or not made.ready.is_set():
             return None
-        stream = AnswerStream(
-            model_id=short_model_id(),
-            key=secrets.token_hex(4),
-            waiting=waiting,
-            link=link,
-            plain=plain,
-        )
-        route_to_subshell([stream])  # a page's hello arrives while the cell blocks
+        stream = _reused(waiting=waiting, link=link, plain=plain)
+        if stream is None:
+            stream = AnswerStream(
+                model_id=short_model_id(),
+                key=secrets.token_hex(4),
+                waiting=waiting,
+                link=link,
+                plain=plain,
+            )
+            route_to_subshell([stream])  # a page's hello arrives while the cell blocks
     except Exception as exc:  # no comms here: the answer is shown when it is done
         log.debug("rt_notebook: no streaming widget: %s", exc)
         return None
     return stream
+
+
+def _reused(*, waiting: str, link: str, plain: bool) -> AnswerStream | None:
+    """A kept widget, its traits set for the new answer (one update message: only those
+    that changed), or ``None`` when none is kept."""
+    while True:
+        with _lock:
+            if not _idle:
+                return None
+            stream = _idle.pop()
+        if stream.comm is None:
+            continue  # closed since (``Widget.close_all()``): never shown again
+        with stream.hold_sync():
+            stream.waiting, stream.link, stream.plain = waiting, link, plain
+        return stream
+
+
+def end_stream(stream: AnswerStream) -> None:
+    """Called once the answer's final output replaced the widget's view: the page forgets
+    the answer's text, and the widget is kept for the next answer (or closed, past
+    :data:`KEPT`). Run it in the answer's cell context: the reset belongs to that cell."""
+    try:
+        stream.send({"r": 1})  # a reset edit: no text of this answer stays in the page
+    except Exception as exc:  # the comm is gone: nothing to keep
+        log.debug("rt_notebook: streaming widget not kept: %s", exc)
+        stream.close()
+        return
+    with _lock:
+        if len(_idle) < KEPT:
+            _idle.append(stream)
+            return
+    stream.close()
 
 
 def widget_bundle(widget: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from rt_notebook.render.cell import plain_summary
+from rt_notebook.server.responders import echo_reply
 from tests.browser.lab_page import (
     KERNEL_READY,
     TIMEOUT,
@@ -248,5 +249,36 @@ def test_past_the_limit_the_rest_is_plain_text_behind_show_all(lab, browser, art
         expect(output).to_have_attribute("data-mime-type", "text/html")
         expect(output).to_contain_text("follow as plain text")
         expect(output.locator("pre")).to_contain_text("item 3199")
+    finally:
+        context.close()
+
+
+def test_the_next_answer_streams_through_the_kept_widget_with_its_own_link(lab, browser):
+    """An answer's widget is kept for the next answer: the next cell streams (by appends,
+    to the exact text) through a new view of it, whose "events" link is its own turn's,
+    and the cell before keeps its output, untouched."""
+    cells = [CELLS[0], CELLS[1], "%%realtime\nthe first answer", CELLS[2]]
+    context, page = open_notebook(lab, browser, "kept_widget.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)
+        page.wait_for_function("() => document.documentElement.dataset.rtStream === '1'")
+        run_cell(page, 2)
+        first = cell(page, 2).locator(".jp-RenderedMarkdown")
+        expect(first).to_contain_text("completed")
+        first_text = first.inner_text()
+        first_link = first.locator("a[href^='#rt-events-']").get_attribute("href")
+        page.evaluate(WATCH_CELL, 3)
+        run_cell(page, 3, wait=False)
+        answer_cell = cell(page, 3)
+        expect(answer_cell.locator(".rt-stream-block").nth(2)).to_be_attached()
+        streaming_link = answer_cell.locator(".rt-stream a").get_attribute("href")
+        expect(answer_cell.locator(".jp-RenderedMarkdown").last).to_contain_text("completed")
+        check_streamed(page, answer_cell)
+        final = answer_cell.locator(".jp-RenderedMarkdown a[href^='#rt-events-']")
+        assert streaming_link == final.get_attribute("href") != first_link
+        assert first.inner_text() == first_text
+        saved = page.evaluate(OUTPUTS, 2)[0]["data"]["text/markdown"]
+        assert saved.startswith(echo_reply("the first answer") + "\n\n*")
     finally:
         context.close()

@@ -268,7 +268,8 @@ def test_an_events_click_is_handled_while_the_blocking_cell_still_streams(kernel
             continue
         data = content.get("data") or {}
         # The answer's widget carries its events link from the start: click it.
-        state = json.dumps(data.get("state", {})) if kind == "comm_open" else ""
+        # (its open, or a kept widget's update for this answer)
+        state = json.dumps(data.get("state", {})) if kind in ("comm_open", "comm_msg") else ""
         link = re.search(r"#rt-events-[0-9a-f]+-(req_\w+)", state)
         if link and not key:
             key = link.group(1)

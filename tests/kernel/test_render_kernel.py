@@ -1,7 +1,7 @@
 """Streaming cost in a real kernel, as the front end receives it: every message an answer
-causes (its display, the final update, its widget's open, messages and close), counted
-whole and by payload, at several delta rates (slowed embedded servers), blocking and
-background, saved by nbclient.
+causes (its display, the final update, its widget's open or update, messages and reset),
+counted whole and by payload, at several delta rates (slowed embedded servers), blocking
+and background, saved by nbclient.
 
 Bounds asserted (counts and bytes, never times):
 
@@ -10,9 +10,10 @@ Bounds asserted (counts and bytes, never times):
 - payload bytes (message content as the kernel packs it, the text as JSON spells it) ≤ 2
   x the final text (once while streaming, then as text/markdown; text/plain only names
   it) + the message as sent where the final metadata keeps it + 2,000 bytes (the
-  widget's open ~730, display ~230 and close ~30, the footer, summary and provenance
-  ~900) + 80 bytes per streaming message (~57 bytes of the comm message's own framing,
-  and a sealed block's marks);
+  widget's open ~730 where the answer opens it, or a kept widget's update ~115; the
+  display ~210, the reset or close ~60, the footer, summary and provenance ~870) + 80
+  bytes per streaming message (~57 bytes of the comm message's own framing, and a sealed
+  block's marks);
 - in a burst (few messages), payload ≤ 3.5 x the final text;
 - whole messages (header, parent header, metadata too) ≤ payload + 500 bytes a message
   (~410 here).
@@ -84,8 +85,19 @@ def answer_messages(run: Execution) -> list[dict]:
     ]
 
 
+def _final_index(messages: list[dict]) -> int:
+    return max(i for i, m in enumerate(messages) if m["msg_type"] == "update_display_data")
+
+
+def _custom(message: dict) -> bool:
+    data = message["content"].get("data", {})
+    return message["msg_type"] == "comm_msg" and data.get("method") == "custom"
+
+
 def streaming(messages: list[dict]) -> list[dict]:
-    return [m for m in messages if m["msg_type"] == "comm_msg"]
+    """The answer's streaming messages: its widget's edits before the final update (the
+    reset after it is the widget's end: the page forgets the text)."""
+    return [m for m in messages[: _final_index(messages)] if _custom(m)]
 
 
 def edits(messages: list[dict]) -> list[dict]:
@@ -135,7 +147,8 @@ def ask(kernel: Kernel, session: str, text: str, options: str = "") -> Execution
 
 def assert_final(messages: list[dict], answer: str) -> None:
     """One display, ending as the exact answer in text/markdown (text/plain names it: the
-    page rendered the stream), its widget closed: nothing of the stream is left to save."""
+    page rendered the stream), its widget then reset: nothing of the stream is left to
+    save."""
     displays = {
         m["content"]["transient"]["display_id"]
         for m in messages
@@ -147,17 +160,29 @@ def assert_final(messages: list[dict], answer: str) -> None:
     assert final["data"]["text/markdown"].startswith(answer + "\n\n*")
     assert set(final["data"]) == {"text/markdown", "text/plain"}
     assert final["metadata"]["rt_notebook"]["status"] == "completed"
-    opened = {m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_open"}
-    closed = {m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_close"}
-    assert opened
-    assert all(len(comm_id) <= 5 for comm_id in opened)  # named by every streaming message
-    assert all(
-        ANSWER_MODULE in m["content"]["data"]["state"]["_esm"]
-        for m in messages
-        if m["msg_type"] == "comm_open"
-    )
-    assert opened == closed
-    assert messages[-1]["msg_type"] == "comm_close"
+    # One widget: opened for this answer, or kept from an earlier one and updated for it.
+    comm_ids = {m["content"]["comm_id"] for m in messages if m["msg_type"].startswith("comm_")}
+    assert len(comm_ids) == 1
+    assert all(len(comm_id) <= 5 for comm_id in comm_ids)  # named by every streaming message
+    opened = [m["content"]["data"]["state"] for m in messages if m["msg_type"] == "comm_open"]
+    synced = [m["content"]["data"]["state"] for m in messages if _synced(m)]
+    assert all(ANSWER_MODULE in state["_esm"] for state in opened)
+    assert len(opened) == 1 or ("link" in synced[0] and not opened)
+    # After the final update the page forgets the text (a reset edit); the widget is then
+    # kept for the next answer, or closed when enough are kept.
+    end = messages[_final_index(messages) + 1 :]
+    assert end[0]["content"]["data"] == {"method": "custom", "content": {"r": 1}}
+    assert [m["msg_type"] for m in end[1:]] in ([], ["comm_close"])
+
+
+def _reset(message: dict) -> bool:
+    return _custom(message) and message["content"]["data"]["content"] == {"r": 1}
+
+
+def _synced(message: dict) -> bool:
+    """A trait update: a kept widget's link and waiting line set for a new answer."""
+    data = message["content"].get("data", {})
+    return message["msg_type"] == "comm_msg" and data.get("method") == "update"
 
 
 @pytest.mark.parametrize(
@@ -209,7 +234,14 @@ def test_a_page_that_joins_late_gets_one_snapshot(kernel):
     """Every page that makes the answer's model says hello; a second one (a reloaded page,
     which missed the edits sent before) gets everything once, as a snapshot edit."""
     text = paragraphs(20, 15)  # ~3 s at ~100 deltas a second
-    kernel.execute(f"question = {text!r}")
+    # A fresh widget, which no page has said hello to: close the kept ones (a kept widget
+    # closed since is never used again).
+    closed = kernel.execute(
+        "from rt_notebook.widgets import stream as _stream\n"
+        "for kept in list(_stream._idle):\n    kept.close()\n"
+        f"question = {text!r}"
+    )
+    assert closed.status == "ok", closed.error_text()
 
     answers: list[str] = []  # the answer's comm id, once it opened
 
@@ -251,9 +283,9 @@ def test_background_stream_is_the_same_widget_and_final_output(kernel):
     wait = kernel.execute("print(pending.wait(60).status)", any_parent=True)
     assert wait.stream_text().strip() == "completed"
     seen = run.messages + wait.messages
-    if not any(m["msg_type"] == "comm_close" for m in seen):
-        # The thread's final update and close may still be on their way after `wait`.
-        kernel.wait_for_message(lambda m: seen.append(m) or m["msg_type"] == "comm_close")
+    if not any(_reset(m) for m in seen):
+        # The thread's final update and reset may still be on their way after `wait`.
+        kernel.wait_for_message(lambda m: seen.append(m) or _reset(m))
     messages = answer_messages(Execution(reply={}, messages=seen))
     answer = echo_reply(text)
     assert len(edits(messages)) > 3  # it streamed from the background thread
@@ -295,8 +327,13 @@ def test_nbclient_saves_one_markdown_output_with_the_whole_answer(tmp_path):
 def test_text_format_streams_text_and_ends_as_plain_text(kernel):
     text = paragraphs(10, 15) + "\n\n<b>not markup</b>"
     messages = answer_messages(ask(kernel, "slow", text, "--format text"))
-    opened = next(m for m in messages if m["msg_type"] == "comm_open")
-    assert opened["content"]["data"]["state"]["plain"] is True  # the page shows text
+    # The widget's state (its open, or a kept widget's update) tells the page: show text.
+    state = next(
+        m["content"]["data"]["state"]
+        for m in messages
+        if m["msg_type"] == "comm_open" or _synced(m)
+    )
+    assert state["plain"] is True
     sent = edits(messages)
     assert len(sent) > 3
     page = PageMirror()
@@ -355,3 +392,62 @@ def test_hostile_html_is_neutralised_in_every_streamed_block(kernel):
     assert len(page.blocks) > 1  # blocks
     # The code block keeps its characters (if the stream got that far before it ended).
     assert "<b>code stays</b>" in shown or "para 20" not in shown
+
+
+def test_answers_in_turn_stream_through_one_kept_widget_each_with_its_own_link(kernel):
+    """A widget whose answer ended is kept: the next answers open none (the open, ~730 B
+    and a module import in the page, is paid once), each sets the widget's events link to
+    its own turn, and after each the page is told to forget the text."""
+    comm_ids, opens = set(), 0
+    for n in range(3):
+        text = paragraphs(3, 10) + f" turn{n}"
+        messages = answer_messages(ask(kernel, "slow", text))
+        assert_final(messages, echo_reply(text))
+        opens += sum(m["msg_type"] == "comm_open" for m in messages)
+        comm_ids |= {m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_msg"}
+        links = [m["content"]["data"]["state"].get("link") for m in messages if _synced(m)]
+        footer = [m for m in messages if m["msg_type"] == "update_display_data"][-1]
+        (href,) = re.findall(r"\((#rt-events-[\w-]+)\)", footer["content"]["data"]["text/markdown"])
+        assert links in ([href], [])  # [] only where this answer opened its widget
+        assert links or opens
+        page = PageMirror()
+        for edit in [m["content"]["data"]["content"] for m in messages if _custom(m)]:
+            apply_edit(page, {"a": edit} if isinstance(edit, str) else edit)
+        assert (page.blocks, page.tail) == ([], "")  # the reset left nothing in the page
+    assert opens == 0  # the module's earlier answers left a widget kept
+    assert len(comm_ids) == 1
+
+
+def test_answers_at_once_each_get_a_widget_and_only_a_few_are_kept(kernel):
+    """Six background answers at once: six widgets stream side by side; when they end at
+    most KEPT stay kept (all open, all different), the rest are closed."""
+    runs = []
+    for n in range(6):
+        session = ("slow", "fast", "words20")[n % 3]
+        kernel.execute(f"question = {paragraphs(4, 12) + f' at once {n}'!r}")
+        run = kernel.execute(
+            f"%%realtime --session {session} --background --out b{n}\n{{question}}"
+        )
+        assert run.status == "ok", run.error_text()
+        runs.append(run)
+    done = kernel.execute(
+        "import threading\n"
+        "print([b.wait(60).status for b in (b0, b1, b2, b3, b4, b5)])\n"
+        # The cells' threads send the final updates and resets after the results.
+        "for thread in threading.enumerate():\n"
+        "    if thread.name == 'rt_notebook-cell':\n        thread.join(60)\n"
+        "print(len(_stream._idle), _stream.KEPT,"
+        " len({w.model_id for w in _stream._idle if w.comm is not None}))",
+        any_parent=True,
+    )
+    lines = done.stream_text().strip().splitlines()
+    assert lines[0] == str(["completed"] * 6)
+    kept, limit, open_and_distinct = map(int, lines[1].split())
+    assert kept == open_and_distinct == limit  # six ended: the pool is full
+    streamed = {
+        m["content"]["comm_id"]
+        for m in (*[m for r in runs for m in r.messages], *done.messages)
+        if m["msg_type"] in ("comm_open", "comm_msg")
+        and m["parent_header"].get("msg_id") in {r.msg_id for r in runs}
+    }
+    assert len(streamed) == 6  # each answer had its own widget while they all streamed
