@@ -23,7 +23,7 @@ from traitlets import Bool, Dict, Float, List, Unicode, Union, observe
 
 from ..client.item_writes import message_with_images
 from ..client.models import DEFAULT_MODEL, deprecation_warning
-from ..client.registry import connect, get_session
+from ..client.registry import connect, get_session, sessions
 from ..client.responses import ItemSnapshot, ResponseHandle, ResponseResult
 from ..client.saved_turns import TurnRecorder
 from ..client.session import Session
@@ -213,7 +213,11 @@ class RealtimeMagics(Magics):
             return existing
         if existing is not None:
             return existing.connect()
-        return connect(name, **self._session_options())
+        others = [session.name for session in sessions()]
+        made = connect(name, **self._session_options())
+        if others:  # a name typed wrong would otherwise start a conversation unnoticed
+            display(Markdown(_new_session_note(name, others)))
+        return made
 
     def _session_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -674,7 +678,10 @@ class RealtimeMagics(Magics):
         if command.name == "connect":
             return self._status(connect(name, **self._session_options()))
         if command.name == "status":
-            return self._status(get_session(name))
+            session = get_session(name)
+            if session is None and name != "default":
+                return Markdown(_no_session(name, [s.name for s in sessions()]))
+            return self._status(session)
         if command.name == "voice" and command.words == ("--off",):
             return self._voice_off(name)
         if command.name == "fix":
@@ -687,7 +694,9 @@ class RealtimeMagics(Magics):
             return self._run_command(self._session(name), command)
         session = get_session(name)
         if session is None:
-            raise UsageError(f"no Session {name!r} yet: run %realtime connect first")
+            guess = _closest(name, [s.name for s in sessions()])
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            raise UsageError(f"no Session {name!r} yet{hint}: run %realtime connect first")
         return self._run_command(session, command)
 
     def _fix(self, command: LineCommand) -> None:
@@ -852,6 +861,44 @@ class RealtimeMagics(Magics):
         )
         warning = deprecation_warning(str(session.session_config.get("model") or session.model))
         return Markdown(f"{line}\n\n{safe_inline(warning)}" if warning else line)
+
+
+def _closest(name: str, names: list[str]) -> str | None:
+    """The Session name ``name`` was most likely meant to be, if one is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, [n for n in names if n != name], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _names(names: list[str]) -> str:
+    from ..render.markdown import inline_code
+
+    return ", ".join(inline_code(n) for n in names)
+
+
+def _new_session_note(name: str, others: list[str]) -> str:
+    """The line a cell shows when its ``--session`` made a new Session beside others."""
+    from ..render.markdown import inline_code
+
+    guess = _closest(name, others)
+    hint = f" Did you mean {inline_code(guess)}?" if guess else ""
+    return (
+        f"*rt_notebook: new Session {inline_code(name)}, a conversation of its own (the"
+        f" others: {_names(others)}).{hint}*"
+    )
+
+
+def _no_session(name: str, names: list[str]) -> str:
+    from ..render.markdown import inline_code
+
+    if not names:
+        return (
+            f"No Session {inline_code(name)} yet: `%realtime connect` or run a `%%realtime` cell."
+        )
+    guess = _closest(name, names)
+    hint = f" Did you mean {inline_code(guess)}?" if guess else ""
+    return f"No Session {inline_code(name)} (Sessions: {_names(names)}).{hint}"
 
 
 def _fail_if_failed(result: ResponseResult) -> None:

@@ -211,3 +211,41 @@ def test_help_is_plain_text_and_names_the_cell_magic(kernel, query):
     assert "``" not in text
     assert ":mod:" not in text
     assert "\n::\n" not in text
+
+
+def _shown(run) -> list[str]:
+    """The Markdown the cell drew (displays and its result), in order."""
+    shown = []
+    for message in run.messages:
+        if message["msg_type"] in ("display_data", "update_display_data", "execute_result"):
+            shown.append(message["content"]["data"].get("text/markdown", ""))
+    return shown
+
+
+def test_a_session_name_typed_wrong_says_it_starts_a_new_conversation(kernel):
+    """``--session sloww`` (meant: ``slow``) makes a new, empty Session, as any new name
+    does; the cell says so in a line, with the name it most likely meant."""
+    run = kernel.execute("%%realtime --session sloww\nwhat did I say?")
+    assert run.status == "ok", run.error_text()
+    (note,) = [shown for shown in _shown(run) if "new Session" in shown]
+    assert note.startswith("*rt_notebook: new Session `sloww`, a conversation of its own")
+    assert "`default`" in note
+    assert "Did you mean `slow`?" in note
+    again = kernel.execute("%%realtime --session sloww\nand now?")
+    assert not any("new Session" in shown for shown in _shown(again))  # once, when made
+    status = kernel.execute("%realtime status --session slwo")
+    (line,) = _shown(status)
+    assert line.startswith("No Session `slwo` (Sessions: `default`, `slow`, `sloww`)")
+    assert line.endswith("Did you mean `slow`?")
+    events = kernel.execute("%realtime events --session slwo")
+    assert events.error_text().startswith(
+        "UsageError: no Session 'slwo' yet (did you mean 'slow'?)"
+    ), events.error_text()
+
+
+def test_a_new_session_name_that_resembles_none_gets_the_note_without_a_guess(kernel):
+    run = kernel.execute("%%realtime --session <b>zz`q</b>\nhello")
+    assert run.status == "ok", run.error_text()
+    (note,) = [shown for shown in _shown(run) if "new Session" in shown]
+    assert "Did you mean" not in note
+    assert "<b>" not in note.replace("&lt;b&gt;", "")  # the name is shown as inert code
