@@ -282,3 +282,26 @@ def test_the_next_answer_streams_through_the_kept_widget_with_its_own_link(lab, 
         assert saved.startswith(echo_reply("the first answer") + "\n\n*")
     finally:
         context.close()
+
+
+def test_after_a_page_reload_the_next_answer_streams_through_the_kept_widget(lab, browser):
+    """The browser tab is reloaded between answers (same kernel): the reloaded page makes
+    the kernel's widgets again (the stream hub installs its renderer, the kept answer
+    widget says hello), and the next answer streams by appends to its exact text."""
+    context, page = open_notebook(lab, browser, "reloaded.ipynb", CELLS)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)  # the kernel's first answer: its widget is kept afterwards
+        page.wait_for_function("() => document.documentElement.dataset.rtStream === '1'")
+        expect(cell(page, 1).locator(".jp-RenderedMarkdown").last).to_contain_text("completed")
+        page.reload()
+        page.wait_for_function(KERNEL_READY)
+        page.evaluate("() => { window.__rt_notebook = window.jupyterapp.shell.currentWidget; }")
+        page.wait_for_function("() => document.documentElement.dataset.rtStream === '1'")
+        page.evaluate(WATCH_CELL, 2)
+        run_cell(page, 2, wait=False)
+        answer_cell = cell(page, 2)
+        expect(answer_cell.locator(".jp-RenderedMarkdown").last).to_contain_text("completed")
+        check_streamed(page, answer_cell)
+    finally:
+        context.close()
