@@ -54,11 +54,11 @@ _HERE = Path(__file__).parent
 
 # Each answer widget's module, on one line with single quotes (it crosses the wire with
 # every widget opened, as a JSON string). ``r`` is the page's promise of the hub's
-# renderer (stream.js resolves it). ``initialize`` must return at once (anywidget gives up on a model after
-# 2 s): it queues the edits that arrive before the renderer (a reloaded page may load the
-# answer's model before the hub's), says hello (a second hello asks the kernel for a
-# snapshot), then hands the model and the queue over. ``render`` shows the waiting line,
-# as text, until the renderer draws the view.
+# renderer (stream.js resolves it). ``initialize`` must return at once (anywidget gives up
+# on a model after 2 s): it queues the edits that arrive before the renderer (a reloaded
+# page may load the answer's model before the hub's), says hello (a second hello asks the
+# kernel for a snapshot), then hands the model and the queue over. ``render`` shows the
+# waiting line, as text, until the renderer draws the view.
 _STUB = (
     "const g=globalThis.__rtStream??={},r=g.ready??=new Promise(f=>g.resolve=f);"
     "export default{initialize({model:m}){const q=[],h=e=>q.push(e);"
