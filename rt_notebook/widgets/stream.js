@@ -101,11 +101,13 @@ class AnswerView {
     this.update(answer.blocks, { a: "x", p: answer.plain ? "x" : "" });
   }
 
-  // The waiting line and the "events" link: a kept model's traits change for each new
-  // answer (read again on change, should that come after this view was made).
+  // The waiting line, the "events" link and text or Markdown: a kept model's traits
+  // change for each new answer (read again on change, should that come after this view
+  // was made; nothing is drawn before the first text).
   header(model) {
     if (!this.answer.tail && !this.answer.blocks.length && !this.answer.plain) {
       this.waiting.textContent = String(model.get("waiting") || "");
+      this.plainText = Boolean(model.get("plain"));
     }
     const href = String(model.get("link") || "");
     if (!EVENTS_HREF.test(href)) {
@@ -229,12 +231,11 @@ function render(model, el) {
   const view = new AnswerView(model, el, answer);
   answer.views.add(view);
   const onHeader = () => view.header(model);
-  model.on("change:link", onHeader);
-  model.on("change:waiting", onHeader);
+  const traits = ["change:link", "change:waiting", "change:plain"];
+  traits.forEach((trait) => model.on(trait, onHeader));
   return () => {
     answer.views.delete(view);
-    model.off("change:link", onHeader);
-    model.off("change:waiting", onHeader);
+    traits.forEach((trait) => model.off(trait, onHeader));
   };
 }
 

@@ -305,3 +305,30 @@ def test_after_a_page_reload_the_next_answer_streams_through_the_kept_widget(lab
         check_streamed(page, answer_cell)
     finally:
         context.close()
+
+
+def test_a_text_format_answer_on_the_kept_widget_streams_as_text(lab, browser):
+    """After a Markdown answer, a ``--format text`` answer streams through the same kept
+    widget as plain text: nothing of it goes through the Markdown renderer."""
+    cells = [CELLS[0], CELLS[1], f"%%realtime --format text\n{TEXT}"]
+    context, page = open_notebook(lab, browser, "kept_text.ipynb", cells)
+    try:
+        run_cell(page, 0)
+        run_cell(page, 1)  # a Markdown answer: its widget is kept
+        page.wait_for_function("() => document.documentElement.dataset.rtStream === '1'")
+        page.evaluate(WATCH_CELL, 2)
+        run_cell(page, 2, wait=False)
+        answer_cell = cell(page, 2)
+        expect(answer_cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
+        expect(answer_cell.locator(".jp-OutputArea-output").last).to_contain_text("completed")
+        watch = page.evaluate("() => window.__rt_watch")
+        assert watch["streamed"] == 1
+        assert len(watch["states"]) > 3
+        assert watch.get("rendered", 0) == 0  # shown as text while it streamed
+        for state in watch["states"]:
+            shown = words(state)
+            assert shown == words(TEXT)[: len(shown)], state[:300]
+        outputs = [o for o in page.evaluate(OUTPUTS, 2) if o.get("data")]
+        assert set(outputs[-1]["data"]) == {"text/plain"}
+    finally:
+        context.close()
