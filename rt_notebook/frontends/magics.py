@@ -679,8 +679,9 @@ class RealtimeMagics(Magics):
             return self._status(connect(name, **self._session_options()))
         if command.name == "status":
             session = get_session(name)
-            if session is None and name != "default":
-                return Markdown(_no_session(name, [s.name for s in sessions()]))
+            names = [s.name for s in sessions()]
+            if session is None and names:
+                return Markdown(_sessions_line("No Session {}", name, "Sessions", names))
             return self._status(session)
         if command.name == "voice" and command.words == ("--off",):
             return self._voice_off(name)
@@ -871,34 +872,22 @@ def _closest(name: str, names: list[str]) -> str | None:
     return close[0] if close else None
 
 
-def _names(names: list[str]) -> str:
+def _sessions_line(start: str, name: str, label: str, names: list[str]) -> str:
+    """``start`` (``{}`` names ``name``), the Sessions there are, under ``label``, and the
+    one ``name`` was likely meant to be: names shown as inline code, inert whatever they
+    hold."""
     from ..render.markdown import inline_code
 
-    return ", ".join(inline_code(n) for n in names)
+    guess = _closest(name, names)
+    hint = f" Did you mean {inline_code(guess)}?" if guess else ""
+    listed = ", ".join(inline_code(n) for n in names)
+    return f"{start.format(inline_code(name))} ({label}: {listed}).{hint}"
 
 
 def _new_session_note(name: str, others: list[str]) -> str:
     """The line a cell shows when its ``--session`` made a new Session beside others."""
-    from ..render.markdown import inline_code
-
-    guess = _closest(name, others)
-    hint = f" Did you mean {inline_code(guess)}?" if guess else ""
-    return (
-        f"*rt_notebook: new Session {inline_code(name)}, a conversation of its own (the"
-        f" others: {_names(others)}).{hint}*"
-    )
-
-
-def _no_session(name: str, names: list[str]) -> str:
-    from ..render.markdown import inline_code
-
-    if not names:
-        return (
-            f"No Session {inline_code(name)} yet: `%realtime connect` or run a `%%realtime` cell."
-        )
-    guess = _closest(name, names)
-    hint = f" Did you mean {inline_code(guess)}?" if guess else ""
-    return f"No Session {inline_code(name)} (Sessions: {_names(names)}).{hint}"
+    start = "rt_notebook: new Session {}, a conversation of its own"
+    return f"*{_sessions_line(start, name, 'the others', others)}*"
 
 
 def _fail_if_failed(result: ResponseResult) -> None:

@@ -227,6 +227,8 @@ def end_stream(stream: AnswerStream) -> None:
     """Called once the answer's final output replaced the widget's view: the page forgets
     the answer's text, and the widget is kept for the next answer (or closed, past
     :data:`KEPT`). Run it in the answer's cell context: the reset belongs to that cell."""
+    if stream.comm is None:
+        return  # closed meanwhile (``Widget.close_all()``): sending is a no-op, keep none
     try:
         stream.send({"r": 1})  # a reset edit: no text of this answer stays in the page
     except Exception as exc:  # the comm is gone: nothing to keep
